@@ -15,6 +15,15 @@ export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
 export const GGUF_DEFAULT_ALIGNMENT = 32;
 export const GGML_MAX_DIMS = 4;
 const MAX_NESTING = 8;
+/**
+ * Per-value caps, far above anything a real GGUF holds (the largest vocabularies
+ * have ~300k merges; the largest strings are embedded tokenizer.json files of a
+ * few dozen MB). They keep a sparse or lying file from making the reader
+ * allocate gigabytes for one value even when the file size would permit it.
+ */
+const MAX_STRING_BYTES = 1 << 28;
+const MAX_ARRAY_ELEMENTS = 1 << 26;
+const MAX_ARRAY_BYTES = 1 << 28;
 
 export const GGUFValueType = {
   UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6,
@@ -69,7 +78,8 @@ class Cursor {
   private view: DataView;
   private winStart = 0;
   private winLen = 0;
-  private static readonly decoder = new TextDecoder('utf-8', { fatal: false });
+  // ignoreBOM: a string that starts with U+FEFF keeps it (the default would strip it).
+  private static readonly decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
   constructor(private src: ByteSource, windowSize = 1 << 20) {
     this.window = new Uint8Array(Math.min(windowSize, Math.max(16, src.size)));
@@ -95,7 +105,12 @@ class Cursor {
         this.view = new DataView(this.window.buffer);
       }
       this.winStart = this.pos;
-      this.winLen = this.src.readInto(this.pos, this.window.subarray(0, Math.min(this.window.length, this.src.size - this.pos)));
+      this.winLen = 0;
+      try {
+        this.winLen = this.src.readInto(this.pos, this.window.subarray(0, Math.min(this.window.length, this.src.size - this.pos)));
+      } catch (e) {
+        this.fail('IO', `read error while reading ${what}: ${errorText(e)}`);
+      }
       if (this.winLen < n) this.fail('IO', `short read while reading ${what}`);
     }
     const at = this.pos - this.winStart;
@@ -129,13 +144,21 @@ class Cursor {
 
   string(what: string): string {
     const at = this.pos;
-    const len = this.u64(`length of ${what}`);
+    const big = this.u64big(what);
+    // Number(big) only rounds beyond 2^53, where it is larger than any file anyway.
+    const len = Number(big);
     if (len > this.remaining) {
-      this.fail('BAD_STRING', `${what} claims ${len} bytes but only ${this.remaining} remain in the file`, at);
+      this.fail('BAD_STRING', `${what} claims ${big} bytes but only ${this.remaining} remain in the file`, at);
     }
+    if (len > MAX_STRING_BYTES) this.fail('BAD_STRING', `${what} claims ${len} bytes, more than the ${MAX_STRING_BYTES} allowed for a string`, at);
     // Strings longer than the window are read in one exact-size read (justified by the file size).
     return Cursor.decoder.decode(this.bytes(len, what));
   }
+}
+
+function errorText(e: unknown): string {
+  const err = e as { code?: unknown; message?: unknown } | null;
+  return String(err?.code ?? err?.message ?? e);
 }
 
 function scalarValue(c: Cursor, type: number, what: string): number | bigint | boolean {
@@ -186,6 +209,9 @@ function readArray(c: Cursor, what: string, depth: number): { elementType: numbe
     c.fail('BAD_COUNT', `${what} claims ${count} ${valueTypeName(elementType)} elements, more than the ${c.remaining} remaining bytes can hold`, countAt);
   }
   const Ctor = ARRAY_CTORS[elementType];
+  if (Ctor ? count * minSize > MAX_ARRAY_BYTES : count > MAX_ARRAY_ELEMENTS) {
+    c.fail('BAD_COUNT', `${what} claims ${count} ${valueTypeName(elementType)} elements, more than this reader accepts in one array`, countAt);
+  }
   if (Ctor) {
     const out = new Ctor(count);
     const outBytes = new Uint8Array(out.buffer);
@@ -196,8 +222,9 @@ function readArray(c: Cursor, what: string, depth: number): { elementType: numbe
     }
     return { elementType, value: out };
   }
-  const out: GGUFValue[] = new Array(count);
-  for (let i = 0; i < count; i++) out[i] = readValue(c, elementType, `${what}[${i}]`, depth + 1);
+  // Grown by push (not new Array(count)): a large preallocated array would be a slow dictionary-mode one.
+  const out: GGUFValue[] = [];
+  for (let i = 0; i < count; i++) out.push(readValue(c, elementType, `${what}[${i}]`, depth + 1));
   return { elementType, value: out };
 }
 
@@ -277,7 +304,12 @@ export class GGUFFile {
   readTensorInto(info: GGUFTensorInfo, dst: Uint8Array): Uint8Array {
     if (dst.length < info.nBytes) throw new RangeError(`destination for ${info.name} holds ${dst.length} bytes, needs ${info.nBytes}`);
     const out = dst.subarray(0, info.nBytes);
-    const n = this.source.readInto(info.fileOffset, out);
+    let n: number;
+    try {
+      n = this.source.readInto(info.fileOffset, out);
+    } catch (e) {
+      throw new GGUFError('IO', `read error on tensor ${info.name}: ${errorText(e)}`, info.fileOffset, this.path);
+    }
     if (n !== info.nBytes) throw new GGUFError('TRUNCATED', `short read of tensor ${info.name}: ${n} of ${info.nBytes} bytes`, info.fileOffset + n, this.path);
     return out;
   }
@@ -373,7 +405,9 @@ export function parseGGUF(src: ByteSource): GGUFFile {
     }
     const nBytes = (nElements / type.blockSize) * type.typeSize;
     const offAt = c.pos;
-    const rel = c.u64(`data offset of tensor ${name}`);
+    const relBig = c.u64big(`data offset of tensor ${name}`);
+    if (relBig > BigInt(src.size)) c.fail('TENSOR_OUT_OF_BOUNDS', `tensor ${name} data offset ${relBig} lies past the end of the file of ${src.size} bytes`, offAt);
+    const rel = Number(relBig);
     if (rel % alignment !== 0) c.fail('MISALIGNED_TENSOR', `tensor ${name} data offset ${rel} is not a multiple of the alignment ${alignment}`, offAt);
     raw.push({ name, at: offAt, shape, typeId, type, rel, nElements, nBytes });
   }

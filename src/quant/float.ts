@@ -92,3 +92,40 @@ export function dequantizeRowBF16(src: Uint8Array, dst: Float32Array, n: number)
     out[i] = (src[p] << 16) | (src[p + 1] << 24);
   }
 }
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/**
+ * binary16 bit pattern of a float, rounded to nearest even as ggml_fp32_to_fp16
+ * does (overflow to inf, NaN -> quiet NaN with the sign kept).
+ */
+export function f32ToF16(x: number): number {
+  f32Scratch[0] = x;
+  const u = u32Scratch[0]!;
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  const mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    let h = m >>> shift;
+    const rem = m & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rem > halfway || (rem === halfway && (h & 1) !== 0)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1) !== 0)) h++; // a carry into the exponent is correct rounding
+  return sign | h;
+}
+
+/** x rounded to the nearest binary16 value, as a float. */
+export function roundToF16(x: number): number {
+  return f16ToF32(f32ToF16(x));
+}

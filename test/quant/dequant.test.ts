@@ -231,3 +231,22 @@ describe('performance sanity', () => {
     expect(ms).toBeLessThan(1000);
   });
 });
+
+describe('f32ToF16 (rounding used by the F16 KV cache)', async () => {
+  const { f32ToF16 } = await import('../../src/quant/index.js');
+  const { loadQuantVectors, decodeBytes } = await import('./quant-vectors.js');
+  it('reproduces ggml_fp32_to_fp16_row on every F16 vector', () => {
+    const file = loadQuantVectors().find((f) => f.type === 'F16')!;
+    let checked = 0;
+    for (const c of file.cases) {
+      const input = new Float32Array(new Uint8Array(decodeBytes(c.inputF32Base64)).buffer);
+      const want = new Uint16Array(new Uint8Array(decodeBytes(c.quantizedBase64)).buffer);
+      for (let i = 0; i < input.length; i++) {
+        if (Number.isNaN(input[i])) continue; // NaN payloads are not carried by JS numbers
+        expect(f32ToF16(input[i]!), `${c.name}[${i}] = ${input[i]}`).toBe(want[i]);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(500);
+  });
+});

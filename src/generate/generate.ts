@@ -1,0 +1,257 @@
+/**
+ * The streaming generate loop: evaluate the prompt in batches, then sample
+ * one token per step until end of generation, a stop string, the token limit
+ * or the end of the context. Text is streamed as valid UTF-8 and held back
+ * while it could still become a stop string.
+ */
+import { ContextOverflowError } from '../model/errors.js';
+import { AbortError } from './errors.js';
+import { Sampler, validateSamplingOptions, type SamplingOptions } from './sampling.js';
+import { StopMatcher } from './stop.js';
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Most tokens to generate; default: until end of generation or the context is full. */
+  maxTokens?: number;
+  /** Strings that end generation; they are not part of the returned text. */
+  stop?: string[];
+  signal?: AbortSignal;
+  /** Add BOS/EOS as the vocabulary asks (default true). */
+  addSpecial?: boolean;
+  /** Match special-token texts in the prompt (default false). */
+  parseSpecial?: boolean;
+  /** Keep generating past end-of-generation tokens (benchmarks). */
+  ignoreEos?: boolean;
+}
+
+export interface GenerationChunk {
+  /** Text completed by this token (may be empty: a partial character, a held-back stop prefix, a control token). */
+  readonly text: string;
+  readonly tokenId: number;
+}
+
+export interface GenerationStats {
+  readonly promptTokens: number;
+  /** Prompt tokens actually evaluated (the rest came from the KV cache of the previous call). */
+  readonly promptTokensEvaluated: number;
+  readonly generatedTokens: number;
+  readonly prefillMs: number;
+  readonly decodeMs: number;
+  readonly prefillTokensPerSecond: number;
+  readonly decodeTokensPerSecond: number;
+  readonly timeToFirstTokenMs: number;
+}
+
+export type FinishReason = 'eos' | 'stop' | 'length' | 'context';
+
+export interface GenerationResult {
+  readonly text: string;
+  /** Generated token ids (including the end-of-generation token when one ended it). */
+  readonly tokens: number[];
+  readonly promptTokens: number[];
+  readonly finishReason: FinishReason;
+  readonly stats: GenerationStats;
+}
+
+/** What the loop needs from a tokenizer. */
+export interface GenerationTokenizer {
+  encode(text: string, opts: { addSpecial: boolean; parseSpecial: boolean }): number[];
+  isEog(id: number): boolean;
+  createStreamDecoder(): { push(id: number): string; flush(): string };
+  /** SentencePiece vocabularies prefix the first word with a space that is not part of the text. */
+  readonly addSpacePrefix: boolean;
+}
+
+/** What the loop needs from a loaded model: one forward step over its KV cache. */
+export interface GenerationEngine {
+  readonly tokenizer: GenerationTokenizer;
+  readonly contextLength: number;
+  readonly maxBatch: number;
+  readonly vocabSize: number;
+  /** Token ids whose K/V are in the cache, in order. */
+  cachedTokens: number[];
+  forward(tokens: Int32Array, pos: number): Promise<Float32Array>;
+}
+
+function checkOptions(o: GenerateOptions): void {
+  validateSamplingOptions(o);
+  if (o.maxTokens !== undefined && !(Number.isInteger(o.maxTokens) || o.maxTokens === Infinity) || (o.maxTokens ?? 0) < 0) {
+    throw new RangeError(`maxTokens must be a non-negative integer, got ${o.maxTokens}`);
+  }
+  if (o.stop !== undefined && (!Array.isArray(o.stop) || o.stop.some((s) => typeof s !== 'string'))) {
+    throw new TypeError('stop must be an array of strings');
+  }
+}
+
+const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+
+/** Length of the common prefix of two token lists. */
+function commonPrefix(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/**
+ * Generation as an async iterable of chunks; `result` resolves with the
+ * final text, ids and stats (and drives the generation if nobody iterates).
+ */
+export class GenerationStream implements AsyncIterable<GenerationChunk> {
+  private gen: AsyncGenerator<GenerationChunk, GenerationResult>;
+  private started = false;
+  private done: Promise<GenerationResult>;
+  private resolveDone!: (r: GenerationResult) => void;
+  private rejectDone!: (e: unknown) => void;
+
+  constructor(gen: AsyncGenerator<GenerationChunk, GenerationResult>) {
+    this.gen = gen;
+    this.done = new Promise((res, rej) => {
+      this.resolveDone = res;
+      this.rejectDone = rej;
+    });
+    // Avoid unhandled-rejection noise when the caller only iterates.
+    this.done.catch(() => {});
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<GenerationChunk> {
+    if (this.started) throw new Error('a generation stream can be iterated only once');
+    this.started = true;
+    try {
+      for (;;) {
+        const r = await this.gen.next();
+        if (r.done) {
+          this.resolveDone(r.value);
+          return;
+        }
+        yield r.value;
+      }
+    } catch (e) {
+      this.rejectDone(e);
+      throw e;
+    } finally {
+      // The consumer stopped early (break): end the generator so the model is released.
+      await this.gen.return(undefined as never);
+      this.rejectDone(new AbortError('the stream was closed before generation finished'));
+    }
+  }
+
+  /** The final result. Consumes the stream if it has not been iterated. */
+  get result(): Promise<GenerationResult> {
+    if (!this.started) {
+      void (async () => {
+        try {
+          for await (const _ of this) void _;
+        } catch {
+          /* reported through `done` */
+        }
+      })();
+    }
+    return this.done;
+  }
+}
+
+/** The generation loop over an engine; the caller serialises access to the engine. */
+export async function* generateTokens(engine: GenerationEngine, prompt: string | number[], opts: GenerateOptions = {}): AsyncGenerator<GenerationChunk, GenerationResult> {
+  checkOptions(opts);
+  const { signal } = opts;
+  if (signal?.aborted) throw new AbortError();
+  const tok = engine.tokenizer;
+  const promptIds = typeof prompt === 'string' ? tok.encode(prompt, { addSpecial: opts.addSpecial ?? true, parseSpecial: opts.parseSpecial ?? false }) : [...prompt];
+  if (promptIds.length === 0) throw new RangeError('the prompt is empty and the vocabulary adds no BOS token: nothing to condition on');
+  for (const id of promptIds) {
+    if (!Number.isInteger(id) || id < 0 || id >= engine.vocabSize) throw new RangeError(`prompt token id ${id} is outside the vocabulary of ${engine.vocabSize}`);
+  }
+  const ctx = engine.contextLength;
+  if (promptIds.length >= ctx) throw new ContextOverflowError(promptIds.length + 1, ctx, `the prompt has ${promptIds.length} tokens; the context holds ${ctx}, leaving no room to generate`);
+  const maxTokens = opts.maxTokens ?? Infinity;
+  const sampler = new Sampler(opts, engine.vocabSize);
+  const history = [...promptIds];
+
+  const t0 = performance.now();
+  // Reuse the KV cache for the prefix this prompt shares with what is cached; the last prompt token is always evaluated.
+  const reuse = Math.min(commonPrefix(engine.cachedTokens, promptIds), promptIds.length - 1);
+  engine.cachedTokens.length = reuse;
+  let logits!: Float32Array;
+  for (let pos = reuse; pos < promptIds.length; pos += engine.maxBatch) {
+    const batch = promptIds.slice(pos, Math.min(promptIds.length, pos + engine.maxBatch));
+    logits = await engine.forward(Int32Array.from(batch), pos);
+    engine.cachedTokens.push(...batch);
+    if (signal?.aborted) throw new AbortError();
+    await yieldToEventLoop();
+  }
+  const prefillMs = performance.now() - t0;
+
+  const decoder = tok.createStreamDecoder();
+  const stops = new StopMatcher(opts.stop ?? []);
+  // With an empty prompt the first word's SentencePiece space prefix is not text.
+  let stripLeadingSpace = tok.addSpacePrefix && typeof prompt === 'string' && prompt.length === 0;
+  let text = '';
+  const generated: number[] = [];
+  let finishReason: FinishReason = 'length';
+  let firstTokenAt = 0;
+  const tDecode = performance.now();
+
+  const finish = (): GenerationResult => {
+    const decodeMs = performance.now() - tDecode;
+    const evaluated = promptIds.length - reuse;
+    return {
+      text,
+      tokens: generated,
+      promptTokens: promptIds,
+      finishReason,
+      stats: {
+        promptTokens: promptIds.length,
+        promptTokensEvaluated: evaluated,
+        generatedTokens: generated.length,
+        prefillMs,
+        decodeMs,
+        prefillTokensPerSecond: prefillMs > 0 ? (evaluated * 1000) / prefillMs : 0,
+        // The first token comes from the prefill's logits; decode steps are the rest.
+        decodeTokensPerSecond: generated.length > 1 && decodeMs > 0 ? ((generated.length - 1) * 1000) / decodeMs : 0,
+        timeToFirstTokenMs: firstTokenAt ? firstTokenAt - t0 : 0,
+      },
+    };
+  };
+
+  while (generated.length < maxTokens) {
+    if (signal?.aborted) throw new AbortError('generation aborted', finish());
+    const id = sampler.sample(logits.subarray(logits.length - engine.vocabSize), history);
+    generated.push(id);
+    history.push(id);
+    if (!firstTokenAt) firstTokenAt = performance.now();
+    if (!opts.ignoreEos && tok.isEog(id)) {
+      finishReason = 'eos';
+      break;
+    }
+    let piece = decoder.push(id);
+    if (stripLeadingSpace && piece.length > 0) {
+      if (piece.startsWith(' ')) piece = piece.slice(1);
+      stripLeadingSpace = false;
+    }
+    const { emit, stopped } = stops.push(piece);
+    text += emit;
+    if (stopped) {
+      finishReason = 'stop';
+      if (emit) yield { text: emit, tokenId: id };
+      break;
+    }
+    yield { text: emit, tokenId: id };
+    if (generated.length >= maxTokens) break;
+    const pos = engine.cachedTokens.length;
+    if (pos >= ctx) {
+      finishReason = 'context';
+      break;
+    }
+    logits = await engine.forward(Int32Array.of(id), pos);
+    engine.cachedTokens.push(id);
+    await yieldToEventLoop();
+  }
+  if (finishReason !== 'stop') {
+    const rest = stops.push(decoder.flush()).emit + stops.flush();
+    if (rest) {
+      text += rest;
+      yield { text: rest, tokenId: -1 };
+    }
+  }
+  return finish();
+}

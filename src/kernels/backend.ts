@@ -1,0 +1,41 @@
+import type { GGUFFile } from '../gguf/reader.js';
+import type { Program, Step } from '../model/program.js';
+
+export type BackendName = 'reference' | 'wasm' | 'webgpu';
+
+export interface LoadProgress {
+  /** Bytes of weights loaded so far and in all. */
+  readonly loadedBytes: number;
+  readonly totalBytes: number;
+  readonly tensor: string;
+}
+
+export interface BackendInit {
+  readonly file: GGUFFile;
+  readonly program: Program;
+  /** Positions the KV cache holds. */
+  readonly contextLength: number;
+  /** Most tokens one step may carry. */
+  readonly maxBatch: number;
+  readonly onProgress?: (p: LoadProgress) => void;
+}
+
+/**
+ * What every backend implements. A backend owns the weights (loaded once into
+ * their final home), the KV cache and the activations, and runs the model's
+ * op list one step at a time.
+ */
+export interface Backend {
+  readonly name: BackendName;
+  /** Loads the program's weights from the file and plans buffers. Called once. */
+  init(init: BackendInit): Promise<void>;
+  /**
+   * Runs one step and returns the logits: one row of nVocab floats per output
+   * (the last token, or every token when step.allLogits). The array may be
+   * reused by the next call; copy it to keep it.
+   */
+  forward(step: Step): Promise<Float32Array>;
+  /** Human-readable details for `tsinfer info` / bench (build, threads, memory). */
+  describe(): Record<string, string | number>;
+  dispose(): void;
+}

@@ -1,0 +1,16 @@
+import type { Backend, BackendName } from './backend.js';
+import { ReferenceBackend } from './reference/backend.js';
+
+export const BACKENDS: readonly BackendName[] = ['reference'];
+
+/** A new, uninitialised backend of the given kind. WASM and WebGPU arrive with their own issues. */
+export function createBackend(name: BackendName): Backend {
+  switch (name) {
+    case 'reference':
+      return new ReferenceBackend();
+    default:
+      throw new Error(`backend "${name}" is not available yet (available: ${BACKENDS.join(', ')})`);
+  }
+}
+
+export type { Backend, BackendName, LoadProgress } from './backend.js';

@@ -1,0 +1,232 @@
+/**
+ * A loaded model: the GGUF file, its hyperparameters and tokenizer, and a
+ * backend holding the weights and KV cache. Generation calls are serialised:
+ * one model runs one generation at a time.
+ */
+import { openGGUF, type GGUFFile } from '../gguf/reader.js';
+import { createBackend, type Backend, type BackendName, type LoadProgress } from '../kernels/index.js';
+import { GenerationStream, generateTokens, type GenerateOptions, type GenerationEngine, type GenerationResult, type GenerationTokenizer } from '../generate/generate.js';
+import { SpmTokenizer, TokenizerError, type EncodeOptions, type DecodeOptions } from '../tokenizer/index.js';
+import { StreamDecoder } from '../tokenizer/stream.js';
+import { ModelError } from './errors.js';
+import type { KvCacheType } from './program.js';
+import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters, type LlamaHyperparameters } from './llama.js';
+
+export interface LoadModelOptions {
+  /** Default 'reference' (the only backend so far). */
+  backend?: BackendName;
+  /** KV cache positions; default min(model's context length, 4096). */
+  contextLength?: number;
+  /** Most prompt tokens evaluated in one step; default 512. */
+  batchSize?: number;
+  /** KV cache element type, as llama.cpp's --cache-type-k/v; default 'f16' like llama.cpp. */
+  kvCacheType?: KvCacheType;
+  onProgress?: (p: LoadProgress) => void;
+}
+
+export interface ModelInfo {
+  readonly path: string;
+  readonly name: string | undefined;
+  readonly architecture: string;
+  readonly fileBytes: number;
+  readonly parameters: number;
+  readonly weightBytes: number;
+  /** ggml type name → number of tensors of that type. */
+  readonly tensorTypes: Record<string, number>;
+  readonly hyperparameters: LlamaHyperparameters;
+  readonly contextLength: number;
+  readonly backend: Record<string, string | number>;
+}
+
+export type Tokenizer = SpmTokenizer;
+
+/** Builds the tokenizer described by a GGUF file's metadata. */
+export function tokenizerFromGGUF(file: GGUFFile): Tokenizer {
+  const model = file.getString('tokenizer.ggml.model');
+  if (model === undefined) throw new TokenizerError('MISSING_KEY', `${file.path ?? 'file'} has no tokenizer (metadata key tokenizer.ggml.model is missing)`);
+  if (model !== 'llama') {
+    throw new TokenizerError('UNSUPPORTED_MODEL', `tokenizer model "${model}" is not supported yet (supported: llama)`);
+  }
+  return SpmTokenizer.fromMetadata((key) => file.get(key));
+}
+
+/** Loads only the tokenizer of a GGUF file (works on vocabulary-only files with no tensors). */
+export async function loadTokenizer(path: string): Promise<Tokenizer> {
+  const file = await openGGUF(path);
+  try {
+    return tokenizerFromGGUF(file);
+  } finally {
+    file.close();
+  }
+}
+
+function generationTokenizer(tok: Tokenizer): GenerationTokenizer {
+  return {
+    encode: (text, o) => tok.encode(text, o),
+    isEog: (id) => tok.isEog(id),
+    createStreamDecoder: () => new StreamDecoder(tok),
+    addSpacePrefix: tok.addSpacePrefix,
+  };
+}
+
+export class Model {
+  private queue: Promise<void> = Promise.resolve();
+  private disposed = false;
+  private readonly engine: GenerationEngine;
+
+  private constructor(
+    readonly info: ModelInfo,
+    readonly tokenizer: Tokenizer,
+    private readonly backend: Backend,
+    private readonly file: GGUFFile,
+  ) {
+    const self = this;
+    this.engine = {
+      tokenizer: generationTokenizer(tokenizer),
+      contextLength: info.contextLength,
+      maxBatch: 0,
+      vocabSize: info.hyperparameters.vocabSize,
+      cachedTokens: [],
+      forward(tokens, pos) {
+        self.checkOpen();
+        return backend.forward({ tokens, pos, allLogits: false });
+      },
+    };
+  }
+
+  /** @internal */
+  static async load(path: string, opts: LoadModelOptions = {}): Promise<Model> {
+    const backendName = opts.backend ?? 'reference';
+    const file = await openGGUF(path);
+    try {
+      const hp = llamaHyperparameters(file);
+      const tensors = checkLlamaTensors(file, hp);
+      const tokenizer = tokenizerFromGGUF(file);
+      if (tokenizer.vocabSize !== hp.vocabSize) {
+        throw new ModelError(`the tokenizer has ${tokenizer.vocabSize} tokens but token_embd.weight has ${hp.vocabSize} rows`);
+      }
+      const contextLength = opts.contextLength ?? Math.min(hp.contextLength, 4096);
+      if (!Number.isInteger(contextLength) || contextLength < 1) throw new RangeError(`contextLength must be a positive integer, got ${opts.contextLength}`);
+      const batchSize = opts.batchSize ?? 512;
+      if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${opts.batchSize}`);
+      const maxBatch = Math.min(batchSize, contextLength);
+      const kvCacheType = opts.kvCacheType ?? 'f16';
+      if (kvCacheType !== 'f16' && kvCacheType !== 'f32') throw new RangeError(`kvCacheType must be 'f16' or 'f32', got ${String(kvCacheType)}`);
+      const program = buildLlamaProgram(hp, kvCacheType);
+      const backend = createBackend(backendName);
+      await backend.init({ file, program, contextLength, maxBatch, onProgress: opts.onProgress });
+      const tensorTypes: Record<string, number> = {};
+      for (const t of file.tensors) tensorTypes[t.type.name] = (tensorTypes[t.type.name] ?? 0) + 1;
+      const info: ModelInfo = {
+        path,
+        name: file.getString('general.name'),
+        architecture: hp.architecture,
+        fileBytes: file.size,
+        parameters: tensors.reduce((s, t) => s + t.nElements, 0),
+        weightBytes: tensors.reduce((s, t) => s + t.nBytes, 0),
+        tensorTypes,
+        hyperparameters: hp,
+        contextLength,
+        backend: backend.describe(),
+      };
+      const model = new Model(info, tokenizer, backend, file);
+      (model.engine as { maxBatch: number }).maxBatch = maxBatch;
+      return model;
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.disposed) throw new ModelError('the model has been disposed');
+  }
+
+  /** Resolves, once every earlier user of the model has released it, with the function that releases it. */
+  private acquire(): Promise<() => void> {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const prev = this.queue;
+    this.queue = prev.then(() => held);
+    return prev.then(() => release);
+  }
+
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const release = await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  /** Streams generated text: `for await (const { text } of model.generate(prompt))`; `.result` has the final text and stats. */
+  generate(prompt: string | number[], opts: GenerateOptions = {}): GenerationStream {
+    this.checkOpen();
+    const engine = this.engine;
+    const acquire = () => this.acquire();
+    // The model is taken when iteration starts, so a stream that is never read holds nothing.
+    async function* run() {
+      const release = await acquire();
+      try {
+        return yield* generateTokens(engine, prompt, opts);
+      } catch (e) {
+        // A failed step leaves the cache in an unknown state.
+        if (!(e instanceof RangeError)) engine.cachedTokens.length = 0;
+        throw e;
+      } finally {
+        release();
+      }
+    }
+    return new GenerationStream(run());
+  }
+
+  /** Generates to the end and returns the text, token ids and stats. */
+  complete(prompt: string | number[], opts: GenerateOptions = {}): Promise<GenerationResult> {
+    return this.generate(prompt, opts).result;
+  }
+
+  /**
+   * Logits for every position of a token sequence (row k predicts the token after position k),
+   * evaluated from an empty cache. For scoring and tests; returns positions × vocab floats.
+   */
+  async evaluate(tokens: number[]): Promise<Float32Array> {
+    this.checkOpen();
+    const vocab = this.info.hyperparameters.vocabSize;
+    if (tokens.length === 0) throw new RangeError('evaluate needs at least one token');
+    if (tokens.length > this.info.contextLength) throw new RangeError(`${tokens.length} tokens do not fit in the context of ${this.info.contextLength}`);
+    return this.exclusive(async () => {
+      const out = new Float32Array(tokens.length * vocab);
+      const maxBatch = this.engine.maxBatch;
+      this.engine.cachedTokens.length = 0;
+      for (let pos = 0; pos < tokens.length; pos += maxBatch) {
+        const batch = tokens.slice(pos, pos + maxBatch);
+        const logits = await this.backend.forward({ tokens: Int32Array.from(batch), pos, allLogits: true });
+        out.set(logits, pos * vocab);
+        this.engine.cachedTokens.push(...batch);
+      }
+      return out;
+    });
+  }
+
+  tokenize(text: string, opts?: EncodeOptions): number[] {
+    return this.tokenizer.encode(text, opts);
+  }
+
+  detokenize(ids: readonly number[], opts?: DecodeOptions): string {
+    return this.tokenizer.decode(ids, opts);
+  }
+
+  /** Frees the weights and cache. Waits for a running generation to end. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    await this.queue;
+    this.disposed = true;
+    this.backend.dispose();
+    this.file.close();
+  }
+}
+
+export function loadModel(path: string, opts?: LoadModelOptions): Promise<Model> {
+  return Model.load(path, opts);
+}

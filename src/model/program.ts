@@ -1,0 +1,69 @@
+/**
+ * The forward pass as data: a list of ops over named buffers, built once per
+ * model by model/llama.ts and compiled by each backend.
+ *
+ * Every activation buffer is a matrix of `rows × width` float32, row-major.
+ * Its row count is decided per step: `tokens` buffers have one row per token
+ * of the batch, `outputs` buffers one row per token whose logits are wanted
+ * (the last token when generating, all tokens when scoring a prompt).
+ * Weights are named by their GGUF tensor name.
+ */
+
+export type RowSpace = 'tokens' | 'outputs';
+
+export interface BufferDecl {
+  readonly name: string;
+  readonly width: number;
+  readonly rows: RowSpace;
+}
+
+export type Op =
+  /** out[t] = dequantized row tokens[t] of `table` (shape [width, nVocab]). */
+  | { readonly op: 'embed'; readonly table: string; readonly out: string }
+  /** out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight */
+  | { readonly op: 'rmsnorm'; readonly x: string; readonly weight: string; readonly eps: number; readonly out: string }
+  /** out[r] = W · x[r], W of GGUF shape [cols, outRows] (each of its outRows rows has `cols` elements). */
+  | { readonly op: 'matmul'; readonly weight: string; readonly x: string; readonly out: string }
+  /** Rotates adjacent pairs (llama.cpp "normal" mode) of the first ropeDim dims of every head, at the row's position. */
+  | { readonly op: 'rope'; readonly x: string; readonly nHeads: number; readonly headDim: number; readonly ropeDim: number; readonly base: number }
+  /** Writes rows of k and v into layer `layer` of the KV cache at the rows' positions. */
+  | { readonly op: 'kv_store'; readonly layer: number; readonly k: string; readonly v: string }
+  /** Causal attention of q's rows over the cache of `layer` up to each row's position; GQA: head h reads KV head floor(h / (nHeads / nKvHeads)). */
+  | { readonly op: 'attention'; readonly layer: number; readonly q: string; readonly out: string; readonly nHeads: number; readonly nKvHeads: number; readonly headDim: number; readonly scale: number }
+  /** out = a + b (element-wise; out may alias a). */
+  | { readonly op: 'add'; readonly a: string; readonly b: string; readonly out: string }
+  /** out = silu(gate) * up */
+  | { readonly op: 'silu_mul'; readonly gate: string; readonly up: string; readonly out: string }
+  /** Copies the output rows of a `tokens` buffer into an `outputs` buffer. */
+  | { readonly op: 'gather_outputs'; readonly x: string; readonly out: string };
+
+/**
+ * KV cache element type. 'f16' (llama.cpp's default) stores K and V rounded to
+ * half precision, and attention then works as ggml's F16 matmuls do: q and the
+ * softmax weights are rounded to half precision before their dot products.
+ */
+export type KvCacheType = 'f16' | 'f32';
+
+export interface KvCacheDecl {
+  readonly type: KvCacheType;
+  readonly layers: number;
+  /** Floats per position per layer, for K and for V each (nKvHeads * headDim). */
+  readonly width: number;
+}
+
+export interface Program {
+  readonly buffers: readonly BufferDecl[];
+  readonly ops: readonly Op[];
+  readonly kv: KvCacheDecl;
+  /** The `outputs` buffer holding the logits. */
+  readonly logits: string;
+  /** Names of every weight the ops read. */
+  readonly weights: readonly string[];
+}
+
+/** One forward step: `tokens` at positions pos, pos+1, …; logits for the last token or for all. */
+export interface Step {
+  readonly tokens: Int32Array;
+  readonly pos: number;
+  readonly allLogits: boolean;
+}

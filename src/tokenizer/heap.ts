@@ -1,0 +1,91 @@
+/**
+ * A binary max-heap of candidate merges (left symbol, right symbol, score, size), stored as
+ * parallel typed arrays. Order: higher score first; on equal scores the smaller left index
+ * first (llama.cpp's `llm_bigram_spm::comparator`).
+ */
+export class BigramQueue {
+  private score: Float64Array;
+  private left: Int32Array;
+  private right: Int32Array;
+  private size: Int32Array;
+  private n = 0;
+
+  constructor(capacity = 64) {
+    const c = Math.max(4, capacity);
+    this.score = new Float64Array(c);
+    this.left = new Int32Array(c);
+    this.right = new Int32Array(c);
+    this.size = new Int32Array(c);
+  }
+
+  get length(): number {
+    return this.n;
+  }
+
+  /** True when entry i should come out before entry j. */
+  private before(i: number, j: number): boolean {
+    const si = this.score[i]!, sj = this.score[j]!;
+    return si > sj || (si === sj && this.left[i]! < this.left[j]!);
+  }
+
+  private swap(i: number, j: number): void {
+    const s = this.score[i]!; this.score[i] = this.score[j]!; this.score[j] = s;
+    const l = this.left[i]!; this.left[i] = this.left[j]!; this.left[j] = l;
+    const r = this.right[i]!; this.right[i] = this.right[j]!; this.right[j] = r;
+    const z = this.size[i]!; this.size[i] = this.size[j]!; this.size[j] = z;
+  }
+
+  private grow(): void {
+    const c = this.score.length * 2;
+    const s = new Float64Array(c); s.set(this.score); this.score = s;
+    const l = new Int32Array(c); l.set(this.left); this.left = l;
+    const r = new Int32Array(c); r.set(this.right); this.right = r;
+    const z = new Int32Array(c); z.set(this.size); this.size = z;
+  }
+
+  push(left: number, right: number, score: number, size: number): void {
+    if (this.n === this.score.length) this.grow();
+    let i = this.n++;
+    this.score[i] = score;
+    this.left[i] = left;
+    this.right[i] = right;
+    this.size[i] = size;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.before(i, p)) break;
+      this.swap(i, p);
+      i = p;
+    }
+  }
+
+  /** Removes the top entry; its fields are left in `top`. Returns false when empty. */
+  pop(top: { left: number; right: number; score: number; size: number }): boolean {
+    if (this.n === 0) return false;
+    top.left = this.left[0]!;
+    top.right = this.right[0]!;
+    top.score = this.score[0]!;
+    top.size = this.size[0]!;
+    const last = --this.n;
+    if (last > 0) {
+      this.score[0] = this.score[last]!;
+      this.left[0] = this.left[last]!;
+      this.right[0] = this.right[last]!;
+      this.size[0] = this.size[last]!;
+      let i = 0;
+      for (;;) {
+        const a = 2 * i + 1, b = a + 1;
+        let m = i;
+        if (a < last && this.before(a, m)) m = a;
+        if (b < last && this.before(b, m)) m = b;
+        if (m === i) break;
+        this.swap(i, m);
+        i = m;
+      }
+    }
+    return true;
+  }
+
+  clear(): void {
+    this.n = 0;
+  }
+}
