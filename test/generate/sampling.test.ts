@@ -387,6 +387,20 @@ describe('Sampler: large vocabularies', () => {
     for (const t of draws(s, logits, 200)) expect(allowed.has(t)).toBe(true);
   });
 
+  it('large top-k sorts exactly (packed-key sort path), signs, ties and -0 included', () => {
+    const n = 20000;
+    const logits = randomLogits(n, 4242, 3);
+    for (let i = 0; i < n; i += 97) logits[i] = 0; // ties at zero
+    for (let i = 50; i < n; i += 89) logits[i] = -0;
+    for (let i = 7; i < n; i += 131) logits[i] = 1.25; // positive ties
+    logits[3] = -Infinity;
+    const full = Array.from({ length: n }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]! || a - b);
+    for (const topK of [15000, 3000, 2000]) { // key sort, key sort, heap
+      const s = new Sampler({ topK, topP: 1, minP: 0, seed: 1 }, n);
+      expect(s.candidates(logits, []).ids).toEqual(full.slice(0, topK));
+    }
+  });
+
   it('top-p without top-k or min-p finds large kept sets exactly (bucketed path)', () => {
     // flat-ish logits: top-p needs thousands of tokens, far beyond the first 256
     const n = 20000;

@@ -322,8 +322,8 @@ describe('I/O failures are GGUFErrors too', () => {
     const throwing: ByteSource = { size: good.length, readInto: () => { throw Object.assign(new Error('disk on fire'), { code: 'EIO' }); }, close() {} };
     expectGGUFError(() => parseGGUF(throwing), 'IO', { mentions: ['EIO'] });
     // A source that delivers fewer bytes than it promised, in the header...
-    const halfHeader: ByteSource = { size: good.length, readInto: (p, d) => { const n = Math.min(d.length, 40); d.set(good.subarray(p, p + n)); return n; }, close() {} };
-    expectGGUFError(() => parseGGUF(halfHeader), 'IO', { mentions: ['short read'] });
+    const halfHeader: ByteSource = { size: good.length, readInto: (p, d) => { const n = Math.min(d.length, p < 30 ? 30 - p : 2); d.set(good.subarray(p, p + n)); return n; }, close() {} };
+    expectGGUFError(() => parseGGUF(halfHeader), 'IO', { mentions: ['short read'], offset: 24 });
     // ...or only in the tensor data (it claims 100 bytes more than it has).
     const lying: ByteSource = { size: good.length + 100, readInto: (p, d) => { const n = Math.max(0, Math.min(d.length, good.length - p)); d.set(good.subarray(p, p + n)); return n; }, close() {} };
     const g = parseGGUF(lying);
@@ -400,6 +400,8 @@ describe('truncation', () => {
 
 describe('random corruption of the header (seeded)', () => {
   const seed = process.env.GGUF_FUZZ_SEED ? Number(process.env.GGUF_FUZZ_SEED) : (Math.random() * 2 ** 32) >>> 0;
+  // GGUF_FUZZ_SCALE=20 runs twenty times as many mutations (for a longer soak).
+  const scale = Math.max(1, Number(process.env.GGUF_FUZZ_SCALE ?? 1) || 1);
   console.log(`GGUF fuzz seed: ${seed} (rerun with GGUF_FUZZ_SEED=${seed})`);
 
   const U32S = [0, 1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 30, 39, 40, 0x7f, 0xff, 0x100, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xffffffff];
@@ -461,6 +463,7 @@ describe('random corruption of the header (seeded)', () => {
     let slowWhat = '';
     let total = 0;
     const codes = new Map<string, number>();
+    iterations *= scale;
     for (let i = 0; i < iterations && problems.length < 5; i++) {
       const m = mutate(bytes, rnd, regions, bytes.length);
       const t0 = performance.now();
@@ -504,7 +507,7 @@ describe('random corruption of the header (seeded)', () => {
     expect(problems, `seed ${seed}`).toEqual([]);
   }
 
-  it('stories260K.gguf header', { timeout: 60_000 }, () => {
+  it('stories260K.gguf header', { timeout: 60_000 * scale }, () => {
     const bytes = new Uint8Array(readFileSync(STORIES));
     const f = parseGGUFBytes(bytes);
     // Tensor infos start at the first tensor's name (length-prefixed).
@@ -518,7 +521,7 @@ describe('random corruption of the header (seeded)', () => {
     fuzz('stories260K', bytes, [[0, 64], [0, f.dataOffset], [lastKey, infos], [infos, f.dataOffset], [infos, f.dataOffset]], 2000, false);
   });
 
-  it('a small file with every value type and several tensor types', { timeout: 30_000 }, () => {
+  it('a small file with every value type and several tensor types', { timeout: 30_000 * scale }, () => {
     const b = build([
       ...baseMeta(),
       ['u8', u8(1)], ['i16', i16(-2)], ['u32', u32(3)], ['f64', f64(2.5)], ['bool', bool(true)], ['u64', u64(2n ** 60n)],

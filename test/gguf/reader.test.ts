@@ -417,6 +417,12 @@ describe('shared files', () => {
       const vs = f.getNumber(`${arch}.vocab_size`);
       if (vs !== undefined) expect(vs).toBe(want.tokens);
       expect(typeof f.getString('tokenizer.ggml.model')).toBe('string');
+      if (want.scores) {
+        // The SentencePiece vocabularies hold a token that is just U+FEFF (bytes EF BB BF); a
+        // BOM-stripping decoder would turn it into an empty string.
+        expect(tokens[30143]).toBe('\uFEFF');
+        expect(tokens[30140]).toBe('\uFFFD');
+      }
     } finally {
       f.close();
     }

@@ -4,7 +4,7 @@
  * is base64 of little-endian float32 and whose quantized data is ggml's bytes.
  */
 import { readdirSync } from 'node:fs';
-import { readSharedJson, sharedPath } from './shared-data.js';
+import { readSharedJson, sharedPath } from '../helpers/shared.js';
 
 export interface QuantCase {
   name: string;

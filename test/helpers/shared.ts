@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The repository root (this file is <repo>/test/quant/shared-data.ts). */
+/** The repository root (this file is <repo>/test/helpers/shared.ts). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The shared folder next to the repository. */

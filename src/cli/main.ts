@@ -1,0 +1,245 @@
+/**
+ * The `tsinfer` command: generate, inspect, tokenize. llama.cpp-style flags;
+ * user errors are one line on stderr and a non-zero exit code.
+ */
+import { readFileSync } from 'node:fs';
+import { GGUFError } from '../gguf/errors.js';
+import { openGGUF, valueTypeName } from '../gguf/reader.js';
+import { AbortError } from '../generate/errors.js';
+import type { GenerateOptions } from '../generate/generate.js';
+import { ContextOverflowError, ModelError } from '../model/errors.js';
+import { loadModel, loadTokenizer, type LoadModelOptions } from '../model/model.js';
+import { TokenizerError } from '../tokenizer/index.js';
+import type { BackendName } from '../kernels/index.js';
+import { parseArgs } from 'node:util';
+import { num, usage, UsageError } from './args.js';
+import { formatBytes, formatCount, formatMeta, jsonReplacer, table } from './format.js';
+
+const USAGE = `usage: tsinfer <command> [options]
+
+commands:
+  generate -m FILE -p PROMPT [options]   generate text (streams to stdout)
+  inspect FILE [--json]                  metadata and tensor table of a GGUF file
+  tokenize -m FILE [--no-bos] [--parse-special] TEXT
+                                         print the token ids of TEXT as a JSON array
+  help                                   this text
+
+generate options:
+  -m, --model FILE        GGUF model file
+  -p, --prompt TEXT       prompt (default "")
+  -f, --file FILE         read the prompt from a file
+  -n, --n-predict N       tokens to generate (default -1: until end of text or context)
+  -c, --ctx-size N        context length (default: the model's, at most 4096)
+      --temp T            temperature (default 0.8; 0 = greedy)
+      --top-k K           (default 40; 0 = off)
+      --top-p P           (default 0.95; 1 = off)
+      --min-p P           (default 0.05; 0 = off)
+      --repeat-penalty R  (default 1.0 = off)
+      --repeat-last-n N   tokens the penalty looks back over (default 64)
+  -s, --seed S            sampling seed (default: random)
+      --stop TEXT         stop string (repeatable)
+      --ignore-eos        keep generating past end of text
+      --cache-type T      KV cache type: f16 (default) or f32
+      --backend NAME      reference (default)
+      --no-display-prompt do not echo the prompt
+      --json              print one JSON object { text, tokens, promptTokens, stats } and nothing else
+`;
+
+function out(s: string): void {
+  process.stdout.write(s);
+}
+function err(s: string): void {
+  process.stderr.write(s);
+}
+
+async function cmdGenerate(argv: string[]): Promise<number> {
+  const { values, positionals } = usage(() => parseArgs({ args: argv, allowPositionals: true, strict: true, options: {
+    model: { type: 'string', short: 'm' },
+    prompt: { type: 'string', short: 'p' },
+    file: { type: 'string', short: 'f' },
+    'n-predict': { type: 'string', short: 'n' },
+    'ctx-size': { type: 'string', short: 'c' },
+    temp: { type: 'string' },
+    'top-k': { type: 'string' },
+    'top-p': { type: 'string' },
+    'min-p': { type: 'string' },
+    'repeat-penalty': { type: 'string' },
+    'repeat-last-n': { type: 'string' },
+    seed: { type: 'string', short: 's' },
+    stop: { type: 'string', multiple: true },
+    'ignore-eos': { type: 'boolean' },
+    'cache-type': { type: 'string' },
+    backend: { type: 'string' },
+    'no-display-prompt': { type: 'boolean' },
+    json: { type: 'boolean' },
+  } }));
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (!values.model) throw new UsageError('generate needs a model: -m FILE');
+  if (values.prompt !== undefined && values.file !== undefined) throw new UsageError('give the prompt with -p or -f, not both');
+  let prompt = values.prompt ?? '';
+  if (values.file !== undefined) {
+    try {
+      prompt = readFileSync(values.file, 'utf8');
+    } catch (e) {
+      throw new UsageError(`cannot read prompt file ${values.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  const nPredict = num(values['n-predict'], '--n-predict', { integer: true, min: -1 });
+  const cacheType = values['cache-type'] ?? 'f16';
+  if (cacheType !== 'f16' && cacheType !== 'f32') throw new UsageError(`--cache-type must be f16 or f32, got "${cacheType}"`);
+  const backend = (values.backend ?? 'reference') as BackendName;
+  if (backend !== 'reference') throw new UsageError(`--backend must be reference (wasm and webgpu are not available yet), got "${values.backend}"`);
+  const loadOpts: LoadModelOptions = {
+    backend,
+    contextLength: num(values['ctx-size'], '--ctx-size', { integer: true, min: 1 }),
+    kvCacheType: cacheType,
+  };
+  const genOpts: GenerateOptions = {
+    maxTokens: nPredict === undefined || nPredict < 0 ? undefined : nPredict,
+    temperature: num(values.temp, '--temp', { min: 0 }),
+    topK: num(values['top-k'], '--top-k', { integer: true, min: 0 }),
+    topP: num(values['top-p'], '--top-p', { min: 0, max: 1 }),
+    minP: num(values['min-p'], '--min-p', { min: 0, max: 1 }),
+    repeatPenalty: num(values['repeat-penalty'], '--repeat-penalty', { min: 0 }),
+    repeatLastN: num(values['repeat-last-n'], '--repeat-last-n', { integer: true, min: -1 }),
+    seed: num(values.seed, '--seed', { integer: true, min: 0, max: 0xffffffff }),
+    stop: values.stop,
+    ignoreEos: values['ignore-eos'],
+  };
+  const json = values.json === true;
+  const showProgress = !json && process.stderr.isTTY;
+  let lastPct = -1;
+  const model = await loadModel(values.model, {
+    ...loadOpts,
+    onProgress: showProgress
+      ? (p) => {
+          const pct = Math.floor((100 * p.loadedBytes) / Math.max(1, p.totalBytes));
+          if (pct !== lastPct) err(`\rloading ${values.model}: ${pct}%`);
+          lastPct = pct;
+        }
+      : undefined,
+  });
+  if (showProgress) err('\r\x1b[K');
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const stream = model.generate(prompt, { ...genOpts, signal: controller.signal });
+    let aborted = false;
+    if (!json && !values['no-display-prompt']) out(prompt);
+    try {
+      for await (const chunk of stream) if (!json && chunk.text) out(chunk.text);
+    } catch (e) {
+      if (!(e instanceof AbortError)) throw e;
+      aborted = true;
+    }
+    if (aborted) {
+      if (!json) out('\n');
+      err('tsinfer: interrupted\n');
+      return 130;
+    }
+    const r = await stream.result;
+    if (json) {
+      out(JSON.stringify({ text: r.text, tokens: r.tokens, promptTokens: r.promptTokens, finishReason: r.finishReason, stats: r.stats }) + '\n');
+    } else {
+      if (process.stdout.isTTY) out('\n');
+      const s = r.stats;
+      err(
+        `\nprompt: ${s.promptTokens} tokens, ${s.prefillTokensPerSecond.toFixed(1)} tok/s | ` +
+          `generated: ${s.generatedTokens} tokens, ${s.decodeTokensPerSecond.toFixed(1)} tok/s | ` +
+          `first token after ${s.timeToFirstTokenMs.toFixed(0)} ms | finish: ${r.finishReason}\n`,
+      );
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await model.dispose();
+  }
+}
+
+async function cmdInspect(argv: string[]): Promise<number> {
+  const { values, positionals } = usage(() => parseArgs({ args: argv, allowPositionals: true, strict: true, options: { json: { type: 'boolean' }, model: { type: 'string', short: 'm' } } }));
+  const path = values.model ?? positionals[0];
+  if (!path) throw new UsageError('inspect needs a file: tsinfer inspect FILE');
+  const file = await openGGUF(path);
+  try {
+    if (values.json) {
+      const metadata: Record<string, unknown> = {};
+      for (const [k, v] of file.metadata) metadata[k] = v.value;
+      const tensors = file.tensors.map((t) => ({ name: t.name, type: t.type.name, shape: t.shape, bytes: t.nBytes, offset: t.fileOffset }));
+      out(JSON.stringify({ path, version: file.version, alignment: file.alignment, dataOffset: file.dataOffset, size: file.size, metadata, tensors }, jsonReplacer) + '\n');
+      return 0;
+    }
+    const params = file.tensors.reduce((s, t) => s + t.nElements, 0);
+    out(`${path}: GGUF v${file.version}, ${formatBytes(file.size)}, ${file.metadata.size} metadata keys, ${file.tensors.length} tensors, ${formatCount(params)} parameters, alignment ${file.alignment}, data at ${file.dataOffset}\n\n`);
+    const meta = [...file.metadata].map(([k, v]) => [k, valueTypeName(v.type), formatMeta(v)]);
+    out(table(['key', 'type', 'value'], meta) + '\n\n');
+    if (file.tensors.length > 0) {
+      const rows = file.tensors.map((t, i) => [String(i), t.name, t.type.name, `[${t.shape.join(', ')}]`, formatBytes(t.nBytes)]);
+      out(table(['#', 'tensor', 'type', 'shape', 'bytes'], rows, new Set([0, 4])) + '\n');
+    }
+    return 0;
+  } finally {
+    file.close();
+  }
+}
+
+async function cmdTokenize(argv: string[]): Promise<number> {
+  const { values, positionals } = usage(() => parseArgs({ args: argv, allowPositionals: true, strict: true, options: {
+    model: { type: 'string', short: 'm' },
+    prompt: { type: 'string', short: 'p' },
+    'no-bos': { type: 'boolean' },
+    'parse-special': { type: 'boolean' },
+  } }));
+  if (!values.model) throw new UsageError('tokenize needs a vocabulary or model file: -m FILE');
+  if (values.prompt !== undefined && positionals.length > 0) throw new UsageError('give the text with -p or as an argument, not both');
+  if (positionals.length > 1) throw new UsageError('tokenize takes one TEXT argument (quote it)');
+  const text = values.prompt ?? positionals[0] ?? '';
+  const tok = await loadTokenizer(values.model);
+  const ids = tok.encode(text, { addSpecial: !values['no-bos'], parseSpecial: values['parse-special'] === true });
+  out(JSON.stringify(ids) + '\n');
+  return 0;
+}
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'generate':
+        return await cmdGenerate(rest);
+      case 'inspect':
+        return await cmdInspect(rest);
+      case 'tokenize':
+        return await cmdTokenize(rest);
+      case undefined:
+      case 'help':
+      case '-h':
+      case '--help':
+        out(USAGE);
+        return cmd === undefined ? 2 : 0;
+      case '--version':
+      case '-v': {
+        const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+        out(`tsinfer ${pkg.version}\n`);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command "${cmd}"`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`tsinfer: ${e.message}\nrun "tsinfer help" for usage\n`);
+      return 2;
+    }
+    if (e instanceof GGUFError || e instanceof ModelError || e instanceof TokenizerError || e instanceof ContextOverflowError || e instanceof RangeError || e instanceof TypeError && !process.env.TSINFER_DEBUG) {
+      err(`tsinfer: ${e.name}: ${e.message}\n`);
+      return 1;
+    }
+    if (e instanceof Error && (e as NodeJS.ErrnoException).code === 'EPIPE') return 0;
+    throw e;
+  }
+}
