@@ -20,10 +20,13 @@
 //
 // Ties in logit are broken towards the lower token id everywhere (sorting, greedy).
 // All three truncations keep a prefix of the logits sorted descending, so the
-// survivors are the first min(k, len_p, len_minp) tokens of that order; only
-// those are ever sorted (partial selection with a bounded heap, never the whole
-// vocabulary when top-k or min-p is on). Scratch buffers are allocated once per
-// Sampler; the caller's logits are never written.
+// survivors are the first min(k, len_p, len_minp) tokens of that order. The
+// vocabulary is never sorted whole: top-k is a bounded-heap partial selection
+// (a packed-key native sort when k is a large fraction of the candidates);
+// min-p is a threshold filter; top-p on an unsorted set first tries the best
+// 256 tokens and otherwise buckets the candidates by logit and sorts only the
+// bucket where the cumulative mass crosses p. Scratch buffers are allocated
+// once per Sampler; the caller's logits are never written.
 
 import { Rng } from './rng.js';
 
@@ -339,7 +342,6 @@ export class Sampler {
           count = len;
         } else {
           count = this.topPByBuckets(src, list, count, maxL, target);
-          isSorted = false;
           list = this.sorted;
         }
       }
