@@ -25,6 +25,16 @@ function short(s: string, max: number): string {
   return one.length > max ? one.slice(0, max - 1) + '…"' : one;
 }
 
+/** Shortest decimal that reads back as the same float32. */
+export function formatF32(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  for (let p = 1; p <= 9; p++) {
+    const s = x.toPrecision(p);
+    if (Math.fround(Number(s)) === x) return String(Number(s));
+  }
+  return String(x);
+}
+
 /** One metadata value for a table: arrays show their length, element type and first elements. */
 export function formatMeta(v: GGUFMetaValue, max = 60): string {
   const val = v.value;
@@ -34,7 +44,7 @@ export function formatMeta(v: GGUFMetaValue, max = 60): string {
     let len = 0;
     for (let i = 0; i < arr.length && len < max; i++) {
       const e = arr[i];
-      const s = typeof e === 'string' ? short(e, 20) : typeof e === 'bigint' ? e.toString() : Array.isArray(e) ? `[${e.length}]` : String(e);
+      const s = typeof e === 'string' ? short(e, 20) : typeof e === 'bigint' ? e.toString() : Array.isArray(e) ? `[${e.length}]` : v.elementType === GGUFValueType.FLOAT32 ? formatF32(e as number) : String(e);
       head.push(s);
       len += s.length + 2;
     }
@@ -42,6 +52,7 @@ export function formatMeta(v: GGUFMetaValue, max = 60): string {
     return `[${arr.length} × ${valueTypeName(v.elementType ?? -1)}] [${head.join(', ')}${more}]`;
   }
   if (typeof val === 'string') return short(val, max);
+  if (v.type === GGUFValueType.FLOAT32) return formatF32(val as number);
   return String(val);
 }
 
