@@ -1,13 +1,17 @@
 import type { Backend, BackendName } from './backend.js';
 import { ReferenceBackend } from './reference/backend.js';
+import { WebGPUBackend } from './webgpu/backend.js';
 
-export const BACKENDS: readonly BackendName[] = ['reference'];
+export const BACKENDS: readonly BackendName[] = ['reference', 'webgpu'];
 
 /** A new, uninitialised backend of the given kind. WASM and WebGPU arrive with their own issues. */
 export function createBackend(name: BackendName): Backend {
   switch (name) {
     case 'reference':
       return new ReferenceBackend();
+    case 'webgpu':
+      // Dawn (the optional `webgpu` package) or navigator.gpu is loaded by init().
+      return new WebGPUBackend();
     default:
       throw new Error(`backend "${name}" is not available yet (available: ${BACKENDS.join(', ')})`);
   }

@@ -1,0 +1,586 @@
+/**
+ * The WebGPU backend: compiles the model's op list (model/program.ts) once
+ * into a list of recorded commands (pipeline, bind group, grid as a function
+ * of the step's token and output counts) and replays it for each step inside
+ * one command encoder: one queue submit per step. Weights keep their GGUF
+ * encoding in GPU memory (uploaded from the file in chunks with writeBuffer;
+ * tensors larger than a storage binding are split into parts of whole rows);
+ * the KV cache and all activations stay on the GPU. `forwardArgmax` samples
+ * greedily on the GPU and reads back the 4-byte token id only.
+ *
+ * Kernels: ./kernels/*.ts (one WGSL kernel per file, layout documented there).
+ */
+/// <reference types="@webgpu/types" />
+import { GGMLType, ggmlType, rowBytes as rowBytesOf } from '../../gguf/types.js';
+import type { GGUFTensorInfo } from '../../gguf/reader.js';
+import { dequantize } from '../../quant/index.js';
+import type { Op, Program, Step } from '../../model/program.js';
+import type { Backend, BackendInit } from '../backend.js';
+import { MAP_READ_MODE, Usage, createGPUContext, destroyGPUContext, type DeviceOptions, type GPUContext } from './device.js';
+import { argmaxWGSL } from './kernels/argmax.js';
+import { ATTENTION_MAX_HEAD_DIM, attentionWGSL } from './kernels/attention.js';
+import { ELEMENTWISE_WG, elementwiseWGSL, type ElementwiseKind } from './kernels/elementwise.js';
+import { embedWGSL } from './kernels/embed.js';
+import { MATMUL_TT, matmulParams, matmulWGSL } from './kernels/matmul.js';
+import { checkColumns } from './kernels/quant.js';
+import { rmsnormWGSL } from './kernels/rmsnorm.js';
+import { ropeTable, ropeWGSL } from './kernels/rope.js';
+
+export type WebGPUBackendOptions = DeviceOptions;
+
+/** Work counted by the backend since init (per token: take differences). */
+export interface WebGPUCounters {
+  /** Forward steps run. */
+  steps: number;
+  /** Queue submits. */
+  submits: number;
+  /** Compute dispatches recorded. */
+  dispatches: number;
+  /** Bytes copied from the GPU to the CPU (logits or the sampled token id). */
+  bytesReadBack: number;
+  /** Bytes written to the GPU per step (token ids + the step uniform), weights excluded. */
+  bytesWritten: number;
+}
+
+interface ActBuf {
+  readonly buf: GPUBuffer;
+  readonly width: number;
+  /** 0: one row per token, 1: one row per output. */
+  readonly kind: 0 | 1;
+}
+
+interface WeightPart {
+  readonly buf: GPUBuffer;
+  readonly rowStart: number;
+  readonly rowCount: number;
+}
+
+interface WeightMatrix {
+  readonly info: GGUFTensorInfo;
+  readonly typeId: number;
+  readonly cols: number;
+  readonly rows: number;
+  readonly rowBytes: number;
+  readonly parts: WeightPart[];
+}
+
+type Grid = (T: number, nOut: number) => [number, number, number];
+
+type Command =
+  | { readonly kind: 'dispatch'; readonly label: string; readonly pipeline: GPUComputePipeline; readonly bindGroup: GPUBindGroup; readonly grid: Grid }
+  | { readonly kind: 'copy'; readonly src: GPUBuffer; readonly dst: GPUBuffer; readonly width: number };
+
+const UPLOAD_CHUNK = 4 << 20;
+const align4 = (n: number) => Math.ceil(n / 4) * 4;
+
+/**
+ * The bind group layout of a kernel, read from its `@group(0) @binding(n) var<…>`
+ * declarations (an explicit layout keeps bindings a kernel does not touch, e.g. the step uniform).
+ */
+function bindingLayout(src: string): GPUBindGroupLayoutEntry[] {
+  const entries: GPUBindGroupLayoutEntry[] = [];
+  for (const m of src.matchAll(/@group\(0\)\s*@binding\((\d+)\)\s*var<([a-z_, ]+)>/g)) {
+    const space = m[2]!.replace(/\s/g, '');
+    const type: GPUBufferBindingType = space === 'uniform' ? 'uniform' : space === 'storage,read_write' ? 'storage' : 'read-only-storage';
+    entries.push({ binding: Number(m[1]), visibility: 0x4 /* COMPUTE */, buffer: { type } });
+  }
+  return entries.sort((a, b) => a.binding - b.binding);
+}
+
+/** x/y split of a 1-D workgroup count over the 65535 per-dimension limit. */
+function grid1d(workgroups: number): [number, number, number] {
+  if (workgroups <= 65535) return [workgroups, 1, 1];
+  return [65535, Math.ceil(workgroups / 65535), 1];
+}
+
+export class WebGPUBackend implements Backend {
+  readonly name = 'webgpu' as const;
+  private ctx!: GPUContext;
+  private device!: GPUDevice;
+  private program!: Program;
+  private contextLength = 0;
+  private maxBatch = 0;
+  private fileSize = 0;
+  private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  private readonly acts = new Map<string, ActBuf>();
+  private readonly matrices = new Map<string, WeightMatrix>();
+  private readonly vectors = new Map<string, GPUBuffer>();
+  private readonly ropeTables = new Map<string, GPUBuffer>();
+  private kCache: GPUBuffer[] = [];
+  private vCache: GPUBuffer[] = [];
+  private stepBuf!: GPUBuffer;
+  private tokensBuf!: GPUBuffer;
+  private resultBuf!: GPUBuffer;
+  private readResult!: GPUBuffer;
+  private readLogits: GPUBuffer | undefined;
+  private commands: Command[] = [];
+  private argmaxCmd!: Command;
+  private readonly allBuffers: GPUBuffer[] = [];
+  private gpuBytes = 0;
+  private weightGpuBytes = 0;
+  private kvBytes = 0;
+  private vocab = 0;
+  private hasEmbed = false;
+  private embedRows = 0;
+  private readonly stepData = new Uint32Array(4);
+  private readonly counters: WebGPUCounters = { steps: 0, submits: 0, dispatches: 0, bytesReadBack: 0, bytesWritten: 0 };
+  private busy = false;
+
+  constructor(private readonly options: WebGPUBackendOptions = {}) {}
+
+  // ---- setup -------------------------------------------------------------
+
+  private createBuffer(size: number, usage: number, label: string): GPUBuffer {
+    const buf = this.device.createBuffer({ size: Math.max(16, align4(size)), usage, label });
+    this.allBuffers.push(buf);
+    this.gpuBytes += buf.size;
+    return buf;
+  }
+
+  private pipeline(key: string, code: () => string): Promise<GPUComputePipeline> {
+    let p = this.pipelines.get(key);
+    if (!p) {
+      const src = code();
+      const module = this.device.createShaderModule({ code: src, label: key });
+      const layout = this.device.createPipelineLayout({ bindGroupLayouts: [this.device.createBindGroupLayout({ entries: bindingLayout(src), label: key })] });
+      p = this.device.createComputePipelineAsync({ layout, compute: { module, entryPoint: 'main' }, label: key }).catch(async (e: unknown) => {
+        const info = await module.getCompilationInfo?.();
+        const msgs = info?.messages.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('\n') ?? '';
+        throw new Error(`WebGPU pipeline ${key} failed: ${(e as Error).message}\n${msgs}`);
+      });
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  private uniform(data: ArrayBufferView, label: string): GPUBuffer {
+    const buf = this.createBuffer(Math.ceil(data.byteLength / 16) * 16, Usage.UNIFORM | Usage.COPY_DST, label);
+    this.device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
+    return buf;
+  }
+
+  private bind(pipeline: GPUComputePipeline, buffers: GPUBuffer[], label: string): GPUBindGroup {
+    return this.device.createBindGroup({
+      label,
+      layout: pipeline.getBindGroupLayout(0),
+      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+  }
+
+  async init({ file, program, contextLength, maxBatch, onProgress }: BackendInit): Promise<void> {
+    this.program = program;
+    this.contextLength = contextLength;
+    this.maxBatch = maxBatch;
+    this.fileSize = file.size;
+    this.ctx = await createGPUContext(this.options);
+    this.device = this.ctx.device;
+    const limits = this.device.limits;
+    const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+
+    // Weights: check every type and shape before allocating anything.
+    const tensors = program.weights.map((name) => {
+      const t = file.tensor(name);
+      if (!t) throw new Error(`program reads tensor ${name}, which the file does not have`);
+      const cols = t.shape[0]!;
+      const rows = t.nElements / cols;
+      if (!(t.shape.length === 1 || rows === 1)) checkColumns(t.typeId, cols, `tensor ${name}`);
+      return t;
+    });
+    const total = tensors.reduce((s, t) => s + t.nBytes, 0);
+    let loaded = 0;
+    let sinceSync = 0;
+    const staging = new Uint8Array(UPLOAD_CHUNK);
+    for (const t of tensors) {
+      const cols = t.shape[0]!;
+      const rows = t.nElements / cols;
+      if (t.shape.length === 1 || rows === 1) {
+        // Norm weights: tiny vectors, kept as float32.
+        const bytes = file.readTensor(t);
+        const f = t.typeId === GGMLType.F32 ? new Float32Array(bytes.buffer, bytes.byteOffset, t.nElements) : dequantize(t.typeId, bytes, t.nElements);
+        const buf = this.createBuffer(f.byteLength, Usage.STORAGE | Usage.COPY_DST, t.name);
+        this.device.queue.writeBuffer(buf, 0, f.buffer, f.byteOffset, f.byteLength);
+        this.vectors.set(t.name, buf);
+        this.weightGpuBytes += buf.size;
+      } else {
+        const rb = rowBytesOf(t.type, cols);
+        const perPart = Math.floor(maxBinding / rb);
+        if (perPart < 1) throw new Error(`tensor ${t.name}: one row (${rb} bytes) exceeds the largest storage binding (${maxBinding})`);
+        const parts: WeightPart[] = [];
+        for (let rowStart = 0; rowStart < rows; rowStart += perPart) {
+          const rowCount = Math.min(perPart, rows - rowStart);
+          const nBytes = rowCount * rb;
+          const buf = this.createBuffer(nBytes, Usage.STORAGE | Usage.COPY_DST, `${t.name}[${rowStart}..]`);
+          this.weightGpuBytes += buf.size;
+          for (let off = 0; off < nBytes; off += UPLOAD_CHUNK) {
+            const n = Math.min(UPLOAD_CHUNK, nBytes - off);
+            const got = file.source.readInto(t.fileOffset + rowStart * rb + off, staging.subarray(0, n));
+            if (got !== n) throw new Error(`short read of tensor ${t.name}: ${got} of ${n} bytes at ${t.fileOffset + rowStart * rb + off}`);
+            this.device.queue.writeBuffer(buf, off, staging.buffer, 0, align4(n));
+            sinceSync += n;
+            if (sinceSync >= 64 << 20) {
+              // Let Dawn release its staging memory before queueing more.
+              await this.device.queue.onSubmittedWorkDone();
+              sinceSync = 0;
+            }
+          }
+          parts.push({ buf, rowStart, rowCount });
+        }
+        this.matrices.set(t.name, { info: t, typeId: t.typeId, cols, rows, rowBytes: rb, parts });
+      }
+      loaded += t.nBytes;
+      onProgress?.({ loadedBytes: loaded, totalBytes: total, tensor: t.name });
+    }
+
+    const act = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
+    for (const b of program.buffers) {
+      this.acts.set(b.name, { buf: this.createBuffer(b.width * maxBatch * 4, act, b.name), width: b.width, kind: b.rows === 'tokens' ? 0 : 1 });
+    }
+    const kvw = program.kv.width;
+    const f16 = program.kv.type === 'f16';
+    if (f16 && kvw % 2 !== 0) throw new Error(`an f16 KV cache needs an even row width, got ${kvw}`);
+    const kvLayerBytes = contextLength * kvw * (f16 ? 2 : 4);
+    for (let l = 0; l < program.kv.layers; l++) {
+      this.kCache.push(this.createBuffer(kvLayerBytes, Usage.STORAGE, `k_cache.${l}`));
+      this.vCache.push(this.createBuffer(kvLayerBytes, Usage.STORAGE, `v_cache.${l}`));
+      this.kvBytes += 2 * align4(kvLayerBytes);
+    }
+    this.stepBuf = this.createBuffer(16, Usage.UNIFORM | Usage.COPY_DST, 'step');
+    this.tokensBuf = this.createBuffer(maxBatch * 4, Usage.STORAGE | Usage.COPY_DST, 'tokens');
+    this.resultBuf = this.createBuffer(16, Usage.STORAGE | Usage.COPY_SRC, 'sampled');
+    this.readResult = this.createBuffer(16, Usage.MAP_READ | Usage.COPY_DST, 'sampled.read');
+
+    for (const op of program.ops) this.commands.push(...(await this.compile(op)));
+    const logits = this.act(program.logits);
+    this.vocab = logits.width;
+    const am = await this.pipeline('argmax', argmaxWGSL);
+    this.argmaxCmd = {
+      kind: 'dispatch',
+      label: 'argmax',
+      pipeline: am,
+      bindGroup: this.bind(am, [this.uniform(Uint32Array.of(logits.width, 0, 0, 0), 'argmax.p'), this.stepBuf, logits.buf, this.resultBuf], 'argmax'),
+      grid: () => [1, 1, 1],
+    };
+    await this.device.queue.onSubmittedWorkDone();
+    this.checkErrors();
+  }
+
+  private act(name: string): ActBuf {
+    const b = this.acts.get(name);
+    if (!b) throw new Error(`op list names unknown buffer ${name}`);
+    return b;
+  }
+  private matrix(name: string): WeightMatrix {
+    const w = this.matrices.get(name);
+    if (!w) throw new Error(`op list names unknown matrix ${name}`);
+    return w;
+  }
+  private vector(name: string): GPUBuffer {
+    const w = this.vectors.get(name);
+    if (!w) throw new Error(`op list names unknown vector ${name}`);
+    return w;
+  }
+
+  private async elementwise(kind: ElementwiseKind, aliased: boolean, label: string, params: Uint32Array, buffers: GPUBuffer[], count: Grid): Promise<Command> {
+    const pl = await this.pipeline(`${kind}${aliased ? '.inplace' : ''}`, () => elementwiseWGSL(kind, aliased));
+    return {
+      kind: 'dispatch',
+      label,
+      pipeline: pl,
+      bindGroup: this.bind(pl, [this.uniform(params, `${label}.p`), this.stepBuf, ...buffers], label),
+      grid: (T, nOut) => grid1d(Math.ceil(count(T, nOut)[0] / ELEMENTWISE_WG)),
+    };
+  }
+
+  /** The recorded commands of one op. */
+  private async compile(op: Op): Promise<Command[]> {
+    const sub = this.ctx.subgroups;
+    const rows = (b: ActBuf) => (T: number, nOut: number) => (b.kind === 0 ? T : nOut);
+    switch (op.op) {
+      case 'embed': {
+        const w = this.matrix(op.table);
+        const out = this.act(op.out);
+        if (out.width !== w.cols) throw new Error(`embed: ${op.out} has width ${out.width}, table rows have ${w.cols}`);
+        this.hasEmbed = true;
+        this.embedRows = w.rows;
+        const pl = await this.pipeline(`embed.${w.typeId}`, () => embedWGSL(w.typeId));
+        return w.parts.map((part, i) => ({
+          kind: 'dispatch',
+          label: `embed ${op.table}[${i}]`,
+          pipeline: pl,
+          bindGroup: this.bind(pl, [this.uniform(Uint32Array.of(part.rowStart, part.rowCount, w.cols, w.rowBytes), 'embed.p'), this.stepBuf, part.buf, this.tokensBuf, out.buf], 'embed'),
+          grid: (T) => [T, 1, 1],
+        }));
+      }
+      case 'rmsnorm': {
+        const x = this.act(op.x);
+        const out = this.act(op.out);
+        if (op.x === op.out) throw new Error('rmsnorm in place is not supported by the WebGPU backend');
+        const pl = await this.pipeline(`rmsnorm.${sub}`, () => rmsnormWGSL(sub));
+        const p = new DataView(new ArrayBuffer(16));
+        p.setUint32(0, x.width, true);
+        p.setUint32(4, x.kind, true);
+        p.setFloat32(8, op.eps, true);
+        const r = rows(x);
+        return [{
+          kind: 'dispatch',
+          label: `rmsnorm ${op.weight}`,
+          pipeline: pl,
+          bindGroup: this.bind(pl, [this.uniform(p, 'rmsnorm.p'), this.stepBuf, x.buf, this.vector(op.weight), out.buf], 'rmsnorm'),
+          grid: (T, nOut) => [r(T, nOut), 1, 1],
+        }];
+      }
+      case 'matmul': {
+        const w = this.matrix(op.weight);
+        const x = this.act(op.x);
+        const out = this.act(op.out);
+        if (x.width !== w.cols || out.width !== w.rows) throw new Error(`matmul ${op.weight}: [${w.cols} x ${w.rows}] does not fit ${op.x} (${x.width}) -> ${op.out} (${out.width})`);
+        const pl = await this.pipeline(`matmul.${w.typeId}.${sub}`, () => matmulWGSL(w.typeId, sub));
+        const r = rows(x);
+        return w.parts.map((part, i) => {
+          const nx = Math.min(part.rowCount, 65535);
+          const ny = Math.ceil(part.rowCount / nx);
+          const params = matmulParams(part.rowCount, w.cols, w.rowBytes, w.rows, part.rowStart, x.kind, nx);
+          return {
+            kind: 'dispatch' as const,
+            label: `matmul ${op.weight}[${i}]`,
+            pipeline: pl,
+            bindGroup: this.bind(pl, [this.uniform(params, 'matmul.p'), this.stepBuf, part.buf, x.buf, out.buf], 'matmul'),
+            grid: (T: number, nOut: number): [number, number, number] => [nx, ny, Math.ceil(r(T, nOut) / MATMUL_TT)],
+          };
+        });
+      }
+      case 'rope': {
+        const x = this.act(op.x);
+        if (x.width !== op.nHeads * op.headDim) throw new Error(`rope: ${op.x} has width ${x.width}, not ${op.nHeads} x ${op.headDim}`);
+        const key = `${op.ropeDim}:${op.base}`;
+        let table = this.ropeTables.get(key);
+        if (!table) {
+          const data = ropeTable(this.contextLength, op.ropeDim, op.base);
+          table = this.createBuffer(data.byteLength, Usage.STORAGE | Usage.COPY_DST, `rope ${key}`);
+          this.device.queue.writeBuffer(table, 0, data.buffer, data.byteOffset, data.byteLength);
+          this.ropeTables.set(key, table);
+        }
+        const pl = await this.pipeline('rope', ropeWGSL);
+        const half = op.ropeDim / 2;
+        const r = rows(x);
+        return [{
+          kind: 'dispatch',
+          label: `rope ${op.x}`,
+          pipeline: pl,
+          bindGroup: this.bind(pl, [this.uniform(Uint32Array.of(op.nHeads, op.headDim, half, x.kind), 'rope.p'), this.stepBuf, x.buf, table], 'rope'),
+          grid: (T, nOut) => {
+            const n = Math.ceil((r(T, nOut) * op.nHeads * half) / 64);
+            return n <= 65535 ? [n, 1, 1] : [65535, Math.ceil(n / 65535), 1];
+          },
+        }];
+      }
+      case 'kv_store': {
+        const k = this.act(op.k);
+        const v = this.act(op.v);
+        const width = this.program.kv.width;
+        if (k.width !== width || v.width !== width) throw new Error(`kv_store: ${op.k}/${op.v} are not ${width} wide`);
+        const f16 = this.program.kv.type === 'f16';
+        return [await this.elementwise(f16 ? 'kv_store_f16' : 'kv_store_f32', false, `kv_store ${op.layer}`, Uint32Array.of(width, 0),
+          [k.buf, v.buf, this.kCache[op.layer]!, this.vCache[op.layer]!], (T) => [T * (f16 ? width / 2 : width), 1, 1])];
+      }
+      case 'attention': {
+        const q = this.act(op.q);
+        const out = this.act(op.out);
+        if (op.headDim > ATTENTION_MAX_HEAD_DIM) throw new Error(`attention: head size ${op.headDim} exceeds ${ATTENTION_MAX_HEAD_DIM}`);
+        if (q.kind !== 0 || out.kind !== 0) throw new Error('attention reads and writes token rows');
+        const f16 = this.program.kv.type === 'f16';
+        const pl = await this.pipeline(`attention.${f16 ? 'f16' : 'f32'}`, () => attentionWGSL(f16));
+        const p = new DataView(new ArrayBuffer(32));
+        p.setUint32(0, op.nHeads, true);
+        p.setUint32(4, op.nHeads / op.nKvHeads, true);
+        p.setUint32(8, op.headDim, true);
+        p.setUint32(12, this.program.kv.width, true);
+        p.setFloat32(16, op.scale, true);
+        return [{
+          kind: 'dispatch',
+          label: `attention ${op.layer}`,
+          pipeline: pl,
+          bindGroup: this.bind(pl, [this.uniform(p, 'attention.p'), this.stepBuf, q.buf, this.kCache[op.layer]!, this.vCache[op.layer]!, out.buf], 'attention'),
+          grid: (T) => [op.nHeads, T, 1],
+        }];
+      }
+      case 'add':
+      case 'silu_mul': {
+        let [aName, bName] = op.op === 'add' ? [op.a, op.b] : [op.gate, op.up];
+        if (op.op === 'add' && op.out === bName && op.out !== aName) [aName, bName] = [bName, aName];
+        if (op.out === bName) throw new Error(`${op.op}: an output aliasing its second input is not supported`);
+        const a = this.act(aName);
+        const b = this.act(bName);
+        const out = this.act(op.out);
+        const aliased = op.out === aName;
+        const r = rows(a);
+        return [await this.elementwise(op.op, aliased, `${op.op} ${op.out}`, Uint32Array.of(a.width, a.kind),
+          aliased ? [a.buf, b.buf] : [a.buf, b.buf, out.buf], (T, nOut) => [r(T, nOut) * a.width, 1, 1])];
+      }
+      case 'gather_outputs': {
+        const x = this.act(op.x);
+        const out = this.act(op.out);
+        return [{ kind: 'copy', src: x.buf, dst: out.buf, width: x.width }];
+      }
+    }
+  }
+
+  // ---- running -------------------------------------------------------------
+
+  private checkErrors(): void {
+    if (this.ctx.errors.length) throw new Error(`WebGPU error: ${this.ctx.errors.splice(0).join('; ')}`);
+  }
+
+  /** Validates the step, uploads token ids and the step uniform, and records the op list into an encoder. */
+  private record(step: Step, extra: Command[]): { encoder: GPUCommandEncoder; T: number; nOut: number } {
+    const T = step.tokens.length;
+    if (T < 1 || T > this.maxBatch) throw new RangeError(`a step carries 1 to ${this.maxBatch} tokens, got ${T}`);
+    if (step.pos < 0 || step.pos + T > this.contextLength) throw new RangeError(`positions ${step.pos}..${step.pos + T - 1} are outside the context of ${this.contextLength}`);
+    if (this.hasEmbed) {
+      for (const id of step.tokens) if (id < 0 || id >= this.embedRows) throw new RangeError(`token id ${id} is outside the vocabulary of ${this.embedRows}`);
+    }
+    const nOut = step.allLogits ? T : 1;
+    const q = this.device.queue;
+    const ids = new Uint32Array(step.tokens.buffer, step.tokens.byteOffset, T);
+    q.writeBuffer(this.tokensBuf, 0, ids.buffer, ids.byteOffset, T * 4);
+    this.stepData.set([T, step.pos, nOut, T - nOut]);
+    q.writeBuffer(this.stepBuf, 0, this.stepData.buffer, 0, 16);
+    this.counters.bytesWritten += T * 4 + 16;
+    const encoder = this.device.createCommandEncoder();
+    let pass: GPUComputePassEncoder | undefined;
+    for (const c of [...this.commands, ...extra]) {
+      if (c.kind === 'dispatch') {
+        const [x, y, z] = c.grid(T, nOut);
+        if (x * y * z === 0) continue;
+        pass ??= encoder.beginComputePass();
+        pass.setPipeline(c.pipeline);
+        pass.setBindGroup(0, c.bindGroup);
+        pass.dispatchWorkgroups(x, y, z);
+        this.counters.dispatches++;
+      } else {
+        pass?.end();
+        pass = undefined;
+        encoder.copyBufferToBuffer(c.src, (T - nOut) * c.width * 4, c.dst, 0, nOut * c.width * 4);
+      }
+    }
+    pass?.end();
+    this.counters.steps++;
+    return { encoder, T, nOut };
+  }
+
+  private async exclusive<R>(f: () => Promise<R>): Promise<R> {
+    if (this.busy) throw new Error('WebGPU backend: a step is already running (steps must be awaited one at a time)');
+    this.busy = true;
+    try {
+      return await f();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async forward(step: Step): Promise<Float32Array> {
+    return this.exclusive(async () => {
+      const { encoder, nOut } = this.record(step, []);
+      const logits = this.act(this.program.logits);
+      const rowsOut = logits.kind === 0 ? step.tokens.length : nOut;
+      const bytes = rowsOut * logits.width * 4;
+      if (!this.readLogits || this.readLogits.size < bytes) {
+        if (this.readLogits) {
+          this.gpuBytes -= this.readLogits.size;
+          this.readLogits.destroy();
+        }
+        this.readLogits = this.device.createBuffer({ size: align4(bytes), usage: Usage.MAP_READ | Usage.COPY_DST, label: 'logits.read' });
+        this.gpuBytes += this.readLogits.size;
+      }
+      encoder.copyBufferToBuffer(logits.buf, 0, this.readLogits, 0, bytes);
+      this.device.queue.submit([encoder.finish()]);
+      this.counters.submits++;
+      await this.readLogits.mapAsync(MAP_READ_MODE, 0, bytes);
+      const out = new Float32Array(this.readLogits.getMappedRange(0, bytes).slice(0));
+      this.readLogits.unmap();
+      this.counters.bytesReadBack += bytes;
+      this.checkErrors();
+      return out;
+    });
+  }
+
+  /**
+   * Runs one step and returns the argmax of the last output row's logits
+   * (ties -> lowest id), computed on the GPU: only the 4-byte id is read back.
+   */
+  async forwardArgmax(step: Step): Promise<number> {
+    return this.exclusive(async () => {
+      const { encoder } = this.record({ ...step, allLogits: false }, [this.argmaxCmd]);
+      encoder.copyBufferToBuffer(this.resultBuf, 0, this.readResult, 0, 4);
+      this.device.queue.submit([encoder.finish()]);
+      this.counters.submits++;
+      await this.readResult.mapAsync(MAP_READ_MODE, 0, 4);
+      const id = new Uint32Array(this.readResult.getMappedRange(0, 4))[0]!;
+      this.readResult.unmap();
+      this.counters.bytesReadBack += 4;
+      this.checkErrors();
+      if (id >= this.vocab) throw new Error('every logit is NaN or -inf: no token to pick');
+      return id;
+    });
+  }
+
+  /** Counters since init (copy). */
+  getCounters(): WebGPUCounters {
+    return { ...this.counters };
+  }
+
+  /** Bytes of weights the op list reads per decoded token (matrices once, embedding one row). */
+  weightBytesPerToken(): number {
+    let n = 0;
+    for (const op of this.program.ops) {
+      if (op.op === 'matmul') n += this.matrix(op.weight).info.nBytes;
+      else if (op.op === 'embed') n += this.matrix(op.table).rowBytes;
+      else if (op.op === 'rmsnorm') n += this.program.buffers.find((b) => b.name === op.x)!.width * 4;
+    }
+    return n;
+  }
+
+  describe(): Record<string, string | number> {
+    return {
+      backend: 'webgpu',
+      adapter: this.ctx.adapterName,
+      subgroups: this.ctx.subgroups ? 'yes' : 'no',
+      shaderF16: this.ctx.shaderF16 ? 'yes (unused)' : 'no',
+      kvCacheType: this.program.kv.type,
+      fileBytes: this.fileSize,
+      gpuBytes: this.gpuBytes,
+      weightGpuBytes: this.weightGpuBytes,
+      kvCacheBytes: this.kvBytes,
+      weightBytesPerToken: this.weightBytesPerToken(),
+      pipelines: this.pipelines.size,
+      commands: this.commands.length,
+      ...this.counters,
+    };
+  }
+
+  /** Test hook: writes rows of an activation buffer. */
+  writeActivation(name: string, data: Float32Array): void {
+    this.device.queue.writeBuffer(this.act(name).buf, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Test hook: reads an activation buffer (first `floats` values). */
+  async readActivation(name: string, floats: number): Promise<Float32Array> {
+    const b = this.act(name);
+    const bytes = floats * 4;
+    const read = this.device.createBuffer({ size: align4(bytes), usage: Usage.MAP_READ | Usage.COPY_DST });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(b.buf, 0, read, 0, bytes);
+    this.device.queue.submit([enc.finish()]);
+    await read.mapAsync(MAP_READ_MODE);
+    const out = new Float32Array(read.getMappedRange().slice(0, bytes));
+    read.destroy();
+    return out;
+  }
+
+  dispose(): void {
+    for (const b of this.allBuffers) b.destroy();
+    this.allBuffers.length = 0;
+    this.readLogits?.destroy();
+    if (this.ctx) destroyGPUContext(this.ctx);
+  }
+}

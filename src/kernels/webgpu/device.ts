@@ -1,0 +1,111 @@
+/**
+ * WebGPU device setup for Node (the optional `webgpu` package: Dawn) and for
+ * browsers (`navigator.gpu`).
+ *
+ * In Node, `create([])` returns the GPU object that owns Dawn's native
+ * instance; if it is garbage-collected while a device lives, Dawn aborts the
+ * process. `GPUContext.gpu` keeps it strongly referenced for the device's
+ * lifetime (and `live` keeps every context referenced until dispose()).
+ *
+ * Limits: the adapter's maxima for the storage-buffer limits are requested.
+ * Features: `subgroups` and `shader-f16` are used when present (and can be
+ * turned off to exercise the paths without them).
+ */
+/// <reference types="@webgpu/types" />
+
+export interface DeviceOptions {
+  /** Use subgroup operations when the adapter has them (default true). */
+  readonly subgroups?: boolean;
+  readonly powerPreference?: GPUPowerPreference;
+}
+
+export interface GPUContext {
+  /** The navigator.gpu / Dawn GPU object, referenced for as long as the device lives. */
+  readonly gpu: GPU;
+  readonly adapter: GPUAdapter;
+  readonly device: GPUDevice;
+  readonly subgroups: boolean;
+  readonly shaderF16: boolean;
+  readonly adapterName: string;
+  /** Device errors reported asynchronously (validation, out of memory), newest last. */
+  readonly errors: string[];
+}
+
+/** Buffer usage and map-mode flags (numeric, so no WebGPU globals are needed in Node). */
+export const Usage = {
+  MAP_READ: 0x1,
+  MAP_WRITE: 0x2,
+  COPY_SRC: 0x4,
+  COPY_DST: 0x8,
+  UNIFORM: 0x40,
+  STORAGE: 0x80,
+} as const;
+export const MAP_READ_MODE = 0x1;
+
+const live = new Set<GPUContext>();
+
+export class WebGPUUnavailableError extends Error {
+  override name = 'WebGPUUnavailableError';
+}
+
+async function nodeGPU(): Promise<GPU> {
+  let mod: { create: (flags: string[]) => GPU };
+  try {
+    // A variable specifier keeps bundlers and tsc from resolving the optional peer dependency.
+    const spec = 'webgpu';
+    mod = (await import(spec)) as { create: (flags: string[]) => GPU };
+  } catch (e) {
+    throw new WebGPUUnavailableError(
+      `the WebGPU backend in Node needs the optional peer dependency "webgpu" (Dawn): run \`npm install webgpu\` next to tsinfer (${(e as Error).message})`,
+    );
+  }
+  return mod.create([]);
+}
+
+/** navigator.gpu in a browser (or a runtime that has it), Dawn through the `webgpu` package in Node. */
+export async function getGPU(): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  if (!isNode) throw new WebGPUUnavailableError('this browser has no WebGPU (navigator.gpu is undefined)');
+  return nodeGPU();
+}
+
+export async function createGPUContext(opts: DeviceOptions = {}): Promise<GPUContext> {
+  const gpu = await getGPU();
+  const adapter = await gpu.requestAdapter(opts.powerPreference ? { powerPreference: opts.powerPreference } : undefined);
+  if (!adapter) {
+    throw new WebGPUUnavailableError(
+      'no WebGPU adapter: no GPU driver was found. Without a GPU, use SwiftShader (scripts/swiftshader.sh; run with ' +
+        'VK_ICD_FILENAMES=<dir>/vk_swiftshader_icd.json LD_LIBRARY_PATH=<dir>) or another backend (--backend reference)',
+    );
+  }
+  const subgroups = (opts.subgroups ?? true) && adapter.features.has('subgroups');
+  const shaderF16 = adapter.features.has('shader-f16');
+  const requiredFeatures: GPUFeatureName[] = [];
+  if (subgroups) requiredFeatures.push('subgroups' as GPUFeatureName);
+  const al = adapter.limits;
+  const requiredLimits: Record<string, number> = {
+    maxStorageBufferBindingSize: al.maxStorageBufferBindingSize,
+    maxBufferSize: al.maxBufferSize,
+    maxStorageBuffersPerShaderStage: al.maxStorageBuffersPerShaderStage,
+    maxComputeWorkgroupStorageSize: al.maxComputeWorkgroupStorageSize,
+    maxComputeInvocationsPerWorkgroup: al.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupSizeX: al.maxComputeWorkgroupSizeX,
+  };
+  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  const info = (adapter as { info?: GPUAdapterInfo }).info;
+  const adapterName = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s).join(' ') || 'unknown adapter';
+  const errors: string[] = [];
+  device.addEventListener('uncapturederror', (ev) => {
+    errors.push((ev as GPUUncapturedErrorEvent).error.message);
+  });
+  const ctx: GPUContext = { gpu, adapter, device, subgroups, shaderF16, adapterName, errors };
+  live.add(ctx);
+  return ctx;
+}
+
+export function destroyGPUContext(ctx: GPUContext): void {
+  ctx.device.destroy();
+  live.delete(ctx);
+}

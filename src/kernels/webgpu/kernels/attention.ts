@@ -1,0 +1,115 @@
+/**
+ * Causal attention with grouped KV heads over the layer's KV cache; the query
+ * row t of the batch (position pos + t) attends to positions 0 .. pos + t.
+ * Numerics follow the reference (src/kernels/reference/ops.ts): with an f16
+ * cache, q and the normalised softmax weights are rounded to f16.
+ *
+ * Because the weights are rounded *after* normalisation, the kernel makes two
+ * passes over K: (1) online max / sum of exp per invocation, merged across the
+ * workgroup; (2) tiles of 64 positions: each invocation computes one weight
+ * into workgroup memory, then every invocation accumulates its head
+ * dimensions d = lid, lid + 64, … over the tile's V rows. No score buffer.
+ *
+ * Workgroup: 64 invocations for one (query row, head); headDim <= 256.
+ * Grid: x = head, y = query row of the batch.
+ * Bindings: 0 uniform P, 1 uniform Step, 2 q: array<f32> (T × nHeads*headDim),
+ *           3 kc, 4 vc: array<u32> (f16 pairs) or array<f32>, 5 out: array<f32> (like q).
+ */
+import { F16_WGSL, STEP_WGSL } from './common.js';
+
+export const ATTENTION_WG = 64;
+export const ATTENTION_MAX_HEAD_DIM = 256;
+
+export function attentionWGSL(f16: boolean): string {
+  const WG = ATTENTION_WG;
+  const per = ATTENTION_MAX_HEAD_DIM / WG;
+  const cacheDecl = f16
+    ? `@group(0) @binding(3) var<storage, read> kc: array<u32>;
+@group(0) @binding(4) var<storage, read> vc: array<u32>;
+fn k_at(i: u32) -> f32 { return unpack2x16float(kc[i >> 1u])[i & 1u]; }
+fn v_at(i: u32) -> f32 { return unpack2x16float(vc[i >> 1u])[i & 1u]; }
+fn rnd(x: f32) -> f32 { return round_f16(x); }
+${F16_WGSL}`
+    : `@group(0) @binding(3) var<storage, read> kc: array<f32>;
+@group(0) @binding(4) var<storage, read> vc: array<f32>;
+fn k_at(i: u32) -> f32 { return kc[i]; }
+fn v_at(i: u32) -> f32 { return vc[i]; }
+fn rnd(x: f32) -> f32 { return x; }`;
+  return /* wgsl */ `
+struct P { nHeads: u32, group: u32, headDim: u32, kvWidth: u32, scale: f32, p1: u32, p2: u32, p3: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+${STEP_WGSL}
+@group(0) @binding(2) var<storage, read> q: array<f32>;
+${cacheDecl}
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+var<workgroup> qs: array<f32, ${ATTENTION_MAX_HEAD_DIM}>;
+var<workgroup> wsh: array<f32, ${WG}>;
+var<workgroup> mred: array<f32, ${WG}>;
+var<workgroup> lred: array<f32, ${WG}>;
+
+fn score(pos: u32, ko: u32) -> f32 {
+  let kb = pos * p.kvWidth + ko;
+  var s = 0.0;
+  for (var i = 0u; i < p.headDim; i += 1u) { s += qs[i] * k_at(kb + i); }
+  return s * p.scale;
+}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let h = wid.x;
+  let t = wid.y;
+  let n = st.pos + t + 1u;
+  let ko = (h / p.group) * p.headDim;
+  let qo = (t * p.nHeads + h) * p.headDim;
+  for (var d = lid; d < p.headDim; d += ${WG}u) { qs[d] = rnd(q[qo + d]); }
+  workgroupBarrier();
+
+  var m = -1e30;
+  var l = 0.0;
+  for (var j = lid; j < n; j += ${WG}u) {
+    let s = score(j, ko);
+    let m2 = max(m, s);
+    l = l * exp(m - m2) + exp(s - m2);
+    m = m2;
+  }
+  mred[lid] = m;
+  lred[lid] = l;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      let ma = mred[lid];
+      let mb = mred[lid + s];
+      let mm = max(ma, mb);
+      lred[lid] = lred[lid] * exp(ma - mm) + lred[lid + s] * exp(mb - mm);
+      mred[lid] = mm;
+    }
+    workgroupBarrier();
+  }
+  let M = mred[0];
+  let L = lred[0];
+
+  var acc: array<f32, ${per}>;
+  for (var base = 0u; base < n; base += ${WG}u) {
+    let j = base + lid;
+    var wv = 0.0;
+    if (j < n) { wv = rnd(exp(score(j, ko) - M) / L); }
+    wsh[lid] = wv;
+    workgroupBarrier();
+    let cnt = min(${WG}u, n - base);
+    for (var k = 0u; k < ${per}u; k += 1u) {
+      let d = lid + k * ${WG}u;
+      if (d < p.headDim) {
+        var a = 0.0;
+        for (var jj = 0u; jj < cnt; jj += 1u) { a += wsh[jj] * v_at((base + jj) * p.kvWidth + ko + d); }
+        acc[k] += a;
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var k = 0u; k < ${per}u; k += 1u) {
+    let d = lid + k * ${WG}u;
+    if (d < p.headDim) { out[qo + d] = acc[k]; }
+  }
+}`;
+}

@@ -1,0 +1,68 @@
+/**
+ * Element-wise ops over n = rows × width floats, one invocation per element
+ * (per pair for the KV store). One template, three bodies:
+ *   add       out = a + b            (out may alias a: bound once as read_write)
+ *   silu_mul  out = silu(a) * b      (silu(g) = g / (1 + e^-g); out may alias a)
+ *   kv_store  cache[pos + t] = k[t] and v[t], as f32 or as f16 pairs packed in u32
+ *             (round to nearest even, like src/quant/float.ts)
+ *
+ * Workgroup: 256. Grid: x + y * 65535 workgroups.
+ * Bindings: 0 uniform P { width, kind }, 1 uniform Step, then per body:
+ *   add / silu_mul: 2 a (read_write; also out when aliased), 3 b, 4 out
+ *   kv_store: 2 k, 3 v, 4 kc, 5 vc
+ */
+import { F16_WGSL, STEP_WGSL } from './common.js';
+
+export type ElementwiseKind = 'add' | 'silu_mul' | 'kv_store_f16' | 'kv_store_f32';
+
+export const ELEMENTWISE_WG = 256;
+
+function body(kind: ElementwiseKind, aliased: boolean): { decl: string; per: string; n: string } {
+  const outName = aliased ? 'a' : 'out';
+  const ab = `@group(0) @binding(2) var<storage, read_write> a: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+${aliased ? '' : '@group(0) @binding(4) var<storage, read_write> out: array<f32>;'}`;
+  switch (kind) {
+    case 'add':
+      return { decl: ab, per: `${outName}[i] = a[i] + b[i];`, n: 'rows_of(p.kind) * p.width' };
+    case 'silu_mul':
+      return { decl: ab, per: `let g = a[i]; ${outName}[i] = (g / (1.0 + exp(-g))) * b[i];`, n: 'rows_of(p.kind) * p.width' };
+    case 'kv_store_f16':
+      return {
+        decl: `@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> kc: array<u32>;
+@group(0) @binding(5) var<storage, read_write> vc: array<u32>;
+${F16_WGSL}`,
+        per: `let o = st.pos * p.width / 2u + i;
+  kc[o] = f32_to_f16_bits(k[2u * i]) | (f32_to_f16_bits(k[2u * i + 1u]) << 16u);
+  vc[o] = f32_to_f16_bits(v[2u * i]) | (f32_to_f16_bits(v[2u * i + 1u]) << 16u);`,
+        n: 'st.T * p.width / 2u',
+      };
+    case 'kv_store_f32':
+      return {
+        decl: `@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> kc: array<f32>;
+@group(0) @binding(5) var<storage, read_write> vc: array<f32>;`,
+        per: `let o = st.pos * p.width + i; kc[o] = k[i]; vc[o] = v[i];`,
+        n: 'st.T * p.width',
+      };
+  }
+}
+
+export function elementwiseWGSL(kind: ElementwiseKind, aliased = false): string {
+  const { decl, per, n } = body(kind, aliased);
+  return /* wgsl */ `
+struct P { width: u32, kind: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+${STEP_WGSL}
+${decl}
+
+@compute @workgroup_size(${ELEMENTWISE_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * 65535u * ${ELEMENTWISE_WG}u;
+  if (i >= ${n}) { return; }
+  ${per}
+}`;
+}
