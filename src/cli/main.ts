@@ -13,6 +13,7 @@ import { TokenizerError } from '../tokenizer/index.js';
 import type { BackendName } from '../kernels/index.js';
 import { parseArgs } from 'node:util';
 import { num, usage, UsageError } from './args.js';
+import { cmdQuantize } from './quantize.js';
 import { formatBytes, formatCount, formatMeta, jsonReplacer, table } from './format.js';
 
 const USAGE = `usage: tsinfer <command> [options]
@@ -22,6 +23,8 @@ commands:
   inspect FILE [--json]                  metadata and tensor table of a GGUF file
   tokenize -m FILE [--no-bos] [--parse-special] TEXT
                                          print the token ids of TEXT as a JSON array
+  quantize IN.gguf OUT.gguf TYPE [--force] quantize a F32/F16 model as llama-quantize does
+                                         (TYPE: Q8_0, Q4_0, Q4_K_M, Q6_K, ...; tsinfer quantize --help)
   help                                   this text
 
 generate options:
@@ -215,6 +218,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdInspect(rest);
       case 'tokenize':
         return await cmdTokenize(rest);
+      case 'quantize':
+        return await cmdQuantize(rest);
       case undefined:
       case 'help':
       case '-h':

@@ -306,6 +306,8 @@ export async function writeGGUF(
       let pos = layout.dataOffset + relativeOffset;
       const end = pos + nBytes;
       for await (const chunk of t.data()) {
+        // Let timers and signal handlers (Ctrl-C) run between chunks: producers are often synchronous.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         options.signal?.throwIfAborted();
         if (pos + chunk.length > end) throw new RangeError(`tensor ${t.name}: data is longer than its ${nBytes} bytes`);
         writeAll(fd, chunk, pos);
