@@ -257,7 +257,7 @@ export class WebGPUBackend implements Backend {
       kind: 'dispatch',
       label: 'argmax',
       pipeline: am,
-      bindGroup: this.bind(am, [this.uniform(Uint32Array.of(logits.width, 0, 0, 0), 'argmax.p'), this.stepBuf, logits.buf, this.resultBuf], 'argmax'),
+      bindGroup: this.bind(am, [this.uniform(Uint32Array.of(logits.width, 0xff800000, 0, 0), 'argmax.p'), this.stepBuf, logits.buf, this.resultBuf], 'argmax'),
       grid: () => [1, 1, 1],
     };
     await this.device.queue.onSubmittedWorkDone();
@@ -519,7 +519,7 @@ export class WebGPUBackend implements Backend {
       this.readResult.unmap();
       this.counters.bytesReadBack += 4;
       this.checkErrors();
-      if (id >= this.vocab) throw new Error('every logit is NaN or -inf: no token to pick');
+      if (id >= this.vocab) throw new RangeError('all logits are NaN');
       return id;
     });
   }

@@ -1,0 +1,142 @@
+/**
+ * Shared pieces of the WebGPU tests: adapter detection (under CI=true a
+ * missing adapter fails, never skips), a seeded RNG whose seed is printed,
+ * random GGUF blocks with sane f16 scales, an in-memory GGUF "file" for
+ * one-op programs, and error measures against the reference.
+ */
+import { expect, it } from 'vitest';
+import type { GGUFFile, GGUFTensorInfo } from '../../src/gguf/reader.js';
+import { MemorySource } from '../../src/gguf/source.js';
+import { GGMLType, ggmlType, rowBytes } from '../../src/gguf/types.js';
+import { f32ToF16 } from '../../src/quant/index.js';
+import { createGPUContext, destroyGPUContext } from '../../src/kernels/webgpu/device.js';
+import { WebGPUBackend } from '../../src/kernels/webgpu/backend.js';
+import type { Program } from '../../src/model/program.js';
+
+export const CI = process.env.CI === 'true' || process.env.CI === '1';
+
+/** Whether a WebGPU adapter is there, and why not. */
+export async function probeWebGPU(): Promise<{ ok: boolean; why: string; subgroups: boolean }> {
+  try {
+    const ctx = await createGPUContext();
+    const subgroups = ctx.subgroups;
+    destroyGPUContext(ctx);
+    return { ok: true, why: '', subgroups };
+  } catch (e) {
+    return { ok: false, why: (e as Error).message, subgroups: false };
+  }
+}
+
+const probe = await probeWebGPU();
+export const HAVE_WEBGPU = probe.ok;
+export const HAVE_SUBGROUPS = probe.subgroups;
+if (!probe.ok) {
+  const hint = 'run scripts/swiftshader.sh and set VK_ICD_FILENAMES=<dir>/vk_swiftshader_icd.json LD_LIBRARY_PATH=<dir>';
+  console.warn(`WebGPU tests ${CI ? 'FAIL' : 'skipped'}: ${probe.why} (${hint})`);
+}
+
+/** Registers a test that fails under CI when there is no adapter (call once per file). */
+export function requireAdapterUnderCI(): void {
+  it('has a WebGPU adapter (required under CI=true)', () => {
+    if (CI) expect(probe.why, 'no WebGPU adapter under CI').toBe('');
+  });
+}
+
+/** Subgroup settings to test: with (when the adapter has them) and without. */
+export const SUBGROUP_PATHS: boolean[] = HAVE_SUBGROUPS ? [true, false] : [false];
+
+/** mulberry32; the seed comes from TSINFER_SEED or the clock and is printed. */
+export function seededRandom(label: string): { seed: number; rand: () => number; normal: () => number } {
+  const seed = process.env.TSINFER_SEED ? Number(process.env.TSINFER_SEED) : (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;
+  console.log(`${label}: seed ${seed} (TSINFER_SEED=${seed} reproduces)`);
+  let a = seed >>> 0;
+  const rand = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  return { seed, rand, normal };
+}
+
+/** Byte offsets of the f16 scale/min fields in one block of each quantized type. */
+const F16_FIELDS: Record<number, number[]> = {
+  [GGMLType.Q4_0]: [0], [GGMLType.Q4_1]: [0, 2], [GGMLType.Q5_0]: [0], [GGMLType.Q5_1]: [0, 2], [GGMLType.Q8_0]: [0],
+  [GGMLType.Q2_K]: [80, 82], [GGMLType.Q3_K]: [108], [GGMLType.Q4_K]: [0, 2], [GGMLType.Q5_K]: [0, 2], [GGMLType.Q6_K]: [208],
+};
+
+/** Random tensor bytes of a type: random quants, f16 scales of sane size (|d| in [1e-3, 1e-2]). */
+export function randomTensor(typeId: number, cols: number, rows: number, rand: () => number, normal: () => number): Uint8Array {
+  const t = ggmlType(typeId)!;
+  const n = rowBytes(t, cols) * rows;
+  const bytes = new Uint8Array(n);
+  const dv = new DataView(bytes.buffer);
+  if (typeId === GGMLType.F32) {
+    for (let i = 0; i < cols * rows; i++) dv.setFloat32(i * 4, normal() * 0.1, true);
+    return bytes;
+  }
+  if (typeId === GGMLType.F16) {
+    for (let i = 0; i < cols * rows; i++) dv.setUint16(i * 2, f32ToF16(normal() * 0.1), true);
+    return bytes;
+  }
+  for (let i = 0; i < n; i++) bytes[i] = (rand() * 256) | 0;
+  const fields = F16_FIELDS[typeId]!;
+  for (let b = 0; b < n; b += t.typeSize) {
+    for (const f of fields) dv.setUint16(b + f, f32ToF16((rand() < 0.5 ? -1 : 1) * (1e-3 + rand() * 9e-3)), true);
+  }
+  return bytes;
+}
+
+export interface FakeTensor {
+  readonly name: string;
+  readonly typeId: number;
+  readonly shape: number[];
+  readonly bytes: Uint8Array;
+}
+
+/** An in-memory GGUF file holding just these tensors (what a backend's init reads: tensor(), readTensor(), source). */
+export function fakeFile(tensors: FakeTensor[]): GGUFFile {
+  let off = 0;
+  const infos: GGUFTensorInfo[] = [];
+  for (const t of tensors) {
+    off = Math.ceil(off / 32) * 32;
+    const type = ggmlType(t.typeId)!;
+    infos.push({ name: t.name, typeId: t.typeId, type, shape: t.shape, nElements: t.shape.reduce((a, b) => a * b, 1), nBytes: t.bytes.length, relativeOffset: off, fileOffset: off });
+    off += t.bytes.length;
+  }
+  const data = new Uint8Array(off + 8);
+  tensors.forEach((t, i) => data.set(t.bytes, infos[i]!.fileOffset));
+  const source = new MemorySource(data);
+  const byName = new Map(infos.map((i) => [i.name, i]));
+  return {
+    source,
+    size: data.length,
+    tensor: (name: string) => byName.get(name),
+    readTensor: (info: GGUFTensorInfo) => data.slice(info.fileOffset, info.fileOffset + info.nBytes),
+  } as unknown as GGUFFile;
+}
+
+/** A WebGPU backend initialised on a one-op (or few-op) program over fake tensors. */
+export async function opBackend(program: Program, tensors: FakeTensor[], opts: { subgroups: boolean; maxBatch: number; contextLength?: number }): Promise<WebGPUBackend> {
+  const b = new WebGPUBackend({ subgroups: opts.subgroups });
+  await b.init({ file: fakeFile(tensors), program, contextLength: opts.contextLength ?? 64, maxBatch: opts.maxBatch });
+  return b;
+}
+
+/** Largest |got - want| / scale[i] (scale: a per-element error scale, e.g. the sum of |w·x| terms). */
+export function maxScaledError(got: ArrayLike<number>, want: ArrayLike<number>, scale: ArrayLike<number> | number): { err: number; at: number } {
+  let err = 0;
+  let at = -1;
+  for (let i = 0; i < want.length; i++) {
+    const s = typeof scale === 'number' ? scale : scale[i]!;
+    const e = Math.abs(got[i]! - want[i]!) / s;
+    if (!(e <= err)) {
+      err = e;
+      at = i;
+      if (Number.isNaN(e)) break;
+    }
+  }
+  return { err, at };
+}
