@@ -6,7 +6,7 @@
 import { openGGUF, type GGUFFile } from '../gguf/reader.js';
 import { createBackend, type Backend, type BackendName, type LoadProgress } from '../kernels/index.js';
 import { GenerationStream, generateTokens, type GenerateOptions, type GenerationEngine, type GenerationResult, type GenerationTokenizer } from '../generate/generate.js';
-import { SpmTokenizer, TokenizerError, type EncodeOptions, type DecodeOptions } from '../tokenizer/index.js';
+import { BpeTokenizer, SpmTokenizer, TokenizerError, type EncodeOptions, type DecodeOptions, type Tokenizer } from '../tokenizer/index.js';
 import { StreamDecoder } from '../tokenizer/stream.js';
 import { ModelError } from './errors.js';
 import type { KvCacheType } from './program.js';
@@ -38,23 +38,22 @@ export interface ModelInfo {
   readonly backend: Record<string, string | number>;
 }
 
-export type Tokenizer = SpmTokenizer;
+export type { Tokenizer };
 
-/** Builds the tokenizer described by a GGUF file's metadata. */
-export function tokenizerFromGGUF(file: GGUFFile): Tokenizer {
+/** Builds the tokenizer described by a GGUF file's metadata: SentencePiece ("llama") or byte-level BPE ("gpt2"). */
+export function tokenizerFromGGUF(file: GGUFFile, opts: { warn?: (message: string) => void } = {}): Tokenizer {
   const model = file.getString('tokenizer.ggml.model');
   if (model === undefined) throw new TokenizerError('MISSING_KEY', `${file.path ?? 'file'} has no tokenizer (metadata key tokenizer.ggml.model is missing)`);
-  if (model !== 'llama') {
-    throw new TokenizerError('UNSUPPORTED_MODEL', `tokenizer model "${model}" is not supported yet (supported: llama)`);
-  }
-  return SpmTokenizer.fromMetadata((key) => file.get(key));
+  if (model === 'llama') return SpmTokenizer.fromMetadata((key) => file.get(key));
+  if (model === 'gpt2') return BpeTokenizer.fromMetadata((key) => file.get(key), opts);
+  throw new TokenizerError('UNSUPPORTED_MODEL', `tokenizer model "${model}" is not supported (supported: llama, gpt2)`);
 }
 
 /** Loads only the tokenizer of a GGUF file (works on vocabulary-only files with no tensors). */
-export async function loadTokenizer(path: string): Promise<Tokenizer> {
+export async function loadTokenizer(path: string, opts: { warn?: (message: string) => void } = {}): Promise<Tokenizer> {
   const file = await openGGUF(path);
   try {
-    return tokenizerFromGGUF(file);
+    return tokenizerFromGGUF(file, opts);
   } finally {
     file.close();
   }

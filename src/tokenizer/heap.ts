@@ -89,3 +89,29 @@ export class BigramQueue {
     this.n = 0;
   }
 }
+
+/**
+ * The merge loop shared by SentencePiece and BPE: pops candidates best first, skips those made
+ * stale by an earlier merge of either symbol (a side emptied, or grown so the pair no longer has
+ * the size it was queued with), merges the right symbol into the left one in the linked list
+ * `prev`/`next` and queues the merged symbol's new pairs through `tryAdd`.
+ */
+export function runMerges(
+  queue: BigramQueue,
+  len: Int32Array,
+  prev: Int32Array,
+  next: Int32Array,
+  tryAdd: (left: number, right: number) => void,
+): void {
+  const top = { left: 0, right: 0, score: 0, size: 0 };
+  while (queue.pop(top)) {
+    const l = top.left, r = top.right;
+    if (len[l] === 0 || len[r] === 0 || len[l]! + len[r]! !== top.size) continue;
+    len[l] = len[l]! + len[r]!;
+    len[r] = 0;
+    next[l] = next[r]!;
+    if (next[r]! >= 0) prev[next[r]!] = l;
+    tryAdd(prev[l]!, l);
+    tryAdd(l, next[l]!);
+  }
+}

@@ -11,74 +11,30 @@
  * characters that are not tokens.
  */
 import { TokenizerError } from './errors.js';
-import { BigramQueue } from './heap.js';
-import { partitionSpecial, resolveSpecialTokens, TokenAttr } from './special.js';
-import { utf8Decode, utf8Encode, toWellFormed } from './utf8.js';
-import { checkAddSpecial, NO_TOKEN, vocabFromMetadata, type SpmVocab } from './vocab.js';
+import { BigramQueue, runMerges } from './heap.js';
+import { EMPTY_PIECE, VocabTokenizer } from './base.js';
+import { TokenAttr } from './special.js';
+import { segmentFragments, type DecodeOptions, type EncodeOptions, type EncodeSegment, type PieceOptions } from './tokenizer.js';
+import { utf8Encode } from './utf8.js';
+import { NO_TOKEN, vocabFromMetadata, type SpmVocab } from './vocab.js';
 
-export interface EncodeOptions {
-  /** Add BOS/EOS as the vocabulary asks (`add_bos_token`, `add_eos_token`). Default true. */
-  addSpecial?: boolean;
-  /** Turn control/unknown token texts in the input (e.g. "<s>") into those tokens. Default false.
-   *  User-defined tokens are always matched, as in llama.cpp. */
-  parseSpecial?: boolean;
-}
+export type { DecodeOptions, EncodeOptions, PieceOptions };
 
-export interface PieceOptions {
-  /** Render control and unknown tokens as their text (otherwise they give nothing). Default false. */
-  special?: boolean;
-  /** Skip up to this many leading spaces of the piece. Default 0. */
-  lstrip?: number;
-}
-
-export interface DecodeOptions {
-  /** Render control and unknown tokens as their text (llama.cpp's `unparse_special`). Default false. */
-  special?: boolean;
-  /** Same as `special: false`; `special` wins when both are given. */
-  skipSpecial?: boolean;
-  /** Drop a leading BOS / trailing EOS when the vocabulary adds them (llama.cpp's `remove_special`). Default false. */
-  removeSpecial?: boolean;
-  /**
-   * Remove one leading space from the first piece. Default: the vocabulary's `addSpacePrefix`
-   * (the space encode() added). As in llama.cpp, a leading BOS dropped by `removeSpecial`
-   * turns this off.
-   */
-  stripLeadingSpace?: boolean;
-}
-
-const EMPTY = new Uint8Array(0);
 const HEX = '0123456789ABCDEF';
 const ESCAPED_SPACE = '\u2581';
 
-export class SpmTokenizer {
+export class SpmTokenizer extends VocabTokenizer {
   readonly kind = 'spm' as const;
-  readonly vocabSize: number;
-  readonly bosId: number;
-  readonly eosId: number;
-  readonly unkId: number;
-  readonly padId: number;
   readonly sepId: number;
   readonly maskId: number;
-  /** End of turn (given, or found by text such as `<|end|>`); -1 when none. */
-  readonly eotId: number;
-  readonly eomId: number;
   /** `<0x0A>` (or "\n"), -1 when the vocabulary has neither. */
   readonly newlineId: number;
-  readonly addBos: boolean;
-  readonly addEos: boolean;
   readonly addSpacePrefix: boolean;
 
-  private readonly tokens: string[];
   private readonly scores: Float32Array;
-  private readonly attrs: Uint16Array;
-  private readonly toId = new Map<string, number>();
   /** Longest token text in UTF-16 units: longer candidate merges cannot be tokens. */
   private readonly maxTokenLength: number;
   private readonly byteToId = new Int32Array(256);
-  private readonly partitionOrder: number[];
-  private readonly eog: Set<number>;
-  /** Piece bytes with special = true (llama.cpp's cache_token_to_piece). */
-  private readonly pieces: Uint8Array[];
   /** Every pair of adjacent code points inside some token, as cp1 * 0x110000 + cp2. */
   private readonly pairs = new Set<number>();
   // scratch space for encodeSegment (encode is not re-entrant)
@@ -87,28 +43,14 @@ export class SpmTokenizer {
   private scratchPrev = new Int32Array(64);
   private scratchNext = new Int32Array(64);
   private readonly queue = new BigramQueue(64);
-  private readonly top = { left: 0, right: 0, score: 0, size: 0 };
 
   constructor(vocab: SpmVocab) {
-    const n = vocab.tokens.length;
-    if (n === 0) throw new TokenizerError('BAD_VALUE', 'vocabulary has no tokens');
+    super(vocab);
+    const n = this.vocabSize;
     if (vocab.scores.length < n) throw new TokenizerError('BAD_VALUE', `${vocab.scores.length} scores for ${n} tokens`);
     if (vocab.tokenTypes.length < n) throw new TokenizerError('BAD_VALUE', `${vocab.tokenTypes.length} token types for ${n} tokens`);
-    this.vocabSize = n;
-
-    // Empty texts get a placeholder and duplicates are refused, as in llama.cpp.
-    this.tokens = new Array<string>(n);
     let maxLen = 0;
-    for (let i = 0; i < n; i++) {
-      let t = vocab.tokens[i];
-      if (typeof t !== 'string') throw new TokenizerError('BAD_VALUE', `token ${i} is not a string`);
-      if (t.length === 0) t = `[EMPTY_${i}]`;
-      const prev = this.toId.get(t);
-      if (prev !== undefined) {
-        throw new TokenizerError('DUPLICATE_TOKEN', `duplicate token in vocabulary: '${t}' has ids ${prev} and ${i}`);
-      }
-      this.toId.set(t, i);
-      this.tokens[i] = t;
+    for (const t of this.tokens) {
       let p = -1;
       for (let j = 0; j < t.length; ) {
         const cp = t.codePointAt(j)!;
@@ -120,51 +62,17 @@ export class SpmTokenizer {
     }
     this.maxTokenLength = maxLen;
     this.scores = Float32Array.from({ length: n }, (_, i) => vocab.scores[i]!);
-
     const ok = (id: number | undefined): number => (id !== undefined && Number.isInteger(id) && id >= 0 && id < n ? id : NO_TOKEN);
-    this.bosId = ok(vocab.bosId);
-    this.eosId = ok(vocab.eosId);
-    this.unkId = ok(vocab.unkId);
-    this.padId = ok(vocab.padId);
     this.sepId = ok(vocab.sepId);
     this.maskId = ok(vocab.maskId);
-    this.addBos = vocab.addBos;
-    this.addEos = vocab.addEos;
     this.addSpacePrefix = vocab.addSpacePrefix;
-    checkAddSpecial(this);
-
-    const special = resolveSpecialTokens(
-      this.tokens,
-      vocab.tokenTypes,
-      {
-        bosId: this.bosId,
-        eosId: this.eosId,
-        unkId: this.unkId,
-        eotId: ok(vocab.eotId),
-        eomId: ok(vocab.eomId),
-        fimPreId: ok(vocab.fimPreId),
-        fimSufId: ok(vocab.fimSufId),
-        fimMidId: ok(vocab.fimMidId),
-        fimPadId: ok(vocab.fimPadId),
-        fimRepId: ok(vocab.fimRepId),
-        fimSepId: ok(vocab.fimSepId),
-      },
-      vocab.name,
-    );
-    this.attrs = special.attrs;
-    this.eotId = special.ids.eotId;
-    this.eomId = special.ids.eomId;
-    this.eog = special.eog;
-    this.partitionOrder = special.partitionOrder;
 
     for (let b = 0; b < 256; b++) {
       const hex = `<0x${HEX[b >> 4]}${HEX[b & 15]}>`;
       this.byteToId[b] = this.toId.get(hex) ?? (b < 0x80 ? this.toId.get(String.fromCharCode(b)) : undefined) ?? NO_TOKEN;
     }
     this.newlineId = this.byteToId[0x0a]!;
-
-    this.pieces = new Array<Uint8Array>(n);
-    for (let i = 0; i < n; i++) this.pieces[i] = this.computePiece(i);
+    this.cachePieces();
   }
 
   /** Builds a tokenizer from GGUF metadata (`get(key)` returns the value or `{ type, value }`). */
@@ -174,54 +82,27 @@ export class SpmTokenizer {
 
   // ---- vocabulary queries ----
 
-  /** The token's text as stored in the vocabulary (with "▁" for spaces). */
-  tokenText(id: number): string {
-    this.check(id);
-    return this.tokens[id]!;
-  }
   tokenScore(id: number): number {
     this.check(id);
     return this.scores[id]!;
   }
-  /** The `TokenAttr` bits of a token. */
-  tokenAttr(id: number): number {
-    this.check(id);
-    return this.attrs[id]!;
-  }
-  /** The id of a token with exactly this text, or undefined. */
-  textToToken(text: string): number | undefined {
-    return this.toId.get(text);
-  }
-  /** True for tokens that end generation (EOS, EOT, `<|end|>`, ...). */
-  isEog(id: number): boolean {
-    return this.eog.has(id);
-  }
-  /** The end-of-generation ids, ascending. */
-  get eogIds(): number[] {
-    return [...this.eog].sort((a, b) => a - b);
-  }
-  isControl(id: number): boolean {
-    return this.tokenAttr(id) & TokenAttr.CONTROL ? true : false;
-  }
 
   // ---- encoding ----
 
-  encode(text: string, opts: EncodeOptions = {}): number[] {
+  encodeSegments(segments: readonly EncodeSegment[], opts: { addSpecial?: boolean } = {}): number[] {
     const addSpecial = opts.addSpecial ?? true;
-    const parseSpecial = opts.parseSpecial ?? false;
-    const input = toWellFormed(text);
     const out: number[] = [];
-    const frags = partitionSpecial(input, this.tokens, this.attrs, this.partitionOrder, parseSpecial);
+    const frags = segmentFragments(segments, this.tokens, this.attrs, this.partitionOrder);
 
     if (addSpecial && this.addBos) out.push(this.bosId);
     let prevSpecial = true; // the first fragment gets the space prefix
     for (const f of frags) {
-      if (f.token !== -1) {
-        out.push(f.token);
+      if (typeof f === 'number') {
+        out.push(f);
         prevSpecial = true;
         continue;
       }
-      let s = input.slice(f.start, f.end);
+      let s = f;
       if (this.addSpacePrefix && prevSpecial) s = ' ' + s;
       this.encodeText(s.replaceAll(' ', ESCAPED_SPACE), out);
       prevSpecial = false;
@@ -298,18 +179,7 @@ export class SpmTokenizer {
       };
       for (let i = 1; i < count; i++) tryAdd(i - 1, i);
 
-      const top = this.top;
-      while (queue.pop(top)) {
-        const l = top.left, r = top.right;
-        // Skip merges made stale by an earlier merge of either symbol.
-        if (len[l] === 0 || len[r] === 0 || len[l]! + len[r]! !== top.size) continue;
-        len[l] = len[l]! + len[r]!;
-        len[r] = 0;
-        next[l] = next[r]!;
-        if (next[r]! >= 0) prev[next[r]!] = l;
-        tryAdd(prev[l]!, l);
-        tryAdd(l, next[l]!);
-      }
+      runMerges(queue, len, prev, next, tryAdd);
     }
 
     for (let i = 0; i !== -1; i = next[i]!) {
@@ -335,13 +205,7 @@ export class SpmTokenizer {
 
   // ---- decoding ----
 
-  private check(id: number): void {
-    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
-      throw new TokenizerError('BAD_TOKEN_ID', `token id ${id} is out of range [0, ${this.vocabSize})`);
-    }
-  }
-
-  private computePiece(id: number): Uint8Array {
+  protected computePiece(id: number): Uint8Array {
     const a = this.attrs[id]!;
     const text = this.tokens[id]!;
     if (a & (TokenAttr.UNKNOWN | TokenAttr.CONTROL | TokenAttr.USER_DEFINED)) return utf8Encode(text);
@@ -351,62 +215,6 @@ export class SpmTokenizer {
       const v = parseInt(text.substr(3, 2), 16);
       return Uint8Array.of(Number.isNaN(v) ? 0 : v & 0xff);
     }
-    return EMPTY; // unused / undefined tokens render as nothing
-  }
-
-  /**
-   * The bytes of one token (llama.cpp's `llama_token_to_piece`): normal tokens with "▁" as
-   * space, byte tokens as their byte, user-defined tokens verbatim, control and unknown
-   * tokens verbatim only when `special`, unused tokens as nothing.
-   * The returned array is shared; do not modify it.
-   */
-  tokenToPieceBytes(id: number, opts: PieceOptions = {}): Uint8Array {
-    this.check(id);
-    if (!opts.special && this.attrs[id]! & (TokenAttr.UNKNOWN | TokenAttr.CONTROL)) return EMPTY;
-    let p = this.pieces[id]!;
-    const lstrip = opts.lstrip ?? 0;
-    let k = 0;
-    while (k < lstrip && k < p.length && p[k] === 0x20) k++;
-    if (k > 0) p = p.subarray(k);
-    return p;
-  }
-
-  /** tokenToPieceBytes as a string (a lone byte of a multi-byte character becomes U+FFFD). */
-  tokenToPiece(id: number, opts: PieceOptions = {}): string {
-    return utf8Decode(this.tokenToPieceBytes(id, opts));
-  }
-
-  /** The UTF-8 bytes of a token sequence (llama.cpp's `llama_detokenize`). */
-  decodeBytes(ids: readonly number[], opts: DecodeOptions = {}): Uint8Array {
-    const special = opts.special ?? (opts.skipSpecial === undefined ? false : !opts.skipSpecial);
-    let stripSpace = opts.stripLeadingSpace ?? this.addSpacePrefix;
-    let begin = 0;
-    let end = ids.length;
-    if (opts.removeSpecial && this.addBos && end > 0 && ids[0] === this.bosId) {
-      stripSpace = false;
-      begin++;
-    }
-    if (opts.removeSpecial && this.addEos && end > begin && ids[end - 1] === this.eosId) end--;
-
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    for (let i = begin; i < end; i++) {
-      const p = this.tokenToPieceBytes(ids[i]!, { special, lstrip: stripSpace ? 1 : 0 });
-      stripSpace = false;
-      parts.push(p);
-      total += p.length;
-    }
-    const out = new Uint8Array(total);
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
-  }
-
-  /** Detokenizes to a string; bytes that are not valid UTF-8 become U+FFFD. */
-  decode(ids: readonly number[], opts: DecodeOptions = {}): string {
-    return utf8Decode(this.decodeBytes(ids, opts));
+    return EMPTY_PIECE; // unused / undefined tokens render as nothing
   }
 }

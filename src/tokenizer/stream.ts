@@ -3,7 +3,7 @@
  * the bytes of a character that is split across several byte-fallback tokens until it is
  * complete.
  */
-import type { PieceOptions } from './spm.js';
+import type { PieceOptions } from './tokenizer.js';
 
 /** What the stream decoder needs from a tokenizer. */
 export interface PieceSource {

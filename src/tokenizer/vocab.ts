@@ -1,4 +1,5 @@
 import { TokenizerError } from './errors.js';
+import type { SpecialIds } from './special.js';
 
 /** `tokenizer.ggml.token_type` values (llama.cpp's `llama_token_type`). */
 export const TokenType = {
@@ -54,7 +55,7 @@ type Getter = (key: string) => unknown;
 const K = 'tokenizer.ggml.';
 
 /** Accept either a raw value or a GGUF reader's `{ type, value }` wrapper. */
-function unwrap(v: unknown): unknown {
+export function unwrap(v: unknown): unknown {
   if (
     v !== null &&
     typeof v === 'object' &&
@@ -69,14 +70,14 @@ function unwrap(v: unknown): unknown {
   return v;
 }
 
-function optString(get: Getter, key: string): string | undefined {
+export function optString(get: Getter, key: string): string | undefined {
   const v = unwrap(get(key));
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string') throw new TokenizerError('BAD_VALUE', `${key} must be a string`, key);
   return v;
 }
 
-function optBool(get: Getter, key: string): boolean | undefined {
+export function optBool(get: Getter, key: string): boolean | undefined {
   const v = unwrap(get(key));
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'boolean') throw new TokenizerError('BAD_VALUE', `${key} must be a bool`, key);
@@ -84,7 +85,7 @@ function optBool(get: Getter, key: string): boolean | undefined {
 }
 
 /** An unsigned id, or undefined when missing. Non-integers are rejected. */
-function optId(get: Getter, key: string): number | undefined {
+export function optId(get: Getter, key: string): number | undefined {
   const v = unwrap(get(key));
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'bigint') return v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : -1;
@@ -94,7 +95,7 @@ function optId(get: Getter, key: string): number | undefined {
   return v;
 }
 
-function numericArray(v: unknown, key: string, n: number, ints: boolean): Float32Array | Int32Array | number[] {
+export function numericArray(v: unknown, key: string, n: number, ints: boolean): Float32Array | Int32Array | number[] {
   let out: Float32Array | Int32Array | number[];
   if (v instanceof Float32Array || v instanceof Int32Array) {
     if (ints && v instanceof Float32Array) {
@@ -156,20 +157,39 @@ export function vocabFromMetadata(get: Getter): SpmVocab {
       ? new Int32Array(n).fill(TokenType.NORMAL)
       : (numericArray(rawTypes, K + 'token_type', n, true) as Int32Array | number[]);
 
+  const vocab: SpmVocab = {
+    tokens,
+    scores,
+    tokenTypes,
+    ...readSpecialIds(get, n, { bos: 1, eos: 2, unk: 0 }),
+    addBos: optBool(get, K + 'add_bos_token') ?? true,
+    addEos: optBool(get, K + 'add_eos_token') ?? false,
+    addSpacePrefix: optBool(get, K + 'add_space_prefix') ?? true,
+  };
+  const name = optString(get, 'general.name');
+  if (name !== undefined) vocab.name = name;
+  checkAddSpecial(vocab);
+  return vocab;
+}
+
+/** The special-token ids a GGUF file may give. */
+export type SpecialIdKeys = SpecialIds & { padId: number; sepId: number; maskId: number };
+
+/**
+ * Reads every `tokenizer.ggml.*_token_id` key; `defaults` are the tokenizer type's BOS/EOS/UNK.
+ * Ids out of range are ignored (the default stays), as in llama.cpp.
+ */
+export function readSpecialIds(get: Getter, n: number, defaults: { bos: number; eos: number; unk: number }): SpecialIdKeys {
   const id = (key: string, def: number): number => {
     const d = def >= 0 && def < n ? def : NO_TOKEN;
     const v = optId(get, K + key);
     if (v === undefined || v < 0 || v >= n) return d;
     return v;
   };
-
-  const vocab: SpmVocab = {
-    tokens,
-    scores,
-    tokenTypes,
-    bosId: id('bos_token_id', 1),
-    eosId: id('eos_token_id', 2),
-    unkId: id('unknown_token_id', 0),
+  return {
+    bosId: id('bos_token_id', defaults.bos),
+    eosId: id('eos_token_id', defaults.eos),
+    unkId: id('unknown_token_id', defaults.unk),
     padId: id('padding_token_id', NO_TOKEN),
     eotId: id('eot_token_id', NO_TOKEN),
     eomId: id('eom_token_id', NO_TOKEN),
@@ -182,14 +202,7 @@ export function vocabFromMetadata(get: Getter): SpmVocab {
     fimPadId: id('fim_pad_token_id', NO_TOKEN),
     fimRepId: id('fim_rep_token_id', NO_TOKEN),
     fimSepId: id('fim_sep_token_id', NO_TOKEN),
-    addBos: optBool(get, K + 'add_bos_token') ?? true,
-    addEos: optBool(get, K + 'add_eos_token') ?? false,
-    addSpacePrefix: optBool(get, K + 'add_space_prefix') ?? true,
   };
-  const name = optString(get, 'general.name');
-  if (name !== undefined) vocab.name = name;
-  checkAddSpecial(vocab);
-  return vocab;
 }
 
 /** llama.cpp refuses a vocabulary that asks for BOS/EOS without having one. */

@@ -1,0 +1,449 @@
+/**
+ * Pre-tokenizers for byte-level BPE: the text is cut into words before merges, with the
+ * regular expressions llama.cpp applies for each `tokenizer.ggml.pre` value
+ * (`llm_tokenizer_bpe` in llama-vocab.cpp, `unicode_regex_split` in unicode.cpp).
+ *
+ * Several expressions are applied in turn, each one cutting the pieces the previous one made.
+ * Text an expression does not match is kept as its own piece. As in llama.cpp:
+ * - the GPT-2 and Llama 3 expressions and `\p{N}` run as hand-written scanners over code
+ *   point classes (llama.cpp's "custom" splitters, whose behaviour is the reference);
+ * - other expressions that use `\p{...}` run on a "collapsed" text in which every non-ASCII
+ *   code point stands for its class (letter, number, punctuation, mark, symbol, other) and
+ *   non-ASCII whitespace is a vertical tab;
+ * - expressions without `\p{...}` run on the code points themselves, non-ASCII whitespace
+ *   again replaced by a vertical tab. `\s` means ASCII whitespace only (C++ std::regex).
+ */
+import { CpFlag, cpFlags, toLowerCp } from './unicode.js';
+
+/** The GPT-2 expression (llama.cpp runs its own scanner for exactly this string). */
+export const GPT2_REGEX = String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)`;
+/** Llama 3 (case-insensitive contractions spelled out, as llama.cpp adapts it). */
+export const LLAMA3_REGEX = String.raw`(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`;
+const QWEN2_REGEX = String.raw`(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`;
+const DIGIT_REGEX = String.raw`\p{N}`;
+const BLOOM_REGEX = ' ?[^(\\s|.,!?…。，、।۔،)]+';
+
+/** What a `tokenizer.ggml.pre` value selects: expressions and the vocabulary flags llama.cpp sets with it. */
+export interface PreTokenizerSpec {
+  /** The canonical name (the `pre` value, or "gpt-2" for an unknown one). */
+  readonly name: string;
+  readonly regexes: readonly string[];
+  /** Words that are whole tokens skip the merges (llama.cpp's ignore_merges). */
+  readonly ignoreMerges: boolean;
+  /** Detokenization removes spaces before punctuation (clean_up_tokenization_spaces). */
+  readonly cleanSpaces: boolean;
+  /** Default for add_bos_token when the file does not say. */
+  readonly addBos: boolean;
+}
+
+interface SpecInit {
+  regexes: string[];
+  ignoreMerges?: boolean;
+  cleanSpaces?: boolean;
+  addBos?: boolean;
+}
+
+const DEFAULT: SpecInit = {
+  regexes: [String.raw`[\p{P}\$\+<=>\^~\|]+`, GPT2_REGEX, String.raw`\p{N}+`, '[0-9][0-9][0-9]'],
+};
+const GPT2: SpecInit = { regexes: [GPT2_REGEX] };
+const LLAMA3: SpecInit = { regexes: [LLAMA3_REGEX], ignoreMerges: true, addBos: true };
+const STARCODER: SpecInit = { regexes: [DIGIT_REGEX, GPT2_REGEX] };
+
+const SPECS: Record<string, SpecInit> = {
+  default: DEFAULT,
+  // Llama 3 family
+  llama3: LLAMA3, 'llama-v3': LLAMA3, 'llama-bpe': LLAMA3, falcon3: LLAMA3, 'falcon-h1': LLAMA3,
+  pixtral: LLAMA3, 'midm-2.0': LLAMA3, lfm2: LLAMA3,
+  dbrx: { regexes: [LLAMA3_REGEX] },
+  'smaug-bpe': { regexes: [LLAMA3_REGEX] },
+  // GPT-2 family
+  'gpt-2': GPT2, 'phi-2': GPT2, 'jina-es': GPT2, 'jina-de': GPT2, gigachat: GPT2, 'jina-v2-es': GPT2,
+  'jina-v2-de': GPT2, 'a.x-4.0': GPT2, mellum: GPT2, 'modern-bert': GPT2, exaone4: GPT2,
+  mpt: GPT2, olmo: GPT2, jais: GPT2,
+  // Not a llama.cpp name; GPT-NeoX tokenizers use the GPT-2 expression.
+  'gpt-neox': GPT2,
+  trillion: { regexes: [GPT2_REGEX], cleanSpaces: false },
+  'granite-docling': { regexes: [GPT2_REGEX], cleanSpaces: false },
+  // digits one by one, then GPT-2
+  starcoder: STARCODER, refact: STARCODER, codeshell: STARCODER, exaone: STARCODER, 'minerva-7b': STARCODER,
+  mellum2: STARCODER,
+  smollm: { regexes: [DIGIT_REGEX, GPT2_REGEX], cleanSpaces: false },
+  'command-r': { regexes: [DIGIT_REGEX, GPT2_REGEX], cleanSpaces: false },
+  falcon: {
+    regexes: [String.raw`[\p{P}\$\+<=>\^~\|` + '`' + ']+', GPT2_REGEX, '[0-9][0-9][0-9]'],
+  },
+  qwen2: { regexes: [QWEN2_REGEX], cleanSpaces: false },
+  'deepseek-r1-qwen': { regexes: [QWEN2_REGEX], cleanSpaces: false },
+  stablelm2: { regexes: [QWEN2_REGEX] },
+  megrez: { regexes: [QWEN2_REGEX] },
+  // Written with escapes: canonically equivalent characters (U+1F7D, U+1FBE, U+2126, U+212A, ...)
+  // would otherwise be at risk of normalization by editors.
+  'deepseek-llm': {
+    regexes: [
+      '[\r\n]',
+      '\\s?[A-Za-z\u00B5\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u01BA\u01BC-\u01BF\u01C4-\u0293\u0295-\u02AF\u0370-\u0373\u0376\u0377\u037B-\u037D\u037F\u0386\u0388-\u038A\u038C\u038E-\u03A1\u03A3-\u03F5\u03F7-\u0481\u048A-\u052F\u0531-\u0556\u10A0-\u10C5\u13A0-\u13F5\u13F8-\u13FD\u1C90-\u1CBA\u1CBD-\u1CBF\u1D00-\u1D2B\u1D6B-\u1D77\u1D79-\u1D9A\u1E00-\u1F15\u1F18-\u1F1D\u1F20-\u1F45\u1F48-\u1F4D\u1F50-\u1F57\u1F59\u1F5B\u1F5D\u1F5F-\u1F7D\u1F80-\u1FB4\u1FB6-\u1FBC\u1FBE\u1FC2-\u1FC4\u1FC6-\u1FCC\u1FD0-\u1FD3\u1FD6-\u1FDB\u1FE0-\u1FEC\u1FF2-\u1FF4\u1FF6-\u1FFC\u2102\u2107\u210A-\u2113\u2115\u2119-\u211D\u2124\u2126\u2128\u212A-\u212D\u212F-\u2134\u2139\u213C-\u213F\u2145-\u2149\u214E\u2183\u2184\u2C00-\u2C7B\u2C7E-\u2CE4\u2CEB-\u2CEE\u2CF2\u2CF3\uA640-\uA66D\uA680-\uA69B\uA722-\uA76F\uA771-\uA787\uA78B-\uA78E\uAB70-\uABBF\uFB00-\uFB06\uFB13-\uFB17\uFF21-\uFF3A\uFF41-\uFF5A\u{10400}-\u{1044F}\u{104B0}-\u{104D3}\u{104D8}-\u{104FB}\u{10C80}-\u{10CB2}\u{10CC0}-\u{10CF2}\u{118A0}-\u{118DF}\u{1E900}-\u{1E943}]+',
+      '\\s?[!-/:-~！-／：-～‘-‟　-。]+',
+      '\\s+$',
+      '[一-龥ࠀ-一가-퟿]+',
+      String.raw`\p{N}+`,
+    ],
+    cleanSpaces: false,
+  },
+  'deepseek-coder': {
+    regexes: ['[\r\n]', String.raw`\s?\p{L}+`, String.raw`\s?\p{P}+`, '[一-龥ࠀ-一가-퟿]+', String.raw`\p{N}`],
+    cleanSpaces: false,
+  },
+  'poro-chat': { regexes: [BLOOM_REGEX], cleanSpaces: false },
+  bloom: { regexes: [BLOOM_REGEX] },
+  'gpt3-finnish': { regexes: [BLOOM_REGEX] },
+  viking: { regexes: [BLOOM_REGEX, DIGIT_REGEX], cleanSpaces: false },
+  'seed-coder': {
+    regexes: [String.raw`(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+`],
+    cleanSpaces: false,
+  },
+  'grok-2': { regexes: [QWEN2_REGEX], cleanSpaces: false },
+};
+
+/** Names `preTokenizerSpec` knows, sorted. */
+export const PRE_TOKENIZER_NAMES: readonly string[] = Object.keys(SPECS).sort();
+
+/**
+ * The pre-tokenizer for a `tokenizer.ggml.pre` value. A missing value means "default" (as in
+ * llama.cpp); an unknown one falls back to the GPT-2 rules and calls `warn` with its name.
+ */
+export function preTokenizerSpec(pre: string | undefined, warn: (message: string) => void = () => {}): PreTokenizerSpec {
+  const name = pre === undefined || pre === '' ? 'default' : pre;
+  let init = Object.prototype.hasOwnProperty.call(SPECS, name) ? SPECS[name] : undefined;
+  let canonical = name;
+  if (init === undefined) {
+    warn(`unknown pre-tokenizer "${name}" (tokenizer.ggml.pre); using the GPT-2 rules`);
+    init = GPT2;
+    canonical = 'gpt-2';
+  }
+  return {
+    name: canonical,
+    regexes: init.regexes,
+    ignoreMerges: init.ignoreMerges ?? false,
+    cleanSpaces: init.cleanSpaces ?? true,
+    addBos: init.addBos ?? false,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Splitting. Words are given as lengths in code points over the fragment's code point array.
+
+/** One stage: cuts each piece (given by its length) of `cps` into smaller ones. */
+type Stage = (cps: Uint32Array, fl: Uint16Array, pieces: number[]) => number[];
+
+const { WHITESPACE, LETTER, NUMBER } = CpFlag;
+const CR = 0x0d, LF = 0x0a, SPACE = 0x20, APOS = 0x27;
+
+/** Reads code points and flags of one piece; outside it both are "nothing" (-1 and 0), as in llama.cpp. */
+interface Cursor {
+  /** Flags at p (0 outside the piece). */
+  F(p: number): number;
+  /** Code point at p (-1 outside the piece). */
+  C(p: number): number;
+}
+
+/**
+ * Runs a hand-written scanner over each piece: `word(pos, at)` returns where the word that
+ * starts at `pos` ends (always after `pos`).
+ */
+function scanPieces(cps: Uint32Array, fl: Uint16Array, pieces: number[], word: (pos: number, at: Cursor) => number): number[] {
+  const out: number[] = [];
+  let start = 0;
+  for (const len of pieces) {
+    const ini = start, end = start + len;
+    start = end;
+    const at: Cursor = {
+      F: (p) => (p >= ini && p < end ? fl[p]! : 0),
+      C: (p) => (p >= ini && p < end ? cps[p]! : -1),
+    };
+    for (let pos = ini; pos < end; ) {
+      const e = word(pos, at);
+      out.push(e - pos);
+      pos = e;
+    }
+  }
+  return out;
+}
+
+/** `'s|'t|'re|'ve|'m|'ll|'d` at pos (optionally case-insensitive): the end, or -1. */
+function contraction(pos: number, at: Cursor, lower: (cp: number) => number): number {
+  if (at.C(pos) !== APOS || at.C(pos + 1) === -1) return -1;
+  const n1 = lower(at.C(pos + 1));
+  if (n1 === 0x73 || n1 === 0x74 || n1 === 0x6d || n1 === 0x64) return pos + 2; // s t m d
+  const c2 = at.C(pos + 2);
+  if (c2 === -1) return -1;
+  const n2 = lower(c2);
+  if ((n1 === 0x72 && n2 === 0x65) || (n1 === 0x76 && n2 === 0x65) || (n1 === 0x6c && n2 === 0x6c)) return pos + 3; // re ve ll
+  return -1;
+}
+
+/** `\s+(?!\S)|\s+`, else one code point on its own. */
+function spaces(pos: number, at: Cursor): number {
+  let nws = 0;
+  while (at.F(pos + nws) & WHITESPACE) nws++;
+  if (nws > 1 && at.C(pos + nws) !== -1) return pos + nws - 1;
+  return pos + Math.max(nws, 1);
+}
+
+const noLower = (cp: number): number => cp;
+
+/** llama.cpp's `unicode_regex_split_custom_gpt2`. */
+function splitGpt2(cps: Uint32Array, fl: Uint16Array, pieces: number[]): number[] {
+  return scanPieces(cps, fl, pieces, (pos, at) => {
+    const c = contraction(pos, at, noLower);
+    if (c >= 0) return c;
+    const cpt = at.C(pos);
+    // <space>?\p{L}+ | <space>?\p{N}+ | <space>?[^\s\p{L}\p{N}]+
+    let f2 = cpt === SPACE ? at.F(pos + 1) : at.F(pos);
+    const cls = f2 & LETTER ? LETTER : f2 & NUMBER ? NUMBER : !(f2 & (WHITESPACE | LETTER | NUMBER)) && f2 !== 0 ? -1 : 0;
+    if (cls !== 0) {
+      const inClass = (f: number): boolean => (cls === -1 ? !(f & (WHITESPACE | LETTER | NUMBER)) && f !== 0 : (f & cls) !== 0);
+      if (cpt === SPACE) pos++;
+      while (inClass(f2)) f2 = at.F(++pos);
+      return pos;
+    }
+    return spaces(pos, at);
+  });
+}
+
+/** llama.cpp's `unicode_regex_split_custom_llama3`. */
+function splitLlama3(cps: Uint32Array, fl: Uint16Array, pieces: number[]): number[] {
+  return scanPieces(cps, fl, pieces, (pos, at) => {
+    const c = contraction(pos, at, toLowerCp);
+    if (c >= 0) return c;
+    const cpt = at.C(pos);
+    const flags = at.F(pos);
+    // [^\r\n\p{L}\p{N}]?\p{L}+
+    if (!(cpt === CR || cpt === LF || flags & NUMBER) && (flags & LETTER || at.F(pos + 1) & LETTER)) {
+      pos++;
+      while (at.F(pos) & LETTER) pos++;
+      return pos;
+    }
+    // \p{N}{1,3}
+    if (flags & NUMBER) {
+      const i0 = pos;
+      while (at.F(pos) & NUMBER && pos - i0 < 3) pos++;
+      return pos;
+    }
+    // <space>?[^\s\p{L}\p{N}]+[\r\n]*  (llama.cpp tests the first code point's flags here)
+    let f2 = cpt === SPACE ? at.F(pos + 1) : flags;
+    if (!(f2 & (WHITESPACE | LETTER | NUMBER)) && flags !== 0) {
+      if (cpt === SPACE) pos++;
+      while (!(f2 & (WHITESPACE | LETTER | NUMBER)) && f2 !== 0) f2 = at.F(++pos);
+      while (at.C(pos) === CR || at.C(pos) === LF) pos++;
+      return pos;
+    }
+    // \s*[\r\n]+
+    let nws = 0;
+    let lastRN = 0;
+    while (at.F(pos + nws) & WHITESPACE) {
+      const c2 = at.C(pos + nws);
+      if (c2 === CR || c2 === LF) lastRN = pos + nws + 1;
+      nws++;
+    }
+    if (lastRN > 0) return lastRN;
+    return spaces(pos, at);
+  });
+}
+
+/** `\p{N}`: every number code point is a piece of its own; the text between stays whole. */
+function splitDigits(_cps: Uint32Array, fl: Uint16Array, pieces: number[]): number[] {
+  const out: number[] = [];
+  let start = 0;
+  for (const len of pieces) {
+    const end = start + len;
+    let run = start;
+    for (let p = start; p < end; p++) {
+      // Non-ASCII whitespace collapses to a vertical tab before the class test (never a number anyway).
+      if (fl[p]! & NUMBER && !(fl[p]! & WHITESPACE)) {
+        if (p > run) out.push(p - run);
+        out.push(1);
+        run = p + 1;
+      }
+    }
+    if (end > run) out.push(end - run);
+    start = end;
+  }
+  return out;
+}
+
+// ---- general expressions ----
+
+/** Class → its stand-in code unit in the collapsed text and the ASCII members (llama.cpp's k_ucat_cpt / k_ucat_map). */
+const COLLAPSED: Record<string, { code: number; ascii: string }> = {
+  N: { code: 0xd1, ascii: '0-9' },
+  L: { code: 0xd2, ascii: 'A-Za-z' },
+  P: { code: 0xd3, ascii: String.raw`!-#%-*,-/:-;?-@\[-\]_\{\}` },
+  M: { code: 0xd4, ascii: '' },
+  S: { code: 0xd5, ascii: String.raw`\$\+<->\^` + '`' + String.raw`\|` },
+  Lu: { code: 0xd2, ascii: 'A-Za-z' },
+  Ll: { code: 0xd2, ascii: 'A-Za-z' },
+  Lt: { code: 0xd2, ascii: 'A-Za-z' },
+  Lm: { code: 0xd2, ascii: 'A-Za-z' },
+  Lo: { code: 0xd2, ascii: 'A-Za-z' },
+};
+
+const ASCII_SPACE = String.raw`\t\n\v\f\r `;
+
+/** Translates one llama.cpp expression to JavaScript (see the module comment). */
+function translate(expr: string, collapsed: boolean): RegExp {
+  let out = '';
+  let inside = false;
+  for (let i = 0; i < expr.length; i++) {
+    const c = expr[i]!;
+    if (c === '\\' && i + 1 < expr.length) {
+      const d = expr[i + 1]!;
+      if (d === 'p' && expr[i + 2] === '{') {
+        const close = expr.indexOf('}', i + 3);
+        const cat = COLLAPSED[expr.slice(i + 3, close)];
+        if (!collapsed || cat === undefined) throw new Error(`unsupported class in pre-tokenizer expression: ${expr.slice(i, close + 1)}`);
+        const body = `\\x${cat.code.toString(16).toUpperCase()}${cat.ascii}`;
+        out += inside ? body : `[${body}]`;
+        i = close;
+        continue;
+      }
+      if (d === 's') {
+        out += inside ? ASCII_SPACE : `[${ASCII_SPACE}]`;
+        i++;
+        continue;
+      }
+      if (d === 'S') {
+        if (inside) throw new Error(`unsupported \\S inside a class in pre-tokenizer expression ${expr}`);
+        out += `[^${ASCII_SPACE}]`;
+        i++;
+        continue;
+      }
+      out += c + d;
+      i++;
+      continue;
+    }
+    if (c === '[' && !inside) inside = true;
+    else if (c === ']' && inside) inside = false;
+    out += c;
+  }
+  return new RegExp(out, collapsed ? 'g' : 'gu');
+}
+
+function fromCodePoints(units: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < units.length; i += 8192) parts.push(String.fromCodePoint(...units.slice(i, i + 8192)));
+  return parts.join('');
+}
+
+function regexStage(expr: string): Stage {
+  const collapsed = /\\p\{/.test(expr);
+  const re = translate(expr, collapsed);
+  return (cps, fl, pieces) => {
+    const out: number[] = [];
+    let start = 0;
+    for (const len of pieces) {
+      // The text the expression runs on: one UTF-16 unit per code point when collapsed.
+      const units: number[] = new Array<number>(len);
+      for (let p = start; p < start + len; p++) {
+        const cp = cps[p]!;
+        let u: number;
+        if (cp < 0x80) u = cp;
+        else if (fl[p]! & WHITESPACE) u = 0x0b;
+        else if (!collapsed) u = cp;
+        else {
+          const f = fl[p]! & CpFlag.CATEGORIES;
+          u = f === NUMBER ? 0xd1 : f === LETTER ? 0xd2 : f === CpFlag.PUNCTUATION ? 0xd3 : f === CpFlag.MARK ? 0xd4 : f === CpFlag.SYMBOL ? 0xd5 : 0xd0;
+        }
+        units[p - start] = u;
+      }
+      const s = fromCodePoints(units);
+      // UTF-16 index → code point index (they differ only outside the BMP); indices only grow.
+      let at16 = 0, atCp = 0;
+      const toCp = (idx: number): number => {
+        if (collapsed) return idx;
+        while (at16 < idx) {
+          const c = s.charCodeAt(at16);
+          at16 += c >= 0xd800 && c <= 0xdbff ? 2 : 1;
+          atCp++;
+        }
+        return atCp;
+      };
+      re.lastIndex = 0;
+      let last = 0;
+      for (let m = re.exec(s); m !== null; m = re.exec(s)) {
+        if (m[0].length === 0) {
+          re.lastIndex++;
+          continue;
+        }
+        const a = toCp(m.index);
+        const b = toCp(m.index + m[0].length);
+        if (a > last) out.push(a - last);
+        out.push(b - a);
+        last = b;
+      }
+      if (len > last) out.push(len - last);
+      start += len;
+    }
+    return out;
+  };
+}
+
+function stageFor(expr: string): Stage {
+  if (expr === GPT2_REGEX) return splitGpt2;
+  if (expr === LLAMA3_REGEX) return splitLlama3;
+  if (expr === DIGIT_REGEX) return splitDigits;
+  return regexStage(expr);
+}
+
+/** A compiled pre-tokenizer: text → words (as code point counts). */
+export class PreTokenizer {
+  private readonly stages: Stage[];
+  private cps = new Uint32Array(256);
+  private fl = new Uint16Array(256);
+
+  constructor(readonly spec: PreTokenizerSpec) {
+    this.stages = spec.regexes.map(stageFor);
+  }
+
+  /**
+   * Splits `text` (well-formed UTF-16) into words. Returns the code points, their flags and
+   * the word lengths in code points (valid until the next call).
+   */
+  split(text: string): { cps: Uint32Array; count: number; words: number[] } {
+    if (this.cps.length < text.length) {
+      this.cps = new Uint32Array(text.length);
+      this.fl = new Uint16Array(text.length);
+    }
+    const cps = this.cps, fl = this.fl;
+    let n = 0;
+    for (let i = 0; i < text.length; i++) {
+      let cp = text.charCodeAt(i);
+      if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < text.length) {
+        const d = text.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) {
+          cp = 0x10000 + ((cp - 0xd800) << 10) + (d - 0xdc00);
+          i++;
+        }
+      }
+      cps[n] = cp;
+      fl[n] = cpFlags(cp);
+      n++;
+    }
+    let words: number[] = n > 0 ? [n] : [];
+    const v = cps.subarray(0, n), f = fl.subarray(0, n);
+    for (const st of this.stages) words = st(v, f, words);
+    return { cps: v, count: n, words };
+  }
+
+  /** The words as strings (for tests and debugging). */
+  words(text: string): string[] {
+    const { cps, words } = this.split(text);
+    const out: string[] = [];
+    let p = 0;
+    for (const w of words) {
+      out.push(fromCodePoints(Array.from(cps.subarray(p, p + w))));
+      p += w;
+    }
+    return out;
+  }
+}

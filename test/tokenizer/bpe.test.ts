@@ -1,0 +1,147 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { openGGUF } from '../../src/gguf/reader.js';
+import { loadTokenizer } from '../../src/model/model.js';
+import {
+  BpeTokenizer,
+  PreTokenizer,
+  preTokenizerSpec,
+  TokenizerError,
+  type Tokenizer,
+} from '../../src/tokenizer/index.js';
+import { sharedPath } from '../helpers/shared.js';
+
+/** llama.cpp's tokenizer test files: `.inp` sections end with "\n__ggml_vocab_test__\n", `.out` has one line of ids per section. */
+function readCases(file: string): Array<{ text: string; ids: number[] }> {
+  const inp = readFileSync(file + '.inp', 'utf8').split('\n__ggml_vocab_test__\n');
+  expect(inp.pop()).toBe('');
+  const out = readFileSync(file + '.out', 'utf8').split('\n');
+  expect(out.pop()).toBe('');
+  expect(out.length).toBe(inp.length);
+  return inp.map((text, i) => ({ text, ids: out[i]!.split(' ').filter((s) => s !== '').map(Number) }));
+}
+
+const cache = new Map<string, Promise<Tokenizer>>();
+function tok(rel: string): Promise<Tokenizer> {
+  let t = cache.get(rel);
+  if (t === undefined) {
+    t = loadTokenizer(sharedPath(rel), { warn: () => {} });
+    cache.set(rel, t);
+  }
+  return t;
+}
+
+const VOCABS = [
+  'vocab/ggml-vocab-gpt-2.gguf',
+  'vocab/ggml-vocab-starcoder.gguf',
+  'vocab/ggml-vocab-llama-bpe.gguf',
+  'vocab/ggml-vocab-deepseek-coder.gguf',
+  'vocab/smollm2/smollm2-vocab.gguf',
+];
+
+describe('llama.cpp tokenizer test vectors (byte-level BPE, add_special=false, parse_special=false)', () => {
+  for (const rel of VOCABS) {
+    it(rel, async () => {
+      const t = await tok(rel);
+      expect(t.kind).toBe('bpe');
+      const cases = readCases(sharedPath(rel));
+      let pass = 0;
+      const failures: string[] = [];
+      for (const c of cases) {
+        const got = t.encode(c.text, { addSpecial: false, parseSpecial: false });
+        if (JSON.stringify(got) === JSON.stringify(c.ids)) pass++;
+        else failures.push(`${JSON.stringify(c.text)}: got ${JSON.stringify(got)} want ${JSON.stringify(c.ids)}`);
+      }
+      console.log(`[${rel}] encode: ${pass}/${cases.length} match llama.cpp`);
+      expect(failures).toEqual([]);
+    });
+  }
+});
+
+describe('SmolLM2: Hugging Face tokenizer cases (parseSpecial on)', () => {
+  it('every case matches', async () => {
+    const t = await tok('vocab/smollm2/smollm2-vocab.gguf');
+    const { cases } = JSON.parse(readFileSync(sharedPath('vocab/smollm2/tokenizer-cases.json'), 'utf8')) as {
+      cases: Array<{ text: string; ids: number[] }>;
+    };
+    expect(cases.length).toBeGreaterThan(20);
+    const failures: string[] = [];
+    for (const c of cases) {
+      const got = t.encode(c.text, { addSpecial: false, parseSpecial: true });
+      if (JSON.stringify(got) !== JSON.stringify(c.ids)) failures.push(`${JSON.stringify(c.text)}: got ${JSON.stringify(got)} want ${JSON.stringify(c.ids)}`);
+    }
+    console.log(`[smollm2 HF cases] ${cases.length - failures.length}/${cases.length} match`);
+    expect(failures).toEqual([]);
+  });
+
+  it('special tokens are plain text unless parseSpecial', async () => {
+    const t = await tok('vocab/smollm2/smollm2-vocab.gguf');
+    const imStart = t.textToToken('<|im_start|>')!;
+    expect(imStart).toBe(1);
+    expect(t.encode('<|im_start|>user', { addSpecial: false, parseSpecial: true })[0]).toBe(imStart);
+    const plain = t.encode('<|im_start|>user', { addSpecial: false });
+    expect(plain).not.toContain(imStart);
+    expect(t.decode(plain)).toBe('<|im_start|>user');
+    expect(t.isEog(t.textToToken('<|im_end|>')!)).toBe(true);
+    expect(t.addBos).toBe(false);
+  });
+});
+
+describe('BPE vocabulary details', () => {
+  it('llama-bpe adds BOS (Llama 3 default) and decodes with it removed', async () => {
+    const t = await tok('vocab/ggml-vocab-llama-bpe.gguf');
+    const ids = t.encode('Hello world');
+    expect(ids[0]).toBe(128000);
+    expect(t.decode(ids, { removeSpecial: true })).toBe('Hello world');
+    expect(t.decode(ids, { special: true })).toBe('<|begin_of_text|>Hello world');
+  });
+
+  it('cleans spaces in decode as llama.cpp does (gpt-2), and not when asked', async () => {
+    const t = await tok('vocab/ggml-vocab-gpt-2.gguf');
+    const ids = t.encode("a , b . c ' d 's", { addSpecial: false });
+    expect(t.decode(ids)).toBe("a, b. c'd's");
+    expect(t.decode(ids, { cleanSpaces: false })).toBe("a , b . c ' d 's");
+  });
+
+  it('unknown pre-tokenizer falls back to GPT-2 with a warning naming it', () => {
+    const warnings: string[] = [];
+    const spec = preTokenizerSpec('no-such-pre', (m) => warnings.push(m));
+    expect(spec.name).toBe('gpt-2');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('no-such-pre');
+    expect(preTokenizerSpec(undefined).name).toBe('default');
+  });
+
+  it('pre-tokenizers keep text they do not match', () => {
+    for (const name of ['gpt-2', 'llama-bpe', 'qwen2', 'deepseek-llm', 'deepseek-coder', 'falcon', 'smollm', 'default', 'poro-chat']) {
+      const p = new PreTokenizer(preTokenizerSpec(name));
+      for (const s of ['Hello, world! 123 4567\n\n  x\t\ty', '日本語のテキスト😀 ¿Qué? ', "don't  I'LL   \r\n", '\u0085\u00a0\u3000a\ufeff']) {
+        expect(p.words(s).join(''), `${name} ${JSON.stringify(s)}`).toBe(s);
+      }
+    }
+  });
+
+  it('Llama 3 pre-tokenizer cuts as the regex does', () => {
+    const p = new PreTokenizer(preTokenizerSpec('llama-bpe'));
+    expect(p.words("Hello world's 12345 !!\n\n  ok")).toEqual(['Hello', ' world', "'s", ' ', '123', '45', ' !!\n\n', ' ', ' ok']);
+    const q = new PreTokenizer(preTokenizerSpec('qwen2'));
+    expect(q.words('ab 123')).toEqual(['ab', ' ', '1', '2', '3']);
+  });
+
+  it('rejects bad vocabularies with TokenizerError', () => {
+    const meta = (extra: Record<string, unknown>) => (k: string) =>
+      ({ 'tokenizer.ggml.model': 'gpt2', 'tokenizer.ggml.tokens': ['a', 'b'], 'tokenizer.ggml.merges': ['a b'], ...extra })[k];
+    expect(() => BpeTokenizer.fromMetadata(meta({ 'tokenizer.ggml.merges': undefined }))).toThrow(TokenizerError);
+    expect(() => BpeTokenizer.fromMetadata(meta({ 'tokenizer.ggml.tokens': ['a', 'a'] }))).toThrow(/duplicate/);
+    expect(() => BpeTokenizer.fromMetadata(meta({ 'tokenizer.ggml.add_bos_token': true }))).toThrow(TokenizerError);
+    const t = BpeTokenizer.fromMetadata(meta({}), { warn: () => {} });
+    expect(() => t.decode([5])).toThrow(TokenizerError);
+  });
+
+  it('SPM vocabularies still load through the same entry point', async () => {
+    const t = await tok('vocab/ggml-vocab-llama-spm.gguf');
+    expect(t.kind).toBe('spm');
+    const f = await openGGUF(sharedPath('vocab/ggml-vocab-llama-spm.gguf'));
+    f.close();
+  });
+});
