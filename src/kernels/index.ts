@@ -1,14 +1,20 @@
 import type { Backend, BackendName } from './backend.js';
 import { ReferenceBackend } from './reference/backend.js';
 import { WebGPUBackend } from './webgpu/backend.js';
+import { WasmBackend, type WasmBackendOptions } from './wasm/backend.js';
 
-export const BACKENDS: readonly BackendName[] = ['reference', 'webgpu'];
+export const BACKENDS: readonly BackendName[] = ['reference', 'wasm', 'webgpu'];
+
+/** Options some backends take (the wasm backend: compute threads). */
+export type BackendOptions = WasmBackendOptions;
 
 /** A new, uninitialised backend of the given kind. WASM and WebGPU arrive with their own issues. */
-export function createBackend(name: BackendName): Backend {
+export function createBackend(name: BackendName, options: BackendOptions = {}): Backend {
   switch (name) {
     case 'reference':
       return new ReferenceBackend();
+    case 'wasm':
+      return new WasmBackend(options);
     case 'webgpu':
       // Dawn (the optional `webgpu` package) or navigator.gpu is loaded by init().
       return new WebGPUBackend();

@@ -21,6 +21,8 @@ export interface LoadModelOptions {
   batchSize?: number;
   /** KV cache element type, as llama.cpp's --cache-type-k/v; default 'f16' like llama.cpp. */
   kvCacheType?: KvCacheType;
+  /** Compute threads of the wasm backend (main thread included); default the core count. */
+  threads?: number;
   onProgress?: (p: LoadProgress) => void;
 }
 
@@ -112,7 +114,7 @@ export class Model {
       const kvCacheType = opts.kvCacheType ?? 'f16';
       if (kvCacheType !== 'f16' && kvCacheType !== 'f32') throw new RangeError(`kvCacheType must be 'f16' or 'f32', got ${String(kvCacheType)}`);
       const program = buildLlamaProgram(hp, kvCacheType);
-      const backend = createBackend(backendName);
+      const backend = createBackend(backendName, { threads: opts.threads });
       await backend.init({ file, program, contextLength, maxBatch, onProgress: opts.onProgress });
       const tensorTypes: Record<string, number> = {};
       for (const t of file.tensors) tensorTypes[t.type.name] = (tensorTypes[t.type.name] ?? 0) + 1;

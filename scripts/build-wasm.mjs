@@ -1,0 +1,321 @@
+#!/usr/bin/env node
+/**
+ * Builds the WASM backend's module with AssemblyScript.
+ *
+ * 1. Reads block sizes and bytes per block from the one ggml type table
+ *    (src/gguf/types.ts) and generates, from the shared templates below, one
+ *    dot-product kernel per weight type and one matmul driver per type into
+ *    src/kernels/wasm/assembly/generated/matmul.ts (not committed).
+ * 2. Compiles src/kernels/wasm/assembly/index.ts with asc (SIMD128 + threads,
+ *    shared imported memory, stub runtime) for each build variant.
+ * 3. Writes the binaries, base64, into src/kernels/wasm/generated/binaries.ts so
+ *    tsc ships them in dist/ and the loader needs no file paths.
+ *
+ * Usage: node scripts/build-wasm.mjs [--wat]
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import asc from 'assemblyscript/asc';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const wasmDir = join(root, 'src/kernels/wasm');
+const asmDir = join(wasmDir, 'assembly');
+
+// ---- the type table ---------------------------------------------------------
+const typesSrc = readFileSync(join(root, 'src/gguf/types.ts'), 'utf8');
+const TYPES = new Map();
+for (const m of typesSrc.matchAll(/\bt\((\d+), '(\w+)', (\d+), (\d+)/g)) {
+  TYPES.set(m[2], { id: Number(m[1]), name: m[2], blockSize: Number(m[3]), typeSize: Number(m[4]) });
+}
+function type(name) {
+  const t = TYPES.get(name);
+  if (!t) throw new Error(`type ${name} not found in src/gguf/types.ts`);
+  return t;
+}
+
+// ---- templates --------------------------------------------------------------
+/**
+ * Legacy 32-element types against Q8A activations (d f32 @0, s f32 @4, q[32] @8).
+ * Each variant gives the code that, from the block at `wb`, defines
+ *   d (f32 weight scale), w0, w1 (i8x16: elements 0-15 and 16-31),
+ * and optionally m (f32 weight offset, y = d*q + m), which pairs with s.
+ */
+const LEGACY = {
+  Q8_0: { unpack: `const d = f16(load<u16>(wb)); const w0 = v128.load(wb, 2); const w1 = v128.load(wb, 18);` },
+  Q4_0: {
+    unpack: `const d = f16(load<u16>(wb)); const qs = v128.load(wb, 2);
+      const w0 = i8x16.sub(v128.and(qs, i8x16.splat(0x0f)), i8x16.splat(8)); const w1 = i8x16.sub(i8x16.shr_u(qs, 4), i8x16.splat(8));`,
+  },
+  Q4_1: {
+    min: true,
+    unpack: `const d = f16(load<u16>(wb)); const m = f16(load<u16>(wb, 2)); const qs = v128.load(wb, 4);
+      const w0 = v128.and(qs, i8x16.splat(0x0f)); const w1 = i8x16.shr_u(qs, 4);`,
+  },
+  Q5_0: {
+    unpack: `const d = f16(load<u16>(wb)); const qh = load<u32>(wb, 2); const qs = v128.load(wb, 6);
+      const w0 = i8x16.sub(v128.or(v128.and(qs, i8x16.splat(0x0f)), bits16(qh)), i8x16.splat(16));
+      const w1 = i8x16.sub(v128.or(i8x16.shr_u(qs, 4), bits16(qh >> 16)), i8x16.splat(16));`,
+  },
+  Q5_1: {
+    min: true,
+    unpack: `const d = f16(load<u16>(wb)); const m = f16(load<u16>(wb, 2)); const qh = load<u32>(wb, 4); const qs = v128.load(wb, 8);
+      const w0 = v128.or(v128.and(qs, i8x16.splat(0x0f)), bits16(qh)); const w1 = v128.or(i8x16.shr_u(qs, 4), bits16(qh >> 16));`,
+  },
+};
+
+function legacyDot(name, v) {
+  const t = type(name);
+  return `
+/** ${name} (${t.typeSize} bytes per ${t.blockSize}) · Q8A: sum over blocks of d*dx*Σ q·qx${v.min ? ' + m*s' : ''}. */
+function dot_${name}(w: usize, x: usize, nb: i32): f32 {
+  let acc = f32x4.splat(0);${v.min ? '\n  let accm: f32 = 0;' : ''}
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * ${t.typeSize};
+    const xb = x + <usize>b * Q8A_BYTES;
+    ${v.unpack}
+    const isum = i32x4.add(dot16(w0, v128.load(xb, 8)), dot16(w1, v128.load(xb, 24)));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * load<f32>(xb))));${v.min ? '\n    accm += m * load<f32>(xb, 4);' : ''}
+  }
+  return hsumF32(acc)${v.min ? ' + accm' : ''};
+}`;
+}
+
+/** Opening of a K-quant dot kernel: the loop over super-blocks with wb / xb at the weight / Q8_K block. */
+function kDotHead(name) {
+  const t = type(name);
+  return `
+/** ${name} (${t.typeSize} bytes per ${t.blockSize}) · Q8_K. */
+function dot_${name}(w: usize, x: usize, nb: i32): f32 {
+  let sumf: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * ${t.typeSize};
+    const xb = x + <usize>b * Q8K_BYTES;`;
+}
+
+/**
+ * Q4_K and Q5_K against Q8_K (d f32 @0, q[256] @4, bsums i16[16] @260): eight
+ * 32-element sub-blocks with 6-bit scales and mins (get_scale_min_k4);
+ * Q5_K adds a fifth bit from qh. y = d*sc*q - dmin*m.
+ */
+function k45Dot(name, fifth) {
+  const t = type(name);
+  const qs = fifth ? 48 : 16;
+  // element l of a sub-block pair: low nibble (sub-block 2p) or high nibble (2p+1) of qs, plus bit `sub` of qh[l] as 16
+  const hb = (hv, sub) => fifth ? `, i8x16.shl(v128.and(i8x16.shr_u(${hv}, ${sub}), i8x16.splat(1)), 4)` : '';
+  const lo = (v, hv, sub) => fifth ? `v128.or(v128.and(${v}, i8x16.splat(0x0f))${hb(hv, sub)})` : `v128.and(${v}, i8x16.splat(0x0f))`;
+  const hi = (v, hv, sub) => fifth ? `v128.or(i8x16.shr_u(${v}, 4)${hb(hv, sub)})` : `i8x16.shr_u(${v}, 4)`;
+  const pair = (p) => `
+    {
+      const q0 = v128.load(wb, ${qs + 32 * p}); const q1 = v128.load(wb, ${qs + 32 * p + 16});
+      const lo = i32x4.add(dot16(${lo('q0', 'h0', 2 * p)}, v128.load(xb, ${4 + 64 * p})), dot16(${lo('q1', 'h1', 2 * p)}, v128.load(xb, ${4 + 64 * p + 16})));
+      const hi = i32x4.add(dot16(${hi('q0', 'h0', 2 * p + 1)}, v128.load(xb, ${4 + 64 * p + 32})), dot16(${hi('q1', 'h1', 2 * p + 1)}, v128.load(xb, ${4 + 64 * p + 48})));
+      isum = i32x4.add(isum, i32x4.add(i32x4.mul(lo, i32x4.splat(scK4(s, ${2 * p}))), i32x4.mul(hi, i32x4.splat(scK4(s, ${2 * p + 1})))));
+      msum += minK4(s, ${2 * p}) * (<i32>load<i16>(xb, ${260 + 8 * p}) + <i32>load<i16>(xb, ${262 + 8 * p}))
+            + minK4(s, ${2 * p + 1}) * (<i32>load<i16>(xb, ${264 + 8 * p}) + <i32>load<i16>(xb, ${266 + 8 * p}));
+    }`;
+  return `${kDotHead(name)}
+    const dx = load<f32>(xb);
+    const s = wb + 4;
+    let isum = i32x4.splat(0);
+    let msum: i32 = 0;${fifth ? `\n    const h0 = v128.load(wb, 16); const h1 = v128.load(wb, 32);` : ''}
+    ${[0, 1, 2, 3].map(pair).join('')}
+    sumf += f16(load<u16>(wb)) * dx * <f32>hsumI32(isum) - f16(load<u16>(wb, 2)) * dx * <f32>msum;
+  }
+  return sumf;
+}`;
+}
+
+/** Q6_K against Q8_K: 6-bit quants (ql nibble + 2 bits of qh) minus 32, int8 scale per 16. */
+function q6kDot() {
+  const t = type('Q6_K');
+  const part = (h, k) => `
+      {
+        const a = v128.load(wb, ${64 * h + 16 * k}); const bq = v128.load(wb, ${64 * h + 32 + 16 * k}); const hh = v128.load(wb, ${128 + 32 * h + 16 * k});
+        const q0 = i8x16.sub(v128.or(v128.and(a, m4), i8x16.shl(v128.and(hh, m2), 4)), c32);
+        const q1 = i8x16.sub(v128.or(v128.and(bq, m4), i8x16.shl(v128.and(i8x16.shr_u(hh, 2), m2), 4)), c32);
+        const q2 = i8x16.sub(v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(hh, 4), m2), 4)), c32);
+        const q3 = i8x16.sub(v128.or(i8x16.shr_u(bq, 4), i8x16.shl(i8x16.shr_u(hh, 6), 4)), c32);
+        isum = i32x4.add(isum, i32x4.mul(dot16(q0, v128.load(xb, ${4 + 128 * h + 16 * k})), i32x4.splat(<i32>load<i8>(wb, ${192 + 8 * h + k}))));
+        isum = i32x4.add(isum, i32x4.mul(dot16(q1, v128.load(xb, ${4 + 128 * h + 32 + 16 * k})), i32x4.splat(<i32>load<i8>(wb, ${192 + 8 * h + k + 2}))));
+        isum = i32x4.add(isum, i32x4.mul(dot16(q2, v128.load(xb, ${4 + 128 * h + 64 + 16 * k})), i32x4.splat(<i32>load<i8>(wb, ${192 + 8 * h + k + 4}))));
+        isum = i32x4.add(isum, i32x4.mul(dot16(q3, v128.load(xb, ${4 + 128 * h + 96 + 16 * k})), i32x4.splat(<i32>load<i8>(wb, ${192 + 8 * h + k + 6}))));
+      }`;
+  return `
+/** Q6_K (${t.typeSize} bytes per ${t.blockSize}) · Q8_K. */
+function dot_Q6_K(w: usize, x: usize, nb: i32): f32 {
+  const m4 = i8x16.splat(0x0f); const m2 = i8x16.splat(3); const c32 = i8x16.splat(32);
+  let sumf: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * ${t.typeSize};
+    const xb = x + <usize>b * Q8K_BYTES;
+    let isum = i32x4.splat(0);
+    ${[0, 1].flatMap((h) => [0, 1].map((k) => part(h, k))).join('')}
+    sumf += f16(load<u16>(wb, 208)) * load<f32>(xb) * <f32>hsumI32(isum);
+  }
+  return sumf;
+}`;
+}
+
+/**
+ * Q2_K and Q3_K against Q8_K: 2-bit fields at shifts 0,2,4,6 of 32 qs bytes per
+ * 128 elements, 16-element sub-blocks. Q2_K: y = d*(sc&15)*q - dmin*(sc>>4);
+ * Q3_K: a high bit from hmask (clear = minus 4) and signed 6-bit scales.
+ */
+function k23Dot(name) {
+  const t = type(name);
+  const q3 = name === 'Q3_K';
+  const qsOff = q3 ? 32 : 16;
+  const body = [];
+  for (let h = 0; h < 2; h++) {
+    for (let sh = 0; sh < 4; sh++) {
+      for (let k = 0; k < 2; k++) {
+        const is = 8 * h + 2 * sh + k;
+        const xo = 4 + 128 * h + 32 * sh + 16 * k;
+        const qv = `v128.and(i8x16.shr_u(v128.load(wb, ${qsOff + 32 * h + 16 * k}), ${2 * sh}), i8x16.splat(3))`;
+        if (q3) {
+          const bit = 4 * h + sh;
+          body.push(`isum = i32x4.add(isum, i32x4.mul(dot16(i8x16.sub(${qv}, i8x16.shl(v128.xor(v128.and(i8x16.shr_u(v128.load(wb, ${16 * k}), ${bit}), i8x16.splat(1)), i8x16.splat(1)), 2)), v128.load(xb, ${xo})), i32x4.splat(sc3(wb, ${is}))));`);
+        } else {
+          body.push(`{ const sc = <i32>load<u8>(wb, ${is}); isum = i32x4.add(isum, i32x4.mul(dot16(${qv}, v128.load(xb, ${xo})), i32x4.splat(sc & 15))); msum += (sc >> 4) * <i32>load<i16>(xb, ${260 + 2 * is}); }`);
+        }
+      }
+    }
+  }
+  return `${kDotHead(name)}
+    let isum = i32x4.splat(0);${q3 ? '' : '\n    let msum: i32 = 0;'}
+    ${body.join('\n    ')}
+    ${q3 ? `sumf += f16(load<u16>(wb, 108)) * load<f32>(xb) * <f32>hsumI32(isum);` : `sumf += f16(load<u16>(wb, 80)) * load<f32>(xb) * <f32>hsumI32(isum) - f16(load<u16>(wb, 82)) * load<f32>(xb) * <f32>msum;`}
+  }
+  return sumf;
+}`;
+}
+
+/** Tokens per tile of the matmul driver: a tile's activations stay in L1 while a chunk of weight rows passes over them. */
+const TILE = 16;
+
+/** One driver per type: rows [j0, j1) of W times every token row of x. */
+function driver(name, dot, xFormat) {
+  const t = type(name);
+  return `
+export function matmul_${name}(w: usize, rowBytes: usize, x: usize, xRowBytes: usize, out: usize, n: i32, k: i32, tokens: i32, j0: i32, j1: i32): void {
+  const nb = k / ${t.blockSize}; // ${xFormat}
+  for (let t0 = 0; t0 < tokens; t0 += ${TILE}) {
+    const t1 = min(tokens, t0 + ${TILE});
+    for (let j = j0; j < j1; j++) {
+      const wr = w + <usize>j * rowBytes;
+      for (let t = t0; t < t1; t++) store<f32>(out + ((<usize>t * <usize>n + <usize>j) << 2), ${dot}(wr, x + <usize>t * xRowBytes, nb));
+    }
+  }
+}`;
+}
+
+/** Weight type -> [dot kernel source, dot function, activation format]. Activation formats: 0 f32, 1 Q8A, 2 Q8_K. */
+const KERNELS = [
+  ['F32', '', 'dotF32', 0],
+  ['F16', '', 'dotF16', 0],
+  ...Object.entries(LEGACY).map(([n, v]) => [n, legacyDot(n, v), `dot_${n}`, 1]),
+  ['Q4_K', k45Dot('Q4_K', false), 'dot_Q4_K', 2],
+  ['Q5_K', k45Dot('Q5_K', true), 'dot_Q5_K', 2],
+  ['Q6_K', q6kDot(), 'dot_Q6_K', 2],
+  ['Q2_K', k23Dot('Q2_K'), 'dot_Q2_K', 2],
+  ['Q3_K', k23Dot('Q3_K'), 'dot_Q3_K', 2],
+];
+
+function generate() {
+  const parts = [
+    `// GENERATED by scripts/build-wasm.mjs from its templates and src/gguf/types.ts. Do not edit.`,
+    `import { dot16, f16, hsumF32, hsumI32 } from '../util';`,
+    `import { dotF16, dotF32, Q8A_BYTES, Q8K_BYTES } from '../ops';`,
+    `
+/** Bits 0..15 of qh as bytes 0x10 (set) or 0 (clear). */
+// @ts-ignore: decorator
+@inline function bits16(qh: u32): v128 {
+  const v = i8x16.swizzle(i32x4.splat(qh), i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+  const m = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  return v128.and(i8x16.eq(v128.and(v, m), m), i8x16.splat(0x10));
+}
+/** get_scale_min_k4: 6-bit scale and min of sub-block j of a Q4_K/Q5_K block (scales at s). */
+// @ts-ignore: decorator
+@inline function scK4(s: usize, j: i32): i32 {
+  return j < 4 ? <i32>load<u8>(s + j) & 63 : (<i32>load<u8>(s + j + 4) & 0x0f) | ((<i32>load<u8>(s + j - 4) >> 6) << 4);
+}
+// @ts-ignore: decorator
+@inline function minK4(s: usize, j: i32): i32 {
+  return j < 4 ? <i32>load<u8>(s + j + 4) & 63 : (<i32>load<u8>(s + j + 4) >> 4) | ((<i32>load<u8>(s + j) >> 6) << 4);
+}
+/** Q3_K: 6-bit scale j (minus 32) of the 12 packed bytes at block offset 96. */
+// @ts-ignore: decorator
+@inline function sc3(wb: usize, j: i32): i32 {
+  const s = wb + 96;
+  const low = j < 8 ? <i32>load<u8>(s + j) & 0x0f : <i32>load<u8>(s + j - 8) >> 4;
+  const high = (<i32>load<u8>(s + 8 + (j & 3)) >> (2 * (j >> 2))) & 3;
+  return (low | (high << 4)) - 32;
+}`,
+  ];
+  for (const [name, src, dot, fmt] of KERNELS) {
+    if (src) parts.push(src);
+    parts.push(driver(name, dot, ['f32 activations', 'Q8A activations', 'Q8_K activations'][fmt]));
+  }
+  parts.push(`
+/** ggml type id -> activation format (0 f32, 1 Q8A, 2 Q8_K), -1 when there is no kernel. */
+export function activationFormat(type: i32): i32 {
+  switch (type) {
+${KERNELS.map(([n, , , f]) => `    case ${type(n).id}: return ${f}; // ${n}`).join('\n')}
+    default: return -1;
+  }
+}
+
+export function matmul(type: i32, w: usize, rowBytes: usize, x: usize, xRowBytes: usize, out: usize, n: i32, k: i32, tokens: i32, j0: i32, j1: i32): void {
+  switch (type) {
+${KERNELS.map(([n]) => `    case ${type(n).id}: matmul_${n}(w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;`).join('\n')}
+    default: unreachable();
+  }
+}
+`);
+  return parts.join('\n');
+}
+
+// ---- compile ----------------------------------------------------------------
+const VARIANTS = [
+  { name: 'simd', features: 'simd,threads' },
+];
+
+async function main() {
+  const wat = process.argv.includes('--wat');
+  mkdirSync(join(asmDir, 'generated'), { recursive: true });
+  writeFileSync(join(asmDir, 'generated/matmul.ts'), generate());
+  const out = {};
+  for (const v of VARIANTS) {
+    const files = {};
+    const args = [
+      join(asmDir, 'index.ts'), '-o', 'out.wasm', ...(wat ? ['-t', 'out.wat'] : []),
+      '-O3', '--noAssert', '--runtime', 'stub', '--enable', v.features,
+      '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '65536',
+      '--use', 'abort=',
+    ];
+    const { error, stderr } = await asc.main(args, {
+      writeFile: (name, contents) => { files[name] = contents; },
+    });
+    if (error) {
+      process.stderr.write(stderr.toString());
+      throw error;
+    }
+    const bin = files['out.wasm'];
+    out[v.name] = Buffer.from(bin).toString('base64');
+    if (wat) writeFileSync(join(wasmDir, `tsinfer-${v.name}.wat`), files['out.wat']);
+    process.stdout.write(`build-wasm: ${v.name} ${bin.length} bytes\n`);
+  }
+  mkdirSync(join(wasmDir, 'generated'), { recursive: true });
+  writeFileSync(
+    join(wasmDir, 'generated/binaries.ts'),
+    `// GENERATED by scripts/build-wasm.mjs. Do not edit.\n` +
+      `/** The WASM backend's module builds, base64. */\n` +
+      `export const WASM_BUILDS: Record<string, string> = ${JSON.stringify(out, null, 2)};\n`,
+  );
+}
+
+main().catch((e) => {
+  process.stderr.write(`build-wasm: ${e?.message ?? e}\n`);
+  process.exit(1);
+});

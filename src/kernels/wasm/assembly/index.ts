@@ -1,0 +1,166 @@
+// The WASM backend's module: kernels plus the op-list interpreter that every
+// thread runs in lockstep over one shared memory. The host (../backend.ts)
+// plans all memory, encodes the op list and writes the step parameters; this
+// module allocates nothing.
+import { activationFormat as fmt, matmul } from './generated/matmul';
+import { add, attention, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, siluMul } from './ops';
+import { f16, roundF16, toF16 } from './util';
+
+export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, add, siluMul, matmul };
+
+/** First byte the host may use. */
+export function heapBase(): usize {
+  return (__heap_base + 63) & ~<usize>63;
+}
+/** ggml type id -> activation format the matmul wants (0 f32, 1 Q8A, 2 Q8_K), -1 = unsupported. */
+export function activationFormat(type: i32): i32 {
+  return fmt(type);
+}
+export function f16ToF32(h: u32): f32 {
+  return f16(h);
+}
+export function f32ToF16(x: f32): u32 {
+  return toF16(x);
+}
+export function roundToF16(x: f32): f32 {
+  return roundF16(x);
+}
+
+// ---- control block (i32 words at ctl) -----------------------------------------
+const C_COUNT = 0; // barrier arrivals
+const C_GEN = 4; // barrier generation
+const C_WAITERS = 8; // threads blocked in atomic.wait
+const C_ABORT = 12; // set when a thread failed: everyone leaves
+const C_TOKENS = 16;
+const C_OUTPUTS = 20;
+const C_POS = 24;
+const C_NOPS = 28;
+const C_OPS = 32;
+const C_COUNTERS = 36;
+const C_SCRATCH = 40;
+const C_SCRATCH_STRIDE = 44;
+const C_SPIN = 48; // spins before waiting
+
+export const OP_WORDS = 16;
+const OP_RMSNORM = 1;
+const OP_QUANT = 2;
+const OP_MATMUL = 3;
+const OP_ROPE = 4;
+const OP_KVSTORE = 5;
+const OP_ATTN = 6;
+const OP_ADD = 7;
+const OP_SILUMUL = 8;
+const OP_GATHER = 9;
+/** Flag in word 1: no barrier after this op (the next op reads none of its output). */
+const F_NOBARRIER = 2;
+
+/** Sense-counting barrier: spin on the generation word, then block in atomic.wait. Returns false when aborted. */
+function barrier(ctl: usize, nth: i32): bool {
+  if (nth == 1) return true;
+  const gen = atomic.load<i32>(ctl + C_GEN);
+  if (atomic.add<i32>(ctl + C_COUNT, 1) == nth - 1) {
+    atomic.store<i32>(ctl + C_COUNT, 0);
+    atomic.add<i32>(ctl + C_GEN, 1);
+    if (atomic.load<i32>(ctl + C_WAITERS) > 0) atomic.notify(ctl + C_GEN, nth);
+    return atomic.load<i32>(ctl + C_ABORT) == 0;
+  }
+  const spin = atomic.load<i32>(ctl + C_SPIN);
+  for (let i = 0; i < spin; i++) {
+    if (atomic.load<i32>(ctl + C_GEN) != gen) return atomic.load<i32>(ctl + C_ABORT) == 0;
+  }
+  atomic.add<i32>(ctl + C_WAITERS, 1);
+  while (atomic.load<i32>(ctl + C_GEN) == gen) {
+    if (atomic.load<i32>(ctl + C_ABORT) != 0) break;
+    atomic.wait<i32>(ctl + C_GEN, gen, 100_000_000); // 100 ms, then re-check the abort flag
+  }
+  atomic.sub<i32>(ctl + C_WAITERS, 1);
+  return atomic.load<i32>(ctl + C_ABORT) == 0;
+}
+
+// @ts-ignore: decorator
+@inline function w(op: usize, i: i32): i32 {
+  return load<i32>(op + (<usize>i << 2));
+}
+// @ts-ignore: decorator
+@inline function p(op: usize, i: i32): usize {
+  return <usize>load<u32>(op + (<usize>i << 2));
+}
+
+/**
+ * Runs the whole op list as thread `tid` of `nth`. Work of each op is handed
+ * out in chunks from a per-op atomic counter (the host zeroes the counters
+ * before each step), so a thread slowed by another process takes fewer chunks.
+ * Returns 0, or 1 when another thread aborted.
+ */
+export function run(ctl: usize, tid: i32, nth: i32): i32 {
+  const T = atomic.load<i32>(ctl + C_TOKENS);
+  const nOut = atomic.load<i32>(ctl + C_OUTPUTS);
+  const pos0 = atomic.load<i32>(ctl + C_POS);
+  const nOps = atomic.load<i32>(ctl + C_NOPS);
+  const ops = <usize>atomic.load<u32>(ctl + C_OPS);
+  const counters = <usize>atomic.load<u32>(ctl + C_COUNTERS);
+  const scratch = <usize>atomic.load<u32>(ctl + C_SCRATCH) + <usize>tid * <usize>atomic.load<u32>(ctl + C_SCRATCH_STRIDE);
+  for (let i = 0; i < nOps; i++) {
+    const op = ops + <usize>i * (OP_WORDS << 2);
+    const code = w(op, 0);
+    const flags = w(op, 1);
+    const rows = (flags & 1) != 0 ? nOut : T;
+    const ctr = counters + (<usize>i << 2);
+    let total = 0;
+    let chunk = w(op, 2);
+    switch (code) {
+      case OP_RMSNORM: case OP_QUANT: total = rows; break;
+      case OP_MATMUL: total = w(op, 9); break;
+      case OP_ROPE: total = rows * w(op, 4); break;
+      case OP_KVSTORE: total = T; break;
+      case OP_ATTN: total = T * w(op, 7); break;
+      case OP_ADD: case OP_SILUMUL: total = rows * w(op, 6); break;
+      case OP_GATHER: total = 1; break;
+      default: unreachable();
+    }
+    if (chunk <= 0) {
+      chunk = total / (nth * 4);
+      if (code == OP_ADD || code == OP_SILUMUL) chunk = max(1024, (chunk + 3) & ~3);
+      if (chunk < 1) chunk = 1;
+    }
+    for (;;) {
+      const s = atomic.add<i32>(ctr, chunk);
+      if (s >= total) break;
+      const e = min(total, s + chunk);
+      switch (code) {
+        case OP_RMSNORM: rmsnorm(p(op, 3), p(op, 4), p(op, 5), w(op, 6), load<f64>(op, 32), s, e); break;
+        case OP_QUANT: {
+          const x = p(op, 3);
+          const dst = p(op, 4);
+          const width = w(op, 5);
+          const rb = p(op, 7);
+          for (let r = s; r < e; r++) {
+            if (w(op, 6) == 1) quantizeQ8A(x + <usize>r * <usize>width * 4, dst + <usize>r * rb, width);
+            else quantizeQ8K(x + <usize>r * <usize>width * 4, dst + <usize>r * rb, width);
+          }
+          break;
+        }
+        case OP_MATMUL: matmul(w(op, 3), p(op, 4), p(op, 5), p(op, 6), p(op, 7), p(op, 8), w(op, 9), w(op, 10), rows, s, e); break;
+        case OP_ROPE: rope(p(op, 3), w(op, 4), w(op, 5), w(op, 6), p(op, 7), pos0, s, e); break;
+        case OP_KVSTORE: kvStore(p(op, 3), p(op, 4), p(op, 5), p(op, 6), w(op, 7), w(op, 8) != 0, pos0, s, e); break;
+        case OP_ATTN: attention(p(op, 3), p(op, 4), p(op, 5), p(op, 6), w(op, 7), w(op, 8), w(op, 9), load<f32>(op, 40), w(op, 11) != 0, pos0, scratch, s, e); break;
+        case OP_ADD: add(p(op, 3), p(op, 4), p(op, 5), s, e); break;
+        case OP_SILUMUL: siluMul(p(op, 3), p(op, 4), p(op, 5), s, e); break;
+        case OP_GATHER: {
+          const width = <usize>w(op, 5);
+          memory.copy(p(op, 4), p(op, 3) + <usize>(T - nOut) * width * 4, <usize>nOut * width * 4);
+          break;
+        }
+      }
+    }
+    if ((flags & F_NOBARRIER) == 0 && !barrier(ctl, nth)) return 1;
+  }
+  return 0;
+}
+
+/** Marks the step as failed so threads waiting in the barrier leave. */
+export function abort(ctl: usize): void {
+  atomic.store<i32>(ctl + C_ABORT, 1);
+  atomic.add<i32>(ctl + C_GEN, 1);
+  atomic.notify(ctl + C_GEN, 64);
+}

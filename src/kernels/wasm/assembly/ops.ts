@@ -1,0 +1,270 @@
+// Non-matmul kernels: activation quantizers (Q8A for the 32-element legacy
+// types, Q8_K for the K-quants), RMSNorm, RoPE, KV store, flash attention,
+// residual add, SiLU·mul and the float dot products. Every function works on
+// a range of rows (or tasks) so the interpreter can split it across threads.
+import { f16, f16x4hi, f16x4lo, hsumF32, roundF16, toF16 } from './util';
+
+/**
+ * Q8A, this backend's activation block for the legacy types: 32 elements as
+ *   f32 d; f32 s; i8 q[32]     (40 bytes)
+ * d = amax / 127 rounded to half precision and s = d * sum(q) rounded to half
+ * precision, as in ggml's block_q8_0 / block_q8_1 (whose d and s are fp16);
+ * q = round-to-nearest-even(x / d) as ggml's AVX quantize_row_q8_0/q8_1.
+ */
+export const Q8A_BYTES: usize = 40;
+/** ggml's block_q8_K: f32 d; i8 q[256]; i16 bsums[16] (292 bytes). */
+export const Q8K_BYTES: usize = 292;
+
+export function quantizeQ8A(x: usize, dst: usize, n: i32): void {
+  const nb = n >> 5;
+  for (let b = 0; b < nb; b++) {
+    const xb = x + (<usize>b << 7);
+    const db = dst + <usize>b * Q8A_BYTES;
+    let m = f32x4.abs(v128.load(xb));
+    for (let i: usize = 16; i < 128; i += 16) m = f32x4.max(m, f32x4.abs(v128.load(xb + i)));
+    const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+    const d: f32 = amax / 127;
+    const id = f32x4.splat(d != 0 ? <f32>1 / d : 0);
+    let sum = i32x4.splat(0);
+    for (let i: usize = 0; i < 2; i++) {
+      const p = xb + (i << 6);
+      const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), id)));
+      const b2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), id)));
+      const c = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), id)));
+      const e = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), id)));
+      sum = i32x4.add(sum, i32x4.add(i32x4.add(a, b2), i32x4.add(c, e)));
+      v128.store(db + 8 + (i << 4), i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b2), i16x8.narrow_i32x4_s(c, e)));
+    }
+    const s = i32x4.extract_lane(sum, 0) + i32x4.extract_lane(sum, 1) + i32x4.extract_lane(sum, 2) + i32x4.extract_lane(sum, 3);
+    store<f32>(db, roundF16(d));
+    store<f32>(db, roundF16(d * <f32>s), 4);
+  }
+}
+
+/** ggml's quantize_row_q8_K: scale from the element of largest magnitude (its sign kept), q = nearest(-127/max * x). */
+export function quantizeQ8K(x: usize, dst: usize, n: i32): void {
+  const nb = n >> 8;
+  for (let b = 0; b < nb; b++) {
+    const xb = x + (<usize>b << 10);
+    const db = dst + <usize>b * Q8K_BYTES;
+    let amax: f32 = 0;
+    let mx: f32 = 0;
+    for (let j: usize = 0; j < 256; j++) {
+      const v = load<f32>(xb + (j << 2));
+      const av = abs(v);
+      if (av > amax) { amax = av; mx = v; }
+    }
+    if (amax == 0) {
+      store<f32>(db, 0);
+      memory.fill(db + 4, 0, 256 + 32);
+      continue;
+    }
+    const iscale: f32 = -127 / mx;
+    const is = f32x4.splat(iscale);
+    const lim = i32x4.splat(127);
+    for (let j: usize = 0; j < 256; j += 16) {
+      const p = xb + (j << 2);
+      const a = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), is))), lim);
+      const b2 = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), is))), lim);
+      const c = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), is))), lim);
+      const e = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), is))), lim);
+      const s = i32x4.add(i32x4.add(a, b2), i32x4.add(c, e));
+      store<i16>(db + 260 + (j >> 3), <i16>(i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3)));
+      v128.store(db + 4 + j, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b2), i16x8.narrow_i32x4_s(c, e)));
+    }
+    store<f32>(db, <f32>1 / iscale);
+  }
+}
+
+/** F32 weights · f32 activations (four accumulators). */
+export function dotF32(w: usize, x: usize, n: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const o = <usize>i << 2;
+    a0 = f32x4.add(a0, f32x4.mul(v128.load(w + o), v128.load(x + o)));
+    a1 = f32x4.add(a1, f32x4.mul(v128.load(w + o, 16), v128.load(x + o, 16)));
+    a2 = f32x4.add(a2, f32x4.mul(v128.load(w + o, 32), v128.load(x + o, 32)));
+    a3 = f32x4.add(a3, f32x4.mul(v128.load(w + o, 48), v128.load(x + o, 48)));
+  }
+  let s = hsumF32(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  for (; i < n; i++) s += load<f32>(w + (<usize>i << 2)) * load<f32>(x + (<usize>i << 2));
+  return s;
+}
+
+/** F16 weights · f32 activations (weights widened to f32; ggml instead rounds x to f16). */
+export function dotF16(w: usize, x: usize, n: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const h = v128.load(w + (<usize>i << 1));
+    const o = <usize>i << 2;
+    a0 = f32x4.add(a0, f32x4.mul(f16x4lo(h), v128.load(x + o)));
+    a1 = f32x4.add(a1, f32x4.mul(f16x4hi(h), v128.load(x + o, 16)));
+  }
+  let s = hsumF32(f32x4.add(a0, a1));
+  for (; i < n; i++) s += f16(load<u16>(w + (<usize>i << 1))) * load<f32>(x + (<usize>i << 2));
+  return s;
+}
+
+/** out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w, sum of squares in f64 as ggml's rms_norm. */
+export function rmsnorm(x: usize, w: usize, out: usize, width: i32, eps: f64, r0: i32, r1: i32): void {
+  for (let r = r0; r < r1; r++) {
+    const xr = x + <usize>r * <usize>width * 4;
+    const orow = out + <usize>r * <usize>width * 4;
+    let ss: f64 = 0;
+    for (let i = 0; i < width; i++) {
+      const v = load<f32>(xr + (<usize>i << 2));
+      ss += <f64>(v * v);
+    }
+    const scale = <f32>(1 / <f64>(<f32>Math.sqrt(<f64>(<f32>(<f64>(<f32>(ss / width)) + eps)))));
+    for (let i = 0; i < width; i++) {
+      const o = <usize>i << 2;
+      store<f32>(orow + o, (load<f32>(xr + o) * scale) * load<f32>(w + o));
+    }
+  }
+}
+
+/**
+ * RoPE (normal mode) on tasks [t0, t1) of (row, head); tab holds (cos, sin)
+ * for every position and pair index, computed by the host exactly as the
+ * reference does.
+ */
+export function rope(x: usize, nHeads: i32, headDim: i32, ropeDim: i32, tab: usize, pos0: i32, t0: i32, t1: i32): void {
+  const half = ropeDim >> 1;
+  for (let t = t0; t < t1; t++) {
+    const r = t / nHeads;
+    const h = t - r * nHeads;
+    const base = x + (<usize>(r * nHeads + h) * <usize>headDim << 2);
+    const tb = tab + (<usize>(pos0 + r) * <usize>half << 3);
+    for (let i = 0; i < half; i++) {
+      const c = load<f32>(tb + (<usize>i << 3));
+      const s = load<f32>(tb + (<usize>i << 3), 4);
+      const p = base + (<usize>i << 3);
+      const a = load<f32>(p);
+      const b = load<f32>(p, 4);
+      store<f32>(p, a * c - b * s);
+      store<f32>(p, a * s + b * c, 4);
+    }
+  }
+}
+
+/** Copies rows [r0, r1) of k and v into the cache at pos0 + r (binary16 when f16). */
+export function kvStore(k: usize, v: usize, kc: usize, vc: usize, width: i32, f16cache: bool, pos0: i32, r0: i32, r1: i32): void {
+  for (let r = r0; r < r1; r++) {
+    const src = <usize>r * <usize>width;
+    const dst = <usize>(pos0 + r) * <usize>width;
+    if (f16cache) {
+      for (let i = 0; i < width; i++) {
+        const si = (src + i) << 2;
+        const di = (dst + i) << 1;
+        store<u16>(kc + di, <u16>toF16(load<f32>(k + si)));
+        store<u16>(vc + di, <u16>toF16(load<f32>(v + si)));
+      }
+    } else {
+      memory.copy(kc + (dst << 2), k + (src << 2), <usize>width << 2);
+      memory.copy(vc + (dst << 2), v + (src << 2), <usize>width << 2);
+    }
+  }
+}
+
+/**
+ * Flash-style causal attention for tasks [t0, t1) of (row, head): one pass
+ * over the cache positions 0..pos0+row with a running max and sum (online
+ * softmax), no score matrix. With an f16 cache q is rounded to half precision
+ * first, as ggml does; scores, weights and the V accumulator are f32.
+ * headDim must be a multiple of 8. scratch holds 2*headDim floats.
+ */
+export function attention(q: usize, out: usize, kc: usize, vc: usize, nHeads: i32, nKv: i32, headDim: i32, scale: f32, f16cache: bool, pos0: i32, scratch: usize, t0: i32, t1: i32): void {
+  const group = nHeads / nKv;
+  const kvw = <usize>(nKv * headDim);
+  const qw = <usize>(nHeads * headDim);
+  const qh = scratch;
+  const acc = scratch + (<usize>headDim << 2);
+  const hd = <usize>headDim;
+  for (let t = t0; t < t1; t++) {
+    const r = t / nHeads;
+    const h = t - r * nHeads;
+    const n = pos0 + r + 1;
+    const qo = q + ((<usize>r * qw + <usize>h * hd) << 2);
+    const ko = <usize>(h / group) * hd;
+    for (let i: usize = 0; i < hd; i++) {
+      const v = load<f32>(qo + (i << 2));
+      store<f32>(qh + (i << 2), f16cache ? roundF16(v) : v);
+      store<f32>(acc + (i << 2), 0);
+    }
+    let mx: f32 = -Infinity;
+    let sum: f32 = 0;
+    for (let p = 0; p < n; p++) {
+      const row = <usize>p * kvw + ko;
+      let s4 = f32x4.splat(0);
+      if (f16cache) {
+        const kp = kc + (row << 1);
+        for (let i: usize = 0; i < hd; i += 8) {
+          const hv = v128.load(kp + (i << 1));
+          s4 = f32x4.add(s4, f32x4.mul(f16x4lo(hv), v128.load(qh + (i << 2))));
+          s4 = f32x4.add(s4, f32x4.mul(f16x4hi(hv), v128.load(qh + (i << 2), 16)));
+        }
+      } else {
+        const kp = kc + (row << 2);
+        for (let i: usize = 0; i < hd; i += 4) s4 = f32x4.add(s4, f32x4.mul(v128.load(kp + (i << 2)), v128.load(qh + (i << 2))));
+      }
+      const s = hsumF32(s4) * scale;
+      let wgt: f32;
+      if (s > mx) {
+        const c = <f32>Math.exp(<f64>(mx - s));
+        if (c != 1) {
+          const cv = f32x4.splat(c);
+          for (let i: usize = 0; i < hd; i += 4) v128.store(acc + (i << 2), f32x4.mul(v128.load(acc + (i << 2)), cv));
+        }
+        sum *= c;
+        mx = s;
+        wgt = 1;
+      } else {
+        wgt = <f32>Math.exp(<f64>(s - mx));
+      }
+      sum += wgt;
+      const wv = f32x4.splat(wgt);
+      if (f16cache) {
+        const vp = vc + (row << 1);
+        for (let i: usize = 0; i < hd; i += 8) {
+          const hv = v128.load(vp + (i << 1));
+          const a = acc + (i << 2);
+          v128.store(a, f32x4.add(v128.load(a), f32x4.mul(f16x4lo(hv), wv)));
+          v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(f16x4hi(hv), wv)), 16);
+        }
+      } else {
+        const vp = vc + (row << 2);
+        for (let i: usize = 0; i < hd; i += 4) {
+          const a = acc + (i << 2);
+          v128.store(a, f32x4.add(v128.load(a), f32x4.mul(v128.load(vp + (i << 2)), wv)));
+        }
+      }
+    }
+    const inv = f32x4.splat(<f32>1 / sum);
+    const oo = out + ((<usize>r * qw + <usize>h * hd) << 2);
+    for (let i: usize = 0; i < hd; i += 4) v128.store(oo + (i << 2), f32x4.mul(v128.load(acc + (i << 2)), inv));
+  }
+}
+
+/** out[i] = a[i] + b[i] for i in [i0, i1). */
+export function add(a: usize, b: usize, out: usize, i0: i32, i1: i32): void {
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(out + o, f32x4.add(v128.load(a + o), v128.load(b + o)));
+  }
+  for (; i < i1; i++) {
+    const o = <usize>i << 2;
+    store<f32>(out + o, load<f32>(a + o) + load<f32>(b + o));
+  }
+}
+
+/** out[i] = silu(gate[i]) * up[i], silu computed in f64 and rounded as the reference does. */
+export function siluMul(gate: usize, up: usize, out: usize, i0: i32, i1: i32): void {
+  for (let i = i0; i < i1; i++) {
+    const o = <usize>i << 2;
+    const g = <f64>load<f32>(gate + o);
+    store<f32>(out + o, <f32>(g / (1 + Math.exp(-g))) * load<f32>(up + o));
+  }
+}

@@ -1,0 +1,74 @@
+// Small inline helpers shared by every kernel: SIMD dot products of int8
+// vectors, horizontal sums, and IEEE half <-> single conversions.
+
+/** i8x16 · i8x16 -> i32x4 partial sums. Safe while |a*b| + |a*b| fits in i16 (|a|,|b| <= 127). */
+// @ts-ignore: decorator
+@inline export function dot16(a: v128, b: v128): v128 {
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.extmul_low_i8x16_s(a, b), i16x8.extmul_high_i8x16_s(a, b)));
+}
+
+// @ts-ignore: decorator
+@inline export function hsumI32(v: v128): i32 {
+  return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
+}
+
+// @ts-ignore: decorator
+@inline export function hsumF32(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+/** binary16 bits -> float (exact for every finite value; inf/NaN kept). */
+// @ts-ignore: decorator
+@inline export function f16(h: u32): f32 {
+  const o: u32 = (h & 0x7fff) << 13;
+  let f = reinterpret<f32>(o) * reinterpret<f32>(0x77800000); // 2^112 moves the exponent bias 15 -> 127
+  if ((h & 0x7c00) == 0x7c00) f = reinterpret<f32>(o | 0x7f800000);
+  return reinterpret<f32>(reinterpret<u32>(f) | ((h & 0x8000) << 16));
+}
+
+/** Eight binary16 values at p -> two f32x4 (finite values; used for the KV cache and F16 weights). */
+// @ts-ignore: decorator
+@inline export function f16x4lo(h: v128): v128 {
+  const w = i32x4.extend_low_i16x8_u(h);
+  const o = i32x4.shl(v128.and(w, i32x4.splat(0x7fff)), 13);
+  const f = f32x4.mul(o, f32x4.splat(reinterpret<f32>(0x77800000)));
+  return v128.or(f, i32x4.shl(v128.and(w, i32x4.splat(0x8000)), 16));
+}
+// @ts-ignore: decorator
+@inline export function f16x4hi(h: v128): v128 {
+  const w = i32x4.extend_high_i16x8_u(h);
+  const o = i32x4.shl(v128.and(w, i32x4.splat(0x7fff)), 13);
+  const f = f32x4.mul(o, f32x4.splat(reinterpret<f32>(0x77800000)));
+  return v128.or(f, i32x4.shl(v128.and(w, i32x4.splat(0x8000)), 16));
+}
+
+/** float -> binary16 bits, round to nearest even (as ggml_fp32_to_fp16). */
+export function toF16(x: f32): u32 {
+  const u = reinterpret<u32>(x);
+  const sign = (u >> 16) & 0x8000;
+  const exp = <i32>((u >> 23) & 0xff);
+  const mant = u & 0x7fffff;
+  if (exp == 0xff) return sign | 0x7c00 | (mant != 0 ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    const m = mant | 0x800000;
+    const shift = <u32>(14 - e);
+    let h = m >> shift;
+    const rem = m & ((1 << shift) - 1);
+    const halfway: u32 = 1 << (shift - 1);
+    if (rem > halfway || (rem == halfway && (h & 1) != 0)) h++;
+    return sign | h;
+  }
+  let h: u32 = (<u32>e << 10) | (mant >> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (h & 1) != 0)) h++;
+  return sign | h;
+}
+
+/** x rounded to the nearest binary16 value. */
+// @ts-ignore: decorator
+@inline export function roundF16(x: f32): f32 {
+  return f16(toF16(x));
+}

@@ -1,0 +1,414 @@
+/**
+ * The WASM backend: AssemblyScript SIMD128 kernels (./assembly) running the
+ * model's op list inside WebAssembly, on every compute thread in lockstep over
+ * one shared WebAssembly.Memory.
+ *
+ * At init the host plans the whole memory (control block, op list, rope table,
+ * activations, quantized activations, KV cache, norm vectors, weights), reads
+ * every weight from the file straight into its place in the memory with
+ * positioned reads, and compiles the op list into fixed 16-word records. Per
+ * step JavaScript writes the embedding rows (dequantized with the reference
+ * dequantizer) and the step parameters, wakes the workers and runs thread 0's
+ * share; it copies the logits out at the end.
+ *
+ * Matmuls quantize their activations as llama.cpp's CPU backend does: to
+ * 32-element 8-bit blocks (Q8A, see assembly/ops.ts) for Q4_0/Q4_1/Q5_0/Q5_1/
+ * Q8_0 weights and to Q8_K for the K-quants; F32 and F16 weights take the f32
+ * activations. A quantized copy is made once per buffer version and shared by
+ * every matmul that reads it (q, k and v read one copy of h).
+ */
+import { availableParallelism } from 'node:os';
+import { GGMLType, ggmlType, ggmlTypeName, rowBytes } from '../../gguf/types.js';
+import type { GGUFTensorInfo } from '../../gguf/reader.js';
+import { dequantize, dequantizeRow } from '../../quant/index.js';
+import { ModelError } from '../../model/errors.js';
+import type { Op, Program, Step } from '../../model/program.js';
+import type { Backend, BackendInit } from '../backend.js';
+import { instantiate, loadWasmBuild, WA, type WasmBuild, type WasmExports, type WasmMemory } from './loader.js';
+import { ThreadPool } from './pool.js';
+
+export interface WasmBackendOptions {
+  /** Compute threads including the main thread; default the core count. */
+  threads?: number;
+}
+
+const PAGE = 65536;
+const MAX_PAGES = 65536;
+const ALIGN = 64;
+const OP_WORDS = 16;
+const CTL_BYTES = 256;
+/** Byte offsets in the control block (assembly/index.ts), and the pool's words after them. */
+const C_ABORT = 12, C_TOKENS = 16, C_OUTPUTS = 20, C_POS = 24, C_NOPS = 28, C_OPS = 32, C_COUNTERS = 36, C_SCRATCH = 40, C_SCRATCH_STRIDE = 44, C_SPIN = 48;
+const C_POOL = 128;
+const OPC = { rmsnorm: 1, quant: 2, matmul: 3, rope: 4, kv_store: 5, attention: 6, add: 7, silu_mul: 8, gather_outputs: 9 } as const;
+const F_OUTPUTS = 1, F_NOBARRIER = 2;
+/** Activation formats (assembly: activationFormat). */
+const FMT_F32 = 0, FMT_Q8A = 1, FMT_Q8K = 2;
+/** Q8A block: f32 d, f32 s, 32 int8 (this backend's own layout, 32 = Q8_0's block size). */
+const Q8A_BYTES = 40;
+
+const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
+
+export function defaultThreads(): number {
+  return Math.max(1, availableParallelism());
+}
+
+/** Bytes of one row of `width` activations in format fmt. */
+export function activationRowBytes(fmt: number, width: number): number {
+  if (fmt === FMT_Q8A) return (width / ggmlType(GGMLType.Q8_0)!.blockSize) * Q8A_BYTES;
+  if (fmt === FMT_Q8K) return rowBytes(ggmlType(GGMLType.Q8_K)!, width);
+  return width * 4;
+}
+
+interface Matrix { info: GGUFTensorInfo; ptr: number; cols: number; rows: number; rowBytes: number }
+
+/** Simple bump planner over the linear memory. */
+class Planner {
+  top: number;
+  readonly parts: Record<string, number> = {};
+  constructor(base: number) {
+    this.top = align(base);
+  }
+  take(bytes: number, part: string): number {
+    const p = this.top;
+    this.top = align(this.top + bytes);
+    this.parts[part] = (this.parts[part] ?? 0) + bytes;
+    return p;
+  }
+}
+
+export class WasmBackend implements Backend {
+  readonly name = 'wasm' as const;
+  private readonly threads: number;
+  private build!: WasmBuild;
+  private memory!: WasmMemory;
+  private exp!: WasmExports;
+  private pool: ThreadPool | undefined;
+  private program!: Program;
+  private contextLength = 0;
+  private maxBatch = 0;
+  private ctl = 0;
+  private counters = 0;
+  private nOps = 0;
+  private bufPtr = new Map<string, number>();
+  private bufWidth = new Map<string, number>();
+  private perToken = new Set<string>();
+  private matrices = new Map<string, Matrix>();
+  private vectors = new Map<string, number>();
+  private embedOp: { table: string; out: string } | undefined;
+  private logitsOut = new Float32Array(0);
+  private plan: Record<string, number> = {};
+  private totalBytes = 0;
+  private weightBytes = 0;
+
+  constructor(opts: WasmBackendOptions = {}) {
+    const t = opts.threads ?? defaultThreads();
+    if (!Number.isInteger(t) || t < 1) throw new RangeError(`threads must be a positive integer, got ${opts.threads}`);
+    this.threads = t;
+  }
+
+  async init({ file, program, contextLength, maxBatch, onProgress }: BackendInit): Promise<void> {
+    this.program = program;
+    this.contextLength = contextLength;
+    this.maxBatch = maxBatch;
+    this.build = loadWasmBuild();
+    // A throwaway instance over a small memory tells us where the module's static data ends and which types have kernels.
+    const probe = instantiate(this.build, new WA.Memory({ initial: 1, maximum: MAX_PAGES, shared: true }));
+    const plan = new Planner(probe.heapBase());
+
+    // -- weights: matrices stay in their file encoding, vectors (norms) become f32
+    const tensors = program.weights.map((name) => {
+      const t = file.tensor(name);
+      if (!t) throw new Error(`program reads tensor ${name}, which the file does not have`);
+      return t;
+    });
+    const isVector = (t: GGUFTensorInfo) => t.shape.length === 1 || t.nElements / t.shape[0]! === 1;
+    const matmulWeights = new Set(program.ops.flatMap((o) => (o.op === 'matmul' ? [o.weight] : [])));
+    for (const t of tensors) {
+      if (isVector(t) || !matmulWeights.has(t.name)) continue;
+      if (probe.activationFormat(t.typeId) < 0) throw new ModelError(`tensor ${t.name} has type ${ggmlTypeName(t.typeId)}, which the wasm backend has no matmul kernel for`);
+    }
+
+    this.ctl = plan.take(CTL_BYTES, 'control');
+    // -- op list (compiled below; its size is known from the program)
+    const compiled = this.compileOps(program, (w) => probe.activationFormat(file.tensor(w)!.typeId)).length;
+    const opsPtr = plan.take(compiled * OP_WORDS * 4, 'ops');
+    this.counters = plan.take(compiled * 4, 'ops');
+    const headDims = program.ops.flatMap((o) => (o.op === 'attention' ? [o.headDim] : [0]));
+    const scratchStride = align(2 * Math.max(8, ...headDims) * 4);
+    const scratch = plan.take(scratchStride * this.threads, 'scratch');
+    // rope tables, one per (ropeDim, base)
+    const ropeTabs = new Map<string, number>();
+    for (const o of program.ops) {
+      if (o.op !== 'rope') continue;
+      const key = `${o.ropeDim}/${o.base}`;
+      if (!ropeTabs.has(key)) ropeTabs.set(key, plan.take(contextLength * (o.ropeDim / 2) * 8, 'rope'));
+    }
+    for (const b of program.buffers) {
+      this.bufPtr.set(b.name, plan.take(b.width * maxBatch * 4, 'activations'));
+      this.bufWidth.set(b.name, b.width);
+      if (b.rows === 'tokens') this.perToken.add(b.name);
+    }
+    const kvElem = program.kv.type === 'f16' ? 2 : 4;
+    const kv: { k: number; v: number }[] = [];
+    for (let l = 0; l < program.kv.layers; l++) {
+      kv.push({ k: plan.take(contextLength * program.kv.width * kvElem, 'kv'), v: plan.take(contextLength * program.kv.width * kvElem, 'kv') });
+    }
+    // quantized activation buffers, one per (buffer, format) a matmul reads
+    const quantBufs = new Map<string, number>();
+    for (const o of program.ops) {
+      if (o.op !== 'matmul') continue;
+      const t = file.tensor(o.weight)!;
+      const fmt = probe.activationFormat(t.typeId);
+      const key = `${o.x}:${fmt}`;
+      if (fmt !== FMT_F32 && !quantBufs.has(key)) quantBufs.set(key, plan.take(activationRowBytes(fmt, this.bufWidth.get(o.x)!) * maxBatch, 'quantized activations'));
+    }
+    for (const t of tensors) {
+      if (isVector(t)) {
+        this.vectors.set(t.name, plan.take(t.nElements * 4, 'norms'));
+      } else {
+        const cols = t.shape[0]!;
+        this.matrices.set(t.name, { info: t, ptr: plan.take(t.nBytes + 16, 'weights'), cols, rows: t.nElements / cols, rowBytes: rowBytes(t.type, cols) });
+      }
+    }
+    const total = plan.top;
+    const pages = Math.ceil(total / PAGE);
+    this.plan = plan.parts;
+    this.totalBytes = total;
+    if (pages > MAX_PAGES) {
+      const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+      const parts = Object.entries(plan.parts).map(([k, v]) => `${k} ${mib(v)}`).join(', ');
+      throw new ModelError(`the wasm backend needs ${mib(total)} of WebAssembly memory (${parts}), more than the 4 GiB wasm32 limit; use a smaller contextLength or batchSize, or another backend`);
+    }
+    this.memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
+    this.exp = instantiate(this.build, this.memory);
+    const buf = this.memory.buffer;
+
+    // -- load weights straight into memory
+    const totalW = tensors.reduce((s, t) => s + t.nBytes, 0);
+    let loaded = 0;
+    for (const t of tensors) {
+      const m = this.matrices.get(t.name);
+      if (m) {
+        file.readTensorInto(t, new Uint8Array(buf, m.ptr, t.nBytes));
+      } else {
+        const f = t.typeId === GGMLType.F32 ? file.readTensor(t) : undefined;
+        const v = f ? new Float32Array(f.buffer, f.byteOffset, t.nElements) : dequantize(t.typeId, file.readTensor(t), t.nElements);
+        new Float32Array(buf, this.vectors.get(t.name)!, t.nElements).set(v);
+      }
+      loaded += t.nBytes;
+      onProgress?.({ loadedBytes: loaded, totalBytes: totalW, tensor: t.name });
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    this.weightBytes = totalW;
+
+    // -- rope tables, computed exactly as the reference kernel computes its angles
+    const f = Math.fround;
+    for (const o of program.ops) {
+      if (o.op !== 'rope') continue;
+      const tab = new Float32Array(buf, ropeTabs.get(`${o.ropeDim}/${o.base}`)!, contextLength * o.ropeDim);
+      const thetaScale = f(Math.pow(o.base, -2 / o.ropeDim));
+      for (let pos = 0; pos < contextLength; pos++) {
+        let theta = f(pos);
+        for (let i = 0; i < o.ropeDim / 2; i++) {
+          tab[(pos * (o.ropeDim / 2) + i) * 2] = f(Math.cos(theta));
+          tab[(pos * (o.ropeDim / 2) + i) * 2 + 1] = f(Math.sin(theta));
+          theta = f(theta * thetaScale);
+        }
+      }
+    }
+
+    // -- op list
+    const words = new Int32Array(buf, opsPtr, compiled * OP_WORDS);
+    const floats = new Float32Array(buf, opsPtr, compiled * OP_WORDS);
+    const doubles = new Float64Array(buf, opsPtr, (compiled * OP_WORDS) / 2);
+    const records = this.compile(program, file, quantBufs, ropeTabs, kv);
+    if (records.length !== compiled) throw new Error(`op list compiled to ${records.length} records, planned ${compiled}`);
+    records.forEach((r, i) => {
+      const o = i * OP_WORDS;
+      r.words.forEach((v, j) => (words[o + j] = v));
+      if (r.f64 !== undefined) doubles[o / 2 + 4] = r.f64;
+      if (r.f32 !== undefined) floats[o + 10] = r.f32;
+    });
+    this.nOps = compiled;
+    const ctl = new Int32Array(buf, this.ctl, CTL_BYTES / 4);
+    ctl[C_NOPS / 4] = compiled;
+    ctl[C_OPS / 4] = opsPtr;
+    ctl[C_COUNTERS / 4] = this.counters;
+    ctl[C_SCRATCH / 4] = scratch;
+    ctl[C_SCRATCH_STRIDE / 4] = scratchStride;
+    ctl[C_SPIN / 4] = 20000;
+    if (this.threads > 1) this.pool = await ThreadPool.start(this.build, this.memory, this.ctl, this.threads, this.ctl + C_POOL, 20000);
+  }
+
+  /** The program's ops in execution order with the quantize steps the matmuls need, as abstract records. */
+  private compileOps(program: Program, fmtOf: (weight: string) => number): Array<{ op: Op | { op: 'quant'; x: string; fmt: number }; reads: string[]; writes: string[] }> {
+    const out: Array<{ op: Op | { op: 'quant'; x: string; fmt: number }; reads: string[]; writes: string[] }> = [];
+    const fresh = new Set<string>();
+    const write = (b: string) => {
+      for (const k of [...fresh]) if (k.startsWith(`${b}:`)) fresh.delete(k);
+    };
+    program.ops.forEach((o, i) => {
+      switch (o.op) {
+        case 'embed':
+          if (i !== 0) throw new Error('the wasm backend computes the embedding on the host and needs it as the first op');
+          this.embedOp = { table: o.table, out: o.out };
+          write(o.out);
+          return;
+        case 'matmul': {
+          const fmt = fmtOf(o.weight);
+          const key = `${o.x}:${fmt}`;
+          let xsrc = o.x;
+          if (fmt !== FMT_F32) {
+            xsrc = `q:${key}`;
+            if (!fresh.has(key)) {
+              out.push({ op: { op: 'quant', x: o.x, fmt }, reads: [o.x], writes: [xsrc] });
+              fresh.add(key);
+            }
+          }
+          out.push({ op: o, reads: [xsrc], writes: [o.out] });
+          write(o.out);
+          return;
+        }
+        case 'rmsnorm': out.push({ op: o, reads: [o.x], writes: [o.out] }); write(o.out); return;
+        case 'rope': out.push({ op: o, reads: [o.x], writes: [o.x] }); write(o.x); return;
+        case 'kv_store': out.push({ op: o, reads: [o.k, o.v], writes: [`kv${o.layer}`] }); return;
+        case 'attention': out.push({ op: o, reads: [o.q, `kv${o.layer}`], writes: [o.out] }); write(o.out); return;
+        case 'add': out.push({ op: o, reads: [o.a, o.b], writes: [o.out] }); write(o.out); return;
+        case 'silu_mul': out.push({ op: o, reads: [o.gate, o.up], writes: [o.out] }); write(o.out); return;
+        case 'gather_outputs': out.push({ op: o, reads: [o.x], writes: [o.out] }); write(o.out); return;
+      }
+    });
+    return out;
+  }
+
+  private compile(
+    program: Program, file: BackendInit['file'], quantBufs: Map<string, number>, ropeTabs: Map<string, number>, kv: { k: number; v: number }[],
+  ): Array<{ words: number[]; f64?: number; f32?: number }> {
+    const fmtOf = (w: string) => this.exp.activationFormat(file.tensor(w)!.typeId);
+    const list = this.compileOps(program, fmtOf);
+    const ptr = (b: string) => {
+      const p = this.bufPtr.get(b);
+      if (p === undefined) throw new Error(`op list names unknown buffer ${b}`);
+      return p;
+    };
+    const outFlag = (b: string) => (this.perToken.has(b) ? 0 : F_OUTPUTS);
+    const f16 = program.kv.type === 'f16' ? 1 : 0;
+    const recs = list.map(({ op: o }) => {
+      switch (o.op) {
+        case 'quant': {
+          const width = this.bufWidth.get(o.x)!;
+          return { words: [OPC.quant, outFlag(o.x), 0, ptr(o.x), quantBufs.get(`${o.x}:${o.fmt}`)!, width, o.fmt, activationRowBytes(o.fmt, width)] };
+        }
+        case 'matmul': {
+          const m = this.matrices.get(o.weight);
+          if (!m) throw new Error(`op list names unknown matrix ${o.weight}`);
+          const fmt = fmtOf(o.weight);
+          const width = this.bufWidth.get(o.x)!;
+          if (width !== m.cols) throw new Error(`matmul ${o.weight}: input width ${width} != ${m.cols} columns`);
+          const x = fmt === FMT_F32 ? ptr(o.x) : quantBufs.get(`${o.x}:${fmt}`)!;
+          // chunks of rows: ~16 KiB of weights, at least 4 rows
+          const chunk = Math.max(4, Math.min(256, Math.floor(16384 / m.rowBytes)));
+          return { words: [OPC.matmul, outFlag(o.x), chunk, m.info.typeId, m.ptr, m.rowBytes, x, activationRowBytes(fmt, width), ptr(o.out), m.rows, m.cols] };
+        }
+        case 'rmsnorm': {
+          const w = this.vectors.get(o.weight);
+          if (w === undefined) throw new Error(`op list names unknown vector ${o.weight}`);
+          return { words: [OPC.rmsnorm, outFlag(o.x), 0, ptr(o.x), w, ptr(o.out), this.bufWidth.get(o.x)!], f64: o.eps };
+        }
+        case 'rope':
+          return { words: [OPC.rope, outFlag(o.x), 0, ptr(o.x), o.nHeads, o.headDim, o.ropeDim, ropeTabs.get(`${o.ropeDim}/${o.base}`)!] };
+        case 'kv_store':
+          return { words: [OPC.kv_store, 0, 0, ptr(o.k), ptr(o.v), kv[o.layer]!.k, kv[o.layer]!.v, program.kv.width, f16] };
+        case 'attention':
+          if (o.headDim % 8 !== 0) throw new ModelError(`the wasm backend needs a head size that is a multiple of 8, got ${o.headDim}`);
+          return { words: [OPC.attention, 0, 1, ptr(o.q), ptr(o.out), kv[o.layer]!.k, kv[o.layer]!.v, o.nHeads, o.nKvHeads, o.headDim, 0, f16], f32: o.scale };
+        case 'add':
+          return { words: [OPC.add, outFlag(o.a), 0, ptr(o.a), ptr(o.b), ptr(o.out), this.bufWidth.get(o.a)!] };
+        case 'silu_mul':
+          return { words: [OPC.silu_mul, outFlag(o.gate), 0, ptr(o.gate), ptr(o.up), ptr(o.out), this.bufWidth.get(o.gate)!] };
+        case 'gather_outputs':
+          return { words: [OPC.gather_outputs, 0, 1, ptr(o.x), ptr(o.out), this.bufWidth.get(o.x)!] };
+        default:
+          throw new Error(`the wasm backend cannot run op ${o.op}`);
+      }
+    });
+    // Barriers: an op may skip the barrier after it when the next op touches nothing the ops since the last barrier wrote or read.
+    let groupW = new Set<string>();
+    let groupR = new Set<string>();
+    list.forEach((e, i) => {
+      e.writes.forEach((b) => groupW.add(b));
+      e.reads.forEach((b) => groupR.add(b));
+      const next = list[i + 1];
+      const independent = next !== undefined
+        && !next.reads.some((b) => groupW.has(b))
+        && !next.writes.some((b) => groupW.has(b) || groupR.has(b));
+      if (independent) recs[i]!.words[1]! |= F_NOBARRIER;
+      else {
+        groupW = new Set();
+        groupR = new Set();
+      }
+    });
+    return recs;
+  }
+
+  async forward(step: Step): Promise<Float32Array> {
+    const T = step.tokens.length;
+    if (T < 1 || T > this.maxBatch) throw new RangeError(`a step carries 1 to ${this.maxBatch} tokens, got ${T}`);
+    if (step.pos < 0 || step.pos + T > this.contextLength) throw new RangeError(`positions ${step.pos}..${step.pos + T - 1} are outside the context of ${this.contextLength}`);
+    if (this.pool?.error) throw new Error(`WASM worker failed: ${this.pool.error}`);
+    const nOut = step.allLogits ? T : 1;
+    const buf = this.memory.buffer;
+    if (this.embedOp) {
+      const m = this.matrices.get(this.embedOp.table) ?? this.embedTable();
+      const out = this.bufPtr.get(this.embedOp.out)!;
+      for (let t = 0; t < T; t++) {
+        const id = step.tokens[t]!;
+        if (!Number.isInteger(id) || id < 0 || id >= m.rows) throw new RangeError(`token id ${id} is outside the vocabulary of ${m.rows}`);
+        dequantizeRow(m.info.typeId, new Uint8Array(buf, m.ptr + id * m.rowBytes, m.rowBytes), new Float32Array(buf, out + t * m.cols * 4, m.cols), m.cols);
+      }
+    }
+    const ctl = new Int32Array(buf, this.ctl, CTL_BYTES / 4);
+    ctl[C_TOKENS / 4] = T;
+    ctl[C_OUTPUTS / 4] = nOut;
+    ctl[C_POS / 4] = step.pos;
+    Atomics.store(ctl, C_ABORT / 4, 0);
+    new Int32Array(buf, this.counters, this.nOps).fill(0);
+    this.pool?.go();
+    const status = this.exp.run(this.ctl, 0, this.threads);
+    if (status !== 0 || this.pool?.error) throw new Error(`WASM step failed${this.pool?.error ? `: ${this.pool.error}` : ''}`);
+    const width = this.bufWidth.get(this.program.logits)!;
+    const n = nOut * width;
+    if (this.logitsOut.length < n) this.logitsOut = new Float32Array(n);
+    const out = this.logitsOut.subarray(0, n);
+    out.set(new Float32Array(buf, this.bufPtr.get(this.program.logits)!, n));
+    return out;
+  }
+
+  private embedTable(): Matrix {
+    throw new Error(`embedding table ${this.embedOp?.table} is not loaded`);
+  }
+
+  describe(): Record<string, string | number> {
+    const mib = (n: number) => Math.round((n / 2 ** 20) * 10) / 10;
+    return {
+      backend: 'wasm',
+      build: this.build ? `${this.build.name} (SIMD128 + threads)` : 'not loaded',
+      buildNote: this.build?.note ?? '',
+      threads: this.threads,
+      kvCacheType: this.program?.kv.type ?? '',
+      weightBytes: this.weightBytes,
+      memoryMiB: mib(this.totalBytes),
+      ...Object.fromEntries(Object.entries(this.plan).map(([k, v]) => [`${k}MiB`, mib(v)])),
+    };
+  }
+
+  dispose(): void {
+    const pool = this.pool;
+    this.pool = undefined;
+    void pool?.stop();
+    this.matrices.clear();
+    this.vectors.clear();
+    this.bufPtr.clear();
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Loads the WASM backend's module: picks the build variant this engine runs
+ * (feature detection by WebAssembly.validate) and compiles it once per process.
+ */
+import { WASM_BUILDS } from './generated/binaries.js';
+
+/** The parts of the WebAssembly JS API this backend uses (the project's lib has no DOM types). */
+export interface WasmMemory {
+  readonly buffer: SharedArrayBuffer;
+}
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface WasmModule {}
+interface WasmApi {
+  Memory: new (d: { initial: number; maximum: number; shared: true }) => WasmMemory;
+  Module: new (bytes: Uint8Array) => WasmModule;
+  Instance: new (m: WasmModule, imports: object) => { exports: unknown };
+  validate(bytes: Uint8Array): boolean;
+}
+export const WA: WasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+export interface WasmBuild {
+  /** 'simd' (baseline SIMD128 + threads). */
+  readonly name: string;
+  readonly module: WasmModule;
+  readonly bytes: number;
+  /** Why a better build was not chosen (empty when the best one is in use). */
+  readonly note: string;
+}
+
+export interface WasmExports {
+  heapBase(): number;
+  activationFormat(type: number): number;
+  run(ctl: number, tid: number, nth: number): number;
+  abort(ctl: number): void;
+  quantizeQ8A(x: number, dst: number, n: number): void;
+  quantizeQ8K(x: number, dst: number, n: number): void;
+  matmul(type: number, w: number, rowBytes: number, x: number, xRowBytes: number, out: number, n: number, k: number, tokens: number, j0: number, j1: number): void;
+  rmsnorm(x: number, w: number, out: number, width: number, eps: number, r0: number, r1: number): void;
+  rope(x: number, nHeads: number, headDim: number, ropeDim: number, tab: number, pos0: number, t0: number, t1: number): void;
+  kvStore(k: number, v: number, kc: number, vc: number, width: number, f16: boolean | number, pos0: number, r0: number, r1: number): void;
+  attention(q: number, out: number, kc: number, vc: number, nHeads: number, nKv: number, headDim: number, scale: number, f16: boolean | number, pos0: number, scratch: number, t0: number, t1: number): void;
+  add(a: number, b: number, out: number, i0: number, i1: number): void;
+  siluMul(gate: number, up: number, out: number, i0: number, i1: number): void;
+  f32ToF16(x: number): number;
+  f16ToF32(h: number): number;
+}
+
+let cached: WasmBuild | undefined;
+
+/** Whether this engine has shared memory and SIMD128 (the baseline build's needs). */
+export function wasmAvailable(): boolean {
+  try {
+    return typeof SharedArrayBuffer !== 'undefined' && typeof WA === 'object' && WA.validate(Buffer.from(WASM_BUILDS.simd!, 'base64'));
+  } catch {
+    return false;
+  }
+}
+
+export function loadWasmBuild(): WasmBuild {
+  if (cached) return cached;
+  const bytes = Buffer.from(WASM_BUILDS.simd!, 'base64');
+  if (!WA.validate(bytes)) throw new Error('this JavaScript engine cannot run the WASM backend (needs SIMD128, threads and shared memory)');
+  const note = 'relaxed-SIMD build not shipped: V8 11.3 (Node 20) needs --experimental-wasm-relaxed-simd and miscomputes relaxed dot products in its first tier';
+  cached = { name: 'simd', module: new WA.Module(bytes), bytes: bytes.length, note };
+  return cached;
+}
+
+export function instantiate(build: WasmBuild, memory: WasmMemory): WasmExports {
+  const instance = new WA.Instance(build.module, { env: { memory, abort: () => { throw new Error('wasm abort'); } } });
+  return instance.exports as unknown as WasmExports;
+}

@@ -1,0 +1,370 @@
+/**
+ * WASM kernels against the reference on fresh random data (seed printed).
+ *
+ * Matmuls quantize their activations (Q8A for the 32-element types, Q8_K for
+ * the K-quants) as llama.cpp does, so each matmul is checked twice:
+ *  - exactly-paired: against float64 Σ w·x̂ where x̂ is the activation the kernel
+ *    really used (read back from the quantized buffer), tolerance 2e-6·Σ|w·x̂|
+ *    (float32 accumulation only; 1e-3·Σ|w·x̂| for Q4_1/Q5_1, whose block sums
+ *    are rounded to half precision as in ggml's block_q8_1);
+ *  - against the reference backend's matmul (float64, unquantized x), within the
+ *    bound the 8-bit activations allow: Σ|w_i|·amax(block of i)·c with
+ *    c = 0.0045 for Q8A (d rounded to f16) and 1/254·1.01 for Q8_K.
+ */
+import { describe, expect, it } from 'vitest';
+import { GGMLType, ggmlType, rowBytes } from '../../src/gguf/types.js';
+import { dequantize, f32ToF16, quantize, roundToF16 } from '../../src/quant/index.js';
+import * as ref from '../../src/kernels/reference/ops.js';
+import { instantiate, loadWasmBuild, WA, type WasmExports } from '../../src/kernels/wasm/loader.js';
+import { activationRowBytes } from '../../src/kernels/wasm/backend.js';
+
+const SEED = Number(process.env.TSINFER_SEED ?? Date.now() % 1e9);
+console.log(`wasm kernel tests: seed ${SEED} (TSINFER_SEED=${SEED} to repeat)`);
+
+function rng(seed: number) {
+  let s = seed >>> 0;
+  const next = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next());
+  return { next, normal };
+}
+
+const memory = new WA.Memory({ initial: 1600, maximum: 65536, shared: true });
+const exp: WasmExports = instantiate(loadWasmBuild(), memory);
+let top = exp.heapBase();
+function alloc(bytes: number): number {
+  const p = top;
+  top = Math.ceil((top + bytes) / 64) * 64;
+  if (top > memory.buffer.byteLength) throw new Error('test memory exhausted');
+  return p;
+}
+function resetAlloc(): void {
+  top = exp.heapBase();
+}
+const u8 = (p: number, n: number) => new Uint8Array(memory.buffer, p, n);
+const f32 = (p: number, n: number) => new Float32Array(memory.buffer, p, n);
+
+/** Random activations with a few outliers, like real hidden states. */
+function activations(r: ReturnType<typeof rng>, n: number): Float32Array {
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = r.normal() * (r.next() < 0.01 ? 20 : 1);
+  return x;
+}
+
+/** The f16 fields of each type's block (byte offsets), for blocks of random bytes with sane scales. */
+const F16_FIELDS: Record<string, number[]> = {
+  Q4_0: [0], Q4_1: [0, 2], Q5_0: [0], Q5_1: [0, 2], Q8_0: [0], Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208],
+};
+
+/** A weight matrix: quantizer output for most rows, random bytes with sane scales for the last two (every bit pattern). */
+function weights(r: ReturnType<typeof rng>, typeId: number, rows: number, cols: number): Uint8Array {
+  const info = ggmlType(typeId)!;
+  const src = new Float32Array(rows * cols);
+  for (let i = 0; i < src.length; i++) src[i] = r.normal() * 0.05;
+  if (typeId === GGMLType.F32) return new Uint8Array(src.buffer);
+  const bytes = quantize(typeId, src, rows, cols);
+  const fields = F16_FIELDS[info.name];
+  if (fields && rows >= 4) {
+    const rb = rowBytes(info, cols);
+    for (let i = (rows - 2) * rb; i < rows * rb; i++) bytes[i] = Math.floor(r.next() * 256);
+    for (let b = (rows - 2) * (cols / info.blockSize); b < rows * (cols / info.blockSize); b++) {
+      for (const f of fields) {
+        const h = f32ToF16((r.next() * 0.02 + 0.001) * (r.next() < 0.5 && f !== 0 ? -1 : 1));
+        bytes[b * info.typeSize + f] = h & 0xff;
+        bytes[b * info.typeSize + f + 1] = h >> 8;
+      }
+    }
+  }
+  return bytes;
+}
+
+/** The activations the kernel used, dequantized from its quantized buffer; and each element's block amax. */
+function readActivations(fmt: number, p: number, cols: number): Float32Array {
+  if (fmt === 0) return f32(p, cols).slice();
+  if (fmt === 2) return dequantize(GGMLType.Q8_K, u8(p, activationRowBytes(2, cols)).slice(), cols);
+  const out = new Float32Array(cols);
+  const dv = new DataView(memory.buffer, p, activationRowBytes(1, cols));
+  const s8 = new Int8Array(memory.buffer, p, activationRowBytes(1, cols));
+  for (let b = 0; b < cols / 32; b++) {
+    const d = dv.getFloat32(b * 40, true);
+    for (let j = 0; j < 32; j++) out[b * 32 + j] = Math.fround(d * s8[b * 40 + 8 + j]!);
+  }
+  return out;
+}
+
+const TYPES: Array<[string, number]> = [
+  ['F32', GGMLType.F32], ['F16', GGMLType.F16], ['Q8_0', GGMLType.Q8_0], ['Q4_0', GGMLType.Q4_0], ['Q4_1', GGMLType.Q4_1],
+  ['Q5_0', GGMLType.Q5_0], ['Q5_1', GGMLType.Q5_1], ['Q2_K', GGMLType.Q2_K], ['Q3_K', GGMLType.Q3_K], ['Q4_K', GGMLType.Q4_K],
+  ['Q5_K', GGMLType.Q5_K], ['Q6_K', GGMLType.Q6_K],
+];
+
+function checkMatmul(name: string, typeId: number, rows: number, cols: number, tokens: number, sampleRows?: number) {
+  resetAlloc();
+  const r = rng(SEED ^ (typeId * 7919 + rows * 31 + cols + tokens));
+  const info = ggmlType(typeId)!;
+  const rb = rowBytes(info, cols);
+  const wbytes = weights(r, typeId, rows, cols);
+  const wp = alloc(wbytes.length + 16);
+  u8(wp, wbytes.length).set(wbytes);
+  const x = activations(r, tokens * cols);
+  const xp = alloc(x.length * 4);
+  f32(xp, x.length).set(x);
+  const fmt = exp.activationFormat(typeId);
+  expect(fmt).toBeGreaterThanOrEqual(0);
+  const xrb = activationRowBytes(fmt, cols);
+  let xq = xp;
+  if (fmt !== 0) {
+    xq = alloc(xrb * tokens);
+    for (let t = 0; t < tokens; t++) {
+      if (fmt === 1) exp.quantizeQ8A(xp + t * cols * 4, xq + t * xrb, cols);
+      else exp.quantizeQ8K(xp + t * cols * 4, xq + t * xrb, cols);
+    }
+  }
+  const op = alloc(rows * tokens * 4);
+  // two calls over split row ranges, as two threads would do
+  const mid = Math.floor(rows / 3);
+  exp.matmul(typeId, wp, rb, xq, xrb, op, rows, cols, tokens, 0, mid);
+  exp.matmul(typeId, wp, rb, xq, xrb, op, rows, cols, tokens, mid, rows);
+  const got = f32(op, rows * tokens);
+  const rowsToCheck = sampleRows ? Array.from({ length: sampleRows }, () => Math.floor(r.next() * rows)).concat([rows - 1, rows - 2]) : Array.from({ length: rows }, (_, i) => i);
+  const xhat = Array.from({ length: tokens }, (_, t) => readActivations(fmt, xq + t * xrb, cols));
+  const wrow = new Float32Array(cols);
+  const W: ref.WeightMatrix = { typeId, bytes: wbytes, cols, outRows: rows, rowBytes: rb };
+  const minType = name === 'Q4_1' || name === 'Q5_1';
+  let worstPaired = 0;
+  let worstRef = 0;
+  for (const j of rowsToCheck) {
+    ref.weightRow(W, j, wrow);
+    for (let t = 0; t < tokens; t++) {
+      const xt = x.subarray(t * cols, (t + 1) * cols);
+      const xh = xhat[t]!;
+      let paired = 0, pairedAbs = 0, exact = 0, bound = 0;
+      for (let i = 0; i < cols; i++) {
+        paired += wrow[i]! * xh[i]!;
+        pairedAbs += Math.abs(wrow[i]! * xh[i]!);
+        exact += wrow[i]! * xt[i]!;
+      }
+      if (fmt !== 0) {
+        const bs = fmt === 1 ? 32 : 256;
+        const c = fmt === 1 ? 0.0045 : (1 / 254) * 1.01;
+        for (let b = 0; b < cols / bs; b++) {
+          let amax = 0, wabs = 0;
+          for (let i = b * bs; i < (b + 1) * bs; i++) {
+            amax = Math.max(amax, Math.abs(xt[i]!));
+            wabs += Math.abs(wrow[i]!);
+          }
+          bound += wabs * amax * c;
+        }
+      }
+      const g = got[t * rows + j]!;
+      const tolPaired = (minType ? 1e-3 : 2e-6) * pairedAbs + 1e-6;
+      const tolRef = bound + tolPaired;
+      worstPaired = Math.max(worstPaired, Math.abs(g - paired) / tolPaired);
+      worstRef = Math.max(worstRef, Math.abs(g - exact) / tolRef);
+      if (Math.abs(g - paired) > tolPaired || Math.abs(g - exact) > tolRef) {
+        throw new Error(`${name} ${rows}x${cols} T=${tokens} row ${j} token ${t}: got ${g}, paired ${paired} (tol ${tolPaired}), reference ${exact} (tol ${tolRef}); seed ${SEED}`);
+      }
+    }
+  }
+  return { worstPaired, worstRef };
+}
+
+describe(`wasm matmul kernels (seed ${SEED})`, () => {
+  for (const [name, id] of TYPES) {
+    const k = ggmlType(id)!.blockSize === 256;
+    // real shapes: 576 columns (SmolLM2-135M hidden) for the 32-element types, 1536 (its FFN) for K-quants; decode (T=1) and a prompt batch crossing the 16-token tile
+    const cols = k ? 1536 : 576;
+    it(`${name}: ${64}x${cols} decode and prefill (T=1, T=19)`, () => {
+      const a = checkMatmul(name, id, 64, cols, 1);
+      const b = checkMatmul(name, id, 67, cols, 19);
+      expect(Math.max(a.worstPaired, b.worstPaired)).toBeLessThanOrEqual(1);
+      expect(Math.max(a.worstRef, b.worstRef)).toBeLessThanOrEqual(1);
+    });
+  }
+  it('Q8_0 49152x576 (the tied output matrix), 200 sampled rows', () => {
+    const a = checkMatmul('Q8_0', GGMLType.Q8_0, 49152, 576, 1, 200);
+    expect(a.worstPaired).toBeLessThanOrEqual(1);
+  });
+  it('Q6_K 960x2560 and Q5_0 2560x960 (SmolLM2-360M shapes)', () => {
+    expect(checkMatmul('Q6_K', GGMLType.Q6_K, 96, 2560, 1).worstPaired).toBeLessThanOrEqual(1);
+    expect(checkMatmul('Q5_0', GGMLType.Q5_0, 96, 960, 2).worstPaired).toBeLessThanOrEqual(1);
+  });
+});
+
+describe(`wasm activation quantizers (seed ${SEED})`, () => {
+  it('Q8A: d = amax/127 rounded to f16, q = nearest-even(x/d), s = f16(d·Σq), bit-exact with this emulation', () => {
+    resetAlloc();
+    const r = rng(SEED + 1);
+    const n = 1536;
+    const x = activations(r, n);
+    x.fill(0, 64, 96); // an all-zero block
+    const xp = alloc(n * 4);
+    f32(xp, n).set(x);
+    const qp = alloc(activationRowBytes(1, n));
+    exp.quantizeQ8A(xp, qp, n);
+    const dv = new DataView(memory.buffer, qp, activationRowBytes(1, n));
+    const f = Math.fround;
+    for (let b = 0; b < n / 32; b++) {
+      let amax = 0;
+      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]!));
+      const d = f(amax / 127);
+      const id = d !== 0 ? f(1 / d) : 0;
+      let sum = 0;
+      for (let j = 0; j < 32; j++) {
+        const v = f(x[b * 32 + j]! * id);
+        let q = Math.round(v) | 0;
+        if (Math.abs(v % 1) === 0.5 && q % 2 !== 0) q -= 1; // round half to even
+        sum += q;
+        expect(dv.getInt8(b * 40 + 8 + j)).toBe(q);
+      }
+      expect(dv.getFloat32(b * 40, true)).toBe(roundToF16(d));
+      expect(dv.getFloat32(b * 40 + 4, true)).toBe(roundToF16(f(d * sum)));
+    }
+  });
+
+  it('Q8_K: ggml quantize_row_q8_K (signed max, -127/max, nearest_int, bsums), bit-exact', () => {
+    resetAlloc();
+    const r = rng(SEED + 2);
+    const n = 1536;
+    const x = activations(r, n);
+    x.fill(0, 256, 512); // an all-zero block
+    const xp = alloc(n * 4);
+    f32(xp, n).set(x);
+    const qp = alloc(activationRowBytes(2, n));
+    exp.quantizeQ8K(xp, qp, n);
+    const dv = new DataView(memory.buffer, qp, activationRowBytes(2, n));
+    const f = Math.fround;
+    for (let b = 0; b < n / 256; b++) {
+      const o = b * 292;
+      let amax = 0, mx = 0;
+      for (let j = 0; j < 256; j++) {
+        const v = x[b * 256 + j]!;
+        if (Math.abs(v) > amax) { amax = Math.abs(v); mx = v; }
+      }
+      if (amax === 0) {
+        expect(dv.getFloat32(o, true)).toBe(0);
+        for (let j = 0; j < 256; j++) expect(dv.getInt8(o + 4 + j)).toBe(0);
+        continue;
+      }
+      const iscale = f(-127 / mx);
+      for (let g = 0; g < 16; g++) {
+        let s = 0;
+        for (let j = g * 16; j < g * 16 + 16; j++) {
+          const v = f(iscale * x[b * 256 + j]!);
+          let q = Math.round(v) | 0;
+          if (Math.abs(v % 1) === 0.5 && q % 2 !== 0) q -= 1;
+          q = Math.min(127, q);
+          s += q;
+          expect(dv.getInt8(o + 4 + j)).toBe(q);
+        }
+        expect(dv.getInt16(o + 260 + 2 * g, true)).toBe(s);
+      }
+      expect(dv.getFloat32(o, true)).toBe(f(1 / iscale));
+    }
+  });
+});
+
+describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
+  it('rmsnorm equals the reference bit for bit (576 wide, 3 rows)', () => {
+    resetAlloc();
+    const r = rng(SEED + 3);
+    const width = 576, rows = 3;
+    const x = activations(r, width * rows);
+    const w = activations(r, width);
+    const xp = alloc(x.length * 4), wp = alloc(width * 4), op = alloc(x.length * 4);
+    f32(xp, x.length).set(x);
+    f32(wp, width).set(w);
+    exp.rmsnorm(xp, wp, op, width, 1e-5, 0, 1);
+    exp.rmsnorm(xp, wp, op, width, 1e-5, 1, rows);
+    const want = new Float32Array(x.length);
+    ref.rmsnorm(want, x, w, rows, width, 1e-5);
+    expect(Array.from(f32(op, x.length))).toEqual(Array.from(want));
+  });
+
+  it('rope equals the reference bit for bit (9 heads of 64, positions 37..40)', () => {
+    resetAlloc();
+    const r = rng(SEED + 4);
+    const nHeads = 9, headDim = 64, ropeDim = 64, rows = 4, pos0 = 37, base = 10000, ctx = 64;
+    const x = activations(r, rows * nHeads * headDim);
+    const f = Math.fround;
+    const tab = new Float32Array(ctx * ropeDim);
+    const thetaScale = f(Math.pow(base, -2 / ropeDim));
+    for (let pos = 0; pos < ctx; pos++) {
+      let theta = f(pos);
+      for (let i = 0; i < ropeDim / 2; i++) {
+        tab[(pos * (ropeDim / 2) + i) * 2] = f(Math.cos(theta));
+        tab[(pos * (ropeDim / 2) + i) * 2 + 1] = f(Math.sin(theta));
+        theta = f(theta * thetaScale);
+      }
+    }
+    const xp = alloc(x.length * 4), tp = alloc(tab.length * 4);
+    f32(xp, x.length).set(x);
+    f32(tp, tab.length).set(tab);
+    exp.rope(xp, nHeads, headDim, ropeDim, tp, pos0, 0, rows * nHeads);
+    const want = x.slice();
+    ref.rope(want, rows, pos0, nHeads, headDim, ropeDim, base);
+    expect(Array.from(f32(xp, x.length))).toEqual(Array.from(want));
+  });
+
+  it('add is exact; silu·mul within 1 ulp of the reference', () => {
+    resetAlloc();
+    const r = rng(SEED + 5);
+    const n = 1536 * 3 + 3;
+    const a = activations(r, n), b = activations(r, n);
+    const ap = alloc(n * 4), bp = alloc(n * 4), op = alloc(n * 4);
+    f32(ap, n).set(a);
+    f32(bp, n).set(b);
+    exp.add(ap, bp, op, 0, 1000);
+    exp.add(ap, bp, op, 1000, n);
+    const want = new Float32Array(n);
+    ref.add(want, a, b, n);
+    expect(Array.from(f32(op, n))).toEqual(Array.from(want));
+    exp.siluMul(ap, bp, op, 0, n);
+    ref.siluMul(want, a, b, n);
+    const got = f32(op, n);
+    for (let i = 0; i < n; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(Math.abs(want[i]!) * 2 ** -23 + 1e-30);
+  });
+
+  for (const f16 of [true, false]) {
+    it(`flash attention vs the reference, ${f16 ? 'f16' : 'f32'} cache (9 heads / 3 KV heads of 64, rows at 0..2 and 40..42)`, () => {
+      resetAlloc();
+      const r = rng(SEED + (f16 ? 6 : 7));
+      const nHeads = 9, nKv = 3, headDim = 64, ctx = 64;
+      const kvw = nKv * headDim, qw = nHeads * headDim;
+      const esz = f16 ? 2 : 4;
+      const kc = alloc(ctx * kvw * esz), vc = alloc(ctx * kvw * esz);
+      const kRef = new Float32Array(ctx * kvw), vRef = new Float32Array(ctx * kvw);
+      const scratch = alloc(2 * headDim * 4);
+      for (const [pos0, rows] of [[0, 3], [3, 37], [40, 3]] as const) {
+        const k = activations(r, rows * kvw), v = activations(r, rows * kvw);
+        const q = activations(r, rows * qw);
+        const kp = alloc(k.length * 4), vp = alloc(v.length * 4), qp = alloc(q.length * 4), op = alloc(q.length * 4);
+        f32(kp, k.length).set(k);
+        f32(vp, v.length).set(v);
+        f32(qp, q.length).set(q);
+        exp.kvStore(kp, vp, kc, vc, kvw, f16 ? 1 : 0, pos0, 0, rows);
+        ref.kvStore(kRef, vRef, k, v, rows, pos0, kvw, f16);
+        if (f16) {
+          const h = new Uint16Array(memory.buffer, kc, ctx * kvw);
+          for (let i = pos0 * kvw; i < (pos0 + rows) * kvw; i++) expect(h[i]).toBe(f32ToF16(k[i - pos0 * kvw]!));
+        }
+        exp.attention(qp, op, kc, vc, nHeads, nKv, headDim, 1 / 8, f16 ? 1 : 0, pos0, scratch, 0, rows * nHeads);
+        const want = new Float32Array(q.length);
+        ref.attention(want, q, kRef, vRef, rows, pos0, nHeads, nKv, headDim, 1 / 8, f16);
+        let vmax = 0;
+        for (let i = 0; i < (pos0 + rows) * kvw; i++) vmax = Math.max(vmax, Math.abs(vRef[i]!));
+        // the reference rounds each softmax weight to f16 (relative 2^-11); we keep them in f32
+        const tol = (f16 ? 2 ** -10 : 1e-5) * vmax;
+        const got = f32(op, q.length);
+        for (let i = 0; i < q.length; i++) {
+          if (!(Math.abs(got[i]! - want[i]!) <= tol)) throw new Error(`attention pos0 ${pos0} element ${i}: got ${got[i]}, want ${want[i]} (tol ${tol}); seed ${SEED}`);
+        }
+      }
+    });
+  }
+});
