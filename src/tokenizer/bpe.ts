@@ -91,11 +91,17 @@ export class BpeTokenizer extends VocabTokenizer {
   /** Detokenization removes spaces before punctuation by default (clean_up_tokenization_spaces). */
   readonly cleanSpaces: boolean;
 
-  private readonly ranks = new Map<string, number>();
+  /** Merge rank by the token ids of its two sides. */
+  private readonly pairRanks: PairTable;
+  /** Rules with a side that is not a token, by their text "a b" (looked up by text, as llama.cpp does). */
+  private readonly textRanks = new Map<string, number>();
+  /** Token id of each rule's result (-1 when the concatenation is not a token). */
+  private readonly mergeResult: Int32Array;
+  /** Token id of each byte character (by char code), -1 when none. */
+  private readonly charId = new Int32Array(512);
+  private symId = new Int32Array(64);
   private readonly pre: PreTokenizer;
   private readonly ignoreMerges: boolean;
-  /** Token id of each single ASCII character (for symbols that are not tokens), -1 when none. */
-  private readonly asciiId = new Int32Array(128);
   private readonly cache = new Map<string, number[]>();
   private readonly queue = new BigramQueue(64);
   private symStart = new Int32Array(64);
@@ -105,14 +111,23 @@ export class BpeTokenizer extends VocabTokenizer {
 
   constructor(vocab: BpeVocab, opts: BpeOptions = {}) {
     super(vocab);
-    // "a b" → rank; the first occurrence wins (llama.cpp's emplace). llama.cpp splits at the
-    // first space after the first character; rules without such a space never match.
-    for (let r = 0; r < vocab.merges.length; r++) {
-      const m = vocab.merges[r];
+    // "a b" → rank; the first occurrence of a pair wins (llama.cpp's emplace). llama.cpp splits
+    // at the first space after the first character; rules without such a space never match.
+    const merges = vocab.merges;
+    this.pairRanks = new PairTable(merges.length);
+    this.mergeResult = new Int32Array(merges.length).fill(NO_TOKEN);
+    for (let r = 0; r < merges.length; r++) {
+      const m = merges[r];
       if (typeof m !== 'string') throw new TokenizerError('BAD_VALUE', `merge ${r} is not a string`);
-      if (m.indexOf(' ', 1) < 0) continue;
-      if (!this.ranks.has(m)) this.ranks.set(m, r);
+      const sp = m.indexOf(' ', 1);
+      if (sp < 0) continue;
+      const left = m.slice(0, sp), right = m.slice(sp + 1);
+      const l = this.toId.get(left), rt = this.toId.get(right);
+      if (l !== undefined && rt !== undefined) this.pairRanks.addIfAbsent(l, rt, r);
+      else if (!this.textRanks.has(m)) this.textRanks.set(m, r);
+      this.mergeResult[r] = this.toId.get(left + right) ?? NO_TOKEN;
     }
+    for (let c = 0; c < 512; c++) this.charId[c] = this.toId.get(String.fromCharCode(c)) ?? NO_TOKEN;
 
     const spec = preTokenizerSpec(vocab.pre, opts.warn ?? defaultWarn);
     this.preTokenizer = spec;
@@ -120,7 +135,6 @@ export class BpeTokenizer extends VocabTokenizer {
     this.ignoreMerges = spec.ignoreMerges;
     this.cleanSpaces = spec.cleanSpaces;
 
-    for (let c = 0; c < 128; c++) this.asciiId[c] = this.toId.get(String.fromCharCode(c)) ?? NO_TOKEN;
     this.cachePieces();
   }
 
@@ -133,7 +147,9 @@ export class BpeTokenizer extends VocabTokenizer {
 
   /** The merge rank of the pair (left, right) in byte-level characters, or -1. */
   mergeRank(left: string, right: string): number {
-    return this.ranks.get(left + ' ' + right) ?? -1;
+    const l = this.toId.get(left), r = this.toId.get(right);
+    if (l !== undefined && r !== undefined) return this.pairRanks.get(l, r);
+    return this.textRanks.get(left + ' ' + right) ?? -1;
   }
   /** The words the pre-tokenizer cuts `text` into (before byte encoding). */
   preTokenize(text: string): string[] {
@@ -190,43 +206,50 @@ export class BpeTokenizer extends VocabTokenizer {
       this.symLen = new Int32Array(c);
       this.symPrev = new Int32Array(c);
       this.symNext = new Int32Array(c);
+      this.symId = new Int32Array(c);
     }
-    const start = this.symStart, len = this.symLen, prev = this.symPrev, next = this.symNext;
+    const start = this.symStart, len = this.symLen, prev = this.symPrev, next = this.symNext, sym = this.symId;
+    const charId = this.charId;
     for (let i = 0; i < count; i++) {
       start[i] = i;
       len[i] = 1;
       prev[i] = i - 1;
       next[i] = i + 1;
+      sym[i] = charId[word.charCodeAt(i)]!;
     }
     next[count - 1] = -1;
 
     if (count > 1) {
-      const ranks = this.ranks;
+      const pairRanks = this.pairRanks, textRanks = this.textRanks;
       const queue = this.queue;
       queue.clear();
       const tryAdd = (l: number, r: number): void => {
         if (l < 0 || r < 0) return;
-        const rank = ranks.get(word.substr(start[l]!, len[l]!) + ' ' + word.substr(start[r]!, len[r]!));
-        if (rank === undefined) return;
-        queue.push(l, r, -rank, len[l]! + len[r]!);
+        const li = sym[l]!, ri = sym[r]!;
+        let rank = li >= 0 && ri >= 0 ? pairRanks.get(li, ri) : -1;
+        if (rank < 0 && (li < 0 || ri < 0) && textRanks.size > 0) {
+          rank = textRanks.get(word.substr(start[l]!, len[l]!) + ' ' + word.substr(start[r]!, len[r]!)) ?? -1;
+        }
+        if (rank >= 0) queue.push(l, r, -rank, len[l]! + len[r]!);
       };
       for (let i = 1; i < count; i++) tryAdd(i - 1, i);
       // llama.cpp drops a stale pair by comparing texts; adjacent symbols only grow, so the
       // size test in runMerges is the same test.
-      runMerges(queue, len, prev, next, tryAdd);
+      const mergeResult = this.mergeResult;
+      runMerges(queue, len, prev, next, tryAdd, (l, score) => {
+        sym[l] = mergeResult[-score]!;
+      });
     }
 
     for (let i = 0; i !== -1; i = next[i]!) {
-      const piece = word.substr(start[i]!, len[i]!);
-      const id = this.toId.get(piece);
-      if (id !== undefined) {
-        out.push(id);
+      if (sym[i]! >= 0) {
+        out.push(sym[i]!);
         continue;
       }
       // Not a token: the single-byte tokens of its UTF-8 text; only ASCII bytes can be ones.
-      for (let k = 0; k < piece.length; k++) {
-        const c = piece.charCodeAt(k);
-        if (c < 0x80 && this.asciiId[c]! !== NO_TOKEN) out.push(this.asciiId[c]!);
+      for (let k = start[i]!; k < start[i]! + len[i]!; k++) {
+        const c = word.charCodeAt(k);
+        if (c < 0x80 && charId[c]! !== NO_TOKEN) out.push(charId[c]!);
       }
     }
     return out;
@@ -332,4 +355,42 @@ function cleanSpaces(t: Uint8Array): Uint8Array {
   total1 = total;
   text = text.subarray(0, total1);
   return text;
+}
+
+/** Open-addressing hash map from a pair of token ids to a merge rank. */
+class PairTable {
+  private readonly keys: Int32Array;
+  private readonly vals: Int32Array;
+  private readonly mask: number;
+
+  constructor(n: number) {
+    let cap = 16;
+    while (cap < n * 2) cap *= 2;
+    this.mask = cap - 1;
+    this.keys = new Int32Array(cap * 2).fill(-1);
+    this.vals = new Int32Array(cap);
+  }
+
+  private slot(a: number, b: number): number {
+    let h = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b, 0x85ebca6b)) >>> 0;
+    h ^= h >>> 15;
+    let i = h & this.mask;
+    const keys = this.keys;
+    while (keys[2 * i] !== -1 && (keys[2 * i] !== a || keys[2 * i + 1] !== b)) i = (i + 1) & this.mask;
+    return i;
+  }
+
+  addIfAbsent(a: number, b: number, v: number): void {
+    const i = this.slot(a, b);
+    if (this.keys[2 * i] !== -1) return;
+    this.keys[2 * i] = a;
+    this.keys[2 * i + 1] = b;
+    this.vals[i] = v;
+  }
+
+  /** The value for (a, b), or -1. */
+  get(a: number, b: number): number {
+    const i = this.slot(a, b);
+    return this.keys[2 * i] === -1 ? -1 : this.vals[i]!;
+  }
 }

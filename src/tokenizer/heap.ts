@@ -94,7 +94,8 @@ export class BigramQueue {
  * The merge loop shared by SentencePiece and BPE: pops candidates best first, skips those made
  * stale by an earlier merge of either symbol (a side emptied, or grown so the pair no longer has
  * the size it was queued with), merges the right symbol into the left one in the linked list
- * `prev`/`next` and queues the merged symbol's new pairs through `tryAdd`.
+ * `prev`/`next` (telling `onMerge` the merged pair's score) and queues the merged symbol's new
+ * pairs through `tryAdd`.
  */
 export function runMerges(
   queue: BigramQueue,
@@ -102,6 +103,7 @@ export function runMerges(
   prev: Int32Array,
   next: Int32Array,
   tryAdd: (left: number, right: number) => void,
+  onMerge?: (left: number, score: number) => void,
 ): void {
   const top = { left: 0, right: 0, score: 0, size: 0 };
   while (queue.pop(top)) {
@@ -111,6 +113,7 @@ export function runMerges(
     len[r] = 0;
     next[l] = next[r]!;
     if (next[r]! >= 0) prev[next[r]!] = l;
+    onMerge?.(l, top.score);
     tryAdd(prev[l]!, l);
     tryAdd(l, next[l]!);
   }

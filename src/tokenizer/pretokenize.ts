@@ -133,35 +133,95 @@ export function preTokenizerSpec(pre: string | undefined, warn: (message: string
 // ---------------------------------------------------------------------------------------------
 // Splitting. Words are given as lengths in code points over the fragment's code point array.
 
-/** One stage: cuts each piece (given by its length) of `cps` into smaller ones. */
-type Stage = (cps: Uint32Array, fl: Uint16Array, pieces: number[]) => number[];
+/** The text being split: code points, their flags, and (built on first use) the strings the general expressions run on. */
+class SplitText {
+  private collapsed: string | undefined;
+  private wide: string | undefined;
+  /** UTF-16 offset in `wide` of each code point (and one past the end). */
+  private wideAt: Int32Array | undefined;
+
+  constructor(
+    readonly cps: Uint32Array,
+    readonly fl: Uint16Array,
+  ) {}
+
+  /** One unit per code point: ASCII as is, non-ASCII whitespace as \v, others as their class's stand-in. */
+  collapsedText(): string {
+    if (this.collapsed === undefined) {
+      const { cps, fl } = this;
+      const units = new Uint16Array(cps.length);
+      for (let p = 0; p < cps.length; p++) {
+        const cp = cps[p]!;
+        if (cp < 0x80) units[p] = cp;
+        else if (fl[p]! & WHITESPACE) units[p] = 0x0b;
+        else {
+          const f = fl[p]! & CpFlag.CATEGORIES;
+          units[p] = f === NUMBER ? 0xd1 : f === LETTER ? 0xd2 : f === CpFlag.PUNCTUATION ? 0xd3 : f === CpFlag.MARK ? 0xd4 : f === CpFlag.SYMBOL ? 0xd5 : 0xd0;
+        }
+      }
+      this.collapsed = new TextDecoder('utf-16le').decode(units);
+    }
+    return this.collapsed;
+  }
+
+  /** The code points with non-ASCII whitespace as \v. */
+  wideText(): { text: string; at: Int32Array } {
+    if (this.wide === undefined || this.wideAt === undefined) {
+      const { cps, fl } = this;
+      const at = new Int32Array(cps.length + 1);
+      const units: number[] = [];
+      for (let p = 0; p < cps.length; p++) {
+        at[p] = units.length;
+        const cp = cps[p]!;
+        if (cp >= 0x80 && fl[p]! & WHITESPACE) units.push(0x0b);
+        else if (cp > 0xffff) units.push(0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff));
+        else units.push(cp);
+      }
+      at[cps.length] = units.length;
+      this.wide = new TextDecoder('utf-16le').decode(Uint16Array.from(units));
+      this.wideAt = at;
+    }
+    return { text: this.wide, at: this.wideAt };
+  }
+}
+
+/** One stage: cuts each piece (given by its length in code points) into smaller ones. */
+type Stage = (t: SplitText, pieces: number[]) => number[];
 
 const { WHITESPACE, LETTER, NUMBER } = CpFlag;
 const CR = 0x0d, LF = 0x0a, SPACE = 0x20, APOS = 0x27;
 
 /** Reads code points and flags of one piece; outside it both are "nothing" (-1 and 0), as in llama.cpp. */
-interface Cursor {
+class Cursor {
+  ini = 0;
+  end = 0;
+  constructor(
+    private readonly cps: Uint32Array,
+    private readonly fl: Uint16Array,
+  ) {}
   /** Flags at p (0 outside the piece). */
-  F(p: number): number;
+  F(p: number): number {
+    return p >= this.ini && p < this.end ? this.fl[p]! : 0;
+  }
   /** Code point at p (-1 outside the piece). */
-  C(p: number): number;
+  C(p: number): number {
+    return p >= this.ini && p < this.end ? this.cps[p]! : -1;
+  }
 }
 
 /**
  * Runs a hand-written scanner over each piece: `word(pos, at)` returns where the word that
  * starts at `pos` ends (always after `pos`).
  */
-function scanPieces(cps: Uint32Array, fl: Uint16Array, pieces: number[], word: (pos: number, at: Cursor) => number): number[] {
+function scanPieces(t: SplitText, pieces: number[], word: (pos: number, at: Cursor) => number): number[] {
   const out: number[] = [];
+  const at = new Cursor(t.cps, t.fl);
   let start = 0;
   for (const len of pieces) {
-    const ini = start, end = start + len;
-    start = end;
-    const at: Cursor = {
-      F: (p) => (p >= ini && p < end ? fl[p]! : 0),
-      C: (p) => (p >= ini && p < end ? cps[p]! : -1),
-    };
-    for (let pos = ini; pos < end; ) {
+    at.ini = start;
+    at.end = start + len;
+    start += len;
+    for (let pos = at.ini; pos < at.end; ) {
       const e = word(pos, at);
       out.push(e - pos);
       pos = e;
@@ -193,8 +253,8 @@ function spaces(pos: number, at: Cursor): number {
 const noLower = (cp: number): number => cp;
 
 /** llama.cpp's `unicode_regex_split_custom_gpt2`. */
-function splitGpt2(cps: Uint32Array, fl: Uint16Array, pieces: number[]): number[] {
-  return scanPieces(cps, fl, pieces, (pos, at) => {
+function splitGpt2(t: SplitText, pieces: number[]): number[] {
+  return scanPieces(t, pieces, (pos, at) => {
     const c = contraction(pos, at, noLower);
     if (c >= 0) return c;
     const cpt = at.C(pos);
@@ -212,8 +272,8 @@ function splitGpt2(cps: Uint32Array, fl: Uint16Array, pieces: number[]): number[
 }
 
 /** llama.cpp's `unicode_regex_split_custom_llama3`. */
-function splitLlama3(cps: Uint32Array, fl: Uint16Array, pieces: number[]): number[] {
-  return scanPieces(cps, fl, pieces, (pos, at) => {
+function splitLlama3(t: SplitText, pieces: number[]): number[] {
+  return scanPieces(t, pieces, (pos, at) => {
     const c = contraction(pos, at, toLowerCp);
     if (c >= 0) return c;
     const cpt = at.C(pos);
@@ -252,7 +312,8 @@ function splitLlama3(cps: Uint32Array, fl: Uint16Array, pieces: number[]): numbe
 }
 
 /** `\p{N}`: every number code point is a piece of its own; the text between stays whole. */
-function splitDigits(_cps: Uint32Array, fl: Uint16Array, pieces: number[]): number[] {
+function splitDigits(t: SplitText, pieces: number[]): number[] {
+  const fl = t.fl;
   const out: number[] = [];
   let start = 0;
   for (const len of pieces) {
@@ -338,35 +399,21 @@ function fromCodePoints(units: number[]): string {
 function regexStage(expr: string): Stage {
   const collapsed = /\\p\{/.test(expr);
   const re = translate(expr, collapsed);
-  return (cps, fl, pieces) => {
+  return (t, pieces) => {
     const out: number[] = [];
+    // The expression runs on each piece alone (C++ regex_iterator over the piece's range).
+    const whole = collapsed ? { text: t.collapsedText(), at: undefined } : t.wideText();
     let start = 0;
     for (const len of pieces) {
-      // The text the expression runs on: one UTF-16 unit per code point when collapsed.
-      const units: number[] = new Array<number>(len);
-      for (let p = start; p < start + len; p++) {
-        const cp = cps[p]!;
-        let u: number;
-        if (cp < 0x80) u = cp;
-        else if (fl[p]! & WHITESPACE) u = 0x0b;
-        else if (!collapsed) u = cp;
-        else {
-          const f = fl[p]! & CpFlag.CATEGORIES;
-          u = f === NUMBER ? 0xd1 : f === LETTER ? 0xd2 : f === CpFlag.PUNCTUATION ? 0xd3 : f === CpFlag.MARK ? 0xd4 : f === CpFlag.SYMBOL ? 0xd5 : 0xd0;
-        }
-        units[p - start] = u;
-      }
-      const s = fromCodePoints(units);
-      // UTF-16 index → code point index (they differ only outside the BMP); indices only grow.
-      let at16 = 0, atCp = 0;
+      const u0 = whole.at ? whole.at[start]! : start;
+      const u1 = whole.at ? whole.at[start + len]! : start + len;
+      const s = whole.text.slice(u0, u1);
+      // UTF-16 index in s → code point index in the piece (they differ only outside the BMP).
+      let cpAt = start, uAt = u0;
       const toCp = (idx: number): number => {
-        if (collapsed) return idx;
-        while (at16 < idx) {
-          const c = s.charCodeAt(at16);
-          at16 += c >= 0xd800 && c <= 0xdbff ? 2 : 1;
-          atCp++;
-        }
-        return atCp;
+        if (!whole.at) return idx;
+        while (uAt < u0 + idx) uAt = whole.at[++cpAt]!;
+        return cpAt - start;
       };
       re.lastIndex = 0;
       let last = 0;
@@ -430,9 +477,9 @@ export class PreTokenizer {
       n++;
     }
     let words: number[] = n > 0 ? [n] : [];
-    const v = cps.subarray(0, n), f = fl.subarray(0, n);
-    for (const st of this.stages) words = st(v, f, words);
-    return { cps: v, count: n, words };
+    const t = new SplitText(cps.subarray(0, n), fl.subarray(0, n));
+    for (const st of this.stages) words = st(t, words);
+    return { cps: t.cps, count: n, words };
   }
 
   /** The words as strings (for tests and debugging). */

@@ -145,3 +145,18 @@ describe('BPE vocabulary details', () => {
     f.close();
   });
 });
+
+describe('performance', () => {
+  it('encodes war-and-peace (3 MB) in well under a second of CPU and decodes it back', async () => {
+    const t = await tok('vocab/smollm2/smollm2-vocab.gguf');
+    const text = readFileSync(sharedPath('text/war-and-peace.txt'), 'utf8');
+    const c0 = process.cpuUsage();
+    const ids = t.encode(text, { addSpecial: false });
+    const c = process.cpuUsage(c0);
+    const ms = (c.user + c.system) / 1000;
+    console.log(`war-and-peace (smollm2): ${Buffer.byteLength(text)} bytes -> ${ids.length} tokens in ${ms.toFixed(0)} ms CPU (cold word cache)`);
+    expect(t.decode(ids, { cleanSpaces: false })).toBe(text);
+    // Generous for a loaded CI machine; typically ~0.4 s.
+    expect(ms).toBeLessThan(2500);
+  }, 60_000);
+});
