@@ -70,6 +70,14 @@ export interface GenerationEngine {
   /** Token ids whose K/V are in the cache, in order. */
   cachedTokens: number[];
   forward(tokens: Int32Array, pos: number): Promise<Float32Array>;
+  /** Optional: one step returning the argmax of its last logits row, computed by the backend (no logits read back). */
+  forwardArgmax?: (tokens: Int32Array, pos: number) => Promise<number>;
+}
+
+/** Sampling that is a plain argmax of the logits: greedy without penalties. */
+function isPlainGreedy(o: Sampler['options']): boolean {
+  const noPenalty = o.repeatLastN === 0 || (o.repeatPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0);
+  return o.temperature <= 0 && noPenalty;
 }
 
 function checkOptions(o: GenerateOptions): void {
@@ -172,9 +180,13 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
   const reuse = Math.min(commonPrefix(engine.cachedTokens, promptIds), promptIds.length - 1);
   engine.cachedTokens.length = reuse;
   let logits!: Float32Array;
+  // Plain greedy on a backend that can take the argmax itself: only token ids come back.
+  const argmaxStep = isPlainGreedy(sampler.options) ? engine.forwardArgmax : undefined;
+  let nextId = -1;
   for (let pos = reuse; pos < promptIds.length; pos += engine.maxBatch) {
     const batch = promptIds.slice(pos, Math.min(promptIds.length, pos + engine.maxBatch));
-    logits = await engine.forward(Int32Array.from(batch), pos);
+    if (argmaxStep) nextId = await argmaxStep(Int32Array.from(batch), pos);
+    else logits = await engine.forward(Int32Array.from(batch), pos);
     engine.cachedTokens.push(...batch);
     if (signal?.aborted) throw new AbortError();
     await yieldToEventLoop();
@@ -215,7 +227,7 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
 
   while (generated.length < maxTokens) {
     if (signal?.aborted) throw new AbortError('generation aborted', finish());
-    const id = sampler.sample(logits.subarray(logits.length - engine.vocabSize), history);
+    const id = argmaxStep ? nextId : sampler.sample(logits.subarray(logits.length - engine.vocabSize), history);
     generated.push(id);
     history.push(id);
     if (!firstTokenAt) firstTokenAt = performance.now();
@@ -242,7 +254,8 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
       finishReason = 'context';
       break;
     }
-    logits = await engine.forward(Int32Array.of(id), pos);
+    if (argmaxStep) nextId = await argmaxStep(Int32Array.of(id), pos);
+    else logits = await engine.forward(Int32Array.of(id), pos);
     engine.cachedTokens.push(id);
     await yieldToEventLoop();
   }

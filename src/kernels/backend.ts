@@ -35,6 +35,16 @@ export interface Backend {
    * reused by the next call; copy it to keep it.
    */
   forward(step: Step): Promise<Float32Array>;
+  /**
+   * Optional: runs one step like forward() and returns the greedy token, the
+   * argmax of the last output row's logits (ties -> lowest id), computed where
+   * the logits are: the WebGPU backend reads back only the 4-byte id. The
+   * generate loop uses it when sampling is plain greedy (temperature <= 0, no
+   * penalties).
+   */
+  forwardArgmax?(step: Step): Promise<number>;
+  /** Optional: work counted since init (e.g. WebGPU submits, dispatches, bytes read back), for bench. */
+  getCounters?(): Record<string, number>;
   /** Human-readable details for `tsinfer info` / bench (build, threads, memory). */
   describe(): Record<string, string | number>;
   dispose(): void;

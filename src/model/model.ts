@@ -92,6 +92,13 @@ export class Model {
         self.checkOpen();
         return backend.forward({ tokens, pos, allLogits: false });
       },
+      // Greedy sampling on the device when the backend can (WebGPU: 4 bytes read back per token).
+      forwardArgmax: backend.forwardArgmax
+        ? (tokens, pos) => {
+            self.checkOpen();
+            return backend.forwardArgmax!({ tokens, pos, allLogits: false });
+          }
+        : undefined,
     };
   }
 

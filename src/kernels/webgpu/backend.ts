@@ -29,7 +29,7 @@ import { ropeTable, ropeWGSL } from './kernels/rope.js';
 export type WebGPUBackendOptions = DeviceOptions;
 
 /** Work counted by the backend since init (per token: take differences). */
-export interface WebGPUCounters {
+export type WebGPUCounters = {
   /** Forward steps run. */
   steps: number;
   /** Queue submits. */
@@ -40,7 +40,7 @@ export interface WebGPUCounters {
   bytesReadBack: number;
   /** Bytes written to the GPU per step (token ids + the step uniform), weights excluded. */
   bytesWritten: number;
-}
+};
 
 interface ActBuf {
   readonly buf: GPUBuffer;
