@@ -13,7 +13,8 @@ import { createGPUContext, destroyGPUContext } from '../../src/kernels/webgpu/de
 import { WebGPUBackend } from '../../src/kernels/webgpu/backend.js';
 import type { Program } from '../../src/model/program.js';
 
-export const CI = process.env.CI === 'true' || process.env.CI === '1';
+/** Under CI (CI=true, or TSINFER_REQUIRE_WEBGPU=1 as .ci/run sets) a missing adapter fails the WebGPU tests. */
+export const CI = process.env.CI === 'true' || process.env.CI === '1' || process.env.TSINFER_REQUIRE_WEBGPU === '1';
 
 /** Whether a WebGPU adapter is there, and why not. */
 export async function probeWebGPU(): Promise<{ ok: boolean; why: string; subgroups: boolean }> {
