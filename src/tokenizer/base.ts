@@ -110,6 +110,14 @@ export abstract class VocabTokenizer implements Tokenizer {
     return this.tokenAttr(id) & TokenAttr.CONTROL ? true : false;
   }
 
+  controlTokenTexts(): string[] {
+    const out: string[] = [];
+    for (const id of this.partitionOrder) {
+      if (this.attrs[id]! & (TokenAttr.CONTROL | TokenAttr.UNKNOWN)) out.push(this.tokens[id]!);
+    }
+    return out;
+  }
+
   protected check(id: number): void {
     if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
       throw new TokenizerError('BAD_TOKEN_ID', `token id ${id} is out of range [0, ${this.vocabSize})`);

@@ -13,7 +13,13 @@ export type TokenizerErrorCode =
   /** A token id outside `[0, vocabSize)`. */
   | 'BAD_TOKEN_ID'
   /** A byte with neither a `<0xXX>` token nor a one-character token nor an unknown token. */
-  | 'NO_BYTE_TOKEN';
+  | 'NO_BYTE_TOKEN'
+  /** A chat template that does not parse. */
+  | 'BAD_TEMPLATE'
+  /** A chat template that failed while rendering (including its own raise_exception). */
+  | 'TEMPLATE_ERROR'
+  /** Chat was asked of a model without `tokenizer.chat_template` and no template was given. */
+  | 'NO_CHAT_TEMPLATE';
 
 /** Any failure to build a tokenizer from a vocabulary, or to encode/decode with it. */
 export class TokenizerError extends Error {

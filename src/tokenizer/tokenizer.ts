@@ -75,6 +75,8 @@ export interface Tokenizer extends PieceSource {
   isEog(id: number): boolean;
   isControl(id: number): boolean;
   readonly eogIds: number[];
+  /** Texts of the tokens matched only with parseSpecial (control and unknown), longest first. */
+  controlTokenTexts(): string[];
 }
 
 /** A token id, or raw text to run through the tokenizer's model. */
