@@ -10,10 +10,11 @@ import type { GenerateOptions } from '../generate/generate.js';
 import { ContextOverflowError, ModelError } from '../model/errors.js';
 import { loadModel, loadTokenizer, type LoadModelOptions } from '../model/model.js';
 import { TokenizerError } from '../tokenizer/index.js';
-import type { BackendName } from '../kernels/index.js';
+import { BACKENDS, type BackendName } from '../kernels/index.js';
 import { parseArgs } from 'node:util';
 import { num, usage, UsageError } from './args.js';
 import { cmdQuantize } from './quantize.js';
+import { cmdBench, cmdInfo, BENCH_USAGE } from './bench.js';
 import { formatBytes, formatCount, formatMeta, jsonReplacer, table } from './format.js';
 
 const USAGE = `usage: tsinfer <command> [options]
@@ -21,6 +22,8 @@ const USAGE = `usage: tsinfer <command> [options]
 commands:
   generate -m FILE -p PROMPT [options]   generate text (streams to stdout)
   inspect FILE [--json]                  metadata and tensor table of a GGUF file
+  bench -m FILE [-p 512] [-n 128] [-t N] llama-bench-style prompt and decode speed (tsinfer bench --help)
+  info [--json]                          runtime, WASM build (baseline / relaxed SIMD) and threads in use
   tokenize -m FILE [--no-bos] [--parse-special] TEXT
                                          print the token ids of TEXT as a JSON array
   quantize IN.gguf OUT.gguf TYPE [--force] quantize a F32/F16 model as llama-quantize does
@@ -43,7 +46,8 @@ generate options:
       --stop TEXT         stop string (repeatable)
       --ignore-eos        keep generating past end of text
       --cache-type T      KV cache type: f16 (default) or f32
-      --backend NAME      reference (default)
+      --backend NAME      wasm (default in Node), reference or webgpu
+  -t, --threads N         compute threads of the wasm backend (default: the core count)
       --no-display-prompt do not echo the prompt
       --json              print one JSON object { text, tokens, promptTokens, stats } and nothing else
 `;
@@ -73,6 +77,7 @@ async function cmdGenerate(argv: string[]): Promise<number> {
     'ignore-eos': { type: 'boolean' },
     'cache-type': { type: 'string' },
     backend: { type: 'string' },
+    threads: { type: 'string', short: 't' },
     'no-display-prompt': { type: 'boolean' },
     json: { type: 'boolean' },
   } }));
@@ -90,10 +95,11 @@ async function cmdGenerate(argv: string[]): Promise<number> {
   const nPredict = num(values['n-predict'], '--n-predict', { integer: true, min: -1 });
   const cacheType = values['cache-type'] ?? 'f16';
   if (cacheType !== 'f16' && cacheType !== 'f32') throw new UsageError(`--cache-type must be f16 or f32, got "${cacheType}"`);
-  const backend = (values.backend ?? 'reference') as BackendName;
-  if (backend !== 'reference') throw new UsageError(`--backend must be reference (wasm and webgpu are not available yet), got "${values.backend}"`);
+  const backend = values.backend as BackendName | undefined;
+  if (backend !== undefined && !BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got "${values.backend}"`);
   const loadOpts: LoadModelOptions = {
     backend,
+    threads: num(values.threads, '--threads', { integer: true, min: 1, max: 256 }),
     contextLength: num(values['ctx-size'], '--ctx-size', { integer: true, min: 1 }),
     kvCacheType: cacheType,
   };
@@ -218,6 +224,14 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdInspect(rest);
       case 'tokenize':
         return await cmdTokenize(rest);
+      case 'bench':
+        if (rest.includes('--help') || rest.includes('-h')) {
+          out(BENCH_USAGE + '\n');
+          return 0;
+        }
+        return await cmdBench(rest);
+      case 'info':
+        return await cmdInfo(rest);
       case 'quantize':
         return await cmdQuantize(rest);
       case undefined:

@@ -2,11 +2,17 @@ import type { Backend, BackendName } from './backend.js';
 import { ReferenceBackend } from './reference/backend.js';
 import { WebGPUBackend } from './webgpu/backend.js';
 import { WasmBackend, type WasmBackendOptions } from './wasm/backend.js';
+import { wasmAvailable } from './wasm/loader.js';
 
 export const BACKENDS: readonly BackendName[] = ['reference', 'wasm', 'webgpu'];
 
 /** Options some backends take (the wasm backend: compute threads). */
 export type BackendOptions = WasmBackendOptions;
+
+/** The backend loadModel uses when none is named: 'wasm' where the engine runs it (Node ≥ 20), else 'reference'. */
+export function defaultBackend(): BackendName {
+  return wasmAvailable() ? 'wasm' : 'reference';
+}
 
 /** A new, uninitialised backend of the given kind. WASM and WebGPU arrive with their own issues. */
 export function createBackend(name: BackendName, options: BackendOptions = {}): Backend {

@@ -4,7 +4,7 @@
  * one model runs one generation at a time.
  */
 import { openGGUF, type GGUFFile } from '../gguf/reader.js';
-import { createBackend, type Backend, type BackendName, type LoadProgress } from '../kernels/index.js';
+import { createBackend, defaultBackend, type Backend, type BackendName, type LoadProgress } from '../kernels/index.js';
 import { GenerationStream, generateTokens, type GenerateOptions, type GenerationEngine, type GenerationResult, type GenerationTokenizer } from '../generate/generate.js';
 import { BpeTokenizer, SpmTokenizer, TokenizerError, type EncodeOptions, type DecodeOptions, type Tokenizer } from '../tokenizer/index.js';
 import { StreamDecoder } from '../tokenizer/stream.js';
@@ -13,7 +13,7 @@ import type { KvCacheType } from './program.js';
 import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters, type LlamaHyperparameters } from './llama.js';
 
 export interface LoadModelOptions {
-  /** Default 'reference' (the only backend so far). */
+  /** Default 'wasm' where the engine runs it (Node), else 'reference'. */
   backend?: BackendName;
   /** KV cache positions; default min(model's context length, 4096). */
   contextLength?: number;
@@ -104,7 +104,7 @@ export class Model {
 
   /** @internal */
   static async load(path: string, opts: LoadModelOptions = {}): Promise<Model> {
-    const backendName = opts.backend ?? 'reference';
+    const backendName = opts.backend ?? defaultBackend();
     const file = await openGGUF(path);
     try {
       const hp = llamaHyperparameters(file);

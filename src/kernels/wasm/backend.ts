@@ -30,6 +30,12 @@ import { ThreadPool } from './pool.js';
 export interface WasmBackendOptions {
   /** Compute threads including the main thread; default the core count. */
   threads?: number;
+  /**
+   * One-pass flash attention (online softmax, f32 weights). Default false:
+   * llama.cpp's non-flash numerics (softmax weights rounded to half precision
+   * with an f16 cache), which the shared llama.cpp reference logits were made with.
+   */
+  flashAttention?: boolean;
 }
 
 const PAGE = 65536;
@@ -80,6 +86,7 @@ class Planner {
 export class WasmBackend implements Backend {
   readonly name = 'wasm' as const;
   private readonly threads: number;
+  private readonly flash: boolean;
   private build!: WasmBuild;
   private memory!: WasmMemory;
   private exp!: WasmExports;
@@ -105,6 +112,7 @@ export class WasmBackend implements Backend {
     const t = opts.threads ?? defaultThreads();
     if (!Number.isInteger(t) || t < 1) throw new RangeError(`threads must be a positive integer, got ${opts.threads}`);
     this.threads = t;
+    this.flash = opts.flashAttention ?? false;
   }
 
   async init({ file, program, contextLength, maxBatch, onProgress }: BackendInit): Promise<void> {
@@ -135,7 +143,7 @@ export class WasmBackend implements Backend {
     const opsPtr = plan.take(compiled * OP_WORDS * 4, 'ops');
     this.counters = plan.take(compiled * 4, 'ops');
     const headDims = program.ops.flatMap((o) => (o.op === 'attention' ? [o.headDim] : [0]));
-    const scratchStride = align(2 * Math.max(8, ...headDims) * 4);
+    const scratchStride = align((2 * Math.max(8, ...headDims) + contextLength) * 4);
     const scratch = plan.take(scratchStride * this.threads, 'scratch');
     // rope tables, one per (ropeDim, base)
     const ropeTabs = new Map<string, number>();
@@ -237,7 +245,7 @@ export class WasmBackend implements Backend {
     ctl[C_COUNTERS / 4] = this.counters;
     ctl[C_SCRATCH / 4] = scratch;
     ctl[C_SCRATCH_STRIDE / 4] = scratchStride;
-    ctl[C_SPIN / 4] = 20000;
+    ctl[C_SPIN / 4] = Number(process.env.TSINFER_SPIN ?? 20000);
     if (this.threads > 1) this.pool = await ThreadPool.start(this.build, this.memory, this.ctl, this.threads, this.ctl + C_POOL, 20000);
   }
 
@@ -322,7 +330,7 @@ export class WasmBackend implements Backend {
           return { words: [OPC.kv_store, 0, 0, ptr(o.k), ptr(o.v), kv[o.layer]!.k, kv[o.layer]!.v, program.kv.width, f16] };
         case 'attention':
           if (o.headDim % 8 !== 0) throw new ModelError(`the wasm backend needs a head size that is a multiple of 8, got ${o.headDim}`);
-          return { words: [OPC.attention, 0, 1, ptr(o.q), ptr(o.out), kv[o.layer]!.k, kv[o.layer]!.v, o.nHeads, o.nKvHeads, o.headDim, 0, f16], f32: o.scale };
+          return { words: [OPC.attention, 0, 1, ptr(o.q), ptr(o.out), kv[o.layer]!.k, kv[o.layer]!.v, o.nHeads, o.nKvHeads, o.headDim, 0, f16, this.flash ? 1 : 0], f32: o.scale };
         case 'add':
           return { words: [OPC.add, outFlag(o.a), 0, ptr(o.a), ptr(o.b), ptr(o.out), this.bufWidth.get(o.a)!] };
         case 'silu_mul':
@@ -396,6 +404,7 @@ export class WasmBackend implements Backend {
       build: this.build ? `${this.build.name} (SIMD128 + threads)` : 'not loaded',
       buildNote: this.build?.note ?? '',
       threads: this.threads,
+      attention: this.flash ? 'flash (online softmax)' : 'llama.cpp non-flash numerics',
       kvCacheType: this.program?.kv.type ?? '',
       weightBytes: this.weightBytes,
       memoryMiB: mib(this.totalBytes),

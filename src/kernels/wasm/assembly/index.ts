@@ -143,7 +143,7 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
         case OP_MATMUL: matmul(w(op, 3), p(op, 4), p(op, 5), p(op, 6), p(op, 7), p(op, 8), w(op, 9), w(op, 10), rows, s, e); break;
         case OP_ROPE: rope(p(op, 3), w(op, 4), w(op, 5), w(op, 6), p(op, 7), pos0, s, e); break;
         case OP_KVSTORE: kvStore(p(op, 3), p(op, 4), p(op, 5), p(op, 6), w(op, 7), w(op, 8) != 0, pos0, s, e); break;
-        case OP_ATTN: attention(p(op, 3), p(op, 4), p(op, 5), p(op, 6), w(op, 7), w(op, 8), w(op, 9), load<f32>(op, 40), w(op, 11) != 0, pos0, scratch, s, e); break;
+        case OP_ATTN: attention(p(op, 3), p(op, 4), p(op, 5), p(op, 6), w(op, 7), w(op, 8), w(op, 9), load<f32>(op, 40), w(op, 11) != 0, w(op, 12) != 0, pos0, scratch, s, e); break;
         case OP_ADD: add(p(op, 3), p(op, 4), p(op, 5), s, e); break;
         case OP_SILUMUL: siluMul(p(op, 3), p(op, 4), p(op, 5), s, e); break;
         case OP_GATHER: {

@@ -168,20 +168,65 @@ export function kvStore(k: usize, v: usize, kc: usize, vc: usize, width: i32, f1
   }
 }
 
+/** q · K[row] over headDim (f16 or f32 cache row at kc, element offset row). */
+// @ts-ignore: decorator
+@inline function scoreAt(qh: usize, kc: usize, row: usize, hd: usize, f16cache: bool): f32 {
+  let s4 = f32x4.splat(0);
+  if (f16cache) {
+    const kp = kc + (row << 1);
+    for (let i: usize = 0; i < hd; i += 8) {
+      const hv = v128.load(kp + (i << 1));
+      s4 = f32x4.add(s4, f32x4.mul(f16x4lo(hv), v128.load(qh + (i << 2))));
+      s4 = f32x4.add(s4, f32x4.mul(f16x4hi(hv), v128.load(qh + (i << 2), 16)));
+    }
+  } else {
+    const kp = kc + (row << 2);
+    for (let i: usize = 0; i < hd; i += 4) s4 = f32x4.add(s4, f32x4.mul(v128.load(kp + (i << 2)), v128.load(qh + (i << 2))));
+  }
+  return hsumF32(s4);
+}
+
+/** acc += wgt * V[row] over headDim. */
+// @ts-ignore: decorator
+@inline function accumulateV(acc: usize, vc: usize, row: usize, hd: usize, wgt: f32, f16cache: bool): void {
+  const wv = f32x4.splat(wgt);
+  if (f16cache) {
+    const vp = vc + (row << 1);
+    for (let i: usize = 0; i < hd; i += 8) {
+      const hv = v128.load(vp + (i << 1));
+      const a = acc + (i << 2);
+      v128.store(a, f32x4.add(v128.load(a), f32x4.mul(f16x4lo(hv), wv)));
+      v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(f16x4hi(hv), wv)), 16);
+    }
+  } else {
+    const vp = vc + (row << 2);
+    for (let i: usize = 0; i < hd; i += 4) {
+      const a = acc + (i << 2);
+      v128.store(a, f32x4.add(v128.load(a), f32x4.mul(v128.load(vp + (i << 2)), wv)));
+    }
+  }
+}
+
 /**
- * Flash-style causal attention for tasks [t0, t1) of (row, head): one pass
- * over the cache positions 0..pos0+row with a running max and sum (online
- * softmax), no score matrix. With an f16 cache q is rounded to half precision
- * first, as ggml does; scores, weights and the V accumulator are f32.
- * headDim must be a multiple of 8. scratch holds 2*headDim floats.
+ * Causal attention for tasks [t0, t1) of (row, head), GQA heads sharing K/V.
+ * With an f16 cache q is rounded to half precision first, as ggml does.
+ *
+ * flash = true: one pass over cache positions 0..pos0+row with a running max
+ * and sum (online softmax); scores, weights and the V accumulator are f32.
+ * flash = false: llama.cpp's non-flash numerics: the row's scores go to
+ * scratch (one row per task, never a score matrix), softmax, each weight
+ * rounded to half precision when the cache is f16, then Σ w·V.
+ * headDim must be a multiple of 8. scratch holds 2*headDim floats plus one
+ * float per cache position.
  */
-export function attention(q: usize, out: usize, kc: usize, vc: usize, nHeads: i32, nKv: i32, headDim: i32, scale: f32, f16cache: bool, pos0: i32, scratch: usize, t0: i32, t1: i32): void {
+export function attention(q: usize, out: usize, kc: usize, vc: usize, nHeads: i32, nKv: i32, headDim: i32, scale: f32, f16cache: bool, flash: bool, pos0: i32, scratch: usize, t0: i32, t1: i32): void {
   const group = nHeads / nKv;
   const kvw = <usize>(nKv * headDim);
   const qw = <usize>(nHeads * headDim);
-  const qh = scratch;
-  const acc = scratch + (<usize>headDim << 2);
   const hd = <usize>headDim;
+  const qh = scratch;
+  const acc = scratch + (hd << 2);
+  const scores = scratch + (hd << 3);
   for (let t = t0; t < t1; t++) {
     const r = t / nHeads;
     const h = t - r * nHeads;
@@ -195,55 +240,48 @@ export function attention(q: usize, out: usize, kc: usize, vc: usize, nHeads: i3
     }
     let mx: f32 = -Infinity;
     let sum: f32 = 0;
-    for (let p = 0; p < n; p++) {
-      const row = <usize>p * kvw + ko;
-      let s4 = f32x4.splat(0);
-      if (f16cache) {
-        const kp = kc + (row << 1);
-        for (let i: usize = 0; i < hd; i += 8) {
-          const hv = v128.load(kp + (i << 1));
-          s4 = f32x4.add(s4, f32x4.mul(f16x4lo(hv), v128.load(qh + (i << 2))));
-          s4 = f32x4.add(s4, f32x4.mul(f16x4hi(hv), v128.load(qh + (i << 2), 16)));
+    if (flash) {
+      for (let p = 0; p < n; p++) {
+        const row = <usize>p * kvw + ko;
+        const s = scoreAt(qh, kc, row, hd, f16cache) * scale;
+        let wgt: f32;
+        if (s > mx) {
+          const c = <f32>Math.exp(<f64>(mx - s));
+          if (c != 1) {
+            const cv = f32x4.splat(c);
+            for (let i: usize = 0; i < hd; i += 4) v128.store(acc + (i << 2), f32x4.mul(v128.load(acc + (i << 2)), cv));
+          }
+          sum *= c;
+          mx = s;
+          wgt = 1;
+        } else {
+          wgt = <f32>Math.exp(<f64>(s - mx));
         }
-      } else {
-        const kp = kc + (row << 2);
-        for (let i: usize = 0; i < hd; i += 4) s4 = f32x4.add(s4, f32x4.mul(v128.load(kp + (i << 2)), v128.load(qh + (i << 2))));
+        sum += wgt;
+        accumulateV(acc, vc, row, hd, wgt, f16cache);
       }
-      const s = hsumF32(s4) * scale;
-      let wgt: f32;
-      if (s > mx) {
-        const c = <f32>Math.exp(<f64>(mx - s));
-        if (c != 1) {
-          const cv = f32x4.splat(c);
-          for (let i: usize = 0; i < hd; i += 4) v128.store(acc + (i << 2), f32x4.mul(v128.load(acc + (i << 2)), cv));
-        }
-        sum *= c;
-        mx = s;
-        wgt = 1;
-      } else {
-        wgt = <f32>Math.exp(<f64>(s - mx));
+      const inv = f32x4.splat(<f32>1 / sum);
+      const oo = out + ((<usize>r * qw + <usize>h * hd) << 2);
+      for (let i: usize = 0; i < hd; i += 4) v128.store(oo + (i << 2), f32x4.mul(v128.load(acc + (i << 2)), inv));
+    } else {
+      for (let p = 0; p < n; p++) {
+        const s = scoreAt(qh, kc, <usize>p * kvw + ko, hd, f16cache) * scale;
+        store<f32>(scores + (<usize>p << 2), s);
+        if (s > mx) mx = s;
       }
-      sum += wgt;
-      const wv = f32x4.splat(wgt);
-      if (f16cache) {
-        const vp = vc + (row << 1);
-        for (let i: usize = 0; i < hd; i += 8) {
-          const hv = v128.load(vp + (i << 1));
-          const a = acc + (i << 2);
-          v128.store(a, f32x4.add(v128.load(a), f32x4.mul(f16x4lo(hv), wv)));
-          v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(f16x4hi(hv), wv)), 16);
-        }
-      } else {
-        const vp = vc + (row << 2);
-        for (let i: usize = 0; i < hd; i += 4) {
-          const a = acc + (i << 2);
-          v128.store(a, f32x4.add(v128.load(a), f32x4.mul(v128.load(vp + (i << 2)), wv)));
-        }
+      for (let p = 0; p < n; p++) {
+        const e = <f32>Math.exp(<f64>(load<f32>(scores + (<usize>p << 2)) - mx));
+        store<f32>(scores + (<usize>p << 2), e);
+        sum += e;
       }
+      const inv: f32 = <f32>1 / sum;
+      for (let p = 0; p < n; p++) {
+        const wv = load<f32>(scores + (<usize>p << 2)) * inv;
+        accumulateV(acc, vc, <usize>p * kvw + ko, hd, f16cache ? roundF16(wv) : wv, f16cache);
+      }
+      const oo = out + ((<usize>r * qw + <usize>h * hd) << 2);
+      for (let i: usize = 0; i < hd; i += 4) v128.store(oo + (i << 2), v128.load(acc + (i << 2)));
     }
-    const inv = f32x4.splat(<f32>1 / sum);
-    const oo = out + ((<usize>r * qw + <usize>h * hd) << 2);
-    for (let i: usize = 0; i < hd; i += 4) v128.store(oo + (i << 2), f32x4.mul(v128.load(acc + (i << 2)), inv));
   }
 }
 

@@ -1,0 +1,247 @@
+/**
+ * `tsinfer bench` (llama-bench style: prompt processing ppN and text
+ * generation tgN, tok/s ± stddev over repetitions, achieved GB/s of weight
+ * reads for decode) and `tsinfer info` (runtime, WASM build, threads).
+ *
+ * The bench drives a backend directly, as llama-bench drives llama.cpp: a
+ * prompt of random tokens evaluated as one batch with logits for its last
+ * token only, and N single-token decode steps from an empty cache.
+ */
+import { availableParallelism, cpus } from 'node:os';
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openGGUF } from '../gguf/reader.js';
+import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters } from '../model/llama.js';
+import { BACKENDS, createBackend, defaultBackend, type Backend, type BackendName } from '../kernels/index.js';
+import { WA, wasmAvailable } from '../kernels/wasm/loader.js';
+import { num, usage, UsageError } from './args.js';
+import { formatBytes, formatCount, table } from './format.js';
+
+export const BENCH_USAGE = `tsinfer bench -m FILE [-p 512] [-n 128] [-t THREADS] [-r REPS] [--backend wasm|reference|webgpu] [--json]
+  -p N        prompt tokens for the ppN test (0 skips it)
+  -n N        generated tokens for the tgN test (0 skips it)
+  -t N        compute threads (wasm; default the core count)
+  -r N        repetitions (default 3), after one warm-up run
+  --flash     wasm: one-pass flash attention instead of llama.cpp's non-flash numerics
+  --json      exactly one JSON object on stdout:
+              { model, backend, threads, build, results: [{ test, tokensPerSecond, stddev, gbPerSecond? }] }`;
+
+export interface BenchResult {
+  test: string;
+  tokensPerSecond: number;
+  stddev: number;
+  gbPerSecond?: number;
+  /** Per repetition, tok/s. */
+  samples: number[];
+}
+
+export interface BenchReport {
+  model: string;
+  backend: BackendName;
+  threads: number;
+  build: string;
+  /** Bytes of weights a decode step reads (every matrix a matmul touches, once). */
+  bytesPerToken: number;
+  fileBytes: number;
+  parameters: number;
+  loadAverage: number[];
+  results: BenchResult[];
+}
+
+function meanStd(xs: number[]): { mean: number; std: number } {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const std = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
+  return { mean, std };
+}
+
+/** Deterministic pseudo-random token ids in [1, vocab). */
+function randomTokens(n: number, vocab: number, seed: number): Int32Array {
+  let s = seed >>> 0;
+  return Int32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return 1 + (s % (vocab - 1));
+  });
+}
+
+export interface BenchOptions {
+  file: string;
+  backend: BackendName;
+  threads?: number;
+  prompt: number;
+  generate: number;
+  repetitions: number;
+  flashAttention?: boolean;
+}
+
+/** Runs the pp and tg tests; the library entry point of `tsinfer bench` (also used by bench/). */
+export async function runBench(o: BenchOptions): Promise<BenchReport> {
+  const file = await openGGUF(o.file);
+  let backend: Backend | undefined;
+  try {
+    const hp = llamaHyperparameters(file);
+    checkLlamaTensors(file, hp);
+    const program = buildLlamaProgram(hp, 'f16');
+    const contextLength = Math.max(1, o.prompt, o.generate);
+    backend = createBackend(o.backend, { threads: o.threads, flashAttention: o.flashAttention });
+    await backend.init({ file, program, contextLength, maxBatch: Math.max(1, o.prompt), onProgress: undefined });
+    const matmulWeights = new Set(program.ops.flatMap((op) => (op.op === 'matmul' ? [op.weight] : [])));
+    const bytesPerToken = [...matmulWeights].reduce((s, n) => s + file.tensor(n)!.nBytes, 0);
+    const d = backend.describe();
+    const results: BenchResult[] = [];
+    if (o.prompt > 0) {
+      const toks = randomTokens(o.prompt, hp.vocabSize, 1);
+      await backend.forward({ tokens: toks, pos: 0, allLogits: false });
+      const samples: number[] = [];
+      for (let r = 0; r < o.repetitions; r++) {
+        const t0 = performance.now();
+        await backend.forward({ tokens: toks, pos: 0, allLogits: false });
+        samples.push(o.prompt / ((performance.now() - t0) / 1000));
+      }
+      const { mean, std } = meanStd(samples);
+      results.push({ test: `pp${o.prompt}`, tokensPerSecond: mean, stddev: std, samples });
+    }
+    if (o.generate > 0) {
+      const toks = randomTokens(o.generate, hp.vocabSize, 2);
+      const run = async () => {
+        const t0 = performance.now();
+        for (let i = 0; i < o.generate; i++) await backend!.forward({ tokens: toks.subarray(i, i + 1), pos: i, allLogits: false });
+        return o.generate / ((performance.now() - t0) / 1000);
+      };
+      await run();
+      const samples: number[] = [];
+      for (let r = 0; r < o.repetitions; r++) samples.push(await run());
+      const { mean, std } = meanStd(samples);
+      results.push({ test: `tg${o.generate}`, tokensPerSecond: mean, stddev: std, gbPerSecond: (mean * bytesPerToken) / 1e9, samples });
+    }
+    const parameters = file.tensors.reduce((s, t) => s + t.nElements, 0);
+    const fileBytes = file.tensors.reduce((s, t) => s + t.nBytes, 0);
+    const { loadavg } = await import('node:os');
+    return {
+      model: file.getString('general.name') ?? basename(o.file),
+      backend: o.backend,
+      threads: Number(d.threads ?? 1),
+      build: String(d.build ?? o.backend),
+      bytesPerToken,
+      fileBytes,
+      parameters,
+      loadAverage: loadavg(),
+      results,
+    };
+  } finally {
+    backend?.dispose();
+    file.close();
+  }
+}
+
+export function formatBenchTable(r: BenchReport, fileName: string): string {
+  const rows = r.results.map((x) => [
+    fileName, formatBytes(r.fileBytes), formatCount(r.parameters), `${r.backend} (${r.build})`, String(r.threads), x.test,
+    `${x.tokensPerSecond.toFixed(2)} ± ${x.stddev.toFixed(2)}`, x.gbPerSecond === undefined ? '' : x.gbPerSecond.toFixed(2),
+  ]);
+  return table(['model', 'size', 'params', 'backend', 'threads', 'test', 't/s', 'GB/s'], rows, new Set([1, 2, 4, 6, 7]));
+}
+
+export async function cmdBench(argv: string[]): Promise<number> {
+  const { values, positionals } = usage(() => parseArgs({ args: argv, allowPositionals: true, strict: true, options: {
+    model: { type: 'string', short: 'm' },
+    'n-prompt': { type: 'string', short: 'p' },
+    'n-gen': { type: 'string', short: 'n' },
+    threads: { type: 'string', short: 't' },
+    repetitions: { type: 'string', short: 'r' },
+    backend: { type: 'string' },
+    flash: { type: 'boolean' },
+    json: { type: 'boolean' },
+  } }));
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (!values.model) throw new UsageError(`bench needs a model: -m FILE\n${BENCH_USAGE}`);
+  const backend = (values.backend ?? defaultBackend()) as BackendName;
+  if (!BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got "${values.backend}"`);
+  const report = await runBench({
+    file: values.model,
+    backend,
+    threads: num(values.threads, '--threads', { integer: true, min: 1, max: 256 }),
+    prompt: num(values['n-prompt'], '-p', { integer: true, min: 0, max: 1 << 16 }) ?? 512,
+    generate: num(values['n-gen'], '-n', { integer: true, min: 0, max: 1 << 16 }) ?? 128,
+    repetitions: num(values.repetitions, '-r', { integer: true, min: 1, max: 1000 }) ?? 3,
+    flashAttention: values.flash === true,
+  });
+  if (values.json) {
+    process.stdout.write(JSON.stringify({
+      model: report.model, backend: report.backend, threads: report.threads, build: report.build,
+      results: report.results.map(({ test, tokensPerSecond, stddev, gbPerSecond }) => (gbPerSecond === undefined ? { test, tokensPerSecond, stddev } : { test, tokensPerSecond, stddev, gbPerSecond })),
+    }) + '\n');
+  } else {
+    process.stdout.write(formatBenchTable(report, basename(values.model)) + '\n');
+    process.stdout.write(`weights read per decode token: ${formatBytes(report.bytesPerToken)}; load average ${report.loadAverage.map((x) => x.toFixed(2)).join(' ')}\n`);
+  }
+  return 0;
+}
+
+/** Whether this engine validates a module using one relaxed-SIMD instruction (f32x4.relaxed_madd). */
+export function engineHasRelaxedSimd(): boolean {
+  const c = [0xfd, 0x0c, ...new Array<number>(16).fill(0)];
+  const body = [0x00, ...c, ...c, ...c, 0xfd, 0x85, 0x02, 0x0b];
+  const bytes = Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type: () -> v128
+    0x03, 0x02, 0x01, 0x00, // one function of type 0
+    0x0a, body.length + 2, 0x01, body.length, ...body,
+  ]);
+  try {
+    return WA.validate(bytes);
+  } catch {
+    return false;
+  }
+}
+
+export interface RuntimeInfo {
+  node: string;
+  v8: string;
+  cpu: string;
+  cores: number;
+  defaultBackend: BackendName;
+  wasm: { available: boolean; build: string; threads: number; sharedArrayBuffer: boolean; relaxedSimd: string };
+}
+
+export function runtimeInfo(): RuntimeInfo {
+  const relaxed = engineHasRelaxedSimd();
+  return {
+    node: process.version,
+    v8: process.versions.v8,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: availableParallelism(),
+    defaultBackend: defaultBackend(),
+    wasm: {
+      available: wasmAvailable(),
+      build: 'simd: baseline SIMD128 + threads (AssemblyScript)',
+      threads: availableParallelism(),
+      sharedArrayBuffer: typeof SharedArrayBuffer !== 'undefined',
+      relaxedSimd: relaxed
+        ? 'engine validates relaxed SIMD, but no relaxed build is shipped yet: the baseline build is used'
+        : 'not available in this engine (Node 20 / V8 11.3 needs --experimental-wasm-relaxed-simd): the baseline build is used',
+    },
+  };
+}
+
+export async function cmdInfo(argv: string[]): Promise<number> {
+  const { values, positionals } = usage(() => parseArgs({ args: argv, allowPositionals: true, strict: true, options: {
+    json: { type: 'boolean' },
+  } }));
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const info = runtimeInfo();
+  if (values.json) {
+    process.stdout.write(JSON.stringify(info) + '\n');
+    return 0;
+  }
+  const rows: string[][] = [
+    ['node', `${info.node} (V8 ${info.v8})`],
+    ['cpu', `${info.cpu}, ${info.cores} cores`],
+    ['default backend', info.defaultBackend],
+    ['wasm', info.wasm.available ? 'available' : 'not available (needs SIMD128, threads, SharedArrayBuffer)'],
+    ['wasm build', info.wasm.build],
+    ['wasm relaxed SIMD', info.wasm.relaxedSimd],
+    ['wasm threads', `${info.wasm.threads} (main thread + ${info.wasm.threads - 1} worker${info.wasm.threads === 2 ? '' : 's'}; -t to change)`],
+  ];
+  process.stdout.write(table(['', ''], rows) + '\n');
+  return 0;
+}
