@@ -152,7 +152,7 @@ const TEXTS = ['Hello world', 'The quick brown fox jumps over the lazy dog.', "<
 
 // ------------------------------------------------------------------ quantizer conformance
 
-async function quantConformance(sets, allTypesBytes, log) {
+export async function quantConformance(sets, allTypesBytes, log, onlyTypes) {
   const { llamaQuantize } = await import('./lib/llama-ffi.mjs');
   const { openGGUF } = await import(path.join(ROOT, 'dist', 'gguf', 'reader.js'));
   const { ggmlTypeName } = await import(path.join(ROOT, 'dist', 'gguf', 'types.js'));
@@ -163,7 +163,7 @@ async function quantConformance(sets, allTypesBytes, log) {
   const rows = [];
   for (const set of sets) {
     const f32 = fixturePath(set);
-    for (const ft of FILE_TYPES.filter((f) => f.name !== 'F32')) {
+    for (const ft of FILE_TYPES.filter((f) => f.name !== 'F32' && (!onlyTypes || onlyTypes.includes(f.name)))) {
       const theirs = path.join(OUT_DIR, `${set}-${ft.name.toLowerCase()}.llama.gguf`);
       const t0 = Date.now();
       const status = llamaQuantize(f32, theirs, ft.ftype);
@@ -248,9 +248,9 @@ async function firstDiff(a, b, file) {
 
 // ------------------------------------------------------------------ inference conformance
 
-async function inferConformance(sets, nGreedy, log) {
+export async function inferConformance(sets, nGreedy, log, { stories = true } = {}) {
   const { fixturePath, QUANT_TYPES } = await import(path.join(ROOT, 'scripts', 'fixtures.mjs'));
-  const models = [{ label: 'stories260K', file: path.join(SHARED, 'models', 'stories260K.gguf'), nVocab: 512, bos: 1, texts: false }];
+  const models = stories ? [{ label: 'stories260K', file: path.join(SHARED, 'models', 'stories260K.gguf'), nVocab: 512, bos: 1, texts: false }] : [];
   for (const set of sets) {
     for (const type of ['F32', ...QUANT_TYPES]) {
       const file = fixturePath(set, type);

@@ -9,6 +9,8 @@ export type { BackendName, LoadProgress } from './kernels/index.js';
 export { GGUFError, type GGUFErrorCode } from './gguf/errors.js';
 export { openGGUF, type GGUFFile, type GGUFTensorInfo, type GGUFValue } from './gguf/reader.js';
 export { GGML_TYPES, ggmlType, type GGMLTypeInfo } from './gguf/types.js';
+export { copyGGUF, gv, writeGGUF, type GGUFWriteOptions, type GGUFWriteTensor, type GGUFWriteValue } from './gguf/writer.js';
+export { quantizeModel, QuantizeError, type QuantizeModelOptions, type QuantizeProgress, type QuantizeSummary } from './quant/quantize-model.js';
 export { ModelError, ContextOverflowError } from './model/errors.js';
 export { AbortError } from './generate/errors.js';
 export { TokenizerError } from './tokenizer/index.js';

@@ -13,6 +13,7 @@ function load() {
   if (fns) return fns;
   const ggml = koffi.load(path.join(BIN_DIR, 'libggml.v0.5.0.so'));
   lib = koffi.load(path.join(BIN_DIR, 'libllama.v0.5.0.so'));
+  const LogCallback = koffi.proto('void ggml_log_callback(int level, const char *text, void *user_data)');
   // struct llama_model_quantize_params of include/llama.h at v0.5.0
   koffi.struct('llama_model_quantize_params', {
     nthread: 'int32', ftype: 'int', output_tensor_type: 'int', token_embedding_type: 'int',
@@ -24,12 +25,18 @@ function load() {
   fns = {
     loadAll: ggml.func('void ggml_backend_load_all_from_path(const char *)'),
     backendInit: lib.func('void llama_backend_init()'),
-    logSet: lib.func('void llama_log_set(void *, void *)'),
+    logSet: lib.func('void llama_log_set(ggml_log_callback *, void *)'),
     defaults: lib.func('llama_model_quantize_params llama_model_quantize_default_params()'),
     quantize: lib.func('uint32 llama_model_quantize(const char *, const char *, const llama_model_quantize_params *)'),
   };
   fns.loadAll(BIN_DIR);
   fns.backendInit();
+  // llama.cpp logs every tensor it quantizes; keep errors (level 4) unless asked for all.
+  const verbose = process.env.CONFORMANCE_VERBOSE === '1';
+  fns.logCallback = koffi.register((level, text) => {
+    if (verbose || level === 4) process.stderr.write(text);
+  }, koffi.pointer(LogCallback));
+  fns.logSet(fns.logCallback, null);
   return fns;
 }
 
