@@ -1,0 +1,81 @@
+/**
+ * A WASM memory with N compute threads for running single kernels outside a
+ * model: kernel benches (bench/kernels.mjs) and threaded kernel tests. It runs
+ * a one-op list through the same interpreter, chunking and barrier as the
+ * backend.
+ */
+import { instantiate, loadWasmBuild, WA, type WasmExports, type WasmMemory } from './loader.js';
+import { ThreadPool } from './pool.js';
+import { activationRowBytes } from './backend.js';
+
+const OP_WORDS = 16;
+const CTL_BYTES = 256;
+
+export class KernelHarness {
+  readonly exp: WasmExports;
+  readonly memory: WasmMemory;
+  private pool: ThreadPool | undefined;
+  private top: number;
+  private ctl: number;
+  private ops: number;
+  private counters: number;
+
+  private constructor(readonly threads: number, pages: number) {
+    this.memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
+    this.exp = instantiate(loadWasmBuild(), this.memory);
+    this.top = this.exp.heapBase();
+    this.ctl = this.alloc(CTL_BYTES);
+    this.ops = this.alloc(OP_WORDS * 4);
+    this.counters = this.alloc(64);
+    const scratch = this.alloc(64 * threads);
+    const c = new Int32Array(this.memory.buffer, this.ctl, CTL_BYTES / 4);
+    c[7] = 1; // ops
+    c[8] = this.ops;
+    c[9] = this.counters;
+    c[10] = scratch;
+    c[11] = 64;
+    c[12] = 20000; // spin
+  }
+
+  /** A harness over `bytes` of memory with `threads` compute threads (main included). */
+  static async create(threads: number, bytes: number): Promise<KernelHarness> {
+    const h = new KernelHarness(threads, Math.ceil((bytes + (1 << 20)) / 65536));
+    if (threads > 1) h.pool = await ThreadPool.start(loadWasmBuild(), h.memory, h.ctl, threads, h.ctl + 128, 20000);
+    return h;
+  }
+
+  alloc(bytes: number): number {
+    const p = this.top;
+    this.top = Math.ceil((this.top + bytes) / 64) * 64;
+    if (this.top > this.memory.buffer.byteLength) throw new RangeError(`harness memory exhausted (${this.top} > ${this.memory.buffer.byteLength})`);
+    return p;
+  }
+
+  bytes(p: number, n: number): Uint8Array {
+    return new Uint8Array(this.memory.buffer, p, n);
+  }
+  floats(p: number, n: number): Float32Array {
+    return new Float32Array(this.memory.buffer, p, n);
+  }
+
+  /** out[t][j] = W[j] · x̂[t] for every row j, split across the threads in chunks as the backend does. */
+  matmul(typeId: number, w: number, rowBytes: number, xq: number, cols: number, out: number, rows: number, tokens: number): void {
+    const fmt = this.exp.activationFormat(typeId);
+    const chunk = Math.max(4, Math.min(256, Math.floor(16384 / rowBytes)));
+    const words = new Int32Array(this.memory.buffer, this.ops, OP_WORDS);
+    words.set([3, 0, chunk, typeId, w, rowBytes, xq, activationRowBytes(fmt, cols), out, rows, cols]);
+    const c = new Int32Array(this.memory.buffer, this.ctl, CTL_BYTES / 4);
+    c[4] = tokens;
+    c[5] = tokens;
+    c[6] = 0;
+    Atomics.store(c, 3, 0);
+    new Int32Array(this.memory.buffer, this.counters, 1)[0] = 0;
+    this.pool?.go();
+    if (this.exp.run(this.ctl, 0, this.threads) !== 0) throw new Error('harness step failed');
+  }
+
+  async dispose(): Promise<void> {
+    await this.pool?.stop();
+    this.pool = undefined;
+  }
+}
