@@ -2,7 +2,7 @@
 import { loadModel, type Model } from './model/model.js';
 import { GenerationStream, type GenerateOptions } from './generate/generate.js';
 
-export { loadModel, loadTokenizer, Model, type LoadModelOptions, type ModelInfo, type Tokenizer } from './model/model.js';
+export { loadModel, loadTokenizer, Model, type ChatMessage, type ChatOptions, type LoadModelOptions, type ModelInfo, type Tokenizer } from './model/model.js';
 export type { GenerateOptions, GenerationChunk, GenerationResult, GenerationStats, FinishReason, GenerationStream } from './generate/generate.js';
 export type { SamplingOptions } from './generate/sampling.js';
 export type { BackendName, LoadProgress } from './kernels/index.js';
@@ -13,7 +13,8 @@ export { copyGGUF, gv, writeGGUF, type GGUFWriteOptions, type GGUFWriteTensor, t
 export { quantizeModel, QuantizeError, type QuantizeModelOptions, type QuantizeProgress, type QuantizeSummary } from './quant/quantize-model.js';
 export { ModelError, ContextOverflowError } from './model/errors.js';
 export { AbortError } from './generate/errors.js';
-export { TokenizerError } from './tokenizer/index.js';
+export { BpeTokenizer, SpmTokenizer, TokenizerError, PRE_TOKENIZER_NAMES, type DecodeOptions, type EncodeOptions } from './tokenizer/index.js';
+export { renderChatTemplate, type ChatTemplateOptions } from './tokenizer/chat.js';
 
 /**
  * One-shot generation: `generate({ model: 'file.gguf' | loadedModel, prompt, ...options })`.

@@ -10,17 +10,19 @@ import type { GenerateOptions } from '../generate/generate.js';
 import { ContextOverflowError, ModelError } from '../model/errors.js';
 import { loadModel, loadTokenizer, type LoadModelOptions } from '../model/model.js';
 import { TokenizerError } from '../tokenizer/index.js';
-import { BACKENDS, type BackendName } from '../kernels/index.js';
 import { parseArgs } from 'node:util';
-import { num, usage, UsageError } from './args.js';
+import { usage, UsageError } from './args.js';
 import { cmdQuantize } from './quantize.js';
 import { cmdBench, cmdInfo, BENCH_USAGE } from './bench.js';
+import { cmdChat, CHAT_USAGE } from './chat.js';
+import { LOAD_FLAGS, loadOptions, samplingOptions, SAMPLING_FLAGS } from './options.js';
 import { formatBytes, formatCount, formatMeta, jsonReplacer, table } from './format.js';
 
 const USAGE = `usage: tsinfer <command> [options]
 
 commands:
   generate -m FILE -p PROMPT [options]   generate text (streams to stdout)
+  chat -m FILE [--system TEXT] [-p TEXT]  chat with the model's chat template (interactive, or one question with -p)
   inspect FILE [--json]                  metadata and tensor table of a GGUF file
   bench -m FILE [-p 512] [-n 128] [-t N] llama-bench-style prompt and decode speed (tsinfer bench --help)
   info [--json]                          runtime, WASM build (baseline / relaxed SIMD) and threads in use
@@ -50,7 +52,8 @@ generate options:
   -t, --threads N         compute threads of the wasm backend (default: the core count)
       --no-display-prompt do not echo the prompt
       --json              print one JSON object { text, tokens, promptTokens, stats } and nothing else
-`;
+
+${CHAT_USAGE}`;
 
 function out(s: string): void {
   process.stdout.write(s);
@@ -64,20 +67,9 @@ async function cmdGenerate(argv: string[]): Promise<number> {
     model: { type: 'string', short: 'm' },
     prompt: { type: 'string', short: 'p' },
     file: { type: 'string', short: 'f' },
-    'n-predict': { type: 'string', short: 'n' },
-    'ctx-size': { type: 'string', short: 'c' },
-    temp: { type: 'string' },
-    'top-k': { type: 'string' },
-    'top-p': { type: 'string' },
-    'min-p': { type: 'string' },
-    'repeat-penalty': { type: 'string' },
-    'repeat-last-n': { type: 'string' },
-    seed: { type: 'string', short: 's' },
+    ...SAMPLING_FLAGS,
+    ...LOAD_FLAGS,
     stop: { type: 'string', multiple: true },
-    'ignore-eos': { type: 'boolean' },
-    'cache-type': { type: 'string' },
-    backend: { type: 'string' },
-    threads: { type: 'string', short: 't' },
     'no-display-prompt': { type: 'boolean' },
     json: { type: 'boolean' },
   } }));
@@ -92,29 +84,8 @@ async function cmdGenerate(argv: string[]): Promise<number> {
       throw new UsageError(`cannot read prompt file ${values.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
   }
-  const nPredict = num(values['n-predict'], '--n-predict', { integer: true, min: -1 });
-  const cacheType = values['cache-type'] ?? 'f16';
-  if (cacheType !== 'f16' && cacheType !== 'f32') throw new UsageError(`--cache-type must be f16 or f32, got "${cacheType}"`);
-  const backend = values.backend as BackendName | undefined;
-  if (backend !== undefined && !BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got "${values.backend}"`);
-  const loadOpts: LoadModelOptions = {
-    backend,
-    threads: num(values.threads, '--threads', { integer: true, min: 1, max: 256 }),
-    contextLength: num(values['ctx-size'], '--ctx-size', { integer: true, min: 1 }),
-    kvCacheType: cacheType,
-  };
-  const genOpts: GenerateOptions = {
-    maxTokens: nPredict === undefined || nPredict < 0 ? undefined : nPredict,
-    temperature: num(values.temp, '--temp', { min: 0 }),
-    topK: num(values['top-k'], '--top-k', { integer: true, min: 0 }),
-    topP: num(values['top-p'], '--top-p', { min: 0, max: 1 }),
-    minP: num(values['min-p'], '--min-p', { min: 0, max: 1 }),
-    repeatPenalty: num(values['repeat-penalty'], '--repeat-penalty', { min: 0 }),
-    repeatLastN: num(values['repeat-last-n'], '--repeat-last-n', { integer: true, min: -1 }),
-    seed: num(values.seed, '--seed', { integer: true, min: 0, max: 0xffffffff }),
-    stop: values.stop,
-    ignoreEos: values['ignore-eos'],
-  };
+  const loadOpts: LoadModelOptions = loadOptions(values);
+  const genOpts: GenerateOptions = { ...samplingOptions(values), stop: values.stop };
   const json = values.json === true;
   const showProgress = !json && process.stderr.isTTY;
   let lastPct = -1;
@@ -232,6 +203,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdBench(rest);
       case 'info':
         return await cmdInfo(rest);
+      case 'chat':
+        return await cmdChat(rest);
       case 'quantize':
         return await cmdQuantize(rest);
       case undefined:

@@ -8,6 +8,7 @@ import { createBackend, defaultBackend, type Backend, type BackendName, type Loa
 import { GenerationStream, generateTokens, type GenerateOptions, type GenerationEngine, type GenerationResult, type GenerationTokenizer } from '../generate/generate.js';
 import { BpeTokenizer, SpmTokenizer, TokenizerError, type EncodeOptions, type DecodeOptions, type Tokenizer } from '../tokenizer/index.js';
 import { StreamDecoder } from '../tokenizer/stream.js';
+import { encodeChat, renderChatTemplate, templateTokens, type ChatMessage } from '../tokenizer/chat.js';
 import { ModelError } from './errors.js';
 import type { KvCacheType } from './program.js';
 import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters, type LlamaHyperparameters } from './llama.js';
@@ -40,7 +41,15 @@ export interface ModelInfo {
   readonly backend: Record<string, string | number>;
 }
 
-export type { Tokenizer };
+export type { Tokenizer, ChatMessage };
+
+/** Options of `Model.chat`: generation options plus the template to use. */
+export interface ChatOptions extends GenerateOptions {
+  /** A Jinja chat template to use instead of the model's `tokenizer.chat_template`. */
+  template?: string;
+  /** More template variables (tools, date_string, ...). */
+  templateVariables?: Record<string, unknown>;
+}
 
 /** Builds the tokenizer described by a GGUF file's metadata: SentencePiece ("llama") or byte-level BPE ("gpt2"). */
 export function tokenizerFromGGUF(file: GGUFFile, opts: { warn?: (message: string) => void } = {}): Tokenizer {
@@ -223,6 +232,51 @@ export class Model {
 
   detokenize(ids: readonly number[], opts?: DecodeOptions): string {
     return this.tokenizer.decode(ids, opts);
+  }
+
+  /** The model's chat template (`tokenizer.chat_template`), if it has one. */
+  get chatTemplate(): string | undefined {
+    return this.file.getString('tokenizer.chat_template');
+  }
+
+  private template(given: string | undefined): string {
+    const t = given ?? this.chatTemplate;
+    if (t === undefined) {
+      throw new TokenizerError('NO_CHAT_TEMPLATE', `${this.info.path} has no chat template (tokenizer.chat_template); pass one with { template }`);
+    }
+    return t;
+  }
+
+  /**
+   * Renders the conversation with the chat template as Hugging Face's apply_chat_template does
+   * (bos_token/eos_token are this model's). `addGenerationPrompt` defaults to false, as there.
+   */
+  applyChatTemplate(
+    messages: readonly ChatMessage[],
+    opts: { addGenerationPrompt?: boolean; template?: string; templateVariables?: Record<string, unknown> } = {},
+  ): string {
+    return renderChatTemplate(this.template(opts.template), messages, {
+      ...templateTokens(this.tokenizer),
+      addGenerationPrompt: opts.addGenerationPrompt ?? false,
+      variables: opts.templateVariables,
+    });
+  }
+
+  /**
+   * Streams the assistant's reply to a conversation: the template is rendered with the
+   * generation prompt, its markup tokenized with special tokens and the message contents as
+   * plain text. Takes the same options as `generate` (plus `template`); the KV cache is reused
+   * for the part of the conversation it already holds.
+   */
+  chat(messages: readonly ChatMessage[], opts: ChatOptions = {}): GenerationStream {
+    this.checkOpen();
+    const { template, templateVariables, ...gen } = opts;
+    const ids = encodeChat(this.tokenizer, this.template(template), messages, {
+      addGenerationPrompt: true,
+      variables: templateVariables,
+      addSpecial: gen.addSpecial,
+    });
+    return this.generate(ids, gen);
   }
 
   /** Frees the weights and cache. Waits for a running generation to end. */
