@@ -64,20 +64,32 @@ const LEGACY = {
   },
 };
 
-function legacyDot(name, v) {
+/**
+ * dot_T (one token: returns the dot product) and dot4_T (four tokens whose
+ * activation rows are xs bytes apart: each weight block is unpacked once and
+ * used four times; results go to o, o + os, ...), from one template.
+ */
+function legacyDot(name, v, n) {
   const t = type(name);
+  const ks = [...Array(n).keys()];
+  const acc = ks.map((k) => `let acc${k} = f32x4.splat(0);${v.min ? ` let accm${k}: f32 = 0;` : ''}`).join('\n  ');
+  const per = ks.map((k) => `{
+      const xb = xb0 + ${k === 0 ? '0' : `${k} * xs`};
+      const isum = i32x4.add(dot16(w0, v128.load(xb, 8)), dot16(w1, v128.load(xb, 24)));
+      acc${k} = f32x4.add(acc${k}, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * load<f32>(xb))));${v.min ? `\n      accm${k} += m * load<f32>(xb, 4);` : ''}
+    }`).join('\n    ');
+  const result = (k) => `hsumF32(acc${k})${v.min ? ` + accm${k}` : ''}`;
   return `
-/** ${name} (${t.typeSize} bytes per ${t.blockSize}) · Q8A: sum over blocks of d*dx*Σ q·qx${v.min ? ' + m*s' : ''}. */
-function dot_${name}(w: usize, x: usize, nb: i32): f32 {
-  let acc = f32x4.splat(0);${v.min ? '\n  let accm: f32 = 0;' : ''}
+/** ${name} (${t.typeSize} bytes per ${t.blockSize}) · Q8A${n > 1 ? `, ${n} tokens` : ''}: sum over blocks of d*dx*Σ q·qx${v.min ? ' + m*s' : ''}. */
+function ${n > 1 ? `dot${n}` : 'dot'}_${name}(w: usize, x: usize, ${n > 1 ? 'xs: usize, ' : ''}nb: i32${n > 1 ? ', o: usize, os: usize' : ''}): ${n > 1 ? 'void' : 'f32'} {
+  ${acc}
   for (let b = 0; b < nb; b++) {
     const wb = w + <usize>b * ${t.typeSize};
-    const xb = x + <usize>b * Q8A_BYTES;
+    const xb0 = x + <usize>b * Q8A_BYTES;
     ${v.unpack}
-    const isum = i32x4.add(dot16(w0, v128.load(xb, 8)), dot16(w1, v128.load(xb, 24)));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * load<f32>(xb))));${v.min ? '\n    accm += m * load<f32>(xb, 4);' : ''}
+    ${per}
   }
-  return hsumF32(acc)${v.min ? ' + accm' : ''};
+  ${n > 1 ? ks.map((k) => `store<f32>(o + ${k === 0 ? '0' : `${k} * os`}, ${result(k)});`).join('\n  ') : `return ${result(0)};`}
 }`;
 }
 
@@ -195,7 +207,7 @@ function k23Dot(name) {
 const TILE = 16;
 
 /** One driver per type: rows [j0, j1) of W times every token row of x. */
-function driver(name, dot, xFormat) {
+function driver(name, dot, xFormat, dot4) {
   const t = type(name);
   return `
 export function matmul_${name}(w: usize, rowBytes: usize, x: usize, xRowBytes: usize, out: usize, n: i32, k: i32, tokens: i32, j0: i32, j1: i32): void {
@@ -204,7 +216,9 @@ export function matmul_${name}(w: usize, rowBytes: usize, x: usize, xRowBytes: u
     const t1 = min(tokens, t0 + ${TILE});
     for (let j = j0; j < j1; j++) {
       const wr = w + <usize>j * rowBytes;
-      for (let t = t0; t < t1; t++) store<f32>(out + ((<usize>t * <usize>n + <usize>j) << 2), ${dot}(wr, x + <usize>t * xRowBytes, nb));
+      let t = t0;${dot4 ? `
+      for (; t + 4 <= t1; t += 4) ${dot4}(wr, x + <usize>t * xRowBytes, xRowBytes, nb, out + ((<usize>t * <usize>n + <usize>j) << 2), <usize>n << 2);` : ''}
+      for (; t < t1; t++) store<f32>(out + ((<usize>t * <usize>n + <usize>j) << 2), ${dot}(wr, x + <usize>t * xRowBytes, nb));
     }
   }
 }`;
@@ -214,7 +228,7 @@ export function matmul_${name}(w: usize, rowBytes: usize, x: usize, xRowBytes: u
 const KERNELS = [
   ['F32', '', 'dotF32', 0],
   ['F16', '', 'dotF16', 0],
-  ...Object.entries(LEGACY).map(([n, v]) => [n, legacyDot(n, v), `dot_${n}`, 1]),
+  ...Object.entries(LEGACY).map(([n, v]) => [n, legacyDot(n, v, 1) + legacyDot(n, v, 4), `dot_${n}`, 1, `dot4_${n}`]),
   ['Q4_K', k45Dot('Q4_K', false), 'dot_Q4_K', 2],
   ['Q5_K', k45Dot('Q5_K', true), 'dot_Q5_K', 2],
   ['Q6_K', q6kDot(), 'dot_Q6_K', 2],
@@ -253,9 +267,9 @@ function generate() {
   return (low | (high << 4)) - 32;
 }`,
   ];
-  for (const [name, src, dot, fmt] of KERNELS) {
+  for (const [name, src, dot, fmt, dot4] of KERNELS) {
     if (src) parts.push(src);
-    parts.push(driver(name, dot, ['f32 activations', 'Q8A activations', 'Q8_K activations'][fmt]));
+    parts.push(driver(name, dot, ['f32 activations', 'Q8A activations', 'Q8_K activations'][fmt], dot4));
   }
   parts.push(`
 /** ggml type id -> activation format (0 f32, 1 Q8A, 2 Q8_K), -1 when there is no kernel. */

@@ -46,8 +46,24 @@ const CTL_BYTES = 256;
 /** Byte offsets in the control block (assembly/index.ts), and the pool's words after them. */
 const C_ABORT = 12, C_TOKENS = 16, C_OUTPUTS = 20, C_POS = 24, C_NOPS = 28, C_OPS = 32, C_COUNTERS = 36, C_SCRATCH = 40, C_SCRATCH_STRIDE = 44, C_SPIN = 48;
 const C_POOL = 128;
-const OPC = { rmsnorm: 1, quant: 2, matmul: 3, rope: 4, kv_store: 5, attention: 6, add: 7, silu_mul: 8, gather_outputs: 9 } as const;
-const F_OUTPUTS = 1, F_NOBARRIER = 2;
+const OPC = { rmsnorm: 1, quant: 2, matmul: 3, rope: 4, kv_store: 5, attention: 6, add: 7, silu_mul: 8, gather_outputs: 9, add_norm: 10, rope_store: 11 } as const;
+const F_OUTPUTS = 1, F_NOBARRIER = 2, F_REPLICATE = 4;
+
+type OpOf<K extends Op['op']> = Extract<Op, { op: K }>;
+/** Quantize a buffer's rows into an activation format for the matmuls that read it. */
+interface QuantOp { op: 'quant'; x: string; fmt: number }
+/** Fused ops: x += b then x's RMSNorm; RoPE of k then the KV store. */
+interface AddNormOp { op: 'add_norm'; add: OpOf<'add'>; norm: OpOf<'rmsnorm'> }
+interface RopeStoreOp { op: 'rope_store'; rope: OpOf<'rope'>; store: OpOf<'kv_store'> }
+interface Entry {
+  op: Op | QuantOp | AddNormOp | RopeStoreOp;
+  reads: string[];
+  writes: string[];
+  /** A quantization of this (row-wise) op's output, done row by row in the same op. */
+  quantAfter?: QuantOp;
+  /** Quantize op a matmul reads next: replicated on every thread when small. */
+  replicate?: boolean;
+}
 /** Activation formats (assembly: activationFormat). */
 const FMT_F32 = 0, FMT_Q8A = 1, FMT_Q8K = 2;
 /** Q8A block: f32 d, f32 s, 32 int8 (this backend's own layout, 32 = Q8_0's block size). */
@@ -107,6 +123,7 @@ export class WasmBackend implements Backend {
   private plan: Record<string, number> = {};
   private totalBytes = 0;
   private weightBytes = 0;
+  private barriers = 0;
 
   constructor(opts: WasmBackendOptions = {}) {
     const t = opts.threads ?? defaultThreads();
@@ -239,6 +256,7 @@ export class WasmBackend implements Backend {
       if (r.f32 !== undefined) floats[o + 10] = r.f32;
     });
     this.nOps = compiled;
+    this.barriers = records.filter((r) => (r.words[1]! & F_NOBARRIER) === 0).length;
     const ctl = new Int32Array(buf, this.ctl, CTL_BYTES / 4);
     ctl[C_NOPS / 4] = compiled;
     ctl[C_OPS / 4] = opsPtr;
@@ -250,8 +268,8 @@ export class WasmBackend implements Backend {
   }
 
   /** The program's ops in execution order with the quantize steps the matmuls need, as abstract records. */
-  private compileOps(program: Program, fmtOf: (weight: string) => number): Array<{ op: Op | { op: 'quant'; x: string; fmt: number }; reads: string[]; writes: string[] }> {
-    const out: Array<{ op: Op | { op: 'quant'; x: string; fmt: number }; reads: string[]; writes: string[] }> = [];
+  private compileOps(program: Program, fmtOf: (weight: string) => number): Entry[] {
+    const out: Entry[] = [];
     const fresh = new Set<string>();
     const write = (b: string) => {
       for (const k of [...fresh]) if (k.startsWith(`${b}:`)) fresh.delete(k);
@@ -287,6 +305,43 @@ export class WasmBackend implements Backend {
         case 'gather_outputs': out.push({ op: o, reads: [o.x], writes: [o.out] }); write(o.out); return;
       }
     });
+    return this.fuse(out);
+  }
+
+  /**
+   * Fewer barriers per layer: the residual add with the next RMSNorm, the
+   * quantization of a row-wise op's output into that op, RoPE of k with the KV
+   * store; a quantize that feeds a matmul is replicated on every thread when small.
+   */
+  private fuse(list: Entry[]): Entry[] {
+    const out: Entry[] = [];
+    const rowsOf = (b: string) => this.perToken.has(b);
+    const output = (e: Entry): string | undefined =>
+      e.op.op === 'rmsnorm' || e.op.op === 'silu_mul' ? e.op.out : e.op.op === 'add_norm' ? e.op.norm.out : undefined;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i]!;
+      const n = list[i + 1];
+      if (e.op.op === 'add' && n?.op.op === 'rmsnorm' && e.op.out === e.op.a && n.op.x === e.op.out && rowsOf(e.op.a) === rowsOf(n.op.out)) {
+        out.push({ op: { op: 'add_norm', add: e.op, norm: n.op }, reads: [e.op.a, e.op.b], writes: [e.op.a, n.op.out] });
+        i++;
+        continue;
+      }
+      if (e.op.op === 'rope' && n?.op.op === 'kv_store' && n.op.k === e.op.x) {
+        out.push({ op: { op: 'rope_store', rope: e.op, store: n.op }, reads: [n.op.k, n.op.v], writes: [n.op.k, `kv${n.op.layer}`] });
+        i++;
+        continue;
+      }
+      if (e.op.op === 'quant') {
+        const prev = out[out.length - 1];
+        if (prev && !prev.quantAfter && output(prev) === e.op.x) {
+          prev.quantAfter = e.op;
+          prev.writes.push(...e.writes);
+          continue;
+        }
+        if (n?.op.op === 'matmul') e.replicate = true;
+      }
+      out.push(e);
+    }
     return out;
   }
 
@@ -302,11 +357,27 @@ export class WasmBackend implements Backend {
     };
     const outFlag = (b: string) => (this.perToken.has(b) ? 0 : F_OUTPUTS);
     const f16 = program.kv.type === 'f16' ? 1 : 0;
-    const recs = list.map(({ op: o }) => {
+    const withQuant = (words: number[], q: QuantOp | undefined) => {
+      if (!q) return words;
+      while (words.length < 12) words.push(0);
+      const width = this.bufWidth.get(q.x)!;
+      words.push(quantBufs.get(`${q.x}:${q.fmt}`)!, q.fmt, activationRowBytes(q.fmt, width));
+      return words;
+    };
+    const recs = list.map(({ op: o, quantAfter, replicate }): { words: number[]; f64?: number; f32?: number } => {
       switch (o.op) {
+        case 'add_norm': {
+          const w = this.vectors.get(o.norm.weight);
+          if (w === undefined) throw new Error(`op list names unknown vector ${o.norm.weight}`);
+          return { words: withQuant([OPC.add_norm, outFlag(o.add.a), 0, ptr(o.add.a), ptr(o.add.b), w, this.bufWidth.get(o.add.a)!, ptr(o.norm.out)], quantAfter), f64: o.norm.eps };
+        }
+        case 'rope_store': {
+          const r = o.rope;
+          return { words: [OPC.rope_store, 0, 0, ptr(o.store.k), ptr(o.store.v), kv[o.store.layer]!.k, kv[o.store.layer]!.v, program.kv.width, f16, r.nHeads, r.headDim, r.ropeDim, ropeTabs.get(`${r.ropeDim}/${r.base}`)!] };
+        }
         case 'quant': {
           const width = this.bufWidth.get(o.x)!;
-          return { words: [OPC.quant, outFlag(o.x), 0, ptr(o.x), quantBufs.get(`${o.x}:${o.fmt}`)!, width, o.fmt, activationRowBytes(o.fmt, width)] };
+          return { words: [OPC.quant, outFlag(o.x) | (replicate ? F_REPLICATE : 0), 0, ptr(o.x), quantBufs.get(`${o.x}:${o.fmt}`)!, width, o.fmt, activationRowBytes(o.fmt, width)] };
         }
         case 'matmul': {
           const m = this.matrices.get(o.weight);
@@ -322,7 +393,7 @@ export class WasmBackend implements Backend {
         case 'rmsnorm': {
           const w = this.vectors.get(o.weight);
           if (w === undefined) throw new Error(`op list names unknown vector ${o.weight}`);
-          return { words: [OPC.rmsnorm, outFlag(o.x), 0, ptr(o.x), w, ptr(o.out), this.bufWidth.get(o.x)!], f64: o.eps };
+          return { words: withQuant([OPC.rmsnorm, outFlag(o.x), 0, ptr(o.x), w, ptr(o.out), this.bufWidth.get(o.x)!], quantAfter), f64: o.eps };
         }
         case 'rope':
           return { words: [OPC.rope, outFlag(o.x), 0, ptr(o.x), o.nHeads, o.headDim, o.ropeDim, ropeTabs.get(`${o.ropeDim}/${o.base}`)!] };
@@ -334,7 +405,7 @@ export class WasmBackend implements Backend {
         case 'add':
           return { words: [OPC.add, outFlag(o.a), 0, ptr(o.a), ptr(o.b), ptr(o.out), this.bufWidth.get(o.a)!] };
         case 'silu_mul':
-          return { words: [OPC.silu_mul, outFlag(o.gate), 0, ptr(o.gate), ptr(o.up), ptr(o.out), this.bufWidth.get(o.gate)!] };
+          return { words: withQuant([OPC.silu_mul, outFlag(o.gate), quantAfter ? 1 : 0, ptr(o.gate), ptr(o.up), ptr(o.out), this.bufWidth.get(o.gate)!], quantAfter) };
         case 'gather_outputs':
           return { words: [OPC.gather_outputs, 0, 1, ptr(o.x), ptr(o.out), this.bufWidth.get(o.x)!] };
         default:
@@ -352,7 +423,8 @@ export class WasmBackend implements Backend {
         && !next.reads.some((b) => groupW.has(b))
         && !next.writes.some((b) => groupW.has(b) || groupR.has(b));
       if (independent) recs[i]!.words[1]! |= F_NOBARRIER;
-      else {
+      else if (!e.replicate) {
+        // (after a replicated quantize the barrier may be skipped at run time: its reads and writes stay in the group)
         groupW = new Set();
         groupR = new Set();
       }
@@ -404,6 +476,8 @@ export class WasmBackend implements Backend {
       build: this.build ? `${this.build.name} (SIMD128 + threads)` : 'not loaded',
       buildNote: this.build?.note ?? '',
       threads: this.threads,
+      ops: this.nOps,
+      barriersPerStep: this.barriers,
       attention: this.flash ? 'flash (online softmax)' : 'llama.cpp non-flash numerics',
       kvCacheType: this.program?.kv.type ?? '',
       weightBytes: this.weightBytes,

@@ -51,8 +51,23 @@ const OP_ATTN = 6;
 const OP_ADD = 7;
 const OP_SILUMUL = 8;
 const OP_GATHER = 9;
+/** x += b, then RMSNorm of x into out (row-wise; the residual add and the next norm in one pass). */
+const OP_ADD_NORM = 10;
+/** RoPE of k's rows, then both k and v rows into the cache. */
+const OP_ROPE_STORE = 11;
 /** Flag in word 1: no barrier after this op (the next op reads none of its output). */
 const F_NOBARRIER = 2;
+/** Quantize op feeding a matmul: when small (decode), every thread quantizes all rows itself and no barrier follows. */
+const F_REPLICATE = 4;
+const REPLICATE_MAX = 16384;
+
+/** Quantizes rows [r0, r1) of x (width floats each) into dst (rb bytes per row) in format fmt (1 Q8A, 2 Q8_K). */
+function quantRows(x: usize, width: i32, dst: usize, fmt: i32, rb: usize, r0: i32, r1: i32): void {
+  for (let r = r0; r < r1; r++) {
+    if (fmt == 1) quantizeQ8A(x + <usize>r * <usize>width * 4, dst + <usize>r * rb, width);
+    else quantizeQ8K(x + <usize>r * <usize>width * 4, dst + <usize>r * rb, width);
+  }
+}
 
 /** Sense-counting barrier: spin on the generation word, then block in atomic.wait. Returns false when aborted. */
 function barrier(ctl: usize, nth: i32): bool {
@@ -109,18 +124,24 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
     let total = 0;
     let chunk = w(op, 2);
     switch (code) {
-      case OP_RMSNORM: case OP_QUANT: total = rows; break;
+      case OP_RMSNORM: case OP_QUANT: case OP_ADD_NORM: total = rows; break;
+      case OP_ROPE_STORE: total = T; break;
       case OP_MATMUL: total = w(op, 9); break;
       case OP_ROPE: total = rows * w(op, 4); break;
       case OP_KVSTORE: total = T; break;
       case OP_ATTN: total = T * w(op, 7); break;
-      case OP_ADD: case OP_SILUMUL: total = rows * w(op, 6); break;
+      case OP_ADD: total = rows * w(op, 6); break;
+      case OP_SILUMUL: total = w(op, 13) != 0 ? rows : rows * w(op, 6); break;
       case OP_GATHER: total = 1; break;
       default: unreachable();
     }
+    if (code == OP_QUANT && (flags & F_REPLICATE) != 0 && rows * w(op, 5) <= REPLICATE_MAX) {
+      quantRows(p(op, 3), w(op, 5), p(op, 4), w(op, 6), p(op, 7), 0, rows);
+      continue; // every thread has the whole quantized input: the matmul may start without a barrier
+    }
     if (chunk <= 0) {
       chunk = total / (nth * 4);
-      if (code == OP_ADD || code == OP_SILUMUL) chunk = max(1024, (chunk + 3) & ~3);
+      if (code == OP_ADD || (code == OP_SILUMUL && w(op, 13) == 0)) chunk = max(1024, (chunk + 3) & ~3);
       if (chunk < 1) chunk = 1;
     }
     for (;;) {
@@ -128,16 +149,22 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
       if (s >= total) break;
       const e = min(total, s + chunk);
       switch (code) {
-        case OP_RMSNORM: rmsnorm(p(op, 3), p(op, 4), p(op, 5), w(op, 6), load<f64>(op, 32), s, e); break;
-        case OP_QUANT: {
-          const x = p(op, 3);
-          const dst = p(op, 4);
-          const width = w(op, 5);
-          const rb = p(op, 7);
-          for (let r = s; r < e; r++) {
-            if (w(op, 6) == 1) quantizeQ8A(x + <usize>r * <usize>width * 4, dst + <usize>r * rb, width);
-            else quantizeQ8K(x + <usize>r * <usize>width * 4, dst + <usize>r * rb, width);
-          }
+        case OP_RMSNORM:
+          rmsnorm(p(op, 3), p(op, 4), p(op, 5), w(op, 6), load<f64>(op, 32), s, e);
+          if (w(op, 13) != 0) quantRows(p(op, 5), w(op, 6), p(op, 12), w(op, 13), p(op, 14), s, e);
+          break;
+        case OP_ADD_NORM: {
+          const width = w(op, 6);
+          add(p(op, 3), p(op, 4), p(op, 3), s * width, e * width);
+          rmsnorm(p(op, 3), p(op, 5), p(op, 7), width, load<f64>(op, 32), s, e);
+          if (w(op, 13) != 0) quantRows(p(op, 7), width, p(op, 12), w(op, 13), p(op, 14), s, e);
+          break;
+        }
+        case OP_QUANT: quantRows(p(op, 3), w(op, 5), p(op, 4), w(op, 6), p(op, 7), s, e); break;
+        case OP_ROPE_STORE: {
+          const nKv = w(op, 9);
+          rope(p(op, 3), nKv, w(op, 10), w(op, 11), p(op, 12), pos0, s * nKv, e * nKv);
+          kvStore(p(op, 3), p(op, 4), p(op, 5), p(op, 6), w(op, 7), w(op, 8) != 0, pos0, s, e);
           break;
         }
         case OP_MATMUL: matmul(w(op, 3), p(op, 4), p(op, 5), p(op, 6), p(op, 7), p(op, 8), w(op, 9), w(op, 10), rows, s, e); break;
@@ -145,7 +172,15 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
         case OP_KVSTORE: kvStore(p(op, 3), p(op, 4), p(op, 5), p(op, 6), w(op, 7), w(op, 8) != 0, pos0, s, e); break;
         case OP_ATTN: attention(p(op, 3), p(op, 4), p(op, 5), p(op, 6), w(op, 7), w(op, 8), w(op, 9), load<f32>(op, 40), w(op, 11) != 0, w(op, 12) != 0, pos0, scratch, s, e); break;
         case OP_ADD: add(p(op, 3), p(op, 4), p(op, 5), s, e); break;
-        case OP_SILUMUL: siluMul(p(op, 3), p(op, 4), p(op, 5), s, e); break;
+        case OP_SILUMUL:
+          if (w(op, 13) != 0) {
+            const width = w(op, 6);
+            siluMul(p(op, 3), p(op, 4), p(op, 5), s * width, e * width);
+            quantRows(p(op, 5), width, p(op, 12), w(op, 13), p(op, 14), s, e);
+          } else {
+            siluMul(p(op, 3), p(op, 4), p(op, 5), s, e);
+          }
+          break;
         case OP_GATHER: {
           const width = <usize>w(op, 5);
           memory.copy(p(op, 4), p(op, 3) + <usize>(T - nOut) * width * 4, <usize>nOut * width * 4);
