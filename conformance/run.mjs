@@ -4,7 +4,7 @@
  * build bundled in @node-llama-cpp/linux-x64 3.22.1), in this process.
  *
  *   node conformance/run.mjs [--sets tiny,135m,360m] [--no-quant] [--no-infer]
- *                            [--greedy N] [--all-types-bytes] [--out FILE]
+ *                            [--greedy N] [--all-types-bytes] [--backend reference|wasm] [--out FILE]
  *
  * 1. Quantizer: for every fixture set and every TYPE of `tsinfer quantize`,
  *    llama.cpp's own llama_model_quantize (through koffi) runs on the F32
@@ -107,9 +107,9 @@ async function llamaRun(modelPath, prompts, texts, nGreedy) {
 
 // ------------------------------------------------------------------ tsinfer side
 
-async function oursRun(modelPath, prompts, texts, nGreedy) {
+async function oursRun(modelPath, prompts, texts, nGreedy, backend = 'reference') {
   const { loadModel } = await import(path.join(ROOT, 'dist', 'index.js'));
-  const model = await loadModel(modelPath, { contextLength: 512 });
+  const model = await loadModel(modelPath, { contextLength: 512, backend });
   try {
     const out = [];
     const n = model.info.hyperparameters.vocabSize;
@@ -248,13 +248,13 @@ async function firstDiff(a, b, file) {
 
 // ------------------------------------------------------------------ inference conformance
 
-export async function inferConformance(sets, nGreedy, log, { stories = true } = {}) {
+export async function inferConformance(sets, nGreedy, log, { stories = true, backend = 'reference' } = {}) {
   const { fixturePath, QUANT_TYPES } = await import(path.join(ROOT, 'scripts', 'fixtures.mjs'));
   const models = stories ? [{ label: 'stories260K', file: path.join(SHARED, 'models', 'stories260K.gguf'), nVocab: 512, bos: 1, texts: false }] : [];
   for (const set of sets) {
     for (const type of ['F32', ...QUANT_TYPES]) {
       const file = fixturePath(set, type);
-      if (existsSync(file)) models.push({ label: path.basename(file, '.gguf'), file, nVocab: 49152, texts: true, big: set !== 'tiny' });
+      if (existsSync(file)) models.push({ label: path.basename(file, '.gguf'), file, nVocab: 49152, texts: true, big: set !== 'tiny', dequantizedCheck: set === 'tiny' && type !== 'F32' });
     }
   }
   const rows = [];
@@ -266,7 +266,7 @@ export async function inferConformance(sets, nGreedy, log, { stories = true } = 
     const t0 = Date.now();
     const ref = await llamaRun(m.file, prompts, texts, nGreedy);
     const t1 = Date.now();
-    const got = await oursRun(m.file, prompts, texts, nGreedy);
+    const got = await oursRun(m.file, prompts, texts, nGreedy, backend);
     const t2 = Date.now();
     const cmp = [];
     for (let p = 0; p < prompts.length; p++) {
@@ -292,10 +292,55 @@ export async function inferConformance(sets, nGreedy, log, { stories = true } = 
       tLlama: (t1 - t0) / 1000,
       tOurs: (t2 - t1) / 1000,
     };
+    if (m.dequantizedCheck) {
+      // llama.cpp on an F32 copy of the same weights (dequantized by tsinfer): isolates the weights from
+      // llama.cpp's quantized matmuls, which round the activations to 8 bits.
+      const deq = await writeDequantizedCopy(m.file);
+      const refDeq = await llamaRun(deq, prompts, [], nGreedy);
+      rmSync(deq, { force: true });
+      const c2 = [];
+      for (let p = 0; p < prompts.length; p++) for (let k = 0; k < prompts[p].length; k++) c2.push(compareLogits(refDeq.runs[p].logits[k], got.runs[p].logits[k]));
+      row.deq = {
+        maxAbs: Math.max(...c2.map((c) => c.maxAbs)),
+        meanKl: c2.reduce((s, c) => s + c.kl, 0) / c2.length,
+        top1: c2.filter((c) => c.top1).length,
+        greedy: prompts.map((_, p) => {
+          const a = refDeq.runs[p].greedy;
+          const b = got.runs[p].greedy;
+          let same = 0;
+          while (same < a.length && a[same] === b[same]) same++;
+          return { same, n: a.length };
+        }),
+      };
+    }
     rows.push(row);
     log(`infer ${m.label}: max|Δ| ${row.maxAbs.toExponential(2)}, mean KL ${row.meanKl.toExponential(2)}, top-1 ${row.top1}/${row.positions}, greedy ${greedy.map((g) => `${g.same}/${g.n}`).join(' ')}, tokens ${row.tokens}`);
   }
   return rows;
+}
+
+/** An F32 copy of a GGUF model with every tensor dequantized by tsinfer (same metadata except general.file_type). */
+async function writeDequantizedCopy(file) {
+  const { openGGUF } = await import(path.join(ROOT, 'dist', 'gguf', 'reader.js'));
+  const { writeGGUF, metadataOf, gv } = await import(path.join(ROOT, 'dist', 'gguf', 'writer.js'));
+  const { dequantize } = await import(path.join(ROOT, 'dist', 'quant', 'index.js'));
+  mkdirSync(OUT_DIR, { recursive: true });
+  const out = path.join(OUT_DIR, `${path.basename(file, '.gguf')}.dequantized-f32.gguf`);
+  const g = await openGGUF(file);
+  try {
+    const meta = metadataOf(g).map(([k, v]) => [k, k === 'general.file_type' ? gv.u32(0) : v]);
+    const tensors = g.tensors.map((t) => ({
+      name: t.name, typeId: 0, shape: t.shape,
+      data: function* () {
+        const f = dequantize(t.typeId, g.readTensor(t), t.nElements);
+        yield new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+      },
+    }));
+    await writeGGUF(out, meta, tensors, { flags: 'w' });
+  } finally {
+    g.close();
+  }
+  return out;
 }
 
 // ------------------------------------------------------------------ report
@@ -324,13 +369,20 @@ function report(quant, infer, opts) {
     L.push('');
   }
   if (infer) {
-    L.push('## Inference: reference backend vs llama.cpp', '');
+    L.push(`## Inference: ${opts.backend} backend vs llama.cpp`, '');
     L.push(`Token-id prompts (seeded random ids; stories260K's start with BOS), every position's logits compared: max |Δ| over all positions and the vocabulary, mean KL(P_llama.cpp ‖ P_tsinfer) of the softmax per position, top-1 agreement. Greedy: ${opts.nGreedy} tokens by argmax after each prompt (EOS ignored); "k/n" = the first k tokens are equal. Tokens: \`tokenize(text, add_special=false, parse_special=false)\` of ${TEXTS.length} texts equal.`, '');
     L.push('| model | positions | max abs Δ logit | mean KL | top-1 | greedy continuations | token ids |', '|---|---|---|---|---|---|---|');
     for (const r of infer) {
       L.push(`| ${r.label} | ${r.positions} | ${r.maxAbs.toExponential(2)} | ${r.meanKl.toExponential(2)} | ${r.top1}/${r.positions} | ${r.greedy.map((g) => `${g.same}/${g.n}`).join(', ')} | ${r.tokens} |`);
     }
     L.push('');
+    const deq = infer.filter((r) => r.deq);
+    if (deq.length) {
+      L.push('The same tsinfer runs against llama.cpp on an F32 copy of each quantized file (weights dequantized by tsinfer, so llama.cpp computes in float32 as on the F32 fixture): what remains against the quantized file itself is llama.cpp\'s quantized matmuls, which round the activations to 8 bits (Q8_0/Q8_K) before the dot products.', '');
+      L.push('| model (weights dequantized) | max abs Δ logit | mean KL | top-1 | greedy continuations |', '|---|---|---|---|---|');
+      for (const r of deq) L.push(`| ${r.label} | ${r.deq.maxAbs.toExponential(2)} | ${r.deq.meanKl.toExponential(2)} | ${r.deq.top1}/${r.positions} | ${r.deq.greedy.map((g) => `${g.same}/${g.n}`).join(', ')} |`);
+      L.push('');
+    }
     const diffs = infer.flatMap((r) => r.tokenDiffs.map((d) => `- ${r.label}: ${JSON.stringify(d.text)}: llama.cpp ${JSON.stringify(d.llama)}, tsinfer ${JSON.stringify(d.ours)}`));
     if (diffs.length) L.push('Token id differences:', '', ...diffs, '');
   }
@@ -338,8 +390,13 @@ function report(quant, infer, opts) {
   return L.join('\n');
 }
 
+/** Splits markdown at "## " headings (the text before the first heading is one piece). */
+function sections(md) {
+  return md.split(/(?=^## )/m);
+}
+
 async function main(argv) {
-  const opts = { sets: ['tiny'], quant: true, infer: true, nGreedy: 64, allTypesBytes: false, out: path.join(ROOT, 'CONFORMANCE.md') };
+  const opts = { sets: ['tiny'], quant: true, infer: true, nGreedy: 64, allTypesBytes: false, backend: 'reference', out: path.join(ROOT, 'CONFORMANCE.md') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--sets') opts.sets = argv[++i].split(',').filter(Boolean);
@@ -348,6 +405,7 @@ async function main(argv) {
     else if (a === '--greedy') opts.nGreedy = Number(argv[++i]);
     else if (a === '--all-types-bytes') opts.allTypesBytes = true;
     else if (a === '--out') opts.out = path.resolve(argv[++i]);
+    else if (a === '--backend') opts.backend = argv[++i];
     else {
       console.error(`conformance: unknown argument "${a}"`);
       return 2;
@@ -358,10 +416,24 @@ async function main(argv) {
   await ensureFixtures({ sets: opts.sets, log: (m) => console.log(m) });
   const { LLAMA_CPP_RELEASE } = await import('./lib/llama-ffi.mjs');
   const quant = opts.quant ? await quantConformance(opts.sets, opts.allTypesBytes, console.log) : undefined;
-  const infer = opts.infer ? await inferConformance(opts.sets, opts.nGreedy, console.log) : undefined;
+  const infer = opts.infer ? await inferConformance(opts.sets, opts.nGreedy, console.log, { backend: opts.backend }) : undefined;
   const notesFile = path.join(HERE, 'NOTES.md');
   const notes = existsSync(notesFile) ? readFileSync(notesFile, 'utf8') : undefined;
-  writeFileSync(opts.out, report(quant, infer, { ...opts, LLAMA_CPP_RELEASE, notes }));
+  let text = report(quant, infer, { ...opts, LLAMA_CPP_RELEASE, notes });
+  // A section that was not run this time (--no-quant / --no-infer) is carried over from the existing report.
+  if ((!quant || !infer) && existsSync(opts.out)) {
+    const old = sections(readFileSync(opts.out, 'utf8'));
+    const add = [!quant && old.find((x) => x.startsWith('## Quantizer')), !infer && old.find((x) => x.startsWith('## Inference'))].filter(Boolean);
+    if (add.length) {
+      const cur = sections(text);
+      const head = cur.filter((x) => !x.startsWith('## '));
+      const body = cur.filter((x) => x.startsWith('## Quantizer') || x.startsWith('## Inference'));
+      const rest = cur.filter((x) => x.startsWith('## ') && !body.includes(x));
+      const ordered = [...body, ...add].sort((a, b) => (a.startsWith('## Quantizer') ? 0 : 1) - (b.startsWith('## Quantizer') ? 0 : 1));
+      text = [...head, ...ordered, ...rest].join('');
+    }
+  }
+  writeFileSync(opts.out, text);
   console.log(`wrote ${path.relative(process.cwd(), opts.out)}`);
   return 0;
 }

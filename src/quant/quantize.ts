@@ -31,7 +31,10 @@ const I32_SCRATCH = new Int32Array(F32_SCRATCH.buffer);
  * bits (round half to even for |x| < 2^22; garbage beyond, as in C).
  */
 export function nearestInt(x: number): number {
-  F32_SCRATCH[0] = x + 12582912; // x is a float32, so rounding the double sum once is float32 addition
+  // x is a float32, so rounding the double sum once is float32 addition. In range the
+  // sum's low mantissa bits are the rounded value itself; outside it, read the bits as C does.
+  if (x > -4194304 && x < 4194304) return fround(x + 12582912) - 12582912;
+  F32_SCRATCH[0] = x + 12582912;
   return (I32_SCRATCH[0]! & 0x007fffff) - 0x00400000;
 }
 
@@ -234,6 +237,10 @@ export function quantizeRowQ8_0(src: Float32Array, dst: Uint8Array, n: number): 
 
 // ---------------------------------------------------------------- K-quant helpers
 
+/** make_qx_quants' per-element weights and weight * x (n <= 32). */
+const qxW = new Float32Array(32);
+const qxWX = new Float32Array(32);
+
 /**
  * make_qx_quants: symmetric quantization of n values at x[xo..] to
  * [-nmax, nmax-1] (stored + nmax in L[lo..]), with a search over 18 scales
@@ -261,18 +268,21 @@ function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: I
     }
     return fround(1 / iscale);
   }
-  const weight = (v: number): number =>
-    rmseType === 1 ? fround(v * v) : rmseType === 2 ? 1 : rmseType === 3 ? abs(v) : fround(Math.sqrt(abs(v)));
+  const w = qxW;
+  const wx = qxWX;
+  for (let i = 0; i < n; i++) {
+    const v = x[xo + i]!;
+    w[i] = rmseType === 1 ? fround(v * v) : rmseType === 2 ? 1 : rmseType === 3 ? abs(v) : fround(Math.sqrt(abs(v)));
+    wx[i] = fround(w[i]! * v);
+  }
   let sumlx = 0;
   let suml2 = 0;
   for (let i = 0; i < n; i++) {
-    const v = x[xo + i]!;
-    let l = nearestInt(fround(iscale * v));
+    let l = nearestInt(fround(iscale * x[xo + i]!));
     l = Math.max(-nmax, Math.min(nmax - 1, l));
     L[lo + i] = l + nmax;
-    const w = weight(v);
-    sumlx = fround(sumlx + fround(fround(w * v) * l));
-    suml2 = fround(suml2 + fround(fround(w * l) * l));
+    sumlx = fround(sumlx + fround(wx[i]! * l));
+    suml2 = fround(suml2 + fround(fround(w[i]! * l) * l));
   }
   let scale = suml2 !== 0 ? fround(sumlx / suml2) : 0;
   let best = fround(scale * sumlx);
@@ -282,12 +292,10 @@ function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: I
     sumlx = 0;
     suml2 = 0;
     for (let i = 0; i < n; i++) {
-      const v = x[xo + i]!;
-      let l = nearestInt(fround(iscale * v));
+      let l = nearestInt(fround(iscale * x[xo + i]!));
       l = Math.max(-nmax, Math.min(nmax - 1, l));
-      const w = weight(v);
-      sumlx = fround(sumlx + fround(fround(w * v) * l));
-      suml2 = fround(suml2 + fround(fround(w * l) * l));
+      sumlx = fround(sumlx + fround(wx[i]! * l));
+      suml2 = fround(suml2 + fround(fround(w[i]! * l) * l));
     }
     if (suml2 > 0 && fround(sumlx * sumlx) > fround(best * suml2)) {
       for (let i = 0; i < n; i++) {
