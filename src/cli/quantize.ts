@@ -4,6 +4,7 @@
  * stderr (a bar on a terminal, one line per tensor otherwise), the summary
  * to stdout. Errors are one line on stderr; no partial output is ever left.
  */
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ggmlTypeName } from '../gguf/types.js';
 import { QuantizeError, quantizeModel, quantizeTypeNames, typeMix, type QuantizeProgress } from '../quant/quantize-model.js';
@@ -18,7 +19,8 @@ output/tied embeddings get Q6_K or Q8_0, the _M mixes give some attn_v/ffn_down 
 rows that are not a multiple of 256 fall back to Q5_0/Q5_1/Q8_0/Q4_0) and writes the same bytes.
   --force              replace OUT if it exists (never IN)
   --allow-requantize   accept already-quantized input tensors (dequantized first)
-  --threads N          accepted for llama-quantize compatibility; quantization runs on one thread
+  --threads N          worker threads for quantizing (default: the number of cores, at most 8);
+                       the output bytes do not depend on it
   --quiet              no progress output
 `;
 
@@ -42,7 +44,9 @@ export async function cmdQuantize(argv: string[]): Promise<number> {
   if (positionals.length !== 3) {
     throw new UsageError(`quantize needs IN.gguf OUT.gguf TYPE (got ${positionals.length} argument${positionals.length === 1 ? '' : 's'})`);
   }
-  num(values.threads, '--threads', { integer: true, min: 0 });
+  const threadsFlag = num(values.threads, '--threads', { integer: true, min: 0 });
+  // 0 or absent: as llama-quantize, use the machine's cores (at most 8)
+  const threads = threadsFlag === undefined || threadsFlag === 0 ? Math.min(8, availableParallelism()) : threadsFlag;
   const [input, output, type] = positionals as [string, string, string];
   if (!quantizeTypeNames().includes(type.toUpperCase())) {
     throw new UsageError(`unknown quantization type "${type}" (one of: ${quantizeTypeNames().join(', ')})`);
@@ -71,6 +75,7 @@ export async function cmdQuantize(argv: string[]): Promise<number> {
       allowRequantize: values['allow-requantize'] === true,
       signal: controller.signal,
       onProgress: progress,
+      threads,
     });
     if (!quiet && tty) process.stderr.write('\r\x1b[K');
     const bpw = (bytes: number) => ((bytes * 8) / Math.max(1, s.elements)).toFixed(2);
@@ -79,7 +84,7 @@ export async function cmdQuantize(argv: string[]): Promise<number> {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
     process.stdout.write(
-      `quantized ${input} -> ${output} (${s.fileType.name}, general.file_type ${s.fileType.ftype}) in ${((Date.now() - started) / 1000).toFixed(1)} s\n` +
+      `quantized ${input} -> ${output} (${s.fileType.name}, general.file_type ${s.fileType.ftype}) in ${((Date.now() - started) / 1000).toFixed(1)} s, ${threads} thread${threads === 1 ? '' : 's'}\n` +
         `  model size: ${formatBytes(s.bytesIn)} (${bpw(s.bytesIn)} BPW) -> ${formatBytes(s.bytesOut)} (${bpw(s.bytesOut)} BPW); file ${formatBytes(s.fileBytesIn)} -> ${formatBytes(s.fileBytesOut)}\n` +
         `  tensors: ${s.tensors.length} (${mix})${s.fallbacks > 0 ? `; ${s.fallbacks} used a fallback type because their rows are not a multiple of 256` : ''}\n`,
     );

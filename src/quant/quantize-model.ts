@@ -19,7 +19,9 @@ import { ggmlType, ggmlTypeName, rowBytes } from '../gguf/types.js';
 import { gv, metadataOf, tensorChunks, writeGGUF, type GGUFWriteValue } from '../gguf/writer.js';
 import { dequantizeRow, isDequantizable } from './dequant.js';
 import { FILE_TYPES, fileTypeByName, isQuantizedType, llamaTensorOrder, planTensorTypes, type FileType, type TensorPlan } from './filetype.js';
+import { Worker } from 'node:worker_threads';
 import { quantizeChunk, isQuantizable } from './quantize.js';
+import type { QuantizeJob } from './quantize-worker.js';
 
 /** ggml's GGML_QNT_VERSION, written as general.quantization_version. */
 export const GGML_QNT_VERSION = 2;
@@ -52,6 +54,8 @@ export interface QuantizeModelOptions {
   onProgress?: (p: QuantizeProgress) => void;
   /** Called before the first tensor with the whole plan. */
   onPlan?: (plan: readonly TensorPlan[]) => void;
+  /** Worker threads for quantizing (default 1: the calling thread). The bytes do not depend on it. */
+  threads?: number;
 }
 
 export interface QuantizeSummary {
@@ -141,6 +145,62 @@ function* quantizedChunks(file: GGUFFile, t: GGUFTensorInfo, to: number): Genera
   }
 }
 
+/** Worker threads that quantize row ranges of a slab in shared memory (--threads N). */
+class QuantizePool {
+  private workers: Worker[] = [];
+  private nextId = 0;
+  private pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+
+  constructor(readonly size: number) {
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(new URL('./quantize-worker.js', import.meta.url));
+      w.on('message', (m: { id: number; error?: string }) => {
+        const p = this.pending.get(m.id);
+        this.pending.delete(m.id);
+        if (m.error) p?.reject(new Error(m.error));
+        else p?.resolve();
+      });
+      w.on('error', (e) => {
+        for (const p of this.pending.values()) p.reject(e);
+        this.pending.clear();
+      });
+      this.workers.push(w);
+    }
+  }
+
+  /** Quantizes `rows` rows of src into dst, split evenly over the workers. */
+  run(typeId: number, src: SharedArrayBuffer, dst: SharedArrayBuffer, rows: number, nPerRow: number, rowBytesOut: number): Promise<void[]> {
+    const per = Math.ceil(rows / this.size);
+    const jobs: Promise<void>[] = [];
+    for (let i = 0, row = 0; row < rows; i++, row += per) {
+      const job: QuantizeJob = { id: this.nextId++, typeId, src, dst, row, rows: Math.min(per, rows - row), nPerRow, rowBytes: rowBytesOut };
+      jobs.push(new Promise<void>((resolve, reject) => this.pending.set(job.id, { resolve, reject })));
+      this.workers[i]!.postMessage(job);
+    }
+    return Promise.all(jobs);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/** quantizedChunks over a worker pool: the main thread reads and converts, the workers quantize. */
+async function* quantizedChunksParallel(file: GGUFFile, t: GGUFTensorInfo, to: number, pool: QuantizePool): AsyncGenerator<Uint8Array> {
+  const nPerRow = t.shape[0]!;
+  const rb = rowBytes(ggmlType(to)!, nPerRow);
+  const per = slabRows(nPerRow, t.nElements / nPerRow);
+  const src = new SharedArrayBuffer(per * nPerRow * 4);
+  const dst = new SharedArrayBuffer(per * rb);
+  const srcF32 = new Float32Array(src);
+  const out = new Uint8Array(dst);
+  for (const { rows, data } of floatSlabs(file, t)) {
+    srcF32.set(data);
+    await pool.run(to, src, dst, rows, nPerRow, rb);
+    yield out.subarray(0, rows * rb);
+  }
+}
+
 function sameFile(a: string, b: string): boolean {
   try {
     if (realpathSync(a) === realpathSync(b)) return true;
@@ -199,11 +259,14 @@ export async function quantizeModel(input: string, output: string, typeName: str
         name: t.name,
         typeId: p.to,
         shape: t.shape,
-        data: (): Iterable<Uint8Array> => (p.from === p.to ? tensorChunks(file, t.name) : quantizedChunks(file, t, p.to)),
+        data: (): Iterable<Uint8Array> | AsyncIterable<Uint8Array> =>
+          p.from === p.to ? tensorChunks(file, t.name) : pool ? quantizedChunksParallel(file, t, p.to, pool) : quantizedChunks(file, t, p.to),
         bytesIn: t.nBytes,
       };
     });
     let layout;
+    const threads = Math.max(1, Math.floor(opts.threads ?? 1));
+    const pool = threads > 1 ? new QuantizePool(threads) : undefined;
     try {
       layout = await writeGGUF(tmp, outputMetadata(file, fileType), tensors, {
         signal: opts.signal,
@@ -228,6 +291,8 @@ export async function quantizeModel(input: string, output: string, typeName: str
       const code = errnoText(e);
       if (/^E[A-Z]+$/.test(code)) throw new QuantizeError('IO', `cannot write ${output}: ${code}`);
       throw e;
+    } finally {
+      await pool?.close();
     }
     return {
       fileType,

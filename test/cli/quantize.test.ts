@@ -49,6 +49,15 @@ describe('tsinfer quantize', () => {
     rmSync(out);
   });
 
+  it.each(['1', '2', '3'])('writes the same bytes with --threads %s', (n) => {
+    const out = path.join(dir, `threads-${n}.gguf`);
+    const r = run(STORIES, out, 'Q4_K_M', '--threads', n, '--quiet');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`, ${n} threads?\\n`));
+    expect(sha256(out)).toBe(LLAMA_CPP_SHA256.Q4_K_M);
+    rmSync(out);
+  });
+
   it('prints progress and a summary', () => {
     const out = path.join(dir, 'progress.gguf');
     const r = run(STORIES, out, 'q8_0');
