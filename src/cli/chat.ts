@@ -97,13 +97,13 @@ async function interactive(s: ChatSession): Promise<number> {
         continue;
       }
       s.history.push({ role: 'user', content: line });
+      // readline keeps reading while the reply is written (on a terminal it must: Ctrl-C arrives
+      // as a key press); lines typed meanwhile wait in the iterator.
       controller = new AbortController();
-      rl.pause();
       try {
         if (!(await reply(s, controller.signal))) err('(interrupted)\n');
       } finally {
         controller = undefined;
-        rl.resume();
       }
       if (tty) rl.prompt();
     }
