@@ -46,7 +46,7 @@ for (const threads of values.threads.split(',').map(Number)) {
       const rb = rowBytes(type, cols);
       const matBytes = rows * rb;
       const copies = Math.max(1, Math.floor(TOTAL / matBytes));
-      h.top = h.exp.heapBase() + 4096; // reuse the memory for every shape
+      h.top = h.base; // reuse the memory for every shape
       const hAlloc = (n) => h.alloc(n);
       const w = hAlloc(matBytes * copies + 64);
       // random bytes; half-precision fields stay finite because speed does not depend on values

@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { GGMLType, ggmlType, rowBytes } from '../../src/gguf/types.js';
 import { dequantize, f32ToF16, quantize, roundToF16 } from '../../src/quant/index.js';
 import * as ref from '../../src/kernels/reference/ops.js';
-import { instantiate, loadWasmBuild, WA, type WasmExports } from '../../src/kernels/wasm/loader.js';
+import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmExports } from '../../src/kernels/wasm/loader.js';
 import { activationRowBytes } from '../../src/kernels/wasm/backend.js';
 
 const SEED = Number(process.env.TSINFER_SEED ?? Date.now() % 1e9);
@@ -36,7 +36,11 @@ function rng(seed: number) {
 
 const memory = new WA.Memory({ initial: 1600, maximum: 65536, shared: true });
 const exp: WasmExports = instantiate(loadWasmBuild(), memory);
-let top = exp.heapBase();
+const F16_TABLE = exp.heapBase();
+writeF16Table(memory, F16_TABLE);
+exp.init(F16_TABLE);
+const BASE = F16_TABLE + F16_TABLE_BYTES;
+let top = BASE;
 function alloc(bytes: number): number {
   const p = top;
   top = Math.ceil((top + bytes) / 64) * 64;
@@ -44,7 +48,7 @@ function alloc(bytes: number): number {
   return p;
 }
 function resetAlloc(): void {
-  top = exp.heapBase();
+  top = BASE;
 }
 const u8 = (p: number, n: number) => new Uint8Array(memory.buffer, p, n);
 const f32 = (p: number, n: number) => new Float32Array(memory.buffer, p, n);

@@ -24,7 +24,7 @@ import { dequantize, dequantizeRow } from '../../quant/index.js';
 import { ModelError } from '../../model/errors.js';
 import type { Op, Program, Step } from '../../model/program.js';
 import type { Backend, BackendInit } from '../backend.js';
-import { instantiate, loadWasmBuild, WA, type WasmBuild, type WasmExports, type WasmMemory } from './loader.js';
+import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmBuild, type WasmExports, type WasmMemory } from './loader.js';
 import { ThreadPool } from './pool.js';
 
 export interface WasmBackendOptions {
@@ -155,6 +155,7 @@ export class WasmBackend implements Backend {
     }
 
     this.ctl = plan.take(CTL_BYTES, 'control');
+    const f16Table = plan.take(F16_TABLE_BYTES, 'tables');
     // -- op list (compiled below; its size is known from the program)
     const compiled = this.compileOps(program, (w) => probe.activationFormat(file.tensor(w)!.typeId)).length;
     const opsPtr = plan.take(compiled * OP_WORDS * 4, 'ops');
@@ -206,7 +207,8 @@ export class WasmBackend implements Backend {
       throw new ModelError(`the wasm backend needs ${mib(total)} of WebAssembly memory (${parts}), more than the 4 GiB wasm32 limit; use a smaller contextLength or batchSize, or another backend`);
     }
     this.memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
-    this.exp = instantiate(this.build, this.memory);
+    writeF16Table(this.memory, f16Table);
+    this.exp = instantiate(this.build, this.memory, f16Table);
     const buf = this.memory.buffer;
 
     // -- load weights straight into memory
@@ -264,7 +266,7 @@ export class WasmBackend implements Backend {
     ctl[C_SCRATCH / 4] = scratch;
     ctl[C_SCRATCH_STRIDE / 4] = scratchStride;
     ctl[C_SPIN / 4] = Number(process.env.TSINFER_SPIN ?? 20000);
-    if (this.threads > 1) this.pool = await ThreadPool.start(this.build, this.memory, this.ctl, this.threads, this.ctl + C_POOL, 20000);
+    if (this.threads > 1) this.pool = await ThreadPool.start(this.build, this.memory, this.ctl, this.threads, this.ctl + C_POOL, 20000, f16Table);
   }
 
   /** The program's ops in execution order with the quantize steps the matmuls need, as abstract records. */

@@ -4,7 +4,7 @@
  * a one-op list through the same interpreter, chunking and barrier as the
  * backend.
  */
-import { instantiate, loadWasmBuild, WA, type WasmExports, type WasmMemory } from './loader.js';
+import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmExports, type WasmMemory } from './loader.js';
 import { ThreadPool } from './pool.js';
 import { activationRowBytes } from './backend.js';
 
@@ -15,15 +15,22 @@ export class KernelHarness {
   readonly exp: WasmExports;
   readonly memory: WasmMemory;
   private pool: ThreadPool | undefined;
-  private top: number;
+  /** Next free byte (kernel benches reset it to `base` to reuse the memory). */
+  top: number;
+  /** First byte after the harness's own control block and tables. */
+  readonly base: number;
   private ctl: number;
   private ops: number;
   private counters: number;
+  private f16Table: number;
 
   private constructor(readonly threads: number, pages: number) {
     this.memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
     this.exp = instantiate(loadWasmBuild(), this.memory);
     this.top = this.exp.heapBase();
+    this.f16Table = this.alloc(F16_TABLE_BYTES);
+    writeF16Table(this.memory, this.f16Table);
+    this.exp.init(this.f16Table);
     this.ctl = this.alloc(CTL_BYTES);
     this.ops = this.alloc(OP_WORDS * 4);
     this.counters = this.alloc(64);
@@ -35,12 +42,13 @@ export class KernelHarness {
     c[10] = scratch;
     c[11] = 64;
     c[12] = 20000; // spin
+    this.base = this.top;
   }
 
   /** A harness over `bytes` of memory with `threads` compute threads (main included). */
   static async create(threads: number, bytes: number): Promise<KernelHarness> {
     const h = new KernelHarness(threads, Math.ceil((bytes + (1 << 20)) / 65536));
-    if (threads > 1) h.pool = await ThreadPool.start(loadWasmBuild(), h.memory, h.ctl, threads, h.ctl + 128, 20000);
+    if (threads > 1) h.pool = await ThreadPool.start(loadWasmBuild(), h.memory, h.ctl, threads, h.ctl + 128, 20000, h.f16Table);
     return h;
   }
 

@@ -3,6 +3,7 @@
  * (feature detection by WebAssembly.validate) and compiles it once per process.
  */
 import { WASM_BUILDS } from './generated/binaries.js';
+import { f16ToF32 } from '../../quant/index.js';
 
 /** The parts of the WebAssembly JS API this backend uses (the project's lib has no DOM types). */
 export interface WasmMemory {
@@ -28,6 +29,7 @@ export interface WasmBuild {
 }
 
 export interface WasmExports {
+  init(f16Table: number): void;
   heapBase(): number;
   activationFormat(type: number): number;
   run(ctl: number, tid: number, nth: number): number;
@@ -47,6 +49,15 @@ export interface WasmExports {
 
 let cached: WasmBuild | undefined;
 
+/** Bytes of the binary16 -> f32 table every instance reads its weight scales from. */
+export const F16_TABLE_BYTES = 65536 * 4;
+
+/** Writes the binary16 -> f32 table at ptr (exact: every finite half is a float). */
+export function writeF16Table(memory: WasmMemory, ptr: number): void {
+  const tab = new Float32Array(memory.buffer, ptr, 65536);
+  for (let h = 0; h < 65536; h++) tab[h] = f16ToF32(h);
+}
+
 /** Whether this engine has shared memory and SIMD128 (the baseline build's needs). */
 export function wasmAvailable(): boolean {
   try {
@@ -65,7 +76,10 @@ export function loadWasmBuild(): WasmBuild {
   return cached;
 }
 
-export function instantiate(build: WasmBuild, memory: WasmMemory): WasmExports {
+/** An instance over `memory`; with f16Table (written by writeF16Table) it is ready for the kernels. */
+export function instantiate(build: WasmBuild, memory: WasmMemory, f16Table?: number): WasmExports {
   const instance = new WA.Instance(build.module, { env: { memory, abort: () => { throw new Error('wasm abort'); } } });
-  return instance.exports as unknown as WasmExports;
+  const exp = instance.exports as unknown as WasmExports;
+  if (f16Table !== undefined) exp.init(f16Table);
+  return exp;
 }

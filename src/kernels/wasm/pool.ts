@@ -13,11 +13,12 @@ import type { WasmBuild, WasmMemory } from './loader.js';
 /** The worker's whole program (CommonJS, run with eval so it needs no file next to the compiled output). */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { module, memory, ctl, tid, nth, startIdx, quitIdx, spin } = workerData;
+const { module, memory, ctl, tid, nth, startIdx, quitIdx, spin, f16Table } = workerData;
 (function main() {
 let exp;
 try {
   exp = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('wasm abort'); } } }).exports;
+  exp.init(f16Table);
 } catch (e) {
   parentPort.postMessage({ error: String(e && e.stack || e) });
   return;
@@ -50,13 +51,13 @@ export class ThreadPool {
   }
 
   /** Starts nth - 1 workers and resolves when every one has instantiated the module. */
-  static async start(build: WasmBuild, memory: WasmMemory, ctl: number, nth: number, poolWords: number, spin: number): Promise<ThreadPool> {
+  static async start(build: WasmBuild, memory: WasmMemory, ctl: number, nth: number, poolWords: number, spin: number, f16Table: number): Promise<ThreadPool> {
     const startIdx = poolWords >> 2;
     const quitIdx = startIdx + 1;
     const pool = new ThreadPool(memory, startIdx, quitIdx);
     const ready: Promise<void>[] = [];
     for (let tid = 1; tid < nth; tid++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module: build.module, memory, ctl, tid, nth, startIdx, quitIdx, spin } });
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module: build.module, memory, ctl, tid, nth, startIdx, quitIdx, spin, f16Table } });
       worker.unref();
       pool.workers.push(worker);
       ready.push(new Promise<void>((resolve, reject) => {

@@ -4,10 +4,14 @@
 // module allocates nothing.
 import { activationFormat as fmt, matmul } from './generated/matmul';
 import { add, attention, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, siluMul } from './ops';
-import { f16, roundF16, toF16 } from './util';
+import { f16, roundF16, setF16Table, toF16 } from './util';
 
 export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, add, siluMul, matmul };
 
+/** Every instance calls this once: tab is the host's binary16 -> f32 table (65536 floats). */
+export function init(tab: usize): void {
+  setF16Table(tab);
+}
 /** First byte the host may use. */
 export function heapBase(): usize {
   return (__heap_base + 63) & ~<usize>63;

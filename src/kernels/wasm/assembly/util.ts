@@ -17,6 +17,17 @@
   return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
 }
 
+/** Address of the host's 65536-entry binary16 -> f32 table (set by init on every instance). */
+let F16TAB: usize = 0;
+export function setF16Table(tab: usize): void {
+  F16TAB = tab;
+}
+/** binary16 bits -> float by table lookup: the weight scales of every quantized block. */
+// @ts-ignore: decorator
+@inline export function f16t(h: u32): f32 {
+  return load<f32>(F16TAB + (<usize>h << 2));
+}
+
 /** binary16 bits -> float (exact for every finite value; inf/NaN kept). */
 // @ts-ignore: decorator
 @inline export function f16(h: u32): f32 {
