@@ -12,6 +12,7 @@
  *   tiny  smollm2-135m-1l-*: the 135M shape with 1 layer (fast tests)
  *   135m  smollm2-135m-*: 30 layers, 576 embd, 9/3 heads, 1536 ff
  *   360m  smollm2-360m-*: 32 layers, 960 embd, 15/5 heads, 2560 ff
+ *   k256  k256-8l-*: 8 layers, 512 embd, 8/2 heads, 1536 ff (only with --only k256: K-quant rules without fallbacks)
  *
  * Weights: N(0, 0.02) from a per-tensor mulberry32 stream (seed = fixture seed
  * mixed with the tensor name), residual projections (attn_output, ffn_down)
@@ -40,7 +41,11 @@ export const SHAPES = {
   tiny: { base: 'smollm2-135m-1l', name: 'SmolLM2-135M 1-layer', nLayer: 1, nEmbd: 576, nHead: 9, nHeadKv: 3, nFf: 1536, seed: 135001 },
   '135m': { base: 'smollm2-135m', name: 'SmolLM2-135M', nLayer: 30, nEmbd: 576, nHead: 9, nHeadKv: 3, nFf: 1536, seed: 135 },
   '360m': { base: 'smollm2-360m', name: 'SmolLM2-360M', nLayer: 32, nEmbd: 960, nHead: 15, nHeadKv: 5, nFf: 2560, seed: 360 },
+  // Not a SmolLM2 shape: rows that are multiples of 256 and GQA 4, so llama.cpp's K-quant mix rules
+  // apply without fallbacks (used by the conformance harness; not made by default).
+  k256: { base: 'k256-8l', name: 'K-quant rules check (8 layers, 512 embd)', nLayer: 8, nEmbd: 512, nHead: 8, nHeadKv: 2, nFf: 1536, seed: 256 },
 };
+export const DEFAULT_SETS = ['tiny', '135m', '360m'];
 
 /** Path of a fixture file: fixturePath('tiny', 'Q4_K_M') -> fixtures/generated/smollm2-135m-1l-q4_k_m.gguf. */
 export function fixturePath(set, type = 'F32') {
@@ -154,11 +159,11 @@ export async function writeF32Fixture(set, out = fixturePath(set)) {
  * Makes sure the fixtures of the given sets exist (generating the missing
  * ones, or all with force). Returns the paths, F32 first per set.
  */
-export async function ensureFixtures({ sets = ['tiny', '135m', '360m'], types = QUANT_TYPES, force = false, log = () => {} } = {}) {
+export async function ensureFixtures({ sets = DEFAULT_SETS, types = QUANT_TYPES, force = false, log = () => {} } = {}) {
   mkdirSync(FIXTURE_DIR, { recursive: true });
   const paths = [];
   for (const set of sets) {
-    if (!SHAPES[set]) throw new Error(`unknown fixture set "${set}" (tiny, 135m, 360m)`);
+    if (!SHAPES[set]) throw new Error(`unknown fixture set "${set}" (${Object.keys(SHAPES).join(', ')})`);
     const f32 = fixturePath(set);
     if (force || !existsSync(f32)) {
       const t0 = Date.now();
@@ -188,7 +193,7 @@ async function cli(argv) {
     else if (a === '--only') sets = String(argv[++i] ?? '').split(',').filter(Boolean);
     else if (a.startsWith('--only=')) sets = a.slice(7).split(',').filter(Boolean);
     else if (a === '--list') {
-      for (const set of Object.keys(SHAPES)) for (const t of ['F32', ...QUANT_TYPES]) console.log(path.relative(ROOT, fixturePath(set, t)));
+      for (const set of DEFAULT_SETS) for (const t of ['F32', ...QUANT_TYPES]) console.log(path.relative(ROOT, fixturePath(set, t)));
       return 0;
     } else {
       console.error(`fixtures: unknown argument "${a}" (usage: node scripts/fixtures.mjs [--only tiny|135m|360m[,...]] [--force] [--list])`);
