@@ -159,7 +159,7 @@ class SplitText {
           units[p] = f === NUMBER ? 0xd1 : f === LETTER ? 0xd2 : f === CpFlag.PUNCTUATION ? 0xd3 : f === CpFlag.MARK ? 0xd4 : f === CpFlag.SYMBOL ? 0xd5 : 0xd0;
         }
       }
-      this.collapsed = new TextDecoder('utf-16le').decode(units);
+      this.collapsed = new TextDecoder('utf-16le', { ignoreBOM: true }).decode(units);
     }
     return this.collapsed;
   }
@@ -178,7 +178,7 @@ class SplitText {
         else units.push(cp);
       }
       at[cps.length] = units.length;
-      this.wide = new TextDecoder('utf-16le').decode(Uint16Array.from(units));
+      this.wide = new TextDecoder('utf-16le', { ignoreBOM: true }).decode(Uint16Array.from(units));
       this.wideAt = at;
     }
     return { text: this.wide, at: this.wideAt };

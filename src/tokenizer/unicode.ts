@@ -6,6 +6,11 @@
  * \p{Z}, \p{M}, \p{P}, \p{S}, \p{C}, or UNDEFINED for unassigned code points) plus a
  * whitespace bit taken from Unicode's White_Space property. The categories here come from the
  * JavaScript engine's Unicode tables, computed lazily per block of 256 code points.
+ *
+ * Known difference: llama.cpp's table is generated from an older Unicode release than recent
+ * JavaScript engines use (Node 20.20: Unicode 16), so code points assigned since (Egyptian
+ * Hieroglyphs Extended-A, Garay, Todhri, ...) are letters/symbols here and unassigned there,
+ * which can cut text around them differently. Everything assigned in both agrees.
  */
 
 export const CpFlag = {

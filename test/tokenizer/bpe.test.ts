@@ -121,6 +121,11 @@ describe('BPE vocabulary details', () => {
     }
   });
 
+  it('a byte order mark is text like any other (regex stages keep their offsets)', () => {
+    const p = new PreTokenizer(preTokenizerSpec('deepseek-coder'));
+    expect(p.words('\ufefftheไทย')).toEqual(['\ufeff', 'the', 'ไทย']);
+  });
+
   it('Llama 3 pre-tokenizer cuts as the regex does', () => {
     const p = new PreTokenizer(preTokenizerSpec('llama-bpe'));
     expect(p.words("Hello world's 12345 !!\n\n  ok")).toEqual(['Hello', ' world', "'s", ' ', '123', '45', ' !!\n\n', ' ', ' ok']);

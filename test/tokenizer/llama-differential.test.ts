@@ -1,0 +1,182 @@
+/**
+ * tsinfer's tokenizers against llama.cpp itself (the libllama of node-llama-cpp in
+ * conformance/node_modules, vocabulary-only): token ids for random strings, slices of real
+ * text and special-token parsing, detokenized text for random id sequences, on every shared
+ * vocabulary and on copies of the GPT-2 vocabulary relabelled with each pre-tokenizer name
+ * llama.cpp knows. Runs when conformance/node_modules is installed (or CI=true /
+ * TSINFER_CONFORMANCE=1, where a missing install fails); skipped otherwise. Seeds printed.
+ */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openGGUF } from '../../src/gguf/reader.js';
+import { gv, metadataOf, writeGGUF } from '../../src/gguf/writer.js';
+import { loadTokenizer } from '../../src/model/model.js';
+import { PRE_TOKENIZER_NAMES, preTokenizerSpec, type Tokenizer } from '../../src/tokenizer/index.js';
+import { REPO_ROOT, SHARED_DIR, sharedPath } from '../helpers/shared.js';
+
+const NLC = path.join(REPO_ROOT, 'conformance', 'node_modules', 'node-llama-cpp');
+const installed = existsSync(path.join(NLC, 'package.json'));
+const required = process.env.CI === 'true' || process.env.TSINFER_CONFORMANCE === '1';
+if (!installed) console.log('tokenizer differential test: skipped (conformance/node_modules not installed)');
+
+interface LlamaVocab {
+  tokenize(text: string, special?: boolean): Uint32Array | number[];
+  detokenize(tokens: readonly number[], special?: boolean): string;
+  dispose(): Promise<void>;
+}
+interface Llama {
+  loadModel(o: { modelPath: string; vocabOnly: boolean; gpuLayers: number }): Promise<LlamaVocab>;
+  dispose(): Promise<void>;
+}
+
+function seedFor(salt: number): number {
+  const env = process.env['TOKENIZER_SEED'];
+  return env !== undefined ? Number(env) >>> 0 : (Date.now() ^ salt) >>> 0;
+}
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const PIECES = ['the', ' The', "'s", "'Re", ' 12345', '٣٤٥', '  ', '\n', '\r\n', '\t', ' \n ', '...', '!?', ' ,', '日本語', 'ไทย', '한국어', '😀', '👍🏽', 'e\u0301', '\u00a0', '\u3000', '\u2581', '\u0085', '\ufeff', 'Ğ', '$+<=>^`|~', '<|im_end|>', '<s>', '</s>', '<|endoftext|>', '<|begin_of_text|>', 'Hello', ' world', '\u0004', '\u{10ffff}', '\u{e0001}', '\u{f0000}'];
+
+/**
+ * Ranges whose classification has been settled for many Unicode versions (fully assigned long
+ * ago, private use, noncharacters, or far from any allocation). The JavaScript engine's tables
+ * (Node 20.20: Unicode 16/17) know newer characters that llama.cpp's generated table calls
+ * unassigned, so "any code point" would test the Unicode version rather than the tokenizer.
+ */
+const STABLE: Array<[number, number]> = [
+  [0x00, 0x24f], [0x370, 0x3ff], [0x400, 0x4ff], [0x590, 0x5ff], [0x600, 0x6ff], [0x900, 0x97f], [0xe00, 0xe5b],
+  [0x1100, 0x11ff], [0x1e00, 0x1fff], [0x2000, 0x2064], [0x20a0, 0x20bf], [0x2100, 0x23ff], [0x2500, 0x27bf],
+  [0x3000, 0x30ff], [0x4e00, 0x9fff], [0xac00, 0xd7a3], [0xe000, 0xf8ff], [0xfdd0, 0xfdef], [0xfe30, 0xfe4f],
+  [0xff00, 0xffef], [0xfff9, 0xffff], [0x10000, 0x1007f], [0x1d400, 0x1d7ff], [0x1f300, 0x1f64f], [0x1f680, 0x1f6ff],
+  [0x20000, 0x2a6df], [0x50000, 0x5ffff], [0xe0001, 0xe0001], [0xe0020, 0xe007f], [0xf0000, 0xffffd], [0x10fffe, 0x10ffff],
+];
+
+function randomText(rand: () => number): string {
+  let s = '';
+  const n = 1 + Math.floor(rand() * 16);
+  for (let i = 0; i < n; i++) {
+    const k = rand();
+    if (k < 0.5) s += PIECES[Math.floor(rand() * PIECES.length)];
+    else if (k < 0.7) s += String.fromCharCode(0x20 + Math.floor(rand() * 95));
+    else if (k < 0.8) s += String.fromCharCode(Math.floor(rand() * 0x20));
+    else {
+      const [a, b] = STABLE[Math.floor(rand() * STABLE.length)]!;
+      s += String.fromCodePoint(a + Math.floor(rand() * (b - a + 1)));
+    }
+  }
+  return s;
+}
+
+function textSlices(rand: () => number, n: number): string[] {
+  const out: string[] = [];
+  for (const f of ['war-and-peace.txt', 'wikitext-2-raw-v1-test.hf.raw']) {
+    const p = path.join(SHARED_DIR, 'text', f);
+    if (!existsSync(p)) continue;
+    const text = readFileSync(p, 'utf8');
+    for (let i = 0; i < n; i++) {
+      const at = Math.floor(rand() * (text.length - 2000));
+      out.push(text.slice(at, at + Math.floor(rand() * 2000)));
+    }
+  }
+  return out;
+}
+
+const VOCABS = [
+  'vocab/ggml-vocab-gpt-2.gguf',
+  'vocab/ggml-vocab-starcoder.gguf',
+  'vocab/ggml-vocab-llama-bpe.gguf',
+  'vocab/ggml-vocab-deepseek-coder.gguf',
+  'vocab/smollm2/smollm2-vocab.gguf',
+  'vocab/ggml-vocab-llama-spm.gguf',
+  'vocab/ggml-vocab-phi-3.gguf',
+];
+
+describe.skipIf(!installed && !required)('tokenizers against llama.cpp', () => {
+  let llama: Llama;
+  beforeAll(async () => {
+    if (!installed) throw new Error('conformance/node_modules is not installed (npm install in conformance/)');
+    const { getLlama, LlamaLogLevel } = await import(pathToFileURL(path.join(NLC, 'dist', 'index.js')).href);
+    llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.disabled, progressLogs: false });
+  }, 120_000);
+  afterAll(async () => {
+    await llama?.dispose();
+  });
+
+  async function compare(file: string, label: string, tok: Tokenizer, salt: number, n: number, slices = 20): Promise<void> {
+    const lm = await llama.loadModel({ modelPath: file, vocabOnly: true, gpuLayers: 0 });
+    try {
+      const seed = seedFor(salt);
+      console.log(`[${label}] llama.cpp differential seed = ${seed} (TOKENIZER_SEED to repeat)`);
+      const rand = mulberry32(seed);
+      const texts = [...Array.from({ length: n }, () => randomText(rand)), ...textSlices(rand, slices)];
+      let checked = 0;
+      for (const s of texts) {
+        for (const special of [false, true]) {
+          const want = Array.from(lm.tokenize(s, special));
+          const got = tok.encode(s, { addSpecial: false, parseSpecial: special });
+          if (JSON.stringify(got) !== JSON.stringify(want)) expect(got, `${label} parseSpecial=${special} ${JSON.stringify(s)}`).toEqual(want);
+          checked++;
+        }
+      }
+      // Detokenization of random id sequences (clean_spaces, byte pieces, special tokens).
+      for (let t = 0; t < n; t++) {
+        const ids = Array.from({ length: 1 + Math.floor(rand() * 12) }, () => (rand() < 0.7 ? Math.floor(rand() * Math.min(tok.vocabSize, 3000)) : Math.floor(rand() * tok.vocabSize)));
+        for (const special of [false, true]) {
+          const want = lm.detokenize(ids, special);
+          const got = tok.decode(ids, { special });
+          if (got !== want) expect(got, `${label} decode special=${special} ${JSON.stringify(ids)}`).toBe(want);
+        }
+      }
+      console.log(`[${label}] ${checked} encodings and ${2 * n} decodings equal llama.cpp's`);
+    } finally {
+      await lm.dispose();
+    }
+  }
+
+  for (const [i, rel] of VOCABS.entries()) {
+    it(rel, async () => {
+      const file = sharedPath(rel);
+      await compare(file, rel, await loadTokenizer(file, { warn: () => {} }), 0x700 + i, 1500);
+    }, 300_000);
+  }
+
+  it('every pre-tokenizer (one name per distinct rule set), on the GPT-2 vocabulary', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tsinfer-pre-'));
+    const src = await openGGUF(sharedPath('vocab/ggml-vocab-gpt-2.gguf'));
+    const meta = metadataOf(src).filter(([k]) => k !== 'tokenizer.ggml.pre');
+    src.close();
+    const unknownToLlama: string[] = [];
+    const seen = new Set<string>();
+    for (const [i, name] of PRE_TOKENIZER_NAMES.entries()) {
+      if (name === 'gpt-neox') continue; // not a llama.cpp name (tsinfer maps it to GPT-2)
+      const { regexes, ignoreMerges, cleanSpaces, addBos } = preTokenizerSpec(name);
+      const key = JSON.stringify([regexes, ignoreMerges, cleanSpaces, addBos]);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const file = path.join(dir, `gpt2-${name}.gguf`);
+      await writeGGUF(file, [...meta, ['tokenizer.ggml.pre', gv.string(name)]], []);
+      try {
+        const probe = await llama.loadModel({ modelPath: file, vocabOnly: true, gpuLayers: 0 });
+        await probe.dispose();
+      } catch {
+        unknownToLlama.push(name);
+        continue;
+      }
+      await compare(file, `pre=${name}`, await loadTokenizer(file), 0x900 + i, 250, 5);
+    }
+    if (unknownToLlama.length > 0) console.log(`pre-tokenizer names this llama.cpp build does not know: ${unknownToLlama.join(', ')}`);
+    expect(unknownToLlama.length).toBeLessThan(seen.size / 2);
+  }, 600_000);
+});
