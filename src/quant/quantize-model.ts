@@ -253,6 +253,8 @@ export async function quantizeModel(input: string, output: string, typeName: str
     let bytesIn = 0;
     let bytesOut = 0;
     let done = 0;
+    const threads = Math.max(1, Math.floor(opts.threads ?? 1));
+    const pool = threads > 1 ? new QuantizePool(threads) : undefined;
     const tensors = ordered.map((t, i) => {
       const p = plan[i]!;
       return {
@@ -265,8 +267,6 @@ export async function quantizeModel(input: string, output: string, typeName: str
       };
     });
     let layout;
-    const threads = Math.max(1, Math.floor(opts.threads ?? 1));
-    const pool = threads > 1 ? new QuantizePool(threads) : undefined;
     try {
       layout = await writeGGUF(tmp, outputMetadata(file, fileType), tensors, {
         signal: opts.signal,
