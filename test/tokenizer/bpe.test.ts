@@ -10,6 +10,7 @@ import {
   type Tokenizer,
 } from '../../src/tokenizer/index.js';
 import { sharedPath } from '../helpers/shared.js';
+import { BPE_VOCABS } from './helpers.js';
 
 /** llama.cpp's tokenizer test files: `.inp` sections end with "\n__ggml_vocab_test__\n", `.out` has one line of ids per section. */
 function readCases(file: string): Array<{ text: string; ids: number[] }> {
@@ -31,16 +32,9 @@ function tok(rel: string): Promise<Tokenizer> {
   return t;
 }
 
-const VOCABS = [
-  'vocab/ggml-vocab-gpt-2.gguf',
-  'vocab/ggml-vocab-starcoder.gguf',
-  'vocab/ggml-vocab-llama-bpe.gguf',
-  'vocab/ggml-vocab-deepseek-coder.gguf',
-  'vocab/smollm2/smollm2-vocab.gguf',
-];
 
 describe('llama.cpp tokenizer test vectors (byte-level BPE, add_special=false, parse_special=false)', () => {
-  for (const rel of VOCABS) {
+  for (const rel of BPE_VOCABS) {
     it(rel, async () => {
       const t = await tok(rel);
       expect(t.kind).toBe('bpe');

@@ -16,6 +16,7 @@ import { gv, metadataOf, writeGGUF } from '../../src/gguf/writer.js';
 import { loadTokenizer } from '../../src/model/model.js';
 import { PRE_TOKENIZER_NAMES, preTokenizerSpec, type Tokenizer } from '../../src/tokenizer/index.js';
 import { REPO_ROOT, SHARED_DIR, sharedPath } from '../helpers/shared.js';
+import { BPE_VOCABS, mulberry32, seedFor, SPM_VOCABS } from './helpers.js';
 
 const NLC = path.join(REPO_ROOT, 'conformance', 'node_modules', 'node-llama-cpp');
 const installed = existsSync(path.join(NLC, 'package.json'));
@@ -32,20 +33,6 @@ interface Llama {
   dispose(): Promise<void>;
 }
 
-function seedFor(salt: number): number {
-  const env = process.env['TOKENIZER_SEED'];
-  return env !== undefined ? Number(env) >>> 0 : (Date.now() ^ salt) >>> 0;
-}
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = ['the', ' The', "'s", "'Re", ' 12345', '٣٤٥', '  ', '\n', '\r\n', '\t', ' \n ', '...', '!?', ' ,', '日本語', 'ไทย', '한국어', '😀', '👍🏽', 'e\u0301', '\u00a0', '\u3000', '\u2581', '\u0085', '\ufeff', 'Ğ', '$+<=>^`|~', '<|im_end|>', '<s>', '</s>', '<|endoftext|>', '<|begin_of_text|>', 'Hello', ' world', '\u0004', '\u{10ffff}', '\u{e0001}', '\u{f0000}'];
 
@@ -93,15 +80,7 @@ function textSlices(rand: () => number, n: number): string[] {
   return out;
 }
 
-const VOCABS = [
-  'vocab/ggml-vocab-gpt-2.gguf',
-  'vocab/ggml-vocab-starcoder.gguf',
-  'vocab/ggml-vocab-llama-bpe.gguf',
-  'vocab/ggml-vocab-deepseek-coder.gguf',
-  'vocab/smollm2/smollm2-vocab.gguf',
-  'vocab/ggml-vocab-llama-spm.gguf',
-  'vocab/ggml-vocab-phi-3.gguf',
-];
+const VOCABS = [...SPM_VOCABS, ...BPE_VOCABS];
 
 describe.skipIf(!installed && !required)('tokenizers against llama.cpp', () => {
   let llama: Llama;

@@ -8,22 +8,8 @@ import { BpeTokenizer, type Tokenizer } from '../../src/tokenizer/index.js';
 import { BYTE_TO_CHAR } from '../../src/tokenizer/unicode.js';
 import { toWellFormed } from '../../src/tokenizer/utf8.js';
 import { sharedPath } from '../helpers/shared.js';
+import { BPE_VOCABS, mulberry32, seedFor, SPM_VOCABS } from './helpers.js';
 
-function seedFor(salt: number): number {
-  const env = process.env['TOKENIZER_SEED'];
-  return env !== undefined ? Number(env) >>> 0 : (Date.now() ^ salt) >>> 0;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = ['the', ' the', 'Hello', ' world', "'s", "'LL", ' 123', '4567', '  ', '\n\n', '\r\n', '\t', ' ,', ' .', '?!', '...', '日本語', '😀👍🏽', 'e\u0301', '\u00a0', '\u3000', '\u2581', '<|im_end|>', '<s>', '</s>', '<|endoftext|>', '<0x41>', 'Ġ', 'ĉ'];
 
@@ -68,15 +54,7 @@ function encodable(tok: Tokenizer): (cp: number) => boolean {
   return (cp) => ![...Buffer.from(String.fromCodePoint(cp))].some((b) => missing.has(b));
 }
 
-const VOCABS = [
-  'vocab/ggml-vocab-llama-spm.gguf',
-  'vocab/ggml-vocab-phi-3.gguf',
-  'vocab/ggml-vocab-gpt-2.gguf',
-  'vocab/ggml-vocab-starcoder.gguf',
-  'vocab/ggml-vocab-llama-bpe.gguf',
-  'vocab/ggml-vocab-deepseek-coder.gguf',
-  'vocab/smollm2/smollm2-vocab.gguf',
-];
+const VOCABS = [...SPM_VOCABS, ...BPE_VOCABS];
 
 describe('decode(encode(s)) === s for 10 000 random strings', () => {
   for (const [i, rel] of VOCABS.entries()) {
