@@ -369,6 +369,7 @@ function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: number, L: I
   return suml2 > 0 ? fround(sumlx / suml2) : 0;
 }
 
+const qkxXM = new Float32Array(32);
 /** Result slot for makeQkx2Quants' second output (the negated min). */
 const theMin = new Float32Array(1);
 const laux = new Uint8Array(32);
@@ -415,15 +416,18 @@ function makeQkx2Quants(
     theMin[0] = -min;
     return scale;
   }
+  // x - min for the current min (min moves when a better fit is found; recomputed then)
+  const xm = qkxXM;
+  for (let i = 0; i < n; i++) xm[i] = fround(x[xo + i]! - min);
   for (let is = 0; is <= nstep; is++) {
-    // min moves when a better fit is found, so the range is recomputed every step (as in C)
+    // the range is recomputed every step from the current min (as in C)
     iscale = fround(fround(fround(rmin + fround(rdelta * is)) + nmax) / fround(max - min));
     let sumL = 0;
     let sumL2 = 0;
     let sumXL = 0;
     for (let i = 0; i < n; i++) {
       const v = x[xo + i]!;
-      const l = Math.max(0, Math.min(nmax, nearestInt(fround(iscale * fround(v - min)))));
+      const l = Math.max(0, Math.min(nmax, nearestInt(fround(iscale * xm[i]!))));
       laux[i] = l;
       const w = weights[i]!;
       const wl = fround(w * l);
@@ -450,6 +454,7 @@ function makeQkx2Quants(
         bestError = curError;
         scale = thisScale;
         min = thisMin;
+        for (let i = 0; i < n; i++) xm[i] = fround(x[xo + i]! - min);
       }
     }
   }
