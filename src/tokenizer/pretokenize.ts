@@ -49,6 +49,17 @@ const DEFAULT: SpecInit = {
 const GPT2: SpecInit = { regexes: [GPT2_REGEX] };
 const LLAMA3: SpecInit = { regexes: [LLAMA3_REGEX], ignoreMerges: true, addBos: true };
 const STARCODER: SpecInit = { regexes: [DIGIT_REGEX, GPT2_REGEX] };
+const CONTRACTIONS = String.raw`(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])`;
+const GPT4O: SpecInit = {
+  regexes: [
+    String.raw`[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+` + CONTRACTIONS + String.raw`?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*` + CONTRACTIONS + String.raw`?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
+  ],
+  cleanSpaces: false,
+};
+const BAILINGMOE: SpecInit = {
+  regexes: [String.raw`'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+`],
+  cleanSpaces: false,
+};
 
 const SPECS: Record<string, SpecInit> = {
   default: DEFAULT,
@@ -103,6 +114,28 @@ const SPECS: Record<string, SpecInit> = {
     cleanSpaces: false,
   },
   'grok-2': { regexes: [QWEN2_REGEX], cleanSpaces: false },
+  hunyuan: { regexes: [QWEN2_REGEX], cleanSpaces: false },
+  'solar-open': { regexes: [QWEN2_REGEX], cleanSpaces: false },
+  kormo: { regexes: [QWEN2_REGEX], cleanSpaces: false },
+  tekken: {
+    regexes: [String.raw`[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`],
+    cleanSpaces: false,
+    ignoreMerges: true,
+    addBos: true,
+  },
+  'gpt-4o': GPT4O,
+  llama4: GPT4O,
+  'minimax-m2': GPT4O,
+  bailingmoe: BAILINGMOE,
+  bailingmoe2: BAILINGMOE,
+  'llada-moe': BAILINGMOE,
+  ufakzeka: { regexes: [String.raw`[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`], cleanSpaces: false },
+  superbpe: { regexes: [String.raw`\p{N}+`, String.raw`(?=(\d{3})+(?!\d))`], cleanSpaces: false },
+  chameleon: {
+    regexes: ['<sentinel:[0-9]+>', '(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z', '([\t\n]|    |  )', DIGIT_REGEX, String.raw`[\p{P}!-/:-@\[-` + '`' + '{-~]', GPT2_REGEX],
+    cleanSpaces: false,
+    addBos: true,
+  },
 };
 
 /** Names `preTokenizerSpec` knows, sorted. */
@@ -419,6 +452,10 @@ function regexStage(expr: string): Stage {
       let last = 0;
       for (let m = re.exec(s); m !== null; m = re.exec(s)) {
         if (m[0].length === 0) {
+          // An empty match (a lookahead) still cuts the text there, as regex_iterator does.
+          const a = toCp(m.index);
+          if (a > last) out.push(a - last);
+          last = a;
           re.lastIndex++;
           continue;
         }
