@@ -32,16 +32,19 @@ function shapeOf(typeId: number): [number, number] {
   return ggmlType(typeId)!.blockSize === 256 ? [1536, 576] : [576, 1536];
 }
 
+/** Matmul layouts: 64 invocations per row with and without subgroups, 16 per row (segmented tree), 1 per row (CPU adapters). */
+const MATMUL_LAYOUTS: { tpr: number; sub: boolean }[] = [...SUBGROUP_PATHS.map((sub) => ({ tpr: 64, sub })), { tpr: 16, sub: false }, { tpr: 1, sub: false }];
+
 describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
-  for (const sub of SUBGROUP_PATHS) {
+  for (const { tpr, sub } of MATMUL_LAYOUTS) {
     for (const typeId of WEBGPU_TYPES) {
       const tname = ggmlType(typeId)!.name;
-      it(`matmul ${tname} [${shapeOf(typeId).join(' x ')}], T = 1 and 11, subgroups ${sub}`, async () => {
-        const { rand, normal } = seededRandom(`matmul ${tname} sg=${sub}`);
+      it(`matmul ${tname} [${shapeOf(typeId).join(' x ')}], T = 1 and 11, ${tpr} invocations per row, subgroups ${sub}`, async () => {
+        const { rand, normal } = seededRandom(`matmul ${tname} tpr=${tpr} sg=${sub}`);
         const [cols, rows] = shapeOf(typeId);
         const bytes = randomTensor(typeId, cols, rows, rand, normal);
         const prog = program([{ name: 'x', width: cols, rows: 'tokens' }, { name: 'y', width: rows, rows: 'tokens' }], [{ op: 'matmul', weight: 'w', x: 'x', out: 'y' }], 'y', ['w']);
-        const be = await opBackend(prog, [{ name: 'w', typeId, shape: [cols, rows], bytes }], { subgroups: sub, maxBatch: 11 });
+        const be = await opBackend(prog, [{ name: 'w', typeId, shape: [cols, rows], bytes }], { subgroups: sub, maxBatch: 11, matmulThreadsPerRow: tpr });
         try {
           const rb = rowBytes(ggmlType(typeId)!, cols);
           const wrow = new Float32Array(cols);

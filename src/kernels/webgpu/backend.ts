@@ -21,12 +21,18 @@ import { argmaxWGSL } from './kernels/argmax.js';
 import { ATTENTION_MAX_HEAD_DIM, attentionWGSL } from './kernels/attention.js';
 import { ELEMENTWISE_WG, elementwiseWGSL, type ElementwiseKind } from './kernels/elementwise.js';
 import { embedWGSL } from './kernels/embed.js';
-import { MATMUL_TT, matmulParams, matmulWGSL } from './kernels/matmul.js';
+import { MATMUL_TT, MATMUL_WG, matmulParams, matmulThreadsPerRow, matmulWGSL } from './kernels/matmul.js';
 import { checkColumns } from './kernels/quant.js';
 import { rmsnormWGSL } from './kernels/rmsnorm.js';
 import { ropeTable, ropeWGSL } from './kernels/rope.js';
 
-export type WebGPUBackendOptions = DeviceOptions;
+export interface WebGPUBackendOptions extends DeviceOptions {
+  /**
+   * Invocations per weight row in the matmul (power of two <= 64). Default: 1 on
+   * CPU adapters (SwiftShader, llvmpipe: barriers are costly there), else up to 64.
+   */
+  readonly matmulThreadsPerRow?: number;
+}
 
 /** Work counted by the backend since init (per token: take differences). */
 export type WebGPUCounters = {
@@ -334,11 +340,13 @@ export class WebGPUBackend implements Backend {
         const x = this.act(op.x);
         const out = this.act(op.out);
         if (x.width !== w.cols || out.width !== w.rows) throw new Error(`matmul ${op.weight}: [${w.cols} x ${w.rows}] does not fit ${op.x} (${x.width}) -> ${op.out} (${out.width})`);
-        const pl = await this.pipeline(`matmul.${w.typeId}.${sub}`, () => matmulWGSL(w.typeId, sub));
+        const tpr = this.options.matmulThreadsPerRow ?? matmulThreadsPerRow(w.cols, this.ctx.cpuAdapter);
+        const pl = await this.pipeline(`matmul.${w.typeId}.${sub}.${tpr}`, () => matmulWGSL(w.typeId, sub, tpr));
         const r = rows(x);
         return w.parts.map((part, i) => {
-          const nx = Math.min(part.rowCount, 65535);
-          const ny = Math.ceil(part.rowCount / nx);
+          const groups = Math.ceil(part.rowCount / (MATMUL_WG / tpr));
+          const nx = Math.min(groups, 65535);
+          const ny = Math.ceil(groups / nx);
           const params = matmulParams(part.rowCount, w.cols, w.rowBytes, w.rows, part.rowStart, x.kind, nx);
           return {
             kind: 'dispatch' as const,
@@ -543,7 +551,7 @@ export class WebGPUBackend implements Backend {
   describe(): Record<string, string | number> {
     return {
       backend: 'webgpu',
-      adapter: this.ctx.adapterName,
+      adapter: this.ctx.adapterName + (this.ctx.cpuAdapter ? ' (CPU)' : ''),
       subgroups: this.ctx.subgroups ? 'yes' : 'no',
       shaderF16: this.ctx.shaderF16 ? 'yes (unused)' : 'no',
       kvCacheType: this.program.kv.type,

@@ -27,6 +27,8 @@ export interface GPUContext {
   readonly subgroups: boolean;
   readonly shaderF16: boolean;
   readonly adapterName: string;
+  /** A software (CPU) implementation: SwiftShader or llvmpipe. Kernels pick shapes without costly barriers there. */
+  readonly cpuAdapter: boolean;
   /** Device errors reported asynchronously (validation, out of memory), newest last. */
   readonly errors: string[];
 }
@@ -100,7 +102,8 @@ export async function createGPUContext(opts: DeviceOptions = {}): Promise<GPUCon
   device.addEventListener('uncapturederror', (ev) => {
     errors.push((ev as GPUUncapturedErrorEvent).error.message);
   });
-  const ctx: GPUContext = { gpu, adapter, device, subgroups, shaderF16, adapterName, errors };
+  const cpuAdapter = /swiftshader|llvmpipe|lavapipe/i.test(adapterName);
+  const ctx: GPUContext = { gpu, adapter, device, subgroups, shaderF16, adapterName, cpuAdapter, errors };
   live.add(ctx);
   return ctx;
 }
