@@ -208,8 +208,6 @@ describe('dequantizeRow API', () => {
   });
 });
 
-});
-
 describe('f32ToF16 (rounding used by the F16 KV cache)', async () => {
   const { f32ToF16 } = await import('../../src/quant/index.js');
   const { loadQuantVectors, decodeBytes } = await import('./quant-vectors.js');
