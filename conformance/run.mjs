@@ -5,6 +5,7 @@
  *
  *   node conformance/run.mjs [--sets tiny,135m,360m] [--no-quant] [--no-infer]
  *                            [--greedy N] [--all-types-bytes] [--backend reference|wasm] [--out FILE]
+ *                            [--types F32,Q8_0,...] (fixture files for inference) [--no-stories]
  *
  * 1. Quantizer: for every fixture set and every TYPE of `tsinfer quantize`,
  *    llama.cpp's own llama_model_quantize (through koffi) runs on the F32
@@ -248,11 +249,11 @@ async function firstDiff(a, b, file) {
 
 // ------------------------------------------------------------------ inference conformance
 
-export async function inferConformance(sets, nGreedy, log, { stories = true, backend = 'reference' } = {}) {
+export async function inferConformance(sets, nGreedy, log, { stories = true, backend = 'reference', types } = {}) {
   const { fixturePath, QUANT_TYPES } = await import(path.join(ROOT, 'scripts', 'fixtures.mjs'));
   const models = stories ? [{ label: 'stories260K', file: path.join(SHARED, 'models', 'stories260K.gguf'), nVocab: 512, bos: 1, texts: false }] : [];
   for (const set of sets) {
-    for (const type of ['F32', ...QUANT_TYPES]) {
+    for (const type of ['F32', ...QUANT_TYPES].filter((t) => !types || types.includes(t))) {
       const file = fixturePath(set, type);
       if (existsSync(file)) models.push({ label: path.basename(file, '.gguf'), file, nVocab: 49152, texts: true, big: set !== 'tiny', dequantizedCheck: set === 'tiny' && type !== 'F32' });
     }
@@ -406,6 +407,8 @@ async function main(argv) {
     else if (a === '--all-types-bytes') opts.allTypesBytes = true;
     else if (a === '--out') opts.out = path.resolve(argv[++i]);
     else if (a === '--backend') opts.backend = argv[++i];
+    else if (a === '--types') opts.types = argv[++i].split(',').map((t) => t.toUpperCase());
+    else if (a === '--no-stories') opts.stories = false;
     else {
       console.error(`conformance: unknown argument "${a}"`);
       return 2;
@@ -416,7 +419,7 @@ async function main(argv) {
   await ensureFixtures({ sets: opts.sets, log: (m) => console.log(m) });
   const { LLAMA_CPP_RELEASE } = await import('./lib/llama-ffi.mjs');
   const quant = opts.quant ? await quantConformance(opts.sets, opts.allTypesBytes, console.log) : undefined;
-  const infer = opts.infer ? await inferConformance(opts.sets, opts.nGreedy, console.log, { backend: opts.backend }) : undefined;
+  const infer = opts.infer ? await inferConformance(opts.sets, opts.nGreedy, console.log, { backend: opts.backend, types: opts.types, stories: opts.stories !== false }) : undefined;
   const notesFile = path.join(HERE, 'NOTES.md');
   const notes = existsSync(notesFile) ? readFileSync(notesFile, 'utf8') : undefined;
   let text = report(quant, infer, { ...opts, LLAMA_CPP_RELEASE, notes });
