@@ -46,6 +46,13 @@ export interface BenchReport {
   parameters: number;
   loadAverage: number[];
   results: BenchResult[];
+  /**
+   * Work per decoded token (last tg repetition), for backends that count it
+   * (WebGPU: submits, dispatches, bytesReadBack, bytesWritten), plus the
+   * device memory the backend allocated (deviceBytes, WebGPU: gpuBytes).
+   */
+  perToken?: Record<string, number>;
+  deviceBytes?: number;
 }
 
 function meanStd(xs: number[]): { mean: number; std: number } {
@@ -88,6 +95,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const bytesPerToken = [...matmulWeights].reduce((s, n) => s + file.tensor(n)!.nBytes, 0);
     const d = backend.describe();
     const results: BenchResult[] = [];
+    let perToken: Record<string, number> | undefined;
     if (o.prompt > 0) {
       const toks = randomTokens(o.prompt, hp.vocabSize, 1);
       await backend.forward({ tokens: toks, pos: 0, allLogits: false });
@@ -102,14 +110,23 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     }
     if (o.generate > 0) {
       const toks = randomTokens(o.generate, hp.vocabSize, 2);
+      const b = backend;
+      // Greedy decode as the generate loop runs it: on-device argmax when the backend has one.
+      const step = b.forwardArgmax ? (s: { tokens: Int32Array; pos: number; allLogits: boolean }) => b.forwardArgmax!(s) : (s: { tokens: Int32Array; pos: number; allLogits: boolean }) => b.forward(s);
       const run = async () => {
         const t0 = performance.now();
-        for (let i = 0; i < o.generate; i++) await backend!.forward({ tokens: toks.subarray(i, i + 1), pos: i, allLogits: false });
+        for (let i = 0; i < o.generate; i++) await step({ tokens: toks.subarray(i, i + 1), pos: i, allLogits: false });
         return o.generate / ((performance.now() - t0) / 1000);
       };
       await run();
       const samples: number[] = [];
-      for (let r = 0; r < o.repetitions; r++) samples.push(await run());
+      let before = b.getCounters?.();
+      for (let r = 0; r < o.repetitions; r++) {
+        before = b.getCounters?.();
+        samples.push(await run());
+      }
+      const after = b.getCounters?.();
+      if (before && after) perToken = Object.fromEntries(Object.keys(after).map((k) => [k, (after[k]! - (before![k] ?? 0)) / o.generate]));
       const { mean, std } = meanStd(samples);
       results.push({ test: `tg${o.generate}`, tokensPerSecond: mean, stddev: std, gbPerSecond: (mean * bytesPerToken) / 1e9, samples });
     }
@@ -126,6 +143,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       parameters,
       loadAverage: loadavg(),
       results,
+      ...(perToken ? { perToken } : {}),
+      ...(typeof d.gpuBytes === 'number' ? { deviceBytes: d.gpuBytes } : {}),
     };
   } finally {
     backend?.dispose();
@@ -169,10 +188,16 @@ export async function cmdBench(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify({
       model: report.model, backend: report.backend, threads: report.threads, build: report.build,
       results: report.results.map(({ test, tokensPerSecond, stddev, gbPerSecond }) => (gbPerSecond === undefined ? { test, tokensPerSecond, stddev } : { test, tokensPerSecond, stddev, gbPerSecond })),
+      ...(report.perToken ? { perToken: report.perToken, deviceBytes: report.deviceBytes, fileBytes: report.fileBytes, weightBytesPerToken: report.bytesPerToken } : {}),
     }) + '\n');
   } else {
     process.stdout.write(formatBenchTable(report, basename(values.model)) + '\n');
     process.stdout.write(`weights read per decode token: ${formatBytes(report.bytesPerToken)}; load average ${report.loadAverage.map((x) => x.toFixed(2)).join(' ')}\n`);
+    if (report.perToken) {
+      const c = report.perToken;
+      const mem = report.deviceBytes === undefined ? '' : `; device memory ${formatBytes(report.deviceBytes)} (file ${formatBytes(report.fileBytes)})`;
+      process.stdout.write(`per decode token: ${c.submits ?? '?'} submits, ${c.dispatches ?? '?'} dispatches, ${c.bytesReadBack ?? '?'} bytes read back${mem}\n`);
+    }
   }
   return 0;
 }
