@@ -20,6 +20,7 @@
  * finite over 30 layers. Runs against dist/ (build first: npx tsc).
  */
 import { existsSync, mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -175,7 +176,7 @@ export async function ensureFixtures({ sets = DEFAULT_SETS, types = QUANT_TYPES,
       const out = fixturePath(set, type);
       if (force || !existsSync(out)) {
         const t0 = Date.now();
-        await quantizeModel(f32, out, type, { force: true });
+        await quantizeModel(f32, out, type, { force: true, threads: Math.min(4, availableParallelism()) });
         log(`wrote ${path.relative(ROOT, out)} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
       } else log(`kept ${path.relative(ROOT, out)}`);
       paths.push(out);
