@@ -71,6 +71,7 @@ async function interactive(s: ChatSession): Promise<number> {
   const tty = process.stdin.isTTY === true;
   const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty, historySize: 1000 });
   let controller: AbortController | undefined;
+  let quit = false;
   const onInterrupt = (): void => {
     if (controller !== undefined) {
       controller.abort();
@@ -81,6 +82,10 @@ async function interactive(s: ChatSession): Promise<number> {
       rl.write(null, { ctrl: true, name: 'u' });
       out('\n(Ctrl-D exits)\n');
       rl.prompt();
+    } else {
+      // Waiting for piped input: a signal ends the chat.
+      quit = true;
+      rl.close();
     }
   };
   rl.on('SIGINT', onInterrupt); // Ctrl-C read by readline on a terminal
@@ -112,7 +117,7 @@ async function interactive(s: ChatSession): Promise<number> {
     rl.close();
   }
   if (tty) out('\n');
-  return 0;
+  return quit ? 130 : 0;
 }
 
 function readTemplate(values: { 'chat-template'?: string; 'chat-template-file'?: string }): string | undefined {

@@ -92,6 +92,24 @@ describe('tsinfer chat', () => {
     expect(stdout.endsWith('\n')).toBe(true);
   }, 60_000);
 
+  it('a signal while waiting for piped input ends the chat (exit 130)', async () => {
+    const child = spawn(process.execPath, [BIN, 'chat', '-m', MODEL, '--chat-template-file', templateFile, '--temp', '0', '-n', '4'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    // The reply (4 tokens) is over when its final newline came and nothing followed for a while.
+    await new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        clearTimeout(timer);
+        if (stdout.endsWith('\n')) timer = setTimeout(resolve, 500);
+      });
+      child.stdin.write('Hi\n');
+    });
+    child.kill('SIGINT');
+    expect(await done).toBe(130);
+  }, 60_000);
+
   it('errors are one line: no template, bad flags', () => {
     const noTemplate = run(['chat', '-m', MODEL, '-p', 'hi']);
     expect(noTemplate.code).toBe(1);
