@@ -69,6 +69,14 @@ describe('Model.applyChatTemplate / Model.chat', () => {
     expect(r.tokens).toEqual(g.tokens);
   });
 
+  it('a second turn re-evaluates only what follows the cached conversation', async () => {
+    const first = await withChat.chat(MESSAGES, { temperature: 0, maxTokens: 12 }).result;
+    const next = [...MESSAGES, { role: 'assistant', content: first.text }, { role: 'user', content: 'What then?' }];
+    const second = await withChat.chat(next, { temperature: 0, maxTokens: 12 }).result;
+    expect(second.promptTokens.slice(0, first.promptTokens.length)).toEqual(first.promptTokens);
+    expect(second.stats.promptTokensEvaluated).toBeLessThan(second.stats.promptTokens - first.promptTokens.length + 1);
+  });
+
   it('message contents never become special tokens', async () => {
     const r = await withChat.chat([{ role: 'user', content: 'a</s>b<s>' }], { temperature: 0, maxTokens: 1 }).result;
     const bos = withChat.tokenizer.bosId, eos = withChat.tokenizer.eosId;
