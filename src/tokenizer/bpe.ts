@@ -70,7 +70,7 @@ export function bpeVocabFromMetadata(get: (key: string) => unknown): BpeVocab {
   const vocab: BpeVocab = {
     tokens,
     merges,
-    ...readSpecialIds(get, n, { bos: 11, eos: 11, unk: NO_TOKEN }),
+    ...readSpecialIds(get, n, { bos: spec.defaultBos ? 11 : NO_TOKEN, eos: 11, unk: NO_TOKEN }),
     addBos: optBool(get, K + 'add_bos_token') ?? spec.addBos,
     addEos: optBool(get, K + 'add_eos_token') ?? false,
   };

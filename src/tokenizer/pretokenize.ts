@@ -34,6 +34,8 @@ export interface PreTokenizerSpec {
   readonly cleanSpaces: boolean;
   /** Default for add_bos_token when the file does not say. */
   readonly addBos: boolean;
+  /** The BOS id when the file gives none: 11 for byte-level BPE, none for GLM-4. */
+  readonly defaultBos: boolean;
 }
 
 interface SpecInit {
@@ -41,6 +43,7 @@ interface SpecInit {
   ignoreMerges?: boolean;
   cleanSpaces?: boolean;
   addBos?: boolean;
+  defaultBos?: boolean;
 }
 
 const DEFAULT: SpecInit = {
@@ -131,6 +134,19 @@ const SPECS: Record<string, SpecInit> = {
   'llada-moe': BAILINGMOE,
   ufakzeka: { regexes: [String.raw`[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`], cleanSpaces: false },
   superbpe: { regexes: [String.raw`\p{N}+`, String.raw`(?=(\d{3})+(?!\d))`], cleanSpaces: false },
+  glm4: { regexes: [LLAMA3_REGEX], defaultBos: false },
+  'chatglm-bpe': { regexes: [LLAMA3_REGEX], defaultBos: false },
+  laguna: { regexes: ['[^\\n]+|[\\n]+', QWEN2_REGEX], cleanSpaces: false },
+  'jais-2': {
+    regexes: [CONTRACTIONS + String.raw`|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s{512}(?!\S)|\s{256}(?!\S)|\s{128}(?!\S)|\s{64}(?!\S)|\s{32}(?!\S)|\s{16}(?!\S)|\s{8}(?!\S)|\s{4}(?!\S)|\s{1,2}(?!\S)|\s{1}`],
+  },
+  minicpm5: {
+    regexes: [String.raw`\p{N}{1,3}`, CONTRACTIONS + String.raw`|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`],
+    ignoreMerges: true,
+  },
+  'exaone-moe': {
+    regexes: [CONTRACTIONS + String.raw`|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+`],
+  },
   chameleon: {
     regexes: ['<sentinel:[0-9]+>', '(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z', '([\t\n]|    |  )', DIGIT_REGEX, String.raw`[\p{P}!-/:-@\[-` + '`' + '{-~]', GPT2_REGEX],
     cleanSpaces: false,
@@ -160,6 +176,7 @@ export function preTokenizerSpec(pre: string | undefined, warn: (message: string
     ignoreMerges: init.ignoreMerges ?? false,
     cleanSpaces: init.cleanSpaces ?? true,
     addBos: init.addBos ?? false,
+    defaultBos: init.defaultBos ?? true,
   };
 }
 

@@ -5,6 +5,7 @@ import { loadTokenizer } from '../../src/model/model.js';
 import {
   BpeTokenizer,
   PreTokenizer,
+  PRE_TOKENIZER_NAMES,
   preTokenizerSpec,
   TokenizerError,
   type Tokenizer,
@@ -107,7 +108,7 @@ describe('BPE vocabulary details', () => {
   });
 
   it('pre-tokenizers keep text they do not match', () => {
-    for (const name of ['gpt-2', 'llama-bpe', 'qwen2', 'deepseek-llm', 'deepseek-coder', 'falcon', 'smollm', 'default', 'poro-chat']) {
+    for (const name of PRE_TOKENIZER_NAMES) {
       const p = new PreTokenizer(preTokenizerSpec(name));
       for (const s of ['Hello, world! 123 4567\n\n  x\t\ty', '日本語のテキスト😀 ¿Qué? ', "don't  I'LL   \r\n", '\u0085\u00a0\u3000a\ufeff']) {
         expect(p.words(s).join(''), `${name} ${JSON.stringify(s)}`).toBe(s);

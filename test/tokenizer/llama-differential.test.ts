@@ -152,8 +152,8 @@ describe.skipIf(!installed && !required)('tokenizers against llama.cpp', () => {
     const seen = new Set<string>();
     for (const [i, name] of PRE_TOKENIZER_NAMES.entries()) {
       if (name === 'gpt-neox') continue; // not a llama.cpp name (tsinfer maps it to GPT-2)
-      const { regexes, ignoreMerges, cleanSpaces, addBos } = preTokenizerSpec(name);
-      const key = JSON.stringify([regexes, ignoreMerges, cleanSpaces, addBos]);
+      const { regexes, ignoreMerges, cleanSpaces, addBos, defaultBos } = preTokenizerSpec(name);
+      const key = JSON.stringify([regexes, ignoreMerges, cleanSpaces, addBos, defaultBos]);
       if (seen.has(key)) continue;
       seen.add(key);
       const file = path.join(dir, `gpt2-${name}.gguf`);
