@@ -120,8 +120,8 @@ export function fakeFile(tensors: FakeTensor[]): GGUFFile {
 }
 
 /** A WebGPU backend initialised on a one-op (or few-op) program over fake tensors. */
-export async function opBackend(program: Program, tensors: FakeTensor[], opts: { subgroups: boolean; maxBatch: number; contextLength?: number; matmulThreadsPerRow?: number }): Promise<WebGPUBackend> {
-  const b = new WebGPUBackend({ subgroups: opts.subgroups, matmulThreadsPerRow: opts.matmulThreadsPerRow });
+export async function opBackend(program: Program, tensors: FakeTensor[], opts: { subgroups: boolean; maxBatch: number; contextLength?: number; matmulThreadsPerRow?: number; splitKv?: boolean }): Promise<WebGPUBackend> {
+  const b = new WebGPUBackend({ subgroups: opts.subgroups, matmulThreadsPerRow: opts.matmulThreadsPerRow, splitKv: opts.splitKv });
   await b.init({ file: fakeFile(tensors), program, contextLength: opts.contextLength ?? 64, maxBatch: opts.maxBatch });
   return b;
 }

@@ -19,6 +19,7 @@ import type { Backend, BackendInit } from '../backend.js';
 import { MAP_READ_MODE, Usage, createGPUContext, destroyGPUContext, type DeviceOptions, type GPUContext } from './device.js';
 import { argmaxWGSL } from './kernels/argmax.js';
 import { ATTENTION_MAX_HEAD_DIM, attentionWGSL } from './kernels/attention.js';
+import { SPLIT, attentionDecodeWGSL, type DecodePass } from './kernels/attention-decode.js';
 import { ELEMENTWISE_WG, elementwiseWGSL, type ElementwiseKind } from './kernels/elementwise.js';
 import { embedWGSL } from './kernels/embed.js';
 import { MATMUL_TT, MATMUL_WG, matmulParams, matmulThreadsPerRow, matmulWGSL } from './kernels/matmul.js';
@@ -32,6 +33,8 @@ export interface WebGPUBackendOptions extends DeviceOptions {
    * CPU adapters (SwiftShader, llvmpipe: barriers are costly there), else up to 64.
    */
   readonly matmulThreadsPerRow?: number;
+  /** Decode attention split over the KV range (3 dispatches per layer; default true). False: one workgroup per head. */
+  readonly splitKv?: boolean;
 }
 
 /** Work counted by the backend since init (per token: take differences). */
@@ -70,7 +73,8 @@ interface WeightMatrix {
   readonly parts: WeightPart[];
 }
 
-type Grid = (T: number, nOut: number) => [number, number, number];
+/** Workgroups of a dispatch for a step of T tokens at position pos with nOut output rows (0 skips it). */
+type Grid = (T: number, nOut: number, pos: number) => [number, number, number];
 
 type Command =
   | { readonly kind: 'dispatch'; readonly label: string; readonly pipeline: GPUComputePipeline; readonly bindGroup: GPUBindGroup; readonly grid: Grid }
@@ -113,6 +117,7 @@ export class WebGPUBackend implements Backend {
   private readonly vectors = new Map<string, GPUBuffer>();
   private readonly ropeTables = new Map<string, GPUBuffer>();
   private kCache: GPUBuffer[] = [];
+  private splitScratch: { stats: GPUBuffer; part: GPUBuffer } | undefined;
   private vCache: GPUBuffer[] = [];
   private stepBuf!: GPUBuffer;
   private tokensBuf!: GPUBuffer;
@@ -165,11 +170,12 @@ export class WebGPUBackend implements Backend {
     return buf;
   }
 
-  private bind(pipeline: GPUComputePipeline, buffers: GPUBuffer[], label: string): GPUBindGroup {
+  /** Bind group of buffers[i] at binding i (null: a binding the kernel does not declare). */
+  private bind(pipeline: GPUComputePipeline, buffers: (GPUBuffer | null)[], label: string): GPUBindGroup {
     return this.device.createBindGroup({
       label,
       layout: pipeline.getBindGroupLayout(0),
-      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: buffers.flatMap((buffer, binding) => (buffer ? [{ binding, resource: { buffer } }] : [])),
     });
   }
 
@@ -286,7 +292,7 @@ export class WebGPUBackend implements Backend {
     return w;
   }
 
-  private async elementwise(kind: ElementwiseKind, aliased: boolean, label: string, params: Uint32Array, buffers: GPUBuffer[], count: Grid): Promise<Command> {
+  private async elementwise(kind: ElementwiseKind, aliased: boolean, label: string, params: Uint32Array, buffers: GPUBuffer[], count: (T: number, nOut: number) => [number, number, number]): Promise<Command> {
     const pl = await this.pipeline(`${kind}${aliased ? '.inplace' : ''}`, () => elementwiseWGSL(kind, aliased));
     return {
       kind: 'dispatch',
@@ -397,20 +403,51 @@ export class WebGPUBackend implements Backend {
         if (op.headDim > ATTENTION_MAX_HEAD_DIM) throw new Error(`attention: head size ${op.headDim} exceeds ${ATTENTION_MAX_HEAD_DIM}`);
         if (q.kind !== 0 || out.kind !== 0) throw new Error('attention reads and writes token rows');
         const f16 = this.program.kv.type === 'f16';
-        const pl = await this.pipeline(`attention.${f16 ? 'f16' : 'f32'}`, () => attentionWGSL(f16));
+        const kvName = f16 ? 'f16' : 'f32';
+        const pl = await this.pipeline(`attention.${kvName}`, () => attentionWGSL(f16));
         const p = new DataView(new ArrayBuffer(32));
         p.setUint32(0, op.nHeads, true);
         p.setUint32(4, op.nHeads / op.nKvHeads, true);
         p.setUint32(8, op.headDim, true);
         p.setUint32(12, this.program.kv.width, true);
         p.setFloat32(16, op.scale, true);
-        return [{
+        const split = this.options.splitKv ?? true;
+        const maxSplits = Math.ceil(this.contextLength / SPLIT);
+        p.setUint32(20, maxSplits, true);
+        const params = this.uniform(p, 'attention.p');
+        const kc = this.kCache[op.layer]!;
+        const vc = this.vCache[op.layer]!;
+        const full: Command = {
           kind: 'dispatch',
           label: `attention ${op.layer}`,
           pipeline: pl,
-          bindGroup: this.bind(pl, [this.uniform(p, 'attention.p'), this.stepBuf, q.buf, this.kCache[op.layer]!, this.vCache[op.layer]!, out.buf], 'attention'),
-          grid: (T) => [op.nHeads, T, 1],
-        }];
+          bindGroup: this.bind(pl, [params, this.stepBuf, q.buf, kc, vc, out.buf], 'attention'),
+          // With the split path, decode steps (T = 1) go there.
+          grid: (T) => (split && T === 1 ? [0, 0, 0] : [op.nHeads, T, 1]),
+        };
+        if (!split) return [full];
+        // Scratch shared by every layer's decode attention (dispatches in a pass run in order).
+        const statsBytes = op.nHeads * maxSplits * 8;
+        const partBytes = op.nHeads * maxSplits * op.headDim * 4;
+        if (!this.splitScratch || this.splitScratch.stats.size < statsBytes || this.splitScratch.part.size < partBytes) {
+          this.splitScratch = {
+            stats: this.createBuffer(statsBytes, Usage.STORAGE, 'attention.stats'),
+            part: this.createBuffer(partBytes, Usage.STORAGE, 'attention.part'),
+          };
+        }
+        const { stats, part } = this.splitScratch;
+        const splits = (pos: number) => Math.ceil((pos + 1) / SPLIT);
+        const passes: [DecodePass, (GPUBuffer | null)[], Grid][] = [
+          ['stats', [params, this.stepBuf, q.buf, kc, vc, stats], (T, _n, pos) => (T === 1 ? [splits(pos), op.nHeads, 1] : [0, 0, 0])],
+          ['values', [params, this.stepBuf, q.buf, kc, vc, stats, part], (T, _n, pos) => (T === 1 ? [splits(pos), op.nHeads, 1] : [0, 0, 0])],
+          ['combine', [params, this.stepBuf, null, null, null, null, part, out.buf], (T) => (T === 1 ? [op.nHeads, 1, 1] : [0, 0, 0])],
+        ];
+        const cmds: Command[] = [full];
+        for (const [pass, buffers, grid] of passes) {
+          const ppl = await this.pipeline(`attention.${pass}.${kvName}`, () => attentionDecodeWGSL(f16, pass));
+          cmds.push({ kind: 'dispatch', label: `attention.${pass} ${op.layer}`, pipeline: ppl, bindGroup: this.bind(ppl, buffers, `attention.${pass}`), grid });
+        }
+        return cmds;
       }
       case 'add':
       case 'silu_mul': {
@@ -458,7 +495,7 @@ export class WebGPUBackend implements Backend {
     let pass: GPUComputePassEncoder | undefined;
     for (const c of [...this.commands, ...extra]) {
       if (c.kind === 'dispatch') {
-        const [x, y, z] = c.grid(T, nOut);
+        const [x, y, z] = c.grid(T, nOut, step.pos);
         if (x * y * z === 0) continue;
         pass ??= encoder.beginComputePass();
         pass.setPipeline(c.pipeline);
