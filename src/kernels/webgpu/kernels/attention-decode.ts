@@ -16,26 +16,12 @@
  *           3 kc, 4 vc: array<u32> (f16 pairs) or array<f32>, 5 stats: array<vec2<f32>>,
  *           6 part: array<f32>, 7 out: array<f32> (combine only binds 0-1, 5-7 as listed there).
  */
-import { F16_WGSL, STEP_WGSL } from './common.js';
+import { STEP_WGSL } from './common.js';
+import { SCORE_WGSL, kvCacheWGSL } from './attention.js';
 
 export const SPLIT = 64;
 
 export type DecodePass = 'stats' | 'values' | 'combine';
-
-function cacheDecl(f16: boolean): string {
-  return f16
-    ? `@group(0) @binding(3) var<storage, read> kc: array<u32>;
-@group(0) @binding(4) var<storage, read> vc: array<u32>;
-fn k_at(i: u32) -> f32 { return unpack2x16float(kc[i >> 1u])[i & 1u]; }
-fn v_at(i: u32) -> f32 { return unpack2x16float(vc[i >> 1u])[i & 1u]; }
-fn rnd(x: f32) -> f32 { return round_f16(x); }
-${F16_WGSL}`
-    : `@group(0) @binding(3) var<storage, read> kc: array<f32>;
-@group(0) @binding(4) var<storage, read> vc: array<f32>;
-fn k_at(i: u32) -> f32 { return kc[i]; }
-fn v_at(i: u32) -> f32 { return vc[i]; }
-fn rnd(x: f32) -> f32 { return x; }`;
-}
 
 const HEADER = /* wgsl */ `
 struct P { nHeads: u32, group: u32, headDim: u32, kvWidth: u32, scale: f32, maxSplits: u32, p2: u32, p3: u32 }
@@ -60,17 +46,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   const common = /* wgsl */ `${HEADER}
 @group(0) @binding(2) var<storage, read> q: array<f32>;
-${cacheDecl(f16)}
+${kvCacheWGSL(f16)}
 var<workgroup> qs: array<f32, 256>;
 var<workgroup> wm: array<f32, 64>;
 var<workgroup> wl: array<f32, 64>;
 
-fn score(pos: u32, ko: u32) -> f32 {
-  let kb = pos * p.kvWidth + ko;
-  var s = 0.0;
-  for (var i = 0u; i < p.headDim; i += 1u) { s += qs[i] * k_at(kb + i); }
-  return s * p.scale;
-}`;
+${SCORE_WGSL}`;
   const prologue = /* wgsl */ `
   let s = wid.x;
   let h = wid.y;

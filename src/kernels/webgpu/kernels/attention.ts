@@ -20,10 +20,9 @@ import { F16_WGSL, STEP_WGSL } from './common.js';
 export const ATTENTION_WG = 64;
 export const ATTENTION_MAX_HEAD_DIM = 256;
 
-export function attentionWGSL(f16: boolean): string {
-  const WG = ATTENTION_WG;
-  const per = ATTENTION_MAX_HEAD_DIM / WG;
-  const cacheDecl = f16
+/** Bindings 3 (K) and 4 (V) of a layer's cache, f16 pairs packed in u32 or f32, with k_at / v_at readers and rnd (f16 rounding or identity). */
+export function kvCacheWGSL(f16: boolean): string {
+  return f16
     ? `@group(0) @binding(3) var<storage, read> kc: array<u32>;
 @group(0) @binding(4) var<storage, read> vc: array<u32>;
 fn k_at(i: u32) -> f32 { return unpack2x16float(kc[i >> 1u])[i & 1u]; }
@@ -35,6 +34,21 @@ ${F16_WGSL}`
 fn k_at(i: u32) -> f32 { return kc[i]; }
 fn v_at(i: u32) -> f32 { return vc[i]; }
 fn rnd(x: f32) -> f32 { return x; }`;
+}
+
+/** score(pos, ko): q (in workgroup memory qs) · K row pos at head offset ko, times the scale. */
+export const SCORE_WGSL = /* wgsl */ `
+fn score(pos: u32, ko: u32) -> f32 {
+  let kb = pos * p.kvWidth + ko;
+  var s = 0.0;
+  for (var i = 0u; i < p.headDim; i += 1u) { s += qs[i] * k_at(kb + i); }
+  return s * p.scale;
+}`;
+
+export function attentionWGSL(f16: boolean): string {
+  const WG = ATTENTION_WG;
+  const per = ATTENTION_MAX_HEAD_DIM / WG;
+  const cacheDecl = kvCacheWGSL(f16);
   return /* wgsl */ `
 struct P { nHeads: u32, group: u32, headDim: u32, kvWidth: u32, scale: f32, p1: u32, p2: u32, p3: u32 }
 @group(0) @binding(0) var<uniform> p: P;
@@ -47,13 +61,7 @@ var<workgroup> qs: array<f32, ${ATTENTION_MAX_HEAD_DIM}>;
 var<workgroup> wsh: array<f32, ${WG}>;
 var<workgroup> mred: array<f32, ${WG}>;
 var<workgroup> lred: array<f32, ${WG}>;
-
-fn score(pos: u32, ko: u32) -> f32 {
-  let kb = pos * p.kvWidth + ko;
-  var s = 0.0;
-  for (var i = 0u; i < p.headDim; i += 1u) { s += qs[i] * k_at(kb + i); }
-  return s * p.scale;
-}
+${SCORE_WGSL}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
