@@ -72,12 +72,36 @@ export interface GenerationEngine {
   forward(tokens: Int32Array, pos: number): Promise<Float32Array>;
   /** Optional: one step returning the argmax of its last logits row, computed by the backend (no logits read back). */
   forwardArgmax?: (tokens: Int32Array, pos: number) => Promise<number>;
+  /** Optional: one step returning the k best logits of its last row with their ids, best first (k <= maxTopK). */
+  forwardTopK?: (tokens: Int32Array, pos: number, k: number) => Promise<{ ids: Int32Array; logits: Float32Array }>;
+  readonly maxTopK?: number;
 }
 
+function noPenalty(o: Sampler['options']): boolean {
+  return o.repeatLastN === 0 || (o.repeatPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0);
+}
 /** Sampling that is a plain argmax of the logits: greedy without penalties. */
 function isPlainGreedy(o: Sampler['options']): boolean {
-  const noPenalty = o.repeatLastN === 0 || (o.repeatPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0);
-  return o.temperature <= 0 && noPenalty;
+  return o.temperature <= 0 && noPenalty(o);
+}
+
+/**
+ * Logits for sampling. Top-k without penalties depends on the k best logits only, so
+ * with a backend that selects them (forwardTopK) the rest of the row stays on the
+ * device: the sampler gets a row that is -Infinity except at those k ids, which gives
+ * the same candidates, probabilities and draws as the full row.
+ */
+function logitsForSampling(engine: GenerationEngine, o: Sampler['options']): (tokens: Int32Array, pos: number) => Promise<Float32Array> {
+  const k = o.topK;
+  const topK = engine.forwardTopK;
+  if (!topK || !noPenalty(o) || !(k > 0 && k <= (engine.maxTopK ?? 0) && k < engine.vocabSize)) return (t, p) => engine.forward(t, p);
+  const row = new Float32Array(engine.vocabSize);
+  return async (tokens, pos) => {
+    const best = await topK(tokens, pos, k);
+    row.fill(-Infinity);
+    for (let i = 0; i < best.ids.length; i++) row[best.ids[i]!] = best.logits[i]!;
+    return row;
+  };
 }
 
 function checkOptions(o: GenerateOptions): void {
@@ -182,11 +206,12 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
   let logits!: Float32Array;
   // Plain greedy on a backend that can take the argmax itself: only token ids come back.
   const argmaxStep = isPlainGreedy(sampler.options) ? engine.forwardArgmax : undefined;
+  const forwardLogits = logitsForSampling(engine, sampler.options);
   let nextId = -1;
   for (let pos = reuse; pos < promptIds.length; pos += engine.maxBatch) {
     const batch = promptIds.slice(pos, Math.min(promptIds.length, pos + engine.maxBatch));
     if (argmaxStep) nextId = await argmaxStep(Int32Array.from(batch), pos);
-    else logits = await engine.forward(Int32Array.from(batch), pos);
+    else logits = await forwardLogits(Int32Array.from(batch), pos);
     engine.cachedTokens.push(...batch);
     if (signal?.aborted) throw new AbortError();
     await yieldToEventLoop();
@@ -255,7 +280,7 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
       break;
     }
     if (argmaxStep) nextId = await argmaxStep(Int32Array.of(id), pos);
-    else logits = await engine.forward(Int32Array.of(id), pos);
+    else logits = await forwardLogits(Int32Array.of(id), pos);
     engine.cachedTokens.push(id);
     await yieldToEventLoop();
   }

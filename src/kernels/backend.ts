@@ -43,6 +43,14 @@ export interface Backend {
    * penalties).
    */
   forwardArgmax?(step: Step): Promise<number>;
+  /**
+   * Optional: runs one step like forward() and returns the k largest logits of
+   * the last output row with their ids, best first (ties -> lower id), k <= maxTopK.
+   * The generate loop uses it for top-k sampling without penalties (WebGPU: 8k
+   * bytes read back instead of the whole row).
+   */
+  forwardTopK?(step: Step, k: number): Promise<{ ids: Int32Array; logits: Float32Array }>;
+  readonly maxTopK?: number;
   /** Optional: work counted since init (e.g. WebGPU submits, dispatches, bytes read back), for bench. */
   getCounters?(): Record<string, number>;
   /** Human-readable details for `tsinfer info` / bench (build, threads, memory). */

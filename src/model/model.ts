@@ -108,6 +108,14 @@ export class Model {
             return backend.forwardArgmax!({ tokens, pos, allLogits: false });
           }
         : undefined,
+      // Top-k selection on the device when the backend can (WebGPU: 8k bytes read back per token).
+      forwardTopK: backend.forwardTopK
+        ? (tokens, pos, k) => {
+            self.checkOpen();
+            return backend.forwardTopK!({ tokens, pos, allLogits: false }, k);
+          }
+        : undefined,
+      maxTopK: backend.maxTopK ?? 0,
     };
   }
 

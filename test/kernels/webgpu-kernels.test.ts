@@ -284,6 +284,36 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
     }
   });
 
+  it('top-k on the GPU: 49152 logits with planted ties, k = 1, 40, 64; 8k bytes read back', async () => {
+    const { rand, normal } = seededRandom('topk');
+    const vocab = 49152;
+    const prog = program(
+      [{ name: 'a', width: vocab, rows: 'outputs' }, { name: 'z', width: vocab, rows: 'outputs' }, { name: 'logits', width: vocab, rows: 'outputs' }],
+      [{ op: 'add', a: 'a', b: 'z', out: 'logits' }], 'logits', [],
+    );
+    const be = await opBackend(prog, [], { subgroups: false, maxBatch: 1 });
+    try {
+      be.writeActivation('z', new Float32Array(vocab));
+      for (const k of [1, 40, 64]) {
+        const l = randomF32(vocab, normal, 3);
+        // Ties inside and at the edge of the top k.
+        for (let t = 0; t < 6; t++) l[(rand() * vocab) | 0] = 9;
+        for (let t = 0; t < 3; t++) l[(rand() * vocab) | 0] = 8.5;
+        l[(rand() * vocab) | 0] = NaN;
+        be.writeActivation('a', l);
+        const before = be.getCounters();
+        const got = await be.forwardTopK(steps(1, 0, false), k);
+        const after = be.getCounters();
+        const order = Array.from({ length: vocab }, (_, i) => i).filter((i) => l[i] === l[i]).sort((i, j) => l[j]! - l[i]! || i - j).slice(0, k);
+        expect(Array.from(got.ids)).toEqual(order);
+        expect(Array.from(got.logits)).toEqual(order.map((i) => l[i]!));
+        expect(after.bytesReadBack - before.bytesReadBack).toBe(8 * k);
+      }
+    } finally {
+      be.dispose();
+    }
+  });
+
   it('argmax on the GPU: 49152 logits, planted ties (lowest id wins), only 4 bytes read back', async () => {
     const { rand, normal } = seededRandom('argmax');
     const vocab = 49152;

@@ -74,17 +74,25 @@ describe.runIf(HAVE_WEBGPU)('stories260K on WebGPU', () => {
     expect(kl / ids.length).toBeLessThan(1e-6);
   });
 
-  it('sampled generation (temperature 0.8, seed) equals the reference backend token for token (f32 KV cache)', async () => {
+  it('sampled generation (temperature 0.8, top-k on the GPU, seed) equals the reference backend token for token (f32 KV cache)', async () => {
     // With an f16 cache a K/V value within an f32 ulp of an f16 rounding tie may round the
     // other way on the GPU (f32 sums) than in the reference (f64 sums); sampling can amplify
     // that. An f32 cache takes that out: the GPU must then follow the reference exactly.
     const g = await loadModel(MODEL, { backend: 'webgpu', contextLength: 64, kvCacheType: 'f32' });
     const r = await loadModel(MODEL, { backend: 'reference', contextLength: 64, kvCacheType: 'f32' });
     try {
+      const be = (g as unknown as { backend: WebGPUBackend }).backend;
       const opts = { temperature: 0.8, topK: 40, seed: 42, maxTokens: 24 };
+      const before = be.getCounters();
       const a = await g.complete('Tom was sad because', opts);
+      const after = be.getCounters();
       const b = await r.complete('Tom was sad because', opts);
       expect(a.tokens).toEqual(b.tokens);
+      // Top-k selected on the GPU: 40 (id, logit) pairs read back per step, not the 512-logit row.
+      expect((after.bytesReadBack - before.bytesReadBack) / (after.steps - before.steps)).toBe(40 * 8);
+      // Without top-k the whole row comes back, and the tokens still match.
+      const full = { temperature: 0.8, topK: 0, seed: 7, maxTokens: 16 };
+      expect((await g.complete('The little dog', full)).tokens).toEqual((await r.complete('The little dog', full)).tokens);
     } finally {
       await g.dispose();
       await r.dispose();

@@ -18,6 +18,7 @@ import type { Op, Program, Step } from '../../model/program.js';
 import type { Backend, BackendInit } from '../backend.js';
 import { MAP_READ_MODE, Usage, createGPUContext, destroyGPUContext, type DeviceOptions, type GPUContext } from './device.js';
 import { argmaxWGSL } from './kernels/argmax.js';
+import { TOPK_MAX, topkWGSL } from './kernels/topk.js';
 import { ATTENTION_MAX_HEAD_DIM, attentionWGSL } from './kernels/attention.js';
 import { SPLIT, attentionDecodeWGSL, type DecodePass } from './kernels/attention-decode.js';
 import { ELEMENTWISE_WG, elementwiseWGSL, type ElementwiseKind } from './kernels/elementwise.js';
@@ -126,6 +127,10 @@ export class WebGPUBackend implements Backend {
   private readLogits: GPUBuffer | undefined;
   private commands: Command[] = [];
   private argmaxCmd!: Command;
+  private topkCmd!: Command;
+  private topkParams!: GPUBuffer;
+  private topkResult!: GPUBuffer;
+  private readTopk!: GPUBuffer;
   private readonly allBuffers: GPUBuffer[] = [];
   private gpuBytes = 0;
   private weightGpuBytes = 0;
@@ -270,6 +275,17 @@ export class WebGPUBackend implements Backend {
       label: 'argmax',
       pipeline: am,
       bindGroup: this.bind(am, [this.uniform(Uint32Array.of(logits.width, 0xff800000, 0, 0), 'argmax.p'), this.stepBuf, logits.buf, this.resultBuf], 'argmax'),
+      grid: () => [1, 1, 1],
+    };
+    this.topkParams = this.createBuffer(16, Usage.UNIFORM | Usage.COPY_DST, 'topk.p');
+    this.topkResult = this.createBuffer(TOPK_MAX * 8, Usage.STORAGE | Usage.COPY_SRC, 'topk');
+    this.readTopk = this.createBuffer(TOPK_MAX * 8, Usage.MAP_READ | Usage.COPY_DST, 'topk.read');
+    const tk = await this.pipeline('topk', topkWGSL);
+    this.topkCmd = {
+      kind: 'dispatch',
+      label: 'topk',
+      pipeline: tk,
+      bindGroup: this.bind(tk, [this.topkParams, this.stepBuf, logits.buf, this.topkResult], 'topk'),
       grid: () => [1, 1, 1],
     };
     await this.device.queue.onSubmittedWorkDone();
@@ -566,6 +582,35 @@ export class WebGPUBackend implements Backend {
       this.checkErrors();
       if (id >= this.vocab) throw new RangeError('all logits are NaN');
       return id;
+    });
+  }
+
+  /** Most candidates forwardTopK returns. */
+  readonly maxTopK = TOPK_MAX;
+
+  /**
+   * Runs one step and returns the k best (id, logit) pairs of the last output
+   * row, best first (ties -> lower id), selected on the GPU: 8k bytes read back.
+   */
+  async forwardTopK(step: Step, k: number): Promise<{ ids: Int32Array; logits: Float32Array }> {
+    if (!Number.isInteger(k) || k < 1 || k > TOPK_MAX) throw new RangeError(`top-k on the GPU takes 1 to ${TOPK_MAX} candidates, got ${k}`);
+    return this.exclusive(async () => {
+      this.device.queue.writeBuffer(this.topkParams, 0, Uint32Array.of(this.vocab, k, 0xff800000, 0));
+      this.counters.bytesWritten += 16;
+      const { encoder } = this.record({ ...step, allLogits: false }, [this.topkCmd]);
+      encoder.copyBufferToBuffer(this.topkResult, 0, this.readTopk, 0, k * 8);
+      this.device.queue.submit([encoder.finish()]);
+      this.counters.submits++;
+      await this.readTopk.mapAsync(MAP_READ_MODE, 0, k * 8);
+      const raw = this.readTopk.getMappedRange(0, k * 8).slice(0);
+      this.readTopk.unmap();
+      this.counters.bytesReadBack += k * 8;
+      this.checkErrors();
+      const ids = new Int32Array(raw, 0, k);
+      const logits = new Float32Array(raw, k * 4, k);
+      let n = 0;
+      while (n < k && (ids[n]! >>> 0) < this.vocab) n++;
+      return { ids: ids.slice(0, n), logits: logits.slice(0, n) };
     });
   }
 
