@@ -120,8 +120,9 @@ export function fakeFile(tensors: FakeTensor[]): GGUFFile {
 }
 
 /** A WebGPU backend initialised on a one-op (or few-op) program over fake tensors. */
-export async function opBackend(program: Program, tensors: FakeTensor[], opts: { subgroups: boolean; maxBatch: number; contextLength?: number; matmulThreadsPerRow?: number; splitKv?: boolean }): Promise<WebGPUBackend> {
-  const b = new WebGPUBackend({ subgroups: opts.subgroups, matmulThreadsPerRow: opts.matmulThreadsPerRow, splitKv: opts.splitKv });
+export async function opBackend(program: Program, tensors: FakeTensor[], opts: { subgroups: boolean; maxBatch: number; contextLength?: number; matmulThreadsPerRow?: number; splitKv?: boolean; maxBindingBytes?: number }): Promise<WebGPUBackend> {
+  const { subgroups, matmulThreadsPerRow, splitKv, maxBindingBytes } = opts;
+  const b = new WebGPUBackend({ subgroups, matmulThreadsPerRow, splitKv, maxBindingBytes });
   await b.init({ file: fakeFile(tensors), program, contextLength: opts.contextLength ?? 64, maxBatch: opts.maxBatch });
   return b;
 }

@@ -98,6 +98,36 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
     }
   });
 
+  it('a weight larger than a binding is split into parts of whole rows: matmul and embed over Q4_K in 7 parts', async () => {
+    const { rand, normal } = seededRandom('split weight');
+    const typeId = GGMLType.Q4_K;
+    const [cols, rows] = [1536, 1000];
+    const rb = rowBytes(ggmlType(typeId)!, cols);
+    const bytes = randomTensor(typeId, cols, rows, rand, normal);
+    const prog = program(
+      [{ name: 'e', width: cols, rows: 'tokens' }, { name: 'y', width: rows, rows: 'tokens' }],
+      [{ op: 'embed', table: 'w', out: 'e' }, { op: 'matmul', weight: 'w', x: 'e', out: 'y' }], 'y', ['w'],
+    );
+    // 150 rows per binding: parts of 150, …, 100 rows.
+    const be = await opBackend(prog, [{ name: 'w', typeId, shape: [cols, rows], bytes }], { subgroups: false, maxBatch: 3, maxBindingBytes: 150 * rb + 100 });
+    try {
+      const tokens = Int32Array.of(0, 149, 999);
+      const got = await be.forward({ tokens, pos: 0, allLogits: true });
+      const w: ref.WeightMatrix = { typeId, bytes, cols, outRows: rows, rowBytes: rb };
+      const e = new Float32Array(3 * cols);
+      ref.embed(e, w, tokens);
+      const want = new Float32Array(3 * rows);
+      ref.matmul(want, e, w, 3, new Float32Array(cols));
+      let max = 0;
+      for (const v of want) max = Math.max(max, Math.abs(v));
+      const { err, at } = maxScaledError(got, want, max);
+      expect(err, `element ${at}: got ${got[at]}, want ${want[at]}`).toBeLessThan(1e-5);
+      expect(be.describe().commands).toBe(14);
+    } finally {
+      be.dispose();
+    }
+  });
+
   for (const typeId of WEBGPU_TYPES) {
     const tname = ggmlType(typeId)!.name;
     it(`embed ${tname}: rows of a [${shapeOf(typeId)[0]} x 1000] table`, async () => {

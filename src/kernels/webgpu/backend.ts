@@ -36,6 +36,8 @@ export interface WebGPUBackendOptions extends DeviceOptions {
   readonly matmulThreadsPerRow?: number;
   /** Decode attention split over the KV range (3 dispatches per layer; default true). False: one workgroup per head. */
   readonly splitKv?: boolean;
+  /** Largest weight binding in bytes (default: the device's maxStorageBufferBindingSize); lower it to exercise split tensors. */
+  readonly maxBindingBytes?: number;
 }
 
 /** Work counted by the backend since init (per token: take differences). */
@@ -192,7 +194,7 @@ export class WebGPUBackend implements Backend {
     this.ctx = await createGPUContext(this.options);
     this.device = this.ctx.device;
     const limits = this.device.limits;
-    const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+    const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, this.options.maxBindingBytes ?? Infinity);
 
     // Weights: check every type and shape before allocating anything.
     const tensors = program.weights.map((name) => {
