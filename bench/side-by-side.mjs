@@ -94,7 +94,7 @@ for (const file of positionals) {
     if (N > 0) res.llama.tg.push(await l.tg());
     const t0 = performance.now();
     const b = await runBench({ file, backend: 'wasm', threads, prompt: P, generate: N, repetitions: 1 });
-    res.ours.initMs ??= performance.now() - t0; // includes the (one) warm-up and the tests
+    res.ours.benchMs ??= performance.now() - t0; // load + warm-up + tests
     for (const x of b.results) res.ours[x.test.startsWith('pp') ? 'pp' : 'tg'].push(x.tokensPerSecond);
     res.bytesPerToken = b.bytesPerToken;
     res.build = b.build;
@@ -116,6 +116,7 @@ console.log(`| file | test | llama.cpp t/s (median of ${R}) | tsinfer wasm t/s |
 console.log('|---|---|---|---|---|---|');
 for (const r of rows) {
   for (const test of ['pp', 'tg']) {
+    if (!r.llama[test].length && !r.ours[test].length) continue;
     const a = r.llama[test].length ? median(r.llama[test]) : NaN;
     const b = r.ours[test].length ? median(r.ours[test]) : NaN;
     const gb = test === 'tg' ? ((b * r.bytesPerToken) / 1e9).toFixed(2) : '';

@@ -93,31 +93,6 @@ function ${n > 1 ? `dot${n}` : 'dot'}_${name}(w: usize, x: usize, ${n > 1 ? 'xs:
 }`;
 }
 
-/**
- * dot2r_T: two weight rows (ws bytes apart) against one activation row, each
- * activation block loaded once for both (decode); results to o and o + 4.
- * The unpack snippet is instantiated per row with suffixed names.
- */
-function legacyDot2Rows(name, v) {
-  const t = type(name);
-  const rows = [0, 1];
-  const unpack = (r) => v.unpack.replace(/\b(d|w0|w1|m|qs|qh|wb)\b/g, `$1_${r}`);
-  return `
-/** ${name} · Q8A, two rows at once. */
-function dot2r_${name}(w: usize, ws: usize, x: usize, nb: i32, o: usize): void {
-  ${rows.map((r) => `let acc${r} = f32x4.splat(0);${v.min ? ` let accm${r}: f32 = 0;` : ''}`).join('\n  ')}
-  for (let b = 0; b < nb; b++) {
-    const xb = x + <usize>b * Q8A_BYTES;
-    const x0 = v128.load(xb, 8); const x1 = v128.load(xb, 24); const dx = load<f32>(xb);${v.min ? ' const sx = load<f32>(xb, 4);' : ''}
-    ${rows.map((r) => `const wb_${r} = w + ${r === 0 ? '0' : 'ws'} + <usize>b * ${t.typeSize};
-    ${unpack(r)}
-    acc${r} = f32x4.add(acc${r}, f32x4.mul(f32x4.convert_i32x4_s(i32x4.add(dot16(w0_${r}, x0), dot16(w1_${r}, x1))), f32x4.splat(d_${r} * dx)));${v.min ? `
-    accm${r} += m_${r} * sx;` : ''}`).join('\n    ')}
-  }
-  ${rows.map((r) => `store<f32>(o, hsumF32(acc${r})${v.min ? ` + accm${r}` : ''}, ${4 * r});`).join('\n  ')}
-}`;
-}
-
 /** Opening of a K-quant dot kernel: the loop over super-blocks with wb / xb at the weight / Q8_K block. */
 function kDotHead(name) {
   const t = type(name);
@@ -232,27 +207,14 @@ function k23Dot(name) {
 const TILE = 16;
 
 /** One driver per type: rows [j0, j1) of W times every token row of x. */
-function driver(name, dot, xFormat, dot4, dot2r) {
+function driver(name, dot, xFormat, dot4) {
   const t = type(name);
-  const tokens4 = (row) => dot4 ? `
-      for (; t + 4 <= t1; t += 4) ${dot4}(${row}, x + <usize>t * xRowBytes, xRowBytes, nb, out + ((<usize>t * <usize>n + <usize>j) << 2), <usize>n << 2);` : '';
   return `
 export function matmul_${name}(w: usize, rowBytes: usize, x: usize, xRowBytes: usize, out: usize, n: i32, k: i32, tokens: i32, j0: i32, j1: i32): void {
   const nb = k / ${t.blockSize}; // ${xFormat}
   for (let t0 = 0; t0 < tokens; t0 += ${TILE}) {
     const t1 = min(tokens, t0 + ${TILE});
-    let j = j0;${dot2r ? `
-    // pairs of rows: groups of 4 tokens per row, the rest with both rows per activation load
-    for (; j + 2 <= j1; j += 2) {
-      const wr = w + <usize>j * rowBytes;
-      let t = t0;
-      if (t1 - t0 >= 4) {${tokens4('wr').replace(/\n/g, '\n    ')}
-        j++;
-        t = t0;${tokens4('wr + rowBytes').replace(/\n/g, '\n    ')}
-        j--;
-      }
-      for (; t < t1; t++) ${dot2r}(wr, rowBytes, x + <usize>t * xRowBytes, nb, out + ((<usize>t * <usize>n + <usize>j) << 2));
-    }` : ''}
+    let j = j0;
     for (; j < j1; j++) {
       const wr = w + <usize>j * rowBytes;
       let t = t0;${dot4 ? `
@@ -267,7 +229,7 @@ export function matmul_${name}(w: usize, rowBytes: usize, x: usize, xRowBytes: u
 const KERNELS = [
   ['F32', '', 'dotF32', 0],
   ['F16', '', 'dotF16', 0],
-  ...Object.entries(LEGACY).map(([n, v]) => [n, legacyDot(n, v, 1) + legacyDot(n, v, 4) + legacyDot2Rows(n, v), `dot_${n}`, 1, `dot4_${n}`, `dot2r_${n}`]),
+  ...Object.entries(LEGACY).map(([n, v]) => [n, legacyDot(n, v, 1) + legacyDot(n, v, 4), `dot_${n}`, 1, `dot4_${n}`]),
   ['Q4_K', k45Dot('Q4_K', false), 'dot_Q4_K', 2],
   ['Q5_K', k45Dot('Q5_K', true), 'dot_Q5_K', 2],
   ['Q6_K', q6kDot(), 'dot_Q6_K', 2],
@@ -306,9 +268,9 @@ function generate() {
   return (low | (high << 4)) - 32;
 }`,
   ];
-  for (const [name, src, dot, fmt, dot4, dot2r] of KERNELS) {
+  for (const [name, src, dot, fmt, dot4] of KERNELS) {
     if (src) parts.push(src);
-    parts.push(driver(name, dot, ['f32 activations', 'Q8A activations', 'Q8_K activations'][fmt], dot4, dot2r));
+    parts.push(driver(name, dot, ['f32 activations', 'Q8A activations', 'Q8_K activations'][fmt], dot4));
   }
   parts.push(`
 /** ggml type id -> activation format (0 f32, 1 Q8A, 2 Q8_K), -1 when there is no kernel. */
