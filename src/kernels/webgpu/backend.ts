@@ -36,6 +36,12 @@ export interface WebGPUBackendOptions extends DeviceOptions {
   readonly matmulThreadsPerRow?: number;
   /** Decode attention split over the KV range (3 dispatches per layer; default true). False: one workgroup per head. */
   readonly splitKv?: boolean;
+  /**
+   * Rows of the `outputs` buffers (default 32): a step asking for more logits rows
+   * (allLogits over a long batch) runs the output head in chunks of this many rows
+   * within its one submit, so the logits buffer stays small for large vocabularies.
+   */
+  readonly maxOutputRows?: number;
   /** Largest weight binding in bytes (default: the device's maxStorageBufferBindingSize); lower it to exercise split tensors. */
   readonly maxBindingBytes?: number;
 }
@@ -121,6 +127,10 @@ export class WebGPUBackend implements Backend {
   private readonly ropeTables = new Map<string, GPUBuffer>();
   private kCache: GPUBuffer[] = [];
   private splitScratch: { stats: GPUBuffer; part: GPUBuffer } | undefined;
+  /** Rows of the `outputs` buffers; index of the first command of the output head (the gather), -1 if none. */
+  private outRows = 1;
+  private headStart = -1;
+  private stepsStaging!: GPUBuffer;
   private vCache: GPUBuffer[] = [];
   private stepBuf!: GPUBuffer;
   private tokensBuf!: GPUBuffer;
@@ -251,9 +261,12 @@ export class WebGPUBackend implements Backend {
     }
 
     const act = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
+    this.outRows = Math.min(maxBatch, this.options.maxOutputRows ?? 32);
     for (const b of program.buffers) {
-      this.acts.set(b.name, { buf: this.createBuffer(b.width * maxBatch * 4, act, b.name), width: b.width, kind: b.rows === 'tokens' ? 0 : 1 });
+      const rows = b.rows === 'tokens' ? maxBatch : this.outRows;
+      this.acts.set(b.name, { buf: this.createBuffer(b.width * rows * 4, act, b.name), width: b.width, kind: b.rows === 'tokens' ? 0 : 1 });
     }
+    this.stepsStaging = this.createBuffer(Math.ceil(maxBatch / this.outRows) * 16, Usage.COPY_SRC | Usage.COPY_DST, 'steps');
     const kvw = program.kv.width;
     const f16 = program.kv.type === 'f16';
     if (f16 && kvw % 2 !== 0) throw new Error(`an f16 KV cache needs an even row width, got ${kvw}`);
@@ -268,7 +281,10 @@ export class WebGPUBackend implements Backend {
     this.resultBuf = this.createBuffer(16, Usage.STORAGE | Usage.COPY_SRC, 'sampled');
     this.readResult = this.createBuffer(16, Usage.MAP_READ | Usage.COPY_DST, 'sampled.read');
 
-    for (const op of program.ops) this.commands.push(...(await this.compile(op)));
+    for (const op of program.ops) {
+      if (op.op === 'gather_outputs' && this.headStart < 0) this.headStart = this.commands.length;
+      this.commands.push(...(await this.compile(op)));
+    }
     const logits = this.act(program.logits);
     this.vocab = logits.width;
     const am = await this.pipeline('argmax', argmaxWGSL);
@@ -494,8 +510,14 @@ export class WebGPUBackend implements Backend {
     if (this.ctx.errors.length) throw new Error(`WebGPU error: ${this.ctx.errors.splice(0).join('; ')}`);
   }
 
-  /** Validates the step, uploads token ids and the step uniform, and records the op list into an encoder. */
-  private record(step: Step, extra: Command[]): { encoder: GPUCommandEncoder; T: number; nOut: number } {
+  /**
+   * Validates the step, uploads token ids and the step uniforms, and records the
+   * op list into an encoder: the body once, then the output head (from the
+   * gather on) once per chunk of at most outRows output rows, the step uniform
+   * switched between chunks by a copy; `afterChunk` records the read-out of
+   * each chunk (first output row, rows).
+   */
+  private record(step: Step, extra: Command[], afterChunk?: (encoder: GPUCommandEncoder, row: number, rows: number) => void): { encoder: GPUCommandEncoder; T: number; nOut: number } {
     const T = step.tokens.length;
     if (T < 1 || T > this.maxBatch) throw new RangeError(`a step carries 1 to ${this.maxBatch} tokens, got ${T}`);
     if (step.pos < 0 || step.pos + T > this.contextLength) throw new RangeError(`positions ${step.pos}..${step.pos + T - 1} are outside the context of ${this.contextLength}`);
@@ -503,29 +525,52 @@ export class WebGPUBackend implements Backend {
       for (const id of step.tokens) if (id < 0 || id >= this.embedRows) throw new RangeError(`token id ${id} is outside the vocabulary of ${this.embedRows}`);
     }
     const nOut = step.allLogits ? T : 1;
+    const chunks: [number, number][] = [];
+    for (let r = 0; r < nOut; r += this.outRows) chunks.push([r, Math.min(this.outRows, nOut - r)]);
+    if (chunks.length > 1 && this.headStart < 0) throw new RangeError(`this program has no output head to run in chunks: at most ${this.outRows} output rows per step`);
     const q = this.device.queue;
     const ids = new Uint32Array(step.tokens.buffer, step.tokens.byteOffset, T);
     q.writeBuffer(this.tokensBuf, 0, ids.buffer, ids.byteOffset, T * 4);
-    this.stepData.set([T, step.pos, nOut, T - nOut]);
-    q.writeBuffer(this.stepBuf, 0, this.stepData.buffer, 0, 16);
-    this.counters.bytesWritten += T * 4 + 16;
+    const first0 = T - nOut;
+    const stepRecords = new Uint32Array(chunks.length * 4);
+    chunks.forEach(([r, n], i) => stepRecords.set([T, step.pos, n, first0 + r], i * 4));
+    q.writeBuffer(this.stepBuf, 0, stepRecords.buffer, 0, 16);
+    if (chunks.length > 1) q.writeBuffer(this.stepsStaging, 0, stepRecords.buffer, 0, stepRecords.byteLength);
+    this.counters.bytesWritten += T * 4 + 16 + (chunks.length > 1 ? stepRecords.byteLength : 0);
     const encoder = this.device.createCommandEncoder();
     let pass: GPUComputePassEncoder | undefined;
-    for (const c of [...this.commands, ...extra]) {
-      if (c.kind === 'dispatch') {
-        const [x, y, z] = c.grid(T, nOut, step.pos);
-        if (x * y * z === 0) continue;
-        pass ??= encoder.beginComputePass();
-        pass.setPipeline(c.pipeline);
-        pass.setBindGroup(0, c.bindGroup);
-        pass.dispatchWorkgroups(x, y, z);
-        this.counters.dispatches++;
-      } else {
+    const run = (cmds: Command[], n: number, first: number) => {
+      for (const c of cmds) {
+        if (c.kind === 'dispatch') {
+          const [x, y, z] = c.grid(T, n, step.pos);
+          if (x * y * z === 0) continue;
+          pass ??= encoder.beginComputePass();
+          pass.setPipeline(c.pipeline);
+          pass.setBindGroup(0, c.bindGroup);
+          pass.dispatchWorkgroups(x, y, z);
+          this.counters.dispatches++;
+        } else {
+          pass?.end();
+          pass = undefined;
+          encoder.copyBufferToBuffer(c.src, first * c.width * 4, c.dst, 0, n * c.width * 4);
+        }
+      }
+    };
+    const head = this.headStart < 0 ? this.commands.length : this.headStart;
+    run(this.commands.slice(0, head), chunks[0]![1], first0);
+    chunks.forEach(([r, n], i) => {
+      if (i > 0) {
         pass?.end();
         pass = undefined;
-        encoder.copyBufferToBuffer(c.src, (T - nOut) * c.width * 4, c.dst, 0, nOut * c.width * 4);
+        encoder.copyBufferToBuffer(this.stepsStaging, i * 16, this.stepBuf, 0, 16);
       }
-    }
+      run([...this.commands.slice(head), ...extra], n, first0 + r);
+      if (afterChunk) {
+        pass?.end();
+        pass = undefined;
+        afterChunk(encoder, r, n);
+      }
+    });
     pass?.end();
     this.counters.steps++;
     return { encoder, T, nOut };
@@ -543,10 +588,10 @@ export class WebGPUBackend implements Backend {
 
   async forward(step: Step): Promise<Float32Array> {
     return this.exclusive(async () => {
-      const { encoder, nOut } = this.record(step, []);
       const logits = this.act(this.program.logits);
-      const rowsOut = logits.kind === 0 ? step.tokens.length : nOut;
-      const bytes = rowsOut * logits.width * 4;
+      const rowBytes = logits.width * 4;
+      const rowsOut = logits.kind === 0 ? step.tokens.length : step.allLogits ? step.tokens.length : 1;
+      const bytes = rowsOut * rowBytes;
       if (!this.readLogits || this.readLogits.size < bytes) {
         if (this.readLogits) {
           this.gpuBytes -= this.readLogits.size;
@@ -555,7 +600,12 @@ export class WebGPUBackend implements Backend {
         this.readLogits = this.device.createBuffer({ size: align4(bytes), usage: Usage.MAP_READ | Usage.COPY_DST, label: 'logits.read' });
         this.gpuBytes += this.readLogits.size;
       }
-      encoder.copyBufferToBuffer(logits.buf, 0, this.readLogits, 0, bytes);
+      const read = this.readLogits;
+      const { encoder } = this.record(step, [], (enc, row, rows) => {
+        // A logits buffer of token rows (test programs) is read whole after the one chunk.
+        if (logits.kind === 1) enc.copyBufferToBuffer(logits.buf, 0, read, row * rowBytes, rows * rowBytes);
+      });
+      if (logits.kind === 0) encoder.copyBufferToBuffer(logits.buf, 0, read, 0, bytes);
       this.device.queue.submit([encoder.finish()]);
       this.counters.submits++;
       await this.readLogits.mapAsync(MAP_READ_MODE, 0, bytes);
