@@ -11,8 +11,15 @@ import { buildLlamaProgram, llamaHyperparameters } from '../../src/model/llama.j
 import { WebGPUBackend } from '../../src/kernels/webgpu/backend.js';
 import { readSharedJson, sharedPath } from '../helpers/shared.js';
 import { HAVE_WEBGPU, SUBGROUP_PATHS, requireAdapterUnderCI } from './webgpu-helpers.js';
+import { WebGPUUnavailableError, nodeGPU } from '../../src/kernels/webgpu/device.js';
 
 requireAdapterUnderCI();
+
+it('without the optional `webgpu` package, asking for WebGPU says how to add it', async () => {
+  const missing = () => Promise.reject(Object.assign(new Error("Cannot find package 'webgpu'"), { code: 'ERR_MODULE_NOT_FOUND' }));
+  await expect(nodeGPU(missing)).rejects.toThrow(WebGPUUnavailableError);
+  await expect(nodeGPU(missing)).rejects.toThrow(/npm install webgpu/);
+});
 
 const MODEL = sharedPath('models', 'stories260K.gguf');
 interface Greedy { prompt: string; promptIds: number[]; continuationIds: number[]; continuationText: string }

@@ -50,12 +50,13 @@ export class WebGPUUnavailableError extends Error {
   override name = 'WebGPUUnavailableError';
 }
 
-async function nodeGPU(): Promise<GPU> {
+/** Loads Dawn from the optional `webgpu` package (importer replaceable for tests). */
+export async function nodeGPU(importer: (specifier: string) => Promise<unknown> = (s) => import(s)): Promise<GPU> {
   let mod: { create: (flags: string[]) => GPU };
   try {
     // A variable specifier keeps bundlers and tsc from resolving the optional peer dependency.
     const spec = 'webgpu';
-    mod = (await import(spec)) as { create: (flags: string[]) => GPU };
+    mod = (await importer(spec)) as { create: (flags: string[]) => GPU };
   } catch (e) {
     throw new WebGPUUnavailableError(
       `the WebGPU backend in Node needs the optional peer dependency "webgpu" (Dawn): run \`npm install webgpu\` next to tsinfer (${(e as Error).message})`,
