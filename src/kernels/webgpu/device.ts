@@ -12,6 +12,7 @@
  * turned off to exercise the paths without them).
  */
 /// <reference types="@webgpu/types" />
+import { ModelError } from '../../model/errors.js';
 
 export interface DeviceOptions {
   /** Use subgroup operations when the adapter has them (default true). */
@@ -46,9 +47,12 @@ export const MAP_READ_MODE = 0x1;
 
 const live = new Set<GPUContext>();
 
-export class WebGPUUnavailableError extends Error {
-  override name = 'WebGPUUnavailableError';
-}
+/**
+ * No WebGPU here: the `webgpu` package is missing in Node, the browser has no
+ * navigator.gpu, or no adapter exists. A ModelError (the model cannot be loaded
+ * on this backend), so the CLI reports it in one line.
+ */
+export class WebGPUUnavailableError extends ModelError {}
 
 /** Loads Dawn from the optional `webgpu` package (importer replaceable for tests). */
 export async function nodeGPU(importer: (specifier: string) => Promise<unknown> = (s) => import(s)): Promise<GPU> {
@@ -79,8 +83,8 @@ export async function createGPUContext(opts: DeviceOptions = {}): Promise<GPUCon
   const adapter = await gpu.requestAdapter(opts.powerPreference ? { powerPreference: opts.powerPreference } : undefined);
   if (!adapter) {
     throw new WebGPUUnavailableError(
-      'no WebGPU adapter: no GPU driver was found. Without a GPU, use SwiftShader (scripts/swiftshader.sh; run with ' +
-        'VK_ICD_FILENAMES=<dir>/vk_swiftshader_icd.json LD_LIBRARY_PATH=<dir>) or another backend (--backend reference)',
+      'no WebGPU adapter: no GPU driver was found. Without a GPU, Dawn can run on SwiftShader\'s Vulkan driver ' +
+        '(VK_ICD_FILENAMES=<dir>/vk_swiftshader_icd.json LD_LIBRARY_PATH=<dir>; the README says where to get it), or use another backend (wasm, reference)',
     );
   }
   const subgroups = (opts.subgroups ?? true) && adapter.features.has('subgroups');
