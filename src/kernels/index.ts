@@ -1,13 +1,13 @@
 import type { Backend, BackendName } from './backend.js';
 import { ReferenceBackend } from './reference/backend.js';
-import { WebGPUBackend } from './webgpu/backend.js';
+import { WebGPUBackend, type WebGPUBackendOptions } from './webgpu/backend.js';
 import { WasmBackend, type WasmBackendOptions } from './wasm/backend.js';
 import { wasmAvailable } from './wasm/loader.js';
 
 export const BACKENDS: readonly BackendName[] = ['reference', 'wasm', 'webgpu'];
 
-/** Options some backends take (the wasm backend: compute threads). */
-export type BackendOptions = WasmBackendOptions;
+/** Options some backends take (wasm: compute threads; webgpu: subgroups, matmul layout, split-KV decode). */
+export type BackendOptions = WasmBackendOptions & WebGPUBackendOptions;
 
 /** The backend loadModel uses when none is named: 'wasm' where the engine runs it (Node ≥ 20), else 'reference'. */
 export function defaultBackend(): BackendName {
@@ -23,7 +23,7 @@ export function createBackend(name: BackendName, options: BackendOptions = {}): 
       return new WasmBackend(options);
     case 'webgpu':
       // Dawn (the optional `webgpu` package) or navigator.gpu is loaded by init().
-      return new WebGPUBackend();
+      return new WebGPUBackend(options);
     default:
       throw new Error(`backend "${name}" is not available yet (available: ${BACKENDS.join(', ')})`);
   }
