@@ -249,13 +249,13 @@ async function firstDiff(a, b, file) {
 
 // ------------------------------------------------------------------ inference conformance
 
-export async function inferConformance(sets, nGreedy, log, { stories = true, backend = 'reference', types } = {}) {
+export async function inferConformance(sets, nGreedy, log, { stories = true, backend = 'reference', types, dequantizedCheck = true } = {}) {
   const { fixturePath, QUANT_TYPES } = await import(path.join(ROOT, 'scripts', 'fixtures.mjs'));
   const models = stories ? [{ label: 'stories260K', file: path.join(SHARED, 'models', 'stories260K.gguf'), nVocab: 512, bos: 1, texts: false }] : [];
   for (const set of sets) {
     for (const type of ['F32', ...QUANT_TYPES].filter((t) => !types || types.includes(t))) {
       const file = fixturePath(set, type);
-      if (existsSync(file)) models.push({ label: path.basename(file, '.gguf'), file, nVocab: 49152, texts: true, big: set !== 'tiny', dequantizedCheck: set === 'tiny' && type !== 'F32' });
+      if (existsSync(file)) models.push({ label: path.basename(file, '.gguf'), file, nVocab: 49152, texts: true, big: set !== 'tiny', dequantizedCheck: dequantizedCheck && set === 'tiny' && type !== 'F32' });
     }
   }
   const rows = [];
