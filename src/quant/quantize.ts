@@ -70,6 +70,20 @@ const GROUP_MAX_EPS = fround(1e-15);
 const F0_1 = fround(0.1);
 const FLT_MAX = 3.4028234663852886e38;
 
+/** The value of largest magnitude in x[xo..xo+n): the first of equals, 0 when all are 0 (or NaN). */
+function absMaxValue(x: Float32Array, xo: number, n: number): number {
+  let max = 0;
+  let amax = 0;
+  for (let i = 0; i < n; i++) {
+    const ax = abs(x[xo + i]!);
+    if (ax > amax) {
+      amax = ax;
+      max = x[xo + i]!;
+    }
+  }
+  return max;
+}
+
 // ---------------------------------------------------------------- float types
 
 /** F32 -> F16 (ggml_fp32_to_fp16_row: round to nearest even, NaN -> 0x7E00 with the sign). */
@@ -105,15 +119,7 @@ export function quantizeRowQ4_0(src: Float32Array, dst: Uint8Array, n: number): 
   const { blockSize: qk, typeSize } = Q4_0;
   const half = qk / 2;
   for (let i = 0, x = 0, p = 0; i < n / qk; i++, x += qk, p += typeSize) {
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < qk; j++) {
-      const v = src[x + j]!;
-      if (amax < abs(v)) {
-        amax = abs(v);
-        max = v;
-      }
-    }
+    const max = absMaxValue(src, x, qk);
     const d = fround(max / -8);
     const id = d !== 0 ? fround(1 / d) : 0;
     putF16(dst, p, d);
@@ -178,15 +184,7 @@ export function quantizeRowQ5_0(src: Float32Array, dst: Uint8Array, n: number): 
   const half = qk / 2;
   const q = q5Scratch;
   for (let i = 0, x = 0, p = 0; i < n / qk; i++, x += qk, p += typeSize) {
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < qk; j++) {
-      const v = src[x + j]!;
-      if (amax < abs(v)) {
-        amax = abs(v);
-        max = v;
-      }
-    }
+    const max = absMaxValue(src, x, qk);
     const d = fround(max / -16);
     const id = d !== 0 ? fround(1 / d) : 0;
     putF16(dst, p, d);
@@ -247,16 +245,8 @@ const qxWX = new Float32Array(32);
  * around nmax/max maximizing sumlx^2/suml2 with weights x^2 (rmse_type 1).
  */
 function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number, rmseType: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = abs(x[xo + i]!);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i]!;
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = absMaxValue(x, xo, n);
+  if (abs(max) < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) L[lo + i] = 0;
     return 0;
   }
@@ -315,16 +305,8 @@ function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: I
  * sumlx^2/suml2 (weights x^2). L[lo..] gets the levels + nmax.
  */
 function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = abs(x[xo + i]!);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i]!;
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = absMaxValue(x, xo, n);
+  if (abs(max) < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) L[lo + i] = 0;
     return 0;
   }
