@@ -134,18 +134,9 @@ async function oursRun(modelPath, prompts, texts, nGreedy, backend = 'reference'
 
 // ------------------------------------------------------------------ prompts
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 /** Token-id prompts (no tokenizer involved): BOS-less random ids, fixed seeds. */
-function idPrompts(nVocab, lengths, seed) {
+async function idPrompts(nVocab, lengths, seed) {
+  const { mulberry32 } = await import(path.join(ROOT, 'scripts', 'fixtures.mjs'));
   const rnd = mulberry32(seed);
   return lengths.map((len) => Array.from({ length: len }, () => Math.floor(rnd() * nVocab)));
 }
@@ -261,7 +252,7 @@ export async function inferConformance(sets, nGreedy, log, { stories = true, bac
   const rows = [];
   for (const m of models) {
     const lengths = m.big ? [16] : [8, 24];
-    const prompts = idPrompts(m.nVocab, lengths, 20261123);
+    const prompts = await idPrompts(m.nVocab, lengths, 20261123);
     if (m.bos !== undefined) for (const p of prompts) p[0] = m.bos;
     const texts = m.texts ? TEXTS : [];
     const t0 = Date.now();

@@ -59,16 +59,21 @@ function fnv1a(s) {
   return h;
 }
 
-/** N(0,1) float32 samples from mulberry32(seed), Box-Muller in float64 (both outputs used). */
-function* normals(seed, n, chunk = 1 << 20) {
+/** mulberry32: uniform numbers in [0, 1) from a 32-bit seed. */
+export function mulberry32(seed) {
   let a = seed >>> 0;
-  const next = () => {
+  return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** N(0,1) float32 samples from mulberry32(seed), Box-Muller in float64 (both outputs used). */
+function* normals(seed, n, chunk = 1 << 20) {
+  const next = mulberry32(seed);
   const buf = new Float32Array(Math.min(chunk, n) + 1);
   for (let done = 0; done < n; ) {
     const m = Math.min(chunk, n - done);
