@@ -130,6 +130,7 @@ export class WebGPUBackend implements Backend {
   /** Rows of the `outputs` buffers; index of the first command of the output head (the gather), -1 if none. */
   private outRows = 1;
   private headStart = -1;
+  private hasOutputs = false;
   private stepsStaging!: GPUBuffer;
   private vCache: GPUBuffer[] = [];
   private stepBuf!: GPUBuffer;
@@ -262,6 +263,7 @@ export class WebGPUBackend implements Backend {
 
     const act = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
     this.outRows = Math.min(maxBatch, this.options.maxOutputRows ?? 32);
+    this.hasOutputs = program.buffers.some((b) => b.rows === 'outputs');
     for (const b of program.buffers) {
       const rows = b.rows === 'tokens' ? maxBatch : this.outRows;
       this.acts.set(b.name, { buf: this.createBuffer(b.width * rows * 4, act, b.name), width: b.width, kind: b.rows === 'tokens' ? 0 : 1 });
@@ -526,8 +528,13 @@ export class WebGPUBackend implements Backend {
     }
     const nOut = step.allLogits ? T : 1;
     const chunks: [number, number][] = [];
-    for (let r = 0; r < nOut; r += this.outRows) chunks.push([r, Math.min(this.outRows, nOut - r)]);
-    if (chunks.length > 1 && this.headStart < 0) throw new RangeError(`this program has no output head to run in chunks: at most ${this.outRows} output rows per step`);
+    if (this.headStart < 0) {
+      // No output head to repeat: one pass (programs without outputs buffers do not care about nOut).
+      if (this.hasOutputs && nOut > this.outRows) throw new RangeError(`this program has no output head to run in chunks: at most ${this.outRows} output rows per step`);
+      chunks.push([0, nOut]);
+    } else {
+      for (let r = 0; r < nOut; r += this.outRows) chunks.push([r, Math.min(this.outRows, nOut - r)]);
+    }
     const q = this.device.queue;
     const ids = new Uint32Array(step.tokens.buffer, step.tokens.byteOffset, T);
     q.writeBuffer(this.tokensBuf, 0, ids.buffer, ids.byteOffset, T * 4);
