@@ -35,9 +35,9 @@ export function ensureInstalled(log = console.log) {
   const ok = ['node-llama-cpp', 'koffi', '@node-llama-cpp/linux-x64'].every((p) => existsSync(path.join(HERE, 'node_modules', p, 'package.json')));
   if (ok) return;
   log('installing conformance/node_modules (node-llama-cpp, koffi) ...');
-  // the lock file pins what was tested; install scripts are not needed (koffi and the llama.cpp binaries are prebuilt)
-  const cmd = existsSync(path.join(HERE, 'package-lock.json')) ? 'npm ci' : 'npm install';
-  execSync(`${cmd} --no-audit --no-fund --ignore-scripts`, { cwd: HERE, stdio: 'inherit' });
+  // Exact versions are pinned in package.json (a lock file written with omit=optional cannot be used by npm ci).
+  // Install scripts are not needed: koffi and the llama.cpp binaries come prebuilt.
+  execSync('npm install --no-audit --no-fund --ignore-scripts', { cwd: HERE, stdio: 'inherit' });
 }
 
 // ------------------------------------------------------------------ numbers
