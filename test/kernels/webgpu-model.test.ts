@@ -9,6 +9,7 @@ import { loadModel, type Model } from '../../src/index.js';
 import { openGGUF, type GGUFFile } from '../../src/gguf/reader.js';
 import { buildLlamaProgram, llamaHyperparameters } from '../../src/model/llama.js';
 import { WebGPUBackend } from '../../src/kernels/webgpu/backend.js';
+import { ReferenceBackend } from '../../src/kernels/reference/backend.js';
 import { readSharedJson, sharedPath } from '../helpers/shared.js';
 import { HAVE_WEBGPU, SUBGROUP_PATHS, requireAdapterUnderCI } from './webgpu-helpers.js';
 import { WebGPUUnavailableError, nodeGPU } from '../../src/kernels/webgpu/device.js';
@@ -113,6 +114,29 @@ describe.runIf(HAVE_WEBGPU)('WebGPU counters per decoded token (stories260K)', (
     file = await openGGUF(MODEL);
   });
   afterAll(() => file?.close());
+
+  it('all-logits steps longer than the outputs buffers run the head in chunks (7 rows) inside one submit', async () => {
+    const hp = llamaHyperparameters(file);
+    const program = buildLlamaProgram(hp, 'f16');
+    const gpu = new WebGPUBackend({ maxOutputRows: 7 });
+    const cpu = new ReferenceBackend();
+    await gpu.init({ file, program, contextLength: 64, maxBatch: 32 });
+    await cpu.init({ file, program, contextLength: 64, maxBatch: 32 });
+    try {
+      const tokens = Int32Array.from(greedy[0]!.continuationIds.slice(0, 20));
+      const before = gpu.getCounters();
+      const a = await gpu.forward({ tokens, pos: 0, allLogits: true });
+      expect(gpu.getCounters().submits - before.submits).toBe(1);
+      const b = await cpu.forward({ tokens, pos: 0, allLogits: true });
+      expect(a.length).toBe(b.length);
+      let max = 0;
+      for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+      expect(max).toBeLessThan(0.05);
+    } finally {
+      gpu.dispose();
+      cpu.dispose();
+    }
+  });
 
   for (const sub of SUBGROUP_PATHS) {
     it(`one submit, 4 bytes read back, same tokens as llama.cpp; subgroups ${sub}`, async () => {
