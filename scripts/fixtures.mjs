@@ -150,7 +150,7 @@ export async function writeF32Fixture(set, out = fixturePath(set)) {
     vocab.close();
   }
   const tensors = tensorsOf(s, nVocab).map((t) => ({ name: t.name, typeId: GGMLType.F32, shape: t.shape, data: () => weightBytes(s, t) }));
-  const tmp = `${out}.${process.pid}.tmp`;
+  const tmp = `${out}.${process.pid}-${Math.random().toString(36).slice(2, 8)}.tmp`;
   try {
     await writeGGUF(tmp, meta, tensors, { flags: 'w' });
     renameSync(tmp, out);

@@ -249,7 +249,7 @@ export async function quantizeModel(input: string, output: string, typeName: str
     opts.onPlan?.(plan);
 
     const dir = path.dirname(path.resolve(output));
-    const tmp = path.join(dir, `.${path.basename(output)}.${process.pid}.tmp`);
+    const tmp = path.join(dir, `.${path.basename(output)}.${process.pid}-${Math.random().toString(36).slice(2, 8)}.tmp`);
     let bytesIn = 0;
     let bytesOut = 0;
     let done = 0;
