@@ -11,7 +11,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel, type Model } from '../../src/index.js';
+import { loadModel, ModelError, type Model } from '../../src/index.js';
 import { readSharedJson, REPO_ROOT, sharedPath } from '../helpers/shared.js';
 import { compareRow } from '../helpers/compare.js';
 
@@ -118,6 +118,13 @@ describe('wasm backend on stories260K', () => {
 
   it('rejects out-of-vocabulary tokens and positions past the context', async () => {
     await expect(wasm.evaluate([1, 99999])).rejects.toThrow(/vocabulary/);
+  });
+
+  it('a plan over the 4 GiB wasm32 limit is a ModelError naming the sizes, before any allocation', async () => {
+    const err = await loadModel(MODEL, { backend: 'wasm', contextLength: 20_000_000, batchSize: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelError);
+    expect((err as Error).message).toMatch(/4 GiB/);
+    expect((err as Error).message).toMatch(/kv \d+(\.\d)? MiB/);
   });
 });
 
