@@ -98,6 +98,13 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
     }
   });
 
+  it('a weight type the kernels cannot read is an error naming it (and init frees the device)', async () => {
+    const cols = 64;
+    const prog = program([{ name: 'x', width: cols, rows: 'tokens' }, { name: 'y', width: 4, rows: 'tokens' }], [{ op: 'matmul', weight: 'w', x: 'x', out: 'y' }], 'y', ['w']);
+    const bytes = new Uint8Array(rowBytes(ggmlType(GGMLType.IQ4_NL)!, cols) * 4);
+    await expect(opBackend(prog, [{ name: 'w', typeId: GGMLType.IQ4_NL, shape: [cols, 4], bytes }], { subgroups: false, maxBatch: 1 })).rejects.toThrow(/IQ4_NL/);
+  });
+
   it('a weight larger than a binding is split into parts of whole rows: matmul and embed over Q4_K in 7 parts', async () => {
     const { rand, normal } = seededRandom('split weight');
     const typeId = GGMLType.Q4_K;

@@ -151,7 +151,6 @@ export class WebGPUBackend implements Backend {
   private vocab = 0;
   private hasEmbed = false;
   private embedRows = 0;
-  private readonly stepData = new Uint32Array(4);
   private readonly counters: WebGPUCounters = { steps: 0, submits: 0, dispatches: 0, bytesReadBack: 0, bytesWritten: 0 };
   private busy = false;
 
@@ -197,7 +196,17 @@ export class WebGPUBackend implements Backend {
     });
   }
 
-  async init({ file, program, contextLength, maxBatch, onProgress }: BackendInit): Promise<void> {
+  async init(init: BackendInit): Promise<void> {
+    try {
+      await this.setup(init);
+    } catch (e) {
+      // Free what was allocated (and the device) when the model cannot be set up.
+      this.dispose();
+      throw e;
+    }
+  }
+
+  private async setup({ file, program, contextLength, maxBatch, onProgress }: BackendInit): Promise<void> {
     this.program = program;
     this.contextLength = contextLength;
     this.maxBatch = maxBatch;
@@ -730,6 +739,7 @@ export class WebGPUBackend implements Backend {
     for (const b of this.allBuffers) b.destroy();
     this.allBuffers.length = 0;
     this.readLogits?.destroy();
+    this.readLogits = undefined;
     if (this.ctx) destroyGPUContext(this.ctx);
   }
 }
