@@ -120,9 +120,9 @@ export function fakeFile(tensors: FakeTensor[]): GGUFFile {
 }
 
 /** A WebGPU backend initialised on a one-op (or few-op) program over fake tensors. */
-export async function opBackend(program: Program, tensors: FakeTensor[], opts: { subgroups: boolean; maxBatch: number; contextLength?: number; matmulThreadsPerRow?: number; splitKv?: boolean; maxBindingBytes?: number }): Promise<WebGPUBackend> {
-  const { subgroups, matmulThreadsPerRow, splitKv, maxBindingBytes } = opts;
-  const b = new WebGPUBackend({ subgroups, matmulThreadsPerRow, splitKv, maxBindingBytes });
+export async function opBackend(program: Program, tensors: FakeTensor[], opts: { subgroups: boolean; maxBatch: number; contextLength?: number; matmulThreadsPerRow?: number; splitKv?: boolean; prefillTiles?: boolean; maxBindingBytes?: number }): Promise<WebGPUBackend> {
+  const { subgroups, matmulThreadsPerRow, splitKv, prefillTiles, maxBindingBytes } = opts;
+  const b = new WebGPUBackend({ subgroups, matmulThreadsPerRow, splitKv, prefillTiles, maxBindingBytes });
   await b.init({ file: fakeFile(tensors), program, contextLength: opts.contextLength ?? 64, maxBatch: opts.maxBatch });
   return b;
 }

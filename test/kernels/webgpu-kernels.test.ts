@@ -230,8 +230,10 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
     }
   });
 
+  // Tiled prefill + split-KV decode (the defaults), and one workgroup per (row, head) for both.
   for (const [kvType, splitKv] of [['f16', true], ['f32', true], ['f16', false], ['f32', false]] as const) {
-    it(`kv_store + attention, ${kvType} cache, GQA 9/3 heads x 64, ${splitKv ? 'split-KV' : 'one workgroup per head'} decode: prefills of 70, 7, 64 rows and decode rows`, async () => {
+    const prefillTiles = splitKv;
+    it(`kv_store + attention, ${kvType} cache, GQA 9/3 heads x 64, ${splitKv ? 'tiled prefill + split-KV decode' : 'one workgroup per row and head'}: prefills of 70, 7, 64 rows and decode rows`, async () => {
       const { rand, normal } = seededRandom(`attention ${kvType} split=${splitKv}`);
       const [nHeads, nKv, headDim] = [9, 3, 64];
       const qw = nHeads * headDim;
@@ -242,7 +244,7 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
         [{ op: 'kv_store', layer: 0, k: 'k', v: 'v' }, { op: 'attention', layer: 0, q: 'q', out: 'att', nHeads, nKvHeads: nKv, headDim, scale: 1 / 8 }],
         'att', [], { type: kvType, layers: 1, width: kvw },
       );
-      const be = await opBackend(prog, [], { subgroups: false, maxBatch: 70, contextLength: ctx, splitKv });
+      const be = await opBackend(prog, [], { subgroups: false, maxBatch: 70, contextLength: ctx, splitKv, prefillTiles });
       const kc = new Float32Array(ctx * kvw);
       const vc = new Float32Array(ctx * kvw);
       try {

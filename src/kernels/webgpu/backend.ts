@@ -21,6 +21,7 @@ import { argmaxWGSL } from './kernels/argmax.js';
 import { TOPK_MAX, topkWGSL } from './kernels/topk.js';
 import { ATTENTION_MAX_HEAD_DIM, attentionWGSL } from './kernels/attention.js';
 import { SPLIT, attentionDecodeWGSL, type DecodePass } from './kernels/attention-decode.js';
+import { attentionPrefillWGSL, prefillTiles } from './kernels/attention-prefill.js';
 import { ELEMENTWISE_WG, elementwiseWGSL, type ElementwiseKind } from './kernels/elementwise.js';
 import { embedWGSL } from './kernels/embed.js';
 import { MATMUL_TT, MATMUL_WG, matmulParams, matmulThreadsPerRow, matmulWGSL } from './kernels/matmul.js';
@@ -36,6 +37,8 @@ export interface WebGPUBackendOptions extends DeviceOptions {
   readonly matmulThreadsPerRow?: number;
   /** Decode attention split over the KV range (3 dispatches per layer; default true). False: one workgroup per head. */
   readonly splitKv?: boolean;
+  /** Prompt batches: query tiles against K/V tiles in workgroup memory (default true). False: one workgroup per (row, head). */
+  readonly prefillTiles?: boolean;
   /**
    * Rows of the `outputs` buffers (default 32): a step asking for more logits rows
    * (allLogits over a long batch) runs the output head in chunks of this many rows
@@ -457,6 +460,7 @@ export class WebGPUBackend implements Backend {
         p.setUint32(12, this.program.kv.width, true);
         p.setFloat32(16, op.scale, true);
         const split = this.options.splitKv ?? true;
+        const tiles = this.options.prefillTiles ?? true;
         const maxSplits = Math.ceil(this.contextLength / SPLIT);
         p.setUint32(20, maxSplits, true);
         const params = this.uniform(p, 'attention.p');
@@ -467,10 +471,22 @@ export class WebGPUBackend implements Backend {
           label: `attention ${op.layer}`,
           pipeline: pl,
           bindGroup: this.bind(pl, [params, this.stepBuf, q.buf, kc, vc, out.buf], 'attention'),
-          // With the split path, decode steps (T = 1) go there.
-          grid: (T) => (split && T === 1 ? [0, 0, 0] : [op.nHeads, T, 1]),
+          // Decode steps (T = 1) go to the split path, prompt batches to the tiled kernel, when enabled.
+          grid: (T) => ((split && T === 1) || (tiles && T > 1) ? [0, 0, 0] : [op.nHeads, T, 1]),
         };
-        if (!split) return [full];
+        const cmds: Command[] = [full];
+        if (tiles) {
+          const { qt } = prefillTiles(op.headDim);
+          const ppl = await this.pipeline(`attention.prefill.${kvName}.${op.headDim}`, () => attentionPrefillWGSL(f16, op.headDim));
+          cmds.push({
+            kind: 'dispatch',
+            label: `attention.prefill ${op.layer}`,
+            pipeline: ppl,
+            bindGroup: this.bind(ppl, [params, this.stepBuf, q.buf, kc, vc, out.buf], 'attention.prefill'),
+            grid: (T) => (T > 1 ? [op.nHeads, Math.ceil(T / qt), 1] : [0, 0, 0]),
+          });
+        }
+        if (!split) return cmds;
         // Scratch shared by every layer's decode attention (dispatches in a pass run in order).
         const statsBytes = op.nHeads * maxSplits * 8;
         const partBytes = op.nHeads * maxSplits * op.headDim * 4;
@@ -487,7 +503,6 @@ export class WebGPUBackend implements Backend {
           ['values', [params, this.stepBuf, q.buf, kc, vc, stats, part], (T, _n, pos) => (T === 1 ? [splits(pos), op.nHeads, 1] : [0, 0, 0])],
           ['combine', [params, this.stepBuf, null, null, null, null, part, out.buf], (T) => (T === 1 ? [op.nHeads, 1, 1] : [0, 0, 0])],
         ];
-        const cmds: Command[] = [full];
         for (const [pass, buffers, grid] of passes) {
           const ppl = await this.pipeline(`attention.${pass}.${kvName}`, () => attentionDecodeWGSL(f16, pass));
           cmds.push({ kind: 'dispatch', label: `attention.${pass} ${op.layer}`, pipeline: ppl, bindGroup: this.bind(ppl, buffers, `attention.${pass}`), grid });
