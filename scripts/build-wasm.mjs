@@ -54,13 +54,16 @@ const LEGACY = {
   },
   Q5_0: {
     unpack: `const d = f16t(load<u16>(wb)); const qh = load<u32>(wb, 2); const qs = v128.load(wb, 6);
-      const w0 = i8x16.sub(v128.or(v128.and(qs, i8x16.splat(0x0f)), bits16(qh)), i8x16.splat(16));
-      const w1 = i8x16.sub(v128.or(i8x16.shr_u(qs, 4), bits16(qh >> 16)), i8x16.splat(16));`,
+      const hv = i32x4.splat(qh);
+      const w0 = i8x16.add(v128.and(qs, i8x16.splat(0x0f)), v128.andnot(i8x16.splat(-16), hmaskLo(hv)));
+      const w1 = i8x16.add(i8x16.shr_u(qs, 4), v128.andnot(i8x16.splat(-16), hmaskHi(hv)));`,
   },
   Q5_1: {
     min: true,
     unpack: `const d = f16t(load<u16>(wb)); const m = f16t(load<u16>(wb, 2)); const qh = load<u32>(wb, 4); const qs = v128.load(wb, 8);
-      const w0 = v128.or(v128.and(qs, i8x16.splat(0x0f)), bits16(qh)); const w1 = v128.or(i8x16.shr_u(qs, 4), bits16(qh >> 16));`,
+      const hv = i32x4.splat(qh);
+      const w0 = v128.or(v128.and(qs, i8x16.splat(0x0f)), v128.and(hmaskLo(hv), i8x16.splat(0x10)));
+      const w1 = v128.or(i8x16.shr_u(qs, 4), v128.and(hmaskHi(hv), i8x16.splat(0x10)));`,
   },
 };
 
@@ -243,12 +246,21 @@ function generate() {
     `import { dot16, f16t, hsumF32, hsumI32 } from '../util';`,
     `import { dotF16, dotF32, Q8A_BYTES, Q8K_BYTES } from '../ops';`,
     `
-/** Bits 0..15 of qh as bytes 0x10 (set) or 0 (clear). */
+/**
+ * The fifth bits of a Q5 block: hv is the 32-bit qh splatted; hmaskLo gives byte j = 0xff when
+ * bit j is set (j < 16), hmaskHi the same for bits 16..31. (Q5_0: q - 16 = nibble - (bit ? 0 : 16).)
+ */
 // @ts-ignore: decorator
-@inline function bits16(qh: u32): v128 {
-  const v = i8x16.swizzle(i32x4.splat(qh), i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+@inline function hmaskLo(hv: v128): v128 {
+  const v = i8x16.swizzle(hv, i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
   const m = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
-  return v128.and(i8x16.eq(v128.and(v, m), m), i8x16.splat(0x10));
+  return i8x16.eq(v128.and(v, m), m);
+}
+// @ts-ignore: decorator
+@inline function hmaskHi(hv: v128): v128 {
+  const v = i8x16.swizzle(hv, i8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const m = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  return i8x16.eq(v128.and(v, m), m);
 }
 /** get_scale_min_k4: 6-bit scale and min of sub-block j of a Q4_K/Q5_K block (scales at s). */
 // @ts-ignore: decorator
