@@ -373,3 +373,37 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
     });
   }
 });
+
+describe(`wasm matmul on 2 threads (seed ${SEED})`, () => {
+  it('the threaded interpreter (worker + main thread, chunked rows) gives the same bits as one thread: Q4_K 960x2560, Q5_0 1536x576 T=7', async () => {
+    const { KernelHarness } = await import('../../src/kernels/wasm/harness.js');
+    const h = await KernelHarness.create(2, 64 << 20);
+    try {
+      const r = rng(SEED + 9);
+      for (const [typeId, rows, cols, tokens] of [[GGMLType.Q4_K, 960, 2560, 1], [GGMLType.Q5_0, 1536, 576, 7]] as const) {
+        h.top = h.base;
+        const info = ggmlType(typeId)!;
+        const rb = rowBytes(info, cols);
+        const wbytes = weights(r, typeId, rows, cols);
+        const w = h.alloc(wbytes.length + 16);
+        h.bytes(w, wbytes.length).set(wbytes);
+        const fmt = h.exp.activationFormat(typeId);
+        const xrb = activationRowBytes(fmt, cols);
+        const xf = h.alloc(cols * 4 * tokens);
+        h.floats(xf, cols * tokens).set(activations(r, cols * tokens));
+        const xq = h.alloc(xrb * tokens);
+        for (let t = 0; t < tokens; t++) {
+          if (fmt === 1) h.exp.quantizeQ8A(xf + t * cols * 4, xq + t * xrb, cols);
+          else h.exp.quantizeQ8K(xf + t * cols * 4, xq + t * xrb, cols);
+        }
+        const one = h.alloc(rows * tokens * 4);
+        const two = h.alloc(rows * tokens * 4);
+        h.exp.matmul(typeId, w, rb, xq, xrb, one, rows, cols, tokens, 0, rows);
+        h.matmul(typeId, w, rb, xq, cols, two, rows, tokens);
+        expect(Array.from(h.floats(two, rows * tokens))).toEqual(Array.from(h.floats(one, rows * tokens)));
+      }
+    } finally {
+      await h.dispose();
+    }
+  });
+});
