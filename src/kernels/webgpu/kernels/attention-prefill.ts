@@ -43,6 +43,29 @@ var<workgroup> sc: array<f32, ${QT * KT}>;
 var<workgroup> rowM: array<f32, ${QT}>;
 var<workgroup> rowL: array<f32, ${QT}>;
 
+/** Stages K (or V) rows base .. base + KT - 1 of the head at ko into kv (zeros past nMax). */
+fn load_tile(base: u32, nMax: u32, ko: u32, lid: u32, values: bool) {
+  for (var i = lid; i < KT * D; i += 64u) {
+    let j = base + i / D;
+    var v = 0.0;
+    if (j < nMax) {
+      let idx = j * p.kvWidth + ko + i % D;
+      if (values) { v = v_at(idx); } else { v = k_at(idx); }
+    }
+    kv[i] = v;
+  }
+}
+
+/** Score i of the tile (query row i / KT, position base + i % KT); -1e30 where the row may not look. */
+fn tile_score(i: u32, base: u32, nq: u32, t0: u32) -> f32 {
+  let r = i / KT;
+  let j = base + i % KT;
+  if (r >= nq || j > st.pos + t0 + r) { return -1e30; }
+  var a = 0.0;
+  for (var d = 0u; d < D; d += 1u) { a += qs[r * D + d] * kv[(i % KT) * D + d]; }
+  return a * p.scale;
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let h = wid.x;
@@ -62,24 +85,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
   // Sweep 1: running max and sum of exp per query row.
   for (var base = 0u; base < nMax; base += KT) {
-    for (var i = lid; i < KT * D; i += 64u) {
-      let j = base + i / D;
-      var v = 0.0;
-      if (j < nMax) { v = k_at(j * p.kvWidth + ko + i % D); }
-      kv[i] = v;
-    }
+    load_tile(base, nMax, ko, lid, false);
     workgroupBarrier();
-    for (var i = lid; i < QT * KT; i += 64u) {
-      let r = i / KT;
-      let j = base + i % KT;
-      var s = -1e30;
-      if (r < nq && j <= st.pos + t0 + r) {
-        var a = 0.0;
-        for (var d = 0u; d < D; d += 1u) { a += qs[r * D + d] * kv[(i % KT) * D + d]; }
-        s = a * p.scale;
-      }
-      sc[i] = s;
-    }
+    for (var i = lid; i < QT * KT; i += 64u) { sc[i] = tile_score(i, base, nq, t0); }
     workgroupBarrier();
     if (lid < nq) {
       var m = rowM[lid];
@@ -101,31 +109,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   // Sweep 2: weights (rounded as the reference), times V.
   var acc: array<f32, ${accPer}>;
   for (var base = 0u; base < nMax; base += KT) {
-    for (var i = lid; i < KT * D; i += 64u) {
-      let j = base + i / D;
-      var v = 0.0;
-      if (j < nMax) { v = k_at(j * p.kvWidth + ko + i % D); }
-      kv[i] = v;
-    }
+    load_tile(base, nMax, ko, lid, false);
     workgroupBarrier();
     for (var i = lid; i < QT * KT; i += 64u) {
+      let s = tile_score(i, base, nq, t0);
       let r = i / KT;
-      let j = base + i % KT;
       var w = 0.0;
-      if (r < nq && j <= st.pos + t0 + r) {
-        var a = 0.0;
-        for (var d = 0u; d < D; d += 1u) { a += qs[r * D + d] * kv[(i % KT) * D + d]; }
-        w = rnd(exp(a * p.scale - rowM[r]) / rowL[r]);
-      }
+      if (s > -1e29) { w = rnd(exp(s - rowM[r]) / rowL[r]); }
       sc[i] = w;
     }
     workgroupBarrier();
-    for (var i = lid; i < KT * D; i += 64u) {
-      let j = base + i / D;
-      var v = 0.0;
-      if (j < nMax) { v = v_at(j * p.kvWidth + ko + i % D); }
-      kv[i] = v;
-    }
+    load_tile(base, nMax, ko, lid, true);
     workgroupBarrier();
     for (var k = 0u; k < ${accPer}u; k += 1u) {
       let e = lid + k * 64u;
