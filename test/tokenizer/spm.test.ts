@@ -11,6 +11,7 @@ import {
   vocabFromMetadata,
   type SpmVocab,
 } from '../../src/tokenizer/index.js';
+import { mulberry32, seedFor } from './helpers.js';
 
 const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
 
@@ -34,23 +35,6 @@ function readCases(rel: string): Array<{ text: string; ids: number[] }> {
     text,
     ids: out[i]!.split(' ').filter((s) => s !== '').map(Number),
   }));
-}
-
-/** A seed from TOKENIZER_SEED (to reproduce a run) or the clock; printed by the tests. */
-function seedFor(salt: number): number {
-  const env = process.env['TOKENIZER_SEED'];
-  return env !== undefined ? Number(env) >>> 0 : (Date.now() ^ salt) >>> 0;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const llamaSpm = load('vocab/ggml-vocab-llama-spm.gguf');
