@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/index.js';
+import { compareRow } from '../helpers/compare.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 import { HAVE_WEBGPU, requireAdapterUnderCI } from './webgpu-helpers.js';
 
@@ -16,14 +17,6 @@ const FIXTURES = ['smollm2-135m-1l-q8_0.gguf', 'smollm2-135m-1l-q4_k_m.gguf'].ma
 const missing = FIXTURES.filter((f) => !existsSync(f));
 if (missing.length) console.warn(`WebGPU fixture tests skipped: ${missing.join(', ')} missing (npm run fixtures)`);
 
-function logSoftmax(x: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const v of x) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of x) sum += Math.exp(v - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(x, (v) => v - lse);
-}
 
 // Token ids of a short English prompt in SmolLM2's vocabulary are not needed: any ids work for a random-weight fixture.
 const PROMPT = [1, 504, 2365, 282, 253, 1345, 28, 665];
@@ -44,16 +37,9 @@ describe.runIf(HAVE_WEBGPU)('1-layer SmolLM2-shaped fixtures on WebGPU vs refere
         let kl = 0;
         let top1 = 0;
         for (let p = 0; p < ids.length; p++) {
-          const lq = logSoftmax(a.subarray(p * vocab, (p + 1) * vocab));
-          const lp = logSoftmax(b.subarray(p * vocab, (p + 1) * vocab));
-          let ga = 0;
-          let ra = 0;
-          for (let i = 0; i < vocab; i++) {
-            kl += Math.exp(lp[i]!) * (lp[i]! - lq[i]!);
-            if (lq[i]! > lq[ga]!) ga = i;
-            if (lp[i]! > lp[ra]!) ra = i;
-          }
-          if (ga === ra) top1++;
+          const c = compareRow(b.subarray(p * vocab, (p + 1) * vocab), a.subarray(p * vocab, (p + 1) * vocab));
+          kl += c.kl;
+          if (c.top1) top1++;
         }
         const d = (gpu as unknown as { backend: { describe(): Record<string, number> } }).backend.describe();
         console.log(`${path.basename(file)}: top-1 ${top1}/${ids.length}, mean KL ${(kl / ids.length).toExponential(2)}; GPU ${d.gpuBytes} B, file ${d.fileBytes} B, KV ${d.kvCacheBytes} B, weights read/token ${d.weightBytesPerToken} B`);

@@ -10,6 +10,7 @@ import { openGGUF, type GGUFFile } from '../../src/gguf/reader.js';
 import { buildLlamaProgram, llamaHyperparameters } from '../../src/model/llama.js';
 import { WebGPUBackend } from '../../src/kernels/webgpu/backend.js';
 import { ReferenceBackend } from '../../src/kernels/reference/backend.js';
+import { compareRow } from '../helpers/compare.js';
 import { readSharedJson, sharedPath } from '../helpers/shared.js';
 import { HAVE_WEBGPU, SUBGROUP_PATHS, requireAdapterUnderCI } from './webgpu-helpers.js';
 import { WebGPUUnavailableError, nodeGPU } from '../../src/kernels/webgpu/device.js';
@@ -26,14 +27,6 @@ const MODEL = sharedPath('models', 'stories260K.gguf');
 interface Greedy { prompt: string; promptIds: number[]; continuationIds: number[]; continuationText: string }
 const greedy = readSharedJson<Greedy[]>('reference', 'stories260K-greedy.json');
 
-function logSoftmax(x: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const v of x) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of x) sum += Math.exp(v - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(x, (v) => v - lse);
-}
 
 describe.runIf(HAVE_WEBGPU)('stories260K on WebGPU', () => {
   let gpu: Model;
@@ -64,19 +57,10 @@ describe.runIf(HAVE_WEBGPU)('stories260K on WebGPU', () => {
     let kl = 0;
     let maxAbs = 0;
     for (let p = 0; p < ids.length; p++) {
-      const g = a.subarray(p * vocab, (p + 1) * vocab);
-      const r = b.subarray(p * vocab, (p + 1) * vocab);
-      let ga = 0;
-      let ra = 0;
-      for (let i = 0; i < vocab; i++) {
-        maxAbs = Math.max(maxAbs, Math.abs(g[i]! - r[i]!));
-        if (g[i]! > g[ga]!) ga = i;
-        if (r[i]! > r[ra]!) ra = i;
-      }
-      expect(ga, `top-1 at position ${p}`).toBe(ra);
-      const lp = logSoftmax(r);
-      const lq = logSoftmax(g);
-      for (let i = 0; i < vocab; i++) kl += Math.exp(lp[i]!) * (lp[i]! - lq[i]!);
+      const c = compareRow(b.subarray(p * vocab, (p + 1) * vocab), a.subarray(p * vocab, (p + 1) * vocab));
+      expect(c.top1, `top-1 at position ${p}`).toBe(true);
+      kl += c.kl;
+      maxAbs = Math.max(maxAbs, c.maxAbs);
     }
     console.log(`stories260K webgpu vs reference over ${ids.length} positions: mean KL ${(kl / ids.length).toExponential(2)}, max |Δlogit| ${maxAbs.toExponential(2)}`);
     expect(kl / ids.length).toBeLessThan(1e-6);
