@@ -68,6 +68,8 @@ interface Entry {
 const FMT_F32 = 0, FMT_Q8A = 1, FMT_Q8K = 2;
 /** Q8A block: f32 d, f32 s, 32 int8 (this backend's own layout, 32 = Q8_0's block size). */
 const Q8A_BYTES = 40;
+/** A Q8A row's blocks are followed by their q again as i16 (64 bytes per block) for the dot products. */
+const Q8A_X16_BYTES = 64;
 
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
@@ -77,7 +79,7 @@ export function defaultThreads(): number {
 
 /** Bytes of one row of `width` activations in format fmt. */
 export function activationRowBytes(fmt: number, width: number): number {
-  if (fmt === FMT_Q8A) return (width / ggmlType(GGMLType.Q8_0)!.blockSize) * Q8A_BYTES;
+  if (fmt === FMT_Q8A) return (width / ggmlType(GGMLType.Q8_0)!.blockSize) * (Q8A_BYTES + Q8A_X16_BYTES);
   if (fmt === FMT_Q8K) return rowBytes(ggmlType(GGMLType.Q8_K)!, width);
   return width * 4;
 }

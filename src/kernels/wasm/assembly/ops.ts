@@ -10,8 +10,11 @@ import { f16, f16x4hi, f16x4lo, hsumF32, roundF16, toF16 } from './util';
  * d = amax / 127 rounded to half precision and s = d * sum(q) rounded to half
  * precision, as in ggml's block_q8_0 / block_q8_1 (whose d and s are fp16);
  * q = round-to-nearest-even(x / d) as ggml's AVX quantize_row_q8_0/q8_1.
+ * A row of nb blocks is followed by the q of every block again as i16 (nb * 64 bytes).
  */
 export const Q8A_BYTES: usize = 40;
+/** After a row's nb Q8A blocks: the same q as i16, 32 per block (64 bytes), so the dot products need no activation extension. */
+export const Q8A_X16_BYTES: usize = 64;
 /** ggml's block_q8_K: f32 d; i8 q[256]; i16 bsums[16] (292 bytes). */
 export const Q8K_BYTES: usize = 292;
 
@@ -20,6 +23,7 @@ export function quantizeQ8A(x: usize, dst: usize, n: i32): void {
   for (let b = 0; b < nb; b++) {
     const xb = x + (<usize>b << 7);
     const db = dst + <usize>b * Q8A_BYTES;
+    const wb = dst + <usize>nb * Q8A_BYTES + (<usize>b << 6);
     let m = f32x4.abs(v128.load(xb));
     for (let i: usize = 16; i < 128; i += 16) m = f32x4.max(m, f32x4.abs(v128.load(xb + i)));
     const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
@@ -33,7 +37,9 @@ export function quantizeQ8A(x: usize, dst: usize, n: i32): void {
       const c = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), id)));
       const e = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), id)));
       sum = i32x4.add(sum, i32x4.add(i32x4.add(a, b2), i32x4.add(c, e)));
-      v128.store(db + 8 + (i << 4), i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b2), i16x8.narrow_i32x4_s(c, e)));
+      const lo = i16x8.narrow_i32x4_s(a, b2); const hi = i16x8.narrow_i32x4_s(c, e);
+      v128.store(db + 8 + (i << 4), i8x16.narrow_i16x8_s(lo, hi));
+      v128.store(wb + (i << 5), lo); v128.store(wb + (i << 5), hi, 16);
     }
     const s = i32x4.extract_lane(sum, 0) + i32x4.extract_lane(sum, 1) + i32x4.extract_lane(sum, 2) + i32x4.extract_lane(sum, 3);
     store<f32>(db, roundF16(d));

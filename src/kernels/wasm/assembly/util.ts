@@ -7,6 +7,16 @@
   return i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.extmul_low_i8x16_s(a, b), i16x8.extmul_high_i8x16_s(a, b)));
 }
 
+/**
+ * i8x16 weights · 16 activations stored as sign-extended i16 (x, x + 16) -> i32x4 partial sums:
+ * two extends and two i32x4.dot_i16x8_s (8 MACs each), no activation extension. Lane k sums the
+ * products of elements 2k, 2k+1, 2k+8, 2k+9, the same partition as dot16, so the sums are identical.
+ */
+// @ts-ignore: decorator
+@inline export function dot16x(a: v128, x: usize): v128 {
+  return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(a), v128.load(x)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(a), v128.load(x, 16)));
+}
+
 // @ts-ignore: decorator
 @inline export function hsumI32(v: v128): i32 {
   return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
