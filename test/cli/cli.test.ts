@@ -65,6 +65,12 @@ describe('tsinfer generate', () => {
     expect(JSON.parse(r.stdout).promptTokens).toEqual([1, 403, 407, 261, 378]);
   });
 
+  it('a closed pipe ends the command quietly (… | head)', () => {
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" generate -m "${MODEL}" -p Once -n 400 --ignore-eos | head -c 20`], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stdout).toHaveLength(20);
+    expect(r.stderr).not.toMatch(/EPIPE|at /);
+  });
+
   it('user errors are one line and exit non-zero', () => {
     expectUserError(run('generate', '-p', 'x'), /needs a model/, 2);
     expectUserError(run('generate', '-m', '/nonexistent/model.gguf'), /cannot open .*ENOENT/);
