@@ -71,6 +71,20 @@ const F0_1 = fround(0.1);
 const FLT_MAX = 3.4028234663852886e38;
 
 /** The value of largest magnitude in x[xo..xo+n): the first of equals, 0 when all are 0 (or NaN). */
+/** min and max of x[xo..xo+n) into `minMax` (ggml's Q4_1/Q5_1 scan: starts from ±FLT_MAX, NaN never wins). */
+const minMax = new Float64Array(2);
+function blockMinMax(x: Float32Array, xo: number, n: number): void {
+  let min = FLT_MAX;
+  let max = -FLT_MAX;
+  for (let j = 0; j < n; j++) {
+    const v = x[xo + j]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  minMax[0] = min;
+  minMax[1] = max;
+}
+
 function absMaxValue(x: Float32Array, xo: number, n: number): number {
   let max = 0;
   let amax = 0;
@@ -139,13 +153,9 @@ export function quantizeRowQ4_1(src: Float32Array, dst: Uint8Array, n: number): 
   const { blockSize: qk, typeSize } = Q4_1;
   const half = qk / 2;
   for (let i = 0, x = 0, p = 0; i < n / qk; i++, x += qk, p += typeSize) {
-    let min = FLT_MAX;
-    let max = -FLT_MAX;
-    for (let j = 0; j < qk; j++) {
-      const v = src[x + j]!;
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
+    blockMinMax(src, x, qk);
+    const min = minMax[0]!;
+    const max = minMax[1]!;
     const d = fround(fround(max - min) / 15);
     const id = d !== 0 ? fround(1 / d) : 0;
     putF16(dst, p, d);
@@ -200,13 +210,9 @@ export function quantizeRowQ5_1(src: Float32Array, dst: Uint8Array, n: number): 
   const half = qk / 2;
   const q = q5Scratch;
   for (let i = 0, x = 0, p = 0; i < n / qk; i++, x += qk, p += typeSize) {
-    let min = FLT_MAX;
-    let max = -FLT_MAX;
-    for (let j = 0; j < qk; j++) {
-      const v = src[x + j]!;
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
+    blockMinMax(src, x, qk);
+    const min = minMax[0]!;
+    const max = minMax[1]!;
     const d = fround(fround(max - min) / 31);
     const id = d !== 0 ? fround(1 / d) : 0;
     putF16(dst, p, d);
