@@ -13,16 +13,18 @@ import { parseArgs } from 'node:util';
 import { openGGUF } from '../gguf/reader.js';
 import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters } from '../model/llama.js';
 import { BACKENDS, createBackend, defaultBackend, type Backend, type BackendName } from '../kernels/index.js';
+import type { OpProfile } from '../kernels/backend.js';
 import { WA, wasmAvailable } from '../kernels/wasm/loader.js';
 import { num, usage, UsageError } from './args.js';
 import { formatBytes, formatCount, table } from './format.js';
 
-export const BENCH_USAGE = `tsinfer bench -m FILE [-p 512] [-n 128] [-t THREADS] [-r REPS] [--backend wasm|reference|webgpu] [--json]
+export const BENCH_USAGE = `tsinfer bench -m FILE [-p 512] [-n 128] [-t THREADS] [-r REPS] [--backend wasm|reference|webgpu] [--profile] [--json]
   -p N        prompt tokens for the ppN test (0 skips it)
   -n N        generated tokens for the tgN test (0 skips it)
   -t N        compute threads (wasm; default the core count)
   -r N        repetitions (default 3), after one warm-up run
   --flash     wasm: one-pass flash attention instead of llama.cpp's non-flash numerics
+  --profile   wasm: time every op on every thread during tg; prints µs per token by op
   --json      exactly one JSON object on stdout:
               { model, backend, threads, build, results: [{ test, tokensPerSecond, stddev, gbPerSecond? }] }`;
 
@@ -53,6 +55,42 @@ export interface BenchReport {
    */
   perToken?: Record<string, number>;
   deviceBytes?: number;
+  /** With the profile option: per decoded token, microseconds per op kind (layers summed) and thread. */
+  profile?: ProfileRow[];
+}
+
+export interface ProfileRow {
+  /** Op kind, layer numbers folded (`matmul blk.*.ffn_up.weight`). */
+  op: string;
+  /** Ops of this kind per step. */
+  count: number;
+  /** µs per token inside the op, per thread. */
+  work: number[];
+  /** µs per token in the barrier after it, per thread. */
+  wait: number[];
+}
+
+/** Per-token µs by op kind from two profile snapshots taken `tokens` tokens apart. */
+export function profileRows(before: OpProfile[], after: OpProfile[], tokens: number): ProfileRow[] {
+  const rows = new Map<string, ProfileRow>();
+  after.forEach((a, i) => {
+    const b = before[i]!;
+    const key = a.op.replace(/blk\.\d+\./, 'blk.*.');
+    const r = rows.get(key) ?? { op: key, count: 0, work: a.work.map(() => 0), wait: a.wait.map(() => 0) };
+    a.work.forEach((v, t) => (r.work[t]! += ((v - b.work[t]!) * 1000) / tokens));
+    a.wait.forEach((v, t) => (r.wait[t]! += ((v - b.wait[t]!) * 1000) / tokens));
+    r.count++;
+    rows.set(key, r);
+  });
+  return [...rows.values()];
+}
+
+export function formatProfile(rows: ProfileRow[]): string {
+  const nth = rows[0]?.work.length ?? 0;
+  const total = { op: 'total', count: rows.reduce((s, r) => s + r.count, 0), work: rows[0]!.work.map((_, t) => rows.reduce((s, r) => s + r.work[t]!, 0)), wait: rows[0]!.wait.map((_, t) => rows.reduce((s, r) => s + r.wait[t]!, 0)) };
+  const head = ['op', 'per step', ...Array.from({ length: nth }, (_, t) => `work µs t${t}`), ...Array.from({ length: nth }, (_, t) => `wait µs t${t}`)];
+  const body = [...rows, total].map((r) => [r.op, String(r.count), ...r.work.map((v) => v.toFixed(1)), ...r.wait.map((v) => v.toFixed(1))]);
+  return table(head, body, new Set(Array.from({ length: head.length - 1 }, (_, i) => i + 1)));
 }
 
 function meanStd(xs: number[]): { mean: number; std: number } {
@@ -78,6 +116,8 @@ export interface BenchOptions {
   generate: number;
   repetitions: number;
   flashAttention?: boolean;
+  /** Time every op per thread during the decode test (wasm backend). */
+  profile?: boolean;
 }
 
 /** Runs the pp and tg tests; the library entry point of `tsinfer bench` (also used by bench/). */
@@ -89,13 +129,14 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     checkLlamaTensors(file, hp);
     const program = buildLlamaProgram(hp, 'f16');
     const contextLength = Math.max(1, o.prompt, o.generate);
-    backend = createBackend(o.backend, { threads: o.threads, flashAttention: o.flashAttention });
+    backend = createBackend(o.backend, { threads: o.threads, flashAttention: o.flashAttention, profile: o.profile });
     await backend.init({ file, program, contextLength, maxBatch: Math.max(1, o.prompt), onProgress: undefined });
     const matmulWeights = new Set(program.ops.flatMap((op) => (op.op === 'matmul' ? [op.weight] : [])));
     const bytesPerToken = [...matmulWeights].reduce((s, n) => s + file.tensor(n)!.nBytes, 0);
     const d = backend.describe();
     const results: BenchResult[] = [];
     let perToken: Record<string, number> | undefined;
+    let profile: ProfileRow[] | undefined;
     if (o.prompt > 0) {
       const toks = randomTokens(o.prompt, hp.vocabSize, 1);
       await backend.forward({ tokens: toks, pos: 0, allLogits: false });
@@ -121,11 +162,14 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       await run();
       const samples: number[] = [];
       let before = b.getCounters?.();
+      const prof0 = b.profile?.();
       for (let r = 0; r < o.repetitions; r++) {
         before = b.getCounters?.();
         samples.push(await run());
       }
       const after = b.getCounters?.();
+      const prof1 = b.profile?.();
+      if (prof0 && prof1) profile = profileRows(prof0, prof1, o.generate * o.repetitions);
       if (before && after) perToken = Object.fromEntries(Object.keys(after).map((k) => [k, (after[k]! - (before![k] ?? 0)) / o.generate]));
       const { mean, std } = meanStd(samples);
       results.push({ test: `tg${o.generate}`, tokensPerSecond: mean, stddev: std, gbPerSecond: (mean * bytesPerToken) / 1e9, samples });
@@ -144,6 +188,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       loadAverage: loadavg(),
       results,
       ...(perToken ? { perToken } : {}),
+      ...(profile ? { profile } : {}),
       ...(typeof d.gpuBytes === 'number' ? { deviceBytes: d.gpuBytes } : {}),
     };
   } finally {
@@ -170,6 +215,7 @@ export async function cmdBench(argv: string[]): Promise<number> {
     backend: { type: 'string' },
     flash: { type: 'boolean' },
     json: { type: 'boolean' },
+    profile: { type: 'boolean' },
   } }));
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.model) throw new UsageError(`bench needs a model: -m FILE\n${BENCH_USAGE}`);
@@ -183,11 +229,14 @@ export async function cmdBench(argv: string[]): Promise<number> {
     generate: num(values['n-gen'], '-n', { integer: true, min: 0, max: 1 << 16 }) ?? 128,
     repetitions: num(values.repetitions, '-r', { integer: true, min: 1, max: 1000 }) ?? 3,
     flashAttention: values.flash === true,
+    profile: values.profile === true,
   });
+  if (values.profile && !report.profile) process.stderr.write(`--profile: the ${backend} backend does not time its ops\n`);
   if (values.json) {
     process.stdout.write(JSON.stringify({
       model: report.model, backend: report.backend, threads: report.threads, build: report.build,
       results: report.results.map(({ test, tokensPerSecond, stddev, gbPerSecond }) => (gbPerSecond === undefined ? { test, tokensPerSecond, stddev } : { test, tokensPerSecond, stddev, gbPerSecond })),
+      ...(report.profile ? { profile: report.profile } : {}),
       ...(report.perToken ? { perToken: report.perToken, deviceBytes: report.deviceBytes, fileBytes: report.fileBytes, weightBytesPerToken: report.bytesPerToken } : {}),
     }) + '\n');
   } else {
@@ -198,6 +247,7 @@ export async function cmdBench(argv: string[]): Promise<number> {
       const mem = report.deviceBytes === undefined ? '' : `; device memory ${formatBytes(report.deviceBytes)} (file ${formatBytes(report.fileBytes)})`;
       process.stdout.write(`per decode token: ${c.submits ?? '?'} submits, ${c.dispatches ?? '?'} dispatches, ${c.bytesReadBack ?? '?'} bytes read back${mem}\n`);
     }
+    if (report.profile) process.stdout.write(`\nper decode token (tg), by op:\n${formatProfile(report.profile)}\n`);
   }
   return 0;
 }

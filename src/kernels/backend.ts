@@ -53,7 +53,16 @@ export interface Backend {
   readonly maxTopK?: number;
   /** Optional: work counted since init (e.g. WebGPU submits, dispatches, bytes read back), for bench. */
   getCounters?(): Record<string, number>;
+  /** Optional: milliseconds per op and thread since init (work inside the op, wait in the barrier after it), when profiling was asked for. */
+  profile?(): OpProfile[] | undefined;
   /** Human-readable details for `tsinfer info` / bench (build, threads, memory). */
   describe(): Record<string, string | number>;
   dispose(): void;
+}
+
+/** Time one op of the op list took since init, per compute thread, in milliseconds. */
+export interface OpProfile {
+  op: string;
+  work: number[];
+  wait: number[];
 }

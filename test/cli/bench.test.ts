@@ -39,6 +39,24 @@ describe('tsinfer bench', () => {
     expect(r.stdout).not.toMatch(/pp\d/);
   });
 
+
+  it('--profile times every op kind on every thread during tg', () => {
+    const r = run('bench', '-m', MODEL, '-p', '0', '-n', '8', '-r', '1', '-t', '2', '--profile', '--json');
+    expect(r.code).toBe(0);
+    const o = JSON.parse(r.stdout);
+    const rows = o.profile as Array<{ op: string; count: number; work: number[]; wait: number[] }>;
+    // stories260K: 5 layers, so each per-layer matmul appears 5 times per step, folded into one row
+    expect(rows.find((x) => x.op === 'matmul blk.*.ffn_up.weight')).toMatchObject({ count: 5 });
+    expect(rows.map((x) => x.op)).toEqual(expect.arrayContaining(['attention', 'matmul output.weight']));
+    for (const x of rows) {
+      expect(x.work).toHaveLength(2);
+      expect(x.wait).toHaveLength(2);
+    }
+    const work = rows.reduce((s, x) => s + x.work[0]! + x.work[1]!, 0);
+    expect(work).toBeGreaterThan(0);
+    const table = run('bench', '-m', MODEL, '-p', '0', '-n', '4', '-r', '1', '-t', '1', '--profile');
+    expect(table.stdout).toMatch(/per decode token \(tg\), by op:\nop\s+per step\s+work µs t0\s+wait µs t0/);
+  });
   it('the reference backend runs too', () => {
     const r = run('bench', '-m', MODEL, '-p', '4', '-n', '0', '-r', '1', '--backend', 'reference', '--json');
     expect(r.code).toBe(0);

@@ -23,13 +23,15 @@ import type { GGUFTensorInfo } from '../../gguf/reader.js';
 import { dequantize, dequantizeRow } from '../../quant/index.js';
 import { ModelError } from '../../model/errors.js';
 import type { Op, Program, Step } from '../../model/program.js';
-import type { Backend, BackendInit } from '../backend.js';
+import type { Backend, BackendInit, OpProfile } from '../backend.js';
 import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmBuild, type WasmExports, type WasmMemory } from './loader.js';
 import { ThreadPool } from './pool.js';
 
 export interface WasmBackendOptions {
   /** Compute threads including the main thread; default the core count. */
   threads?: number;
+  /** Time every op on every thread (`tsinfer bench --profile`); costs two clock reads per op. */
+  profile?: boolean;
   /**
    * One-pass flash attention (online softmax, f32 weights). Default false:
    * llama.cpp's non-flash numerics (softmax weights rounded to half precision
@@ -44,8 +46,21 @@ const ALIGN = 64;
 const OP_WORDS = 16;
 const CTL_BYTES = 256;
 /** Byte offsets in the control block (assembly/index.ts), and the pool's words after them. */
-const C_ABORT = 12, C_TOKENS = 16, C_OUTPUTS = 20, C_POS = 24, C_NOPS = 28, C_OPS = 32, C_COUNTERS = 36, C_SCRATCH = 40, C_SCRATCH_STRIDE = 44, C_SPIN = 48;
+const C_ABORT = 12, C_TOKENS = 16, C_OUTPUTS = 20, C_POS = 24, C_NOPS = 28, C_OPS = 32, C_COUNTERS = 36, C_SCRATCH = 40, C_SCRATCH_STRIDE = 44, C_SPIN = 48, C_PROF = 52;
 const C_POOL = 128;
+/** Bytes per work counter (one cache line, so a thread's own counter is not shared). */
+export const COUNTER_BYTES = 64;
+/**
+ * Weight bytes per matmul work chunk. Each thread streams through its own
+ * contiguous region chunk by chunk; 64 KiB decoded 135M Q8_0 faster at 2
+ * threads than 16 KiB or 128 KiB (BENCHMARKS.md).
+ */
+const MATMUL_CHUNK_BYTES = 65536;
+
+/** Rows per matmul work chunk for rows of `rowBytes` bytes. */
+export function matmulChunkRows(rowBytes: number): number {
+  return Math.max(4, Math.min(4096, Math.floor(MATMUL_CHUNK_BYTES / rowBytes)));
+}
 const OPC = { rmsnorm: 1, quant: 2, matmul: 3, rope: 4, kv_store: 5, attention: 6, add: 7, silu_mul: 8, gather_outputs: 9, add_norm: 10, rope_store: 11 } as const;
 const F_OUTPUTS = 1, F_NOBARRIER = 2, F_REPLICATE = 4;
 
@@ -126,11 +141,15 @@ export class WasmBackend implements Backend {
   private totalBytes = 0;
   private weightBytes = 0;
   private barriers = 0;
+  private prof = 0;
+  private readonly profiling: boolean;
+  private opLabels: string[] = [];
 
   constructor(opts: WasmBackendOptions = {}) {
     const t = opts.threads ?? defaultThreads();
     if (!Number.isInteger(t) || t < 1) throw new RangeError(`threads must be a positive integer, got ${opts.threads}`);
     this.threads = t;
+    this.profiling = opts.profile ?? false;
     this.flash = opts.flashAttention ?? false;
   }
 
@@ -161,7 +180,9 @@ export class WasmBackend implements Backend {
     // -- op list (compiled below; its size is known from the program)
     const compiled = this.compileOps(program, (w) => probe.activationFormat(file.tensor(w)!.typeId)).length;
     const opsPtr = plan.take(compiled * OP_WORDS * 4, 'ops');
-    this.counters = plan.take(compiled * 4, 'ops');
+    // work counters: one per op and thread, each on its own cache line
+    this.counters = plan.take(compiled * this.threads * COUNTER_BYTES, 'ops');
+    if (this.profiling) this.prof = plan.take(compiled * 16 * this.threads, 'profile');
     const headDims = program.ops.flatMap((o) => (o.op === 'attention' ? [o.headDim] : [0]));
     const scratchStride = align((2 * Math.max(8, ...headDims) + contextLength) * 4);
     const scratch = plan.take(scratchStride * this.threads, 'scratch');
@@ -268,6 +289,7 @@ export class WasmBackend implements Backend {
     ctl[C_SCRATCH / 4] = scratch;
     ctl[C_SCRATCH_STRIDE / 4] = scratchStride;
     ctl[C_SPIN / 4] = Number(process.env.TSINFER_SPIN ?? 20000);
+    ctl[C_PROF / 4] = this.prof;
     if (this.threads > 1) this.pool = await ThreadPool.start(this.build, this.memory, this.ctl, this.threads, this.ctl + C_POOL, 20000, f16Table);
   }
 
@@ -354,6 +376,7 @@ export class WasmBackend implements Backend {
   ): Array<{ words: number[]; f64?: number; f32?: number }> {
     const fmtOf = (w: string) => this.exp.activationFormat(file.tensor(w)!.typeId);
     const list = this.compileOps(program, fmtOf);
+    this.opLabels = list.map(({ op: o }) => (o.op === 'matmul' ? `matmul ${o.weight}` : o.op));
     const ptr = (b: string) => {
       const p = this.bufPtr.get(b);
       if (p === undefined) throw new Error(`op list names unknown buffer ${b}`);
@@ -390,8 +413,7 @@ export class WasmBackend implements Backend {
           const width = this.bufWidth.get(o.x)!;
           if (width !== m.cols) throw new Error(`matmul ${o.weight}: input width ${width} != ${m.cols} columns`);
           const x = fmt === FMT_F32 ? ptr(o.x) : quantBufs.get(`${o.x}:${fmt}`)!;
-          // chunks of rows: ~16 KiB of weights, at least 4 rows
-          const chunk = Math.max(4, Math.min(256, Math.floor(16384 / m.rowBytes)));
+          const chunk = matmulChunkRows(m.rowBytes);
           return { words: [OPC.matmul, outFlag(o.x), chunk, m.info.typeId, m.ptr, m.rowBytes, x, activationRowBytes(fmt, width), ptr(o.out), m.rows, m.cols] };
         }
         case 'rmsnorm': {
@@ -457,7 +479,7 @@ export class WasmBackend implements Backend {
     ctl[C_OUTPUTS / 4] = nOut;
     ctl[C_POS / 4] = step.pos;
     Atomics.store(ctl, C_ABORT / 4, 0);
-    new Int32Array(buf, this.counters, this.nOps).fill(0);
+    new Int32Array(buf, this.counters, (this.nOps * this.threads * COUNTER_BYTES) / 4).fill(0);
     this.pool?.go();
     const status = this.exp.run(this.ctl, 0, this.threads);
     if (status !== 0 || this.pool?.error) throw new Error(`WASM step failed${this.pool?.error ? `: ${this.pool.error}` : ''}`);
@@ -467,6 +489,20 @@ export class WasmBackend implements Backend {
     const out = this.logitsOut.subarray(0, n);
     out.set(new Float32Array(buf, this.bufPtr.get(this.program.logits)!, n));
     return out;
+  }
+
+  /**
+   * Time per op and thread since init (only with the profile option): work =
+   * inside the op, wait = in the barrier after it, in milliseconds.
+   */
+  profile(): OpProfile[] | undefined {
+    if (!this.prof) return undefined;
+    const f = new Float64Array(this.memory.buffer, this.prof, this.nOps * 2 * this.threads);
+    return this.opLabels.map((op, i) => ({
+      op,
+      work: Array.from({ length: this.threads }, (_, t) => f[(t * this.nOps + i) * 2]!),
+      wait: Array.from({ length: this.threads }, (_, t) => f[(t * this.nOps + i) * 2 + 1]!),
+    }));
   }
 
   private embedTable(): Matrix {

@@ -6,7 +6,7 @@
  */
 import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmExports, type WasmMemory } from './loader.js';
 import { ThreadPool } from './pool.js';
-import { activationRowBytes } from './backend.js';
+import { activationRowBytes, COUNTER_BYTES, matmulChunkRows } from './backend.js';
 
 const OP_WORDS = 16;
 const CTL_BYTES = 256;
@@ -33,7 +33,7 @@ export class KernelHarness {
     this.exp.init(this.f16Table);
     this.ctl = this.alloc(CTL_BYTES);
     this.ops = this.alloc(OP_WORDS * 4);
-    this.counters = this.alloc(64);
+    this.counters = this.alloc(COUNTER_BYTES * threads);
     const scratch = this.alloc(64 * threads);
     const c = new Int32Array(this.memory.buffer, this.ctl, CTL_BYTES / 4);
     c[7] = 1; // ops
@@ -69,7 +69,7 @@ export class KernelHarness {
   /** out[t][j] = W[j] · x̂[t] for every row j, split across the threads in chunks as the backend does. */
   matmul(typeId: number, w: number, rowBytes: number, xq: number, cols: number, out: number, rows: number, tokens: number): void {
     const fmt = this.exp.activationFormat(typeId);
-    const chunk = Math.max(4, Math.min(256, Math.floor(16384 / rowBytes)));
+    const chunk = matmulChunkRows(rowBytes);
     const words = new Int32Array(this.memory.buffer, this.ops, OP_WORDS);
     words.set([3, 0, chunk, typeId, w, rowBytes, xq, activationRowBytes(fmt, cols), out, rows, cols]);
     const c = new Int32Array(this.memory.buffer, this.ctl, CTL_BYTES / 4);
@@ -77,7 +77,7 @@ export class KernelHarness {
     c[5] = tokens;
     c[6] = 0;
     Atomics.store(c, 3, 0);
-    new Int32Array(this.memory.buffer, this.counters, 1)[0] = 0;
+    new Int32Array(this.memory.buffer, this.counters, (COUNTER_BYTES * this.threads) / 4).fill(0);
     this.pool?.go();
     if (this.exp.run(this.ctl, 0, this.threads) !== 0) throw new Error('harness step failed');
   }

@@ -78,7 +78,7 @@ export function loadWasmBuild(): WasmBuild {
 
 /** An instance over `memory`; with f16Table (written by writeF16Table) it is ready for the kernels. */
 export function instantiate(build: WasmBuild, memory: WasmMemory, f16Table?: number): WasmExports {
-  const instance = new WA.Instance(build.module, { env: { memory, abort: () => { throw new Error('wasm abort'); } } });
+  const instance = new WA.Instance(build.module, { env: { memory, now: () => performance.now(), abort: () => { throw new Error('wasm abort'); } } });
   const exp = instance.exports as unknown as WasmExports;
   if (f16Table !== undefined) exp.init(f16Table);
   return exp;

@@ -17,7 +17,7 @@ const { module, memory, ctl, tid, nth, startIdx, quitIdx, spin, f16Table } = wor
 (function main() {
 let exp;
 try {
-  exp = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('wasm abort'); } } }).exports;
+  exp = new WebAssembly.Instance(module, { env: { memory, now: () => performance.now(), abort() { throw new Error('wasm abort'); } } }).exports;
   exp.init(f16Table);
 } catch (e) {
   parentPort.postMessage({ error: String(e && e.stack || e) });
