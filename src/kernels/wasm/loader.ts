@@ -43,6 +43,7 @@ export interface WasmExports {
   attention(q: number, out: number, kc: number, vc: number, nHeads: number, nKv: number, headDim: number, scale: number, f16: boolean | number, flash: boolean | number, pos0: number, scratch: number, t0: number, t1: number): void;
   add(a: number, b: number, out: number, i0: number, i1: number): void;
   siluMul(gate: number, up: number, out: number, i0: number, i1: number): void;
+  argmax(x: number, n: number): number;
   f32ToF16(x: number): number;
   f16ToF32(h: number): number;
 }
