@@ -407,3 +407,31 @@ describe(`wasm matmul on 2 threads (seed ${SEED})`, () => {
     }
   });
 });
+
+describe(`wasm argmax (seed ${SEED})`, () => {
+  it('equals the generate loop\'s argmax: random rows of real vocabulary sizes, ties, -Infinity, NaN', async () => {
+    const { argmax } = await import('../../src/generate/sampling.js');
+    const r = rng(SEED + 11);
+    resetAlloc();
+    const cases: Float32Array[] = [];
+    for (const n of [1, 3, 512, 49152, 32000, 128256]) cases.push(activations(r, n));
+    const tie = activations(r, 49152);
+    tie[40001] = 99; tie[40003] = 99; tie[7] = 98;
+    cases.push(tie);
+    const last = activations(r, 49151);
+    last[49150] = 1e9; // the maximum in the scalar tail
+    cases.push(last);
+    cases.push(new Float32Array(9).fill(-Infinity));
+    const nan = activations(r, 1000);
+    nan[0] = NaN; nan[500] = NaN; nan[999] = 50;
+    cases.push(nan);
+    for (const c of cases) {
+      const p = alloc(c.length * 4);
+      f32(p, c.length).set(c);
+      expect(exp.argmax(p, c.length)).toBe(argmax(c));
+    }
+    const allNaN = alloc(32);
+    f32(allNaN, 8).fill(NaN);
+    expect(exp.argmax(allNaN, 8)).toBe(-1);
+  });
+});

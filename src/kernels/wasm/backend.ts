@@ -459,6 +459,26 @@ export class WasmBackend implements Backend {
   }
 
   async forward(step: Step): Promise<Float32Array> {
+    const nOut = this.run(step);
+    const width = this.bufWidth.get(this.program.logits)!;
+    const n = nOut * width;
+    if (this.logitsOut.length < n) this.logitsOut = new Float32Array(n);
+    const out = this.logitsOut.subarray(0, n);
+    out.set(new Float32Array(this.memory.buffer, this.bufPtr.get(this.program.logits)!, n));
+    return out;
+  }
+
+  /** Greedy sampling inside WASM: the step, then the argmax of the last logits row (no copy of the row). */
+  async forwardArgmax(step: Step): Promise<number> {
+    const nOut = this.run({ ...step, allLogits: false });
+    const width = this.bufWidth.get(this.program.logits)!;
+    const id = this.exp.argmax(this.bufPtr.get(this.program.logits)! + (nOut - 1) * width * 4, width);
+    if (id < 0) throw new RangeError('all logits are NaN');
+    return id;
+  }
+
+  /** Runs one step on every thread; returns the number of logits rows written. */
+  private run(step: Step): number {
     const T = step.tokens.length;
     if (T < 1 || T > this.maxBatch) throw new RangeError(`a step carries 1 to ${this.maxBatch} tokens, got ${T}`);
     if (step.pos < 0 || step.pos + T > this.contextLength) throw new RangeError(`positions ${step.pos}..${step.pos + T - 1} are outside the context of ${this.contextLength}`);
@@ -483,12 +503,7 @@ export class WasmBackend implements Backend {
     this.pool?.go();
     const status = this.exp.run(this.ctl, 0, this.threads);
     if (status !== 0 || this.pool?.error) throw new Error(`WASM step failed${this.pool?.error ? `: ${this.pool.error}` : ''}`);
-    const width = this.bufWidth.get(this.program.logits)!;
-    const n = nOut * width;
-    if (this.logitsOut.length < n) this.logitsOut = new Float32Array(n);
-    const out = this.logitsOut.subarray(0, n);
-    out.set(new Float32Array(buf, this.bufPtr.get(this.program.logits)!, n));
-    return out;
+    return nOut;
   }
 
   /**

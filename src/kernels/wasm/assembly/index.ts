@@ -3,10 +3,10 @@
 // plans all memory, encodes the op list and writes the step parameters; this
 // module allocates nothing.
 import { activationFormat as fmt, matmul } from './generated/matmul';
-import { add, attention, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, siluMul } from './ops';
+import { add, argmax, attention, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, siluMul } from './ops';
 import { f16, roundF16, setF16Table, toF16 } from './util';
 
-export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, add, siluMul, matmul };
+export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, add, siluMul, matmul, argmax };
 
 /** Every instance calls this once: tab is the host's binary16 -> f32 table (65536 floats). */
 export function init(tab: usize): void {

@@ -312,3 +312,28 @@ export function siluMul(gate: usize, up: usize, out: usize, i0: i32, i1: i32): v
     store<f32>(out + o, <f32>(g / (1 + Math.exp(-g))) * load<f32>(up + o));
   }
 }
+
+/**
+ * Index of the largest of x[0..n) (the first one on ties; NaN never wins), or
+ * -1 when every value is NaN: the same answer as the generate loop's argmax.
+ */
+export function argmax(x: usize, n: i32): i32 {
+  let mv = f32x4.splat(-Infinity);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) mv = f32x4.pmax(mv, v128.load(x + (<usize>i << 2)));
+  let m = f32x4.extract_lane(mv, 0);
+  for (let l = 1; l < 4; l++) {
+    const v = l == 1 ? f32x4.extract_lane(mv, 1) : l == 2 ? f32x4.extract_lane(mv, 2) : f32x4.extract_lane(mv, 3);
+    if (v > m) m = v;
+  }
+  for (; i < n; i++) {
+    const v = load<f32>(x + (<usize>i << 2));
+    if (v > m) m = v;
+  }
+  const mm = f32x4.splat(m);
+  for (i = 0; i + 4 <= n; i += 4) {
+    if (v128.any_true(f32x4.eq(v128.load(x + (<usize>i << 2)), mm))) break;
+  }
+  for (; i < n; i++) if (load<f32>(x + (<usize>i << 2)) == m) return i;
+  return -1;
+}
