@@ -24,7 +24,7 @@ export const BENCH_USAGE = `tsinfer bench -m FILE [-p 512] [-n 128] [-t THREADS]
   -t N        compute threads (wasm; default the core count)
   -r N        repetitions (default 3), after one warm-up run
   --flash     wasm: one-pass flash attention instead of llama.cpp's non-flash numerics
-  --profile   wasm: time every op on every thread during tg; prints µs per token by op
+  --profile   wasm: time every op on every thread; prints µs per token by op for pp and tg
   --json      exactly one JSON object on stdout:
               { model, backend, threads, build, results: [{ test, tokensPerSecond, stddev, gbPerSecond? }] }`;
 
@@ -57,6 +57,8 @@ export interface BenchReport {
   deviceBytes?: number;
   /** With the profile option: per decoded token, microseconds per op kind (layers summed) and thread. */
   profile?: ProfileRow[];
+  /** The same for the prompt test, per prompt token. */
+  profilePrompt?: ProfileRow[];
 }
 
 export interface ProfileRow {
@@ -137,15 +139,19 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const results: BenchResult[] = [];
     let perToken: Record<string, number> | undefined;
     let profile: ProfileRow[] | undefined;
+    let profilePrompt: ProfileRow[] | undefined;
     if (o.prompt > 0) {
       const toks = randomTokens(o.prompt, hp.vocabSize, 1);
       await backend.forward({ tokens: toks, pos: 0, allLogits: false });
       const samples: number[] = [];
+      const prof0 = backend.profile?.();
       for (let r = 0; r < o.repetitions; r++) {
         const t0 = performance.now();
         await backend.forward({ tokens: toks, pos: 0, allLogits: false });
         samples.push(o.prompt / ((performance.now() - t0) / 1000));
       }
+      const prof1 = backend.profile?.();
+      if (prof0 && prof1) profilePrompt = profileRows(prof0, prof1, o.prompt * o.repetitions);
       const { mean, std } = meanStd(samples);
       results.push({ test: `pp${o.prompt}`, tokensPerSecond: mean, stddev: std, samples });
     }
@@ -189,6 +195,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       results,
       ...(perToken ? { perToken } : {}),
       ...(profile ? { profile } : {}),
+      ...(profilePrompt ? { profilePrompt } : {}),
       ...(typeof d.gpuBytes === 'number' ? { deviceBytes: d.gpuBytes } : {}),
     };
   } finally {
@@ -231,11 +238,12 @@ export async function cmdBench(argv: string[]): Promise<number> {
     flashAttention: values.flash === true,
     profile: values.profile === true,
   });
-  if (values.profile && !report.profile) process.stderr.write(`--profile: the ${backend} backend does not time its ops\n`);
+  if (values.profile && !report.profile && !report.profilePrompt) process.stderr.write(`--profile: the ${backend} backend does not time its ops\n`);
   if (values.json) {
     process.stdout.write(JSON.stringify({
       model: report.model, backend: report.backend, threads: report.threads, build: report.build,
       results: report.results.map(({ test, tokensPerSecond, stddev, gbPerSecond }) => (gbPerSecond === undefined ? { test, tokensPerSecond, stddev } : { test, tokensPerSecond, stddev, gbPerSecond })),
+      ...(report.profilePrompt ? { profilePrompt: report.profilePrompt } : {}),
       ...(report.profile ? { profile: report.profile } : {}),
       ...(report.perToken ? { perToken: report.perToken, deviceBytes: report.deviceBytes, fileBytes: report.fileBytes, weightBytesPerToken: report.bytesPerToken } : {}),
     }) + '\n');
@@ -247,6 +255,7 @@ export async function cmdBench(argv: string[]): Promise<number> {
       const mem = report.deviceBytes === undefined ? '' : `; device memory ${formatBytes(report.deviceBytes)} (file ${formatBytes(report.fileBytes)})`;
       process.stdout.write(`per decode token: ${c.submits ?? '?'} submits, ${c.dispatches ?? '?'} dispatches, ${c.bytesReadBack ?? '?'} bytes read back${mem}\n`);
     }
+    if (report.profilePrompt) process.stdout.write(`\nper prompt token (pp), by op:\n${formatProfile(report.profilePrompt)}\n`);
     if (report.profile) process.stdout.write(`\nper decode token (tg), by op:\n${formatProfile(report.profile)}\n`);
   }
   return 0;
