@@ -19,7 +19,9 @@ import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type Wa
 import { activationRowBytes } from '../../src/kernels/wasm/backend.js';
 
 const SEED = Number(process.env.TSINFER_SEED ?? Date.now() % 1e9);
-console.log(`wasm kernel tests: seed ${SEED} (TSINFER_SEED=${SEED} to repeat)`);
+/** The build under test: the baseline here; wasm-relaxed.test.ts runs this whole file again on the relaxed-SIMD build. */
+const BUILD = loadWasmBuild(process.env.TSINFER_WASM_BUILD === 'relaxed-simd' ? 'relaxed-simd' : 'simd');
+console.log(`wasm kernel tests (${BUILD.name} build): seed ${SEED} (TSINFER_SEED=${SEED} to repeat)`);
 
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -35,7 +37,7 @@ function rng(seed: number) {
 }
 
 const memory = new WA.Memory({ initial: 1600, maximum: 65536, shared: true });
-const exp: WasmExports = instantiate(loadWasmBuild(), memory);
+const exp: WasmExports = instantiate(BUILD, memory);
 const F16_TABLE = exp.heapBase();
 writeF16Table(memory, F16_TABLE);
 exp.init(F16_TABLE);
@@ -178,7 +180,7 @@ function checkMatmul(name: string, typeId: number, rows: number, cols: number, t
   return { worstPaired, worstRef };
 }
 
-describe(`wasm matmul kernels (seed ${SEED})`, () => {
+describe(`wasm matmul kernels, ${BUILD.name} build (seed ${SEED})`, () => {
   for (const [name, id] of TYPES) {
     const k = ggmlType(id)!.blockSize === 256;
     // real shapes: 576 columns (SmolLM2-135M hidden) for the 32-element types, 1536 (its FFN) for K-quants; decode (T=1) and a prompt batch crossing the 16-token tile
@@ -334,8 +336,8 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
     for (let i = 0; i < n; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(Math.abs(want[i]!) * 2 ** -23 + 1e-30);
   });
 
-  for (const [f16, flash] of [[true, false], [true, true], [false, false], [false, true]] as const) {
-    it(`${flash ? 'flash (online softmax)' : 'llama.cpp-numerics'} attention vs the reference, ${f16 ? 'f16' : 'f32'} cache (9 heads / 3 KV heads of 64, prompt rows at 0..2, 3..39, then 40..42)`, () => {
+  for (const [f16, flash, tile] of [[true, false, 4], [true, false, 1], [true, true, 4], [false, false, 4], [false, false, 1], [false, true, 1]] as const) {
+    it(`${flash ? 'flash (online softmax)' : 'llama.cpp-numerics'} attention vs the reference, ${f16 ? 'f16' : 'f32'} cache, ${tile} row(s) per task (9 heads / 3 KV heads of 64, prompt rows at 0..2, 3..39, then 40..42)`, () => {
       resetAlloc();
       const r = rng(SEED + (f16 ? 6 : 7));
       const nHeads = 9, nKv = 3, headDim = 64, ctx = 64;
@@ -343,7 +345,7 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
       const esz = f16 ? 2 : 4;
       const kc = alloc(ctx * kvw * esz), vc = alloc(ctx * kvw * esz);
       const kRef = new Float32Array(ctx * kvw), vRef = new Float32Array(ctx * kvw);
-      const scratch = alloc((2 * headDim + ctx) * 4);
+      const scratch = alloc(exp.attentionScratch(tile, nHeads / nKv, headDim, ctx));
       for (const [pos0, rows] of [[0, 3], [3, 37], [40, 3]] as const) {
         const k = activations(r, rows * kvw), v = activations(r, rows * kvw);
         const q = activations(r, rows * qw);
@@ -357,7 +359,10 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
           const h = new Uint16Array(memory.buffer, kc, ctx * kvw);
           for (let i = pos0 * kvw; i < (pos0 + rows) * kvw; i++) expect(h[i]).toBe(f32ToF16(k[i - pos0 * kvw]!));
         }
-        exp.attention(qp, op, kc, vc, nHeads, nKv, headDim, 1 / 8, f16 ? 1 : 0, flash ? 1 : 0, pos0, scratch, 0, rows * nHeads);
+        // tasks = row tiles x KV heads, run in two calls as two threads would split them
+        const tasks = Math.ceil(rows / tile) * nKv;
+        exp.attention(qp, op, kc, vc, nHeads, nKv, headDim, 1 / 8, f16 ? 1 : 0, flash ? 1 : 0, pos0, rows, tile, scratch, 0, tasks >> 1);
+        exp.attention(qp, op, kc, vc, nHeads, nKv, headDim, 1 / 8, f16 ? 1 : 0, flash ? 1 : 0, pos0, rows, tile, scratch, tasks >> 1, tasks);
         const want = new Float32Array(q.length);
         ref.attention(want, q, kRef, vRef, rows, pos0, nHeads, nKv, headDim, 1 / 8, f16);
         let vmax = 0;

@@ -57,6 +57,11 @@ export const COUNTER_BYTES = 64;
  */
 const MATMUL_CHUNK_BYTES = 65536;
 
+/** Query rows per attention task in prompt steps (each K/V row converted once for the tile's rows x group heads). */
+const ATTN_ROWS = 4;
+/** Largest per-thread attention scratch (the tile's scores over the whole context) before falling back to one row per task. */
+const ATTN_SCRATCH_MAX = 16 << 20;
+
 /** Rows per matmul work chunk for rows of `rowBytes` bytes. */
 export function matmulChunkRows(rowBytes: number): number {
   return Math.max(4, Math.min(4096, Math.floor(MATMUL_CHUNK_BYTES / rowBytes)));
@@ -141,6 +146,7 @@ export class WasmBackend implements Backend {
   private totalBytes = 0;
   private weightBytes = 0;
   private barriers = 0;
+  private attnRows = 1;
   private prof = 0;
   private readonly profiling: boolean;
   private opLabels: string[] = [];
@@ -183,8 +189,11 @@ export class WasmBackend implements Backend {
     // work counters: one per op and thread, each on its own cache line
     this.counters = plan.take(compiled * this.threads * COUNTER_BYTES, 'ops');
     if (this.profiling) this.prof = plan.take(compiled * 16 * this.threads, 'profile');
-    const headDims = program.ops.flatMap((o) => (o.op === 'attention' ? [o.headDim] : [0]));
-    const scratchStride = align((2 * Math.max(8, ...headDims) + contextLength) * 4);
+    // attention: row tiles of ATTN_ROWS query rows (1 when the tile's scores would not fit ATTN_SCRATCH_MAX)
+    const attnOps = program.ops.flatMap((o) => (o.op === 'attention' ? [o] : []));
+    const scratchFor = (rows: number) => Math.max(64, ...attnOps.map((o) => probe.attentionScratch(rows, o.nHeads / o.nKvHeads, o.headDim, contextLength)));
+    this.attnRows = maxBatch > 1 && scratchFor(ATTN_ROWS) <= ATTN_SCRATCH_MAX ? ATTN_ROWS : 1;
+    const scratchStride = align(scratchFor(this.attnRows));
     const scratch = plan.take(scratchStride * this.threads, 'scratch');
     // rope tables, one per (ropeDim, base)
     const ropeTabs = new Map<string, number>();
@@ -427,7 +436,7 @@ export class WasmBackend implements Backend {
           return { words: [OPC.kv_store, 0, 0, ptr(o.k), ptr(o.v), kv[o.layer]!.k, kv[o.layer]!.v, program.kv.width, f16] };
         case 'attention':
           if (o.headDim % 8 !== 0) throw new ModelError(`the wasm backend needs a head size that is a multiple of 8, got ${o.headDim}`);
-          return { words: [OPC.attention, 0, 1, ptr(o.q), ptr(o.out), kv[o.layer]!.k, kv[o.layer]!.v, o.nHeads, o.nKvHeads, o.headDim, 0, f16, this.flash ? 1 : 0], f32: o.scale };
+          return { words: [OPC.attention, 0, 1, ptr(o.q), ptr(o.out), kv[o.layer]!.k, kv[o.layer]!.v, o.nHeads, o.nKvHeads, o.headDim, 0, f16, this.flash ? 1 : 0, this.attnRows], f32: o.scale };
         case 'add':
           return { words: [OPC.add, outFlag(o.a), 0, ptr(o.a), ptr(o.b), ptr(o.out), this.bufWidth.get(o.a)!] };
         case 'silu_mul':

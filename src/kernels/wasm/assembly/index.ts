@@ -3,10 +3,10 @@
 // plans all memory, encodes the op list and writes the step parameters; this
 // module allocates nothing.
 import { activationFormat as fmt, matmul } from './generated/matmul';
-import { add, argmax, attention, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, siluMul } from './ops';
+import { add, argmax, attention, attentionScratch, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, siluMul } from './ops';
 import { f16, roundF16, setF16Table, toF16 } from './util';
 
-export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, add, siluMul, matmul, argmax };
+export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, attentionScratch, add, siluMul, matmul, argmax };
 
 /** Every instance calls this once: tab is the host's binary16 -> f32 table (65536 floats). */
 export function init(tab: usize): void {
@@ -147,7 +147,7 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
       case OP_MATMUL: total = w(op, 9); break;
       case OP_ROPE: total = rows * w(op, 4); break;
       case OP_KVSTORE: total = T; break;
-      case OP_ATTN: total = T * w(op, 7); break;
+      case OP_ATTN: total = (T + w(op, 13) - 1) / w(op, 13) * w(op, 8); break; // row tiles x KV heads
       case OP_ADD: total = rows * w(op, 6); break;
       case OP_SILUMUL: total = w(op, 13) != 0 ? rows : rows * w(op, 6); break;
       case OP_GATHER: total = 1; break;
@@ -200,7 +200,7 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
         case OP_MATMUL: matmul(w(op, 3), p(op, 4), p(op, 5), p(op, 6), p(op, 7), p(op, 8), w(op, 9), w(op, 10), rows, s, e); break;
         case OP_ROPE: rope(p(op, 3), w(op, 4), w(op, 5), w(op, 6), p(op, 7), pos0, s, e); break;
         case OP_KVSTORE: kvStore(p(op, 3), p(op, 4), p(op, 5), p(op, 6), w(op, 7), w(op, 8) != 0, pos0, s, e); break;
-        case OP_ATTN: attention(p(op, 3), p(op, 4), p(op, 5), p(op, 6), w(op, 7), w(op, 8), w(op, 9), load<f32>(op, 40), w(op, 11) != 0, w(op, 12) != 0, pos0, scratch, s, e); break;
+        case OP_ATTN: attention(p(op, 3), p(op, 4), p(op, 5), p(op, 6), w(op, 7), w(op, 8), w(op, 9), load<f32>(op, 40), w(op, 11) != 0, w(op, 12) != 0, pos0, T, w(op, 13), scratch, s, e); break;
         case OP_ADD: add(p(op, 3), p(op, 4), p(op, 5), s, e); break;
         case OP_SILUMUL:
           if (w(op, 13) != 0) {

@@ -186,10 +186,17 @@ export function kvStore(k: usize, v: usize, kc: usize, vc: usize, width: i32, f1
       s4 = f32x4.add(s4, f32x4.mul(f16x4hi(hv), v128.load(qh + (i << 2), 16)));
     }
   } else {
-    const kp = kc + (row << 2);
-    for (let i: usize = 0; i < hd; i += 4) s4 = f32x4.add(s4, f32x4.mul(v128.load(kp + (i << 2)), v128.load(qh + (i << 2))));
+    s4 = dot4F32(qh, kc + (row << 2), hd);
   }
   return hsumF32(s4);
+}
+
+/** Lane sums of a[i] * b[i] over hd floats, 4 at a time in order. */
+// @ts-ignore: decorator
+@inline function dot4F32(a: usize, b: usize, hd: usize): v128 {
+  let s4 = f32x4.splat(0);
+  for (let i: usize = 0; i < hd; i += 4) s4 = f32x4.add(s4, f32x4.mul(v128.load(b + (i << 2)), v128.load(a + (i << 2))));
+  return s4;
 }
 
 /** acc += wgt * V[row] over headDim. */
@@ -205,90 +212,158 @@ export function kvStore(k: usize, v: usize, kc: usize, vc: usize, width: i32, f1
       v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(f16x4hi(hv), wv)), 16);
     }
   } else {
-    const vp = vc + (row << 2);
-    for (let i: usize = 0; i < hd; i += 4) {
-      const a = acc + (i << 2);
-      v128.store(a, f32x4.add(v128.load(a), f32x4.mul(v128.load(vp + (i << 2)), wv)));
-    }
+    accumulateF32(acc, vc + (row << 2), hd, wv);
   }
 }
 
+/** acc[i] += v[i] * w over hd floats. */
+// @ts-ignore: decorator
+@inline function accumulateF32(acc: usize, v: usize, hd: usize, wv: v128): void {
+  for (let i: usize = 0; i < hd; i += 4) {
+    const a = acc + (i << 2);
+    v128.store(a, f32x4.add(v128.load(a), f32x4.mul(v128.load(v + (i << 2)), wv)));
+  }
+}
+
+/** Cache row `row` as f32: f16 rows are converted into buf, f32 rows are used in place. */
+// @ts-ignore: decorator
+@inline function cacheRow(c: usize, row: usize, hd: usize, f16cache: bool, buf: usize): usize {
+  if (!f16cache) return c + (row << 2);
+  const src = c + (row << 1);
+  for (let i: usize = 0; i < hd; i += 8) {
+    const hv = v128.load(src + (i << 1));
+    v128.store(buf + (i << 2), f16x4lo(hv));
+    v128.store(buf + (i << 2), f16x4hi(hv), 16);
+  }
+  return buf;
+}
+
+/** Bytes of per-thread scratch attention() needs for `rowsPerTask` rows of `group` heads over `ctx` positions. */
+export function attentionScratch(rowsPerTask: i32, group: i32, headDim: i32, ctx: i32): usize {
+  const nq = <usize>rowsPerTask * <usize>group;
+  return (nq * 2 * <usize>headDim + <usize>headDim + nq * <usize>ctx) << 2;
+}
+
 /**
- * Causal attention for tasks [t0, t1) of (row, head), GQA heads sharing K/V.
- * With an f16 cache q is rounded to half precision first, as ggml does.
+ * Causal attention for tasks [t0, t1) of T query rows. A task is a tile of
+ * up to `rowsPerTask` consecutive rows times one KV head, i.e. all `group`
+ * query heads that share it (GQA): each K and V cache row is converted from
+ * f16 once per task and used by every query of the tile, instead of once per
+ * query. With an f16 cache q is rounded to half precision first, as ggml does.
  *
- * flash = true: one pass over cache positions 0..pos0+row with a running max
- * and sum (online softmax); scores, weights and the V accumulator are f32.
- * flash = false: llama.cpp's non-flash numerics: the row's scores go to
- * scratch (one row per task, never a score matrix), softmax, each weight
- * rounded to half precision when the cache is f16, then Σ w·V.
- * headDim must be a multiple of 8. scratch holds 2*headDim floats plus one
- * float per cache position.
+ * flash = false (default): llama.cpp's non-flash numerics: each query's
+ * scores go to scratch (one row per query of the tile, never a score matrix
+ * of the whole prompt), softmax, each weight rounded to half precision when
+ * the cache is f16, then Σ w·V in position order.
+ * flash = true: one pass over positions per query with a running max and sum
+ * (online softmax); scores, weights and the V accumulator are f32.
+ * headDim must be a multiple of 8; scratch holds attentionScratch() bytes.
  */
-export function attention(q: usize, out: usize, kc: usize, vc: usize, nHeads: i32, nKv: i32, headDim: i32, scale: f32, f16cache: bool, flash: bool, pos0: i32, scratch: usize, t0: i32, t1: i32): void {
+export function attention(
+  q: usize, out: usize, kc: usize, vc: usize, nHeads: i32, nKv: i32, headDim: i32, scale: f32, f16cache: bool, flash: bool,
+  pos0: i32, T: i32, rowsPerTask: i32, scratch: usize, t0: i32, t1: i32,
+): void {
   const group = nHeads / nKv;
   const kvw = <usize>(nKv * headDim);
   const qw = <usize>(nHeads * headDim);
   const hd = <usize>headDim;
-  const qh = scratch;
-  const acc = scratch + (hd << 2);
-  const scores = scratch + (hd << 3);
+  const nqMax = <usize>rowsPerTask * <usize>group;
+  const qs = scratch; // the tile's queries (rounded), nq x hd
+  const acc = qs + ((nqMax * hd) << 2); // their outputs, nq x hd
+  const buf = acc + ((nqMax * hd) << 2); // one converted cache row
+  const scores = buf + (hd << 2); // nq x n
   for (let t = t0; t < t1; t++) {
-    const r = t / nHeads;
-    const h = t - r * nHeads;
-    const n = pos0 + r + 1;
-    const qo = q + ((<usize>r * qw + <usize>h * hd) << 2);
-    const ko = <usize>(h / group) * hd;
-    for (let i: usize = 0; i < hd; i++) {
-      const v = load<f32>(qo + (i << 2));
-      store<f32>(qh + (i << 2), f16cache ? roundF16(v) : v);
-      store<f32>(acc + (i << 2), 0);
+    const tile = t / nKv;
+    const g = t - tile * nKv;
+    const r0 = tile * rowsPerTask;
+    const r1 = min(T, r0 + rowsPerTask);
+    const ko = <usize>g * hd;
+    const nq = (r1 - r0) * group;
+    const n = pos0 + r1; // positions the tile's last row sees
+    for (let qi = 0; qi < nq; qi++) {
+      const r = r0 + qi / group;
+      const h = g * group + qi % group;
+      const src = q + ((<usize>r * qw + <usize>h * hd) << 2);
+      const dst = qs + ((<usize>qi * hd) << 2);
+      for (let i: usize = 0; i < hd; i++) {
+        const v = load<f32>(src + (i << 2));
+        store<f32>(dst + (i << 2), f16cache ? roundF16(v) : v);
+        store<f32>(acc + ((<usize>qi * hd + i) << 2), 0);
+      }
     }
-    let mx: f32 = -Infinity;
-    let sum: f32 = 0;
     if (flash) {
-      for (let p = 0; p < n; p++) {
-        const row = <usize>p * kvw + ko;
-        const s = scoreAt(qh, kc, row, hd, f16cache) * scale;
-        let wgt: f32;
-        if (s > mx) {
-          const c = <f32>Math.exp(<f64>(mx - s));
-          if (c != 1) {
-            const cv = f32x4.splat(c);
-            for (let i: usize = 0; i < hd; i += 4) v128.store(acc + (i << 2), f32x4.mul(v128.load(acc + (i << 2)), cv));
-          }
-          sum *= c;
-          mx = s;
-          wgt = 1;
-        } else {
-          wgt = <f32>Math.exp(<f64>(s - mx));
-        }
-        sum += wgt;
-        accumulateV(acc, vc, row, hd, wgt, f16cache);
+      for (let qi = 0; qi < nq; qi++) {
+        const r = r0 + qi / group;
+        flashQuery(qs + ((<usize>qi * hd) << 2), acc + ((<usize>qi * hd) << 2), kc, vc, ko, kvw, hd, pos0 + r + 1, scale, f16cache);
       }
-      const inv = f32x4.splat(<f32>1 / sum);
-      const oo = out + ((<usize>r * qw + <usize>h * hd) << 2);
-      for (let i: usize = 0; i < hd; i += 4) v128.store(oo + (i << 2), f32x4.mul(v128.load(acc + (i << 2)), inv));
     } else {
+      // scores: row p of K once, then every query of the tile that sees position p
       for (let p = 0; p < n; p++) {
-        const s = scoreAt(qh, kc, <usize>p * kvw + ko, hd, f16cache) * scale;
-        store<f32>(scores + (<usize>p << 2), s);
-        if (s > mx) mx = s;
+        const kr = cacheRow(kc, <usize>p * kvw + ko, hd, f16cache, buf);
+        for (let qi = max(0, p - pos0 - r0) * group; qi < nq; qi++) {
+          store<f32>(scores + ((<usize>qi * <usize>n + <usize>p) << 2), hsumF32(dot4F32(qs + ((<usize>qi * hd) << 2), kr, hd)) * scale);
+        }
+      }
+      for (let qi = 0; qi < nq; qi++) {
+        const nr = pos0 + r0 + qi / group + 1;
+        const sc = scores + ((<usize>qi * <usize>n) << 2);
+        let mx: f32 = -Infinity;
+        for (let p = 0; p < nr; p++) {
+          const s = load<f32>(sc + (<usize>p << 2));
+          if (s > mx) mx = s;
+        }
+        let sum: f32 = 0;
+        for (let p = 0; p < nr; p++) {
+          const e = <f32>Math.exp(<f64>(load<f32>(sc + (<usize>p << 2)) - mx));
+          store<f32>(sc + (<usize>p << 2), e);
+          sum += e;
+        }
+        const inv: f32 = <f32>1 / sum;
+        for (let p = 0; p < nr; p++) {
+          const wv = load<f32>(sc + (<usize>p << 2)) * inv;
+          store<f32>(sc + (<usize>p << 2), f16cache ? roundF16(wv) : wv);
+        }
       }
       for (let p = 0; p < n; p++) {
-        const e = <f32>Math.exp(<f64>(load<f32>(scores + (<usize>p << 2)) - mx));
-        store<f32>(scores + (<usize>p << 2), e);
-        sum += e;
+        const vr = cacheRow(vc, <usize>p * kvw + ko, hd, f16cache, buf);
+        for (let qi = max(0, p - pos0 - r0) * group; qi < nq; qi++) {
+          accumulateF32(acc + ((<usize>qi * hd) << 2), vr, hd, f32x4.splat(load<f32>(scores + ((<usize>qi * <usize>n + <usize>p) << 2))));
+        }
       }
-      const inv: f32 = <f32>1 / sum;
-      for (let p = 0; p < n; p++) {
-        const wv = load<f32>(scores + (<usize>p << 2)) * inv;
-        accumulateV(acc, vc, <usize>p * kvw + ko, hd, f16cache ? roundF16(wv) : wv, f16cache);
-      }
-      const oo = out + ((<usize>r * qw + <usize>h * hd) << 2);
-      for (let i: usize = 0; i < hd; i += 4) v128.store(oo + (i << 2), v128.load(acc + (i << 2)));
+    }
+    for (let qi = 0; qi < nq; qi++) {
+      const r = r0 + qi / group;
+      const h = g * group + qi % group;
+      memory.copy(out + ((<usize>r * qw + <usize>h * hd) << 2), acc + ((<usize>qi * hd) << 2), hd << 2);
     }
   }
+}
+
+/** One query's flash attention over positions [0, n): running max and sum, acc = Σ softmax·V (normalised at the end). */
+function flashQuery(qh: usize, acc: usize, kc: usize, vc: usize, ko: usize, kvw: usize, hd: usize, n: i32, scale: f32, f16cache: bool): void {
+  let mx: f32 = -Infinity;
+  let sum: f32 = 0;
+  for (let p = 0; p < n; p++) {
+    const row = <usize>p * kvw + ko;
+    const s = scoreAt(qh, kc, row, hd, f16cache) * scale;
+    let wgt: f32;
+    if (s > mx) {
+      const c = <f32>Math.exp(<f64>(mx - s));
+      if (c != 1) {
+        const cv = f32x4.splat(c);
+        for (let i: usize = 0; i < hd; i += 4) v128.store(acc + (i << 2), f32x4.mul(v128.load(acc + (i << 2)), cv));
+      }
+      sum *= c;
+      mx = s;
+      wgt = 1;
+    } else {
+      wgt = <f32>Math.exp(<f64>(s - mx));
+    }
+    sum += wgt;
+    accumulateV(acc, vc, row, hd, wgt, f16cache);
+  }
+  const inv = f32x4.splat(<f32>1 / sum);
+  for (let i: usize = 0; i < hd; i += 4) v128.store(acc + (i << 2), f32x4.mul(v128.load(acc + (i << 2)), inv));
 }
 
 /** out[i] = a[i] + b[i] for i in [i0, i1). */
