@@ -7,7 +7,10 @@
  *    dot-product kernel per weight type and one matmul driver per type into
  *    src/kernels/wasm/assembly/generated/matmul.ts (not committed).
  * 2. Compiles src/kernels/wasm/assembly/index.ts with asc (SIMD128 + threads,
- *    shared imported memory, stub runtime) for each build variant.
+ *    shared imported memory, stub runtime) for each build variant: `simd`
+ *    (baseline) and `relaxed` (the same templates with the int8 dot helpers
+ *    swapped for relaxed-SIMD ones; see OPT), which the loader uses only after
+ *    a known-answer self-test passes on the running engine.
  * 3. Writes the binaries, base64, into src/kernels/wasm/generated/binaries.ts so
  *    tsc ships them in dist/ and the loader needs no file paths.
  *
@@ -36,36 +39,56 @@ function type(name) {
 
 // ---- templates --------------------------------------------------------------
 /**
+ * Build options the templates read. `relaxed`: the relaxed-SIMD build, whose int8 dot products use
+ * i16x8.relaxed_dot_i8x16_i7x16_s with the weights as the unsigned 7-bit operand. Weights are then
+ * taken before their offset is subtracted (4-bit 0..15, 5-bit 0..31, Q6_K 0..63, Q3_K 0..7) and the
+ * offset comes back through the activation sums (Q8_K's bsums, or a second relaxed dot against the
+ * constant offset for Q8A), so every integer sum is the same as in the baseline build.
+ */
+let OPT = { relaxed: false };
+
+/**
  * Legacy 32-element types against Q8A activations (d f32 @0, s f32 @4, q[32] @8).
- * Each variant gives the code that, from the block at `wb`, defines
- *   d (f32 weight scale), w0, w1 (i8x16: elements 0-15 and 16-31),
- * and optionally m (f32 weight offset, y = d*q + m), which pairs with s.
+ * Each variant gives `head`, the code that from the block at `wb` defines d (f32 weight scale),
+ * optionally m (f32 weight offset, y = d*q + m, which pairs with s) and what w / u read; `w`, the
+ * two signed i8x16 halves (elements 0-15, 16-31) the baseline multiplies; and, for the relaxed build,
+ * `u`: the same halves as unsigned values with `off` still to subtract (y = d*(u - off)). `head`
+ * is a function of `ld`, which wraps the loads of the quant bytes (the relaxed build passes
+ * lanePerm there; hmask(P) gives the matching fifth-bit masks).
  */
 const LEGACY = {
-  Q8_0: { unpack: `const d = f16t(load<u16>(wb)); const w0 = v128.load(wb, 2); const w1 = v128.load(wb, 18);` },
+  Q8_0: { head: () => `const d = f16t(load<u16>(wb));`, w: [`v128.load(wb, 2)`, `v128.load(wb, 18)`] },
   Q4_0: {
-    unpack: `const d = f16t(load<u16>(wb)); const qs = v128.load(wb, 2);
-      const w0 = i8x16.sub(v128.and(qs, i8x16.splat(0x0f)), i8x16.splat(8)); const w1 = i8x16.sub(i8x16.shr_u(qs, 4), i8x16.splat(8));`,
+    head: (ld) => `const d = f16t(load<u16>(wb)); const qs = ${ld('v128.load(wb, 2)')};`,
+    w: [`i8x16.sub(v128.and(qs, i8x16.splat(0x0f)), i8x16.splat(8))`, `i8x16.sub(i8x16.shr_u(qs, 4), i8x16.splat(8))`],
+    u: [`v128.and(qs, i8x16.splat(0x0f))`, `i8x16.shr_u(qs, 4)`], off: 8,
   },
   Q4_1: {
     min: true,
-    unpack: `const d = f16t(load<u16>(wb)); const m = f16t(load<u16>(wb, 2)); const qs = v128.load(wb, 4);
-      const w0 = v128.and(qs, i8x16.splat(0x0f)); const w1 = i8x16.shr_u(qs, 4);`,
+    head: (ld) => `const d = f16t(load<u16>(wb)); const m = f16t(load<u16>(wb, 2)); const qs = ${ld('v128.load(wb, 4)')};`,
+    w: [`v128.and(qs, i8x16.splat(0x0f))`, `i8x16.shr_u(qs, 4)`],
+    u: [`v128.and(qs, i8x16.splat(0x0f))`, `i8x16.shr_u(qs, 4)`], off: 0,
   },
   Q5_0: {
-    unpack: `const d = f16t(load<u16>(wb)); const qh = load<u32>(wb, 2); const qs = v128.load(wb, 6);
-      const hv = i32x4.splat(qh);
-      const w0 = i8x16.add(v128.and(qs, i8x16.splat(0x0f)), v128.andnot(i8x16.splat(-16), hmaskLo(hv)));
-      const w1 = i8x16.add(i8x16.shr_u(qs, 4), v128.andnot(i8x16.splat(-16), hmaskHi(hv)));`,
+    head: (ld) => `const d = f16t(load<u16>(wb)); const qh = load<u32>(wb, 2); const qs = ${ld('v128.load(wb, 6)')};
+      const hv = i32x4.splat(qh);`,
+    w: [`i8x16.add(v128.and(qs, i8x16.splat(0x0f)), v128.andnot(i8x16.splat(-16), hmaskLo(hv)))`,
+      `i8x16.add(i8x16.shr_u(qs, 4), v128.andnot(i8x16.splat(-16), hmaskHi(hv)))`],
+    u: [`v128.or(v128.and(qs, i8x16.splat(0x0f)), v128.and(hmaskLoP(hv), i8x16.splat(0x10)))`,
+      `v128.or(i8x16.shr_u(qs, 4), v128.and(hmaskHiP(hv), i8x16.splat(0x10)))`], off: 16,
   },
   Q5_1: {
     min: true,
-    unpack: `const d = f16t(load<u16>(wb)); const m = f16t(load<u16>(wb, 2)); const qh = load<u32>(wb, 4); const qs = v128.load(wb, 8);
-      const hv = i32x4.splat(qh);
-      const w0 = v128.or(v128.and(qs, i8x16.splat(0x0f)), v128.and(hmaskLo(hv), i8x16.splat(0x10)));
-      const w1 = v128.or(i8x16.shr_u(qs, 4), v128.and(hmaskHi(hv), i8x16.splat(0x10)));`,
+    head: (ld) => `const d = f16t(load<u16>(wb)); const m = f16t(load<u16>(wb, 2)); const qh = load<u32>(wb, 4); const qs = ${ld('v128.load(wb, 8)')};
+      const hv = i32x4.splat(qh);`,
+    w: [`v128.or(v128.and(qs, i8x16.splat(0x0f)), v128.and(hmaskLo(hv), i8x16.splat(0x10)))`,
+      `v128.or(i8x16.shr_u(qs, 4), v128.and(hmaskHi(hv), i8x16.splat(0x10)))`],
+    u: [`v128.or(v128.and(qs, i8x16.splat(0x0f)), v128.and(hmaskLoP(hv), i8x16.splat(0x10)))`,
+      `v128.or(i8x16.shr_u(qs, 4), v128.and(hmaskHiP(hv), i8x16.splat(0x10)))`], off: 0,
   },
 };
+/** The lane order of util.ts's lanePerm (relaxed build), for the permuted fifth-bit masks. */
+const LANE_PERM = [0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15];
 
 /**
  * dot_T (one token: returns the dot product) and dot4_T (four tokens whose
@@ -76,14 +99,25 @@ function legacyDot(name, v, n) {
   const t = type(name);
   const ks = [...Array(n).keys()];
   const acc = ks.map((k) => `let acc${k} = f32x4.splat(0);${v.min ? ` let accm${k}: f32 = 0;` : ''}`).join('\n  ');
+  // relaxed: weights as unsigned 7-bit values, both operands in lanePerm order (same lane sums as dot16x)
+  const rx = OPT.relaxed && v.u;
+  const weights = rx
+    ? `${v.head((e) => `lanePerm(${e})`)}\n    const u0 = ${v.u[0]}; const u1 = ${v.u[1]};`
+    : `${v.head((e) => e)}\n    const w0 = ${v.w[0]}; const w1 = ${v.w[1]};`;
+  const isum = rx
+    ? `const x0 = lanePerm(v128.load(xb, 8)); const x1 = lanePerm(v128.load(xb, 24));
+      const isum = i32x4.extadd_pairwise_i16x8_s(${v.off
+        ? `i16x8.sub(i16x8.add(rdot(x0, u0), rdot(x1, u1)), i16x8.add(rdot(x0, i8x16.splat(${v.off})), rdot(x1, i8x16.splat(${v.off}))))`
+        : 'i16x8.add(rdot(x0, u0), rdot(x1, u1))'});`
+    : 'const isum = i32x4.add(dot16x(w0, xh), dot16x(w1, xh + 32));';
   // one block at wp + o * typeSize (o = 0, 1: two blocks per iteration), activations at xp / hp + o * block bytes
   const block = (o) => `{
     const wb = wp + ${o * t.typeSize};
-    ${v.unpack}
+    ${weights}
     ${ks.map((k) => `{
       const xb = xp${o ? ' + Q8A_BYTES' : ''}${k === 0 ? '' : ` + ${k} * xs`};
       const xh = hp${o ? ' + Q8A_X16_BYTES' : ''}${k === 0 ? '' : ` + ${k} * xs`};
-      const isum = i32x4.add(dot16x(w0, xh), dot16x(w1, xh + 32));
+      ${isum}
       acc${k} = f32x4.add(acc${k}, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * load<f32>(xb))));${v.min ? `\n      accm${k} += m * load<f32>(xb, 4);` : ''}
     }`).join('\n    ')}
   }`;
@@ -129,11 +163,13 @@ function k45Dot(name, fifth) {
   const hb = (hv, sub) => fifth ? `, i8x16.shl(v128.and(i8x16.shr_u(${hv}, ${sub}), i8x16.splat(1)), 4)` : '';
   const lo = (v, hv, sub) => fifth ? `v128.or(v128.and(${v}, i8x16.splat(0x0f))${hb(hv, sub)})` : `v128.and(${v}, i8x16.splat(0x0f))`;
   const hi = (v, hv, sub) => fifth ? `v128.or(i8x16.shr_u(${v}, 4)${hb(hv, sub)})` : `i8x16.shr_u(${v}, 4)`;
+  // weights 0..15 (0..31 with the fifth bit) are already unsigned: the relaxed build only swaps the dot helper
+  const dot32 = OPT.relaxed ? 'rdot32' : 'dot32';
   const pair = (p) => `
     {
       const q0 = v128.load(wb, ${qs + 32 * p}); const q1 = v128.load(wb, ${qs + 32 * p + 16});
-      const lo = i32x4.add(dot16(${lo('q0', 'h0', 2 * p)}, v128.load(xb, ${4 + 64 * p})), dot16(${lo('q1', 'h1', 2 * p)}, v128.load(xb, ${4 + 64 * p + 16})));
-      const hi = i32x4.add(dot16(${hi('q0', 'h0', 2 * p + 1)}, v128.load(xb, ${4 + 64 * p + 32})), dot16(${hi('q1', 'h1', 2 * p + 1)}, v128.load(xb, ${4 + 64 * p + 48})));
+      const lo = ${dot32}(${lo('q0', 'h0', 2 * p)}, v128.load(xb, ${4 + 64 * p}), ${lo('q1', 'h1', 2 * p)}, v128.load(xb, ${4 + 64 * p + 16}));
+      const hi = ${dot32}(${hi('q0', 'h0', 2 * p + 1)}, v128.load(xb, ${4 + 64 * p + 32}), ${hi('q1', 'h1', 2 * p + 1)}, v128.load(xb, ${4 + 64 * p + 48}));
       isum = i32x4.add(isum, i32x4.add(i32x4.mul(lo, i32x4.splat(scK4(s, ${2 * p}))), i32x4.mul(hi, i32x4.splat(scK4(s, ${2 * p + 1})))));
       msum += minK4(s, ${2 * p}) * (<i32>load<i16>(xb, ${260 + 8 * p}) + <i32>load<i16>(xb, ${262 + 8 * p}))
             + minK4(s, ${2 * p + 1}) * (<i32>load<i16>(xb, ${264 + 8 * p}) + <i32>load<i16>(xb, ${266 + 8 * p}));
@@ -153,17 +189,21 @@ function k45Dot(name, fifth) {
 /** Q6_K against Q8_K: 6-bit quants (ql nibble + 2 bits of qh) minus 32, int8 scale per 16. */
 function q6kDot() {
   const t = type('Q6_K');
+  // baseline: signed q - 32 into dot16; relaxed: unsigned q (0..63) into rdot16, minus 32 * scale * bsum per 16 elements
+  const rx = OPT.relaxed;
+  const q = (e) => rx ? e : `i8x16.sub(${e}, c32)`;
+  const mac = (j, g) => {
+    const sc = `<i32>load<i8>(wb, ${192 + g})`;
+    return `isum = i32x4.add(isum, i32x4.mul(${rx ? 'rdot16' : 'dot16'}(q${j}, v128.load(xb, ${4 + 16 * g})), i32x4.splat(${sc})));${rx ? ` msum += ${sc} * <i32>load<i16>(xb, ${260 + 2 * g});` : ''}`;
+  };
   const part = (h, k) => `
       {
         const a = v128.load(wb, ${64 * h + 16 * k}); const bq = v128.load(wb, ${64 * h + 32 + 16 * k}); const hh = v128.load(wb, ${128 + 32 * h + 16 * k});
-        const q0 = i8x16.sub(v128.or(v128.and(a, m4), i8x16.shl(v128.and(hh, m2), 4)), c32);
-        const q1 = i8x16.sub(v128.or(v128.and(bq, m4), i8x16.shl(v128.and(i8x16.shr_u(hh, 2), m2), 4)), c32);
-        const q2 = i8x16.sub(v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(hh, 4), m2), 4)), c32);
-        const q3 = i8x16.sub(v128.or(i8x16.shr_u(bq, 4), i8x16.shl(i8x16.shr_u(hh, 6), 4)), c32);
-        isum = i32x4.add(isum, i32x4.mul(dot16(q0, v128.load(xb, ${4 + 128 * h + 16 * k})), i32x4.splat(<i32>load<i8>(wb, ${192 + 8 * h + k}))));
-        isum = i32x4.add(isum, i32x4.mul(dot16(q1, v128.load(xb, ${4 + 128 * h + 32 + 16 * k})), i32x4.splat(<i32>load<i8>(wb, ${192 + 8 * h + k + 2}))));
-        isum = i32x4.add(isum, i32x4.mul(dot16(q2, v128.load(xb, ${4 + 128 * h + 64 + 16 * k})), i32x4.splat(<i32>load<i8>(wb, ${192 + 8 * h + k + 4}))));
-        isum = i32x4.add(isum, i32x4.mul(dot16(q3, v128.load(xb, ${4 + 128 * h + 96 + 16 * k})), i32x4.splat(<i32>load<i8>(wb, ${192 + 8 * h + k + 6}))));
+        const q0 = ${q('v128.or(v128.and(a, m4), i8x16.shl(v128.and(hh, m2), 4))')};
+        const q1 = ${q('v128.or(v128.and(bq, m4), i8x16.shl(v128.and(i8x16.shr_u(hh, 2), m2), 4))')};
+        const q2 = ${q('v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(hh, 4), m2), 4))')};
+        const q3 = ${q('v128.or(i8x16.shr_u(bq, 4), i8x16.shl(i8x16.shr_u(hh, 6), 4))')};
+        ${[0, 1, 2, 3].map((j) => mac(j, 8 * h + 2 * j + k)).join('\n        ')}
       }`;
   return `
 /** Q6_K (${t.typeSize} bytes per ${t.blockSize}) · Q8_K. */
@@ -173,9 +213,9 @@ function dot_Q6_K(w: usize, x: usize, nb: i32): f32 {
   for (let b = 0; b < nb; b++) {
     const wb = w + <usize>b * ${t.typeSize};
     const xb = x + <usize>b * Q8K_BYTES;
-    let isum = i32x4.splat(0);
+    let isum = i32x4.splat(0);${rx ? '\n    let msum: i32 = 0;' : ''}
     ${[0, 1].flatMap((h) => [0, 1].map((k) => part(h, k))).join('')}
-    sumf += f16t(load<u16>(wb, 208)) * load<f32>(xb) * <f32>hsumI32(isum);
+    sumf += f16t(load<u16>(wb, 208)) * load<f32>(xb) * <f32>(hsumI32(isum)${rx ? ' - 32 * msum' : ''});
   }
   return sumf;
 }`;
@@ -199,17 +239,21 @@ function k23Dot(name) {
         const qv = `v128.and(i8x16.shr_u(v128.load(wb, ${qsOff + 32 * h + 16 * k}), ${2 * sh}), i8x16.splat(3))`;
         if (q3) {
           const bit = 4 * h + sh;
-          body.push(`isum = i32x4.add(isum, i32x4.mul(dot16(i8x16.sub(${qv}, i8x16.shl(v128.xor(v128.and(i8x16.shr_u(v128.load(wb, ${16 * k}), ${bit}), i8x16.splat(1)), i8x16.splat(1)), 2)), v128.load(xb, ${xo})), i32x4.splat(sc3(wb, ${is}))));`);
+          const hbit = `v128.and(i8x16.shr_u(v128.load(wb, ${16 * k}), ${bit}), i8x16.splat(1))`;
+          // baseline: q - 4 * (1 - hbit) signed; relaxed: q + 4 * hbit (0..7), minus 4 * scale * bsum
+          body.push(OPT.relaxed
+            ? `{ const sc = sc3(wb, ${is}); isum = i32x4.add(isum, i32x4.mul(rdot16(v128.or(${qv}, i8x16.shl(${hbit}, 2)), v128.load(xb, ${xo})), i32x4.splat(sc))); msum += sc * <i32>load<i16>(xb, ${260 + 2 * is}); }`
+            : `isum = i32x4.add(isum, i32x4.mul(dot16(i8x16.sub(${qv}, i8x16.shl(v128.xor(${hbit}, i8x16.splat(1)), 2)), v128.load(xb, ${xo})), i32x4.splat(sc3(wb, ${is}))));`);
         } else {
-          body.push(`{ const sc = <i32>load<u8>(wb, ${is}); isum = i32x4.add(isum, i32x4.mul(dot16(${qv}, v128.load(xb, ${xo})), i32x4.splat(sc & 15))); msum += (sc >> 4) * <i32>load<i16>(xb, ${260 + 2 * is}); }`);
+          body.push(`{ const sc = <i32>load<u8>(wb, ${is}); isum = i32x4.add(isum, i32x4.mul(${OPT.relaxed ? 'rdot16' : 'dot16'}(${qv}, v128.load(xb, ${xo})), i32x4.splat(sc & 15))); msum += (sc >> 4) * <i32>load<i16>(xb, ${260 + 2 * is}); }`);
         }
       }
     }
   }
   return `${kDotHead(name)}
-    let isum = i32x4.splat(0);${q3 ? '' : '\n    let msum: i32 = 0;'}
+    let isum = i32x4.splat(0);${q3 && !OPT.relaxed ? '' : '\n    let msum: i32 = 0;'}
     ${body.join('\n    ')}
-    ${q3 ? `sumf += f16t(load<u16>(wb, 108)) * load<f32>(xb) * <f32>hsumI32(isum);` : `sumf += f16t(load<u16>(wb, 80)) * load<f32>(xb) * <f32>hsumI32(isum) - f16t(load<u16>(wb, 82)) * load<f32>(xb) * <f32>msum;`}
+    ${q3 ? `sumf += f16t(load<u16>(wb, 108)) * load<f32>(xb) * <f32>(hsumI32(isum)${OPT.relaxed ? ' - 4 * msum' : ''});` : `sumf += f16t(load<u16>(wb, 80)) * load<f32>(xb) * <f32>hsumI32(isum) - f16t(load<u16>(wb, 82)) * load<f32>(xb) * <f32>msum;`}
   }
   return sumf;
 }`;
@@ -238,7 +282,7 @@ export function matmul_${name}(w: usize, rowBytes: usize, x: usize, xRowBytes: u
 }
 
 /** Weight type -> [dot kernel source, dot function, activation format]. Activation formats: 0 f32, 1 Q8A, 2 Q8_K. */
-const KERNELS = [
+const kernels = () => [
   ['F32', '', 'dotF32', 0],
   ['F16', '', 'dotF16', 0],
   ...Object.entries(LEGACY).map(([n, v]) => [n, legacyDot(n, v, 1) + legacyDot(n, v, 4), `dot_${n}`, 1, `dot4_${n}`]),
@@ -249,10 +293,15 @@ const KERNELS = [
   ['Q3_K', k23Dot('Q3_K'), 'dot_Q3_K', 2],
 ];
 
-function generate() {
+function generate(opt) {
+  OPT = opt;
+  const KERNELS = kernels();
+  const perm = (idx) => idx.map((i) => LANE_PERM.map((p) => i[p]));
+  const [idxLo, bitLo] = perm([[0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1], [1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128]]);
   const parts = [
     `// GENERATED by scripts/build-wasm.mjs from its templates and src/gguf/types.ts. Do not edit.`,
-    `import { dot16, dot16x, f16t, hsumF32, hsumI32 } from '../util';`,
+    `// build: ${opt.relaxed ? 'relaxed (relaxed SIMD dot products)' : 'simd (baseline SIMD128)'}`,
+    `import { dot16, dot16x, dot32, f16t, hsumF32, hsumI32, lanePerm, rdot, rdot16, rdot32 } from '../util';`,
     `import { dotF16, dotF32, Q8A_BYTES, Q8A_X16_BYTES, Q8K_BYTES } from '../ops';`,
     `
 /**
@@ -269,6 +318,19 @@ function generate() {
 @inline function hmaskHi(hv: v128): v128 {
   const v = i8x16.swizzle(hv, i8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
   const m = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  return i8x16.eq(v128.and(v, m), m);
+}
+/** hmaskLo / hmaskHi in lanePerm order (relaxed build). */
+// @ts-ignore: decorator
+@inline function hmaskLoP(hv: v128): v128 {
+  const v = i8x16.swizzle(hv, i8x16(${idxLo.join(', ')}));
+  const m = i8x16(${bitLo.join(', ')});
+  return i8x16.eq(v128.and(v, m), m);
+}
+// @ts-ignore: decorator
+@inline function hmaskHiP(hv: v128): v128 {
+  const v = i8x16.swizzle(hv, i8x16(${idxLo.map((i) => i + 2).join(', ')}));
+  const m = i8x16(${bitLo.join(', ')});
   return i8x16.eq(v128.and(v, m), m);
 }
 /** get_scale_min_k4: 6-bit scale and min of sub-block j of a Q4_K/Q5_K block (scales at s). */
@@ -314,15 +376,17 @@ ${KERNELS.map(([n]) => `    case ${type(n).id}: matmul_${n}(w, rowBytes, x, xRow
 
 // ---- compile ----------------------------------------------------------------
 const VARIANTS = [
-  { name: 'simd', features: 'simd,threads' },
+  { name: 'simd', features: 'simd,threads', relaxed: false },
+  { name: 'relaxed-simd', features: 'simd,threads,relaxed-simd', relaxed: true },
 ];
 
 async function main() {
   const wat = process.argv.includes('--wat');
   mkdirSync(join(asmDir, 'generated'), { recursive: true });
-  writeFileSync(join(asmDir, 'generated/matmul.ts'), generate());
   const out = {};
-  for (const v of VARIANTS) {
+  // each variant's kernels are generated just before it compiles; the baseline's are left on disk
+  for (const v of [...VARIANTS.slice(1), VARIANTS[0]]) {
+    writeFileSync(join(asmDir, 'generated/matmul.ts'), generate({ relaxed: v.relaxed }));
     const files = {};
     const args = [
       join(asmDir, 'index.ts'), '-o', 'out.wasm', ...(wat ? ['-t', 'out.wat'] : []),
@@ -347,7 +411,7 @@ async function main() {
     join(wasmDir, 'generated/binaries.ts'),
     `// GENERATED by scripts/build-wasm.mjs. Do not edit.\n` +
       `/** The WASM backend's module builds, base64. */\n` +
-      `export const WASM_BUILDS: Record<string, string> = ${JSON.stringify(out, null, 2)};\n`,
+      `export const WASM_BUILDS: Record<string, string> = ${JSON.stringify(Object.fromEntries(VARIANTS.map((v) => [v.name, out[v.name]])), null, 2)};\n`,
   );
 }
 

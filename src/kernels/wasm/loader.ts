@@ -1,9 +1,21 @@
 /**
  * Loads the WASM backend's module: picks the build variant this engine runs
- * (feature detection by WebAssembly.validate) and compiles it once per process.
+ * and compiles it once per process.
+ *
+ * Two builds come from the same kernel templates (scripts/build-wasm.mjs):
+ * `simd` (baseline SIMD128 + threads) and `relaxed-simd` (its int8 dot products
+ * use relaxed SIMD). The relaxed build is used only when WebAssembly.validate
+ * accepts it and its known-answer self-test (selftest.ts) passes on this
+ * engine; otherwise the baseline build is used and `note` says why. On Node
+ * whose V8 has relaxed SIMD behind --experimental-wasm-relaxed-simd (Node 20,
+ * V8 11.3) the flag is set through node:v8 before validating; other engines
+ * skip that step. TSINFER_WASM_BUILD=simd|relaxed-simd (or relaxed) forces a
+ * build (relaxed-simd then throws if it cannot be used); simd also leaves the
+ * engine's flags alone.
  */
 import { WASM_BUILDS } from './generated/binaries.js';
 import { f16ToF32 } from '../../quant/index.js';
+import { knownAnswerTest, SELF_TEST_BYTES } from './selftest.js';
 
 /** The parts of the WebAssembly JS API this backend uses (the project's lib has no DOM types). */
 export interface WasmMemory {
@@ -19,13 +31,17 @@ interface WasmApi {
 }
 export const WA: WasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
+export type WasmBuildName = 'simd' | 'relaxed-simd';
+
 export interface WasmBuild {
-  /** 'simd' (baseline SIMD128 + threads). */
-  readonly name: string;
+  /** 'simd' (baseline SIMD128 + threads) or 'relaxed-simd' (relaxed-SIMD int8 dot products too). */
+  readonly name: WasmBuildName;
   readonly module: WasmModule;
   readonly bytes: number;
   /** Why a better build was not chosen (empty when the best one is in use). */
   readonly note: string;
+  /** How this build was chosen (self-test result, engine flag set, forced by TSINFER_WASM_BUILD). */
+  readonly detail: string;
 }
 
 export interface WasmExports {
@@ -52,7 +68,6 @@ export interface WasmExports {
   f16ToF32(h: number): number;
 }
 
-let cached: WasmBuild | undefined;
 
 /** Bytes of the binary16 -> f32 table every instance reads its weight scales from. */
 export const F16_TABLE_BYTES = 65536 * 4;
@@ -72,13 +87,97 @@ export function wasmAvailable(): boolean {
   }
 }
 
-export function loadWasmBuild(): WasmBuild {
-  if (cached) return cached;
-  const bytes = Buffer.from(WASM_BUILDS.simd!, 'base64');
-  if (!WA.validate(bytes)) throw new Error('this JavaScript engine cannot run the WASM backend (needs SIMD128, threads and shared memory)');
-  const note = 'relaxed-SIMD build not shipped: V8 11.3 (Node 20) needs --experimental-wasm-relaxed-simd and miscomputes relaxed dot products in its first tier';
-  cached = { name: 'simd', module: new WA.Module(bytes), bytes: bytes.length, note };
-  return cached;
+const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
+
+/**
+ * Node only: sets V8's relaxed-SIMD flag (process-wide; needed by V8 11.3, a no-op where relaxed SIMD
+ * is on by default). Returns whether it was set. Browsers and other engines have no node:v8: skipped.
+ */
+function setRelaxedFlag(): boolean {
+  const proc = (globalThis as { process?: { versions?: { v8?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
+  if (!proc?.versions?.v8 || typeof proc.getBuiltinModule !== 'function') return false;
+  try {
+    const v8 = proc.getBuiltinModule('node:v8') as { setFlagsFromString?: (flags: string) => void } | undefined;
+    if (typeof v8?.setFlagsFromString !== 'function') return false;
+    v8.setFlagsFromString(RELAXED_FLAG);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs the known-answer self-test on `module` in a small memory of its own; undefined when it passes. */
+export function selfTest(module: WasmModule, expectScale = 1): string | undefined {
+  try {
+    const pages = Math.ceil((F16_TABLE_BYTES + SELF_TEST_BYTES + (64 << 10)) / 65536) + 1;
+    const memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
+    const exp = instantiate({ name: 'simd', module, bytes: 0, note: '', detail: '' }, memory);
+    const table = Math.ceil(exp.heapBase() / 64) * 64;
+    writeF16Table(memory, table);
+    exp.init(table);
+    return knownAnswerTest(exp, memory, table + F16_TABLE_BYTES, expectScale);
+  } catch (e) {
+    return `self-test threw: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
+
+export interface SelectOptions {
+  /** 'auto' (default): relaxed-simd when it validates and passes its self-test, else simd. */
+  force?: WasmBuildName | 'auto';
+  /** Multiplies the self-test's known answers (tests of the fallback use a wrong one). */
+  selfTestScale?: number;
+}
+
+/** Chooses and compiles a build (uncached; loadWasmBuild caches its answer). */
+export function selectWasmBuild(opts: SelectOptions = {}): WasmBuild {
+  const force = opts.force ?? 'auto';
+  const simd = (note: string, detail: string): WasmBuild => {
+    const bytes = Buffer.from(WASM_BUILDS.simd!, 'base64');
+    if (!WA.validate(bytes)) throw new Error('this JavaScript engine cannot run the WASM backend (needs SIMD128, threads and shared memory)');
+    return { name: 'simd', module: new WA.Module(bytes), bytes: bytes.length, note, detail };
+  };
+  if (force === 'simd') return simd('', 'forced by TSINFER_WASM_BUILD=simd');
+  const reject = (why: string): WasmBuild => {
+    if (force === 'relaxed-simd') throw new Error(`the relaxed-SIMD build was asked for (TSINFER_WASM_BUILD) but cannot be used here: ${why}`);
+    return simd(`relaxed-SIMD build not used: ${why}`, 'baseline build (relaxed-SIMD build rejected)');
+  };
+  const b64 = WASM_BUILDS['relaxed-simd'];
+  if (!b64) return reject('not in this package');
+  const bytes = Buffer.from(b64, 'base64');
+  let flag = false;
+  let valid = WA.validate(bytes);
+  if (!valid && setRelaxedFlag()) {
+    flag = true;
+    valid = WA.validate(bytes);
+  }
+  if (!valid) return reject(`this engine does not validate relaxed SIMD${flag ? ` (even with ${RELAXED_FLAG})` : ''}`);
+  const module = new WA.Module(bytes);
+  const failed = selfTest(module, opts.selfTestScale ?? 1);
+  if (failed) return reject(`its self-test failed on this engine: ${failed}`);
+  const how = `self-test passed${flag ? `; V8 flag ${RELAXED_FLAG} set at start-up` : ''}`;
+  return { name: 'relaxed-simd', module, bytes: bytes.length, note: '', detail: force === 'relaxed-simd' ? `forced by TSINFER_WASM_BUILD; ${how}` : how };
+}
+
+const cache = new Map<string, WasmBuild>();
+
+/** TSINFER_WASM_BUILD from the environment (Node), checked. */
+function forcedBuild(): WasmBuildName | 'auto' {
+  const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.TSINFER_WASM_BUILD;
+  if (v === undefined || v === '' || v === 'auto') return 'auto';
+  if (v === 'simd' || v === 'relaxed-simd') return v;
+  if (v === 'relaxed') return 'relaxed-simd';
+  throw new Error(`TSINFER_WASM_BUILD must be simd, relaxed-simd (or relaxed) or auto (got "${v}")`);
+}
+
+/** The build this process uses (chosen once; TSINFER_WASM_BUILD forces one), or the named one. */
+export function loadWasmBuild(which?: WasmBuildName): WasmBuild {
+  const force = which ?? forcedBuild();
+  let b = cache.get(force);
+  if (!b) {
+    b = selectWasmBuild({ force });
+    cache.set(force, b);
+  }
+  return b;
 }
 
 /** An instance over `memory`; with f16Table (written by writeF16Table) it is ready for the kernels. */

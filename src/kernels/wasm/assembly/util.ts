@@ -17,6 +17,42 @@
   return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(a), v128.load(x)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(a), v128.load(x, 16)));
 }
 
+/** i8x16 weights · i8x16 activations (two 16-element halves) -> i32x4: dot16(a0, b0) + dot16(a1, b1). */
+// @ts-ignore: decorator
+@inline export function dot32(a0: v128, b0: v128, a1: v128, b1: v128): v128 {
+  return i32x4.add(dot16(a0, b0), dot16(a1, b1));
+}
+
+// Relaxed-SIMD build only (scripts/build-wasm.mjs swaps these in; the baseline build never references them).
+// Only the i16 form of the relaxed dot is used: V8 11.3's first tier (Liftoff) gets the i32 accumulating form
+// (i32x4.relaxed_dot_i8x16_i7x16_add_s) wrong, while this one is right in both tiers, and without AVX-VNNI the
+// i32 form is the same pmaddubsw + pmaddwd pair anyway. Every product is exact: |a| <= 128, 0 <= u <= 127.
+
+/** Weights u in [0, 127] (i7) · int8 activations x -> i16x8 pair sums (lane j: elements 2j, 2j+1). */
+// @ts-ignore: decorator
+@inline export function rdot(x: v128, u: v128): v128 {
+  return i16x8.relaxed_dot_i8x16_i7x16_s(x, u);
+}
+/** Relaxed dot16 for weights u in [0, 127]: i32x4 partial sums (lane k: elements 4k..4k+3). */
+// @ts-ignore: decorator
+@inline export function rdot16(u: v128, x: v128): v128 {
+  return i32x4.extadd_pairwise_i16x8_s(rdot(x, u));
+}
+/** Relaxed dot32 for weights u in [0, 31] (the two halves' pair sums add in i16 without overflow). */
+// @ts-ignore: decorator
+@inline export function rdot32(u0: v128, x0: v128, u1: v128, x1: v128): v128 {
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(rdot(x0, u0), rdot(x1, u1)));
+}
+/**
+ * Byte order that makes a relaxed dot's lanes hold the same partial sums as dot16x: applied to both
+ * operands, lane k of the i32 result sums elements 2k, 2k+1, 2k+8, 2k+9, so the float accumulation of
+ * the 32-element types is bit-identical in both builds.
+ */
+// @ts-ignore: decorator
+@inline export function lanePerm(v: v128): v128 {
+  return i8x16.swizzle(v, i8x16(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15));
+}
+
 // @ts-ignore: decorator
 @inline export function hsumI32(v: v128): i32 {
   return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
