@@ -139,86 +139,95 @@ function ${n > 1 ? `dot${n}` : 'dot'}_${name}(w: usize, x: usize, ${n > 1 ? 'xs:
 }`;
 }
 
-/** Opening of a K-quant dot kernel: the loop over super-blocks with wb / xb at the weight / Q8_K block. */
-function kDotHead(name) {
+/**
+ * A K-quant dot kernel against Q8_K activations (d f32 @0, q[256] @4, bsums
+ * i16[16] @260) for n tokens: dot_T (n = 1, returns the dot product) or dotN_T
+ * (n tokens whose activation rows are xs bytes apart, results to o, o + os, ...).
+ * Per super-block, `block` (weight-only code) runs once; each unit's `w` (its
+ * weights unpacked) runs once and its `t` (the integer dot against one token's
+ * activations) once per token, so a prompt batch unpacks every weight once per
+ * n tokens. In `t` and `tail`, XB / ISUM / MSUM / SUMF name the token's
+ * activation block, integer sums and result. Every token gets the same
+ * integer sums and float operations as with n = 1.
+ */
+function kDot(name, n, { block = '', units, tail, msum }) {
   const t = type(name);
+  const ks = [...Array(n).keys()];
+  const sub = (code, k) => code.replace(/\bXB\b/g, `xb${k}`).replace(/\bISUM\b/g, `isum${k}`).replace(/\bMSUM\b/g, `msum${k}`).replace(/\bSUMF\b/g, `sumf${k}`);
   return `
-/** ${name} (${t.typeSize} bytes per ${t.blockSize}) · Q8_K. */
-function dot_${name}(w: usize, x: usize, nb: i32): f32 {
-  let sumf: f32 = 0;
+/** ${name} (${t.typeSize} bytes per ${t.blockSize}) · Q8_K${n > 1 ? `, ${n} tokens` : ''}. */
+function ${n > 1 ? `dot${n}` : 'dot'}_${name}(w: usize, x: usize, ${n > 1 ? 'xs: usize, ' : ''}nb: i32${n > 1 ? ', o: usize, os: usize' : ''}): ${n > 1 ? 'void' : 'f32'} {
+  ${ks.map((k) => `let sumf${k}: f32 = 0;`).join(' ')}
   for (let b = 0; b < nb; b++) {
     const wb = w + <usize>b * ${t.typeSize};
-    const xb = x + <usize>b * Q8K_BYTES;`;
+    ${ks.map((k) => `const xb${k} = x + ${k ? `${k} * xs + ` : ''}<usize>b * Q8K_BYTES;`).join('\n    ')}
+    ${ks.map((k) => `let isum${k} = i32x4.splat(0);${msum ? ` let msum${k}: i32 = 0;` : ''}`).join('\n    ')}${block ? `\n    ${block}` : ''}
+    ${units.map((u) => `{
+      ${u.w}
+      ${ks.map((k) => sub(u.t, k)).join('\n      ')}
+    }`).join('\n    ')}
+    ${ks.map((k) => sub(tail, k)).join('\n    ')}
+  }
+  ${n > 1 ? ks.map((k) => `store<f32>(o + ${k ? `${k} * os` : '0'}, sumf${k});`).join('\n  ') : 'return sumf0;'}
+}`;
 }
 
 /**
- * Q4_K and Q5_K against Q8_K (d f32 @0, q[256] @4, bsums i16[16] @260): eight
- * 32-element sub-blocks with 6-bit scales and mins (get_scale_min_k4);
- * Q5_K adds a fifth bit from qh. y = d*sc*q - dmin*m.
+ * Q4_K and Q5_K against Q8_K: eight 32-element sub-blocks with 6-bit scales
+ * and mins (get_scale_min_k4); Q5_K adds a fifth bit from qh. y = d*sc*q - dmin*m.
  */
-function k45Dot(name, fifth) {
-  const t = type(name);
+function k45Dot(name, fifth, n) {
   const qs = fifth ? 48 : 16;
   // element l of a sub-block pair: low nibble (sub-block 2p) or high nibble (2p+1) of qs, plus bit `sub` of qh[l] as 16
   const hb = (hv, sub) => fifth ? `, i8x16.shl(v128.and(i8x16.shr_u(${hv}, ${sub}), i8x16.splat(1)), 4)` : '';
   const lo = (v, hv, sub) => fifth ? `v128.or(v128.and(${v}, i8x16.splat(0x0f))${hb(hv, sub)})` : `v128.and(${v}, i8x16.splat(0x0f))`;
   const hi = (v, hv, sub) => fifth ? `v128.or(i8x16.shr_u(${v}, 4)${hb(hv, sub)})` : `i8x16.shr_u(${v}, 4)`;
   // weights 0..15 (0..31 with the fifth bit) are already unsigned: the relaxed build only swaps the dot helper
-  const dot32 = OPT.relaxed ? 'rdot32' : 'dot32';
-  const pair = (p) => `
-    {
-      const q0 = v128.load(wb, ${qs + 32 * p}); const q1 = v128.load(wb, ${qs + 32 * p + 16});
-      const lo = ${dot32}(${lo('q0', 'h0', 2 * p)}, v128.load(xb, ${4 + 64 * p}), ${lo('q1', 'h1', 2 * p)}, v128.load(xb, ${4 + 64 * p + 16}));
-      const hi = ${dot32}(${hi('q0', 'h0', 2 * p + 1)}, v128.load(xb, ${4 + 64 * p + 32}), ${hi('q1', 'h1', 2 * p + 1)}, v128.load(xb, ${4 + 64 * p + 48}));
-      isum = i32x4.add(isum, i32x4.add(i32x4.mul(lo, i32x4.splat(scK4(s, ${2 * p}))), i32x4.mul(hi, i32x4.splat(scK4(s, ${2 * p + 1})))));
-      msum += minK4(s, ${2 * p}) * (<i32>load<i16>(xb, ${260 + 8 * p}) + <i32>load<i16>(xb, ${262 + 8 * p}))
-            + minK4(s, ${2 * p + 1}) * (<i32>load<i16>(xb, ${264 + 8 * p}) + <i32>load<i16>(xb, ${266 + 8 * p}));
-    }`;
-  return `${kDotHead(name)}
-    const dx = load<f32>(xb);
-    const s = wb + 4;
-    let isum = i32x4.splat(0);
-    let msum: i32 = 0;${fifth ? `\n    const h0 = v128.load(wb, 16); const h1 = v128.load(wb, 32);` : ''}
-    ${[0, 1, 2, 3].map(pair).join('')}
-    sumf += f16t(load<u16>(wb)) * dx * <f32>hsumI32(isum) - f16t(load<u16>(wb, 2)) * dx * <f32>msum;
-  }
-  return sumf;
-}`;
+  // (the scale multiply is folded into the dot helper: relaxed, one i32x4.dot_i16x8_s on the i16 pair sums)
+  const dot32 = OPT.relaxed ? 'rdot32s' : 'dot32s';
+  const sv = OPT.relaxed ? 'rscaleV' : 'scaleV';
+  const units = [0, 1, 2, 3].map((p) => ({
+    w: `const q0 = v128.load(wb, ${qs + 32 * p}); const q1 = v128.load(wb, ${qs + 32 * p + 16});
+      const a0 = ${lo('q0', 'h0', 2 * p)}; const a1 = ${lo('q1', 'h1', 2 * p)};
+      const b0 = ${hi('q0', 'h0', 2 * p + 1)}; const b1 = ${hi('q1', 'h1', 2 * p + 1)};
+      const sa = ${sv}(scK4(s, ${2 * p})); const sb = ${sv}(scK4(s, ${2 * p + 1}));
+      const ma = minK4(s, ${2 * p}); const mb = minK4(s, ${2 * p + 1});`,
+    t: `{ const lo = ${dot32}(a0, v128.load(XB, ${4 + 64 * p}), a1, v128.load(XB, ${4 + 64 * p + 16}), sa);
+        const hi = ${dot32}(b0, v128.load(XB, ${4 + 64 * p + 32}), b1, v128.load(XB, ${4 + 64 * p + 48}), sb);
+        ISUM = i32x4.add(ISUM, i32x4.add(lo, hi));
+        MSUM += ma * (<i32>load<i16>(XB, ${260 + 8 * p}) + <i32>load<i16>(XB, ${262 + 8 * p})) + mb * (<i32>load<i16>(XB, ${264 + 8 * p}) + <i32>load<i16>(XB, ${266 + 8 * p})); }`,
+  }));
+  return kDot(name, n, {
+    block: `const s = wb + 4;${fifth ? ' const h0 = v128.load(wb, 16); const h1 = v128.load(wb, 32);' : ''}`,
+    units,
+    msum: true,
+    tail: `SUMF += f16t(load<u16>(wb)) * load<f32>(XB) * <f32>hsumI32(ISUM) - f16t(load<u16>(wb, 2)) * load<f32>(XB) * <f32>MSUM;`,
+  });
 }
 
 /** Q6_K against Q8_K: 6-bit quants (ql nibble + 2 bits of qh) minus 32, int8 scale per 16. */
-function q6kDot() {
-  const t = type('Q6_K');
+function q6kDot(n) {
   // baseline: signed q - 32 into dot16; relaxed: unsigned q (0..63) into rdot16, minus 32 * scale * bsum per 16 elements
   const rx = OPT.relaxed;
   const q = (e) => rx ? e : `i8x16.sub(${e}, c32)`;
-  const mac = (j, g) => {
-    const sc = `<i32>load<i8>(wb, ${192 + g})`;
-    return `isum = i32x4.add(isum, i32x4.mul(${rx ? 'rdot16' : 'dot16'}(q${j}, v128.load(xb, ${4 + 16 * g})), i32x4.splat(${sc})));${rx ? ` msum += ${sc} * <i32>load<i16>(xb, ${260 + 2 * g});` : ''}`;
-  };
-  const part = (h, k) => `
-      {
-        const a = v128.load(wb, ${64 * h + 16 * k}); const bq = v128.load(wb, ${64 * h + 32 + 16 * k}); const hh = v128.load(wb, ${128 + 32 * h + 16 * k});
-        const q0 = ${q('v128.or(v128.and(a, m4), i8x16.shl(v128.and(hh, m2), 4))')};
-        const q1 = ${q('v128.or(v128.and(bq, m4), i8x16.shl(v128.and(i8x16.shr_u(hh, 2), m2), 4))')};
-        const q2 = ${q('v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(hh, 4), m2), 4))')};
-        const q3 = ${q('v128.or(i8x16.shr_u(bq, 4), i8x16.shl(i8x16.shr_u(hh, 6), 4))')};
-        ${[0, 1, 2, 3].map((j) => mac(j, 8 * h + 2 * j + k)).join('\n        ')}
-      }`;
-  return `
-/** Q6_K (${t.typeSize} bytes per ${t.blockSize}) · Q8_K. */
-function dot_Q6_K(w: usize, x: usize, nb: i32): f32 {
-  const m4 = i8x16.splat(0x0f); const m2 = i8x16.splat(3); const c32 = i8x16.splat(32);
-  let sumf: f32 = 0;
-  for (let b = 0; b < nb; b++) {
-    const wb = w + <usize>b * ${t.typeSize};
-    const xb = x + <usize>b * Q8K_BYTES;
-    let isum = i32x4.splat(0);${rx ? '\n    let msum: i32 = 0;' : ''}
-    ${[0, 1].flatMap((h) => [0, 1].map((k) => part(h, k))).join('')}
-    sumf += f16t(load<u16>(wb, 208)) * load<f32>(xb) * <f32>(hsumI32(isum)${rx ? ' - 32 * msum' : ''});
-  }
-  return sumf;
-}`;
+  const units = [0, 1].flatMap((h) => [0, 1].map((k) => {
+    const g = (j) => 8 * h + 2 * j + k;
+    return {
+      w: `const a = v128.load(wb, ${64 * h + 16 * k}); const bq = v128.load(wb, ${64 * h + 32 + 16 * k}); const hh = v128.load(wb, ${128 + 32 * h + 16 * k});
+      const q0 = ${q('v128.or(v128.and(a, m4), i8x16.shl(v128.and(hh, m2), 4))')};
+      const q1 = ${q('v128.or(v128.and(bq, m4), i8x16.shl(v128.and(i8x16.shr_u(hh, 2), m2), 4))')};
+      const q2 = ${q('v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(hh, 4), m2), 4))')};
+      const q3 = ${q('v128.or(i8x16.shr_u(bq, 4), i8x16.shl(i8x16.shr_u(hh, 6), 4))')};
+      ${[0, 1, 2, 3].map((j) => `const s${j} = <i32>load<i8>(wb, ${192 + g(j)}); const v${j} = ${rx ? 'rscaleV' : 'scaleV'}(s${j});`).join('\n      ')}`,
+      t: [0, 1, 2, 3].map((j) => `ISUM = i32x4.add(ISUM, ${rx ? 'rdot16s' : 'dot16s'}(q${j}, v128.load(XB, ${4 + 16 * g(j)}), v${j}));${rx ? ` MSUM += s${j} * <i32>load<i16>(XB, ${260 + 2 * g(j)});` : ''}`).join('\n      '),
+    };
+  }));
+  return kDot('Q6_K', n, {
+    block: 'const m4 = i8x16.splat(0x0f); const m2 = i8x16.splat(3); const c32 = i8x16.splat(32);',
+    units,
+    msum: rx,
+    tail: `SUMF += f16t(load<u16>(wb, 208)) * load<f32>(XB) * <f32>(hsumI32(ISUM)${rx ? ' - 32 * MSUM' : ''});`,
+  });
 }
 
 /**
@@ -226,11 +235,13 @@ function dot_Q6_K(w: usize, x: usize, nb: i32): f32 {
  * 128 elements, 16-element sub-blocks. Q2_K: y = d*(sc&15)*q - dmin*(sc>>4);
  * Q3_K: a high bit from hmask (clear = minus 4) and signed 6-bit scales.
  */
-function k23Dot(name) {
-  const t = type(name);
+function k23Dot(name, n) {
   const q3 = name === 'Q3_K';
   const qsOff = q3 ? 32 : 16;
-  const body = [];
+  const rx = OPT.relaxed;
+  const dot = rx ? 'rdot16s' : 'dot16s';
+  const sv = rx ? 'rscaleV' : 'scaleV';
+  const units = [];
   for (let h = 0; h < 2; h++) {
     for (let sh = 0; sh < 4; sh++) {
       for (let k = 0; k < 2; k++) {
@@ -238,25 +249,28 @@ function k23Dot(name) {
         const xo = 4 + 128 * h + 32 * sh + 16 * k;
         const qv = `v128.and(i8x16.shr_u(v128.load(wb, ${qsOff + 32 * h + 16 * k}), ${2 * sh}), i8x16.splat(3))`;
         if (q3) {
-          const bit = 4 * h + sh;
-          const hbit = `v128.and(i8x16.shr_u(v128.load(wb, ${16 * k}), ${bit}), i8x16.splat(1))`;
+          const hbit = `v128.and(i8x16.shr_u(v128.load(wb, ${16 * k}), ${4 * h + sh}), i8x16.splat(1))`;
           // baseline: q - 4 * (1 - hbit) signed; relaxed: q + 4 * hbit (0..7), minus 4 * scale * bsum
-          body.push(OPT.relaxed
-            ? `{ const sc = sc3(wb, ${is}); isum = i32x4.add(isum, i32x4.mul(rdot16(v128.or(${qv}, i8x16.shl(${hbit}, 2)), v128.load(xb, ${xo})), i32x4.splat(sc))); msum += sc * <i32>load<i16>(xb, ${260 + 2 * is}); }`
-            : `isum = i32x4.add(isum, i32x4.mul(dot16(i8x16.sub(${qv}, i8x16.shl(v128.xor(${hbit}, i8x16.splat(1)), 2)), v128.load(xb, ${xo})), i32x4.splat(sc3(wb, ${is}))));`);
+          units.push({
+            w: `const q = ${rx ? `v128.or(${qv}, i8x16.shl(${hbit}, 2))` : `i8x16.sub(${qv}, i8x16.shl(v128.xor(${hbit}, i8x16.splat(1)), 2))`}; const sc = sc3(wb, ${is}); const v = ${sv}(sc);`,
+            t: `ISUM = i32x4.add(ISUM, ${dot}(q, v128.load(XB, ${xo}), v));${rx ? ` MSUM += sc * <i32>load<i16>(XB, ${260 + 2 * is});` : ''}`,
+          });
         } else {
-          body.push(`{ const sc = <i32>load<u8>(wb, ${is}); isum = i32x4.add(isum, i32x4.mul(${OPT.relaxed ? 'rdot16' : 'dot16'}(${qv}, v128.load(xb, ${xo})), i32x4.splat(sc & 15))); msum += (sc >> 4) * <i32>load<i16>(xb, ${260 + 2 * is}); }`);
+          units.push({
+            w: `const q = ${qv}; const sc = <i32>load<u8>(wb, ${is}); const v = ${sv}(sc & 15);`,
+            t: `ISUM = i32x4.add(ISUM, ${dot}(q, v128.load(XB, ${xo}), v)); MSUM += (sc >> 4) * <i32>load<i16>(XB, ${260 + 2 * is});`,
+          });
         }
       }
     }
   }
-  return `${kDotHead(name)}
-    let isum = i32x4.splat(0);${q3 && !OPT.relaxed ? '' : '\n    let msum: i32 = 0;'}
-    ${body.join('\n    ')}
-    ${q3 ? `sumf += f16t(load<u16>(wb, 108)) * load<f32>(xb) * <f32>(hsumI32(isum)${OPT.relaxed ? ' - 4 * msum' : ''});` : `sumf += f16t(load<u16>(wb, 80)) * load<f32>(xb) * <f32>hsumI32(isum) - f16t(load<u16>(wb, 82)) * load<f32>(xb) * <f32>msum;`}
-  }
-  return sumf;
-}`;
+  return kDot(name, n, {
+    units,
+    msum: !q3 || rx,
+    tail: q3
+      ? `SUMF += f16t(load<u16>(wb, 108)) * load<f32>(XB) * <f32>(hsumI32(ISUM)${rx ? ' - 4 * MSUM' : ''});`
+      : `SUMF += f16t(load<u16>(wb, 80)) * load<f32>(XB) * <f32>hsumI32(ISUM) - f16t(load<u16>(wb, 82)) * load<f32>(XB) * <f32>MSUM;`,
+  });
 }
 
 /** Tokens per tile of the matmul driver: a tile's activations stay in L1 while a chunk of weight rows passes over them. */
@@ -286,11 +300,13 @@ const kernels = () => [
   ['F32', '', 'dotF32', 0],
   ['F16', '', 'dotF16', 0],
   ...Object.entries(LEGACY).map(([n, v]) => [n, legacyDot(n, v, 1) + legacyDot(n, v, 4), `dot_${n}`, 1, `dot4_${n}`]),
-  ['Q4_K', k45Dot('Q4_K', false), 'dot_Q4_K', 2],
-  ['Q5_K', k45Dot('Q5_K', true), 'dot_Q5_K', 2],
-  ['Q6_K', q6kDot(), 'dot_Q6_K', 2],
-  ['Q2_K', k23Dot('Q2_K'), 'dot_Q2_K', 2],
-  ['Q3_K', k23Dot('Q3_K'), 'dot_Q3_K', 2],
+  ...[
+    ['Q4_K', (n) => k45Dot('Q4_K', false, n)],
+    ['Q5_K', (n) => k45Dot('Q5_K', true, n)],
+    ['Q6_K', q6kDot],
+    ['Q2_K', (n) => k23Dot('Q2_K', n)],
+    ['Q3_K', (n) => k23Dot('Q3_K', n)],
+  ].map(([n, gen]) => [n, gen(1) + gen(4), `dot_${n}`, 2, `dot4_${n}`]),
 ];
 
 function generate(opt) {
@@ -301,7 +317,7 @@ function generate(opt) {
   const parts = [
     `// GENERATED by scripts/build-wasm.mjs from its templates and src/gguf/types.ts. Do not edit.`,
     `// build: ${opt.relaxed ? 'relaxed (relaxed SIMD dot products)' : 'simd (baseline SIMD128)'}`,
-    `import { dot16, dot16x, dot32, f16t, hsumF32, hsumI32, lanePerm, rdot, rdot16, rdot32 } from '../util';`,
+    `import { dot16s, dot16x, dot32s, f16t, hsumF32, hsumI32, lanePerm, rdot, rdot16s, rdot32s, rscaleV, scaleV } from '../util';`,
     `import { dotF16, dotF32, Q8A_BYTES, Q8A_X16_BYTES, Q8K_BYTES } from '../ops';`,
     `
 /**

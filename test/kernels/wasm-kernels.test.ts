@@ -192,6 +192,35 @@ describe(`wasm matmul kernels, ${BUILD.name} build (seed ${SEED})`, () => {
       expect(Math.max(a.worstRef, b.worstRef)).toBeLessThanOrEqual(1);
     });
   }
+  it('prompt batches give every token the same bits as one token at a time (4-token weight reuse), every type', () => {
+    for (const [name, id] of TYPES) {
+      resetAlloc();
+      const r = rng(SEED ^ (id * 104729));
+      const cols = ggmlType(id)!.blockSize === 256 ? 1536 : 576, rows = 24, tokens = 19;
+      const wbytes = weights(r, id, rows, cols);
+      const wp = alloc(wbytes.length + 16);
+      u8(wp, wbytes.length).set(wbytes);
+      const x = activations(r, tokens * cols);
+      const xp = alloc(x.length * 4);
+      f32(xp, x.length).set(x);
+      const fmt = exp.activationFormat(id);
+      const xrb = activationRowBytes(fmt, cols);
+      let xq = xp;
+      if (fmt !== 0) {
+        xq = alloc(xrb * tokens);
+        for (let t = 0; t < tokens; t++) (fmt === 1 ? exp.quantizeQ8A : exp.quantizeQ8K)(xp + t * cols * 4, xq + t * xrb, cols);
+      }
+      const rb = rowBytes(ggmlType(id)!, cols);
+      const batch = alloc(rows * tokens * 4), single = alloc(rows * 4);
+      exp.matmul(id, wp, rb, xq, xrb, batch, rows, cols, tokens, 0, rows);
+      for (let t = 0; t < tokens; t++) {
+        exp.matmul(id, wp, rb, xq + t * xrb, xrb, single, rows, cols, 1, 0, rows);
+        const want = Array.from(f32(single, rows));
+        const got = Array.from(f32(batch + t * rows * 4, rows));
+        if (got.some((v, j) => !Object.is(v, want[j]))) throw new Error(`${name} token ${t}: batch ${got.slice(0, 4)} vs single ${want.slice(0, 4)}; seed ${SEED}`);
+      }
+    }
+  });
   it('Q8_0 49152x576 (the tied output matrix), 200 sampled rows', () => {
     const a = checkMatmul('Q8_0', GGMLType.Q8_0, 49152, 576, 1, 200);
     expect(a.worstPaired).toBeLessThanOrEqual(1);
