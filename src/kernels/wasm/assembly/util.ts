@@ -23,6 +23,22 @@
   return i32x4.add(dot16(a0, b0), dot16(a1, b1));
 }
 
+/** A K-quant sub-block scale as dot16s / dot32s take it. */
+// @ts-ignore: decorator
+@inline export function scaleV(sc: i32): v128 {
+  return i32x4.splat(sc);
+}
+/** dot16(a, b) times a scale from scaleV (the K-quants' sub-block scales). */
+// @ts-ignore: decorator
+@inline export function dot16s(a: v128, b: v128, sv: v128): v128 {
+  return i32x4.mul(dot16(a, b), sv);
+}
+/** dot32(a0, b0, a1, b1) times a scale from scaleV. */
+// @ts-ignore: decorator
+@inline export function dot32s(a0: v128, b0: v128, a1: v128, b1: v128, sv: v128): v128 {
+  return i32x4.mul(dot32(a0, b0, a1, b1), sv);
+}
+
 // Relaxed-SIMD build only (scripts/build-wasm.mjs swaps these in; the baseline build never references them).
 // Only the i16 form of the relaxed dot is used: V8 11.3's first tier (Liftoff) gets the i32 accumulating form
 // (i32x4.relaxed_dot_i8x16_i7x16_add_s) wrong, while this one is right in both tiers, and without AVX-VNNI the
@@ -42,6 +58,24 @@
 // @ts-ignore: decorator
 @inline export function rdot32(u0: v128, x0: v128, u1: v128, x1: v128): v128 {
   return i32x4.extadd_pairwise_i16x8_s(i16x8.add(rdot(x0, u0), rdot(x1, u1)));
+}
+/** A scale as rdot16s / rdot32s take it (|sc| <= 128): i16 lanes. */
+// @ts-ignore: decorator
+@inline export function rscaleV(sc: i32): v128 {
+  return i16x8.splat(<i16>sc);
+}
+/**
+ * Relaxed dot16s for u in [0, 127]: the i16 pair sums times the scale in one i32x4.dot_i16x8_s
+ * instead of widening and an i32 multiply (|pair| <= 2*128*127 and 2*|pair*sc| < 2^31: exact).
+ */
+// @ts-ignore: decorator
+@inline export function rdot16s(u: v128, x: v128, sv: v128): v128 {
+  return i32x4.dot_i16x8_s(rdot(x, u), sv);
+}
+/** Relaxed dot32s for u in [0, 31]. */
+// @ts-ignore: decorator
+@inline export function rdot32s(u0: v128, x0: v128, u1: v128, x1: v128, sv: v128): v128 {
+  return i32x4.dot_i16x8_s(i16x8.add(rdot(x0, u0), rdot(x1, u1)), sv);
 }
 /**
  * Byte order that makes a relaxed dot's lanes hold the same partial sums as dot16x: applied to both
