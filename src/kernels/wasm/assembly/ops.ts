@@ -241,7 +241,7 @@ export function kvStore(k: usize, v: usize, kc: usize, vc: usize, width: i32, f1
 /** Bytes of per-thread scratch attention() needs for `rowsPerTask` rows of `group` heads over `ctx` positions. */
 export function attentionScratch(rowsPerTask: i32, group: i32, headDim: i32, ctx: i32): usize {
   const nq = <usize>rowsPerTask * <usize>group;
-  return (nq * 2 * <usize>headDim + <usize>headDim + nq * <usize>ctx) << 2;
+  return (nq * 2 * <usize>headDim + 4 * <usize>headDim + nq * <usize>ctx) << 2;
 }
 
 /**
@@ -270,8 +270,8 @@ export function attention(
   const nqMax = <usize>rowsPerTask * <usize>group;
   const qs = scratch; // the tile's queries (rounded), nq x hd
   const acc = qs + ((nqMax * hd) << 2); // their outputs, nq x hd
-  const buf = acc + ((nqMax * hd) << 2); // one converted cache row
-  const scores = buf + (hd << 2); // nq x n
+  const buf = acc + ((nqMax * hd) << 2); // four converted cache rows
+  const scores = buf + (hd << 4); // nq x n
   for (let t = t0; t < t1; t++) {
     const tile = t / nKv;
     const g = t - tile * nKv;
@@ -297,8 +297,37 @@ export function attention(
         flashQuery(qs + ((<usize>qi * hd) << 2), acc + ((<usize>qi * hd) << 2), kc, vc, ko, kvw, hd, pos0 + r + 1, scale, f16cache);
       }
     } else {
-      // scores: row p of K once, then every query of the tile that sees position p
-      for (let p = 0; p < n; p++) {
+      // scores: rows p..p+3 of K converted once, then every query of the tile that sees them,
+      // four positions per pass over the query (the same sums, in the same order, as one at a time)
+      let p = 0;
+      for (; p + 4 <= n; p += 4) {
+        const k0 = cacheRow(kc, <usize>p * kvw + ko, hd, f16cache, buf);
+        const k1 = cacheRow(kc, <usize>(p + 1) * kvw + ko, hd, f16cache, buf + (hd << 2));
+        const k2 = cacheRow(kc, <usize>(p + 2) * kvw + ko, hd, f16cache, buf + (hd << 3));
+        const k3 = cacheRow(kc, <usize>(p + 3) * kvw + ko, hd, f16cache, buf + 3 * (hd << 2));
+        for (let qi = max(0, p - pos0 - r0) * group; qi < nq; qi++) {
+          const qp = qs + ((<usize>qi * hd) << 2);
+          const sp = scores + ((<usize>qi * <usize>n + <usize>p) << 2);
+          const nr = pos0 + r0 + qi / group + 1;
+          if (nr >= p + 4) {
+            let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+            for (let i: usize = 0; i < hd; i += 4) {
+              const qv = v128.load(qp + (i << 2));
+              s0 = f32x4.add(s0, f32x4.mul(v128.load(k0 + (i << 2)), qv));
+              s1 = f32x4.add(s1, f32x4.mul(v128.load(k1 + (i << 2)), qv));
+              s2 = f32x4.add(s2, f32x4.mul(v128.load(k2 + (i << 2)), qv));
+              s3 = f32x4.add(s3, f32x4.mul(v128.load(k3 + (i << 2)), qv));
+            }
+            store<f32>(sp, hsumF32(s0) * scale);
+            store<f32>(sp, hsumF32(s1) * scale, 4);
+            store<f32>(sp, hsumF32(s2) * scale, 8);
+            store<f32>(sp, hsumF32(s3) * scale, 12);
+          } else {
+            for (let j = 0; j < nr - p; j++) store<f32>(sp + (<usize>j << 2), hsumF32(dot4F32(qp, j == 0 ? k0 : j == 1 ? k1 : k2, hd)) * scale);
+          }
+        }
+      }
+      for (; p < n; p++) {
         const kr = cacheRow(kc, <usize>p * kvw + ko, hd, f16cache, buf);
         for (let qi = max(0, p - pos0 - r0) * group; qi < nq; qi++) {
           store<f32>(scores + ((<usize>qi * <usize>n + <usize>p) << 2), hsumF32(dot4F32(qs + ((<usize>qi * hd) << 2), kr, hd)) * scale);
@@ -324,7 +353,35 @@ export function attention(
           store<f32>(sc + (<usize>p << 2), f16cache ? roundF16(wv) : wv);
         }
       }
-      for (let p = 0; p < n; p++) {
+      // Σ w·V: rows p..p+3 of V converted once; each accumulator vector stays in a register for
+      // the four positions (acc + w0·V0 + w1·V1 + ... in position order, as one at a time)
+      for (p = 0; p + 4 <= n; p += 4) {
+        const v0 = cacheRow(vc, <usize>p * kvw + ko, hd, f16cache, buf);
+        const v1 = cacheRow(vc, <usize>(p + 1) * kvw + ko, hd, f16cache, buf + (hd << 2));
+        const v2 = cacheRow(vc, <usize>(p + 2) * kvw + ko, hd, f16cache, buf + (hd << 3));
+        const v3 = cacheRow(vc, <usize>(p + 3) * kvw + ko, hd, f16cache, buf + 3 * (hd << 2));
+        for (let qi = max(0, p - pos0 - r0) * group; qi < nq; qi++) {
+          const ap = acc + ((<usize>qi * hd) << 2);
+          const sp = scores + ((<usize>qi * <usize>n + <usize>p) << 2);
+          const nr = pos0 + r0 + qi / group + 1;
+          if (nr >= p + 4) {
+            const w0 = f32x4.splat(load<f32>(sp)), w1 = f32x4.splat(load<f32>(sp, 4));
+            const w2 = f32x4.splat(load<f32>(sp, 8)), w3 = f32x4.splat(load<f32>(sp, 12));
+            for (let i: usize = 0; i < hd; i += 4) {
+              const o = i << 2;
+              let a = v128.load(ap + o);
+              a = f32x4.add(a, f32x4.mul(v128.load(v0 + o), w0));
+              a = f32x4.add(a, f32x4.mul(v128.load(v1 + o), w1));
+              a = f32x4.add(a, f32x4.mul(v128.load(v2 + o), w2));
+              a = f32x4.add(a, f32x4.mul(v128.load(v3 + o), w3));
+              v128.store(ap + o, a);
+            }
+          } else {
+            for (let j = 0; j < nr - p; j++) accumulateF32(ap, j == 0 ? v0 : j == 1 ? v1 : v2, hd, f32x4.splat(load<f32>(sp + (<usize>j << 2))));
+          }
+        }
+      }
+      for (; p < n; p++) {
         const vr = cacheRow(vc, <usize>p * kvw + ko, hd, f16cache, buf);
         for (let qi = max(0, p - pos0 - r0) * group; qi < nq; qi++) {
           accumulateF32(acc + ((<usize>qi * hd) << 2), vr, hd, f32x4.splat(load<f32>(scores + ((<usize>qi * <usize>n + <usize>p) << 2))));
