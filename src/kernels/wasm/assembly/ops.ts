@@ -238,6 +238,15 @@ export function kvStore(k: usize, v: usize, kc: usize, vc: usize, width: i32, f1
   return buf;
 }
 
+/** Cache rows row, row + stride, ... (four) as f32 into buf, one after another. */
+function cacheRows4(c: usize, row: usize, stride: usize, hd: usize, f16cache: bool, buf: usize): void {
+  for (let j: usize = 0; j < 4; j++) {
+    const dst = buf + ((j * hd) << 2);
+    if (f16cache) cacheRow(c, row + j * stride, hd, true, dst);
+    else memory.copy(dst, c + ((row + j * stride) << 2), hd << 2);
+  }
+}
+
 /** Bytes of per-thread scratch attention() needs for `rowsPerTask` rows of `group` heads over `ctx` positions. */
 export function attentionScratch(rowsPerTask: i32, group: i32, headDim: i32, ctx: i32): usize {
   const nq = <usize>rowsPerTask * <usize>group;
@@ -301,10 +310,8 @@ export function attention(
       // four positions per pass over the query (the same sums, in the same order, as one at a time)
       let p = 0;
       for (; p + 4 <= n; p += 4) {
-        const k0 = cacheRow(kc, <usize>p * kvw + ko, hd, f16cache, buf);
-        const k1 = cacheRow(kc, <usize>(p + 1) * kvw + ko, hd, f16cache, buf + (hd << 2));
-        const k2 = cacheRow(kc, <usize>(p + 2) * kvw + ko, hd, f16cache, buf + (hd << 3));
-        const k3 = cacheRow(kc, <usize>(p + 3) * kvw + ko, hd, f16cache, buf + 3 * (hd << 2));
+        cacheRows4(kc, <usize>p * kvw + ko, kvw, hd, f16cache, buf);
+        const k0 = buf, k1 = buf + (hd << 2), k2 = buf + (hd << 3), k3 = buf + 3 * (hd << 2);
         for (let qi = max(0, p - pos0 - r0) * group; qi < nq; qi++) {
           const qp = qs + ((<usize>qi * hd) << 2);
           const sp = scores + ((<usize>qi * <usize>n + <usize>p) << 2);
@@ -356,10 +363,8 @@ export function attention(
       // Σ w·V: rows p..p+3 of V converted once; each accumulator vector stays in a register for
       // the four positions (acc + w0·V0 + w1·V1 + ... in position order, as one at a time)
       for (p = 0; p + 4 <= n; p += 4) {
-        const v0 = cacheRow(vc, <usize>p * kvw + ko, hd, f16cache, buf);
-        const v1 = cacheRow(vc, <usize>(p + 1) * kvw + ko, hd, f16cache, buf + (hd << 2));
-        const v2 = cacheRow(vc, <usize>(p + 2) * kvw + ko, hd, f16cache, buf + (hd << 3));
-        const v3 = cacheRow(vc, <usize>(p + 3) * kvw + ko, hd, f16cache, buf + 3 * (hd << 2));
+        cacheRows4(vc, <usize>p * kvw + ko, kvw, hd, f16cache, buf);
+        const v0 = buf, v1 = buf + (hd << 2), v2 = buf + (hd << 3), v3 = buf + 3 * (hd << 2);
         for (let qi = max(0, p - pos0 - r0) * group; qi < nq; qi++) {
           const ap = acc + ((<usize>qi * hd) << 2);
           const sp = scores + ((<usize>qi * <usize>n + <usize>p) << 2);
