@@ -5,8 +5,10 @@
  * one of them wrong).
  *
  * Fixed, deterministic data (no randomness, so a failure repeats): for every
- * quantized weight type the build has a kernel for, two weight rows from the
- * reference quantizer and five activation rows (one four-token tile and one
+ * quantized weight type the build has a kernel for, two weight rows of
+ * pseudo-random bytes (every bit pattern, with sane half-precision scales:
+ * the JS quantizers would cost more start-up time than everything else) and
+ * five activation rows (one four-token tile and one
  * single token, so both dot paths run) go through the module's own activation
  * quantizer and matmul. The answer is computed in JS in float64 from the
  * reference dequantizer and the quantized activations read back from memory;
@@ -14,8 +16,14 @@
  * once cold (the engine's first tier) and again after `WARM_CALLS` more calls.
  */
 import { GGMLType, ggmlType, rowBytes } from '../../gguf/types.js';
-import { dequantize, quantize } from '../../quant/index.js';
+import { dequantize, f32ToF16 } from '../../quant/index.js';
 import type { WasmExports, WasmMemory } from './loader.js';
+
+/** Byte offsets of the f16 scale fields in each type's block. */
+const F16_FIELDS: Record<number, number[]> = {
+  [GGMLType.Q8_0]: [0], [GGMLType.Q4_0]: [0], [GGMLType.Q4_1]: [0, 2], [GGMLType.Q5_0]: [0], [GGMLType.Q5_1]: [0, 2],
+  [GGMLType.Q2_K]: [80, 82], [GGMLType.Q3_K]: [108], [GGMLType.Q4_K]: [0, 2], [GGMLType.Q5_K]: [0, 2], [GGMLType.Q6_K]: [208],
+};
 
 /** Types checked, with the column count of their rows (legacy: three 32-blocks, one pair and the odd one; K: two super-blocks). */
 const CASES: [number, number][] = [
@@ -24,20 +32,35 @@ const CASES: [number, number][] = [
 ];
 const ROWS = 2;
 const TOKENS = 5;
-const WARM_CALLS = 200;
+const WARM_CALLS = 50;
 /** Memory the test needs after the f16 table (bytes). */
 export const SELF_TEST_BYTES = 1 << 17;
 
-/** A deterministic signal in (-1, 1) with some large entries (an LCG, so nothing here changes run to run). */
-function signal(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
+/** A deterministic LCG in [0, 1), so nothing here changes run to run. */
+function lcg(seed: number): () => number {
   let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    const v = s / 4294967296 - 0.5;
-    out[i] = i % 37 === 5 ? v * 8 : v;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+}
+
+/** n activations in (-1, 1) with some large entries. */
+function signal(n: number, seed: number): Float32Array {
+  const r = lcg(seed);
+  return Float32Array.from({ length: n }, (_, i) => (r() - 0.5) * (i % 37 === 5 ? 16 : 2));
+}
+
+/** Weight rows of random bytes whose f16 scales are small normal numbers of either sign. */
+function weightBytes(typeId: number, bytes: number, seed: number): Uint8Array {
+  const info = ggmlType(typeId)!;
+  const r = lcg(seed);
+  const w = Uint8Array.from({ length: bytes }, () => Math.floor(r() * 256));
+  for (let b = 0; b < bytes / info.typeSize; b++) {
+    for (const f of F16_FIELDS[typeId]!) {
+      const h = f32ToF16((r() - 0.5) * 0.02);
+      w[b * info.typeSize + f] = h & 0xff;
+      w[b * info.typeSize + f + 1] = h >> 8;
+    }
   }
-  return out;
+  return w;
 }
 
 /**
@@ -51,9 +74,9 @@ export function knownAnswerTest(exp: WasmExports, memory: WasmMemory, base: numb
     const info = ggmlType(typeId)!;
     const fmt = exp.activationFormat(typeId);
     if (fmt < 1) return `${info.name}: no quantized kernel`;
-    const wq = quantize(typeId, signal(ROWS * cols, 7 + typeId), ROWS, cols);
-    const w = dequantize(typeId, wq, ROWS * cols);
     const rb = rowBytes(info, cols);
+    const wq = weightBytes(typeId, ROWS * rb, 7 + typeId);
+    const w = dequantize(typeId, wq, ROWS * cols);
     const xRowBytes = fmt === 1 ? (cols / 32) * (40 + 64) : rowBytes(ggmlType(GGMLType.Q8_K)!, cols);
     const wp = base;
     const xf = wp + ROWS * rb;
