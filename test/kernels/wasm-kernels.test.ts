@@ -346,7 +346,7 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
     expect(Array.from(f32(xp, x.length))).toEqual(Array.from(want));
   });
 
-  it('add is exact; silu·mul within 1 ulp of the reference', () => {
+  it('add is exact; silu·mul within 3 ulp of the reference (vectorised e^x, as ggml\'s silu)', () => {
     resetAlloc();
     const r = rng(SEED + 5);
     const n = 1536 * 3 + 3;
@@ -362,7 +362,20 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
     exp.siluMul(ap, bp, op, 0, n);
     ref.siluMul(want, a, b, n);
     const got = f32(op, n);
-    for (let i = 0; i < n; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(Math.abs(want[i]!) * 2 ** -23 + 1e-30);
+    let worst = 0;
+    for (let i = 0; i < n; i++) {
+      const err = Math.abs(got[i]! - want[i]!);
+      if (err > 1e-30) worst = Math.max(worst, err / (Math.abs(want[i]!) * 2 ** -23));
+      expect(err).toBeLessThanOrEqual(3 * Math.abs(want[i]!) * 2 ** -23 + 1e-30);
+    }
+    console.log(`silu·mul: worst error ${worst.toFixed(2)} ulp over ${n} values`);
+    // saturation: e^-g overflows for g < -88.7 (silu -> -0, the reference's value is below 1e-36), and large g passes through
+    const edge = Float32Array.from([-100, -88.8, 88.8, 100, 0, -1e-30, 1e-30]);
+    f32(ap, edge.length).set(edge);
+    f32(bp, edge.length).fill(1);
+    exp.siluMul(ap, bp, op, 0, edge.length);
+    ref.siluMul(want, edge, new Float32Array(edge.length).fill(1), edge.length);
+    for (let i = 0; i < edge.length; i++) expect(Math.abs(f32(op, edge.length)[i]! - want[i]!)).toBeLessThanOrEqual(3 * Math.abs(want[i]!) * 2 ** -23 + 1e-30);
   });
 
   for (const [f16, flash, tile] of [[true, false, 4], [true, false, 1], [true, true, 4], [false, false, 4], [false, false, 1], [false, true, 1]] as const) {
