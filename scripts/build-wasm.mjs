@@ -172,16 +172,38 @@ function ${n > 1 ? `dot${n}` : 'dot'}_${name}(w: usize, x: usize, ${n > 1 ? 'xs:
 }`;
 }
 
+// ---- K-quant weight unpacking, shared by the dot kernels and the dequantizers ----
+/**
+ * Q4_K / Q5_K: element l of a sub-block pair from the qs vector v: low nibble
+ * (sub-block 2p) or high nibble (2p + 1), plus, for Q5_K, bit `sub` of the qh
+ * vector hv as 16. Values 0..15 (0..31).
+ */
+const k45Lo = (fifth, v, hv, sub) => fifth ? `v128.or(v128.and(${v}, i8x16.splat(0x0f)), ${k45High(hv, sub)})` : `v128.and(${v}, i8x16.splat(0x0f))`;
+const k45Hi = (fifth, v, hv, sub) => fifth ? `v128.or(i8x16.shr_u(${v}, 4), ${k45High(hv, sub)})` : `i8x16.shr_u(${v}, 4)`;
+const k45High = (hv, sub) => `i8x16.shl(v128.and(i8x16.shr_u(${hv}, ${sub}), i8x16.splat(1)), 4)`;
+/** Q6_K: the four 6-bit quants (0..63) of ql vectors a, bq and qh vector hh (m4 = 0x0f, m2 = 3 splatted). */
+const q6Quants = [
+  'v128.or(v128.and(a, m4), i8x16.shl(v128.and(hh, m2), 4))',
+  'v128.or(v128.and(bq, m4), i8x16.shl(v128.and(i8x16.shr_u(hh, 2), m2), 4))',
+  'v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(hh, 4), m2), 4))',
+  'v128.or(i8x16.shr_u(bq, 4), i8x16.shl(i8x16.shr_u(hh, 6), 4))',
+];
+/** Q6_K: the ql / qh loads of part (h, k): 16 elements of each of four quarters. */
+const q6Loads = (h, k) => `const a = v128.load(wb, ${64 * h + 16 * k}); const bq = v128.load(wb, ${64 * h + 32 + 16 * k}); const hh = v128.load(wb, ${128 + 32 * h + 16 * k});`;
+/** Q2_K / Q3_K: the 2-bit field at shift 2*sh of 16 qs bytes (0..3); Q3_K's high bit from hmask (1 = set). */
+const k23Q = (qsOff, h, sh, k) => `v128.and(i8x16.shr_u(v128.load(wb, ${qsOff + 32 * h + 16 * k}), ${2 * sh}), i8x16.splat(3))`;
+const q3HighBit = (h, sh, k) => `v128.and(i8x16.shr_u(v128.load(wb, ${16 * k}), ${4 * h + sh}), i8x16.splat(1))`;
+/** Q3_K's signed value: q - 4 where the high bit is clear. */
+const q3Signed = (h, sh, k) => `i8x16.sub(${k23Q(32, h, sh, k)}, i8x16.shl(v128.xor(${q3HighBit(h, sh, k)}, i8x16.splat(1)), 2))`;
+
 /**
  * Q4_K and Q5_K against Q8_K: eight 32-element sub-blocks with 6-bit scales
  * and mins (get_scale_min_k4); Q5_K adds a fifth bit from qh. y = d*sc*q - dmin*m.
  */
 function k45Dot(name, fifth, n) {
   const qs = fifth ? 48 : 16;
-  // element l of a sub-block pair: low nibble (sub-block 2p) or high nibble (2p+1) of qs, plus bit `sub` of qh[l] as 16
-  const hb = (hv, sub) => fifth ? `, i8x16.shl(v128.and(i8x16.shr_u(${hv}, ${sub}), i8x16.splat(1)), 4)` : '';
-  const lo = (v, hv, sub) => fifth ? `v128.or(v128.and(${v}, i8x16.splat(0x0f))${hb(hv, sub)})` : `v128.and(${v}, i8x16.splat(0x0f))`;
-  const hi = (v, hv, sub) => fifth ? `v128.or(i8x16.shr_u(${v}, 4)${hb(hv, sub)})` : `i8x16.shr_u(${v}, 4)`;
+  const lo = (v, hv, sub) => k45Lo(fifth, v, hv, sub);
+  const hi = (v, hv, sub) => k45Hi(fifth, v, hv, sub);
   // weights 0..15 (0..31 with the fifth bit) are already unsigned: the relaxed build only swaps the dot helper
   // (the scale multiply is folded into the dot helper: relaxed, one i32x4.dot_i16x8_s on the i16 pair sums)
   const dot32 = OPT.relaxed ? 'rdot32s' : 'dot32s';
@@ -213,11 +235,8 @@ function q6kDot(n) {
   const units = [0, 1].flatMap((h) => [0, 1].map((k) => {
     const g = (j) => 8 * h + 2 * j + k;
     return {
-      w: `const a = v128.load(wb, ${64 * h + 16 * k}); const bq = v128.load(wb, ${64 * h + 32 + 16 * k}); const hh = v128.load(wb, ${128 + 32 * h + 16 * k});
-      const q0 = ${q('v128.or(v128.and(a, m4), i8x16.shl(v128.and(hh, m2), 4))')};
-      const q1 = ${q('v128.or(v128.and(bq, m4), i8x16.shl(v128.and(i8x16.shr_u(hh, 2), m2), 4))')};
-      const q2 = ${q('v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(hh, 4), m2), 4))')};
-      const q3 = ${q('v128.or(i8x16.shr_u(bq, 4), i8x16.shl(i8x16.shr_u(hh, 6), 4))')};
+      w: `${q6Loads(h, k)}
+      ${q6Quants.map((e, j) => `const q${j} = ${q(e)};`).join(' ')}
       ${[0, 1, 2, 3].map((j) => `const s${j} = <i32>load<i8>(wb, ${192 + g(j)}); const v${j} = ${rx ? 'rscaleV' : 'scaleV'}(s${j});`).join('\n      ')}`,
       t: [0, 1, 2, 3].map((j) => `ISUM = i32x4.add(ISUM, ${rx ? 'rdot16s' : 'dot16s'}(q${j}, v128.load(XB, ${4 + 16 * g(j)}), v${j}));${rx ? ` MSUM += s${j} * <i32>load<i16>(XB, ${260 + 2 * g(j)});` : ''}`).join('\n      '),
     };
@@ -247,12 +266,11 @@ function k23Dot(name, n) {
       for (let k = 0; k < 2; k++) {
         const is = 8 * h + 2 * sh + k;
         const xo = 4 + 128 * h + 32 * sh + 16 * k;
-        const qv = `v128.and(i8x16.shr_u(v128.load(wb, ${qsOff + 32 * h + 16 * k}), ${2 * sh}), i8x16.splat(3))`;
+        const qv = k23Q(qsOff, h, sh, k);
         if (q3) {
-          const hbit = `v128.and(i8x16.shr_u(v128.load(wb, ${16 * k}), ${4 * h + sh}), i8x16.splat(1))`;
           // baseline: q - 4 * (1 - hbit) signed; relaxed: q + 4 * hbit (0..7), minus 4 * scale * bsum
           units.push({
-            w: `const q = ${rx ? `v128.or(${qv}, i8x16.shl(${hbit}, 2))` : `i8x16.sub(${qv}, i8x16.shl(v128.xor(${hbit}, i8x16.splat(1)), 2))`}; const sc = sc3(wb, ${is}); const v = ${sv}(sc);`,
+            w: `const q = ${rx ? `v128.or(${qv}, i8x16.shl(${q3HighBit(h, sh, k)}, 2))` : q3Signed(h, sh, k)}; const sc = sc3(wb, ${is}); const v = ${sv}(sc);`,
             t: `ISUM = i32x4.add(ISUM, ${dot}(q, v128.load(XB, ${xo}), v));${rx ? ` MSUM += sc * <i32>load<i16>(XB, ${260 + 2 * is});` : ''}`,
           });
         } else {
@@ -271,6 +289,97 @@ function k23Dot(name, n) {
       ? `SUMF += f16t(load<u16>(wb, 108)) * load<f32>(XB) * <f32>(hsumI32(ISUM)${rx ? ' - 4 * MSUM' : ''});`
       : `SUMF += f16t(load<u16>(wb, 80)) * load<f32>(XB) * <f32>hsumI32(ISUM) - f16t(load<u16>(wb, 82)) * load<f32>(XB) * <f32>MSUM;`,
   });
+}
+
+// ---- dequantizers (the embedding lookup) ------------------------------------
+/**
+ * One row of any weight type to f32, bit for bit what the reference
+ * dequantizers (src/quant) give: every scale product rounded to f32 before it
+ * multiplies the quant (y = d*q, d*q + m, (d*sc)*q - dmin*m as ggml), using the
+ * same unpack expressions as the dot kernels. put16 / put16a / put16s store
+ * 16 signed 8-bit quants times a scale (plus / minus an offset) as f32.
+ */
+function dequantSource() {
+  const legacy = Object.entries(LEGACY).map(([n, v]) => {
+    const t = type(n);
+    const put = (e, o) => v.min ? `put16a(${e}, dv, mv, yb + ${o * 4});` : `put16(${e}, dv, yb + ${o * 4});`;
+    return `
+function dequant_${n}(w: usize, y: usize, nb: i32): void {
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * ${t.typeSize};
+    const yb = y + <usize>b * 128;
+    ${v.head((e) => e)}
+    const dv = f32x4.splat(d);${v.min ? ' const mv = f32x4.splat(m);' : ''}
+    ${put(v.w[0], 0)} ${put(v.w[1], 16)}
+  }
+}`;
+  });
+  const kq = (name, body) => `
+function dequant_${name}(w: usize, y: usize, nb: i32): void {
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * ${type(name).typeSize};
+    const yb = y + <usize>b * 1024;
+    ${body}
+  }
+}`;
+  const k45 = (name, fifth) => kq(name, `const d = f16t(load<u16>(wb)); const dmin = f16t(load<u16>(wb, 2)); const s = wb + 4;${fifth ? ' const h0 = v128.load(wb, 16); const h1 = v128.load(wb, 32);' : ''}
+    ${[0, 1, 2, 3].map((p) => `{
+      const q0 = v128.load(wb, ${(fifth ? 48 : 16) + 32 * p}); const q1 = v128.load(wb, ${(fifth ? 48 : 16) + 32 * p + 16});
+      const d1 = f32x4.splat(d * <f32>scK4(s, ${2 * p})); const m1 = f32x4.splat(dmin * <f32>minK4(s, ${2 * p}));
+      const d2 = f32x4.splat(d * <f32>scK4(s, ${2 * p + 1})); const m2 = f32x4.splat(dmin * <f32>minK4(s, ${2 * p + 1}));
+      put16s(${k45Lo(fifth, 'q0', 'h0', 2 * p)}, d1, m1, yb + ${256 * p}); put16s(${k45Lo(fifth, 'q1', 'h1', 2 * p)}, d1, m1, yb + ${256 * p + 64});
+      put16s(${k45Hi(fifth, 'q0', 'h0', 2 * p + 1)}, d2, m2, yb + ${256 * p + 128}); put16s(${k45Hi(fifth, 'q1', 'h1', 2 * p + 1)}, d2, m2, yb + ${256 * p + 192});
+    }`).join('\n    ')}`);
+  const q6 = kq('Q6_K', `const d = f16t(load<u16>(wb, 208)); const m4 = i8x16.splat(0x0f); const m2 = i8x16.splat(3); const c32 = i8x16.splat(32);
+    ${[0, 1].flatMap((h) => [0, 1].map((k) => `{
+      ${q6Loads(h, k)}
+      ${q6Quants.map((e, j) => `put16(i8x16.sub(${e}, c32), f32x4.splat(d * <f32>load<i8>(wb, ${192 + 8 * h + 2 * j + k})), yb + ${4 * (128 * h + 32 * j + 16 * k)});`).join('\n      ')}
+    }`)).join('\n    ')}`);
+  const k23 = (name) => {
+    const q3 = name === 'Q3_K';
+    const parts = [];
+    for (let h = 0; h < 2; h++) for (let sh = 0; sh < 4; sh++) for (let k = 0; k < 2; k++) {
+      const is = 8 * h + 2 * sh + k, o = 4 * (128 * h + 32 * sh + 16 * k);
+      parts.push(q3
+        ? `put16(${q3Signed(h, sh, k)}, f32x4.splat(d * <f32>sc3(wb, ${is})), yb + ${o});`
+        : `{ const sc = <i32>load<u8>(wb, ${is}); put16s(${k23Q(16, h, sh, k)}, f32x4.splat(d * <f32>(sc & 15)), f32x4.splat(dmin * <f32>(sc >> 4)), yb + ${o}); }`);
+    }
+    return kq(name, `${q3 ? 'const d = f16t(load<u16>(wb, 108));' : 'const d = f16t(load<u16>(wb, 80)); const dmin = f16t(load<u16>(wb, 82));'}
+    ${parts.join('\n    ')}`);
+  };
+  const fns = [...legacy, k45('Q4_K', false), k45('Q5_K', true), q6, k23('Q2_K'), k23('Q3_K')];
+  const names = [...Object.keys(LEGACY), 'Q4_K', 'Q5_K', 'Q6_K', 'Q2_K', 'Q3_K'];
+  return `
+/** 16 signed 8-bit values times d (f32x4 splat) to f32 at y; with an offset: + m (put16a) or - m (put16s). */
+// @ts-ignore: decorator
+@inline function put16(q: v128, d: v128, y: usize): void {
+  const l = i16x8.extend_low_i8x16_s(q); const h = i16x8.extend_high_i8x16_s(q);
+  v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(l)), d));
+  v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(l)), d), 16);
+  v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h)), d), 32);
+  v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h)), d), 48);
+}
+// @ts-ignore: decorator
+@inline function put16a(q: v128, d: v128, m: v128, y: usize): void {
+  put16(q, d, y);
+  for (let i: usize = 0; i < 64; i += 16) v128.store(y + i, f32x4.add(v128.load(y + i), m));
+}
+// @ts-ignore: decorator
+@inline function put16s(q: v128, d: v128, m: v128, y: usize): void {
+  put16(q, d, y);
+  for (let i: usize = 0; i < 64; i += 16) v128.store(y + i, f32x4.sub(v128.load(y + i), m));
+}
+${fns.join('\n')}
+
+/** Row of n elements of weight type "type" at w to f32 at y (every type the matmuls take). */
+export function dequantRow(type: i32, w: usize, y: usize, n: i32): void {
+  switch (type) {
+    case ${type('F32').id}: memory.copy(y, w, <usize>n << 2); break;
+    case ${type('F16').id}: for (let i = 0; i < n; i++) store<f32>(y + (<usize>i << 2), f16(load<u16>(w + (<usize>i << 1)))); break;
+${names.map((n) => `    case ${type(n).id}: dequant_${n}(w, y, n / ${type(n).blockSize}); break;`).join('\n')}
+    default: unreachable();
+  }
+}`;
 }
 
 /** Tokens per tile of the matmul driver: a tile's activations stay in L1 while a chunk of weight rows passes over them. */
@@ -317,7 +426,7 @@ function generate(opt) {
   const parts = [
     `// GENERATED by scripts/build-wasm.mjs from its templates and src/gguf/types.ts. Do not edit.`,
     `// build: ${opt.relaxed ? 'relaxed (relaxed SIMD dot products)' : 'simd (baseline SIMD128)'}`,
-    `import { dot16s, dot16x, dot32s, f16t, hsumF32, hsumI32, lanePerm, rdot, rdot16s, rdot32s, rscaleV, scaleV } from '../util';`,
+    `import { dot16s, dot16x, dot32s, f16, f16t, hsumF32, hsumI32, lanePerm, rdot, rdot16s, rdot32s, rscaleV, scaleV } from '../util';`,
     `import { dotF16, dotF32, Q8A_BYTES, Q8A_X16_BYTES, Q8K_BYTES } from '../ops';`,
     `
 /**
@@ -371,6 +480,7 @@ function generate(opt) {
     if (src) parts.push(src);
     parts.push(driver(name, dot, ['f32 activations', 'Q8A activations', 'Q8_K activations'][fmt], dot4));
   }
+  parts.push(dequantSource());
   parts.push(`
 /** ggml type id -> activation format (0 f32, 1 Q8A, 2 Q8_K), -1 when there is no kernel. */
 export function activationFormat(type: i32): i32 {

@@ -116,6 +116,43 @@ describe('wasm backend on stories260K', () => {
     }
   });
 
+  it('an embedding table type without a WASM dequantizer (BF16) is looked up on the host; the run equals the reference', async () => {
+    const { openGGUF } = await import('../../src/gguf/reader.js');
+    const { metadataOf, tensorChunks, writeGGUF } = await import('../../src/gguf/writer.js');
+    const { dequantize, quantize } = await import('../../src/quant/index.js');
+    const { GGMLType } = await import('../../src/gguf/types.js');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(`${tmpdir()}/tsinfer-bf16-embd-`);
+    const out = `${dir}/stories260K-bf16-embd.gguf`;
+    const src = await openGGUF(MODEL);
+    try {
+      const tensors = src.tensors.map((t) => {
+        if (t.name !== 'token_embd.weight') return { name: t.name, typeId: t.typeId, shape: t.shape, data: () => tensorChunks(src, t.name) };
+        const bytes = new Uint8Array(t.nBytes);
+        let o = 0;
+        for (const c of tensorChunks(src, t.name)) { bytes.set(c, o); o += c.length; }
+        const f = dequantize(t.typeId, bytes, t.nElements);
+        return { name: t.name, typeId: GGMLType.BF16, shape: t.shape, data: () => [quantize(GGMLType.BF16, f, t.nElements / t.shape[0]!, t.shape[0]!)] };
+      });
+      await writeGGUF(out, metadataOf(src), tensors);
+    } finally {
+      src.close();
+    }
+    const a = await loadModel(out, { backend: 'wasm', threads: 2 });
+    const b = await loadModel(out, { backend: 'reference' });
+    try {
+      const ra = await a.complete('Once upon a time', { temperature: 0, maxTokens: 40 });
+      const rb = await b.complete('Once upon a time', { temperature: 0, maxTokens: 40 });
+      expect(ra.text).toBe(rb.text);
+      expect(ra.text.length).toBeGreaterThan(20);
+    } finally {
+      await a.dispose();
+      await b.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('rejects out-of-vocabulary tokens and positions past the context', async () => {
     await expect(wasm.evaluate([1, 99999])).rejects.toThrow(/vocabulary/);
   });

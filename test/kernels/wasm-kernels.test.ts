@@ -221,6 +221,26 @@ describe(`wasm matmul kernels, ${BUILD.name} build (seed ${SEED})`, () => {
       }
     }
   });
+  it('dequantRow (the embedding lookup) gives the reference dequantizer\'s bits for every type, including random-byte rows', () => {
+    for (const [name, id] of TYPES) {
+      resetAlloc();
+      const r = rng(SEED ^ (id * 15485863));
+      const cols = ggmlType(id)!.blockSize === 256 ? 1536 : 576, rows = 6;
+      const wbytes = weights(r, id, rows, cols); // the last two rows are random bytes with sane scales
+      const wp = alloc(wbytes.length + 16);
+      u8(wp, wbytes.length).set(wbytes);
+      const rb = rowBytes(ggmlType(id)!, cols);
+      const yp = alloc(cols * 4);
+      for (let j = 0; j < rows; j++) {
+        exp.dequantRow(id, wp + j * rb, yp, cols);
+        const want = dequantize(id, wbytes.subarray(j * rb, (j + 1) * rb), cols);
+        const got = f32(yp, cols);
+        for (let i = 0; i < cols; i++) {
+          if (!Object.is(got[i], want[i])) throw new Error(`${name} row ${j} element ${i}: got ${got[i]}, want ${want[i]}; seed ${SEED}`);
+        }
+      }
+    }
+  });
   it('Q8_0 49152x576 (the tied output matrix), 200 sampled rows', () => {
     const a = checkMatmul('Q8_0', GGMLType.Q8_0, 49152, 576, 1, 200);
     expect(a.worstPaired).toBeLessThanOrEqual(1);

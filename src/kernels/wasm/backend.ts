@@ -66,7 +66,7 @@ const ATTN_SCRATCH_MAX = 16 << 20;
 export function matmulChunkRows(rowBytes: number): number {
   return Math.max(4, Math.min(4096, Math.floor(MATMUL_CHUNK_BYTES / rowBytes)));
 }
-const OPC = { rmsnorm: 1, quant: 2, matmul: 3, rope: 4, kv_store: 5, attention: 6, add: 7, silu_mul: 8, gather_outputs: 9, add_norm: 10, rope_store: 11 } as const;
+const OPC = { rmsnorm: 1, quant: 2, matmul: 3, rope: 4, kv_store: 5, attention: 6, add: 7, silu_mul: 8, gather_outputs: 9, add_norm: 10, rope_store: 11, embed: 12 } as const;
 const F_OUTPUTS = 1, F_NOBARRIER = 2, F_REPLICATE = 4;
 
 type OpOf<K extends Op['op']> = Extract<Op, { op: K }>;
@@ -140,7 +140,11 @@ export class WasmBackend implements Backend {
   private perToken = new Set<string>();
   private matrices = new Map<string, Matrix>();
   private vectors = new Map<string, number>();
+  /** The embedding lookup, when the host does it (a table type the WASM dequantizers lack). */
   private embedOp: { table: string; out: string } | undefined;
+  private embedTableName = '';
+  /** The step's token ids, read by the WASM embedding op. */
+  private ids = 0;
   private logitsOut = new Float32Array(0);
   private plan: Record<string, number> = {};
   private totalBytes = 0;
@@ -188,6 +192,7 @@ export class WasmBackend implements Backend {
     const opsPtr = plan.take(compiled * OP_WORDS * 4, 'ops');
     // work counters: one per op and thread, each on its own cache line
     this.counters = plan.take(compiled * this.threads * COUNTER_BYTES, 'ops');
+    this.ids = plan.take(maxBatch * 4, 'ops');
     if (this.profiling) this.prof = plan.take(compiled * 16 * this.threads, 'profile');
     // attention: row tiles of ATTN_ROWS query rows (1 when the tile's scores would not fit ATTN_SCRATCH_MAX)
     const attnOps = program.ops.flatMap((o) => (o.op === 'attention' ? [o] : []));
@@ -312,8 +317,11 @@ export class WasmBackend implements Backend {
     program.ops.forEach((o, i) => {
       switch (o.op) {
         case 'embed':
-          if (i !== 0) throw new Error('the wasm backend computes the embedding on the host and needs it as the first op');
-          this.embedOp = { table: o.table, out: o.out };
+          if (i !== 0) throw new Error('the wasm backend needs the embedding lookup as the first op');
+          this.embedTableName = o.table;
+          // rows of every type with a matmul kernel are dequantized in WASM; other types (IQ4_NL, BF16, ...) on the host
+          if (fmtOf(o.table) >= 0) out.push({ op: o, reads: [], writes: [o.out] });
+          else this.embedOp = { table: o.table, out: o.out };
           write(o.out);
           return;
         case 'matmul': {
@@ -441,10 +449,15 @@ export class WasmBackend implements Backend {
           return { words: [OPC.add, outFlag(o.a), 0, ptr(o.a), ptr(o.b), ptr(o.out), this.bufWidth.get(o.a)!] };
         case 'silu_mul':
           return { words: withQuant([OPC.silu_mul, outFlag(o.gate), quantAfter ? 1 : 0, ptr(o.gate), ptr(o.up), ptr(o.out), this.bufWidth.get(o.gate)!], quantAfter) };
+        case 'embed': {
+          const m = this.matrices.get(o.table);
+          if (!m) throw new Error(`op list names unknown matrix ${o.table}`);
+          return { words: [OPC.embed, 0, 0, m.ptr, m.rowBytes, m.info.typeId, this.ids, ptr(o.out), m.cols] };
+        }
         case 'gather_outputs':
           return { words: [OPC.gather_outputs, 0, 1, ptr(o.x), ptr(o.out), this.bufWidth.get(o.x)!] };
         default:
-          throw new Error(`the wasm backend cannot run op ${o.op}`);
+          throw new Error(`the wasm backend cannot run op ${(o as { op: string }).op}`);
       }
     });
     // Barriers: an op may skip the barrier after it when the next op touches nothing the ops since the last barrier wrote or read.
@@ -494,13 +507,17 @@ export class WasmBackend implements Backend {
     if (this.pool?.error) throw new Error(`WASM worker failed: ${this.pool.error}`);
     const nOut = step.allLogits ? T : 1;
     const buf = this.memory.buffer;
+    const table = this.matrices.get(this.embedTableName) ?? this.embedTable();
+    const ids = new Int32Array(buf, this.ids, T);
+    for (let t = 0; t < T; t++) {
+      const id = step.tokens[t]!;
+      if (!Number.isInteger(id) || id < 0 || id >= table.rows) throw new RangeError(`token id ${id} is outside the vocabulary of ${table.rows}`);
+      ids[t] = id;
+    }
     if (this.embedOp) {
-      const m = this.matrices.get(this.embedOp.table) ?? this.embedTable();
       const out = this.bufPtr.get(this.embedOp.out)!;
       for (let t = 0; t < T; t++) {
-        const id = step.tokens[t]!;
-        if (!Number.isInteger(id) || id < 0 || id >= m.rows) throw new RangeError(`token id ${id} is outside the vocabulary of ${m.rows}`);
-        dequantizeRow(m.info.typeId, new Uint8Array(buf, m.ptr + id * m.rowBytes, m.rowBytes), new Float32Array(buf, out + t * m.cols * 4, m.cols), m.cols);
+        dequantizeRow(table.info.typeId, new Uint8Array(buf, table.ptr + ids[t]! * table.rowBytes, table.rowBytes), new Float32Array(buf, out + t * table.cols * 4, table.cols), table.cols);
       }
     }
     const ctl = new Int32Array(buf, this.ctl, CTL_BYTES / 4);
@@ -530,7 +547,7 @@ export class WasmBackend implements Backend {
   }
 
   private embedTable(): Matrix {
-    throw new Error(`embedding table ${this.embedOp?.table} is not loaded`);
+    throw new Error(`embedding table ${this.embedTableName} is not loaded`);
   }
 
   describe(): Record<string, string | number> {

@@ -2,11 +2,11 @@
 // thread runs in lockstep over one shared memory. The host (../backend.ts)
 // plans all memory, encodes the op list and writes the step parameters; this
 // module allocates nothing.
-import { activationFormat as fmt, matmul } from './generated/matmul';
+import { activationFormat as fmt, dequantRow, matmul } from './generated/matmul';
 import { add, argmax, attention, attentionScratch, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, siluMul } from './ops';
 import { f16, roundF16, setF16Table, toF16 } from './util';
 
-export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, attentionScratch, add, siluMul, matmul, argmax };
+export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, attentionScratch, add, siluMul, matmul, argmax, dequantRow };
 
 /** Every instance calls this once: tab is the host's binary16 -> f32 table (65536 floats). */
 export function init(tab: usize): void {
@@ -63,6 +63,8 @@ const OP_GATHER = 9;
 const OP_ADD_NORM = 10;
 /** RoPE of k's rows, then both k and v rows into the cache. */
 const OP_ROPE_STORE = 11;
+/** Embedding lookup: row ids[t] of the table, dequantized, for every token t of the step. */
+const OP_EMBED = 12;
 /** Flag in word 1: no barrier after this op (the next op reads none of its output). */
 const F_NOBARRIER = 2;
 /** Quantize op feeding a matmul: when small (decode), every thread quantizes all rows itself and no barrier follows. */
@@ -151,6 +153,7 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
       case OP_ADD: total = rows * w(op, 6); break;
       case OP_SILUMUL: total = w(op, 13) != 0 ? rows : rows * w(op, 6); break;
       case OP_GATHER: total = 1; break;
+      case OP_EMBED: total = T; break;
       default: unreachable();
     }
     if (code == OP_QUANT && (flags & F_REPLICATE) != 0 && rows * w(op, 5) <= REPLICATE_MAX) {
@@ -211,6 +214,14 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
             siluMul(p(op, 3), p(op, 4), p(op, 5), s, e);
           }
           break;
+        case OP_EMBED: {
+          const width = w(op, 8);
+          for (let t = s; t < e; t++) {
+            const id = <usize>load<i32>(p(op, 6) + (<usize>t << 2));
+            dequantRow(w(op, 5), p(op, 3) + id * p(op, 4), p(op, 7) + ((<usize>t * <usize>width) << 2), width);
+          }
+          break;
+        }
         case OP_GATHER: {
           const width = <usize>w(op, 5);
           memory.copy(p(op, 4), p(op, 3) + <usize>(T - nOut) * width * 4, <usize>nOut * width * 4);
