@@ -4,6 +4,8 @@
  * random GGUF blocks with sane f16 scales, an in-memory GGUF "file" for
  * one-op programs, and error measures against the reference.
  */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import type { GGUFFile, GGUFTensorInfo } from '../../src/gguf/reader.js';
 import { MemorySource } from '../../src/gguf/source.js';
@@ -16,15 +18,30 @@ import type { Program } from '../../src/model/program.js';
 /** Under CI (CI=true, or TSINFER_REQUIRE_WEBGPU=1 as .ci/run sets) a missing adapter fails the WebGPU tests. */
 export const CI = process.env.CI === 'true' || process.env.CI === '1' || process.env.TSINFER_REQUIRE_WEBGPU === '1';
 
-/** Whether a WebGPU adapter is there, and why not. */
-export async function probeWebGPU(): Promise<{ ok: boolean; why: string; subgroups: boolean }> {
+/**
+ * The shader-f16 configuration (vitest project "webgpu-f16" sets
+ * TSINFER_WEBGPU_F16=1): the same test files on Dawn over Mesa's lavapipe,
+ * whose adapter has shader-f16, so every kernel runs its f16 variant. The
+ * driver comes from scripts/lavapipe.sh (.cache/lavapipe, or the ICD file in
+ * TSINFER_LAVAPIPE_ICD); VK_ICD_FILENAMES is pointed at it here, before Dawn
+ * starts in this worker. Without an f16 adapter these files skip, or fail under CI.
+ */
+export const F16_RUN = process.env.TSINFER_WEBGPU_F16 === '1';
+if (F16_RUN) {
+  const icd = process.env.TSINFER_LAVAPIPE_ICD ?? fileURLToPath(new URL('../../.cache/lavapipe/lvp_icd.json', import.meta.url));
+  if (existsSync(icd)) process.env.VK_ICD_FILENAMES = icd;
+}
+
+/** Whether a WebGPU adapter is there (one with shader-f16 in the f16 configuration), and why not. */
+export async function probeWebGPU(): Promise<{ ok: boolean; why: string; subgroups: boolean; adapter: string }> {
   try {
     const ctx = await createGPUContext();
-    const subgroups = ctx.subgroups;
+    const { subgroups, shaderF16, adapterName } = ctx;
     destroyGPUContext(ctx);
-    return { ok: true, why: '', subgroups };
+    if (F16_RUN && !shaderF16) return { ok: false, why: `the adapter (${adapterName}) has no shader-f16`, subgroups, adapter: adapterName };
+    return { ok: true, why: '', subgroups, adapter: adapterName };
   } catch (e) {
-    return { ok: false, why: (e as Error).message, subgroups: false };
+    return { ok: false, why: (e as Error).message, subgroups: false, adapter: '' };
   }
 }
 
@@ -32,15 +49,30 @@ const probe = await probeWebGPU();
 export const HAVE_WEBGPU = probe.ok;
 export const HAVE_SUBGROUPS = probe.subgroups;
 if (!probe.ok) {
-  const hint = 'run scripts/swiftshader.sh and set VK_ICD_FILENAMES=<dir>/vk_swiftshader_icd.json LD_LIBRARY_PATH=<dir>';
-  console.warn(`WebGPU tests ${CI ? 'FAIL' : 'skipped'}: ${probe.why} (${hint})`);
+  const hint = F16_RUN
+    ? 'run scripts/lavapipe.sh (Mesa lavapipe into .cache/lavapipe) and keep the Vulkan loader on LD_LIBRARY_PATH (its dir, or scripts/swiftshader.sh\'s)'
+    : 'run scripts/swiftshader.sh and set VK_ICD_FILENAMES=<dir>/vk_swiftshader_icd.json LD_LIBRARY_PATH=<dir>';
+  console.warn(`WebGPU${F16_RUN ? ' shader-f16' : ''} tests ${CI ? 'FAIL' : 'skipped'}: ${probe.why} (${hint})`);
+} else if (F16_RUN) {
+  console.log(`WebGPU shader-f16 configuration on ${probe.adapter}`);
 }
 
 /** Registers a test that fails under CI when there is no adapter (call once per file). */
 export function requireAdapterUnderCI(): void {
-  it('has a WebGPU adapter (required under CI=true)', () => {
-    if (CI) expect(probe.why, 'no WebGPU adapter under CI').toBe('');
+  it(`has a WebGPU adapter${F16_RUN ? ' with shader-f16' : ''} (required under CI=true)`, () => {
+    if (CI) expect(probe.why, `no WebGPU${F16_RUN ? ' shader-f16' : ''} adapter under CI`).toBe('');
   });
+  if (F16_RUN && probe.ok) {
+    it('compiles the shader-f16 path on this adapter', async () => {
+      const ctx = await createGPUContext();
+      try {
+        expect(ctx.shaderF16).toBe(true);
+        expect(ctx.device.features.has('shader-f16')).toBe(true);
+      } finally {
+        destroyGPUContext(ctx);
+      }
+    });
+  }
 }
 
 /** Subgroup settings to test: with (when the adapter has them) and without. */

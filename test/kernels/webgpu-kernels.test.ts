@@ -11,7 +11,7 @@ import * as ref from '../../src/kernels/reference/ops.js';
 import { argmax as cpuArgmax } from '../../src/generate/sampling.js';
 import type { BufferDecl, KvCacheType, Op, Program } from '../../src/model/program.js';
 import { WEBGPU_TYPES } from '../../src/kernels/webgpu/kernels/quant.js';
-import { HAVE_WEBGPU, SUBGROUP_PATHS, maxScaledError, opBackend, randomTensor, requireAdapterUnderCI, seededRandom, type FakeTensor } from './webgpu-helpers.js';
+import { F16_RUN, HAVE_WEBGPU, SUBGROUP_PATHS, maxScaledError, opBackend, randomTensor, requireAdapterUnderCI, seededRandom, type FakeTensor } from './webgpu-helpers.js';
 
 requireAdapterUnderCI();
 
@@ -233,7 +233,9 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
   // Tiled prefill + split-KV decode (the defaults), and one workgroup per (row, head) for both.
   for (const [kvType, splitKv] of [['f16', true], ['f32', true], ['f16', false], ['f32', false]] as const) {
     const prefillTiles = splitKv;
-    it(`kv_store + attention, ${kvType} cache, GQA 9/3 heads x 64, ${splitKv ? 'tiled prefill + split-KV decode' : 'one workgroup per row and head'}: prefills of 70, 7, 64 rows and decode rows`, async () => {
+    // The f16 configuration runs the f16 cache only: the f32 cache has no f16 variant (tested on
+    // SwiftShader) and lavapipe runs its tiled/split kernels very slowly (about 2 minutes).
+    it.skipIf(F16_RUN && kvType === 'f32')(`kv_store + attention, ${kvType} cache, GQA 9/3 heads x 64, ${splitKv ? 'tiled prefill + split-KV decode' : 'one workgroup per row and head'}: prefills of 70, 7, 64 rows and decode rows`, async () => {
       const { rand, normal } = seededRandom(`attention ${kvType} split=${splitKv}`);
       const [nHeads, nKv, headDim] = [9, 3, 64];
       const qw = nHeads * headDim;

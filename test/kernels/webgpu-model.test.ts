@@ -12,7 +12,7 @@ import { WebGPUBackend } from '../../src/kernels/webgpu/backend.js';
 import { ReferenceBackend } from '../../src/kernels/reference/backend.js';
 import { compareRow } from '../helpers/compare.js';
 import { readSharedJson, sharedPath } from '../helpers/shared.js';
-import { HAVE_WEBGPU, SUBGROUP_PATHS, requireAdapterUnderCI } from './webgpu-helpers.js';
+import { F16_RUN, HAVE_WEBGPU, SUBGROUP_PATHS, requireAdapterUnderCI } from './webgpu-helpers.js';
 import { WebGPUUnavailableError, nodeGPU } from '../../src/kernels/webgpu/device.js';
 
 requireAdapterUnderCI();
@@ -146,7 +146,9 @@ describe.runIf(HAVE_WEBGPU)('WebGPU counters per decoded token (stories260K)', (
         expect((after.bytesReadBack - before.bytesReadBack) / steps).toBe(4);
         const d = be.describe();
         const dispatches = (after.dispatches - before.dispatches) / steps;
-        console.log(`stories260K decode, subgroups ${sub}: ${dispatches} dispatches/token, weight bytes/token ${d.weightBytesPerToken}, GPU ${d.gpuBytes} B vs file ${d.fileBytes} B + KV ${d.kvCacheBytes} B`);
+        // The f16 configuration (lavapipe) must run the shader-f16 kernels.
+        if (F16_RUN) expect(d.shaderF16).toBe('yes');
+        console.log(`stories260K decode, subgroups ${sub}, shader-f16 ${d.shaderF16}: ${dispatches} dispatches/token, weight bytes/token ${d.weightBytesPerToken}, GPU ${d.gpuBytes} B vs file ${d.fileBytes} B + KV ${d.kvCacheBytes} B`);
         // 1 embed + per layer (rmsnorm, 3 matmul, 2 rope, kv_store, attention (split-KV: stats, values,
         // combine), matmul, add, rmsnorm, 2 matmul, silu_mul, matmul, add) + rmsnorm + matmul + argmax
         expect(dispatches).toBe(1 + hp.blockCount * 18 + 3);

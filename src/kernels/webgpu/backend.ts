@@ -354,6 +354,7 @@ export class WebGPUBackend implements Backend {
   /** The recorded commands of one op. */
   private async compile(op: Op): Promise<Command[]> {
     const sub = this.ctx.subgroups;
+    const h = this.ctx.shaderF16;
     const rows = (b: ActBuf) => (T: number, nOut: number) => (b.kind === 0 ? T : nOut);
     switch (op.op) {
       case 'embed': {
@@ -362,7 +363,7 @@ export class WebGPUBackend implements Backend {
         if (out.width !== w.cols) throw new Error(`embed: ${op.out} has width ${out.width}, table rows have ${w.cols}`);
         this.hasEmbed = true;
         this.embedRows = w.rows;
-        const pl = await this.pipeline(`embed.${w.typeId}`, () => embedWGSL(w.typeId));
+        const pl = await this.pipeline(`embed.${w.typeId}.${h}`, () => embedWGSL(w.typeId, h));
         return w.parts.map((part, i) => ({
           kind: 'dispatch',
           label: `embed ${op.table}[${i}]`,
@@ -395,7 +396,7 @@ export class WebGPUBackend implements Backend {
         const out = this.act(op.out);
         if (x.width !== w.cols || out.width !== w.rows) throw new Error(`matmul ${op.weight}: [${w.cols} x ${w.rows}] does not fit ${op.x} (${x.width}) -> ${op.out} (${out.width})`);
         const tpr = this.options.matmulThreadsPerRow ?? matmulThreadsPerRow(w.cols, this.ctx.cpuAdapter);
-        const pl = await this.pipeline(`matmul.${w.typeId}.${sub}.${tpr}`, () => matmulWGSL(w.typeId, sub, tpr));
+        const pl = await this.pipeline(`matmul.${w.typeId}.${sub}.${tpr}.${h}`, () => matmulWGSL(w.typeId, sub, tpr, h));
         const r = rows(x);
         return w.parts.map((part, i) => {
           const groups = Math.ceil(part.rowCount / (MATMUL_WG / tpr));
@@ -442,7 +443,7 @@ export class WebGPUBackend implements Backend {
         const width = this.program.kv.width;
         if (k.width !== width || v.width !== width) throw new Error(`kv_store: ${op.k}/${op.v} are not ${width} wide`);
         const f16 = this.program.kv.type === 'f16';
-        return [await this.elementwise(f16 ? 'kv_store_f16' : 'kv_store_f32', false, `kv_store ${op.layer}`, Uint32Array.of(width, 0),
+        return [await this.elementwise(f16 ? (h ? 'kv_store_f16_native' : 'kv_store_f16') : 'kv_store_f32', false, `kv_store ${op.layer}`, Uint32Array.of(width, 0),
           [k.buf, v.buf, this.kCache[op.layer]!, this.vCache[op.layer]!], (T) => [T * (f16 ? width / 2 : width), 1, 1])];
       }
       case 'attention': {
@@ -451,8 +452,8 @@ export class WebGPUBackend implements Backend {
         if (op.headDim > ATTENTION_MAX_HEAD_DIM) throw new Error(`attention: head size ${op.headDim} exceeds ${ATTENTION_MAX_HEAD_DIM}`);
         if (q.kind !== 0 || out.kind !== 0) throw new Error('attention reads and writes token rows');
         const f16 = this.program.kv.type === 'f16';
-        const kvName = f16 ? 'f16' : 'f32';
-        const pl = await this.pipeline(`attention.${kvName}`, () => attentionWGSL(f16));
+        const kvName = f16 ? (h ? 'f16.native' : 'f16') : 'f32';
+        const pl = await this.pipeline(`attention.${kvName}`, () => attentionWGSL(f16, h));
         const p = new DataView(new ArrayBuffer(32));
         p.setUint32(0, op.nHeads, true);
         p.setUint32(4, op.nHeads / op.nKvHeads, true);
@@ -477,7 +478,7 @@ export class WebGPUBackend implements Backend {
         const cmds: Command[] = [full];
         if (tiles) {
           const { qt } = prefillTiles(op.headDim);
-          const ppl = await this.pipeline(`attention.prefill.${kvName}.${op.headDim}`, () => attentionPrefillWGSL(f16, op.headDim));
+          const ppl = await this.pipeline(`attention.prefill.${kvName}.${op.headDim}`, () => attentionPrefillWGSL(f16, op.headDim, h));
           cmds.push({
             kind: 'dispatch',
             label: `attention.prefill ${op.layer}`,
@@ -504,7 +505,7 @@ export class WebGPUBackend implements Backend {
           ['combine', [params, this.stepBuf, null, null, null, null, part, out.buf], (T) => (T === 1 ? [op.nHeads, 1, 1] : [0, 0, 0])],
         ];
         for (const [pass, buffers, grid] of passes) {
-          const ppl = await this.pipeline(`attention.${pass}.${kvName}`, () => attentionDecodeWGSL(f16, pass));
+          const ppl = await this.pipeline(`attention.${pass}.${kvName}`, () => attentionDecodeWGSL(f16, pass, h));
           cmds.push({ kind: 'dispatch', label: `attention.${pass} ${op.layer}`, pipeline: ppl, bindGroup: this.bind(ppl, buffers, `attention.${pass}`), grid });
         }
         return cmds;
@@ -718,7 +719,7 @@ export class WebGPUBackend implements Backend {
       backend: 'webgpu',
       adapter: this.ctx.adapterName + (this.ctx.cpuAdapter ? ' (CPU)' : ''),
       subgroups: this.ctx.subgroups ? 'yes' : 'no',
-      shaderF16: this.ctx.shaderF16 ? 'yes (unused)' : 'no',
+      shaderF16: this.ctx.shaderF16 ? 'yes' : this.ctx.adapterF16 ? 'off' : 'no',
       kvCacheType: this.program.kv.type,
       fileBytes: this.fileSize,
       gpuBytes: this.gpuBytes,

@@ -17,6 +17,11 @@ import { ModelError } from '../../model/errors.js';
 export interface DeviceOptions {
   /** Use subgroup operations when the adapter has them (default true). */
   readonly subgroups?: boolean;
+  /**
+   * Use `shader-f16` when the adapter has it (default true): native f16 reads
+   * of the KV cache (array<f16>), of F16 weights and of the f16 block scales.
+   */
+  readonly shaderF16?: boolean;
   readonly powerPreference?: GPUPowerPreference;
 }
 
@@ -26,7 +31,10 @@ export interface GPUContext {
   readonly adapter: GPUAdapter;
   readonly device: GPUDevice;
   readonly subgroups: boolean;
+  /** The shader-f16 path is compiled (the adapter has the feature and it was not turned off). */
   readonly shaderF16: boolean;
+  /** The adapter has `shader-f16`. */
+  readonly adapterF16: boolean;
   readonly adapterName: string;
   /** A software (CPU) implementation: SwiftShader or llvmpipe. Kernels pick shapes without costly barriers there. */
   readonly cpuAdapter: boolean;
@@ -88,9 +96,11 @@ export async function createGPUContext(opts: DeviceOptions = {}): Promise<GPUCon
     );
   }
   const subgroups = (opts.subgroups ?? true) && adapter.features.has('subgroups');
-  const shaderF16 = adapter.features.has('shader-f16');
+  const adapterF16 = adapter.features.has('shader-f16');
+  const shaderF16 = (opts.shaderF16 ?? true) && adapterF16;
   const requiredFeatures: GPUFeatureName[] = [];
   if (subgroups) requiredFeatures.push('subgroups' as GPUFeatureName);
+  if (shaderF16) requiredFeatures.push('shader-f16');
   const al = adapter.limits;
   const requiredLimits: Record<string, number> = {
     maxStorageBufferBindingSize: al.maxStorageBufferBindingSize,
@@ -108,7 +118,7 @@ export async function createGPUContext(opts: DeviceOptions = {}): Promise<GPUCon
     errors.push((ev as GPUUncapturedErrorEvent).error.message);
   });
   const cpuAdapter = /swiftshader|llvmpipe|lavapipe/i.test(adapterName);
-  const ctx: GPUContext = { gpu, adapter, device, subgroups, shaderF16, adapterName, cpuAdapter, errors };
+  const ctx: GPUContext = { gpu, adapter, device, subgroups, shaderF16, adapterF16, adapterName, cpuAdapter, errors };
   live.add(ctx);
   return ctx;
 }

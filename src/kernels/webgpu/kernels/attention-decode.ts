@@ -13,10 +13,10 @@
  * Workgroup: 64 invocations (one position of the split each; then one head dimension
  * each, d = lid, lid + 64, …). Grid: x = split (ceil((pos + 1) / 64)), y = head; combine: x = head.
  * Bindings: 0 uniform P, 1 uniform Step, 2 q: array<f32> (1 × nHeads*headDim),
- *           3 kc, 4 vc: array<u32> (f16 pairs) or array<f32>, 5 stats: array<vec2<f32>>,
+ *           3 kc, 4 vc: array<f16>, array<u32> (f16 pairs) or array<f32>, 5 stats: array<vec2<f32>>,
  *           6 part: array<f32>, 7 out: array<f32> (combine only binds 0-1, 5-7 as listed there).
  */
-import { STEP_WGSL } from './common.js';
+import { STEP_WGSL, enableF16 } from './common.js';
 import { SCORE_WGSL, kvCacheWGSL } from './attention.js';
 
 export const SPLIT = 64;
@@ -28,7 +28,7 @@ struct P { nHeads: u32, group: u32, headDim: u32, kvWidth: u32, scale: f32, maxS
 @group(0) @binding(0) var<uniform> p: P;
 ${STEP_WGSL}`;
 
-export function attentionDecodeWGSL(f16: boolean, pass: DecodePass): string {
+export function attentionDecodeWGSL(f16: boolean, pass: DecodePass, native = false): string {
   if (pass === 'combine') {
     return /* wgsl */ `${HEADER}
 @group(0) @binding(6) var<storage, read> part: array<f32>;
@@ -44,9 +44,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 }`;
   }
-  const common = /* wgsl */ `${HEADER}
+  const common = /* wgsl */ `${enableF16(f16 && native)}${HEADER}
 @group(0) @binding(2) var<storage, read> q: array<f32>;
-${kvCacheWGSL(f16)}
+${kvCacheWGSL(f16, native)}
 var<workgroup> qs: array<f32, 256>;
 var<workgroup> wm: array<f32, 64>;
 var<workgroup> wl: array<f32, 64>;

@@ -15,23 +15,23 @@
  * Bindings: 0 uniform P, 1 uniform Step, 2 q: array<f32> (T × nHeads*headDim),
  *           3 kc, 4 vc: the cache as in attention.ts, 5 out: array<f32> (like q).
  */
-import { STEP_WGSL } from './common.js';
+import { STEP_WGSL, enableF16 } from './common.js';
 import { kvCacheWGSL } from './attention.js';
 
 export function prefillTiles(headDim: number): { qt: number; kt: number } {
   return { qt: Math.min(16, Math.max(1, Math.floor(1024 / headDim))), kt: Math.min(64, Math.max(1, Math.floor(2048 / headDim))) };
 }
 
-export function attentionPrefillWGSL(f16: boolean, headDim: number): string {
+export function attentionPrefillWGSL(f16: boolean, headDim: number, native = false): string {
   const { qt: QT, kt: KT } = prefillTiles(headDim);
   const D = headDim;
   const accPer = Math.ceil((QT * D) / 64);
-  return /* wgsl */ `
+  return /* wgsl */ `${enableF16(f16 && native)}
 struct P { nHeads: u32, group: u32, headDim: u32, kvWidth: u32, scale: f32, p1: u32, p2: u32, p3: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 ${STEP_WGSL}
 @group(0) @binding(2) var<storage, read> q: array<f32>;
-${kvCacheWGSL(f16)}
+${kvCacheWGSL(f16, native)}
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 const QT = ${QT}u;

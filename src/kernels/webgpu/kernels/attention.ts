@@ -13,15 +13,28 @@
  * Workgroup: 64 invocations for one (query row, head); headDim <= 256.
  * Grid: x = head, y = query row of the batch.
  * Bindings: 0 uniform P, 1 uniform Step, 2 q: array<f32> (T × nHeads*headDim),
- *           3 kc, 4 vc: array<u32> (f16 pairs) or array<f32>, 5 out: array<f32> (like q).
+ *           3 kc, 4 vc: array<f16>, array<u32> (f16 pairs) or array<f32>, 5 out: array<f32> (like q).
  */
-import { F16_WGSL, STEP_WGSL } from './common.js';
+import { F16_WGSL, STEP_WGSL, enableF16 } from './common.js';
 
 export const ATTENTION_WG = 64;
 export const ATTENTION_MAX_HEAD_DIM = 256;
 
-/** Bindings 3 (K) and 4 (V) of a layer's cache, f16 pairs packed in u32 or f32, with k_at / v_at readers and rnd (f16 rounding or identity). */
-export function kvCacheWGSL(f16: boolean): string {
+/**
+ * Bindings 3 (K) and 4 (V) of a layer's cache, with k_at / v_at readers and
+ * rnd (f16 rounding or identity). An f16 cache is `array<f16>` on the
+ * shader-f16 path (`native`; the module must `enable f16;`), otherwise f16
+ * pairs packed in u32; an f32 cache is `array<f32>`. Same bytes either way.
+ */
+export function kvCacheWGSL(f16: boolean, native = false): string {
+  if (f16 && native) {
+    return `@group(0) @binding(3) var<storage, read> kc: array<f16>;
+@group(0) @binding(4) var<storage, read> vc: array<f16>;
+fn k_at(i: u32) -> f32 { return f32(kc[i]); }
+fn v_at(i: u32) -> f32 { return f32(vc[i]); }
+fn rnd(x: f32) -> f32 { return round_f16(x); }
+${F16_WGSL}`;
+  }
   return f16
     ? `@group(0) @binding(3) var<storage, read> kc: array<u32>;
 @group(0) @binding(4) var<storage, read> vc: array<u32>;
@@ -45,11 +58,11 @@ fn score(pos: u32, ko: u32) -> f32 {
   return s * p.scale;
 }`;
 
-export function attentionWGSL(f16: boolean): string {
+export function attentionWGSL(f16: boolean, native = false): string {
   const WG = ATTENTION_WG;
   const per = ATTENTION_MAX_HEAD_DIM / WG;
-  const cacheDecl = kvCacheWGSL(f16);
-  return /* wgsl */ `
+  const cacheDecl = kvCacheWGSL(f16, native);
+  return /* wgsl */ `${enableF16(f16 && native)}
 struct P { nHeads: u32, group: u32, headDim: u32, kvWidth: u32, scale: f32, p1: u32, p2: u32, p3: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 ${STEP_WGSL}

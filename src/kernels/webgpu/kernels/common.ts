@@ -16,8 +16,18 @@ struct Step { T: u32, pos: u32, nOut: u32, first: u32 }
 fn rows_of(kind: u32) -> u32 { return select(st.T, st.nOut, kind == 1u); }
 `;
 
-/** Byte reads from a weight binding named W (array<u32>). 16-bit fields are at even offsets in every ggml block. */
-export const BYTES_WGSL = /* wgsl */ `
+/**
+ * Byte reads from a weight binding named W (array<u32>). 16-bit fields are at
+ * even offsets in every ggml block. With `f16` (the shader-f16 path, needs
+ * `enable f16;`), f16 fields are read as native halves instead of through
+ * unpack2x16float.
+ */
+export function bytesWGSL(f16: boolean): string {
+  return BYTES_COMMON + (f16
+    ? 'fn rd_f16(b: u32) -> f32 { return f32(bitcast<vec2<f16>>(W[b >> 2u])[(b >> 1u) & 1u]); }\n'
+    : 'fn rd_f16(b: u32) -> f32 { return unpack2x16float(rd_u16(b)).x; }\n');
+}
+const BYTES_COMMON = /* wgsl */ `
 fn rd_u8(b: u32) -> u32 { return (W[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }
 fn rd_u16(b: u32) -> u32 { return (W[b >> 2u] >> ((b & 2u) * 8u)) & 0xffffu; }
 fn rd_u32(b: u32) -> u32 {
@@ -26,7 +36,6 @@ fn rd_u32(b: u32) -> u32 {
   if (s == 0u) { return lo; }
   return (lo >> s) | (W[(b >> 2u) + 1u] << (32u - s));
 }
-fn rd_f16(b: u32) -> f32 { return unpack2x16float(rd_u16(b)).x; }
 /** Four signed bytes of a word as floats. */
 fn i8x4(w: u32) -> vec4<f32> {
   let v = bitcast<i32>(w);
@@ -63,6 +72,11 @@ fn f32_to_f16_bits(x: f32) -> u32 {
 }
 fn round_f16(x: f32) -> f32 { return unpack2x16float(f32_to_f16_bits(x)).x; }
 `;
+
+/** `enable f16;` when the shader-f16 path is compiled (must open the module). */
+export function enableF16(on: boolean): string {
+  return on ? 'enable f16;\n' : '';
+}
 
 /** `enable subgroups;` when the subgroup path is compiled. */
 export function enableSubgroups(on: boolean): string {

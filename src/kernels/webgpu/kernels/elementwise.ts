@@ -3,19 +3,28 @@
  * (per pair for the KV store). One template, three bodies:
  *   add       out = a + b            (out may alias a: bound once as read_write)
  *   silu_mul  out = silu(a) * b      (silu(g) = g / (1 + e^-g); out may alias a)
- *   kv_store  cache[pos + t] = k[t] and v[t], as f32 or as f16 pairs packed in u32
- *             (round to nearest even, like src/quant/float.ts)
+ *   kv_store  cache[pos + t] = k[t] and v[t], as f32, as f16 pairs packed in u32,
+ *             or as array<f16> (shader-f16 path: `kv_store_f16_native`); f16
+ *             rounds to nearest even, like src/quant/float.ts, on every path
  *
  * Workgroup: 256. Grid: x + y * 65535 workgroups.
  * Bindings: 0 uniform P { width, kind }, 1 uniform Step, then per body:
  *   add / silu_mul: 2 a (read_write; also out when aliased), 3 b, 4 out
  *   kv_store: 2 k, 3 v, 4 kc, 5 vc
  */
-import { F16_WGSL, STEP_WGSL } from './common.js';
+import { F16_WGSL, STEP_WGSL, enableF16 } from './common.js';
 
-export type ElementwiseKind = 'add' | 'silu_mul' | 'kv_store_f16' | 'kv_store_f32';
+export type ElementwiseKind = 'add' | 'silu_mul' | 'kv_store_f16' | 'kv_store_f16_native' | 'kv_store_f32';
 
 export const ELEMENTWISE_WG = 256;
+
+/** k, v (f32 rows) and the layer's K and V cache as arrays of `elem`. */
+function kvBindings(elem: 'f32' | 'u32' | 'f16'): string {
+  return `@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> kc: array<${elem}>;
+@group(0) @binding(5) var<storage, read_write> vc: array<${elem}>;`;
+}
 
 function body(kind: ElementwiseKind, aliased: boolean): { decl: string; per: string; n: string } {
   const outName = aliased ? 'a' : 'out';
@@ -29,22 +38,27 @@ ${aliased ? '' : '@group(0) @binding(4) var<storage, read_write> out: array<f32>
       return { decl: ab, per: `let g = a[i]; ${outName}[i] = (g / (1.0 + exp(-g))) * b[i];`, n: 'rows_of(p.kind) * p.width' };
     case 'kv_store_f16':
       return {
-        decl: `@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> kc: array<u32>;
-@group(0) @binding(5) var<storage, read_write> vc: array<u32>;
+        decl: `${kvBindings('u32')}
 ${F16_WGSL}`,
         per: `let o = st.pos * p.width / 2u + i;
   kc[o] = f32_to_f16_bits(k[2u * i]) | (f32_to_f16_bits(k[2u * i + 1u]) << 16u);
   vc[o] = f32_to_f16_bits(v[2u * i]) | (f32_to_f16_bits(v[2u * i + 1u]) << 16u);`,
         n: 'st.T * p.width / 2u',
       };
+    case 'kv_store_f16_native':
+      return {
+        decl: `${kvBindings('f16')}
+${F16_WGSL}
+fn to_f16(x: f32, y: f32) -> vec2<f16> { return bitcast<vec2<f16>>(f32_to_f16_bits(x) | (f32_to_f16_bits(y) << 16u)); }`,
+        per: `let o = st.pos * p.width + 2u * i;
+  let hk = to_f16(k[2u * i], k[2u * i + 1u]);
+  let hv = to_f16(v[2u * i], v[2u * i + 1u]);
+  kc[o] = hk.x; kc[o + 1u] = hk.y; vc[o] = hv.x; vc[o + 1u] = hv.y;`,
+        n: 'st.T * p.width / 2u',
+      };
     case 'kv_store_f32':
       return {
-        decl: `@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> kc: array<f32>;
-@group(0) @binding(5) var<storage, read_write> vc: array<f32>;`,
+        decl: kvBindings('f32'),
         per: `let o = st.pos * p.width + i; kc[o] = k[i]; vc[o] = v[i];`,
         n: 'st.T * p.width',
       };
@@ -53,7 +67,7 @@ ${F16_WGSL}`,
 
 export function elementwiseWGSL(kind: ElementwiseKind, aliased = false): string {
   const { decl, per, n } = body(kind, aliased);
-  return /* wgsl */ `
+  return /* wgsl */ `${enableF16(kind === 'kv_store_f16_native')}
 struct P { width: u32, kind: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 ${STEP_WGSL}

@@ -9,19 +9,19 @@
  * Bindings: 0 uniform P, 1 uniform Step, 2 W: array<u32> (table part),
  *           3 tokens: array<u32>, 4 out: array<f32> (T × cols).
  */
-import { BYTES_WGSL, STEP_WGSL } from './common.js';
+import { STEP_WGSL, bytesWGSL, enableF16 } from './common.js';
 import { chunkWGSL } from './quant.js';
 
-export function embedWGSL(typeId: number): string {
-  return /* wgsl */ `
+export function embedWGSL(typeId: number, f16 = false): string {
+  return /* wgsl */ `${enableF16(f16)}
 struct P { rowStart: u32, rowCount: u32, cols: u32, rowBytes: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 ${STEP_WGSL}
 @group(0) @binding(2) var<storage, read> W: array<u32>;
 @group(0) @binding(3) var<storage, read> tokens: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-${BYTES_WGSL}
-${chunkWGSL(typeId)}
+${bytesWGSL(f16)}
+${chunkWGSL(typeId, f16)}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

@@ -16,7 +16,7 @@
  * Bindings: 0 uniform P, 1 uniform Step, 2 W: array<u32> (weight bytes),
  *           3 X: array<vec4<f32>> (rows × cols/4), 4 Y: array<f32> (rows × outStride).
  */
-import { BYTES_WGSL, STEP_WGSL, enableSubgroups, reduceSumWGSL, sgArgs, sgParams } from './common.js';
+import { STEP_WGSL, bytesWGSL, enableF16, enableSubgroups, reduceSumWGSL, sgArgs, sgParams } from './common.js';
 import { chunkWGSL } from './quant.js';
 
 export const MATMUL_WG = 64;
@@ -61,21 +61,21 @@ function reduceAndStore(tpr: number, subgroups: boolean): { decl: string; code: 
   };
 }
 
-export function matmulWGSL(typeId: number, subgroups: boolean, tpr: number): string {
+export function matmulWGSL(typeId: number, subgroups: boolean, tpr: number, f16 = false): string {
   const WG = MATMUL_WG;
   const TT = MATMUL_TT;
   if (!(tpr >= 1 && tpr <= WG && (tpr & (tpr - 1)) === 0)) throw new Error(`matmul: ${tpr} threads per row is not a power of two <= ${WG}`);
   const sg = subgroups && tpr === WG;
   const { decl, code } = reduceAndStore(tpr, sg);
-  return /* wgsl */ `${enableSubgroups(sg)}
+  return /* wgsl */ `${enableF16(f16)}${enableSubgroups(sg)}
 struct P { rows: u32, cols: u32, rowBytes: u32, nChunks: u32, outStride: u32, outOffset: u32, xKind: u32, nx: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 ${STEP_WGSL}
 @group(0) @binding(2) var<storage, read> W: array<u32>;
 @group(0) @binding(3) var<storage, read> X: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> Y: array<f32>;
-${BYTES_WGSL}
-${chunkWGSL(typeId)}
+${bytesWGSL(f16)}
+${chunkWGSL(typeId, f16)}
 ${decl}
 
 @compute @workgroup_size(${WG})

@@ -72,15 +72,19 @@ fn chunk(rb: u32, c: u32) -> array<vec4<f32>, 8> {
   return out;
 }`;
 
-const f16 = /* wgsl */ `
+/** F16 rows (4-byte aligned: cols is a multiple of 4): unpack2x16float, or four native halves per two words on the shader-f16 path. */
+function f16Chunk(native: boolean): string {
+  const read = native
+    ? 'vec4<f32>(bitcast<vec4<f16>>(vec2<u32>(W[w0 + 2u * i], W[w0 + 2u * i + 1u])))'
+    : 'vec4<f32>(unpack2x16float(W[w0 + 2u * i]), unpack2x16float(W[w0 + 2u * i + 1u]))';
+  return /* wgsl */ `
 fn chunk(rb: u32, c: u32) -> array<vec4<f32>, 8> {
-  let bb = rb + c * 64u;
+  let w0 = (rb >> 2u) + c * 16u;
   var out: array<vec4<f32>, 8>;
-  for (var i = 0u; i < 8u; i += 1u) {
-    out[i] = vec4<f32>(unpack2x16float(rd_u32(bb + i * 8u)), unpack2x16float(rd_u32(bb + i * 8u + 4u)));
-  }
+  for (var i = 0u; i < 8u; i += 1u) { out[i] = ${read}; }
   return out;
 }`;
+}
 
 /** get_scale_min_k4 of Q4_K / Q5_K: (scale, min) of sub-block j from the 12 bytes at s. */
 const scaleMinK4 = /* wgsl */ `
@@ -203,11 +207,15 @@ fn chunk(rb: u32, c: u32) -> array<vec4<f32>, 8> {
   return out;
 }`;
 
-/** WGSL defining `chunk` for a ggml type; throws for a type the WebGPU backend cannot read. */
-export function chunkWGSL(typeId: number): string {
+/**
+ * WGSL defining `chunk` for a ggml type; throws for a type the WebGPU backend
+ * cannot read. `f16`: the shader-f16 path (F16 rows read as native halves; the
+ * f16 block scales go through bytesWGSL(true)'s rd_f16).
+ */
+export function chunkWGSL(typeId: number, f16 = false): string {
   switch (typeId) {
     case GGMLType.F32: return f32;
-    case GGMLType.F16: return f16;
+    case GGMLType.F16: return f16Chunk(f16);
     case GGMLType.Q4_0: return legacyChunk(typeId, false, false);
     case GGMLType.Q4_1: return legacyChunk(typeId, true, false);
     case GGMLType.Q5_0: return legacyChunk(typeId, false, true);
