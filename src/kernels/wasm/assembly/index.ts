@@ -146,7 +146,12 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
     switch (code) {
       case OP_RMSNORM: case OP_QUANT: case OP_ADD_NORM: total = rows; break;
       case OP_ROPE_STORE: total = T; break;
-      case OP_MATMUL: total = w(op, 9); break;
+      case OP_MATMUL:
+        total = w(op, 9);
+        // prompt steps are compute-bound: rows of the chunk times up to 16 tokens of work, so
+        // smaller chunks keep the threads' shares even (one 64 KiB chunk of a pp512 step is ~3 ms)
+        if (T > 1) chunk = max(4, chunk / min(T, 16));
+        break;
       case OP_ROPE: total = rows * w(op, 4); break;
       case OP_KVSTORE: total = T; break;
       case OP_ATTN: total = (T + w(op, 13) - 1) / w(op, 13) * w(op, 8); break; // row tiles x KV heads
