@@ -309,7 +309,7 @@ export function runtimeInfo(): RuntimeInfo {
     ? `unknown: ${failure}`
     : build.name === 'relaxed-simd'
       ? `in use: ${build.detail}`
-      : `not used: ${build.note || build.detail}`;
+      : build.note || `not used: ${build.detail}`;
   return {
     node: process.version,
     v8: process.versions.v8,

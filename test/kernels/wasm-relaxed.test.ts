@@ -59,6 +59,16 @@ describe('choosing the relaxed-SIMD build', () => {
     process.env.TSINFER_WASM_BUILD = 'relaxed-simd';
   });
 
+  it('where relaxed SIMD cannot be enabled (no node:v8 reachable, as in a browser or Node < 20.16), tsinfer info shows the baseline build and why', () => {
+    const r = spawnSync(process.execPath, ['--import', 'data:text/javascript,delete process.getBuiltinModule', path.join(REPO_ROOT, 'bin', 'tsinfer.js'), 'info', '--json'], {
+      encoding: 'utf8', timeout: 60_000, env: { ...process.env, TSINFER_WASM_BUILD: '' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const o = JSON.parse(r.stdout) as { wasm: { build: string; relaxedSimd: string } };
+    expect(o.wasm.build).toMatch(/^simd: baseline SIMD128/);
+    expect(o.wasm.relaxedSimd).toMatch(/^relaxed-SIMD build not used: this engine does not validate relaxed SIMD \(--experimental-wasm-relaxed-simd: .*getBuiltinModule/);
+  });
+
   // The loader cannot pick V8's tier, so the test runs the CLI's choice under each tier alone:
   // V8 11.3's Liftoff gets i32x4.relaxed_dot_i8x16_i7x16_add_s wrong, which the kernels avoid.
   for (const flag of ['--liftoff-only', '--no-liftoff']) {

@@ -92,18 +92,20 @@ const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
 
 /**
  * Node only: sets V8's relaxed-SIMD flag (process-wide; needed by V8 11.3, a no-op where relaxed SIMD
- * is on by default). Returns whether it was set. Browsers and other engines have no node:v8: skipped.
+ * is on by default). Returns true when set, else why not. Browsers and other engines have no node:v8
+ * and skip this; Node before 20.16 has no process.getBuiltinModule to reach it synchronously.
  */
-function setRelaxedFlag(): boolean {
+function setRelaxedFlag(): true | string {
   const proc = (globalThis as { process?: { versions?: { v8?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
-  if (!proc?.versions?.v8 || typeof proc.getBuiltinModule !== 'function') return false;
+  if (!proc?.versions?.v8) return 'not running under Node (no node:v8)';
+  if (typeof proc.getBuiltinModule !== 'function') return 'this Node has no process.getBuiltinModule (before 20.16) to set it';
   try {
     const v8 = proc.getBuiltinModule('node:v8') as { setFlagsFromString?: (flags: string) => void } | undefined;
-    if (typeof v8?.setFlagsFromString !== 'function') return false;
+    if (typeof v8?.setFlagsFromString !== 'function') return 'node:v8 has no setFlagsFromString';
     v8.setFlagsFromString(RELAXED_FLAG);
     return true;
-  } catch {
-    return false;
+  } catch (e) {
+    return `setting it failed: ${e instanceof Error ? e.message : String(e)}`;
   }
 }
 
@@ -147,11 +149,12 @@ export function selectWasmBuild(opts: SelectOptions = {}): WasmBuild {
   const bytes = Buffer.from(b64, 'base64');
   let flag = false;
   let valid = WA.validate(bytes);
-  if (!valid && setRelaxedFlag()) {
-    flag = true;
-    valid = WA.validate(bytes);
+  if (!valid) {
+    const set = setRelaxedFlag();
+    flag = set === true;
+    if (flag) valid = WA.validate(bytes);
+    if (!valid) return reject(`this engine does not validate relaxed SIMD (${flag ? `even with ${RELAXED_FLAG}` : `${RELAXED_FLAG}: ${set}`})`);
   }
-  if (!valid) return reject(`this engine does not validate relaxed SIMD${flag ? ` (even with ${RELAXED_FLAG})` : ''}`);
   const module = new WA.Module(bytes);
   const failed = selfTest(module, opts.selfTestScale ?? 1);
   if (failed) return reject(`its self-test failed on this engine: ${failed}`);
