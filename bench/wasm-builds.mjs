@@ -4,9 +4,12 @@
  * shapes on the `simd` and `relaxed-simd` builds, one thread, in one process
  * over one memory, the two timed alternately in each of many short rounds so
  * that other load on the machine falls on both alike. Reports GB/s of weights
- * (best and median round) and the ratio relaxed / simd.
+ * (best and median round) and the ratio relaxed / simd. With --model, the same
+ * for a whole model instead: both builds loaded side by side (one thread),
+ * pp64 (one 64-token prompt) and tg64 (64 greedy tokens) alternated per round.
  *
  *   node bench/wasm-builds.mjs [--tokens 1,16] [--types Q4_0,Q4_K] [--rounds 15]
+ *   node bench/wasm-builds.mjs --model FILE.gguf [--rounds 10]
  *
  * Needs `npm run build`. Prints a markdown table and the load average.
  */
@@ -25,7 +28,40 @@ const { values } = parseArgs({ options: {
   tokens: { type: 'string', default: '1,16' },
   types: { type: 'string', default: 'Q8_0,Q4_0,Q4_1,Q5_0,Q5_1,Q2_K,Q3_K,Q4_K,Q5_K,Q6_K' },
   rounds: { type: 'string', default: '15' },
+  model: { type: 'string' },
 } });
+const median = (x) => x.slice().sort((a, b) => a - b)[x.length >> 1];
+
+if (values.model) {
+  const { loadModel } = await dist('index.js');
+  const models = {};
+  for (const b of ['simd', 'relaxed-simd']) {
+    process.env.TSINFER_WASM_BUILD = b; // read by the loader when the model's backend starts
+    models[b] = await loadModel(values.model, { backend: 'wasm', threads: 1, contextLength: 256 });
+  }
+  const prompt = Array.from({ length: 64 }, (_, i) => 1 + ((i * 7919) % 1000));
+  const res = Object.fromEntries(Object.keys(models).map((b) => [b, { pp: [], tg: [] }]));
+  console.log(`load average before: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  for (let r = -1; r < Number(values.rounds); r++) {
+    for (const b of r % 2 ? ['simd', 'relaxed-simd'] : ['relaxed-simd', 'simd']) {
+      let t0 = performance.now();
+      await models[b].evaluate(prompt);
+      const pp = 64 / ((performance.now() - t0) / 1000);
+      t0 = performance.now();
+      const c = await models[b].complete([1], { temperature: 0, maxTokens: 64, ignoreEos: true });
+      const tg = c.tokens.length / ((performance.now() - t0) / 1000);
+      if (r >= 0) { res[b].pp.push(pp); res[b].tg.push(tg); }
+    }
+  }
+  console.log(`| ${path.basename(values.model)} | simd tok/s median (best) | relaxed-simd tok/s median (best) | relaxed / simd (medians) |\n|---|---|---|---|`);
+  for (const t of ['pp', 'tg']) {
+    const [s, x] = [res.simd[t], res['relaxed-simd'][t]];
+    console.log(`| ${t}64 | ${median(s).toFixed(1)} (${Math.max(...s).toFixed(1)}) | ${median(x).toFixed(1)} (${Math.max(...x).toFixed(1)}) | ${(median(x) / median(s)).toFixed(2)} |`);
+  }
+  console.log(`load average after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  for (const m of Object.values(models)) await m.dispose();
+  process.exit(0);
+}
 const SHAPES = [[576, 576], [1536, 576], [576, 1536], [960, 960], [2560, 960], [960, 2560], [49152, 576]];
 const ROUNDS = Number(values.rounds);
 /** Weight bytes timed per round and build (several calls for the small matrices). */
@@ -41,7 +77,6 @@ const base = table + F16_TABLE_BYTES;
 const u8 = new Uint8Array(memory.buffer);
 for (let i = base; i < u8.length; i++) u8[i] = Math.imul(i, 2654435761) >>> 24;
 
-const median = (x) => x.slice().sort((a, b) => a - b)[x.length >> 1];
 console.log(`load average before: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 console.log('| type | rows × cols | tokens | simd GB/s best (median) | relaxed-simd GB/s best (median) | relaxed / simd |');
 console.log('|---|---|---|---|---|---|');
