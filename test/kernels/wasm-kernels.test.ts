@@ -430,8 +430,10 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
         let vmax = 0;
         for (let i = 0; i < (pos0 + rows) * kvw; i++) vmax = Math.max(vmax, Math.abs(vRef[i]!));
         // flash keeps the softmax weights in f32 where the reference rounds them to f16 (relative 2^-11);
-        // otherwise only f32-vs-f64 score rounding remains (which can move a weight across an f16 rounding tie)
-        const tol = (f16 && flash ? 2 ** -10 : f16 ? 1e-4 : 1e-5) * vmax;
+        // otherwise only f32-vs-f64 score rounding remains, which can move a weight across an f16
+        // rounding boundary: one weight in [0.5, 1) then moves by 2^-11, its V row by up to 2^-11 * vmax
+        // (seed 455271966 hits it: 2.4e-4 * vmax)
+        const tol = (f16 ? 2 ** -10 : 1e-5) * vmax;
         const got = f32(op, q.length);
         for (let i = 0; i < q.length; i++) {
           if (!(Math.abs(got[i]! - want[i]!) <= tol)) throw new Error(`attention pos0 ${pos0} element ${i}: got ${got[i]}, want ${want[i]} (tol ${tol}); seed ${SEED}`);
