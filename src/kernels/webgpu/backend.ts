@@ -17,7 +17,6 @@ import { dequantize } from '../../quant/index.js';
 import type { Op, Program, Step } from '../../model/program.js';
 import type { Backend, BackendInit } from '../backend.js';
 import { MAP_READ_MODE, Usage, createGPUContext, destroyGPUContext, type DeviceOptions, type GPUContext } from './device.js';
-import { argmaxWGSL } from './kernels/argmax.js';
 import { TOPK_MAX, topkWGSL } from './kernels/topk.js';
 import { ATTENTION_MAX_HEAD_DIM, attentionWGSL } from './kernels/attention.js';
 import { SPLIT, attentionDecodeWGSL, type DecodePass } from './kernels/attention-decode.js';
@@ -301,18 +300,18 @@ export class WebGPUBackend implements Backend {
     }
     const logits = this.act(program.logits);
     this.vocab = logits.width;
-    const am = await this.pipeline('argmax', argmaxWGSL);
+    // Greedy sampling is top-k with k = 1 (result: id, then logit bits; only the id is read back).
+    const tk = await this.pipeline('topk', topkWGSL);
     this.argmaxCmd = {
       kind: 'dispatch',
       label: 'argmax',
-      pipeline: am,
-      bindGroup: this.bind(am, [this.uniform(Uint32Array.of(logits.width, 0xff800000, 0, 0), 'argmax.p'), this.stepBuf, logits.buf, this.resultBuf], 'argmax'),
+      pipeline: tk,
+      bindGroup: this.bind(tk, [this.uniform(Uint32Array.of(logits.width, 1, 0xff800000, 0), 'argmax.p'), this.stepBuf, logits.buf, this.resultBuf], 'argmax'),
       grid: () => [1, 1, 1],
     };
     this.topkParams = this.createBuffer(16, Usage.UNIFORM | Usage.COPY_DST, 'topk.p');
     this.topkResult = this.createBuffer(TOPK_MAX * 8, Usage.STORAGE | Usage.COPY_SRC, 'topk');
     this.readTopk = this.createBuffer(TOPK_MAX * 8, Usage.MAP_READ | Usage.COPY_DST, 'topk.read');
-    const tk = await this.pipeline('topk', topkWGSL);
     this.topkCmd = {
       kind: 'dispatch',
       label: 'topk',

@@ -1,9 +1,11 @@
 /**
  * Top-k on the GPU: the k largest logits of the last output row, best first
- * (ties -> lower id, NaN never chosen), as k ids and k float bit patterns, so
- * a top-k sampler reads back 8k bytes instead of the whole row. k rounds of a
- * workgroup arg-max over the row, each restricted to what ranks below the
- * previous pick in the order (logit desc, id asc).
+ * (ties -> lower id, NaN never chosen, as generate/sampling.ts), as k ids and
+ * k float bit patterns, so a top-k sampler reads back 8k bytes instead of the
+ * whole row. k rounds of a workgroup arg-max over the row, each restricted to
+ * what ranks below the previous pick in the order (logit desc, id asc).
+ * Greedy sampling is k = 1: the argmax id in result[0] (0xffffffff when every
+ * logit is NaN), the only 4 bytes read back per token.
  *
  * Workgroup: 256 invocations, one workgroup. Grid: 1.
  * Bindings: 0 uniform P { vocab, k, bits of -inf }, 1 uniform Step,
