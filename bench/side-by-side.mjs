@@ -8,7 +8,9 @@
  * node-llama-cpp: ppN = one evaluateWithoutGeneratingNewTokens call over N
  * random tokens from an empty sequence; tgN = N tokens of greedy generation
  * after a 1-token prompt (seq.evaluate; sampling in the native library, a few
- * µs of binding overhead per token included). tsinfer: runBench (dist/cli/bench.js),
+ * µs of binding overhead per token included), and tgN "bare": N single-token
+ * evaluateWithoutGeneratingNewTokens calls (no sampling, less of node-llama-cpp's
+ * generation loop; the stricter comparison). tsinfer: runBench (dist/cli/bench.js),
  * the same tests through the Backend interface. Both: f16 KV cache, flash
  * attention off (llama-bench's default), batch = the whole prompt.
  *
@@ -79,7 +81,15 @@ async function llamaCpp(file) {
     }
     return N / ((performance.now() - t) / 1000);
   };
-  return { loadMs, pp, tg, dispose: async () => { await context.dispose(); await model.dispose(); } };
+  // the same decode without node-llama-cpp's generation loop: one evaluateWithoutGeneratingNewTokens per token
+  const tgBare = async () => {
+    await seq.clearHistory();
+    const toks = tokens(N, vocab, 3);
+    const t = performance.now();
+    for (const tok of toks) await seq.evaluateWithoutGeneratingNewTokens([tok]);
+    return N / ((performance.now() - t) / 1000);
+  };
+  return { loadMs, pp, tg, tgBare, dispose: async () => { await context.dispose(); await model.dispose(); } };
 }
 
 const rows = [];
@@ -88,10 +98,11 @@ for (const file of positionals) {
   const l = await llamaCpp(file);
   if (P > 0) await l.pp();
   if (N > 0) await l.tg();
-  const res = { file: name, llama: { pp: [], tg: [], loadMs: l.loadMs }, ours: { pp: [], tg: [] } };
+  const res = { file: name, llama: { pp: [], tg: [], tgBare: [], loadMs: l.loadMs }, ours: { pp: [], tg: [] } };
   for (let r = 0; r < R; r++) {
     if (P > 0) res.llama.pp.push(await l.pp());
     if (N > 0) res.llama.tg.push(await l.tg());
+    if (N > 0) res.llama.tgBare.push(await l.tgBare());
     const t0 = performance.now();
     const b = await runBench({ file, backend: 'wasm', threads, prompt: P, generate: N, repetitions: 1 });
     res.ours.benchMs ??= performance.now() - t0; // load + warm-up + tests
@@ -115,12 +126,14 @@ const f = (x) => (Number.isFinite(x) ? x.toFixed(1) : '-');
 console.log(`| file | test | llama.cpp t/s (median of ${R}) | tsinfer wasm t/s | ratio | tsinfer GB/s |`);
 console.log('|---|---|---|---|---|---|');
 for (const r of rows) {
-  for (const test of ['pp', 'tg']) {
-    if (!r.llama[test].length && !r.ours[test].length) continue;
-    const a = r.llama[test].length ? median(r.llama[test]) : NaN;
-    const b = r.ours[test].length ? median(r.ours[test]) : NaN;
-    const gb = test === 'tg' ? ((b * r.bytesPerToken) / 1e9).toFixed(2) : '';
-    console.log(`| ${r.file} | ${test}${test === 'pp' ? P : N} | ${f(a)} | ${f(b)} | ${(b / a).toFixed(2)}× | ${gb} |`);
+  for (const test of ['pp', 'tg', 'tgBare']) {
+    const ours = test === 'tgBare' ? 'tg' : test;
+    if (!r.llama[test]?.length && !r.ours[ours].length) continue;
+    const a = r.llama[test]?.length ? median(r.llama[test]) : NaN;
+    const b = r.ours[ours].length ? median(r.ours[ours]) : NaN;
+    const gb = ours === 'tg' ? ((b * r.bytesPerToken) / 1e9).toFixed(2) : '';
+    const label = test === 'pp' ? `pp${P}` : test === 'tg' ? `tg${N}` : `tg${N} (llama.cpp: bare decode calls)`;
+    console.log(`| ${r.file} | ${label} | ${f(a)} | ${f(b)} | ${(b / a).toFixed(2)}× | ${gb} |`);
   }
 }
 console.log(`\n${threads} threads; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; commit ${commit}; JSON: ${path.relative(ROOT, out)}`);
