@@ -416,18 +416,18 @@ async function main(argv) {
   const notesFile = path.join(HERE, 'NOTES.md');
   const notes = existsSync(notesFile) ? readFileSync(notesFile, 'utf8') : undefined;
   let text = report(quant, infer, { ...opts, LLAMA_CPP_RELEASE, notes });
-  // A section that was not run this time (--no-quant / --no-infer) is carried over from the existing report.
-  if ((!quant || !infer) && existsSync(opts.out)) {
-    const old = sections(readFileSync(opts.out, 'utf8'));
-    const add = [!quant && old.find((x) => x.startsWith('## Quantizer')), !infer && old.find((x) => x.startsWith('## Inference'))].filter(Boolean);
-    if (add.length) {
-      const cur = sections(text);
-      const head = cur.filter((x) => !x.startsWith('## '));
-      const body = cur.filter((x) => x.startsWith('## Quantizer') || x.startsWith('## Inference'));
-      const rest = cur.filter((x) => x.startsWith('## ') && !body.includes(x));
-      const ordered = [...body, ...add].sort((a, b) => (a.startsWith('## Quantizer') ? 0 : 1) - (b.startsWith('## Quantizer') ? 0 : 1));
-      text = [...head, ...ordered, ...rest].join('');
-    }
+  // Sections this run did not produce (--no-quant / --no-infer, the other backend's inference
+  // section, sections written by other scripts such as scripts/agreement.mjs) are carried over from
+  // the existing report: quantizer first, then inference, then the rest, the notes last.
+  if (existsSync(opts.out)) {
+    const heading = (x) => x.split('\n', 1)[0];
+    const cur = sections(text);
+    const have = new Set(cur.map(heading));
+    const kept = sections(readFileSync(opts.out, 'utf8')).filter((x) => x.startsWith('## ') && !have.has(heading(x)));
+    const head = cur.filter((x) => !x.startsWith('## '));
+    const rank = (x) => (x.startsWith('## Quantizer') ? 0 : x.startsWith('## Inference') ? 1 : x.startsWith('## Notes') ? 3 : 2);
+    const body = [...cur.filter((x) => x.startsWith('## ')), ...kept].map((x) => (x.endsWith('\n\n') ? x : `${x.trimEnd()}\n\n`));
+    text = [...head, ...body.sort((a, b) => rank(a) - rank(b))].join('').trimEnd() + '\n';
   }
   writeFileSync(opts.out, text);
   console.log(`wrote ${path.relative(process.cwd(), opts.out)}`);
