@@ -109,11 +109,10 @@ const TYPES: Array<[string, number]> = [
   ['Q5_K', GGMLType.Q5_K], ['Q6_K', GGMLType.Q6_K],
 ];
 
-function checkMatmul(name: string, typeId: number, rows: number, cols: number, tokens: number, sampleRows?: number) {
+/** Random weights (rows x cols of typeId) and tokens activation rows in WASM memory, quantized as the matmul wants them. */
+function matmulInputs(r: ReturnType<typeof rng>, typeId: number, rows: number, cols: number, tokens: number) {
   resetAlloc();
-  const r = rng(SEED ^ (typeId * 7919 + rows * 31 + cols + tokens));
-  const info = ggmlType(typeId)!;
-  const rb = rowBytes(info, cols);
+  const rb = rowBytes(ggmlType(typeId)!, cols);
   const wbytes = weights(r, typeId, rows, cols);
   const wp = alloc(wbytes.length + 16);
   u8(wp, wbytes.length).set(wbytes);
@@ -131,6 +130,12 @@ function checkMatmul(name: string, typeId: number, rows: number, cols: number, t
       else exp.quantizeQ8K(xp + t * cols * 4, xq + t * xrb, cols);
     }
   }
+  return { rb, wbytes, wp, x, fmt, xrb, xq };
+}
+
+function checkMatmul(name: string, typeId: number, rows: number, cols: number, tokens: number, sampleRows?: number) {
+  const r = rng(SEED ^ (typeId * 7919 + rows * 31 + cols + tokens));
+  const { rb, wbytes, wp, x, fmt, xrb, xq } = matmulInputs(r, typeId, rows, cols, tokens);
   const op = alloc(rows * tokens * 4);
   // two calls over split row ranges, as two threads would do
   const mid = Math.floor(rows / 3);
@@ -194,23 +199,8 @@ describe(`wasm matmul kernels, ${BUILD.name} build (seed ${SEED})`, () => {
   }
   it('prompt batches give every token the same bits as one token at a time (4-token weight reuse), every type', () => {
     for (const [name, id] of TYPES) {
-      resetAlloc();
-      const r = rng(SEED ^ (id * 104729));
       const cols = ggmlType(id)!.blockSize === 256 ? 1536 : 576, rows = 24, tokens = 19;
-      const wbytes = weights(r, id, rows, cols);
-      const wp = alloc(wbytes.length + 16);
-      u8(wp, wbytes.length).set(wbytes);
-      const x = activations(r, tokens * cols);
-      const xp = alloc(x.length * 4);
-      f32(xp, x.length).set(x);
-      const fmt = exp.activationFormat(id);
-      const xrb = activationRowBytes(fmt, cols);
-      let xq = xp;
-      if (fmt !== 0) {
-        xq = alloc(xrb * tokens);
-        for (let t = 0; t < tokens; t++) (fmt === 1 ? exp.quantizeQ8A : exp.quantizeQ8K)(xp + t * cols * 4, xq + t * xrb, cols);
-      }
-      const rb = rowBytes(ggmlType(id)!, cols);
+      const { rb, wp, xrb, xq } = matmulInputs(rng(SEED ^ (id * 104729)), id, rows, cols, tokens);
       const batch = alloc(rows * tokens * 4), single = alloc(rows * 4);
       exp.matmul(id, wp, rb, xq, xrb, batch, rows, cols, tokens, 0, rows);
       for (let t = 0; t < tokens; t++) {
