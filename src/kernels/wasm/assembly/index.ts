@@ -112,13 +112,14 @@ function aimPrefetch(ops: usize, i: i32, nOps: i32, tid: i32, nth: i32): void {
   }
 }
 
-/** Reads 1 KiB ahead (one byte per cache line). */
+/** Reads up to 1 KiB ahead (one byte per cache line), never past the region's end. */
 // @ts-ignore: decorator
 @inline function prefetchStep(): void {
+  const end = min(pfEnd, pfCur + 1024);
   let a: u32 = 0;
-  for (let k: usize = 0; k < 1024; k += 64) a += load<u8>(pfCur + k);
+  for (let q = pfCur; q < end; q += 64) a += load<u8>(q);
   pfSink += a;
-  pfCur += 1024;
+  pfCur = end;
 }
 
 /** Sense-counting barrier: spin on the generation word (reading ahead while it waits), then block in atomic.wait. Returns false when aborted. */
