@@ -65,6 +65,7 @@ export interface WasmExports {
   siluMul(gate: number, up: number, out: number, i0: number, i1: number): void;
   argmax(x: number, n: number): number;
   dequantRow(type: number, w: number, y: number, n: number): void;
+  halvesToF32(src: number, dst: number, n: number): void;
   f32ToF16(x: number): number;
   f16ToF32(h: number): number;
 }

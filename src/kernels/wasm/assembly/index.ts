@@ -4,7 +4,7 @@
 // module allocates nothing.
 import { activationFormat as fmt, dequantRow, matmul } from './generated/matmul';
 import { add, argmax, attention, attentionScratch, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, siluMul } from './ops';
-import { f16, roundF16, setF16Table, toF16 } from './util';
+import { f16, f16x4hi, f16x4lo, roundF16, setF16Table, toF16 } from './util';
 
 export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, attentionScratch, add, siluMul, matmul, argmax, dequantRow };
 
@@ -22,6 +22,14 @@ export function activationFormat(type: i32): i32 {
 }
 export function f16ToF32(h: u32): f32 {
   return f16(h);
+}
+/** n (a multiple of 8) finite binary16 values at src -> f32 at dst, eight at a time: the KV cache's and F16 weights' conversion. */
+export function halvesToF32(src: usize, dst: usize, n: i32): void {
+  for (let i = 0; i < n; i += 8) {
+    const h = v128.load(src + (<usize>i << 1));
+    v128.store(dst + (<usize>i << 2), f16x4lo(h));
+    v128.store(dst + (<usize>i << 2), f16x4hi(h), 16);
+  }
 }
 export function f32ToF16(x: f32): u32 {
   return toF16(x);

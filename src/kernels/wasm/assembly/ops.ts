@@ -343,19 +343,29 @@ export function attention(
       for (let qi = 0; qi < nq; qi++) {
         const nr = pos0 + r0 + qi / group + 1;
         const sc = scores + ((<usize>qi * <usize>n) << 2);
-        let mx: f32 = -Infinity;
-        for (let p = 0; p < nr; p++) {
-          const s = load<f32>(sc + (<usize>p << 2));
-          if (s > mx) mx = s;
-        }
+        // max, then e^(s - max) four at a time with the vector e^x (≤ 2 ulp), summed in position order
+        let m4 = f32x4.splat(-Infinity);
+        let p = 0;
+        for (; p + 4 <= nr; p += 4) m4 = f32x4.max(m4, v128.load(sc + (<usize>p << 2)));
+        let mx: f32 = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
+        for (; p < nr; p++) mx = max(mx, load<f32>(sc + (<usize>p << 2)));
+        const mv = f32x4.splat(mx);
         let sum: f32 = 0;
-        for (let p = 0; p < nr; p++) {
-          const e = <f32>Math.exp(<f64>(load<f32>(sc + (<usize>p << 2)) - mx));
+        for (p = 0; p + 4 <= nr; p += 4) {
+          const e = expV(f32x4.sub(v128.load(sc + (<usize>p << 2)), mv));
+          v128.store(sc + (<usize>p << 2), e);
+          sum += f32x4.extract_lane(e, 0);
+          sum += f32x4.extract_lane(e, 1);
+          sum += f32x4.extract_lane(e, 2);
+          sum += f32x4.extract_lane(e, 3);
+        }
+        for (; p < nr; p++) {
+          const e = f32x4.extract_lane(expV(f32x4.splat(load<f32>(sc + (<usize>p << 2)) - mx)), 0);
           store<f32>(sc + (<usize>p << 2), e);
           sum += e;
         }
         const inv: f32 = <f32>1 / sum;
-        for (let p = 0; p < nr; p++) {
+        for (p = 0; p < nr; p++) {
           const wv = load<f32>(sc + (<usize>p << 2)) * inv;
           store<f32>(sc + (<usize>p << 2), f16cache ? roundF16(wv) : wv);
         }

@@ -120,17 +120,21 @@ export function setF16Table(tab: usize): void {
 /** Eight binary16 values at p -> two f32x4 (finite values; used for the KV cache and F16 weights). */
 // @ts-ignore: decorator
 @inline export function f16x4lo(h: v128): v128 {
-  const w = i32x4.extend_low_i16x8_u(h);
-  const o = i32x4.shl(v128.and(w, i32x4.splat(0x7fff)), 13);
-  const f = f32x4.mul(o, f32x4.splat(reinterpret<f32>(0x77800000)));
-  return v128.or(f, i32x4.shl(v128.and(w, i32x4.splat(0x8000)), 16));
+  return f16bits(i32x4.extend_low_i16x8_s(h));
 }
 // @ts-ignore: decorator
 @inline export function f16x4hi(h: v128): v128 {
-  const w = i32x4.extend_high_i16x8_u(h);
-  const o = i32x4.shl(v128.and(w, i32x4.splat(0x7fff)), 13);
-  const f = f32x4.mul(o, f32x4.splat(reinterpret<f32>(0x77800000)));
-  return v128.or(f, i32x4.shl(v128.and(w, i32x4.splat(0x8000)), 16));
+  return f16bits(i32x4.extend_high_i16x8_s(h));
+}
+/**
+ * Four sign-extended binary16 values -> f32: shifted left by 13 the exponent and mantissa land in
+ * the f32 fields and the sign stays in bit 31; clearing bits 30..28 (copies of the sign) leaves
+ * the half's value times 2^-112 (subnormals included), which one multiply by 2^112 corrects.
+ */
+// @ts-ignore: decorator
+@inline function f16bits(w: v128): v128 {
+  const o = v128.and(i32x4.shl(w, 13), i32x4.splat(0x8fffffff));
+  return f32x4.mul(o, f32x4.splat(reinterpret<f32>(0x77800000)));
 }
 
 /** float -> binary16 bits, round to nearest even (as ggml_fp32_to_fp16). */
