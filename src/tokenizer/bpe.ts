@@ -23,12 +23,12 @@ import { checkAddSpecial, NO_TOKEN, numericArray, optBool, optString, readSpecia
 export interface BpeVocab extends BaseVocab {
   /** Merge rules "left right", highest priority first. */
   merges: string[];
-  /** `tokenizer.ggml.pre`; missing means "default", unknown falls back to GPT-2 with a warning. */
+  /** `tokenizer.ggml.pre`; missing means "default" (with a warning); unknown is a TokenizerError. */
   pre?: string;
 }
 
 export interface BpeOptions {
-  /** Called with a message for an unknown pre-tokenizer. Default: console.warn. */
+  /** Called with a message when the vocabulary names no pre-tokenizer. Default: console.warn. */
   warn?: (message: string) => void;
 }
 

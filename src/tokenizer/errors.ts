@@ -6,6 +6,8 @@ export type TokenizerErrorCode =
   | 'BAD_VALUE'
   /** `tokenizer.ggml.model` names a tokenizer this code does not implement. */
   | 'UNSUPPORTED_MODEL'
+  /** `tokenizer.ggml.pre` names a pre-tokenizer that is unknown or not implemented. */
+  | 'UNSUPPORTED_PRE_TOKENIZER'
   /** Two tokens share the same text. */
   | 'DUPLICATE_TOKEN'
   /** `add_bos`/`add_eos` is set but the token id is not. */

@@ -13,6 +13,7 @@
  * - expressions without `\p{...}` run on the code points themselves, non-ASCII whitespace
  *   again replaced by a vertical tab. `\s` means ASCII whitespace only (C++ std::regex).
  */
+import { TokenizerError } from './errors.js';
 import { CpFlag, cpFlags, toLowerCp } from './unicode.js';
 
 /** The GPT-2 expression (llama.cpp runs its own scanner for exactly this string). */
@@ -22,10 +23,15 @@ export const LLAMA3_REGEX = String.raw`(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|
 const QWEN2_REGEX = String.raw`(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`;
 const DIGIT_REGEX = String.raw`\p{N}`;
 const BLOOM_REGEX = ' ?[^(\\s|.,!?…。，、।۔،)]+';
+/** Kimi K2: llama.cpp runs one scanner for all of its expressions when it sees this one. */
+const HAN_REGEX = String.raw`\p{Han}+`;
+/** Digit runs cut into groups of three from the right (llama.cpp's AFMoE scanner; Tiny Aya's expression maps to it too). */
+const AFMOE_DIGITS_REGEX = String.raw`\p{AFMoE_digits}`;
+const TINY_AYA_DIGITS_REGEX = String.raw`\d{1,3}(?=(?:\d{3})*\b)`;
 
 /** What a `tokenizer.ggml.pre` value selects: expressions and the vocabulary flags llama.cpp sets with it. */
 export interface PreTokenizerSpec {
-  /** The canonical name (the `pre` value, or "gpt-2" for an unknown one). */
+  /** The `pre` value ("default" when the file gives none). */
   readonly name: string;
   readonly regexes: readonly string[];
   /** Words that are whole tokens skip the merges (llama.cpp's ignore_merges). */
@@ -64,17 +70,48 @@ const BAILINGMOE: SpecInit = {
   cleanSpaces: false,
 };
 
+// Expressions of newer pre-tokenizers, as llama.cpp's llama-vocab.cpp spells them (non-ASCII escaped).
+const DEEPSEEK3_LLM_REGEXES = [
+  "\\p{N}{1,3}",
+  "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+  "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+];
+const SPARK2_5_REGEXES = [
+  "\\p{N}{1,3}",
+  "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+  "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+|[\r\n]|\\s+(?!\\S)|\\s+",
+  "\\p{N}",
+];
+const YOUTU_REGEXES = [
+  "[\uac00-\ud7a3\u3131-\u318e]+|[\uff01\u2026\u201c\u201d\u2018\u2019\u2014\uff1a\uff1b\uff0c\u3001-\u303f\ufe30-\ufe4f]+|[\u3105-\u312f]+|[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+  "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+];
+const AFMOE_REGEXES = [
+  "\\p{AFMoE_digits}",
+  "[\u4e00-\u9fff\u3400-\u4dbf\u8c48-\ufaff\u3040-\u309f\u30a0-\u30ff\uff65-\uff9f\u2f00-\u2fdf\u0e40-\u0e7f\u0e80-\u0eff\u1780-\u17ff\u1000-\u109f\uaa60-\uaa7f\ua9e0-\ua9ff\uac00-\ud7af\u1100-\u11ff]+",
+  "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+];
+const TINY_AYA_REGEXES = [
+  "\\d{1,3}(?=(?:\\d{3})*\\b)",
+  "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+];
+const GRANITE_EMB_MULTI_REGEXES = [
+  "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}\\p{M}])([^a-z]))*((?=[\\p{L}\\p{M}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}\\p{M}])([^a-z]))+((?=[\\p{L}\\p{M}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+];
+
 const SPECS: Record<string, SpecInit> = {
   default: DEFAULT,
   // Llama 3 family
   llama3: LLAMA3, 'llama-v3': LLAMA3, 'llama-bpe': LLAMA3, falcon3: LLAMA3, 'falcon-h1': LLAMA3,
-  pixtral: LLAMA3, 'midm-2.0': LLAMA3, lfm2: LLAMA3,
+  pixtral: LLAMA3, 'midm-2.0': LLAMA3, lfm2: LLAMA3, 'jina-v5-nano': LLAMA3,
   dbrx: { regexes: [LLAMA3_REGEX] },
   'smaug-bpe': { regexes: [LLAMA3_REGEX] },
   // GPT-2 family
   'gpt-2': GPT2, 'phi-2': GPT2, 'jina-es': GPT2, 'jina-de': GPT2, gigachat: GPT2, 'jina-v2-es': GPT2,
   'jina-v2-de': GPT2, 'a.x-4.0': GPT2, mellum: GPT2, 'modern-bert': GPT2, exaone4: GPT2,
   mpt: GPT2, olmo: GPT2, jais: GPT2,
+  // GPT-2 rules; llama.cpp also sets add_sep for these (used by embedding callers, not by tokenize)
+  'jina-v1-en': GPT2, 'jina-v2-code': GPT2, 'roberta-bpe': GPT2,
   // Not a llama.cpp name; GPT-NeoX tokenizers use the GPT-2 expression.
   'gpt-neox': GPT2,
   trillion: { regexes: [GPT2_REGEX], cleanSpaces: false },
@@ -88,6 +125,12 @@ const SPECS: Record<string, SpecInit> = {
     regexes: [String.raw`[\p{P}\$\+<=>\^~\|` + '`' + ']+', GPT2_REGEX, '[0-9][0-9][0-9]'],
   },
   qwen2: { regexes: [QWEN2_REGEX], cleanSpaces: false },
+  f2llmv2: { regexes: [QWEN2_REGEX], cleanSpaces: false },
+  // Qwen 3.5: letters and combining marks together
+  qwen35: {
+    regexes: [CONTRACTIONS + String.raw`|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`],
+    cleanSpaces: false,
+  },
   'deepseek-r1-qwen': { regexes: [QWEN2_REGEX], cleanSpaces: false },
   stablelm2: { regexes: [QWEN2_REGEX] },
   megrez: { regexes: [QWEN2_REGEX] },
@@ -127,6 +170,19 @@ const SPECS: Record<string, SpecInit> = {
     addBos: true,
   },
   'gpt-4o': GPT4O,
+  kanana2: GPT4O,
+  talkie: GPT4O,
+  'deepseek-v3': { regexes: DEEPSEEK3_LLM_REGEXES, cleanSpaces: false },
+  'hunyuan-dense': { regexes: DEEPSEEK3_LLM_REGEXES, cleanSpaces: false },
+  'joyai-llm': { regexes: DEEPSEEK3_LLM_REGEXES, cleanSpaces: false },
+  hy_v4: { regexes: DEEPSEEK3_LLM_REGEXES, cleanSpaces: false },
+  spark2_5: { regexes: SPARK2_5_REGEXES, cleanSpaces: false },
+  youtu: { regexes: YOUTU_REGEXES, cleanSpaces: false, ignoreMerges: true },
+  afmoe: { regexes: AFMOE_REGEXES, cleanSpaces: false },
+  tiny_aya: { regexes: TINY_AYA_REGEXES, cleanSpaces: false },
+  cohere2moe: { regexes: TINY_AYA_REGEXES, cleanSpaces: false },
+  'granite-embed-multi-97m': { regexes: GRANITE_EMB_MULTI_REGEXES, cleanSpaces: false, ignoreMerges: true },
+  'kimi-k2': { regexes: [HAN_REGEX], cleanSpaces: false },
   llama4: GPT4O,
   'minimax-m2': GPT4O,
   bailingmoe: BAILINGMOE,
@@ -158,20 +214,29 @@ const SPECS: Record<string, SpecInit> = {
 export const PRE_TOKENIZER_NAMES: readonly string[] = Object.keys(SPECS).sort();
 
 /**
- * The pre-tokenizer for a `tokenizer.ggml.pre` value. A missing value means "default" (as in
- * llama.cpp); an unknown one falls back to the GPT-2 rules and calls `warn` with its name.
+ * Pre-tokenizers llama.cpp knows that work on raw UTF-8 text instead of GPT-2's byte characters
+ * (llama.cpp's byte_encode = false, some with SentencePiece-style whitespace escaping). The
+ * engine does not implement that form of BPE yet, so these are refused by name.
+ */
+export const UNSUPPORTED_PRE_TOKENIZERS: readonly string[] = ['gemma4', 'granite-embed-multi-311m', 'sarvam-moe', 'whitespace'];
+
+/**
+ * The pre-tokenizer for a `tokenizer.ggml.pre` value. A missing value means "default", as in
+ * llama.cpp, which also warns then (so does `warn` here). An unknown value, or one this engine
+ * does not implement, is a TokenizerError naming it, as llama.cpp refuses unknown names.
  */
 export function preTokenizerSpec(pre: string | undefined, warn: (message: string) => void = () => {}): PreTokenizerSpec {
+  if (pre === undefined || pre === '') warn('the vocabulary names no pre-tokenizer (tokenizer.ggml.pre); using "default"');
   const name = pre === undefined || pre === '' ? 'default' : pre;
-  let init = Object.prototype.hasOwnProperty.call(SPECS, name) ? SPECS[name] : undefined;
-  let canonical = name;
+  const init = Object.prototype.hasOwnProperty.call(SPECS, name) ? SPECS[name] : undefined;
   if (init === undefined) {
-    warn(`unknown pre-tokenizer "${name}" (tokenizer.ggml.pre); using the GPT-2 rules`);
-    init = GPT2;
-    canonical = 'gpt-2';
+    if (UNSUPPORTED_PRE_TOKENIZERS.includes(name)) {
+      throw new TokenizerError('UNSUPPORTED_PRE_TOKENIZER', `pre-tokenizer "${name}" (tokenizer.ggml.pre) works on raw UTF-8 text, which tsinfer does not implement yet`, 'tokenizer.ggml.pre');
+    }
+    throw new TokenizerError('UNSUPPORTED_PRE_TOKENIZER', `unknown pre-tokenizer "${name}" (tokenizer.ggml.pre)`, 'tokenizer.ggml.pre');
   }
   return {
-    name: canonical,
+    name,
     regexes: init.regexes,
     ignoreMerges: init.ignoreMerges ?? false,
     cleanSpaces: init.cleanSpaces ?? true,
@@ -340,6 +405,14 @@ function splitLlama3(t: SplitText, pieces: number[]): number[] {
       while (at.F(pos) & NUMBER && pos - i0 < 3) pos++;
       return pos;
     }
+    return llama3Tail(pos, at);
+  });
+}
+
+/** The end of Llama 3's expression: `<space>?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`. */
+function llama3Tail(pos: number, at: Cursor): number {
+    const cpt = at.C(pos);
+    const flags = at.F(pos);
     // <space>?[^\s\p{L}\p{N}]+[\r\n]*  (llama.cpp tests the first code point's flags here)
     let f2 = cpt === SPACE ? at.F(pos + 1) : flags;
     if (!(f2 & (WHITESPACE | LETTER | NUMBER)) && flags !== 0) {
@@ -358,7 +431,6 @@ function splitLlama3(t: SplitText, pieces: number[]): number[] {
     }
     if (lastRN > 0) return lastRN;
     return spaces(pos, at);
-  });
 }
 
 /** `\p{N}`: every number code point is a piece of its own; the text between stays whole. */
@@ -383,6 +455,83 @@ function splitDigits(t: SplitText, pieces: number[]): number[] {
   return out;
 }
 
+/**
+ * llama.cpp's `unicode_regex_split_custom_afmoe`: each run of number code points is cut into a
+ * leading group of (length mod 3) and then groups of three; the text before a run is not cut
+ * off but joins the run's first group (as llama.cpp does; later expressions split it again).
+ */
+function splitDigitGroups(t: SplitText, pieces: number[]): number[] {
+  const fl = t.fl;
+  const out: number[] = [];
+  let start = 0;
+  for (const len of pieces) {
+    const end = start + len;
+    let prev = start;
+    const add = (e: number): void => {
+      if (e > prev) out.push(e - prev);
+      prev = e;
+    };
+    for (let pos = start; pos < end; ) {
+      if (!(fl[pos]! & NUMBER)) {
+        pos++;
+        continue;
+      }
+      const first = pos;
+      while (pos < end && fl[pos]! & NUMBER) pos++;
+      const rem = (pos - first) % 3;
+      let cur = first;
+      if (rem > 0) add((cur += rem));
+      while (cur < pos) add((cur += 3));
+    }
+    add(end);
+    start = end;
+  }
+  return out;
+}
+
+/** The Han ranges of llama.cpp's `unicode_cpt_is_han`. */
+function isHan(cp: number): boolean {
+  return (
+    (cp >= 0x4e00 && cp <= 0x9fff) || (cp >= 0x3400 && cp <= 0x4dbf) || (cp >= 0x20000 && cp <= 0x2a6df) ||
+    (cp >= 0x2a700 && cp <= 0x2b73f) || (cp >= 0x2b740 && cp <= 0x2b81f) || (cp >= 0x2b820 && cp <= 0x2ceaf) ||
+    (cp >= 0x2ceb0 && cp <= 0x2ebef) || (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0x2f800 && cp <= 0x2fa1f)
+  );
+}
+
+/**
+ * llama.cpp's `unicode_regex_split_custom_kimi_k2` (Kimi K2's expressions: Han runs, letter
+ * words without Han and an optional contraction, numbers by three, then as Llama 3).
+ */
+function splitKimiK2(t: SplitText, pieces: number[]): number[] {
+  return scanPieces(t, pieces, (pos, at) => {
+    const cpt = at.C(pos);
+    const flags = at.F(pos);
+    if (cpt !== -1 && isHan(cpt)) {
+      while (at.C(pos) !== -1 && isHan(at.C(pos))) pos++;
+      return pos;
+    }
+    const letterAt = (p: number): boolean => (at.F(p) & LETTER) !== 0 && !isHan(at.C(p));
+    const leading = !(cpt === CR || cpt === LF || flags & (LETTER | NUMBER));
+    if (letterAt(pos) || (leading && letterAt(pos + 1))) {
+      const p0 = pos;
+      if (leading) pos++;
+      while (letterAt(pos)) pos++;
+      if (pos > p0 + (leading ? 1 : 0)) {
+        // (?:'s|'t|'re|'ve|'m|'ll|'d)? — llama.cpp also needs a code point after the apostrophe
+        const c = at.C(pos + 1) === -1 ? -1 : contraction(pos, at, toLowerCp);
+        return c >= 0 ? c : pos;
+      }
+      pos = p0;
+    }
+    if (flags & NUMBER) {
+      const i0 = pos;
+      while (at.F(pos) & NUMBER && pos - i0 < 3) pos++;
+      return pos;
+    }
+    return llama3Tail(pos, at);
+  });
+}
+
 // ---- general expressions ----
 
 /** Class → its stand-in code unit in the collapsed text and the ASCII members (llama.cpp's k_ucat_cpt / k_ucat_map). */
@@ -391,7 +540,7 @@ const COLLAPSED: Record<string, { code: number; ascii: string }> = {
   L: { code: 0xd2, ascii: 'A-Za-z' },
   P: { code: 0xd3, ascii: String.raw`!-#%-*,-/:-;?-@\[-\]_\{\}` },
   M: { code: 0xd4, ascii: '' },
-  S: { code: 0xd5, ascii: String.raw`\$\+<->\^` + '`' + String.raw`\|` },
+  S: { code: 0xd5, ascii: String.raw`\$\+<->\^` + '`' + String.raw`\|~` },
   Lu: { code: 0xd2, ascii: 'A-Za-z' },
   Ll: { code: 0xd2, ascii: 'A-Za-z' },
   Lt: { code: 0xd2, ascii: 'A-Za-z' },
@@ -493,6 +642,8 @@ function stageFor(expr: string): Stage {
   if (expr === GPT2_REGEX) return splitGpt2;
   if (expr === LLAMA3_REGEX) return splitLlama3;
   if (expr === DIGIT_REGEX) return splitDigits;
+  if (expr === AFMOE_DIGITS_REGEX || expr === TINY_AYA_DIGITS_REGEX) return splitDigitGroups;
+  if (expr === HAN_REGEX) return splitKimiK2;
   return regexStage(expr);
 }
 

@@ -7,6 +7,7 @@ import {
   PreTokenizer,
   PRE_TOKENIZER_NAMES,
   preTokenizerSpec,
+  UNSUPPORTED_PRE_TOKENIZERS,
   TokenizerError,
   type Tokenizer,
 } from '../../src/tokenizer/index.js';
@@ -98,13 +99,28 @@ describe('BPE vocabulary details', () => {
     expect(t.decode(ids, { cleanSpaces: false })).toBe("a , b . c ' d 's");
   });
 
-  it('unknown pre-tokenizer falls back to GPT-2 with a warning naming it', () => {
+  it('an unknown or unimplemented pre-tokenizer is a TokenizerError naming it; a missing one is "default" with a warning', () => {
+    expect(() => preTokenizerSpec('no-such-pre')).toThrow(/unknown pre-tokenizer "no-such-pre"/);
+    for (const name of UNSUPPORTED_PRE_TOKENIZERS) {
+      expect(() => preTokenizerSpec(name)).toThrow(TokenizerError);
+      expect(() => preTokenizerSpec(name)).toThrow(name);
+    }
     const warnings: string[] = [];
-    const spec = preTokenizerSpec('no-such-pre', (m) => warnings.push(m));
-    expect(spec.name).toBe('gpt-2');
+    expect(preTokenizerSpec(undefined, (m) => warnings.push(m)).name).toBe('default');
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toContain('no-such-pre');
-    expect(preTokenizerSpec(undefined).name).toBe('default');
+    expect(preTokenizerSpec('qwen35').name).toBe('qwen35');
+  });
+
+  it('knows every pre-tokenizer name llama.cpp knows (implemented or refused by name)', () => {
+    // llama.cpp's names (llama-vocab.cpp, release v0.5.0 of the conformance install)
+    const llama = ['a.x-4.0', 'afmoe', 'bailingmoe', 'bailingmoe2', 'bloom', 'chameleon', 'chatglm-bpe', 'codeshell', 'cohere2moe', 'command-r', 'dbrx', 'deepseek-coder', 'deepseek-llm', 'deepseek-r1-qwen', 'deepseek-v3', 'default', 'exaone', 'exaone-moe', 'exaone4', 'f2llmv2', 'falcon', 'falcon-h1', 'falcon3', 'gemma4', 'gigachat', 'glm4', 'gpt-2', 'gpt-4o', 'gpt3-finnish', 'granite-docling', 'granite-embed-multi-311m', 'granite-embed-multi-97m', 'grok-2', 'hunyuan', 'hunyuan-dense', 'hy_v4', 'jais', 'jais-2', 'jina-de', 'jina-es', 'jina-v1-en', 'jina-v2-code', 'jina-v2-de', 'jina-v2-es', 'jina-v5-nano', 'joyai-llm', 'kanana2', 'kimi-k2', 'kormo', 'laguna', 'lfm2', 'llada-moe', 'llama-bpe', 'llama-v3', 'llama3', 'llama4', 'megrez', 'mellum', 'mellum2', 'midm-2.0', 'minerva-7b', 'minicpm5', 'minimax-m2', 'modern-bert', 'mpt', 'olmo', 'phi-2', 'pixtral', 'poro-chat', 'qwen2', 'qwen35', 'refact', 'roberta-bpe', 'sarvam-moe', 'seed-coder', 'smaug-bpe', 'smollm', 'solar-open', 'spark2_5', 'stablelm2', 'starcoder', 'superbpe', 'talkie', 'tekken', 'tiny_aya', 'trillion', 'ufakzeka', 'viking', 'whitespace', 'youtu'];
+    const missing = llama.filter((n) => !PRE_TOKENIZER_NAMES.includes(n) && !UNSUPPORTED_PRE_TOKENIZERS.includes(n));
+    expect(missing).toEqual([]);
+  });
+
+  it('digit groups of three from the right (AFMoE, Tiny Aya) and Kimi K2 scanners', () => {
+    expect(new PreTokenizer(preTokenizerSpec('afmoe')).words('x1234567 12')).toEqual(['x', '1', '234', '567', ' ', '12']);
+    expect(new PreTokenizer(preTokenizerSpec('kimi-k2')).words("中文abc's 12345 !!")).toEqual(['中文', "abc's", ' ', '123', '45', ' !!']);
   });
 
   it('pre-tokenizers keep text they do not match', () => {

@@ -6,7 +6,8 @@
  * llama.cpp knows. Runs when conformance/node_modules is installed, and installs it first when
  * CI=true or TSINFER_CONFORMANCE=1 (as test/fixtures/conformance.test.ts); skipped otherwise. Seeds printed.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openGGUF } from '../../src/gguf/reader.js';
 import { gv, metadataOf, writeGGUF } from '../../src/gguf/writer.js';
 import { loadTokenizer } from '../../src/model/model.js';
-import { PRE_TOKENIZER_NAMES, preTokenizerSpec, type Tokenizer } from '../../src/tokenizer/index.js';
+import { PRE_TOKENIZER_NAMES, preTokenizerSpec, TokenizerError, type Tokenizer } from '../../src/tokenizer/index.js';
 import { REPO_ROOT, SHARED_DIR, sharedPath } from '../helpers/shared.js';
 import { BPE_VOCABS, mulberry32, seedFor, SPM_VOCABS } from './helpers.js';
 
@@ -142,6 +143,47 @@ describe.skipIf(!installed && !required)('tokenizers against llama.cpp', () => {
       await compare(file, rel, await loadTokenizer(file, { warn: () => {} }), 0x700 + i, 600, 10);
     }, 300_000);
   }
+
+  it("llama.cpp's own tokenizer test files (models/ggml-vocab-*.gguf in the install's llama.cpp source bundle)", async () => {
+    const bundle = path.join(NLC, 'llama', 'gitRelease.bundle');
+    if (!existsSync(bundle)) {
+      console.log('llama.cpp source bundle not in the install; vocabulary test files not checked');
+      return;
+    }
+    const dir = mkdtempSync(path.join(tmpdir(), 'tsinfer-llama-src-'));
+    execFileSync('git', ['clone', '-q', '--no-checkout', bundle, dir]);
+    execFileSync('git', ['-C', dir, 'checkout', '-q', 'HEAD', '--', 'models'], { stdio: 'ignore' });
+    const models = path.join(dir, 'models');
+    const refused: string[] = [];
+    let files = 0;
+    for (const f of readdirSync(models).filter((n) => n.startsWith('ggml-vocab-') && n.endsWith('.gguf.inp'))) {
+      const gguf = path.join(models, f.slice(0, -'.inp'.length));
+      const name = f.slice('ggml-vocab-'.length, -'.gguf.inp'.length);
+      let tok: Tokenizer;
+      try {
+        tok = await loadTokenizer(gguf, { warn: () => {} });
+      } catch (e) {
+        expect(e, name).toBeInstanceOf(TokenizerError);
+        refused.push(`${name} (${(e as Error).message})`);
+        continue;
+      }
+      const inp = readFileSync(path.join(models, f), 'utf8').split('\n__ggml_vocab_test__\n');
+      const out = readFileSync(path.join(models, f.replace(/\.inp$/, '.out')), 'utf8').split('\n');
+      inp.pop();
+      let same = 0;
+      for (const [i, text] of inp.entries()) {
+        const got = tok.encode(text, { addSpecial: false }).join(' ');
+        expect(got, `${name} ${JSON.stringify(text)}`).toBe(out[i]!.trim());
+        same++;
+      }
+      console.log(`[llama.cpp models/${f}] ${same}/${inp.length} equal llama.cpp's`);
+      files++;
+    }
+    console.log(`refused with a TokenizerError: ${refused.join('; ')}`);
+    expect(files).toBeGreaterThan(10);
+    // Only the vocabularies whose tokenizer model the engine does not implement (WordPiece, Gemma 4's raw-UTF-8 BPE) are refused.
+    expect(refused.map((r) => r.split(' ')[0]).sort()).toEqual(['bert-bge', 'gemma-4']);
+  }, 300_000);
 
   it('every pre-tokenizer (one name per distinct rule set), on the GPT-2 vocabulary', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'tsinfer-pre-'));
