@@ -175,9 +175,13 @@ export class TsinferServer {
     for (const c of this.inflight) c.abort();
     this.loaded?.scheduler.cancelWaiting();
     await this.idle;
-    this.http.closeIdleConnections();
+    // Keep-alive sockets become idle once their last response is flushed; a socket still busy
+    // after 2 s is cut.
+    const sweep = setInterval(() => this.http.closeIdleConnections(), 20);
     const force = setTimeout(() => this.http.closeAllConnections(), 2000);
+    this.http.closeIdleConnections();
     await closed;
+    clearInterval(sweep);
     clearTimeout(force);
   }
 
