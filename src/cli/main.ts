@@ -17,7 +17,7 @@ import { cmdBench, cmdInfo, BENCH_USAGE } from './bench.js';
 import { cmdChat, CHAT_USAGE } from './chat.js';
 import { cmdServe, SERVE_USAGE } from './serve.js';
 import { LOAD_FLAGS, loadOptions, samplingOptions, SAMPLING_FLAGS } from './options.js';
-import { formatBytes, formatCount, formatMeta, jsonReplacer, table } from './format.js';
+import { formatBytes, formatCount, formatMeta, jsonReplacer, loadProgress, table } from './format.js';
 
 const USAGE = `usage: tsinfer <command> [options]
 
@@ -90,19 +90,9 @@ async function cmdGenerate(argv: string[]): Promise<number> {
   const loadOpts: LoadModelOptions = loadOptions(values);
   const genOpts: GenerateOptions = { ...samplingOptions(values), stop: values.stop };
   const json = values.json === true;
-  const showProgress = !json && process.stderr.isTTY;
-  let lastPct = -1;
-  const model = await loadModel(values.model, {
-    ...loadOpts,
-    onProgress: showProgress
-      ? (p) => {
-          const pct = Math.floor((100 * p.loadedBytes) / Math.max(1, p.totalBytes));
-          if (pct !== lastPct) err(`\rloading ${values.model}: ${pct}%`);
-          lastPct = pct;
-        }
-      : undefined,
-  });
-  if (showProgress) err('\r\x1b[K');
+  const progress = loadProgress(values.model, !json && process.stderr.isTTY);
+  const model = await loadModel(values.model, { ...loadOpts, onProgress: progress.onProgress });
+  progress.clear();
   const controller = new AbortController();
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(130);

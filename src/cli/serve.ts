@@ -10,6 +10,7 @@ import { BACKENDS } from '../kernels/index.js';
 import { loadModel } from '../model/model.js';
 import { createServer } from '../server/server.js';
 import { num, usage, UsageError } from './args.js';
+import { loadProgress } from './format.js';
 import { LOAD_FLAGS, loadOptions } from './options.js';
 
 export const SERVE_USAGE = `serve options:
@@ -63,18 +64,8 @@ export async function cmdServe(argv: string[]): Promise<number> {
   }
   const loadOpts = loadOptions(values);
   const host = values.host ?? '127.0.0.1';
-  const showProgress = process.stderr.isTTY;
-  let lastPct = -1;
-  const loading = loadModel(values.model, {
-    ...loadOpts,
-    onProgress: showProgress
-      ? (p) => {
-          const pct = Math.floor((100 * p.loadedBytes) / Math.max(1, p.totalBytes));
-          if (pct !== lastPct) err(`\rloading ${values.model}: ${pct}%`);
-          lastPct = pct;
-        }
-      : undefined,
-  });
+  const progress = loadProgress(values.model, process.stderr.isTTY);
+  const loading = loadModel(values.model, { ...loadOpts, onProgress: progress.onProgress });
   const server = createServer(loading, { parallel, queueSize, apiKey: values['api-key'], chatTemplate, alias: values.alias });
   try {
     await server.listen(port, host);
@@ -88,11 +79,11 @@ export async function cmdServe(argv: string[]): Promise<number> {
   try {
     model = await loading;
   } catch (e) {
-    if (showProgress) err('\r\x1b[K');
+    progress.clear();
     await server.close();
     throw e;
   }
-  if (showProgress) err('\r\x1b[K');
+  progress.clear();
   if (chatTemplate === undefined && model.chatTemplate === undefined) {
     err(`warning: ${values.model} has no chat template: /v1/chat/completions answers 400 (give one with --chat-template-file)\n`);
   }

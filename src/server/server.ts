@@ -123,7 +123,7 @@ export class TsinferServer {
     const parallel = opts.parallel ?? 4;
     const queueSize = opts.queueSize ?? 32;
     // Check the numbers now rather than after the model has loaded.
-    new Scheduler({} as ServedModel, { parallel, queueSize, maxBatch: 1 });
+    Scheduler.check({ parallel, queueSize });
     this.http = http.createServer((req, res) => void this.handle(req, res));
     this.ready = Promise.resolve(model).then(
       (m) => {

@@ -112,9 +112,14 @@ export class Scheduler {
     private readonly model: ServedModel,
     readonly opts: { parallel: number; queueSize: number; maxBatch: number },
   ) {
+    Scheduler.check(opts);
+    this.slots = Array.from({ length: opts.parallel }, (_, i) => new Slot(i));
+  }
+
+  /** Throws a RangeError naming a bad slot or queue count. */
+  static check(opts: { parallel: number; queueSize: number }): void {
     if (!Number.isInteger(opts.parallel) || opts.parallel < 1) throw new RangeError(`parallel must be a positive integer, got ${opts.parallel}`);
     if (!Number.isInteger(opts.queueSize) || opts.queueSize < 0) throw new RangeError(`queueSize must be a non-negative integer, got ${opts.queueSize}`);
-    this.slots = Array.from({ length: opts.parallel }, (_, i) => new Slot(i));
   }
 
   /** Requests waiting for a slot. */

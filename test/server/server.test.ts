@@ -207,7 +207,8 @@ describe('slots, queue, cancellation', () => {
     try {
       const before = server.scheduler!.metrics.requestsCancelled;
       const ac = new AbortController();
-      const r = await fetch(`${url}/v1/completions`, { method: 'POST', signal: ac.signal, body: JSON.stringify({ prompt: 'Once', max_tokens: 200, ignore_eos: true, stream: true }) });
+      const prompt = 'Once upon a time there was a little girl named Lily';
+      const r = await fetch(`${url}/v1/completions`, { method: 'POST', signal: ac.signal, body: JSON.stringify({ prompt, max_tokens: 200, ignore_eos: true, stream: true }) });
       const reader = r.body!.getReader();
       await reader.read();
       await reader.read();
@@ -216,6 +217,10 @@ describe('slots, queue, cancellation', () => {
       const slots = (await (await fetch(`${url}/slots`)).json()) as { is_processing: boolean; next_token: { n_decoded: number } }[];
       expect(slots.every((s) => !s.is_processing)).toBe(true);
       expect(Math.max(...slots.map((s) => s.next_token.n_decoded))).toBeLessThan(100);
+      // The KV cache survives the cancellation: the same prompt again is all cached but its last token.
+      ctl.delayMs = 0;
+      const again = await client.completions.create({ model: 'm', prompt, max_tokens: 2 });
+      expect(again.usage!.prompt_tokens_details!.cached_tokens).toBe(again.usage!.prompt_tokens - 1);
     } finally {
       ctl.delayMs = 0;
     }
