@@ -197,7 +197,9 @@ export class TsinferServer {
   private send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = JSON_HEADERS): void {
     if (res.headersSent) return;
     const data = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
-    res.writeHead(status, { ...CORS, ...headers, 'content-length': String(Buffer.byteLength(data)) });
+    // After a body over the limit, the rest of it is not read: the connection is closed.
+    const close: Record<string, string> = status === 413 ? { connection: 'close' } : {};
+    res.writeHead(status, { ...CORS, ...headers, ...close, 'content-length': String(Buffer.byteLength(data)) });
     res.end(data);
   }
 
@@ -244,7 +246,7 @@ export class TsinferServer {
         n += b.length;
         if (n > this.maxBody) {
           req.removeAllListeners('data');
-          req.resume();
+          req.pause();
           fail(tooLarge());
           return;
         }
