@@ -94,6 +94,16 @@ export function generationParams(body: Body): GenerationParams {
   }
   if ((optNumber(body, 'top_logprobs', { integer: true, min: 0 }) ?? 0) > 0) throw notYet('top_logprobs');
   if ((optNumber(body, 'n_probs', { integer: true, min: 0 }) ?? 0) > 0) throw notYet('n_probs');
+  // TODO(grammar): constrained sampling is being added to generate(); until the server maps these
+  // to it, a request for constrained output is refused rather than answered unconstrained.
+  for (const name of ['grammar', 'json_schema']) {
+    if (body[name] !== undefined && body[name] !== null && body[name] !== '') throw badRequest(`'${name}' is not supported yet: this server cannot constrain the output`);
+  }
+  const format = optObject(body, 'response_format');
+  if (format && format.type !== undefined && format.type !== 'text') {
+    throw badRequest(`'response_format' of type ${JSON.stringify(format.type)} is not supported yet: this server cannot constrain the output (only "text")`);
+  }
+  if (Array.isArray(body.tools) && body.tools.length > 0) throw badRequest("'tools' are not supported yet: this server does not parse tool calls");
   const n = optNumber(body, 'n', { integer: true });
   if (n !== undefined && n !== 1) throw badRequest(`only one choice per request is supported ('n' must be 1, got ${n})`);
 
