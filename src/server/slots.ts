@@ -12,6 +12,8 @@
  * the prefix the next prompt shares with what it holds (generate()'s `cachedTokens`): a slot
  * that continues its own conversation prefills only its new tokens, and so does any prompt that
  * starts like the previous one (a shared system prompt); everything else is prefilled again.
+ * Interleaving slots token by token would evict the cache at every switch, so each request runs
+ * to its end: a long generation delays the first token of the requests behind it.
  *
  * THE BATCHED DESIGN (when multi-sequence steps land in the model and every backend): each slot
  * owns one sequence of a multi-sequence KV cache and `Slot.tokens` is what that sequence holds.
