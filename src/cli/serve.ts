@@ -4,12 +4,12 @@
  * and one line `listening on http://HOST:PORT` is printed once requests are answered.
  * SIGINT/SIGTERM cancel the requests in flight, free the model and exit.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BACKENDS } from '../kernels/index.js';
 import { loadModel } from '../model/model.js';
 import { createServer } from '../server/server.js';
 import { num, usage, UsageError } from './args.js';
+import { readTemplate } from './chat.js';
 import { loadProgress } from './format.js';
 import { LOAD_FLAGS, loadOptions } from './options.js';
 
@@ -21,7 +21,8 @@ export const SERVE_USAGE = `serve options:
   -np, --parallel N           requests served at once (default 4; decoded one at a time for now)
       --queue-size N          requests that may wait for a slot before getting 503 (default 32)
       --api-key KEY           require "Authorization: Bearer KEY" (all but /health, /v1/models, /)
-      --chat-template-file F  Jinja chat template instead of the model's
+      --chat-template TEXT    Jinja chat template instead of the model's
+      --chat-template-file F  the same, read from a file
       --alias NAME            model id in /v1/models (default: the file name)
       --cache-type T          KV cache type: f16 (default) or f32
       --backend NAME          ${BACKENDS.join(', ')} (default as for generate)
@@ -45,6 +46,7 @@ export async function cmdServe(argv: string[]): Promise<number> {
     parallel: { type: 'string' },
     'queue-size': { type: 'string' },
     'api-key': { type: 'string' },
+    'chat-template': { type: 'string' },
     'chat-template-file': { type: 'string' },
     alias: { type: 'string' },
     ...LOAD_FLAGS,
@@ -54,14 +56,7 @@ export async function cmdServe(argv: string[]): Promise<number> {
   const port = num(values.port, '--port', { integer: true, min: 0, max: 65535 }) ?? 8080;
   const parallel = num(values.parallel, '--parallel', { integer: true, min: 1, max: 256 }) ?? 4;
   const queueSize = num(values['queue-size'], '--queue-size', { integer: true, min: 0 }) ?? 32;
-  let chatTemplate: string | undefined;
-  if (values['chat-template-file'] !== undefined) {
-    try {
-      chatTemplate = readFileSync(values['chat-template-file'], 'utf8');
-    } catch (e) {
-      throw new UsageError(`cannot read chat template file ${values['chat-template-file']}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  }
+  const chatTemplate = readTemplate(values);
   const loadOpts = loadOptions(values);
   const host = values.host ?? '127.0.0.1';
   const progress = loadProgress(values.model, process.stderr.isTTY);
