@@ -480,6 +480,7 @@ export class TsinferServer {
     const sch = loaded.scheduler;
     return sch.slots.map((s) => ({
       id: s.id,
+      id_task: s.pending?.taskId ?? -1,
       n_ctx: loaded.model.info.contextLength,
       is_processing: s.pending !== undefined,
       is_running: s.running,

@@ -46,7 +46,7 @@ export interface SlotResult extends GenerationResult {
   cachedTokens: number;
 }
 
-interface Pending {
+export interface Pending {
   taskId: number;
   task: SlotTask;
   resolve: (r: SlotResult) => void;
