@@ -67,6 +67,12 @@ export function tokenArray(v: unknown, name: string, vocabSize: number): number[
   return v as number[];
 }
 
+function positive(body: Body, name: string): number | undefined {
+  const v = optNumber(body, name);
+  if (v !== undefined && !(v > 0)) throw badRequest(`'${name}' must be greater than 0 (1 disables it), got ${v}`);
+  return v;
+}
+
 /** A parameter llama-server has and this server does not yet: a 400 rather than a silently missing field. */
 const notYet = (name: string) => badRequest(`'${name}' is not supported yet: the engine does not return token probabilities`);
 
@@ -130,7 +136,7 @@ export function generationParams(body: Body): GenerationParams {
     topP: optNumber(body, 'top_p', { min: 0, max: 1 }),
     topK: optNumber(body, 'top_k', { integer: true }),
     minP: optNumber(body, 'min_p', { min: 0, max: 1 }),
-    repeatPenalty: optNumber(body, 'repeat_penalty', { min: Number.MIN_VALUE }),
+    repeatPenalty: positive(body, 'repeat_penalty'),
     repeatLastN: optNumber(body, 'repeat_last_n', { integer: true, min: -1 }),
     presencePenalty: optNumber(body, 'presence_penalty'),
     frequencyPenalty: optNumber(body, 'frequency_penalty'),
