@@ -39,7 +39,7 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** The model id in /v1/models and responses; default the file name. */
   alias?: string;
-  /** Prompt tokens per forward step of the model (for /metrics and the infill layout); default 512. */
+  /** Prompt tokens per forward step of the model, llama-server's n_batch (for /metrics and how /infill splits the context); default 512, the model's default. */
   batchSize?: number;
 }
 
@@ -323,7 +323,7 @@ export class TsinferServer {
           const params = generationParams(body);
           const prompt = infillPrompt(loaded.model.tokenizer, body, {
             contextLength: loaded.model.info.contextLength,
-            batchSize: Math.min(2048, loaded.model.info.contextLength),
+            batchSize: Math.min(this.opts.batchSize ?? 512, loaded.model.info.contextLength),
             maxTokens: params.maxTokens,
           });
           return await this.complete(req, res, loaded, prompt, params, 'native');

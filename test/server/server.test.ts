@@ -324,7 +324,7 @@ describe('loading, auth, infill', () => {
     } finally {
       src.close();
     }
-    const fim = await loadModel(file, { contextLength: CTX });
+    const fim = await loadModel(file, { contextLength: 1024 });
     const s = await start(fim);
     try {
       const tok = fim.tokenizer;
@@ -337,6 +337,13 @@ describe('loading, auth, infill', () => {
       expect(r.json.content).toBe(expected.text);
       expect(r.json.stop).toBe(true);
       expect(r.json.timings.predicted_n).toBe(expected.tokens.length);
+      // Extra context (no FIM_SEP token in this vocabulary: a snippet separator, then the text) goes
+      // first, within n_ctx - n_batch - 2 * n_predict = 1024 - 512 - 16 tokens.
+      const extra = [...plain('\n\n--- snippet ---\n\n'), ...plain('Lily had a cat.')];
+      const r2 = await post(`${s.url}/infill`, { input_extra: [{ filename: 'a.txt', text: 'Lily had a cat.' }], input_prefix: 'Once upon', prompt: ' a', input_suffix: ' there was', n_predict: 8, temperature: 0 });
+      expect(r2.json.tokens_evaluated).toBe(extra.length + want.length);
+      expect(r2.json.content).toBe((await fim.complete([...extra, ...want], { temperature: 0, maxTokens: 8 })).text);
+      expect((await post(`${s.url}/infill`, { input_extra: 'x' })).json.error.message).toMatch(/'input_extra' must be an array/);
     } finally {
       await s.server.close();
       await fim.dispose();
