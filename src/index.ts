@@ -15,6 +15,7 @@ export { ModelError, ContextOverflowError } from './model/errors.js';
 export { AbortError } from './generate/errors.js';
 export { BpeTokenizer, SpmTokenizer, TokenizerError, PRE_TOKENIZER_NAMES, type DecodeOptions, type EncodeOptions } from './tokenizer/index.js';
 export { renderChatTemplate, type ChatTemplateOptions } from './tokenizer/chat.js';
+export { createServer, TsinferServer, type ServerOptions } from './server/server.js';
 
 /**
  * One-shot generation: `generate({ model: 'file.gguf' | loadedModel, prompt, ...options })`.

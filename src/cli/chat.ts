@@ -120,7 +120,8 @@ async function interactive(s: ChatSession): Promise<number> {
   return quit ? 130 : 0;
 }
 
-function readTemplate(values: { 'chat-template'?: string; 'chat-template-file'?: string }): string | undefined {
+/** The chat template given with --chat-template or --chat-template-file (UsageError if unreadable or both). */
+export function readTemplate(values: { 'chat-template'?: string; 'chat-template-file'?: string }): string | undefined {
   if (values['chat-template'] !== undefined && values['chat-template-file'] !== undefined) {
     throw new UsageError('give the chat template with --chat-template or --chat-template-file, not both');
   }

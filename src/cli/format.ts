@@ -69,3 +69,20 @@ export function jsonReplacer(_key: string, value: unknown): unknown {
   if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value as unknown as ArrayLike<number>, (x) => (typeof x === 'bigint' ? String(x) : x));
   return value;
 }
+
+/**
+ * A `loading FILE: NN%` line on stderr for model loading (undefined when `show` is false);
+ * `clear()` erases it once the model is loaded.
+ */
+export function loadProgress(file: string, show: boolean): { onProgress?: (p: { loadedBytes: number; totalBytes: number }) => void; clear: () => void } {
+  if (!show) return { clear: () => {} };
+  let lastPct = -1;
+  return {
+    onProgress: (p) => {
+      const pct = Math.floor((100 * p.loadedBytes) / Math.max(1, p.totalBytes));
+      if (pct !== lastPct) process.stderr.write(`\rloading ${file}: ${pct}%`);
+      lastPct = pct;
+    },
+    clear: () => process.stderr.write('\r\x1b[K'),
+  };
+}

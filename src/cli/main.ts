@@ -15,14 +15,16 @@ import { usage, UsageError } from './args.js';
 import { cmdQuantize } from './quantize.js';
 import { cmdBench, cmdInfo, BENCH_USAGE } from './bench.js';
 import { cmdChat, CHAT_USAGE } from './chat.js';
+import { cmdServe, SERVE_USAGE } from './serve.js';
 import { LOAD_FLAGS, loadOptions, samplingOptions, SAMPLING_FLAGS } from './options.js';
-import { formatBytes, formatCount, formatMeta, jsonReplacer, table } from './format.js';
+import { formatBytes, formatCount, formatMeta, jsonReplacer, loadProgress, table } from './format.js';
 
 const USAGE = `usage: tsinfer <command> [options]
 
 commands:
   generate -m FILE -p PROMPT [options]   generate text (streams to stdout)
   chat -m FILE [--system TEXT] [-p TEXT]  chat with the model's chat template (interactive, or one question with -p)
+  serve -m FILE [--port 8080] [-np 4]    OpenAI-compatible HTTP server with a chat page (options below)
   inspect FILE [--json]                  metadata and tensor table of a GGUF file
   bench -m FILE [-p 512] [-n 128] [-t N] llama-bench-style prompt and decode speed (tsinfer bench --help)
   info [--json]                          runtime, WASM build (baseline / relaxed SIMD) and threads in use
@@ -53,7 +55,8 @@ generate options:
       --no-display-prompt do not echo the prompt
       --json              print one JSON object { text, tokens, promptTokens, stats } and nothing else
 
-${CHAT_USAGE}`;
+${CHAT_USAGE}
+${SERVE_USAGE}`;
 
 function out(s: string): void {
   process.stdout.write(s);
@@ -87,19 +90,9 @@ async function cmdGenerate(argv: string[]): Promise<number> {
   const loadOpts: LoadModelOptions = loadOptions(values);
   const genOpts: GenerateOptions = { ...samplingOptions(values), stop: values.stop };
   const json = values.json === true;
-  const showProgress = !json && process.stderr.isTTY;
-  let lastPct = -1;
-  const model = await loadModel(values.model, {
-    ...loadOpts,
-    onProgress: showProgress
-      ? (p) => {
-          const pct = Math.floor((100 * p.loadedBytes) / Math.max(1, p.totalBytes));
-          if (pct !== lastPct) err(`\rloading ${values.model}: ${pct}%`);
-          lastPct = pct;
-        }
-      : undefined,
-  });
-  if (showProgress) err('\r\x1b[K');
+  const progress = loadProgress(values.model, !json && process.stderr.isTTY);
+  const model = await loadModel(values.model, { ...loadOpts, onProgress: progress.onProgress });
+  progress.clear();
   const controller = new AbortController();
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(130);
@@ -205,6 +198,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdInfo(rest);
       case 'chat':
         return await cmdChat(rest);
+      case 'serve':
+        return await cmdServe(rest);
       case 'quantize':
         return await cmdQuantize(rest);
       case undefined:

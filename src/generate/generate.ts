@@ -21,6 +21,8 @@ export interface GenerateOptions extends SamplingOptions {
   parseSpecial?: boolean;
   /** Keep generating past end-of-generation tokens (benchmarks). */
   ignoreEos?: boolean;
+  /** Reuse the KV cache for the prefix the prompt shares with it (default true); false evaluates the whole prompt. */
+  cachePrompt?: boolean;
 }
 
 export interface GenerationChunk {
@@ -201,7 +203,7 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
 
   const t0 = performance.now();
   // Reuse the KV cache for the prefix this prompt shares with what is cached; the last prompt token is always evaluated.
-  const reuse = Math.min(commonPrefix(engine.cachedTokens, promptIds), promptIds.length - 1);
+  const reuse = opts.cachePrompt === false ? 0 : Math.min(commonPrefix(engine.cachedTokens, promptIds), promptIds.length - 1);
   engine.cachedTokens.length = reuse;
   let logits!: Float32Array;
   // Plain greedy on a backend that can take the argmax itself: only token ids come back.

@@ -10,6 +10,7 @@ import { BpeTokenizer, SpmTokenizer, TokenizerError, type EncodeOptions, type De
 import { StreamDecoder } from '../tokenizer/stream.js';
 import { encodeChat, renderChatTemplate, templateTokens, type ChatMessage } from '../tokenizer/chat.js';
 import { ModelError } from './errors.js';
+import { AbortError } from '../generate/errors.js';
 import type { KvCacheType } from './program.js';
 import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters, type LlamaHyperparameters } from './llama.js';
 
@@ -196,8 +197,8 @@ export class Model {
       try {
         return yield* generateTokens(engine, prompt, opts);
       } catch (e) {
-        // A failed step leaves the cache in an unknown state.
-        if (!(e instanceof RangeError)) engine.cachedTokens.length = 0;
+        // A failed step leaves the cache in an unknown state (an abort happens between steps: the cache is whole).
+        if (!(e instanceof RangeError || e instanceof AbortError)) engine.cachedTokens.length = 0;
         throw e;
       } finally {
         release();

@@ -34,6 +34,8 @@ export abstract class VocabTokenizer implements Tokenizer {
   /** End of turn (given, or found by text such as `<|end|>`); -1 when none. */
   readonly eotId: number;
   readonly eomId: number;
+  /** Special-token ids from the metadata or found by their text (FIM tokens among them); -1 when none. */
+  readonly specialIds: Readonly<SpecialIds>;
   readonly addBos: boolean;
   readonly addEos: boolean;
 
@@ -69,6 +71,7 @@ export abstract class VocabTokenizer implements Tokenizer {
     this.attrs = special.attrs;
     this.eotId = special.ids.eotId;
     this.eomId = special.ids.eomId;
+    this.specialIds = Object.freeze({ ...special.ids });
     this.eog = special.eog;
     this.partitionOrder = special.partitionOrder;
   }

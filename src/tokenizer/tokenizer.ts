@@ -4,7 +4,7 @@
  * token ids and raw text.
  */
 import { TokenizerError } from './errors.js';
-import { partitionSpecial } from './special.js';
+import { partitionSpecial, type SpecialIds } from './special.js';
 import type { PieceSource } from './stream.js';
 import { toWellFormed } from './utf8.js';
 
@@ -57,6 +57,8 @@ export interface Tokenizer extends PieceSource {
   readonly eosId: number;
   /** End of turn (given, or found by text such as `<|im_end|>`); -1 when none. */
   readonly eotId: number;
+  /** Special-token ids (BOS, EOS, EOT, FIM prefix/suffix/middle/...), as llama.cpp resolves them; -1 when none. */
+  readonly specialIds: Readonly<SpecialIds>;
   readonly addBos: boolean;
   readonly addEos: boolean;
   /** SentencePiece: a space is prepended to the text (not part of the user's text). */
