@@ -29,6 +29,11 @@ export interface ThreadCeilings {
   cacheReadGBps: number;
   /** f32x4.mul + f32x4.add, weights from L1, a 4 x 2 register tile. */
   f32GMACs: number;
+  /**
+   * The same with subnormal weights and products (a diagnostic, not a ceiling: WASM has no
+   * flush-to-zero, and some cores take a microcode assist for every subnormal result).
+   */
+  f32SubnormalGMACs: number;
   /** i8 weights sign-extended to i16 and multiplied by i32x4.dot_i16x8_s (the kernels' baseline int8 dot). */
   i8GMACs: number;
   /** i16x8.relaxed_dot_i8x16_i7x16_s + pairwise widening; absent when the engine does not validate relaxed SIMD. */
@@ -245,7 +250,7 @@ export async function measureCeilings(o: CeilingOptions = {}): Promise<Ceilings>
   const relaxed = await compileAssemblyScript(CEILINGS_SOURCE, true);
   const byThreads: ThreadCeilings[] = [];
   for (const n of threadList) {
-    const row: ThreadCeilings = { threads: n, dramReadGBps: 0, dramReadTwoStreamsGBps: 0, cacheReadGBps: 0, f32GMACs: 0, i8GMACs: 0 };
+    const row: ThreadCeilings = { threads: n, dramReadGBps: 0, dramReadTwoStreamsGBps: 0, cacheReadGBps: 0, f32GMACs: 0, f32SubnormalGMACs: 0, i8GMACs: 0 };
     const per = Math.floor(dramBytes / n / 4096) * 4096;
     const w = await WasmThreads.create(base!, n, per * n + (cacheBytes + 8192) * n, NAMES);
     try {
@@ -271,6 +276,9 @@ export async function measureCeilings(o: CeilingOptions = {}): Promise<Ceilings>
       const iters = 20_000_000;
       row.f32GMACs = best('macF32', (tid) => [cache[tid]!, iters, 1], iters * MACS_PER_ITER.macF32) / 1e9;
       row.i8GMACs = best('macI8', (tid) => [cache[tid]!, iters, 3], iters * MACS_PER_ITER.macI8) / 1e9;
+      for (const p of cache) new Float32Array(w.memory.buffer, p, 1024).fill(1e-39);
+      const sub = iters / 10;
+      row.f32SubnormalGMACs = best('macF32', (tid) => [cache[tid]!, sub, 1], sub * MACS_PER_ITER.macF32) / 1e9;
     } finally {
       await w.dispose();
     }
@@ -347,12 +355,12 @@ export function ceilingAt(c: Ceilings | undefined, threads: number): ThreadCeili
 }
 
 export function formatCeilingRow(r: ThreadCeilings): string {
-  return `${r.threads} thread${r.threads > 1 ? 's' : ''}: DRAM read ${r.dramReadGBps.toFixed(1)} GB/s (two streams per thread ${r.dramReadTwoStreamsGBps.toFixed(1)}), cache read ${r.cacheReadGBps.toFixed(1)} GB/s, f32 ${r.f32GMACs.toFixed(1)} GMAC/s, int8 ${r.i8GMACs.toFixed(1)} GMAC/s${r.i8RelaxedGMACs === undefined ? '' : ` (relaxed dot ${r.i8RelaxedGMACs.toFixed(1)})`}`;
+  return `${r.threads} thread${r.threads > 1 ? 's' : ''}: DRAM read ${r.dramReadGBps.toFixed(1)} GB/s (two streams per thread ${r.dramReadTwoStreamsGBps.toFixed(1)}), cache read ${r.cacheReadGBps.toFixed(1)} GB/s, f32 ${r.f32GMACs.toFixed(1)} GMAC/s (subnormal ${r.f32SubnormalGMACs.toFixed(2)}), int8 ${r.i8GMACs.toFixed(1)} GMAC/s${r.i8RelaxedGMACs === undefined ? '' : ` (relaxed dot ${r.i8RelaxedGMACs.toFixed(1)})`}`;
 }
 
 /** A markdown table of the ceilings. */
 export function ceilingsTable(c: Ceilings): string {
-  const head = '| threads | DRAM read GB/s | DRAM, 2 streams/thread GB/s | cache (L2) read GB/s | f32 GMAC/s | int8 GMAC/s (i16 dot) | int8 GMAC/s (relaxed dot) |\n|---:|---:|---:|---:|---:|---:|---:|';
+  const head = '| threads | DRAM read GB/s | DRAM, 2 streams/thread GB/s | cache (L2) read GB/s | f32 GMAC/s | f32 GMAC/s, subnormal | int8 GMAC/s (i16 dot) | int8 GMAC/s (relaxed dot) |\n|---:|---:|---:|---:|---:|---:|---:|---:|';
   const f = (x: number | undefined) => (x === undefined ? '–' : x.toFixed(1));
-  return [head, ...c.byThreads.map((r) => `| ${r.threads} | ${f(r.dramReadGBps)} | ${f(r.dramReadTwoStreamsGBps)} | ${f(r.cacheReadGBps)} | ${f(r.f32GMACs)} | ${f(r.i8GMACs)} | ${f(r.i8RelaxedGMACs)} |`)].join('\n');
+  return [head, ...c.byThreads.map((r) => `| ${r.threads} | ${f(r.dramReadGBps)} | ${f(r.dramReadTwoStreamsGBps)} | ${f(r.cacheReadGBps)} | ${f(r.f32GMACs)} | ${f(r.f32SubnormalGMACs)} | ${f(r.i8GMACs)} | ${f(r.i8RelaxedGMACs)} |`)].join('\n');
 }
