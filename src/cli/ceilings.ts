@@ -131,6 +131,8 @@ export async function compileAssemblyScript(file: string, relaxed = false): Prom
 const CTL_WORDS = 64;
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
+const { readFileSync } = require('node:fs');
+const cpuNs = () => { try { return Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[0]); } catch { return NaN; } };
 const { module, memory, ctl, times, tid, names } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('abort'); } } });
 const c = new Int32Array(memory.buffer, ctl, ${CTL_WORDS});
@@ -143,14 +145,25 @@ for (;;) {
   const fi = c[2];
   if (fi < 0) break;
   const a = 3 + tid * 4;
+  const c0 = cpuNs();
   const t0 = performance.now();
   const r = inst.exports[names[fi]](c[a] >>> 0, c[a + 1] >>> 0, c[a + 2]);
   t[tid] = performance.now() - t0;
+  t[16 + tid] = (cpuNs() - c0) / 1e6;
   t[32 + tid] = Number(r);
   Atomics.add(c, 1, 1);
   Atomics.notify(c, 1);
 }
 `;
+
+/** Nanoseconds the calling thread has spent on a CPU (Linux), NaN elsewhere. */
+function threadCpuNs(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[0]);
+  } catch {
+    return NaN;
+  }
+}
 
 /**
  * A shared WASM memory with `threads` instances of one module (the main thread's and one per
@@ -198,8 +211,12 @@ export class WasmThreads {
     return p;
   }
 
-  /** Calls names[fn](...args(tid)) on every thread at once; each thread's ms and result. */
-  run(fn: string, args: (tid: number) => [number, number, number]): { ms: number[]; results: number[] } {
+  /**
+   * Calls names[fn](...args(tid)) on every thread at once; each thread's wall-clock ms, its ms on a
+   * CPU (from /proc/thread-self/schedstat; NaN where there is none: time-sliced away by other
+   * processes on a loaded machine, a thread's wall time exceeds its CPU time) and result.
+   */
+  run(fn: string, args: (tid: number) => [number, number, number]): { ms: number[]; cpuMs: number[]; results: number[] } {
     const fi = this.names.indexOf(fn);
     if (fi < 0) throw new Error(`WasmThreads: ${fn} is not among ${this.names.join(', ')}`);
     const c = new Int32Array(this.memory.buffer, this.ctl, CTL_WORDS);
@@ -215,12 +232,14 @@ export class WasmThreads {
     Atomics.add(c, 0, 1);
     Atomics.notify(c, 0);
     const a0 = args(0);
+    const c0 = threadCpuNs();
     const t0 = performance.now();
     const r = this.exports[fn]!(a0[0] >>> 0, a0[1] >>> 0, a0[2]);
     t[0] = performance.now() - t0;
+    t[16] = (threadCpuNs() - c0) / 1e6;
     t[32] = r;
     while (Atomics.load(c, 1) < this.threads - 1) Atomics.wait(c, 1, Atomics.load(c, 1), 1000);
-    return { ms: Array.from(t.subarray(0, this.threads)), results: Array.from(t.subarray(32, 32 + this.threads)) };
+    return { ms: Array.from(t.subarray(0, this.threads)), cpuMs: Array.from(t.subarray(16, 16 + this.threads)), results: Array.from(t.subarray(32, 32 + this.threads)) };
   }
 
   async dispose(): Promise<void> {
