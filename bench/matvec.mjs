@@ -52,6 +52,7 @@ const VARIANTS = [
   ['cur touch 4K', 'curTouch', { chunk: 64 * K, touch: 4 * K }, 'as cur, touch 4 KiB ahead'],
   ['cur touch 16K', 'curTouch', { chunk: 64 * K, touch: 16 * K }, 'as cur, touch 16 KiB ahead'],
   ['lite touch 4K', 'liteTouch', { chunk: 64 * K, touch: 4 * K }, 'lite, touch 4 KiB ahead'],
+  ['cur 4 rows', 'cur4', { chunk: 64 * K }, 'as cur, four adjacent rows block by block (activations loaded once per block for four rows)'],
   ['cur two streams', 'curTwo', {}, 'as cur, the thread\'s rows in two halves, one row of each in turn'],
   ['cur two interleaved', 'twoInterleaved', {}, 'as cur, two far-apart rows block by block in one loop (activations loaded once for both)'],
   ['lite two streams', 'liteTwo', {}, 'lite, two halves in turn'],

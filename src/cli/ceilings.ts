@@ -9,8 +9,8 @@
  * with the installed `assemblyscript` package (a development dependency: an
  * installed copy of the package without it reports the ceilings as
  * unavailable). `tsinfer bench` and bench/*.mjs read them through
- * `loadCeilings`, which keeps the result in a cache file keyed by CPU model,
- * core count, Node version and the thread counts measured.
+ * `loadCeilings`, which keeps them in a cache file per CPU model, core count
+ * and Node version, one row per thread count measured.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, homedir, loadavg } from 'node:os';
@@ -62,6 +62,8 @@ export interface CeilingOptions {
   /** Per-thread cache buffer bytes (default 256 KiB: inside L2 on current x86 and Arm cores). */
   cacheBytes?: number;
   repetitions?: number;
+  /** Loop iterations of each MAC peak measurement (default 20 million). */
+  macIterations?: number;
   /** Progress lines (default none). */
   log?: (line: string) => void;
 }
@@ -292,7 +294,7 @@ export async function measureCeilings(o: CeilingOptions = {}): Promise<Ceilings>
       row.dramReadTwoStreamsGBps = best('readF32Two', (tid) => [dram + tid * per, per, 1], per) / 1e9;
       const cacheReps = Math.max(1, Math.round((256 << 20) / cacheBytes));
       row.cacheReadGBps = best('readF32', (tid) => [cache[tid]!, cacheBytes, cacheReps], cacheBytes * cacheReps) / 1e9;
-      const iters = 20_000_000;
+      const iters = o.macIterations ?? 20_000_000;
       row.f32GMACs = best('macF32', (tid) => [cache[tid]!, iters, 1], iters * MACS_PER_ITER.macF32) / 1e9;
       row.i8GMACs = best('macI8', (tid) => [cache[tid]!, iters, 3], iters * MACS_PER_ITER.macI8) / 1e9;
       for (const p of cache) new Float32Array(w.memory.buffer, p, 1024).fill(1e-39);
@@ -306,7 +308,7 @@ export async function measureCeilings(o: CeilingOptions = {}): Promise<Ceilings>
       try {
         const cache = Array.from({ length: n }, () => wr.alloc(cacheBytes + 4096));
         for (const p of cache) new Uint8Array(wr.memory.buffer, p, cacheBytes).fill(3);
-        const iters = 20_000_000;
+        const iters = o.macIterations ?? 20_000_000;
         let top = 0;
         for (let r = 0; r < reps; r++) {
           const { ms } = wr.run('macI8Relaxed', (tid) => [cache[tid]!, iters, 3]);
@@ -321,14 +323,14 @@ export async function measureCeilings(o: CeilingOptions = {}): Promise<Ceilings>
     byThreads.push(row);
   }
   return {
-    key: ceilingKey(threadList), date: new Date().toISOString(), cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(),
+    key: ceilingKey(), date: new Date().toISOString(), cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(),
     node: process.version, dramBytes, cacheBytes, loadAverage: loadavg(), repetitions: reps, byThreads,
   };
 }
 
-/** What the cached ceilings must match: CPU model, core count, Node (V8) version, thread counts. */
-export function ceilingKey(threads: number[]): string {
-  return JSON.stringify({ cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), node: process.version, threads: [...new Set(threads)].sort((a, b) => a - b) });
+/** What the cached ceilings must match: CPU model, core count, Node (V8) version. */
+export function ceilingKey(): string {
+  return JSON.stringify({ cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), node: process.version });
 }
 
 /** The cache file: TSINFER_CEILINGS_CACHE, else $XDG_CACHE_HOME/tsinfer/ceilings.json (~/.cache by default). */
@@ -340,32 +342,49 @@ export function ceilingsCachePath(): string {
 
 export type CeilingMode = 'cache' | 'fresh' | 'off';
 
-/**
- * The ceilings for these thread counts: from the cache file when it holds a measurement for this
- * CPU, core count, Node version and thread counts (mode 'cache'), else measured now and written
- * there. Mode 'off' returns undefined.
- */
-export async function loadCeilings(threads: number[], mode: CeilingMode = 'cache', o: CeilingOptions = {}): Promise<Ceilings | undefined> {
-  if (mode === 'off') return undefined;
+/** The thread counts a measurement covers for a request: 1 always, plus those asked for. */
+const wanted = (threads: number[]) => [...new Set([1, ...threads])].sort((a, b) => a - b);
+
+/** The cache file's measurement for this CPU, core count and Node, if there is one. */
+function readCache(): Ceilings | undefined {
   const file = ceilingsCachePath();
-  const want = [...new Set([1, ...threads])].sort((a, b) => a - b);
-  const key = ceilingKey(want);
-  if (mode === 'cache' && existsSync(file)) {
-    try {
-      const c = JSON.parse(readFileSync(file, 'utf8')) as Ceilings;
-      if (c.key === key && Array.isArray(c.byThreads)) return c;
-    } catch {
-      // unreadable cache: measure again
-    }
-  }
-  const c = await measureCeilings({ ...o, threads: want });
+  if (!existsSync(file)) return undefined;
   try {
-    mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, JSON.stringify(c, null, 2));
+    const c = JSON.parse(readFileSync(file, 'utf8')) as Ceilings;
+    return c.key === ceilingKey() && Array.isArray(c.byThreads) ? c : undefined;
+  } catch {
+    return undefined; // unreadable cache: measure again
+  }
+}
+
+/** Whether loadCeilings would answer from the cache file (it holds every one of these thread counts). */
+export function ceilingsCached(threads: number[]): boolean {
+  const c = readCache();
+  return c !== undefined && wanted(threads).every((n) => c.byThreads.some((r) => r.threads === n));
+}
+
+/** Writes a measurement to the cache file, keeping the cached rows of thread counts it did not measure. */
+export function writeCeilingsCache(c: Ceilings): void {
+  const old = readCache();
+  const rows = [...(old?.byThreads.filter((r) => !c.byThreads.some((x) => x.threads === r.threads)) ?? []), ...c.byThreads].sort((a, b) => a.threads - b.threads);
+  try {
+    mkdirSync(path.dirname(ceilingsCachePath()), { recursive: true });
+    writeFileSync(ceilingsCachePath(), JSON.stringify({ ...c, byThreads: rows }, null, 2));
   } catch {
     // a read-only cache directory only costs a new measurement next time
   }
-  return c;
+}
+
+/**
+ * The ceilings for these thread counts (and 1): from the cache file when it holds them for this
+ * CPU, core count and Node version (mode 'cache'), else measured now and merged into it.
+ * Mode 'off' returns undefined.
+ */
+export async function loadCeilings(threads: number[], mode: CeilingMode = 'cache', o: CeilingOptions = {}): Promise<Ceilings | undefined> {
+  if (mode === 'off') return undefined;
+  if (mode === 'cache' && ceilingsCached(threads)) return readCache();
+  writeCeilingsCache(await measureCeilings({ ...o, threads: wanted(threads) }));
+  return readCache();
 }
 
 /** The ceilings measured at `threads` threads, if any. */
