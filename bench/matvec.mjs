@@ -43,6 +43,9 @@ const K = 1024;
 const VARIANTS = [
   ['read', 'read', {}, 'plain f32x4 loads of the same bytes, 4 accumulators (the ceiling)'],
   ['cur', 'cur', { chunk: 64 * K }, 'the engine today: i8 weights sign-extended to i16, i32x4.dot_i16x8_s against Q8A\'s i16 copy, 64 KiB chunks'],
+  ['engine', 'engine', { chunk: 64 * K }, 'the engine\'s generated dot_Q8_0 as built today (two blocks per iteration, f16 table through a global, one call per row)'],
+  ['engine, table in a local', 'engineLocalTable', { chunk: 64 * K }, 'engine with the f16 table address passed as a parameter instead of read from a global'],
+  ['cur, called per row', 'curCall', { chunk: 64 * K }, 'cur\'s dot as a function called per row (not inlined)'],
   ['cur chunk 16K', 'cur', { chunk: 16 * K }, 'as cur, 16 KiB chunks'],
   ['cur chunk 256K', 'cur', { chunk: 256 * K }, 'as cur, 256 KiB chunks'],
   ['cur one chunk', 'cur', { chunk: 0 }, 'as cur, each thread\'s share as one chunk'],
@@ -92,7 +95,7 @@ for (const nth of threadList) {
   for (let h = 0; h < 65536; h++) t[h] = f16ToF32(h);
   // weights: random bytes; every 4th byte keeps 0x30 so any f16 or f32 read of them is a normal number
   const next = rng(7);
-  const block = 4 << 20;
+  const block = Math.min(4 << 20, MAT & ~3);
   const u = new Uint32Array(buf, W, block / 4);
   for (let i = 0; i < u.length; i++) u[i] = (next() & 0x3b3b3b3b) | 0x30000000;
   const all = new Uint8Array(buf, W, MAT);

@@ -43,6 +43,55 @@
   return hsum(acc);
 }
 
+/** The f16 table for dotEngine, through a global as the engine's util.ts has it. */
+let F16TAB: usize = 0;
+
+/**
+ * The engine's dot_Q8_0 as scripts/build-wasm.mjs generates it today (baseline and relaxed builds alike):
+ * two blocks per iteration into one accumulator, the f16 table through a global, a function call per row.
+ */
+// @ts-ignore: decorator
+@noinline function dotEngine(w: usize, x: usize, nb: i32): f32 {
+  let acc0 = f32x4.splat(0);
+  let wp = w, xp = x, hp = x + <usize>nb * 40;
+  let b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    acc0 = f32x4.add(acc0, engineBlock(wp, xp, hp));
+    acc0 = f32x4.add(acc0, engineBlock(wp + 34, xp + 40, hp + 64));
+    wp += 68; xp += 80; hp += 128;
+  }
+  if (b < nb) acc0 = f32x4.add(acc0, engineBlock(wp, xp, hp));
+  return hsum(acc0);
+}
+/** dotEngine with the table address as a parameter (a local) instead of the global. */
+// @ts-ignore: decorator
+@noinline function dotEngineT(w: usize, x: usize, nb: i32, tab: usize): f32 {
+  let acc0 = f32x4.splat(0);
+  let wp = w, xp = x, hp = x + <usize>nb * 40;
+  let b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    acc0 = f32x4.add(acc0, engineBlock(wp, xp, hp, tab));
+    acc0 = f32x4.add(acc0, engineBlock(wp + 34, xp + 40, hp + 64, tab));
+    wp += 68; xp += 80; hp += 128;
+  }
+  if (b < nb) acc0 = f32x4.add(acc0, engineBlock(wp, xp, hp, tab));
+  return hsum(acc0);
+}
+/** dotCur (one block per iteration, table in a local) as a function called per row. */
+// @ts-ignore: decorator
+@noinline function dotCurCall(wr: usize, xa: usize, nb: i32, tab: usize): f32 {
+  return dotCur(wr, xa, nb, tab);
+}
+// @ts-ignore: decorator
+@inline function engineBlock(wb: usize, xb: usize, xh: usize, tab: usize = 0): v128 {
+  const d = load<f32>((tab != 0 ? tab : F16TAB) + (<usize>load<u16>(wb) << 2));
+  const w0 = v128.load(wb, 2), w1 = v128.load(wb, 18);
+  const isum = i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), v128.load(xh)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), v128.load(xh, 16))),
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), v128.load(xh, 32)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), v128.load(xh, 48))));
+  return f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * load<f32>(xb)));
+}
+
 /** i8 x i8 against llama.cpp's block_q8_0 activations: extmul to i16, pairwise widening, d by table. */
 // @ts-ignore: decorator
 @inline function dotLite(wr: usize, xq: usize, nb: i32, tab: usize): f32 {
@@ -89,7 +138,7 @@
 
 let sink: u32 = 0;
 
-/** Kinds: 0 dotCur, 1 dotLite, 2 dotAligned, 3 dotCur with touch-ahead, 4 dotLite with touch-ahead. */
+/** Kinds: 0 dotCur, 1 dotLite, 2 dotAligned, 3 dotCur with touch-ahead, 4 dotLite with touch-ahead, 5 dotEngine, 6 dotEngineT, 7 dotCurCall. */
 // @ts-ignore: decorator
 @inline function oneStream(p: usize, tid: i32, nth: i32, kind: i32): void {
   const w = P(p, 0), rb = P(p, 1), rows = <i32>P(p, 2), nb = <i32>P(p, 3), out = P(p, 4);
@@ -107,6 +156,9 @@ let sink: u32 = 0;
       const wr = w + <usize>j * rb;
       let r: f32;
       if (kind == 0) r = dotCur(wr, xa, nb, tab);
+      else if (kind == 5) r = dotEngine(wr, xa, nb);
+      else if (kind == 6) r = dotEngineT(wr, xa, nb, tab);
+      else if (kind == 7) r = dotCurCall(wr, xa, nb, tab);
       else if (kind == 1) r = dotLite(wr, xq, nb, tab);
       else if (kind == 2) r = dotAligned(qs + <usize>j * arb, sc + <usize>j * <usize>nb * 2, xa, nb, tab);
       else {
@@ -227,6 +279,9 @@ export function cur4(p: usize, tid: i32, nth: i32): void {
 }
 
 export function cur(p: usize, tid: i32, nth: i32): void { oneStream(p, tid, nth, 0); }
+export function engine(p: usize, tid: i32, nth: i32): void { F16TAB = P(p, 7); oneStream(p, tid, nth, 5); }
+export function engineLocalTable(p: usize, tid: i32, nth: i32): void { oneStream(p, tid, nth, 6); }
+export function curCall(p: usize, tid: i32, nth: i32): void { oneStream(p, tid, nth, 7); }
 export function lite(p: usize, tid: i32, nth: i32): void { oneStream(p, tid, nth, 1); }
 export function aligned(p: usize, tid: i32, nth: i32): void { oneStream(p, tid, nth, 2); }
 export function curTouch(p: usize, tid: i32, nth: i32): void { oneStream(p, tid, nth, 3); }
