@@ -382,7 +382,13 @@ export async function cmdBench(argv: string[]): Promise<number> {
   } else {
     process.stdout.write(formatBenchTable(reports, basename(values.model)) + '\n');
     process.stdout.write(`weights read per decode token: ${formatBytes(report.bytesPerToken)}; matmul MACs per token: ${formatCount(report.macsPerToken)}; load average ${report.loadAverage.map((x) => x.toFixed(2)).join(' ')}\n`);
-    if (ceilings) for (const r of reports) { const at = ceilingAt(ceilings, r.threads); if (at) process.stdout.write(`ceilings (${ceilings.cpu}, measured ${ceilings.date.slice(0, 16)}): ${formatCeilingRow(at)}\n`); }
+    if (ceilings) {
+      for (const r of reports) {
+        const at = ceilingAt(ceilings, r.threads);
+        if (at) process.stdout.write(`ceilings (${ceilings.cpu}, measured ${ceilings.date.slice(0, 16)}): ${formatCeilingRow(at)}\n`);
+      }
+      if (ceilings.loadAverage[0]! > ceilings.cores) process.stdout.write(`the ceilings were measured at load average ${ceilings.loadAverage[0]!.toFixed(1)} on ${ceilings.cores} cores (too low, fractions too high): --ceilings fresh on a quiet machine\n`);
+    }
     if (ceilingNote) process.stdout.write(ceilingNote + '\n');
     for (const r of reports) {
       const tag = reports.length > 1 ? ` (${r.threads} threads)` : '';
