@@ -145,8 +145,8 @@ export interface BenchOptions {
   profile?: boolean;
 }
 
-/** Runs the pp and tg tests; the library entry point of `tsinfer bench` (also used by bench/). */
-const list = (x: number | number[] | undefined, dflt: number[]): number[] => (x === undefined ? dflt : Array.isArray(x) ? x : [x]).filter((v) => v > 0 || v === 0);
+/** A number-or-list option as a list (negative entries dropped). */
+const list = (x: number | number[] | undefined, dflt: number[]): number[] => (x === undefined ? dflt : Array.isArray(x) ? x : [x]).filter((v) => v >= 0);
 const testName = (kind: string, n: number, depth: number) => `${kind}${n}${depth > 0 ? ` @ d${depth}` : ''}`;
 
 /** A model loaded on a backend for timing: the pieces runBench and bench/side-by-side.mjs share. */
