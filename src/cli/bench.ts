@@ -17,28 +17,47 @@ import type { OpProfile } from '../kernels/backend.js';
 import { loadWasmBuild, WA, wasmAvailable, type WasmBuild } from '../kernels/wasm/loader.js';
 import { num, usage, UsageError } from './args.js';
 import { formatBytes, formatCount, table } from './format.js';
+import { ceilingAt, ceilingsCached, ceilingsCachePath, formatCeilingRow, loadCeilings, type CeilingMode, type Ceilings } from './ceilings.js';
 
-export const BENCH_USAGE = `tsinfer bench -m FILE [-p 512] [-n 128] [-t THREADS] [-r REPS] [--backend wasm|reference|webgpu] [--profile] [--json]
-  -p N        prompt tokens for the ppN test (0 skips it)
-  -n N        generated tokens for the tgN test (0 skips it)
-  -t N        compute threads (wasm; default the core count)
+export const BENCH_USAGE = `tsinfer bench -m FILE [-p 512] [-n 128] [-d 0] [-t THREADS] [-r REPS] [--backend wasm|reference|webgpu] [--profile] [--json]
+  -p N[,N..]  prompt tokens for the ppN tests (0 skips it); comma lists as llama-bench: -p 64,512
+  -n N[,N..]  generated tokens for the tgN tests (0 skips it)
+  -d N[,N..]  depth: tokens already in the context before each test (default 0)
+  -t N[,N..]  compute threads (wasm; default the core count); one row per combination
   -r N        repetitions (default 3), after one warm-up run
   --flash     wasm: one-pass flash attention instead of llama.cpp's non-flash numerics
   --profile   wasm: time every op on every thread; prints µs per token by op for pp and tg
+  --ceilings cache|fresh|off
+              wasm: this machine's WASM ceilings (DRAM read GB/s, int8/f32 MAC peaks) to report
+              every figure against: measured once and cached (default), measured now, or not at all
   --json      exactly one JSON object on stdout:
-              { model, backend, threads, build, results: [{ test, tokensPerSecond, stddev, gbPerSecond? }] }`;
+              { model, backend, threads, build, results: [{ test, threads, tokensPerSecond, stddev, gbPerSecond?, ...fractions }], ceilings? }`;
 
 export interface BenchResult {
+  /** ppN or tgN, with `@ dD` when run at a depth (llama-bench's names). */
   test: string;
+  threads?: number;
+  depth?: number;
   tokensPerSecond: number;
   stddev: number;
+  /** tg: weight bytes a decode step reads x tok/s. */
   gbPerSecond?: number;
+  /** pp: matmul multiply-adds per token x tok/s, in 1e9/s. */
+  gmacPerSecond?: number;
+  /** tg: gbPerSecond over this machine's measured DRAM read ceiling at the same thread count. */
+  ofDramRead?: number;
+  /** pp: gmacPerSecond over the measured SIMD128 MAC peak at the same thread count (int8, or f32 for float weights). */
+  ofMacPeak?: number;
   /** Per repetition, tok/s. */
   samples: number[];
 }
 
 export interface BenchReport {
   model: string;
+  /** Multiply-adds of the matmuls per token (their weights' element count). */
+  macsPerToken: number;
+  /** Whether every matmul weight is a float type (F32, F16, BF16): pp is then set against the f32 MAC peak. */
+  floatWeights: boolean;
   backend: BackendName;
   threads: number;
   build: string;
@@ -114,81 +133,152 @@ export interface BenchOptions {
   file: string;
   backend: BackendName;
   threads?: number;
-  prompt: number;
-  generate: number;
+  /** Prompt lengths of the pp tests (0 or [] for none). */
+  prompt: number | number[];
+  /** Token counts of the tg tests. */
+  generate: number | number[];
+  /** Context depths every test runs at (default [0]). */
+  depth?: number | number[];
   repetitions: number;
   flashAttention?: boolean;
   /** Time every op per thread during the decode test (wasm backend). */
   profile?: boolean;
 }
 
-/** Runs the pp and tg tests; the library entry point of `tsinfer bench` (also used by bench/). */
-export async function runBench(o: BenchOptions): Promise<BenchReport> {
+/** A number-or-list option as a list (negative entries dropped). */
+const list = (x: number | number[] | undefined, dflt: number[]): number[] => (x === undefined ? dflt : Array.isArray(x) ? x : [x]).filter((v) => v >= 0);
+const testName = (kind: string, n: number, depth: number) => `${kind}${n}${depth > 0 ? ` @ d${depth}` : ''}`;
+
+/** A model loaded on a backend for timing: the pieces runBench and bench/side-by-side.mjs share. */
+export interface BenchSession {
+  readonly backend: Backend;
+  /** Weight bytes every decode step reads (each matmul weight once), and the matmuls' multiply-adds per token. */
+  readonly bytesPerToken: number;
+  readonly macsPerToken: number;
+  /** Every matmul weight is F32, F16 or BF16. */
+  readonly floatWeights: boolean;
+  readonly vocabSize: number;
+  /** Fills the context with `depth` random tokens, untimed (batches of at most 512). */
+  fill(depth: number): Promise<void>;
+  /** One prompt batch of `tokens` random tokens at position `depth` (logits of the last only): tok/s. */
+  pp(tokens: number, depth: number): Promise<number>;
+  /** `tokens` greedy single-token steps from position `depth` (the context must hold `depth` tokens): tok/s. */
+  tg(tokens: number, depth: number): Promise<number>;
+  close(): void;
+}
+
+/** Opens `file` on a backend with room for `contextLength` positions and prompt batches of `maxBatch`. */
+export async function openBenchSession(o: { file: string; backend: BackendName; threads?: number; flashAttention?: boolean; profile?: boolean; contextLength: number; maxBatch: number }): Promise<BenchSession> {
   const file = await openGGUF(o.file);
   let backend: Backend | undefined;
   try {
     const hp = llamaHyperparameters(file);
     checkLlamaTensors(file, hp);
     const program = buildLlamaProgram(hp, 'f16');
-    const contextLength = Math.max(1, o.prompt, o.generate);
     backend = createBackend(o.backend, { threads: o.threads, flashAttention: o.flashAttention, profile: o.profile });
-    await backend.init({ file, program, contextLength, maxBatch: Math.max(1, o.prompt), onProgress: undefined });
-    const matmulWeights = new Set(program.ops.flatMap((op) => (op.op === 'matmul' ? [op.weight] : [])));
-    const bytesPerToken = [...matmulWeights].reduce((s, n) => s + file.tensor(n)!.nBytes, 0);
-    const d = backend.describe();
+    await backend.init({ file, program, contextLength: o.contextLength, maxBatch: o.maxBatch, onProgress: undefined });
+    const matmulWeights = [...new Set(program.ops.flatMap((op) => (op.op === 'matmul' ? [op.weight] : [])))].map((n) => file.tensor(n)!);
+    const b = backend;
+    const fill = async (depth: number) => {
+      const toks = randomTokens(depth, hp.vocabSize, 3);
+      for (let p = 0; p < depth; p += o.maxBatch) await b.forward({ tokens: toks.subarray(p, Math.min(depth, p + o.maxBatch)), pos: p, allLogits: false });
+    };
+    // Greedy decode as the generate loop runs it: on-device argmax when the backend has one.
+    const step = b.forwardArgmax ? (s: { tokens: Int32Array; pos: number; allLogits: boolean }) => b.forwardArgmax!(s) : (s: { tokens: Int32Array; pos: number; allLogits: boolean }) => b.forward(s);
+    return {
+      backend: b,
+      bytesPerToken: matmulWeights.reduce((s, t) => s + t.nBytes, 0),
+      macsPerToken: matmulWeights.reduce((s, t) => s + t.nElements, 0),
+      floatWeights: matmulWeights.every((t) => ['F32', 'F16', 'BF16'].includes(t.type.name)),
+      vocabSize: hp.vocabSize,
+      fill,
+      async pp(tokens, depth) {
+        const toks = randomTokens(tokens, hp.vocabSize, 1);
+        const t0 = performance.now();
+        await b.forward({ tokens: toks, pos: depth, allLogits: false });
+        return tokens / ((performance.now() - t0) / 1000);
+      },
+      async tg(tokens, depth) {
+        const toks = randomTokens(tokens, hp.vocabSize, 2);
+        const t0 = performance.now();
+        for (let i = 0; i < tokens; i++) await step({ tokens: toks.subarray(i, i + 1), pos: depth + i, allLogits: false });
+        return tokens / ((performance.now() - t0) / 1000);
+      },
+      close() {
+        b.dispose();
+        file.close();
+      },
+    };
+  } catch (e) {
+    backend?.dispose();
+    file.close();
+    throw e;
+  }
+}
+
+/** Runs the pp and tg tests (every prompt length and token count, at every depth); the library entry point of `tsinfer bench`. */
+export async function runBench(o: BenchOptions): Promise<BenchReport> {
+  const prompts = list(o.prompt, []).filter((p) => p > 0);
+  const gens = list(o.generate, []).filter((n) => n > 0);
+  const depths = list(o.depth, [0]);
+  const maxDepth = Math.max(0, ...depths);
+  const session = await openBenchSession({
+    file: o.file, backend: o.backend, threads: o.threads, flashAttention: o.flashAttention, profile: o.profile,
+    contextLength: Math.max(1, maxDepth + Math.max(0, ...prompts, ...gens)), maxBatch: Math.max(1, ...prompts, Math.min(maxDepth, 512)),
+  });
+  const b = session.backend;
+  try {
     const results: BenchResult[] = [];
     let perToken: Record<string, number> | undefined;
     let profile: ProfileRow[] | undefined;
     let profilePrompt: ProfileRow[] | undefined;
-    if (o.prompt > 0) {
-      const toks = randomTokens(o.prompt, hp.vocabSize, 1);
-      await backend.forward({ tokens: toks, pos: 0, allLogits: false });
-      const samples: number[] = [];
-      const prof0 = backend.profile?.();
-      for (let r = 0; r < o.repetitions; r++) {
-        const t0 = performance.now();
-        await backend.forward({ tokens: toks, pos: 0, allLogits: false });
-        samples.push(o.prompt / ((performance.now() - t0) / 1000));
+    for (const depth of depths) {
+      for (const P of prompts) {
+        await session.fill(depth);
+        await session.pp(P, depth);
+        const samples: number[] = [];
+        const prof0 = b.profile?.();
+        for (let r = 0; r < o.repetitions; r++) samples.push(await session.pp(P, depth));
+        const prof1 = b.profile?.();
+        if (prof0 && prof1) profilePrompt = profileRows(prof0, prof1, P * o.repetitions);
+        const { mean, std } = meanStd(samples);
+        results.push({ test: testName('pp', P, depth), depth, tokensPerSecond: mean, stddev: std, gmacPerSecond: (mean * session.macsPerToken) / 1e9, samples });
       }
-      const prof1 = backend.profile?.();
-      if (prof0 && prof1) profilePrompt = profileRows(prof0, prof1, o.prompt * o.repetitions);
-      const { mean, std } = meanStd(samples);
-      results.push({ test: `pp${o.prompt}`, tokensPerSecond: mean, stddev: std, samples });
-    }
-    if (o.generate > 0) {
-      const toks = randomTokens(o.generate, hp.vocabSize, 2);
-      const b = backend;
-      // Greedy decode as the generate loop runs it: on-device argmax when the backend has one.
-      const step = b.forwardArgmax ? (s: { tokens: Int32Array; pos: number; allLogits: boolean }) => b.forwardArgmax!(s) : (s: { tokens: Int32Array; pos: number; allLogits: boolean }) => b.forward(s);
-      const run = async () => {
-        const t0 = performance.now();
-        for (let i = 0; i < o.generate; i++) await step({ tokens: toks.subarray(i, i + 1), pos: i, allLogits: false });
-        return o.generate / ((performance.now() - t0) / 1000);
-      };
-      await run();
-      const samples: number[] = [];
-      let before = b.getCounters?.();
-      const prof0 = b.profile?.();
-      for (let r = 0; r < o.repetitions; r++) {
-        before = b.getCounters?.();
-        samples.push(await run());
+      for (const N of gens) {
+        await session.fill(depth);
+        await session.tg(N, depth);
+        const samples: number[] = [];
+        let before = b.getCounters?.();
+        const prof0 = b.profile?.();
+        for (let r = 0; r < o.repetitions; r++) {
+          before = b.getCounters?.();
+          samples.push(await session.tg(N, depth));
+        }
+        const after = b.getCounters?.();
+        const prof1 = b.profile?.();
+        if (prof0 && prof1) profile = profileRows(prof0, prof1, N * o.repetitions);
+        if (before && after) perToken = Object.fromEntries(Object.keys(after).map((k) => [k, (after[k]! - (before![k] ?? 0)) / N]));
+        const { mean, std } = meanStd(samples);
+        results.push({ test: testName('tg', N, depth), depth, tokensPerSecond: mean, stddev: std, gbPerSecond: (mean * session.bytesPerToken) / 1e9, samples });
       }
-      const after = b.getCounters?.();
-      const prof1 = b.profile?.();
-      if (prof0 && prof1) profile = profileRows(prof0, prof1, o.generate * o.repetitions);
-      if (before && after) perToken = Object.fromEntries(Object.keys(after).map((k) => [k, (after[k]! - (before![k] ?? 0)) / o.generate]));
-      const { mean, std } = meanStd(samples);
-      results.push({ test: `tg${o.generate}`, tokensPerSecond: mean, stddev: std, gbPerSecond: (mean * bytesPerToken) / 1e9, samples });
     }
+    const d = b.describe();
+    const threads = Number(d.threads ?? 1);
+    for (const r of results) r.threads = threads;
+    const file = await openGGUF(o.file);
     const parameters = file.tensors.reduce((s, t) => s + t.nElements, 0);
     const fileBytes = file.tensors.reduce((s, t) => s + t.nBytes, 0);
+    const model = file.getString('general.name') ?? basename(o.file);
+    file.close();
     const { loadavg } = await import('node:os');
     return {
-      model: file.getString('general.name') ?? basename(o.file),
+      model,
+      macsPerToken: session.macsPerToken,
+      floatWeights: session.floatWeights,
       backend: o.backend,
-      threads: Number(d.threads ?? 1),
+      threads,
       build: String(d.build ?? o.backend),
-      bytesPerToken,
+      bytesPerToken: session.bytesPerToken,
       fileBytes,
       parameters,
       loadAverage: loadavg(),
@@ -199,17 +289,36 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       ...(typeof d.gpuBytes === 'number' ? { deviceBytes: d.gpuBytes } : {}),
     };
   } finally {
-    backend?.dispose();
-    file.close();
+    session.close();
   }
 }
 
-export function formatBenchTable(r: BenchReport, fileName: string): string {
-  const rows = r.results.map((x) => [
-    fileName, formatBytes(r.fileBytes), formatCount(r.parameters), `${r.backend} (${r.build})`, String(r.threads), x.test,
+/** Sets each result's fractions of the ceilings measured at its thread count (tg: DRAM read; pp: the MAC peak). */
+export function addFractions(r: BenchReport, c: Ceilings | undefined): void {
+  for (const x of r.results) {
+    const at = ceilingAt(c, x.threads ?? r.threads);
+    if (!at) continue;
+    if (x.gbPerSecond !== undefined) x.ofDramRead = x.gbPerSecond / at.dramReadGBps;
+    if (x.gmacPerSecond !== undefined) x.ofMacPeak = x.gmacPerSecond / (r.floatWeights ? at.f32GMACs : Math.max(at.i8GMACs, at.i8RelaxedGMACs ?? 0));
+  }
+}
+
+const pct = (x: number | undefined, what: string) => (x === undefined ? '' : `${(100 * x).toFixed(0)} % ${what}`);
+
+export function formatBenchTable(reports: BenchReport[], fileName: string): string {
+  const rows = reports.flatMap((r) => r.results.map((x) => [
+    fileName, formatBytes(r.fileBytes), formatCount(r.parameters), `${r.backend} (${r.build})`, String(x.threads ?? r.threads), x.test,
     `${x.tokensPerSecond.toFixed(2)} ± ${x.stddev.toFixed(2)}`, x.gbPerSecond === undefined ? '' : x.gbPerSecond.toFixed(2),
-  ]);
-  return table(['model', 'size', 'params', 'backend', 'threads', 'test', 't/s', 'GB/s'], rows, new Set([1, 2, 4, 6, 7]));
+    x.ofDramRead !== undefined ? pct(x.ofDramRead, 'of DRAM read') : pct(x.ofMacPeak, `of ${r.floatWeights ? 'f32' : 'int8'} MAC peak`),
+  ]));
+  return table(['model', 'size', 'params', 'backend', 'threads', 'test', 't/s', 'GB/s', 'of ceiling'], rows, new Set([1, 2, 4, 6, 7, 8]));
+}
+
+/** A comma list of integers for a flag (`-p 64,512`). */
+function numList(value: string | undefined, flag: string, opts: { min: number; max: number }): number[] | undefined {
+  if (value === undefined) return undefined;
+  const xs = value.split(',').map((v) => num(v, flag, { integer: true, ...opts })!);
+  return [...new Set(xs)];
 }
 
 export async function cmdBench(argv: string[]): Promise<number> {
@@ -217,46 +326,80 @@ export async function cmdBench(argv: string[]): Promise<number> {
     model: { type: 'string', short: 'm' },
     'n-prompt': { type: 'string', short: 'p' },
     'n-gen': { type: 'string', short: 'n' },
+    'n-depth': { type: 'string', short: 'd' },
     threads: { type: 'string', short: 't' },
     repetitions: { type: 'string', short: 'r' },
     backend: { type: 'string' },
     flash: { type: 'boolean' },
     json: { type: 'boolean' },
     profile: { type: 'boolean' },
+    ceilings: { type: 'string' },
   } }));
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.model) throw new UsageError(`bench needs a model: -m FILE\n${BENCH_USAGE}`);
   const backend = (values.backend ?? defaultBackend()) as BackendName;
   if (!BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got "${values.backend}"`);
-  const report = await runBench({
-    file: values.model,
-    backend,
-    threads: num(values.threads, '--threads', { integer: true, min: 1, max: 256 }),
-    prompt: num(values['n-prompt'], '-p', { integer: true, min: 0, max: 1 << 16 }) ?? 512,
-    generate: num(values['n-gen'], '-n', { integer: true, min: 0, max: 1 << 16 }) ?? 128,
-    repetitions: num(values.repetitions, '-r', { integer: true, min: 1, max: 1000 }) ?? 3,
-    flashAttention: values.flash === true,
-    profile: values.profile === true,
-  });
+  const mode = (values.ceilings ?? 'cache') as CeilingMode;
+  if (!['cache', 'fresh', 'off'].includes(mode)) throw new UsageError(`--ceilings must be cache, fresh or off, got "${values.ceilings}"`);
+  const threadList = numList(values.threads, '--threads', { min: 1, max: 256 }) ?? [undefined];
+  const prompts = numList(values['n-prompt'], '-p', { min: 0, max: 1 << 16 }) ?? [512];
+  const gens = numList(values['n-gen'], '-n', { min: 0, max: 1 << 16 }) ?? [128];
+  const depths = numList(values['n-depth'], '-d', { min: 0, max: 1 << 20 }) ?? [0];
+  const repetitions = num(values.repetitions, '-r', { integer: true, min: 1, max: 1000 }) ?? 3;
+  const reports: BenchReport[] = [];
+  for (const threads of threadList) {
+    reports.push(await runBench({
+      file: values.model, backend, threads, prompt: prompts, generate: gens, depth: depths, repetitions,
+      flashAttention: values.flash === true, profile: values.profile === true,
+    }));
+  }
+  let ceilings: Ceilings | undefined;
+  let ceilingNote = '';
+  if (backend === 'wasm' && mode !== 'off') {
+    try {
+      const cached = mode === 'cache' && ceilingsCached(reports.map((r) => r.threads));
+      if (!cached) process.stderr.write(`measuring this machine's WASM ceilings (once; cached in ${ceilingsCachePath()})…\n`);
+      ceilings = await loadCeilings(reports.map((r) => r.threads), mode);
+      for (const r of reports) addFractions(r, ceilings);
+    } catch (e) {
+      ceilingNote = `ceilings not measured: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+    }
+  }
+  const report = reports[0]!;
   if (values.profile && !report.profile && !report.profilePrompt) process.stderr.write(`--profile: the ${backend} backend does not time its ops\n`);
   if (values.json) {
+    const threadsOut = reports.length === 1 ? report.threads : reports.map((r) => r.threads);
+    const last = reports[reports.length - 1]!;
     process.stdout.write(JSON.stringify({
-      model: report.model, backend: report.backend, threads: report.threads, build: report.build,
-      results: report.results.map(({ test, tokensPerSecond, stddev, gbPerSecond }) => (gbPerSecond === undefined ? { test, tokensPerSecond, stddev } : { test, tokensPerSecond, stddev, gbPerSecond })),
-      ...(report.profilePrompt ? { profilePrompt: report.profilePrompt } : {}),
-      ...(report.profile ? { profile: report.profile } : {}),
-      ...(report.perToken ? { perToken: report.perToken, deviceBytes: report.deviceBytes, fileBytes: report.fileBytes, weightBytesPerToken: report.bytesPerToken } : {}),
+      model: report.model, backend: report.backend, threads: threadsOut, build: report.build,
+      results: reports.flatMap((r) => r.results.map(({ samples: _samples, ...x }) => x)),
+      ...(last.profilePrompt ? { profilePrompt: last.profilePrompt } : {}),
+      ...(last.profile ? { profile: last.profile } : {}),
+      ...(last.perToken ? { perToken: last.perToken, deviceBytes: last.deviceBytes, fileBytes: last.fileBytes, weightBytesPerToken: last.bytesPerToken } : {}),
+      ...(ceilings ? { ceilings: { cpu: ceilings.cpu, date: ceilings.date, byThreads: ceilings.byThreads.filter((c) => reports.some((r) => r.threads === c.threads)) } } : {}),
+      ...(ceilingNote ? { ceilingNote } : {}),
     }) + '\n');
   } else {
-    process.stdout.write(formatBenchTable(report, basename(values.model)) + '\n');
-    process.stdout.write(`weights read per decode token: ${formatBytes(report.bytesPerToken)}; load average ${report.loadAverage.map((x) => x.toFixed(2)).join(' ')}\n`);
-    if (report.perToken) {
-      const c = report.perToken;
-      const mem = report.deviceBytes === undefined ? '' : `; device memory ${formatBytes(report.deviceBytes)} (file ${formatBytes(report.fileBytes)})`;
-      process.stdout.write(`per decode token: ${c.submits ?? '?'} submits, ${c.dispatches ?? '?'} dispatches, ${c.bytesReadBack ?? '?'} bytes read back${mem}\n`);
+    process.stdout.write(formatBenchTable(reports, basename(values.model)) + '\n');
+    process.stdout.write(`weights read per decode token: ${formatBytes(report.bytesPerToken)}; matmul MACs per token: ${formatCount(report.macsPerToken)}; load average ${report.loadAverage.map((x) => x.toFixed(2)).join(' ')}\n`);
+    if (ceilings) {
+      for (const r of reports) {
+        const at = ceilingAt(ceilings, r.threads);
+        if (at) process.stdout.write(`ceilings (${ceilings.cpu}, measured ${ceilings.date.slice(0, 16)}): ${formatCeilingRow(at)}\n`);
+      }
+      if (ceilings.loadAverage[0]! > ceilings.cores) process.stdout.write(`the ceilings were measured at load average ${ceilings.loadAverage[0]!.toFixed(1)} on ${ceilings.cores} cores (too low, fractions too high): --ceilings fresh on a quiet machine\n`);
     }
-    if (report.profilePrompt) process.stdout.write(`\nper prompt token (pp), by op:\n${formatProfile(report.profilePrompt)}\n`);
-    if (report.profile) process.stdout.write(`\nper decode token (tg), by op:\n${formatProfile(report.profile)}\n`);
+    if (ceilingNote) process.stdout.write(ceilingNote + '\n');
+    for (const r of reports) {
+      const tag = reports.length > 1 ? ` (${r.threads} threads)` : '';
+      if (r.perToken) {
+        const c = r.perToken;
+        const mem = r.deviceBytes === undefined ? '' : `; device memory ${formatBytes(r.deviceBytes)} (file ${formatBytes(r.fileBytes)})`;
+        process.stdout.write(`per decode token${tag}: ${c.submits ?? '?'} submits, ${c.dispatches ?? '?'} dispatches, ${c.bytesReadBack ?? '?'} bytes read back${mem}\n`);
+      }
+      if (r.profilePrompt) process.stdout.write(`\nper prompt token (pp)${tag}, by op:\n${formatProfile(r.profilePrompt)}\n`);
+      if (r.profile) process.stdout.write(`\nper decode token (tg)${tag}, by op:\n${formatProfile(r.profile)}\n`);
+    }
   }
   return 0;
 }
