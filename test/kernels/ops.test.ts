@@ -236,7 +236,8 @@ const cols = (t: string) => (ggmlType(typeIdOf(t))!.blockSize === 256 ? 512 : 96
 
 /** The table. */
 const ROWS: Row[] = [
-  ...['F32', 'F16', ...QUANT].map((t) => row('embed', t, [cols(t)], { tokens: 3 })),
+  // (webgpu-kernels.test.ts checks the GPU embedding of every type; here a few, to bound the GPU set-up time)
+  ...['F32', 'F16', ...QUANT].map((t) => row('embed', t, [cols(t)], { tokens: 3, gpu: ['F16', 'Q4_0', 'Q5_1', 'Q4_K', 'Q6_K'].includes(t) })),
   // the WebGPU backend has no BF16 reader (it is an error naming the type there)
   row('embed', 'BF16', [64], { tokens: 2, gpu: false }),
   ...['F32', 'F16', ...QUANT].flatMap((t, i) => [row('matmul', t, [cols(t), 33], { gpu: i % 2 === 0 }), row('matmul', t, [cols(t), 19], { tokens: 6, gpu: i % 2 === 1 })]),
