@@ -495,7 +495,50 @@ function dotK45<W, N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usiz
   return sumf + f16t(load<u16>(wb + Q6_K_D)) * load<f32>(xb + Q8_K_D) * <f32>i;
 }
 
-/** Q6_K: 6-bit quants (ql nibble + 2 bits of qh) minus 32, int8 scale per 16 elements. */
+/**
+ * Q6_K unit (h, c) for one token, its weights unpacked here: the one-token kernel calls it with
+ * constant (h, c), so every offset and shift is a constant in straight-line code (decode's hot path).
+ */
+// @ts-ignore: decorator
+@inline function q6UnitToken(isum: v128, wb: usize, xb: usize, h: i32, c: i32): v128 {
+  const a = v128.load(wb + Q6_K_QL + <usize>(64 * h + 16 * c));
+  const bq = v128.load(wb + Q6_K_QL + <usize>(64 * h + 32 + 16 * c));
+  const hh = v128.load(wb + Q6_K_QH + <usize>(32 * h + 16 * c));
+  const sc = wb + Q6_K_SCALES;
+  const s0 = <i32>load<i8>(sc + q6Group(h, c, 0)), s1 = <i32>load<i8>(sc + q6Group(h, c, 1));
+  const s2 = <i32>load<i8>(sc + q6Group(h, c, 2)), s3 = <i32>load<i8>(sc + q6Group(h, c, 3));
+  const sum = q6Token(
+    isum, q6DotQuant(a, bq, hh, 0), q6DotQuant(a, bq, hh, 1), q6DotQuant(a, bq, hh, 2), q6DotQuant(a, bq, hh, 3),
+    kscale(s0), kscale(s1), kscale(s2), kscale(s3), xb, h, c,
+  );
+  // relaxed: the quants' offset 32 comes off through the activation sums, here in lane 0 (the lanes are summed at the end)
+  if (ASC_FEATURE_RELAXED_SIMD) return offsetLane0(sum, 32 * q6Min(s0, s1, s2, s3, xb, h, c));
+  return sum;
+}
+/** v with m taken off lane 0: hsumI32 of it is hsumI32(v) - m, in the same wrapping integer arithmetic. */
+// @ts-ignore: decorator
+@inline function offsetLane0(v: v128, m: i32): v128 {
+  return i32x4.sub(v, i32x4.replace_lane(i32x4.splat(0), 0, m));
+}
+
+/** Q6_K, one token: the four units in straight-line code. */
+function dotQ6KOne(w: usize, x: usize, nb: i32): f32 {
+  let sumf: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * Q6_K_BYTES;
+    const xb = x + <usize>b * Q8_K_BYTES;
+    let isum = i32x4.splat(0);
+    isum = q6UnitToken(isum, wb, xb, 0, 0); isum = q6UnitToken(isum, wb, xb, 0, 1);
+    isum = q6UnitToken(isum, wb, xb, 1, 0); isum = q6UnitToken(isum, wb, xb, 1, 1);
+    sumf = q6Tail(sumf, wb, xb, isum, 0);
+  }
+  return sumf;
+}
+
+/**
+ * Q6_K: 6-bit quants (ql nibble + 2 bits of qh) minus 32, int8 scale per 16 elements. N tokens, each
+ * unit unpacked once for all of them (the same integer sums as dotQ6KOne, in another order).
+ */
 function dotQ6K<N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
   const n = tokens<N>();
   let sumf0: f32 = 0, sumf1: f32 = 0, sumf2: f32 = 0, sumf3: f32 = 0;
@@ -596,6 +639,58 @@ function dotQ6K<N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize):
   return sumf + (f16t(load<u16>(wb + Q2_K_D)) * load<f32>(xb + Q8_K_D) * <f32>hsumI32(isum) - f16t(load<u16>(wb + Q2_K_DMIN)) * load<f32>(xb + Q8_K_D) * <f32>msum);
 }
 
+/** Unit u's scale (Q2_K: low nibble; Q3_K: the signed 6-bit scale) and the factor of its activation sum in msum. */
+// @ts-ignore: decorator
+@inline function k23Scale<W>(wb: usize, u: i32): i32 {
+  return changetype<W>(0).q3() ? sc3(wb, u) : <i32>load<u8>(wb + Q2_K_SCALES + <usize>u) & 15;
+}
+// @ts-ignore: decorator
+@inline function k23Min<W>(wb: usize, u: i32): i32 {
+  return changetype<W>(0).q3() ? sc3(wb, u) : <i32>load<u8>(wb + Q2_K_SCALES + <usize>u) >> 4;
+}
+/** Unit u for one token, unpacked here (constant u: constant shifts and offsets). */
+// @ts-ignore: decorator
+@inline function k23UnitToken<W>(isum: v128, wb: usize, xb: usize, u: i32): v128 {
+  const sc = k23Scale<W>(wb, u);
+  const sum = i32x4.add(isum, kdot16s(k23DotQuant<W>(wb, u), v128.load(k23X(xb, u)), kscale(sc)));
+  // Q3_K relaxed: the quants' offset 4 comes off through the activation sums, here in lane 0
+  if (ASC_FEATURE_RELAXED_SIMD && changetype<W>(0).q3()) return offsetLane0(sum, 4 * sc * bsum(xb, u));
+  return sum;
+}
+/** All sixteen units of a super-block for one token, in straight-line code. */
+// @ts-ignore: decorator
+@inline function k23Units<W>(wb: usize, xb: usize): v128 {
+  let s = i32x4.splat(0);
+  s = k23UnitToken<W>(s, wb, xb, 0); s = k23UnitToken<W>(s, wb, xb, 1); s = k23UnitToken<W>(s, wb, xb, 2); s = k23UnitToken<W>(s, wb, xb, 3);
+  s = k23UnitToken<W>(s, wb, xb, 4); s = k23UnitToken<W>(s, wb, xb, 5); s = k23UnitToken<W>(s, wb, xb, 6); s = k23UnitToken<W>(s, wb, xb, 7);
+  s = k23UnitToken<W>(s, wb, xb, 8); s = k23UnitToken<W>(s, wb, xb, 9); s = k23UnitToken<W>(s, wb, xb, 10); s = k23UnitToken<W>(s, wb, xb, 11);
+  s = k23UnitToken<W>(s, wb, xb, 12); s = k23UnitToken<W>(s, wb, xb, 13); s = k23UnitToken<W>(s, wb, xb, 14); s = k23UnitToken<W>(s, wb, xb, 15);
+  return s;
+}
+/** The sixteen units' msum terms for one token. */
+// @ts-ignore: decorator
+@inline function k23Mins<W>(wb: usize, xb: usize): i32 {
+  return k23Mins4<W>(wb, xb, 0) + k23Mins4<W>(wb, xb, 4) + k23Mins4<W>(wb, xb, 8) + k23Mins4<W>(wb, xb, 12);
+}
+// @ts-ignore: decorator
+@inline function k23Mins4<W>(wb: usize, xb: usize, u: i32): i32 {
+  return k23Min<W>(wb, u) * bsum(xb, u) + k23Min<W>(wb, u + 1) * bsum(xb, u + 1) + k23Min<W>(wb, u + 2) * bsum(xb, u + 2) + k23Min<W>(wb, u + 3) * bsum(xb, u + 3);
+}
+
+/** Q2_K / Q3_K, one token: the sixteen units in straight-line code (decode's hot path). */
+function dotK23One<W>(w: usize, x: usize, nb: i32): f32 {
+  const k = changetype<W>(0);
+  let sumf: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * k.bytes();
+    const xb = x + <usize>b * Q8_K_BYTES;
+    const msum = k.q3() ? 0 : k23Mins<W>(wb, xb); // (Q3_K relaxed: folded into the units' sums)
+    sumf = k23Tail<W>(sumf, wb, xb, k23Units<W>(wb, xb), msum);
+  }
+  return sumf;
+}
+
+/** Q2_K / Q3_K for N tokens, each unit unpacked once for all of them. */
 function dotK23<W, N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
   const k = changetype<W>(0);
   const n = tokens<N>();
@@ -609,14 +704,8 @@ function dotK23<W, N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usiz
     let msum0: i32 = 0, msum1: i32 = 0, msum2: i32 = 0, msum3: i32 = 0;
     for (let u = 0; u < 16; u++) {
       const q = k23DotQuant<W>(wb, u);
-      let scale: i32, m: i32;
-      if (k.q3()) {
-        scale = sc3(wb, u); m = scale;
-      } else {
-        const sc = <i32>load<u8>(wb + Q2_K_SCALES + <usize>u);
-        scale = sc & 15; m = sc >> 4;
-      }
-      const v = kscale(scale);
+      const v = kscale(k23Scale<W>(wb, u));
+      const m = k23Min<W>(wb, u);
       isum0 = i32x4.add(isum0, kdot16s(q, v128.load(k23X(xb0, u)), v));
       if (useMsum) msum0 += m * bsum(xb0, u);
       if (n > 1) {
@@ -719,7 +808,7 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
 }
 @unmanaged export class K6 {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotQ6K<u8>(w, x, 0, nb, 0, 0); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotQ6KOne(w, x, nb); }
   // @ts-ignore: decorator
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotQ6K<u32>(w, x, xs, nb, o, os); }
   // @ts-ignore: decorator
@@ -727,7 +816,7 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
 }
 @unmanaged export class K23<W> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK23<W, u8>(w, x, 0, nb, 0, 0); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK23One<W>(w, x, nb); }
   // @ts-ignore: decorator
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK23<W, u32>(w, x, xs, nb, o, os); }
   // @ts-ignore: decorator
