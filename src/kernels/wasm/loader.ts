@@ -2,9 +2,10 @@
  * Loads the WASM backend's module: picks the build variant this engine runs
  * and compiles it once per process.
  *
- * Two builds come from the same kernel templates (scripts/build-wasm.mjs):
- * `simd` (baseline SIMD128 + threads) and `relaxed-simd` (its int8 dot products
- * use relaxed SIMD). The relaxed build is used only when WebAssembly.validate
+ * Two builds come from the same AssemblyScript sources (scripts/build-wasm.mjs):
+ * `simd` (baseline SIMD128 + threads) and `relaxed-simd` (compiled with the
+ * relaxed-simd feature, whose `ASC_FEATURE_RELAXED_SIMD` branches give the
+ * int8 dot products relaxed SIMD). The relaxed build is used only when WebAssembly.validate
  * accepts it and its known-answer self-test (selftest.ts) passes on this
  * engine; otherwise the baseline build is used and `note` says why. On Node
  * whose V8 has relaxed SIMD behind --experimental-wasm-relaxed-simd (Node 20,
