@@ -61,6 +61,20 @@ const ATTN_ROWS = 4;
 /** Largest per-thread attention scratch (the tile's scores over the whole context) before falling back to one row per task. */
 const ATTN_SCRATCH_MAX = 16 << 20;
 
+/**
+ * Microseconds a thread spins in a barrier before blocking (TSINFER_SPIN_US overrides), measured with
+ * the clock rather than counted in iterations, so it means the same on every CPU. About what the
+ * former 20 000-iteration spin lasted; long spins cost a loaded machine dearly (BENCHMARKS.md).
+ */
+export const BARRIER_SPIN_US = 20;
+export function barrierSpinUs(): number {
+  const v = process.env.TSINFER_SPIN_US;
+  if (v === undefined || v === '') return BARRIER_SPIN_US;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 1e6) throw new RangeError(`TSINFER_SPIN_US must be an integer number of microseconds in [0, 1e6], got "${v}"`);
+  return n;
+}
+
 /** Rows per matmul work chunk for rows of `rowBytes` bytes. */
 export function matmulChunkRows(rowBytes: number): number {
   return Math.max(4, Math.min(4096, Math.floor(MATMUL_CHUNK_BYTES / rowBytes)));
@@ -295,7 +309,7 @@ export class WasmBackend implements Backend {
     ctl[C.counters / 4] = this.counters;
     ctl[C.scratch / 4] = scratch;
     ctl[C.scratchStride / 4] = scratchStride;
-    ctl[C.spin / 4] = Number(process.env.TSINFER_SPIN ?? 20000);
+    ctl[C.spinUs / 4] = barrierSpinUs();
     ctl[C.prof / 4] = this.prof;
     if (this.threads > 1) this.pool = await ThreadPool.start(this.build, this.memory, this.ctl, this.threads, this.ctl + CONTROL_POOL, 20000, f16Table);
   }
@@ -583,6 +597,7 @@ export class WasmBackend implements Backend {
       threads: this.threads,
       ops: this.nOps,
       barriersPerStep: this.barriers,
+      barrierSpinUs: this.threads > 1 ? barrierSpinUs() : 0,
       attention: this.flash ? 'flash (online softmax)' : 'llama.cpp non-flash numerics',
       kvCacheType: this.program?.kv.type ?? '',
       weightBytes: this.weightBytes,

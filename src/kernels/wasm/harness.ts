@@ -6,7 +6,7 @@
  */
 import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmExports, type WasmMemory } from './loader.js';
 import { ThreadPool } from './pool.js';
-import { activationRowBytes, COUNTER_BYTES, matmulChunkRows } from './backend.js';
+import { activationRowBytes, barrierSpinUs, COUNTER_BYTES, matmulChunkRows } from './backend.js';
 import { CONTROL_BYTES, CONTROL_POOL, controlLayout, encodeOp, OP_WORDS } from './schema.js';
 
 const C = controlLayout();
@@ -41,7 +41,7 @@ export class KernelHarness {
     c[C.counters / 4] = this.counters;
     c[C.scratch / 4] = scratch;
     c[C.scratchStride / 4] = 64;
-    c[C.spin / 4] = 20000;
+    c[C.spinUs / 4] = barrierSpinUs();
     this.base = this.top;
   }
 

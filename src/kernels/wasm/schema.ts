@@ -114,8 +114,8 @@ export const CONTROL = {
   /** Per-thread scratch, scratchStride bytes each. */
   scratch: 'ptr',
   scratchStride: 'ptr',
-  /** Barrier spins before atomic.wait. */
-  spin: 'i32',
+  /** Microseconds a thread spins in a barrier (reading ahead, pausing) before it blocks in atomic.wait. */
+  spinUs: 'i32',
   /** 0, or the per-thread profile: [nth][nOps] x (f64 work ms, f64 barrier ms). */
   prof: 'ptr',
   /** An unknown op code met by the interpreter (reported with the abort). */

@@ -5,7 +5,7 @@
 import { activationFormat as fmt, dequantRow, FMT_Q8A, matmul } from './matmul';
 import {
   Add, AddNorm, Attention, C_ABORT, C_BAD_OP, C_COUNT, C_COUNTERS, C_GEN, C_N_OPS, C_OPS, C_OUTPUTS, C_POS, C_PROF, C_SCRATCH,
-  C_SCRATCH_STRIDE, C_SPIN, C_TOKENS, C_WAITERS, Embed, F_NOBARRIER, F_OUTPUTS, F_REPLICATE, GatherOutputs, KvStore, Matmul,
+  C_SCRATCH_STRIDE, C_SPIN_US, C_TOKENS, C_WAITERS, Embed, F_NOBARRIER, F_OUTPUTS, F_REPLICATE, GatherOutputs, KvStore, Matmul,
   OP_ADD, OP_ADD_NORM, OP_ATTENTION, OP_BYTES, OP_EMBED, OP_GATHER_OUTPUTS, OP_KV_STORE, OP_MATMUL, OP_QUANT, OP_RMSNORM, OP_ROPE,
   OP_ROPE_STORE, OP_SILU_MUL, opChunk, opCode, opFlags, Quant, Rmsnorm, Rope, RopeStore, SiluMul,
 } from './generated/schema';
@@ -104,7 +104,27 @@ function aimPrefetch(ops: usize, i: i32, nOps: i32, tid: i32, nth: i32): void {
   pfCur = end;
 }
 
-/** Sense-counting barrier: spin on the generation word (reading ahead while it waits), then block in atomic.wait. Returns false when aborted. */
+/**
+ * A pause for the spin loop (WebAssembly has no pause instruction): a short dependent chain of integer
+ * multiplies, so a waiting thread issues few instructions and no SIMD work, leaving the core's shared
+ * units to the thread it waits for (on SMT siblings) without giving up its time slice.
+ */
+let pauseState: u32 = 1;
+// @ts-ignore: decorator
+@inline function spinPause(): void {
+  let x = pauseState;
+  x = x * 0x9e3779b1 + 1; x = x * 0x9e3779b1 + 1; x = x * 0x9e3779b1 + 1; x = x * 0x9e3779b1 + 1;
+  pauseState = x;
+}
+
+/** Spin iterations between clock reads in a barrier. */
+const SPIN_CHECK = 256;
+
+/**
+ * Sense-counting barrier: spin on the generation word (reading ahead, else pausing) for up to the
+ * control block's spinUs microseconds, measured with the clock, then block in atomic.wait.
+ * Returns false when aborted.
+ */
 function barrier(ctl: usize, nth: i32): bool {
   if (nth == 1) return true;
   const gen = atomic.load<i32>(ctl + C_GEN);
@@ -114,10 +134,18 @@ function barrier(ctl: usize, nth: i32): bool {
     if (atomic.load<i32>(ctl + C_WAITERS) > 0) atomic.notify(ctl + C_GEN, nth);
     return atomic.load<i32>(ctl + C_ABORT) == 0;
   }
-  const spin = atomic.load<i32>(ctl + C_SPIN);
-  for (let i = 0; i < spin; i++) {
+  const budget = <f64>atomic.load<i32>(ctl + C_SPIN_US) / 1000;
+  let start: f64 = -1;
+  for (let i = 1; ; i++) {
     if (atomic.load<i32>(ctl + C_GEN) != gen) return atomic.load<i32>(ctl + C_ABORT) == 0;
     if (pfCur < pfEnd) prefetchStep();
+    else spinPause();
+    if (i % SPIN_CHECK == 0) {
+      // the clock is read only in barriers that last (the first read starts the budget)
+      const t = now();
+      if (start < 0) start = t;
+      else if (t - start >= budget) break;
+    }
   }
   atomic.add<i32>(ctl + C_WAITERS, 1);
   while (atomic.load<i32>(ctl + C_GEN) == gen) {
