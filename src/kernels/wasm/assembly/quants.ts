@@ -9,6 +9,9 @@
 // (each weight block is unpacked once and used four times; results go to o,
 // o + os, ...). Every token gets the same integer sums and float operations as
 // with one token, so prompt batches give the bits of token-by-token steps.
+// Q6_K, Q2_K and Q3_K also have a one-token kernel (dotQ6KOne, dotK23One) that calls the
+// same unit helpers with constant arguments, so decode runs straight-line code with constant
+// offsets and shifts; their four-token kernels loop over the units instead.
 //
 // Both builds compile these sources; `ASC_FEATURE_RELAXED_SIMD` (set by asc in
 // the relaxed-simd build) selects the relaxed int8 dot products, which take
