@@ -33,6 +33,52 @@ function maskCache(grammar: Grammar, trie: VocabTrie): Map<number, Uint32Array> 
   return m;
 }
 
+// Partial UTF-8 sequences: the payload so far with a marker bit above it, so that the
+// completed value has the marker at bit 11, 16 or 21 (2-, 3- or 4-byte sequence), which
+// gives the minimum code point (overlong forms are rejected, as are surrogates).
+let stepState = 0;
+let stepValue = 0;
+let stepRemaining = 0;
+
+/** One byte from (state, value, remaining) into step*; false when rejected. */
+function utf8Step(g: Grammar, state: number, value: number, remaining: number, b: number): boolean {
+  if (remaining === 0) {
+    if (b < 0x80) {
+      stepState = g.step(state, b);
+      stepValue = 0;
+      stepRemaining = 0;
+      return stepState !== DEAD;
+    }
+    if (b >= 0xc2 && b <= 0xdf) (value = (b & 0x1f) | 0x20), (remaining = 1);
+    else if (b >= 0xe0 && b <= 0xef) (value = (b & 0x0f) | 0x10), (remaining = 2);
+    else if (b >= 0xf0 && b <= 0xf4) (value = (b & 0x07) | 0x08), (remaining = 3);
+    else return false;
+  } else {
+    if ((b & 0xc0) !== 0x80) return false;
+    value = (value << 6) | (b & 0x3f);
+    remaining--;
+  }
+  const shift = 6 * remaining;
+  const full = value * (1 << shift);
+  const marker = 31 - Math.clz32(full);
+  let lo = full - (1 << marker);
+  let hi = lo + (1 << shift) - 1;
+  lo = Math.max(lo, marker === 11 ? 0x80 : marker === 16 ? 0x800 : 0x10000);
+  hi = Math.min(hi, 0x10ffff);
+  if (lo > hi || (lo >= 0xd800 && hi <= 0xdfff)) return false;
+  if (remaining === 0) {
+    stepState = g.step(state, lo);
+    stepValue = 0;
+    stepRemaining = 0;
+    return stepState !== DEAD;
+  }
+  if (!g.canMatchRange(state, lo, hi)) return false;
+  stepState = state;
+  stepValue = value;
+  stepRemaining = remaining;
+  return true;
+}
+
 export class GrammarConstraint {
   readonly grammar: Grammar;
   readonly trie: VocabTrie;
@@ -80,30 +126,10 @@ export class GrammarConstraint {
   private advance(state: number, value: number, remaining: number, bytes: Uint8Array, out: number): boolean {
     const g = this.grammar;
     for (let i = 0; i < bytes.length; i++) {
-      const b = bytes[i]!;
-      if (remaining === 0) {
-        if (b < 0x80) {
-          state = g.step(state, b);
-          if (state === DEAD) return false;
-          continue;
-        }
-        if ((b & 0xe0) === 0xc0) (value = b & 0x1f), (remaining = 1);
-        else if ((b & 0xf0) === 0xe0) (value = b & 0x0f), (remaining = 2);
-        else if ((b & 0xf8) === 0xf0) (value = b & 0x07), (remaining = 3);
-        else return false;
-      } else {
-        if ((b & 0xc0) !== 0x80) return false;
-        value = (value << 6) | (b & 0x3f);
-        remaining--;
-      }
-      if (remaining === 0) {
-        state = g.step(state, value);
-        value = 0;
-        if (state === DEAD) return false;
-      } else {
-        const shift = 6 * remaining;
-        if (!g.canMatchRange(state, value << shift, (value << shift) | ((1 << shift) - 1))) return false;
-      }
+      if (!utf8Step(g, state, value, remaining, bytes[i]!)) return false;
+      state = stepState;
+      value = stepValue;
+      remaining = stepRemaining;
     }
     this.wState[out] = state;
     this.wValue[out] = value;
@@ -179,24 +205,11 @@ export class GrammarConstraint {
         // The common case: an ASCII byte, a table lookup once computed.
         ns = g.asciiTable(s)[b]!;
         if (ns === -2) ns = g.step(s, b);
-      } else {
-        let v = wv[d - 1]!;
-        if (r === 0) {
-          if ((b & 0xe0) === 0xc0) (v = b & 0x1f), (nr = 1);
-          else if ((b & 0xf0) === 0xe0) (v = b & 0x0f), (nr = 2);
-          else if ((b & 0xf8) === 0xf0) (v = b & 0x07), (nr = 3);
-          else ns = DEAD;
-        } else if ((b & 0xc0) !== 0x80) ns = DEAD;
-        else (v = (v << 6) | (b & 0x3f)), (nr = r - 1);
-        if (ns !== DEAD) {
-          if (nr === 0) ns = g.step(s, v);
-          else {
-            const shift = 6 * nr;
-            if (!g.canMatchRange(s, v << shift, (v << shift) | ((1 << shift) - 1))) ns = DEAD;
-            else nv = v;
-          }
-        }
-      }
+      } else if (utf8Step(g, s, wv[d - 1]!, r, b)) {
+        ns = stepState;
+        nv = stepValue;
+        nr = stepRemaining;
+      } else ns = DEAD;
       if (ns === DEAD) {
         i = end[i]!;
         continue;
