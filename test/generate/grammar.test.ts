@@ -1,0 +1,174 @@
+/** GBNF parsing and matching: grammars of the kind llama.cpp ships, strings accepted and rejected, errors with places. */
+import { describe, expect, it } from 'vitest';
+import { Grammar, GrammarError } from '../../src/index.js';
+
+export const GRAMMARS = {
+  json: String.raw`
+root   ::= object
+value  ::= object | array | string | number | ("true" | "false" | "null") ws
+object ::=
+  "{" ws (
+            string ":" ws value
+    ("," ws string ":" ws value)*
+  )? "}" ws
+array  ::=
+  "[" ws (
+            value
+    ("," ws value)*
+  )? "]" ws
+string ::=
+  "\"" (
+    [^"\\\x7F\x00-\x1F] |
+    "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4}) # escapes
+  )* "\"" ws
+number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]+)? ([eE] [-+]? [0-9] [1-9]{0,15})? ws
+ws ::= | " " | "\n" [ \t]{0,20}
+`,
+  arithmetic: String.raw`
+root  ::= (expr "=" ws term "\n")+
+expr  ::= term ([-+*/] term)*
+term  ::= ident | num | "(" ws expr ")" ws
+ident ::= [a-z] [a-z0-9_]* ws
+num   ::= [0-9]+ ws
+ws    ::= [ \t\n]*
+`,
+  list: String.raw`
+root ::= item{1,5}
+item ::= "- " [^\r\n\x0b\x0c\x85\u2028\u2029]+ "\n"
+`,
+  c: String.raw`
+root ::= (declaration)*
+declaration ::= dataType identifier "(" parameter? ")" "{" statement* "}"
+dataType  ::= "int" ws | "float" ws | "char" ws
+identifier ::= [a-zA-Z_] [a-zA-Z_0-9]*
+parameter ::= dataType identifier
+statement ::=
+    ( dataType identifier ws "=" ws expression ";" ) |
+    ( identifier ws "=" ws expression ";" ) |
+    ( identifier ws "(" argList? ")" ";" ) |
+    ( "return" ws expression ";" ) |
+    ( "while" "(" condition ")" "{" statement* "}" ) |
+    ( "for" "(" forInit ";" ws condition ";" ws forUpdate ")" "{" statement* "}" ) |
+    ( "if" "(" condition ")" "{" statement* "}" ("else" "{" statement* "}")? ) |
+    ( singleLineComment ) |
+    ( multiLineComment )
+forInit ::= dataType identifier ws "=" ws expression | identifier ws "=" ws expression
+forUpdate ::= identifier ws "=" ws expression
+condition ::= expression relationOperator expression
+relationOperator ::= ("<=" | "<" | "==" | "!=" | ">=" | ">")
+expression ::= term (("+" | "-") term)*
+term ::= factor(("*" | "/") factor)*
+factor ::= identifier | number | unaryTerm | funcCall | parenExpression
+unaryTerm ::= "-" factor
+funcCall ::= identifier "(" argList? ")"
+parenExpression ::= "(" ws expression ws ")"
+argList ::= expression ("," ws expression)*
+number ::= [0-9]+
+singleLineComment ::= "//" [^\n]* "\n"
+multiLineComment ::= "/*" ( [^*] | ("*" [^/]) )* "*/"
+ws ::= ([ \t\n]+)
+`,
+  chess: String.raw`
+# a move list: "1. e4 e5 2. Nf3 ..."
+root   ::= "1. " move " " move "\n" ([1-9] [0-9]? ". " move " " move "\n")+
+move   ::= (pawn | nonpawn | castle) [+#]?
+nonpawn ::= [NBKQR] [a-h]? [1-8]? "x"? [a-h] [1-8]
+pawn   ::= ([a-h] "x")? [a-h] [1-8] ("=" [NBKQR])?
+castle ::= "O-O" "-O"?
+`,
+  japanese: String.raw`
+# hiragana / katakana / kanji runs separated by ideographic full stops
+root ::= jp+ ([\u3002] jp+)* [\u3002]?
+jp   ::= [\u3041-\u3096\u30A1-\u30F6\u4E00-\u9FFF]
+`,
+  emoji: String.raw`
+root ::= "say " [\U0001F600-\U0001F64F]{1,3} "!"
+`,
+  yesno: 'root ::= ("yes" | "no") "."',
+} as const;
+
+const cases: Record<keyof typeof GRAMMARS, { accept: string[]; reject: string[] }> = {
+  json: {
+    accept: ['{}', '{"a": 1}', '{"a": [1, -2.5e3, {"b": null}], "c": "x\\n\\u00e9", "d": true}', '{ "k" : "v" }'],
+    reject: ['', '[]', '{', '{"a" 1}', '{"a": 01}', '{"a": "\u0001"}', '{"a": tru}', '{"a": 1,}'],
+  },
+  arithmetic: {
+    accept: ['1+2= 3\n', 'x*(y+1)= 4\n2=2\n', 'a_1/2= b\n'],
+    reject: ['', '1+2', '1++2= 3\n', '(1= 1\n', 'X= 1\n'],
+  },
+  list: { accept: ['- a\n', '- milk\n- eggs\n- bread\n'], reject: ['', '- \n', '-a\n', '- a\n- b\n- c\n- d\n- e\n- f\n', '- a\r\n'] },
+  c: {
+    accept: ['', 'int main(){return 0;}', 'int f(int x){int y = x*2+1;while(y>0){y = y-1;}return y;}', 'char g(){// hi\n/* multi * line */x = h(1, 2);}'],
+    reject: ['int main(){return 0}', 'main(){}', 'int f(int){}', 'int f(){/* open }'],
+  },
+  chess: { accept: ['1. e4 e5\n2. Nf3 Nc6\n', '1. d4 d5\n2. c4 dxc4\n3. O-O Qxd1+\n'], reject: ['1. e4 e5\n', '1. e9 e5\n2. a3 a6\n', '1. e4 e5\n2. Zf3 a6\n'] },
+  japanese: { accept: ['こんにちは', '日本語。カタカナ。'], reject: ['', 'hello', 'こんにちは。。', '日本語 です'] },
+  emoji: { accept: ['say 😀!', 'say 😀🙏😎!'], reject: ['say !', 'say 😀😀😀😀!', 'say 🚀!'] },
+  yesno: { accept: ['yes.', 'no.'], reject: ['yes', 'yes..', 'maybe.', 'Yes.'] },
+};
+
+describe('GBNF grammars', () => {
+  for (const [name, src] of Object.entries(GRAMMARS)) {
+    it(`${name}: accepts and rejects`, () => {
+      const g = Grammar.parse(src);
+      const c = cases[name as keyof typeof GRAMMARS];
+      for (const s of c.accept) expect(g.matchesString(s), `accepts ${JSON.stringify(s)}`).toBe(true);
+      for (const s of c.reject) expect(g.matchesString(s), `rejects ${JSON.stringify(s)}`).toBe(false);
+    });
+  }
+
+  it('repetitions {m}, {m,}, {m,n}, {,n}, *, +, ? and escapes', () => {
+    const g = Grammar.parse('root ::= "a"{2} "b"{1,} "c"{0,2} "d"{,1} [\\x41-\\x43]* "\\t"? "\\u00e9"+ .');
+    expect(g.matchesString('aab\u00e9z')).toBe(true);
+    expect(g.matchesString('aabbbccdABC\t\u00e9\u00e9\u00e9?')).toBe(true);
+    expect(g.matchesString('ab\u00e9z')).toBe(false);
+    expect(g.matchesString('aabcccz\u00e9z')).toBe(false);
+    expect(g.matchesString('aabdd\u00e9z')).toBe(false);
+    expect(g.matchesString('aab\u00e9')).toBe(false); // "." needs a character
+  });
+
+  it('negated classes and "." match any code point, multi-line rules and comments', () => {
+    const g = Grammar.parse('# top comment\nroot ::= ( # group\n  [^a-c] |\n  "x" . )+ # trailing\n');
+    expect(g.matchesString('d😀z')).toBe(true);
+    expect(g.matchesString('x\u0000')).toBe(true);
+    expect(g.matchesString('a')).toBe(false);
+  });
+
+  const bad: [string, string, number, number][] = [
+    ['root ::= foo', 'undefined rule "foo"', 1, 10],
+    ['root ::= "a', 'unterminated string literal', 1, 10],
+    ['root ::= [a-', 'unterminated character class', 1, 10],
+    ['root ::= "a"\n\nx ::= "\\q"', 'unknown escape \\q', 3, 8],
+    ['root ::= "a"{3,1}', 'maximum below its minimum', 1, 13],
+    ['root ::= ( "a" ', 'expected ")"', 1, 16],
+    ['root ::= * "a"', 'nothing before it to repeat', 1, 10],
+    ['root ::= "a"\nroot ::= "b"', 'defined twice', 2, 1],
+    ['root "a"', 'expected "::="', 1, 6],
+    ['root ::= "a" ) "b"', 'expected the end of rule "root"', 1, 14],
+    ['root ::= "a"{5000}', 'repetition count above 2000', 1, 13],
+    ['root ::= "\\x4"', 'expected 2 hex digits', 1, 14],
+    ['root ::= <[12]>', 'token references', 1, 10],
+  ];
+  for (const [src, msg, line, col] of bad) {
+    it(`bad grammar: ${JSON.stringify(src)} -> ${msg}`, () => {
+      let err: unknown;
+      try {
+        Grammar.parse(src);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(GrammarError);
+      expect((err as GrammarError).message).toContain(msg);
+      expect([(err as GrammarError).line, (err as GrammarError).column]).toEqual([line, col]);
+    });
+  }
+
+  it('no root, and left recursion, are errors', () => {
+    expect(() => Grammar.parse('a ::= "x"')).toThrow(/no "root" rule/);
+    expect(() => Grammar.parse('root ::= root "x" | "y"')).toThrow(/left recursion in rule "root"/);
+    expect(() => Grammar.parse('root ::= a\na ::= b? a "x" | "y"\nb ::= "z"')).toThrow(/left recursion/);
+    expect(() => Grammar.parse('root ::= ("x"?)*')).toThrow(/left recursion/);
+    // Right recursion is fine (and does not grow the stacks).
+    expect(Grammar.parse('root ::= "x" root | "y"').matchesString('x'.repeat(5000) + 'y')).toBe(true);
+  });
+});
