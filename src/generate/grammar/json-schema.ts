@@ -9,7 +9,8 @@
  * - enum / const as JSON literals; type lists; anyOf / oneOf as alternatives;
  *   allOf of object schemas merged; $ref to "#/..." (e.g. $defs, definitions);
  * - arrays: items, prefixItems, minItems / maxItems;
- * - strings: minLength / maxLength, format (date, time, date-time, uuid), pattern
+ * - strings: minLength / maxLength, format (date, time, date-time, uuid; dates are
+ *   checked per month and for leap years, stricter than llama.cpp), pattern
  *   (an anchored regex subset: literals, ., classes, \d \w \s, groups,
  *   alternation, * + ? {m,n}); the pattern's text is kept JSON-safe;
  * - integers: minimum / maximum / exclusive bounds as digit-range rules.
@@ -37,7 +38,15 @@ const PRIMITIVES: Record<string, [body: string, deps: string[]]> = {
   char: ['[^"\\\\\\x7F\\x00-\\x1F] | [\\\\] (["\\\\bfnrt] | "u" [0-9a-fA-F]{4})', []],
   string: ['"\\"" char* "\\"" space', ['char']],
   null: ['"null" space', []],
-  date: ['[0-9]{4} "-" ( "0" [1-9] | "1" [0-2] ) "-" ( "0" [1-9] | [1-2] [0-9] | "3" [0-1] )', []],
+  // Stricter than llama.cpp's (any month with days 01-31): day counts per month and 29 February only in leap years,
+  // so that every date the grammar allows is a real one.
+  date: ['[0-9]{4} "-" ( date-month31 "-" date-day31 | date-month30 "-" date-day30 | "02-" date-day28 ) | date-leap-year "-02-29"', ['date-month31', 'date-month30', 'date-day28', 'date-day30', 'date-day31', 'date-leap-year']],
+  'date-month31': ['"0" [13578] | "1" [02]', []],
+  'date-month30': ['"0" [469] | "11"', []],
+  'date-day28': ['"0" [1-9] | "1" [0-9] | "2" [0-8]', []],
+  'date-day30': ['date-day28 | "29" | "30"', ['date-day28']],
+  'date-day31': ['date-day30 | "31"', ['date-day30']],
+  'date-leap-year': ['[0-9]{2} ("0" [48] | [2468] [048] | [13579] [26]) | ("0" [048] | [2468] [048] | [13579] [26]) "00"', []],
   time: ['([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9] ":" [0-5] [0-9] ( "." [0-9]{3} )? ( "Z" | ( "+" | "-" ) ( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] )', []],
   'date-time': ['date "T" time', ['date', 'time']],
   'date-string': ['"\\"" date "\\"" space', ['date']],
