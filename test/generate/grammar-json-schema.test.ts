@@ -9,68 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { Grammar, JsonSchemaError, jsonObjectGbnf, jsonSchemaToGbnf } from '../../src/index.js';
 import { GrammarConstraint } from '../../src/generate/grammar/constraint.js';
 import { Rng } from '../../src/generate/rng.js';
+import { SCHEMAS } from './grammar-cases.js';
 
-export const SCHEMAS: Record<string, object> = {
-  person: {
-    type: 'object',
-    properties: {
-      name: { type: 'string', minLength: 1, maxLength: 12 },
-      age: { type: 'integer', minimum: 0, maximum: 150 },
-      email: { type: 'string', pattern: '^[a-z]{1,8}@[a-z]{1,8}\\.(com|org)$' },
-      tags: { type: 'array', items: { type: 'string', maxLength: 5 }, minItems: 1, maxItems: 3 },
-    },
-    required: ['name', 'age'],
-  },
-  formats: {
-    type: 'object',
-    properties: { id: { type: 'string', format: 'uuid' }, day: { type: 'string', format: 'date' }, at: { type: 'string', format: 'date-time' }, t: { type: 'string', format: 'time' } },
-    required: ['id', 'day', 'at', 't'],
-  },
-  enums: {
-    type: 'object',
-    properties: { color: { enum: ['red', 'green', 'blue', 42, null] }, fixed: { const: { a: [1, 'x"y'] } }, flag: { type: 'boolean' }, n: { type: ['number', 'null'] } },
-    required: ['color', 'fixed', 'flag'],
-  },
-  refs: {
-    $defs: {
-      node: {
-        type: 'object',
-        properties: { value: { type: 'integer', minimum: -20, maximum: 20 }, children: { type: 'array', items: { $ref: '#/$defs/node' }, maxItems: 2 } },
-        required: ['value'],
-      },
-    },
-    $ref: '#/$defs/node',
-  },
-  union: {
-    type: 'object',
-    properties: {
-      shape: {
-        oneOf: [
-          { type: 'object', properties: { kind: { const: 'circle' }, r: { type: 'number' } }, required: ['kind', 'r'] },
-          { type: 'object', properties: { kind: { const: 'rect' }, w: { type: 'integer' }, h: { type: 'integer' } }, required: ['kind', 'w', 'h'] },
-        ],
-      },
-      extra: { anyOf: [{ type: 'string', maxLength: 3 }, { type: 'integer', exclusiveMinimum: 10, exclusiveMaximum: 13 }] },
-    },
-    required: ['shape'],
-  },
-  merged: {
-    allOf: [
-      { type: 'object', properties: { a: { type: 'integer' } }, required: ['a'] },
-      { type: 'object', properties: { b: { type: 'string', maxLength: 4 } }, required: ['b'] },
-    ],
-  },
-  openObject: {
-    type: 'object',
-    properties: { id: { type: 'integer', minimum: 1000, maximum: 1005 } },
-    required: ['id'],
-    additionalProperties: { type: 'integer', minimum: -3, maximum: 3 },
-  },
-  list: { type: 'array', items: { type: 'integer', minimum: -1234, maximum: 56789 }, minItems: 2, maxItems: 4 },
-  tuple: { type: 'array', prefixItems: [{ type: 'string', maxLength: 3 }, { type: 'boolean' }, { type: 'null' }] },
-  anyJson: {},
-  jsonObject: { type: 'object' },
-};
+
 
 const ajv = new Ajv2020.default({ strict: false });
 addFormats.default(ajv);

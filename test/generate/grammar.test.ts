@@ -1,91 +1,9 @@
 /** GBNF parsing and matching: grammars of the kind llama.cpp ships, strings accepted and rejected, errors with places. */
 import { describe, expect, it } from 'vitest';
 import { Grammar, GrammarError } from '../../src/index.js';
+import { GRAMMARS } from './grammar-cases.js';
 
-export const GRAMMARS = {
-  json: String.raw`
-root   ::= object
-value  ::= object | array | string | number | ("true" | "false" | "null") ws
-object ::=
-  "{" ws (
-            string ":" ws value
-    ("," ws string ":" ws value)*
-  )? "}" ws
-array  ::=
-  "[" ws (
-            value
-    ("," ws value)*
-  )? "]" ws
-string ::=
-  "\"" (
-    [^"\\\x7F\x00-\x1F] |
-    "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4}) # escapes
-  )* "\"" ws
-number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]+)? ([eE] [-+]? [0-9] [1-9]{0,15})? ws
-ws ::= | " " | "\n" [ \t]{0,20}
-`,
-  arithmetic: String.raw`
-root  ::= (expr "=" ws term "\n")+
-expr  ::= term ([-+*/] term)*
-term  ::= ident | num | "(" ws expr ")" ws
-ident ::= [a-z] [a-z0-9_]* ws
-num   ::= [0-9]+ ws
-ws    ::= [ \t\n]*
-`,
-  list: String.raw`
-root ::= item{1,5}
-item ::= "- " [^\r\n\x0b\x0c\x85\u2028\u2029]+ "\n"
-`,
-  c: String.raw`
-root ::= (declaration)*
-declaration ::= dataType identifier "(" parameter? ")" "{" statement* "}"
-dataType  ::= "int" ws | "float" ws | "char" ws
-identifier ::= [a-zA-Z_] [a-zA-Z_0-9]*
-parameter ::= dataType identifier
-statement ::=
-    ( dataType identifier ws "=" ws expression ";" ) |
-    ( identifier ws "=" ws expression ";" ) |
-    ( identifier ws "(" argList? ")" ";" ) |
-    ( "return" ws expression ";" ) |
-    ( "while" "(" condition ")" "{" statement* "}" ) |
-    ( "for" "(" forInit ";" ws condition ";" ws forUpdate ")" "{" statement* "}" ) |
-    ( "if" "(" condition ")" "{" statement* "}" ("else" "{" statement* "}")? ) |
-    ( singleLineComment ) |
-    ( multiLineComment )
-forInit ::= dataType identifier ws "=" ws expression | identifier ws "=" ws expression
-forUpdate ::= identifier ws "=" ws expression
-condition ::= expression relationOperator expression
-relationOperator ::= ("<=" | "<" | "==" | "!=" | ">=" | ">")
-expression ::= term (("+" | "-") term)*
-term ::= factor(("*" | "/") factor)*
-factor ::= identifier | number | unaryTerm | funcCall | parenExpression
-unaryTerm ::= "-" factor
-funcCall ::= identifier "(" argList? ")"
-parenExpression ::= "(" ws expression ws ")"
-argList ::= expression ("," ws expression)*
-number ::= [0-9]+
-singleLineComment ::= "//" [^\n]* "\n"
-multiLineComment ::= "/*" ( [^*] | ("*" [^/]) )* "*/"
-ws ::= ([ \t\n]+)
-`,
-  chess: String.raw`
-# a move list: "1. e4 e5 2. Nf3 ..."
-root   ::= "1. " move " " move "\n" ([1-9] [0-9]? ". " move " " move "\n")+
-move   ::= (pawn | nonpawn | castle) [+#]?
-nonpawn ::= [NBKQR] [a-h]? [1-8]? "x"? [a-h] [1-8]
-pawn   ::= ([a-h] "x")? [a-h] [1-8] ("=" [NBKQR])?
-castle ::= "O-O" "-O"?
-`,
-  japanese: String.raw`
-# hiragana / katakana / kanji runs separated by ideographic full stops
-root ::= jp+ ([\u3002] jp+)* [\u3002]?
-jp   ::= [\u3041-\u3096\u30A1-\u30F6\u4E00-\u9FFF]
-`,
-  emoji: String.raw`
-root ::= "say " [\U0001F600-\U0001F64F]{1,3} "!"
-`,
-  yesno: 'root ::= ("yes" | "no") "."',
-} as const;
+
 
 const cases: Record<keyof typeof GRAMMARS, { accept: string[]; reject: string[] }> = {
   json: {

@@ -221,13 +221,24 @@ export class Grammar {
     return s.length === 1 && s[0] === EMPTY;
   }
 
-  /** Whether the whole string matches the grammar. */
-  matchesString(text: string): boolean {
+  /** The state after matching all of `text` from the start, or DEAD. */
+  stateAfter(text: string): number {
     let s = this.initialState;
     for (const ch of text) {
       s = this.step(s, ch.codePointAt(0)!);
-      if (s === DEAD) return false;
+      if (s === DEAD) return DEAD;
     }
-    return this.isAccepting(s);
+    return s;
+  }
+
+  /** Whether the whole string matches the grammar. */
+  matchesString(text: string): boolean {
+    const s = this.stateAfter(text);
+    return s !== DEAD && this.isAccepting(s);
+  }
+
+  /** Whether the string can be continued into a match (it has not left the grammar). */
+  matchesPrefix(text: string): boolean {
+    return this.stateAfter(text) !== DEAD;
   }
 }

@@ -3,10 +3,12 @@
  * preorder so that a walk can skip a whole subtree (every token sharing a
  * prefix the grammar rejects) by jumping to its end index.
  *
- * Token bytes are llama.cpp's grammar view of a token: its piece with special
- * tokens rendered (`token_to_piece(id, special = true)`). Tokens with an empty
- * piece can never be produced under a grammar; end-of-generation tokens are
- * kept apart (allowed only where the grammar can end).
+ * Token bytes are the token's piece as generation streams it (control tokens
+ * render as nothing), so the text returned is exactly what the grammar matched.
+ * llama.cpp matches control tokens by their text (`<|im_start|>` inside a JSON
+ * string); here they are never allowed. Tokens with an empty piece can never be
+ * produced under a grammar; end-of-generation tokens are kept apart (allowed
+ * only where the grammar can end).
  */
 
 /** What the trie needs from a tokenizer. */
@@ -48,7 +50,7 @@ export class VocabTrie {
         pieces[id] = empty;
         continue;
       }
-      const p = vocab.tokenToPieceBytes(id, { special: true });
+      const p = vocab.tokenToPieceBytes(id);
       // As llama.cpp: an empty piece, or one starting with a NUL byte, is never allowed.
       pieces[id] = p.length === 0 || p[0] === 0 ? empty : p;
       if (pieces[id]!.length > 0) order.push(id);
