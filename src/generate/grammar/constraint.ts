@@ -21,6 +21,9 @@ export interface ConstrainedSampler {
   sample(logits: Float32Array, history: ArrayLike<number>): number;
 }
 
+/** Subtrees with more nodes than this are tested for a whole skip. */
+const SKIP_MIN = 8;
+
 /** Cached masks per grammar and vocabulary, bounded by total bytes. */
 const MASK_CACHE_BYTES = 32 << 20;
 const maskCaches = new WeakMap<Grammar, WeakMap<VocabTrie, Map<number, Uint32Array>>>();
@@ -184,7 +187,7 @@ export class GrammarConstraint {
     const t = this.trie;
     const g = this.grammar;
     const mask = new Uint32Array((this.rowSize + 31) >>> 5);
-    const { byte, depth, end, tokStart, ids } = t;
+    const { byte, depth, end, tokStart, ids, belowAscii, belowNonAscii } = t;
     const ws = this.wState;
     const wv = this.wValue;
     const wr = this.wRemain;
@@ -217,7 +220,21 @@ export class GrammarConstraint {
       ws[d] = ns;
       wv[d] = nv;
       wr[d] = nr;
-      for (let k = tokStart[i]!, e = tokStart[i + 1]!; k < e; k++) {
+      const e = end[i]!;
+      if (e - i > SKIP_MIN && nr === 0 && belowNonAscii[i] === 0) {
+        // A state that loops on every byte below (the inside of a string): all these tokens pass.
+        const loops = g.selfLoops(ns);
+        const j = i * 4;
+        if ((belowAscii[j]! & ~loops[0]!) === 0 && (belowAscii[j + 1]! & ~loops[1]!) === 0 && (belowAscii[j + 2]! & ~loops[2]!) === 0 && (belowAscii[j + 3]! & ~loops[3]!) === 0) {
+          for (let k = tokStart[i]!, ke = tokStart[e]!; k < ke; k++) {
+            const id = ids[k]!;
+            mask[id >>> 5]! |= 1 << (id & 31);
+          }
+          i = e;
+          continue;
+        }
+      }
+      for (let k = tokStart[i]!, ke = tokStart[i + 1]!; k < ke; k++) {
         const id = ids[k]!;
         mask[id >>> 5]! |= 1 << (id & 31);
       }

@@ -49,6 +49,7 @@ export class Grammar {
   private readonly stateIds = new Map<string, number>();
   private readonly asciiNext: (Int32Array | undefined)[] = [];
   private readonly otherNext: (Map<number, number> | undefined)[] = [];
+  private readonly loops: (Uint32Array | undefined)[] = [];
   readonly initialState: number;
 
   constructor(parsed: ParsedGrammar, source?: string) {
@@ -143,6 +144,7 @@ export class Grammar {
       this.stateIds.set(key, id);
       this.asciiNext.push(undefined);
       this.otherNext.push(undefined);
+      this.loops.push(undefined);
     }
     return id;
   }
@@ -187,6 +189,17 @@ export class Grammar {
     let t = this.asciiNext[state];
     if (t === undefined) this.asciiNext[state] = t = new Int32Array(128).fill(UNKNOWN);
     return t;
+  }
+
+  /** ASCII bytes (4 words of bits) on which a state steps to itself. */
+  selfLoops(state: number): Uint32Array {
+    let l = this.loops[state];
+    if (l === undefined) {
+      l = new Uint32Array(4);
+      for (let b = 0; b < 128; b++) if (this.step(state, b) === state) l[b >> 5]! |= 1 << (b & 31);
+      this.loops[state] = l;
+    }
+    return l;
   }
 
   private computeStep(state: number, cp: number): number {

@@ -36,6 +36,13 @@ export class VocabTrie {
   /** Each token's bytes (empty for tokens never allowed). */
   readonly pieces: Uint8Array[];
   readonly maxDepth: number;
+  /**
+   * The bytes below each node (not its own): 4 words of ASCII bits per node, and
+   * belowNonAscii[i] = 1 when some byte below is >= 0x80. A walk skips a subtree whole
+   * when the grammar state loops on every one of these bytes.
+   */
+  readonly belowAscii: Uint32Array;
+  readonly belowNonAscii: Uint8Array;
 
   constructor(vocab: GrammarVocabulary) {
     const n = vocab.vocabSize;
@@ -67,6 +74,7 @@ export class VocabTrie {
     let tokStart = new Int32Array(cap + 1);
     let size = 1;
     const path: number[] = [0]; // node ids along the current piece, path[d] at depth d
+    let parent = new Int32Array(cap);
     let prev: Uint8Array = empty;
     let maxDepth = 0;
     const ids = new Int32Array(order.length);
@@ -83,7 +91,9 @@ export class VocabTrie {
           depth = grow(depth, cap);
           end = grow(end, cap);
           tokStart = grow(tokStart, cap + 1);
+          parent = grow(parent, cap);
         }
+        parent[size] = path[path.length - 1]!;
         tokStart[size] = nIds;
         byte[size] = p[d]!;
         depth[size] = d + 1;
@@ -103,6 +113,17 @@ export class VocabTrie {
     this.tokStart = tokStart.subarray(0, size + 1);
     this.ids = ids;
     this.maxDepth = maxDepth;
+    const below = new Uint32Array(size * 4);
+    const nonAscii = new Uint8Array(size);
+    for (let i = size - 1; i >= 1; i--) {
+      const p = parent[i]!;
+      const b = byte[i]!;
+      for (let w = 0; w < 4; w++) below[p * 4 + w]! |= below[i * 4 + w]!;
+      if (b < 0x80) below[p * 4 + (b >> 5)]! |= 1 << (b & 31);
+      nonAscii[p]! |= nonAscii[i]! | (b >= 0x80 ? 1 : 0);
+    }
+    this.belowAscii = below;
+    this.belowNonAscii = nonAscii;
   }
 }
 
