@@ -48,8 +48,8 @@ export async function openLlamaGrammar(modelPath) {
       if (!s) throw new Error('llama.cpp rejected the grammar');
       return s;
     },
-    /** Fills the candidates from `logits`, applies the grammar and accepts `token`; returns the ms of apply + accept. */
-    applyAndAccept(smpl, logits, token) {
+    /** Fills the candidate array from `logits` (every token, in id order). */
+    fill(logits) {
       for (let i = 0; i < n; i++) {
         dataView.setInt32(12 * i, i, true);
         dataView.setFloat32(12 * i + 4, logits[i], true);
@@ -59,10 +59,11 @@ export async function openLlamaGrammar(modelPath) {
       arr.writeBigUInt64LE(BigInt(n), 8);
       arr.writeBigInt64LE(-1n, 16);
       arr.writeUInt8(0, 24);
-      const t = performance.now();
+    },
+    /** The grammar sampler on the filled candidates, then accepting `token`. */
+    applyAndAccept(smpl, token) {
       f.apply(smpl, arr);
       f.accept(smpl, token);
-      return performance.now() - t;
     },
     free: (s) => f.free(s),
   };

@@ -43,6 +43,11 @@ const { Rng } = await dist('generate/rng.js');
 
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const now = () => Number(process.hrtime.bigint()) / 1e6;
+/** CPU time of this process in ms: on a loaded machine, the work itself (wall clock also counts waiting for a core). */
+const cpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 
 // ---- documents ----
 const SCHEMA = {
@@ -118,21 +123,26 @@ function grammarPerToken(source, { shared, temperature }) {
   let g = Grammar.parse(source);
   const counters = { walks: 0, cacheHits: 0, greedyAccepted: 0 };
   const grammarMs = [];
+  let grammarCpu = 0;
   let total = 0;
   let steps = 0;
   for (const ids of streams) {
     if (!shared) g = Grammar.parse(source);
     const c = new GrammarConstraint(g, tok);
     for (const id of ids) {
+      const ca = cpu();
       const a = now();
       let masked;
       if (temperature > 0 || !c.allows(top)) masked = c.mask(logits);
       else counters.greedyAccepted++;
       const b = now();
+      const cb = cpu();
       if (masked) s.sample(masked, []);
+      const cd = cpu();
       const d = now();
       c.accept(id);
       const e = now();
+      grammarCpu += cb - ca + (cpu() - cd);
       grammarMs.push(b - a + (e - d));
       total += e - a;
       steps++;
@@ -142,7 +152,7 @@ function grammarPerToken(source, { shared, temperature }) {
   }
   const sum = grammarMs.reduce((x, y) => x + y, 0);
   const sorted = [...grammarMs].sort((x, y) => x - y);
-  return { mean: sum / steps, total: total / steps, median: median(grammarMs), p99: sorted[Math.floor(sorted.length * 0.99)], counters };
+  return { mean: sum / steps, cpu: grammarCpu / steps, total: total / steps, median: median(grammarMs), p99: sorted[Math.floor(sorted.length * 0.99)], counters };
 }
 
 // ---- llama.cpp ----
@@ -157,22 +167,26 @@ if (withLlama && existsSync(path.join(ROOT, 'conformance', 'node_modules', 'koff
 
 function llamaPerToken(source) {
   const perStep = [];
-  const t = now();
-  let steps = 0;
+  let cpuSum = 0;
   for (const ids of streams) {
     const smpl = llama.initGrammar(source);
     for (const id of ids) {
-      perStep.push(llama.applyAndAccept(smpl, logits, id));
-      steps++;
+      llama.fill(logits);
+      const c0 = cpu();
+      const t0 = now();
+      llama.applyAndAccept(smpl, id);
+      perStep.push(now() - t0);
+      cpuSum += cpu() - c0;
     }
     llama.free(smpl);
   }
-  void t;
-  return { mean: perStep.reduce((x, y) => x + y, 0) / steps, median: median(perStep), p99: [...perStep].sort((x, y) => x - y)[Math.floor(perStep.length * 0.99)] };
+  const sorted = [...perStep].sort((x, y) => x - y);
+  return { mean: perStep.reduce((x, y) => x + y, 0) / perStep.length, cpu: cpuSum / perStep.length, median: median(perStep), p99: sorted[Math.floor(sorted.length * 0.99)] };
 }
 
 // ---- decode step of the 135M model ----
 let decodeMs;
+let endToEnd;
 const modelPath = path.join(ROOT, 'fixtures', 'generated', 'smollm2-135m-q8_0.gguf');
 if (withModel && existsSync(modelPath)) {
   const model = await loadModel(modelPath, { contextLength: 512 });
@@ -182,33 +196,43 @@ if (withModel && existsSync(modelPath)) {
     tps.push(res.stats.decodeTokensPerSecond);
   }
   decodeMs = 1000 / median(tps);
+  // End to end: sampled decoding (temperature 0.8) with and without a JSON schema, alternating.
+  const e2e = { plain: [], schema: [] };
+  for (let r = 0; r < runs; r++) {
+    for (const k of ['plain', 'schema']) {
+      const res = await model.complete('{"', { seed: r + 1, maxTokens: 48, ignoreEos: k === 'plain', ...(k === 'schema' ? { jsonSchema: SCHEMA } : {}) });
+      e2e[k].push(1000 / res.stats.decodeTokensPerSecond);
+    }
+  }
+  endToEnd = { plainMs: median(e2e.plain), schemaMs: median(e2e.schema) };
   await model.dispose();
 }
 
 const rows = [];
-const result = { machine: os.cpus()[0]?.model, cores: os.cpus().length, loadavg: os.loadavg(), node: process.version, vocab: n, trieNodes: trie.size, trieMs, docs: nDocs, tokens: tokensTotal, decodeMs, cases: rows };
+const result = { machine: os.cpus()[0]?.model, cores: os.cpus().length, loadavg: os.loadavg(), node: process.version, vocab: n, trieNodes: trie.size, trieMs, docs: nDocs, tokens: tokensTotal, decodeMs, endToEnd, cases: rows };
 const plain = median(Array.from({ length: runs }, plainPerToken));
 rows.push({ grammar: '-', mode: 'plain sampling, no grammar (sampler only)', total: plain });
 for (const [name, source] of Object.entries(grammars)) {
   for (const [mode, o] of [['cold', { shared: false, temperature: 0.8 }], ['steady', { shared: true, temperature: 0.8 }], ['greedy', { shared: true, temperature: 0 }]]) {
     const rs = Array.from({ length: runs }, () => grammarPerToken(source, o));
-    rows.push({ grammar: name, mode, grammarMs: median(rs.map((r) => r.mean)), total: median(rs.map((r) => r.total)), medianStep: median(rs.map((r) => r.median)), p99Step: median(rs.map((r) => r.p99)), counters: rs[0].counters });
+    rows.push({ grammar: name, mode, grammarMs: median(rs.map((r) => r.mean)), cpuMs: median(rs.map((r) => r.cpu)), total: median(rs.map((r) => r.total)), medianStep: median(rs.map((r) => r.median)), p99Step: median(rs.map((r) => r.p99)), counters: rs[0].counters });
   }
   if (llama) {
     const rs = Array.from({ length: runs }, () => llamaPerToken(source));
-    rows.push({ grammar: name, mode: 'llama.cpp grammar sampler (apply + accept)', grammarMs: median(rs.map((r) => r.mean)), medianStep: median(rs.map((r) => r.median)), p99Step: median(rs.map((r) => r.p99)) });
+    rows.push({ grammar: name, mode: 'llama.cpp grammar sampler (apply + accept)', grammarMs: median(rs.map((r) => r.mean)), cpuMs: median(rs.map((r) => r.cpu)), medianStep: median(rs.map((r) => r.median)), p99Step: median(rs.map((r) => r.p99)) });
   }
 }
 
 console.log(`${result.machine} (${result.cores} cores, load ${result.loadavg.map((x) => x.toFixed(1)).join(' ')}), node ${result.node}`);
 console.log(`SmolLM2 vocabulary: ${n} tokens, trie ${trie.size} nodes built in ${trieMs.toFixed(0)} ms; ${nDocs} documents, ${tokensTotal} tokens`);
 if (decodeMs) console.log(`decode step of SmolLM2-135M Q8_0 (wasm, greedy): ${decodeMs.toFixed(2)} ms`);
-console.log('| grammar | mode | grammar ms/token (mean) | median | p99 | of a decode step | grammar + sampler ms/token | masks walked / cached / argmax kept |');
-console.log('|---|---|---:|---:|---:|---:|---:|---|');
+if (endToEnd) console.log(`end to end, temperature 0.8, 48 tokens: ${endToEnd.plainMs.toFixed(2)} ms/token plain, ${endToEnd.schemaMs.toFixed(2)} ms/token under the JSON schema (fresh grammar tables on the first run only)`);
+console.log('| grammar | mode | grammar ms/token (mean, wall) | CPU ms/token | median step | p99 step | of a decode step | grammar + sampler ms/token | masks walked / cached / argmax kept |');
+console.log('|---|---|---:|---:|---:|---:|---:|---:|---|');
 const f3 = (x) => (x === undefined ? '' : x.toFixed(3));
 for (const r of rows) {
   const frac = decodeMs && r.grammarMs !== undefined ? `${((100 * r.grammarMs) / decodeMs).toFixed(1)} %` : '';
   const c = r.counters ? `${r.counters.walks} / ${r.counters.cacheHits} / ${r.counters.greedyAccepted}` : '';
-  console.log(`| ${r.grammar} | ${r.mode} | ${f3(r.grammarMs)} | ${f3(r.medianStep)} | ${f3(r.p99Step)} | ${frac} | ${f3(r.total)} | ${c} |`);
+  console.log(`| ${r.grammar} | ${r.mode} | ${f3(r.grammarMs)} | ${f3(r.cpuMs)} | ${f3(r.medianStep)} | ${f3(r.p99Step)} | ${frac} | ${f3(r.total)} | ${c} |`);
 }
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify(result, null, 2));

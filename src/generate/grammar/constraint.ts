@@ -25,7 +25,7 @@ export interface ConstrainedSampler {
 const SKIP_MIN = 8;
 
 /** Cached masks per grammar and vocabulary, bounded by total bytes. */
-const MASK_CACHE_BYTES = 32 << 20;
+const MASK_CACHE_BYTES = 8 << 20;
 const maskCaches = new WeakMap<Grammar, WeakMap<VocabTrie, Map<number, Uint32Array>>>();
 
 function maskCache(grammar: Grammar, trie: VocabTrie): Map<number, Uint32Array> {

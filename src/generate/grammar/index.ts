@@ -20,14 +20,17 @@ export interface GrammarOptions {
 
 /** Compiled grammars by source text: their transition and mask caches carry over between generations. */
 const compiled = new Map<string, Grammar>();
-const COMPILED_KEEP = 16;
+const COMPILED_KEEP = 8;
+/** A cached grammar that has met more states than this is compiled afresh (its tables only grow). */
+const STATES_KEEP = 100_000;
 
 function compile(source: string): Grammar {
   let g = compiled.get(source);
-  if (g === undefined) {
+  compiled.delete(source); // re-inserted last: most recently used
+  if (g === undefined || g.stateCount > STATES_KEEP) {
     g = Grammar.parse(source);
     if (compiled.size >= COMPILED_KEEP) compiled.delete(compiled.keys().next().value!);
-  } else compiled.delete(source);
+  }
   compiled.set(source, g);
   return g;
 }

@@ -46,7 +46,11 @@ export class Grammar {
 
   // Interned states (sorted stack-id sets).
   private readonly stateStacks: Int32Array[] = [];
-  private readonly stateIds = new Map<string, number>();
+  /** States by a hash of their sorted stack ids (collisions share a bucket). */
+  private readonly stateIds = new Map<number, number | number[]>();
+  // Scratch of computeStep (reused: a step allocates only when it meets a new state).
+  private readonly scratchOut = new Set<number>();
+  private readonly scratchSeen = new Set<number>();
   private readonly asciiNext: (Int32Array | undefined)[] = [];
   private readonly otherNext: (Map<number, number> | undefined)[] = [];
   private readonly loops: (Uint32Array | undefined)[] = [];
@@ -136,16 +140,25 @@ export class Grammar {
 
   private intern(stacks: Set<number>): number {
     const sorted = Int32Array.from(stacks).sort();
-    const key = sorted.join(',');
-    let id = this.stateIds.get(key);
-    if (id === undefined) {
-      id = this.stateStacks.length;
-      this.stateStacks.push(sorted);
-      this.stateIds.set(key, id);
-      this.asciiNext.push(undefined);
-      this.otherNext.push(undefined);
-      this.loops.push(undefined);
-    }
+    let h = sorted.length;
+    for (let i = 0; i < sorted.length; i++) h = Math.imul(h ^ sorted[i]!, 0x9e3779b1) ^ (h >>> 15);
+    const bucket = this.stateIds.get(h);
+    const same = (id: number): boolean => {
+      const o = this.stateStacks[id]!;
+      if (o.length !== sorted.length) return false;
+      for (let i = 0; i < o.length; i++) if (o[i] !== sorted[i]) return false;
+      return true;
+    };
+    if (typeof bucket === 'number' && same(bucket)) return bucket;
+    if (Array.isArray(bucket)) for (const id of bucket) if (same(id)) return id;
+    const id = this.stateStacks.length;
+    this.stateStacks.push(sorted);
+    this.asciiNext.push(undefined);
+    this.otherNext.push(undefined);
+    this.loops.push(undefined);
+    if (bucket === undefined) this.stateIds.set(h, id);
+    else if (typeof bucket === 'number') this.stateIds.set(h, [bucket, id]);
+    else bucket.push(id);
     return id;
   }
 
@@ -203,8 +216,10 @@ export class Grammar {
   }
 
   private computeStep(state: number, cp: number): number {
-    const out = new Set<number>();
-    const seen = new Set<number>();
+    const out = this.scratchOut;
+    const seen = this.scratchSeen;
+    out.clear();
+    seen.clear();
     for (const s of this.stateStacks[state]!) {
       if (s === EMPTY) continue;
       const pos = this.nodePos[s]!;
