@@ -213,7 +213,7 @@ const rows = [];
 const replay = !process.argv.includes('--no-replay');
 const result = { machine: os.cpus()[0]?.model, cores: os.cpus().length, loadavg: os.loadavg(), node: process.version, vocab: n, trieNodes: trie.size, trieMs, docs: nDocs, tokens: tokensTotal, decodeMs, endToEnd, cases: rows };
 const plain = replay ? median(Array.from({ length: runs }, plainPerToken)) : NaN;
-rows.push({ grammar: '-', mode: 'plain sampling, no grammar (sampler only)', total: plain });
+if (replay) rows.push({ grammar: '-', mode: 'plain sampling, no grammar (sampler only)', total: plain });
 for (const [name, source] of replay ? Object.entries(grammars) : []) {
   for (const [mode, o] of [['cold', { shared: false, temperature: 0.8 }], ['steady', { shared: true, temperature: 0.8 }], ['greedy', { shared: true, temperature: 0 }]]) {
     const rs = Array.from({ length: runs }, () => grammarPerToken(source, o));
