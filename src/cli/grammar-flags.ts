@@ -1,6 +1,6 @@
 /** Grammar flags of `generate` and `chat`, as llama.cpp spells them: --grammar, --grammar-file, -j/--json-schema, --json-schema-file. */
 import { readFileSync } from 'node:fs';
-import type { GrammarOptions } from '../generate/grammar/index.js';
+import { grammarFromOptions, type GrammarOptions } from '../generate/grammar/index.js';
 import { UsageError } from './args.js';
 
 export const GRAMMAR_FLAGS = {
@@ -23,8 +23,19 @@ function readText(path: string, flag: string): string {
   }
 }
 
-/** Grammar options from the parsed flags (UsageError when more than one is given or a file is unreadable). */
-export function grammarOptions(values: { grammar?: string; 'grammar-file'?: string; 'json-schema'?: string; 'json-schema-file'?: string }): GrammarOptions {
+/**
+ * Grammar options from the parsed flags (UsageError when more than one is given or a file is
+ * unreadable). The grammar is compiled here, so a bad one is reported before the model loads.
+ */
+export function grammarOptions(values: GrammarFlagValues): GrammarOptions {
+  const opts = readGrammarFlags(values);
+  grammarFromOptions(opts);
+  return opts;
+}
+
+type GrammarFlagValues = { grammar?: string; 'grammar-file'?: string; 'json-schema'?: string; 'json-schema-file'?: string };
+
+function readGrammarFlags(values: GrammarFlagValues): GrammarOptions {
   const given = (['grammar', 'grammar-file', 'json-schema', 'json-schema-file'] as const).filter((k) => values[k] !== undefined);
   if (given.length > 1) throw new UsageError(`give one of --${given.join(', --')}, not several`);
   if (values.grammar !== undefined) return { grammar: values.grammar };
