@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { Grammar, GrammarError } from '../../src/index.js';
 import { GRAMMARS } from './grammar-cases.js';
+import { GrammarConstraint } from '../../src/generate/grammar/constraint.js';
 
 
 
@@ -88,5 +89,48 @@ describe('GBNF grammars', () => {
     expect(() => Grammar.parse('root ::= ("x"?)*')).toThrow(/left recursion/);
     // Right recursion is fine (and does not grow the stacks).
     expect(Grammar.parse('root ::= "x" root | "y"').matchesString('x'.repeat(5000) + 'y')).toBe(true);
+  });
+});
+
+describe('token masks', () => {
+  // Tokens as raw bytes: EOS (0), whole characters, lone UTF-8 pieces, an overlong form, multi-symbol tokens.
+  const pieces = [[], [0xe3, 0x81, 0x82], [0xe3], [0x81, 0x82], [0x81], [0x82], [0xe2], [0xc1, 0xbb], [0x7b], [0x7b, 0x7d], [0x7d, 0x20], [0xed, 0xa0, 0x80], [0x20]].map((b) => Uint8Array.from(b));
+  const vocab = { vocabSize: pieces.length, tokenToPieceBytes: (id: number) => pieces[id]!, isEog: (id: number) => id === 0 };
+  const allowed = (c: GrammarConstraint) => {
+    const m = c.allowedMask();
+    return pieces.map((_, id) => id).filter((id) => (m[id >>> 5]! >>> (id & 31)) & 1);
+  };
+
+  it('a character split across tokens: lead bytes only where the character can match, then its continuation', () => {
+    const c = new GrammarConstraint(Grammar.parse('root ::= "\u3042" "\u3042"'), vocab);
+    expect(allowed(c)).toEqual([1, 2]); // "あ" whole, or its lead byte; not E2 (U+2000..U+2FFF cannot match)
+    c.accept(2);
+    expect(c.isAccepting).toBe(false);
+    expect(allowed(c)).toEqual([3, 4]); // 81 82 completes it; 81 alone leaves it partial (U+3040..U+307F can still match); 82 cannot
+    c.accept(3);
+    expect(allowed(c)).toEqual([1, 2]);
+    c.accept(1);
+    expect(c.isComplete).toBe(true);
+    expect(allowed(c)).toEqual([0]); // only EOS once the grammar is complete
+  });
+
+  it('a partial sequence may stop inside the character; overlong forms and surrogates never match', () => {
+    const c = new GrammarConstraint(Grammar.parse('root ::= [^a]*'), vocab);
+    expect(allowed(c)).toEqual([0, 1, 2, 6, 8, 9, 10, 12]); // not 81/82 first, not C1 BB ("{" overlong), not ED A0 80 (a surrogate)
+    c.accept(2);
+    expect(c.isAccepting).toBe(false); // inside a character: EOS waits
+    expect(allowed(c)).toEqual([3, 4, 5]); // continuation bytes only
+    c.accept(4);
+    expect(allowed(c)).toEqual([4, 5]); // one more completes the character; two would leave a stray continuation byte
+  });
+
+  it('tokens spanning several symbols, and EOS only where the grammar can end', () => {
+    const c = new GrammarConstraint(Grammar.parse('root ::= "{" "}" " "?'), vocab);
+    expect(allowed(c)).toEqual([8, 9]);
+    c.accept(9);
+    expect(c.isAccepting).toBe(true);
+    expect(c.isComplete).toBe(false);
+    expect(allowed(c)).toEqual([0, 12]);
+    expect(() => c.accept(8)).toThrow(GrammarError);
   });
 });
