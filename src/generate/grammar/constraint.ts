@@ -221,8 +221,8 @@ export class GrammarConstraint {
       wv[d] = nv;
       wr[d] = nr;
       const e = end[i]!;
-      if (e - i > SKIP_MIN && nr === 0 && belowNonAscii[i] === 0) {
-        // A state that loops on every byte below (the inside of a string): all these tokens pass.
+      if (ns === s && e - i > SKIP_MIN && nr === 0 && belowNonAscii[i] === 0) {
+        // A state that looped on this byte and loops on every byte below (the inside of a string): all these tokens pass.
         const loops = g.selfLoops(ns);
         const j = i * 4;
         if ((belowAscii[j]! & ~loops[0]!) === 0 && (belowAscii[j + 1]! & ~loops[1]!) === 0 && (belowAscii[j + 2]! & ~loops[2]!) === 0 && (belowAscii[j + 3]! & ~loops[3]!) === 0) {

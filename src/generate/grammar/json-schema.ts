@@ -6,7 +6,8 @@
  * - properties in the order the schema gives; required ones first, then the
  *   optional ones (each may be left out, order kept); additionalProperties only
  *   when given as true or a schema (absent means none, as llama.cpp);
- * - enum / const as JSON literals; type lists; anyOf / oneOf as alternatives;
+ * - enum / const as JSON literals; type lists; anyOf / oneOf as alternatives (as llama.cpp,
+ *   oneOf's "exactly one" is not enforced: branches that overlap can give a document two match);
  *   allOf of object schemas merged; $ref to "#/..." (e.g. $defs, definitions);
  * - arrays: items, prefixItems, minItems / maxItems;
  * - strings: minLength / maxLength, format (date, time, date-time, uuid; dates are
@@ -176,7 +177,7 @@ class Converter {
     }
     switch (type) {
       case 'object':
-        return s.properties === undefined && s.additionalProperties === undefined ? this.primitive('object') : this.visitObject(s, name, path);
+        return s.properties === undefined && s.additionalProperties === undefined && s.required === undefined ? this.primitive('object') : this.visitObject(s, name, path);
       case 'array':
         return this.visitArray(s, name, path);
       case 'string':
