@@ -203,15 +203,13 @@ class Parser {
   }
 
   private rule(): void {
-    const at = this.pos;
     const name = this.name();
     this.space(false);
     if (!this.src.startsWith('::=', this.pos)) this.fail(`expected "::=" after rule name "${name}", found ${this.describeHere()}`);
     this.pos += 3;
     this.space(true);
     const id = this.symbol(name);
-    if (this.rules[id] !== undefined) this.fail(`rule "${name}" is defined twice`, at);
-    this.rules[id] = []; // defined (a self reference inside is fine)
+    // As llama.cpp: a rule defined again replaces the earlier definition.
     this.rules[id] = this.alternates(name, false);
     const c = this.peek();
     if (c === 13 && this.peek(1) === 10) this.pos += 2;
@@ -368,31 +366,44 @@ export function nullableRules(rules: readonly GrammarRule[]): boolean[] {
   return nullable;
 }
 
-/** Left recursion (a rule that can reach itself without consuming a character) cannot be matched by a stack machine. */
+/**
+ * Left recursion that grows the stack (a rule that can reach itself without matching a
+ * character, through a reference with something after it) cannot be matched by a stack
+ * machine. Reaching itself only through references in last position (`r ::= x? r | ...`)
+ * is fine: the expansion meets the same stack again and stops, as llama.cpp's does.
+ */
 function checkLeftRecursion(rules: readonly GrammarRule[]): void {
   const nullable = nullableRules(rules);
-  // left[i]: rules that can start rule i
-  const left = rules.map((r) => {
-    const s = new Set<number>();
+  // Edges i -> j: rule j can start rule i; `grows` when the reference has elements after it.
+  const edges = rules.map((r) => {
+    const out: { to: number; grows: boolean }[] = [];
     for (const alt of r.alternatives) {
-      for (const e of alt) {
+      for (let k = 0; k < alt.length; k++) {
+        const e = alt[k]!;
         if (e.kind !== 'ref') break;
-        s.add(e.rule);
+        out.push({ to: e.rule, grows: k + 1 < alt.length });
         if (!nullable[e.rule]) break;
       }
     }
-    return s;
+    return out;
   });
-  const state = new Uint8Array(rules.length); // 0 new, 1 on the path, 2 done
-  const visit = (i: number): void => {
-    state[i] = 1;
-    for (const j of left[i]!) {
-      if (state[j] === 1) throw new GrammarError(`left recursion in rule "${rules[j]!.name}": it can reach itself without matching a character`);
-      if (state[j] === 0) visit(j);
+  const reaches = (from: number, target: number): boolean => {
+    const seen = new Uint8Array(rules.length);
+    const todo = [from];
+    while (todo.length > 0) {
+      const i = todo.pop()!;
+      if (i === target) return true;
+      if (seen[i]) continue;
+      seen[i] = 1;
+      for (const e of edges[i]!) todo.push(e.to);
     }
-    state[i] = 2;
+    return false;
   };
-  for (let i = 0; i < rules.length; i++) if (state[i] === 0) visit(i);
+  edges.forEach((out, i) => {
+    for (const e of out) {
+      if (e.grows && reaches(e.to, i)) throw new GrammarError(`left recursion in rule "${rules[i]!.name}": it can reach itself without matching a character`);
+    }
+  });
 }
 
 /** Parses GBNF text; throws GrammarError with line and column. */
