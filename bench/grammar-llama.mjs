@@ -60,11 +60,16 @@ export async function openLlamaGrammar(modelPath) {
       arr.writeBigInt64LE(-1n, 16);
       arr.writeUInt8(0, 24);
     },
+    /** The grammar sampler alone on the filled candidates. */
+    apply: (smpl) => f.apply(smpl, arr),
+    accept: (smpl, token) => f.accept(smpl, token),
     /** The grammar sampler on the filled candidates, then accepting `token`. */
     applyAndAccept(smpl, token) {
       f.apply(smpl, arr);
       f.accept(smpl, token);
     },
+    /** After applyAndAccept: whether the grammar left token `id` a finite logit (allowed). */
+    allowedAfterApply: (id) => Number.isFinite(dataView.getFloat32(12 * id + 4, true)),
     free: (s) => f.free(s),
   };
 }

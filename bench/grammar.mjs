@@ -15,7 +15,8 @@
  *            states met before reuse their masks
  *   greedy   temperature 0: the argmax is checked first, the row is masked only when it is rejected
  * llama.cpp's grammar sampler (llama_sampler_init_grammar on the same GBNF, through koffi) is timed
- * on the same streams when conformance/node_modules is installed. Medians over runs.
+ * on the same streams when conformance/node_modules is installed, and its masks are compared with
+ * tsinfer's token by token at every step of the first two documents. Medians over runs.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -184,6 +185,40 @@ function llamaPerToken(source) {
   return { mean: perStep.reduce((x, y) => x + y, 0) / perStep.length, cpu: cpuSum / perStep.length, median: median(perStep), p99: sorted[Math.floor(sorted.length * 0.99)] };
 }
 
+/**
+ * Mask agreement: at every step of the first documents, the tokens tsinfer's grammar allows and the
+ * ones llama.cpp's grammar sampler leaves finite. Control tokens are counted apart: llama.cpp matches
+ * them by their text, tsinfer never produces them under a grammar.
+ */
+function maskAgreement(source, docsToCheck = 2) {
+  const zeros = new Float32Array(n);
+  let decisions = 0;
+  let differ = 0;
+  let control = 0;
+  for (const ids of streams.slice(0, docsToCheck)) {
+    const c = new GrammarConstraint(Grammar.parse(source), tok);
+    const smpl = llama.initGrammar(source);
+    for (let step = 0; step <= ids.length; step++) {
+      llama.fill(zeros);
+      llama.apply(smpl);
+      const mask = c.allowedMask();
+      for (let id = 0; id < n; id++) {
+        if ((((mask[id >>> 5] >>> (id & 31)) & 1) === 1) !== llama.allowedAfterApply(id)) {
+          if (tok.isControl(id)) control++;
+          else differ++;
+        }
+      }
+      decisions += n;
+      if (step < ids.length) {
+        c.accept(ids[step]);
+        llama.accept(smpl, ids[step]);
+      }
+    }
+    llama.free(smpl);
+  }
+  return { decisions, differ, control };
+}
+
 // ---- decode step of the 135M model ----
 let decodeMs;
 let endToEnd;
@@ -210,6 +245,7 @@ if (withModel && existsSync(modelPath)) {
 }
 
 const rows = [];
+const agreement = [];
 const replay = !process.argv.includes('--no-replay');
 const result = { machine: os.cpus()[0]?.model, cores: os.cpus().length, loadavg: os.loadavg(), node: process.version, vocab: n, trieNodes: trie.size, trieMs, docs: nDocs, tokens: tokensTotal, decodeMs, endToEnd, cases: rows };
 const plain = replay ? median(Array.from({ length: runs }, plainPerToken)) : NaN;
@@ -220,6 +256,8 @@ for (const [name, source] of replay ? Object.entries(grammars) : []) {
     rows.push({ grammar: name, mode, grammarMs: median(rs.map((r) => r.mean)), cpuMs: median(rs.map((r) => r.cpu)), total: median(rs.map((r) => r.total)), medianStep: median(rs.map((r) => r.median)), p99Step: median(rs.map((r) => r.p99)), counters: rs[0].counters });
   }
   if (llama) {
+    const a = maskAgreement(source);
+    agreement.push({ grammar: name, ...a });
     const rs = Array.from({ length: runs }, () => llamaPerToken(source));
     rows.push({ grammar: name, mode: 'llama.cpp grammar sampler (apply + accept)', grammarMs: median(rs.map((r) => r.mean)), cpuMs: median(rs.map((r) => r.cpu)), medianStep: median(rs.map((r) => r.median)), p99Step: median(rs.map((r) => r.p99)) });
   }
@@ -237,4 +275,8 @@ for (const r of rows) {
   const c = r.counters ? `${r.counters.walks} / ${r.counters.cacheHits} / ${r.counters.greedyAccepted}` : '';
   console.log(`| ${r.grammar} | ${r.mode} | ${f3(r.grammarMs)} | ${f3(r.cpuMs)} | ${f3(r.medianStep)} | ${f3(r.p99Step)} | ${frac} | ${f3(r.total)} | ${c} |`);
 }
+for (const a of agreement) {
+  console.log(`masks against llama.cpp, ${a.grammar}: ${a.decisions} token decisions, ${a.differ} differ (${a.control} more on control tokens, matched by their text in llama.cpp only)`);
+}
+result.agreement = agreement;
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify(result, null, 2));
