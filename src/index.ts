@@ -13,6 +13,7 @@ export { copyGGUF, gv, writeGGUF, type GGUFWriteOptions, type GGUFWriteTensor, t
 export { quantizeModel, QuantizeError, type QuantizeModelOptions, type QuantizeProgress, type QuantizeSummary } from './quant/quantize-model.js';
 export { ModelError, ContextOverflowError } from './model/errors.js';
 export { AbortError } from './generate/errors.js';
+export { Grammar, GrammarError, JsonSchemaError, jsonSchemaToGbnf, jsonObjectGbnf, type GrammarOptions } from './generate/grammar/index.js';
 export { BpeTokenizer, SpmTokenizer, TokenizerError, PRE_TOKENIZER_NAMES, type DecodeOptions, type EncodeOptions } from './tokenizer/index.js';
 export { renderChatTemplate, type ChatTemplateOptions } from './tokenizer/chat.js';
 export { createServer, TsinferServer, type ServerOptions } from './server/server.js';

@@ -17,6 +17,8 @@ import { cmdBench, cmdInfo, BENCH_USAGE } from './bench.js';
 import { cmdChat, CHAT_USAGE } from './chat.js';
 import { cmdServe, SERVE_USAGE } from './serve.js';
 import { LOAD_FLAGS, loadOptions, samplingOptions, SAMPLING_FLAGS } from './options.js';
+import { GRAMMAR_USAGE } from './grammar-flags.js';
+import { GrammarError, JsonSchemaError } from '../generate/grammar/index.js';
 import { formatBytes, formatCount, formatMeta, jsonReplacer, loadProgress, table } from './format.js';
 
 const USAGE = `usage: tsinfer <command> [options]
@@ -49,6 +51,7 @@ generate options:
   -s, --seed S            sampling seed (default: random)
       --stop TEXT         stop string (repeatable)
       --ignore-eos        keep generating past end of text
+${GRAMMAR_USAGE}
       --cache-type T      KV cache type: f16 (default) or f32
       --backend NAME      wasm (default in Node), reference or webgpu
   -t, --threads N         compute threads of the wasm backend (default: the core count)
@@ -222,7 +225,7 @@ export async function main(argv: string[]): Promise<number> {
       err(`tsinfer: ${e.message}\nrun "tsinfer help" for usage\n`);
       return 2;
     }
-    if (e instanceof GGUFError || e instanceof ModelError || e instanceof TokenizerError || e instanceof ContextOverflowError || e instanceof RangeError || e instanceof TypeError && !process.env.TSINFER_DEBUG) {
+    if (e instanceof GGUFError || e instanceof ModelError || e instanceof TokenizerError || e instanceof ContextOverflowError || e instanceof GrammarError || e instanceof JsonSchemaError || e instanceof RangeError || e instanceof TypeError && !process.env.TSINFER_DEBUG) {
       err(`tsinfer: ${e.name}: ${e.message}\n`);
       return 1;
     }

@@ -3,6 +3,7 @@ import type { GenerateOptions } from '../generate/generate.js';
 import { BACKENDS, type BackendName } from '../kernels/index.js';
 import type { LoadModelOptions } from '../model/model.js';
 import { num, UsageError } from './args.js';
+import { GRAMMAR_FLAGS, grammarOptions } from './grammar-flags.js';
 
 /** parseArgs option specs of the sampling flags. */
 export const SAMPLING_FLAGS = {
@@ -15,6 +16,7 @@ export const SAMPLING_FLAGS = {
   'repeat-last-n': { type: 'string' },
   seed: { type: 'string', short: 's' },
   'ignore-eos': { type: 'boolean' },
+  ...GRAMMAR_FLAGS,
 } as const;
 
 type FlagValues = { [K in keyof typeof SAMPLING_FLAGS]?: (typeof SAMPLING_FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
@@ -32,6 +34,7 @@ export function samplingOptions(values: FlagValues): GenerateOptions {
     repeatLastN: num(values['repeat-last-n'], '--repeat-last-n', { integer: true, min: -1 }),
     seed: num(values.seed, '--seed', { integer: true, min: 0, max: 0xffffffff }),
     ignoreEos: values['ignore-eos'],
+    ...grammarOptions(values),
   };
 }
 

@@ -8,8 +8,9 @@ import { ContextOverflowError } from '../model/errors.js';
 import { AbortError } from './errors.js';
 import { Sampler, validateSamplingOptions, type SamplingOptions } from './sampling.js';
 import { StopMatcher } from './stop.js';
+import { grammarConstraint, type GrammarOptions } from './grammar/index.js';
 
-export interface GenerateOptions extends SamplingOptions {
+export interface GenerateOptions extends SamplingOptions, GrammarOptions {
   /** Most tokens to generate; default: until end of generation or the context is full. */
   maxTokens?: number;
   /** Strings that end generation; they are not part of the returned text. */
@@ -59,6 +60,9 @@ export interface GenerationTokenizer {
   encode(text: string, opts: { addSpecial: boolean; parseSpecial: boolean }): number[];
   isEog(id: number): boolean;
   createStreamDecoder(): { push(id: number): string; flush(): string };
+  /** Token bytes and vocabulary size: needed only by grammar-constrained sampling. */
+  tokenToPieceBytes?(id: number, opts?: { special?: boolean }): Uint8Array;
+  readonly vocabSize?: number;
   /** SentencePiece vocabularies prefix the first word with a space that is not part of the text. */
   readonly addSpacePrefix: boolean;
 }
@@ -199,6 +203,9 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
   if (promptIds.length >= ctx) throw new ContextOverflowError(promptIds.length + 1, ctx, `the prompt has ${promptIds.length} tokens; the context holds ${ctx}, leaving no room to generate`);
   const maxTokens = opts.maxTokens ?? Infinity;
   const sampler = new Sampler(opts, engine.vocabSize);
+  // A grammar masks the logits before sampling: the backend's argmax / top-k shortcuts would bypass it.
+  const constraint = grammarConstraint(opts, tok, engine.vocabSize);
+  let grammarEnded = false; // finish 'stop' by the grammar's end: nothing held back for a stop string
   const history = [...promptIds];
 
   const t0 = performance.now();
@@ -207,8 +214,8 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
   engine.cachedTokens.length = reuse;
   let logits!: Float32Array;
   // Plain greedy on a backend that can take the argmax itself: only token ids come back.
-  const argmaxStep = isPlainGreedy(sampler.options) ? engine.forwardArgmax : undefined;
-  const forwardLogits = logitsForSampling(engine, sampler.options);
+  const argmaxStep = isPlainGreedy(sampler.options) && !constraint ? engine.forwardArgmax : undefined;
+  const forwardLogits = constraint ? (t: Int32Array, p: number) => engine.forward(t, p) : logitsForSampling(engine, sampler.options);
   let nextId = -1;
   for (let pos = reuse; pos < promptIds.length; pos += engine.maxBatch) {
     const batch = promptIds.slice(pos, Math.min(promptIds.length, pos + engine.maxBatch));
@@ -254,10 +261,18 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
 
   while (generated.length < maxTokens) {
     if (signal?.aborted) throw new AbortError('generation aborted', finish());
-    const id = argmaxStep ? nextId : sampler.sample(logits.subarray(logits.length - engine.vocabSize), history);
+    const row = argmaxStep ? undefined : logits.subarray(logits.length - engine.vocabSize);
+    const id = argmaxStep ? nextId : constraint ? constraint.sample(sampler, row!, history) : sampler.sample(row!, history);
     generated.push(id);
     history.push(id);
     if (!firstTokenAt) firstTokenAt = performance.now();
+    constraint?.accept(id);
+    if (constraint && tok.isEog(id)) {
+      // Allowed only where the grammar can end: the output is complete.
+      finishReason = 'stop';
+      grammarEnded = true;
+      break;
+    }
     if (!opts.ignoreEos && tok.isEog(id)) {
       finishReason = 'eos';
       break;
@@ -275,6 +290,12 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
       break;
     }
     yield { text: emit, tokenId: id };
+    if (constraint?.isComplete) {
+      // The grammar allows nothing more: done without another step.
+      finishReason = 'stop';
+      grammarEnded = true;
+      break;
+    }
     if (generated.length >= maxTokens) break;
     const pos = engine.cachedTokens.length;
     if (pos >= ctx) {
@@ -286,7 +307,7 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
     engine.cachedTokens.push(id);
     await yieldToEventLoop();
   }
-  if (finishReason !== 'stop') {
+  if (finishReason !== 'stop' || grammarEnded) {
     const rest = stops.push(decoder.flush()).emit + stops.flush();
     if (rest) {
       text += rest;

@@ -77,6 +77,8 @@ function generationTokenizer(tok: Tokenizer): GenerationTokenizer {
     isEog: (id) => tok.isEog(id),
     createStreamDecoder: () => new StreamDecoder(tok),
     addSpacePrefix: tok.addSpacePrefix,
+    tokenToPieceBytes: (id, o) => tok.tokenToPieceBytes(id, o),
+    vocabSize: tok.vocabSize,
   };
 }
 
