@@ -131,6 +131,13 @@ function checkOptions(o: GenerateOptions): void {
   }
 }
 
+/** A ContextOverflowError when a prompt of this many tokens leaves no room to generate. */
+export function checkPromptFits(promptTokens: number, contextLength: number): void {
+  if (promptTokens >= contextLength) {
+    throw new ContextOverflowError(promptTokens + 1, contextLength, `the prompt has ${promptTokens} tokens; the context holds ${contextLength}, leaving no room to generate`);
+  }
+}
+
 const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
 /** Length of the common prefix of two token lists. */
@@ -233,7 +240,7 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
     if (!Number.isInteger(id) || id < 0 || id >= engine.vocabSize) throw new RangeError(`prompt token id ${id} is outside the vocabulary of ${engine.vocabSize}`);
   }
   const ctx = engine.contextLength;
-  if (promptIds.length >= ctx) throw new ContextOverflowError(promptIds.length + 1, ctx, `the prompt has ${promptIds.length} tokens; the context holds ${ctx}, leaving no room to generate`);
+  checkPromptFits(promptIds.length, ctx);
   const maxTokens = opts.maxTokens ?? Infinity;
   const nKeep = keptTokens(opts.nKeep ?? 0, promptIds.length, tok.bosId !== undefined && promptIds[0] === tok.bosId);
   const sampler = new Sampler(opts, engine.vocabSize);
