@@ -78,8 +78,8 @@ function parseErrorMessage(e: Error & { code?: string }): string {
     return `Unknown option '${quoted}' (text that starts with '-' goes after '--', as in: -- '${quoted}')`;
   }
   if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && quoted !== undefined && /ambiguous/.test(e.message)) {
-    const long = /--[\w-]+/.exec(quoted)?.[0] ?? quoted;
-    return `option '${quoted.replace(/ <value>$/, '')}' is followed by text that starts with '-': write ${long}=VALUE to give such a value`;
+    const long = /'(--[\w-]+)=/.exec(e.message)?.[1] ?? quoted;
+    return `option '${quoted}' needs a value (a value that starts with '-' is written ${long}=-VALUE)`;
   }
   if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && quoted !== undefined && /argument missing/.test(e.message)) {
     return `option '${quoted.replace(/ <value>$/, '')}' needs a value`;

@@ -57,7 +57,7 @@ const HELP: Record<string, string> = {
   inspect: INSPECT_USAGE,
   tokenize: TOKENIZE_USAGE,
   info: INFO_USAGE,
-  bench: BENCH_USAGE + '\n',
+  bench: `usage: ${BENCH_USAGE}\n`,
 };
 
 function out(s: string): void {

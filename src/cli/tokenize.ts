@@ -33,14 +33,21 @@ function readText(values: { prompt?: string; file?: string; stdin?: boolean }, p
   }
 }
 
-/** A piece as llama-tokenize prints it: UTF-8 text, or \\xNN for a byte that is not a whole character. */
+const hex = (b: number) => `\\x${b.toString(16).padStart(2, '0')}`;
+
+/**
+ * A piece as llama-tokenize prints it: UTF-8 text, or \\xNN for bytes that are not a whole character;
+ * control characters (NUL, newline, ...) are \\xNN too, so that each token stays on its line.
+ */
 function showPiece(tok: Tokenizer, id: number): string {
   const bytes = tok.tokenToPieceBytes(id, { special: true });
+  let text: string;
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    return Array.from(bytes, (b) => `\\x${b.toString(16).padStart(2, '0')}`).join('');
+    return Array.from(bytes, hex).join('');
   }
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => hex(c.charCodeAt(0)));
 }
 
 export async function cmdTokenize(argv: string[]): Promise<number> {
