@@ -44,6 +44,17 @@ export interface LoadModelOptions {
   onWarning?: (message: string) => void;
 }
 
+/** A signal that aborts when either does (AbortSignal.any where the runtime has it: Node >= 20.3). */
+function eitherSignal(a: AbortSignal, b: AbortSignal): AbortSignal {
+  if (typeof AbortSignal.any === 'function') return AbortSignal.any([a, b]);
+  const both = new AbortController();
+  for (const s of [a, b]) {
+    if (s.aborted) both.abort(s.reason);
+    else s.addEventListener('abort', () => both.abort(s.reason), { once: true });
+  }
+  return both.signal;
+}
+
 /** The backend options of LoadModelOptions, checked against the backend that takes each. */
 function backendOptions(name: BackendName, opts: LoadModelOptions, explicit: boolean): BackendOptions {
   const only: [keyof LoadModelOptions, BackendName][] = [['flashAttention', 'wasm'], ['shaderF16', 'webgpu']];
@@ -239,7 +250,7 @@ export class Model {
     const open = this.open;
     // dispose() aborts this controller and closes the stream, so an open stream never keeps the model.
     const entry = { stream: undefined as unknown as GenerationStream, controller: new AbortController() };
-    const signal = opts.signal ? AbortSignal.any([opts.signal, entry.controller.signal]) : entry.controller.signal;
+    const signal = opts.signal ? eitherSignal(opts.signal, entry.controller.signal) : entry.controller.signal;
     // The model is taken when iteration starts, so a stream that is never read holds nothing.
     async function* run() {
       open.add(entry);
