@@ -26,7 +26,7 @@ ${SAMPLING_USAGE}
       --stop TEXT         stop string (repeatable)
 ${LOAD_USAGE}
       --no-display-prompt do not echo the prompt
-      --json              print one JSON object { text, tokens, promptTokens, stats } and nothing else
+      --json              print one JSON object { text, tokens, promptTokens, finishReason, stats } and nothing else
 `;
 
 const INSPECT_USAGE = `usage: tsinfer inspect FILE [--json]   (or -m FILE)
@@ -40,7 +40,7 @@ commands:
   chat -m FILE [--system TEXT] [-p TEXT]  chat with the model's chat template (interactive, or one question with -p)
   inspect FILE [--json]                  metadata and tensor table of a GGUF file
   bench -m FILE [-p 512] [-n 128] [-t N] llama-bench-style prompt and decode speed (tsinfer bench --help)
-  info [--json]                          runtime, WASM build (baseline / relaxed SIMD) and threads in use
+  info [--json]                          runtime, WASM build (baseline / relaxed SIMD), threads, WebGPU adapter
   tokenize -m FILE [--show-pieces] TEXT | -f FILE | --stdin
                                          print the token ids of the text as a JSON array
   quantize IN.gguf OUT.gguf TYPE [--force] quantize a F32/F16 model as llama-quantize does

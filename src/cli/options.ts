@@ -23,7 +23,8 @@ export const SAMPLING_FLAGS = {
 } as const;
 
 /** The sampling flags in the help texts of generate and chat. */
-export const SAMPLING_USAGE = `  -n, --n-predict N       tokens to generate (default -1: until end of text or context)
+export const SAMPLING_USAGE = `  -n, --n-predict N       tokens to generate (default -1: until end of text, or the context is full
+                          unless --context-shift; -2: until the context is full, never shifting)
       --temp T            temperature (default 0.8; 0 = greedy)
       --top-k K           (default 40; 0 = off)
       --top-p P           (default 0.95; 1 = off)
@@ -54,7 +55,7 @@ const FLAG_OF: Record<string, string> = {
 
 /** Generation options from the parsed sampling flags (UsageError naming the flag for a bad value, before anything runs). */
 export function samplingOptions(values: FlagValues): GenerateOptions {
-  const nPredict = num(values['n-predict'], '--n-predict', { integer: true, min: -1 });
+  const nPredict = num(values['n-predict'], '--n-predict', { integer: true, min: -2 });
   const opts: GenerateOptions = {
     maxTokens: nPredict === undefined || nPredict < 0 ? undefined : nPredict,
     temperature: num(values.temp, '--temp'),
@@ -67,10 +68,11 @@ export function samplingOptions(values: FlagValues): GenerateOptions {
     frequencyPenalty: num(values['frequency-penalty'], '--frequency-penalty'),
     seed: num(values.seed, '--seed', { integer: true, min: -1, max: 0xffffffff }),
     ignoreEos: values['ignore-eos'],
-    contextShift: values['context-shift'],
+    // llama.cpp's -n -2 stops when the context is full even with --context-shift.
+    contextShift: values['context-shift'] && nPredict !== -2,
     nKeep: num(values.keep, '--keep', { integer: true, min: -1 }),
   };
-  if (opts.nKeep !== undefined && !opts.contextShift) throw new UsageError('--keep applies to --context-shift, which is not given');
+  if (opts.nKeep !== undefined && !values['context-shift']) throw new UsageError('--keep applies to --context-shift, which is not given');
   try {
     validateSamplingOptions(opts);
   } catch (e) {

@@ -79,7 +79,7 @@ const ROWS: Row[] = [
   usageError(['generate', '-m', M, '-p', 'Once', '--repeat-penalty', '0'], '--repeat-penalty must be a finite number > 0'),
   usageError(['generate', '-m', M, '-p', 'Once', '--top-p', '2'], '--top-p must be a number in [0, 1]'),
   usageError(['generate', '-m', M, '--temp', 'hot'], '--temp expects a number, got "hot"'),
-  usageError(['generate', '-m', M, '-n', '-2'], '--n-predict must be at least -1, got -2'),
+  usageError(['generate', '-m', M, '-n', '-3'], '--n-predict must be at least -2, got -3'),
   usageError(['generate', '-m', M, '-s', '-2'], '--seed must be at least -1, got -2'),
   usageError(['generate', '-m', M, '--keep', '4'], '--keep applies to --context-shift'),
   usageError(['generate', '-m', M, '--context-shift', '--keep', '-3'], '--keep must be at least -1'),
@@ -120,6 +120,7 @@ const ROWS: Row[] = [
   { argv: ['chat', '-m', M, '-p', 'hi'], code: 1, stderr: 'has no chat template' },
   // llama.cpp's habits that work
   { argv: ['generate', '-m', M, '-p', 'Once', '-n', '-1', '-s', '-1', '-c', '24', '--temp', '0'], code: 0, stderr: 'finish: context', stdout: /^Once upon a time/ },
+  { argv: ['generate', '-m', M, '-p', 'Once', '-n', '-2', '-c', '24', '--context-shift', '--temp', '0', '--ignore-eos', '--json'], code: 0, stderr: '', stdout: (s) => expect(JSON.parse(s)).toMatchObject({ finishReason: 'context' }) },
   { argv: ['generate', '-m', M, '-p', 'Once', '-n', '3', '-c', '4096', '--temp', '0'], code: 0, stderr: 'tsinfer: warning: model was trained on only 2048 context tokens (4096 specified)' },
   { argv: ['generate', '-m', HS4, '-p', 'Once', '-n', '4', '--temp', '0'], code: 0, stderr: /warning: the default wasm backend cannot run this model \(.*\); using the reference backend/ },
   {
