@@ -203,14 +203,16 @@ export class GenerationStream implements AsyncIterable<GenerationChunk> {
 
   /**
    * @internal Ends the stream from outside (Model.dispose): a generator suspended between chunks
-   * is finished now (releasing the model); one inside a step ends at its next abort check, since
-   * the caller aborts its signal too. Iteration and `result` then reject with `reason`.
+   * is finished now (releasing the model) and iteration and `result` reject with `reason`; one inside
+   * a step ends at its next abort check, since the caller aborts its signal too (its AbortError has
+   * the partial result).
    */
   async close(reason: Error): Promise<void> {
     if (this.closedWith) return;
     this.closedWith = reason;
+    if (this.running) return;
     this.rejectDone(reason);
-    if (!this.running) await this.gen.return(undefined as never).catch(() => {});
+    await this.gen.return(undefined as never).catch(() => {});
   }
 
   /** The final result. Consumes the stream if it has not been iterated. */
@@ -300,7 +302,7 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
   while (generated.length < maxTokens) {
     if (signal?.aborted) {
       finishReason = 'abort';
-      throw new AbortError('generation aborted', finish());
+      throw new AbortError(signal.reason instanceof AbortError ? signal.reason.message : 'generation aborted', finish());
     }
     const id = argmaxStep ? nextId : sampler.sample(logits.subarray(logits.length - engine.vocabSize), history);
     generated.push(id);

@@ -363,8 +363,9 @@ export class Model {
     if (this.disposed) return;
     this.closing = true;
     for (const { stream, controller } of this.open) {
-      controller.abort();
-      void stream.close(new AbortError('the model was disposed'));
+      const reason = new AbortError('the model was disposed');
+      controller.abort(reason);
+      void stream.close(reason);
     }
     await this.queue;
     this.disposed = true;

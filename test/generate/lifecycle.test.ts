@@ -46,6 +46,10 @@ describe('dispose() with open streams', () => {
     expect(await within(model.dispose())).toBeUndefined();
     const e = await pending.catch((x: unknown) => x);
     expect(e).toBeInstanceOf(AbortError);
+    expect((e as AbortError).message).toBe('the model was disposed');
+    // The generation was inside a step when dispose() came: it ended at its abort check.
+    expect((e as AbortError).partial?.finishReason).toBe('abort');
+    expect((e as AbortError).partial!.tokens.length).toBeGreaterThan(0);
   });
 
   it('a stream never read holds nothing; reading it after dispose rejects; generate after dispose throws', async () => {
