@@ -14,7 +14,7 @@ import { HelpRequested, parseArgs, usage, UsageError } from './args.js';
 import { cmdQuantize } from './quantize.js';
 import { cmdBench, cmdInfo, BENCH_USAGE, INFO_USAGE } from './bench.js';
 import { cmdChat, CHAT_USAGE } from './chat.js';
-import { LOAD_FLAGS, LOAD_USAGE, loadOptions, samplingOptions, SAMPLING_FLAGS, SAMPLING_USAGE, warnContextLength } from './options.js';
+import { LOAD_FLAGS, LOAD_USAGE, loadOptions, PROMPT_FLAGS, PROMPT_USAGE, promptOptions, samplingOptions, SAMPLING_FLAGS, SAMPLING_USAGE, warnContextLength } from './options.js';
 import { cmdTokenize, TOKENIZE_USAGE } from './tokenize.js';
 import { formatBytes, formatCount, formatMeta, jsonReplacer, table } from './format.js';
 
@@ -22,6 +22,7 @@ const GENERATE_USAGE = `generate options:
   -m, --model FILE        GGUF model file
   -p, --prompt TEXT       prompt (default "")
   -f, --file FILE         read the prompt from a file
+${PROMPT_USAGE}
 ${SAMPLING_USAGE}
       --stop TEXT         stop string (repeatable)
 ${LOAD_USAGE}
@@ -73,6 +74,7 @@ async function cmdGenerate(argv: string[]): Promise<number> {
     prompt: { type: 'string', short: 'p' },
     file: { type: 'string', short: 'f' },
     ...SAMPLING_FLAGS,
+    ...PROMPT_FLAGS,
     ...LOAD_FLAGS,
     stop: { type: 'string', multiple: true },
     'no-display-prompt': { type: 'boolean' },
@@ -90,7 +92,7 @@ async function cmdGenerate(argv: string[]): Promise<number> {
     }
   }
   const loadOpts: LoadModelOptions = loadOptions(values);
-  const genOpts: GenerateOptions = { ...samplingOptions(values), stop: values.stop };
+  const genOpts: GenerateOptions = { ...samplingOptions(values), ...promptOptions(values), stop: values.stop };
   const json = values.json === true;
   const showProgress = !json && process.stderr.isTTY;
   let lastPct = -1;
@@ -114,7 +116,7 @@ async function cmdGenerate(argv: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   try {
     // A prompt that does not fit is an error before anything is printed.
-    checkPromptFits(model.tokenize(prompt).length, model.info.contextLength);
+    checkPromptFits(model.tokenize(prompt, genOpts).length, model.info.contextLength);
     const stream = model.generate(prompt, { ...genOpts, signal: controller.signal });
     let aborted = false;
     if (!json && !values['no-display-prompt']) out(prompt);

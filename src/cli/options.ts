@@ -83,6 +83,20 @@ export function samplingOptions(values: FlagValues): GenerateOptions {
   return opts;
 }
 
+/** parseArgs option specs of how generate tokenizes its prompt. */
+export const PROMPT_FLAGS = {
+  'no-bos': { type: 'boolean' },
+  'parse-special': { type: 'boolean' },
+} as const;
+
+export const PROMPT_USAGE = `      --no-bos            do not add BOS/EOS to the prompt as the vocabulary asks
+      --parse-special     match special-token texts in the prompt (default: plain text)`;
+
+/** Prompt tokenization options (addSpecial, parseSpecial) from the parsed prompt flags. */
+export function promptOptions(values: { 'no-bos'?: boolean; 'parse-special'?: boolean }): GenerateOptions {
+  return { addSpecial: !values['no-bos'], parseSpecial: values['parse-special'] === true };
+}
+
 /** parseArgs option specs of the model-loading flags. */
 export const LOAD_FLAGS = {
   'ctx-size': { type: 'string', short: 'c' },

@@ -139,6 +139,8 @@ const ROWS: Row[] = [
       expect(new Set(t).size).toBe(t.length);
     },
   },
+  { argv: ['generate', '-m', M, '-p', 'Once', '--no-bos', '-n', '2', '--json'], code: 0, stderr: '', stdout: (s) => expect(JSON.parse(s).promptTokens).toEqual([403]) },
+  { argv: ['generate', '-m', M, '-p', '<s>Once', '--parse-special', '-n', '2', '--json'], code: 0, stderr: '', stdout: (s) => expect(JSON.parse(s).promptTokens).toEqual([1, 1, 403]) },
   { argv: ['tokenize', '-m', M, '--', '-foo'], code: 0, stderr: '', stdout: '[1,410,464,431,347]\n' },
   { argv: ['tokenize', '-m', M, '-p', '-foo'], code: 0, stderr: '', stdout: '[1,410,464,431,347]\n' },
   { argv: ['tokenize', '-m', M, '--', '--'], code: 0, stderr: '', stdout: '[1,410,464,464]\n' },
