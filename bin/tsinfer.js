@@ -15,6 +15,6 @@ main(process.argv.slice(2)).then(
   },
   (err) => {
     process.stderr.write(`tsinfer: internal error: ${err && err.stack ? err.stack : err}\n`);
-    process.exitCode = 70;
+    process.exitCode = 1;
   },
 );

@@ -11,6 +11,7 @@ export { openGGUF, type GGUFFile, type GGUFTensorInfo, type GGUFValue } from './
 export { GGML_TYPES, ggmlType, type GGMLTypeInfo } from './gguf/types.js';
 export { copyGGUF, gv, writeGGUF, type GGUFWriteOptions, type GGUFWriteTensor, type GGUFWriteValue } from './gguf/writer.js';
 export { quantizeModel, QuantizeError, type QuantizeModelOptions, type QuantizeProgress, type QuantizeSummary } from './quant/quantize-model.js';
+export { dequantize, quantize } from './quant/index.js';
 export { ModelError, ContextOverflowError } from './model/errors.js';
 export { AbortError } from './generate/errors.js';
 export { Grammar, GrammarError, JsonSchemaError, jsonSchemaToGbnf, jsonObjectGbnf, type GrammarOptions } from './generate/grammar/index.js';

@@ -9,15 +9,15 @@
  */
 import { availableParallelism, cpus } from 'node:os';
 import { basename } from 'node:path';
-import { parseArgs } from 'node:util';
 import { openGGUF } from '../gguf/reader.js';
 import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters } from '../model/llama.js';
 import { BACKENDS, createBackend, defaultBackend, type Backend, type BackendName } from '../kernels/index.js';
 import type { OpProfile } from '../kernels/backend.js';
 import { loadWasmBuild, WA, wasmAvailable, type WasmBuild } from '../kernels/wasm/loader.js';
-import { num, usage, UsageError } from './args.js';
-import { formatBytes, formatCount, table } from './format.js';
+import { num, parseArgs, usage, UsageError } from './args.js';
+import { formatBytes, formatCount, keyValues, table } from './format.js';
 import { ceilingAt, ceilingsCached, ceilingsCachePath, formatCeilingRow, loadCeilings, type CeilingMode, type Ceilings } from './ceilings.js';
+import { probeWebGPU } from './webgpu-probe.js';
 
 export const BENCH_USAGE = `tsinfer bench -m FILE [-p 512] [-n 128] [-d 0] [-t THREADS] [-r REPS] [--backend wasm|reference|webgpu] [--profile] [--json]
   -p N[,N..]  prompt tokens for the ppN tests (0 skips it); comma lists as llama-bench: -p 64,512
@@ -469,17 +469,21 @@ export function runtimeInfo(): RuntimeInfo {
   };
 }
 
+export const INFO_USAGE = `usage: tsinfer info [--json]
+  runtime, CPU, default backend, WASM build (baseline / relaxed SIMD), threads, and whether WebGPU is available
+`;
+
 export async function cmdInfo(argv: string[]): Promise<number> {
   const { values, positionals } = usage(() => parseArgs({ args: argv, allowPositionals: true, strict: true, options: {
     json: { type: 'boolean' },
   } }));
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const info = runtimeInfo();
+  const info = { ...runtimeInfo(), webgpu: await probeWebGPU() };
   if (values.json) {
     process.stdout.write(JSON.stringify(info) + '\n');
     return 0;
   }
-  const rows: string[][] = [
+  const rows: [string, string][] = [
     ['node', `${info.node} (V8 ${info.v8})`],
     ['cpu', `${info.cpu}, ${info.cores} cores`],
     ['default backend', info.defaultBackend],
@@ -487,7 +491,8 @@ export async function cmdInfo(argv: string[]): Promise<number> {
     ['wasm build', info.wasm.build],
     ['wasm relaxed SIMD', info.wasm.relaxedSimd],
     ['wasm threads', `${info.wasm.threads} (main thread + ${info.wasm.threads - 1} worker${info.wasm.threads === 2 ? '' : 's'}; -t to change)`],
+    ['webgpu', info.webgpu.available ? `available: ${info.webgpu.adapter} (shader-f16 ${info.webgpu.shaderF16 ? 'yes' : 'no'}, subgroups ${info.webgpu.subgroups ? 'yes' : 'no'})` : `not available: ${info.webgpu.reason}`],
   ];
-  process.stdout.write(table(['', ''], rows) + '\n');
+  process.stdout.write(keyValues(rows) + '\n');
   return 0;
 }

@@ -6,13 +6,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { AbortError } from '../generate/errors.js';
-import { BACKENDS } from '../kernels/index.js';
 import { loadModel, type ChatMessage, type ChatOptions, type Model } from '../model/model.js';
 import { TokenizerError } from '../tokenizer/index.js';
-import { usage, UsageError } from './args.js';
-import { LOAD_FLAGS, loadOptions, samplingOptions, SAMPLING_FLAGS } from './options.js';
+import { parseArgs, usage, UsageError } from './args.js';
+import { LOAD_FLAGS, LOAD_USAGE, loadOptions, samplingOptions, SAMPLING_FLAGS, SAMPLING_USAGE, warnContextLength } from './options.js';
 
 export const CHAT_USAGE = `chat options:
   -m, --model FILE            GGUF model file (its tokenizer.chat_template is used)
@@ -21,14 +19,9 @@ export const CHAT_USAGE = `chat options:
       --chat-template TEXT    use this Jinja chat template instead of the model's
       --chat-template-file F  read the chat template from a file
       --print-prompt          print each rendered prompt to stderr before the reply
-  -n, --n-predict N           most tokens per reply (default -1: until end of turn or context)
-  -c, --ctx-size N            context length (default: the model's, at most 4096)
-      --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --repeat-last-n N, -s/--seed S
-                              sampling, as for generate
-      --ignore-eos            keep writing past the end of the turn (tests, benchmarks)
-      --cache-type T          KV cache type: f16 (default) or f32
-      --backend NAME          ${BACKENDS.join(', ')} (default as for generate)
-  -t, --threads N             compute threads of the wasm backend
+  sampling and reply length (-n: most tokens per reply), as for generate:
+${SAMPLING_USAGE}
+${LOAD_USAGE}
 interactive: Enter sends a line; Ctrl-C stops the reply being written; Ctrl-D (end of input) exits.
 `;
 
@@ -153,6 +146,7 @@ export async function cmdChat(argv: string[]): Promise<number> {
 
   const model = await loadModel(values.model, loadOpts);
   try {
+    warnContextLength(model);
     if (template === undefined && model.chatTemplate === undefined) {
       throw new TokenizerError('NO_CHAT_TEMPLATE', `${values.model} has no chat template (tokenizer.chat_template); give one with --chat-template-file`);
     }

@@ -6,22 +6,39 @@ import { readFileSync } from 'node:fs';
 import { GGUFError } from '../gguf/errors.js';
 import { openGGUF, valueTypeName } from '../gguf/reader.js';
 import { AbortError } from '../generate/errors.js';
-import type { GenerateOptions } from '../generate/generate.js';
+import { checkPromptFits, type GenerateOptions } from '../generate/generate.js';
 import { ContextOverflowError, ModelError } from '../model/errors.js';
-import { loadModel, loadTokenizer, type LoadModelOptions } from '../model/model.js';
+import { loadModel, type LoadModelOptions } from '../model/model.js';
 import { TokenizerError } from '../tokenizer/index.js';
-import { parseArgs } from 'node:util';
-import { usage, UsageError } from './args.js';
+import { HelpRequested, parseArgs, usage, UsageError } from './args.js';
 import { cmdQuantize } from './quantize.js';
-import { cmdBench, cmdInfo, BENCH_USAGE } from './bench.js';
+import { cmdBench, cmdInfo, BENCH_USAGE, INFO_USAGE } from './bench.js';
 import { cmdChat, CHAT_USAGE } from './chat.js';
 import { cmdServe, SERVE_USAGE } from './serve.js';
-import { LOAD_FLAGS, loadOptions, samplingOptions, SAMPLING_FLAGS } from './options.js';
+import { LOAD_FLAGS, LOAD_USAGE, loadOptions, PROMPT_FLAGS, PROMPT_USAGE, promptOptions, samplingOptions, SAMPLING_FLAGS, SAMPLING_USAGE, warnContextLength } from './options.js';
+import { cmdTokenize, TOKENIZE_USAGE } from './tokenize.js';
 import { GRAMMAR_USAGE } from './grammar-flags.js';
 import { GrammarError, JsonSchemaError } from '../generate/grammar/index.js';
 import { formatBytes, formatCount, formatMeta, jsonReplacer, loadProgress, table } from './format.js';
 
-const USAGE = `usage: tsinfer <command> [options]
+const GENERATE_USAGE = `generate options:
+  -m, --model FILE        GGUF model file
+  -p, --prompt TEXT       prompt (default "")
+  -f, --file FILE         read the prompt from a file
+${PROMPT_USAGE}
+${SAMPLING_USAGE}
+      --stop TEXT         stop string (repeatable)
+${GRAMMAR_USAGE}
+${LOAD_USAGE}
+      --no-display-prompt do not echo the prompt
+      --json              print one JSON object { text, tokens, promptTokens, finishReason, stats } and nothing else
+`;
+
+const INSPECT_USAGE = `usage: tsinfer inspect FILE [--json]   (or -m FILE)
+  metadata and tensor table of a GGUF file; --json prints one object { path, version, metadata, tensors, ... }
+`;
+
+const USAGE = `usage: tsinfer <command> [options]     (tsinfer <command> --help: that command's options)
 
 commands:
   generate -m FILE -p PROMPT [options]   generate text (streams to stdout)
@@ -29,37 +46,27 @@ commands:
   serve -m FILE [--port 8080] [-np 4]    OpenAI-compatible HTTP server with a chat page (options below)
   inspect FILE [--json]                  metadata and tensor table of a GGUF file
   bench -m FILE [-p 512] [-n 128] [-t N] llama-bench-style prompt and decode speed (tsinfer bench --help)
-  info [--json]                          runtime, WASM build (baseline / relaxed SIMD) and threads in use
-  tokenize -m FILE [--no-bos] [--parse-special] TEXT
-                                         print the token ids of TEXT as a JSON array
+  info [--json]                          runtime, WASM build (baseline / relaxed SIMD), threads, WebGPU adapter
+  tokenize -m FILE [--show-pieces] TEXT | -f FILE | --stdin
+                                         print the token ids of the text as a JSON array
   quantize IN.gguf OUT.gguf TYPE [--force] quantize a F32/F16 model as llama-quantize does
                                          (TYPE: Q8_0, Q4_0, Q4_K_M, Q6_K, ...; tsinfer quantize --help)
   help                                   this text
 
-generate options:
-  -m, --model FILE        GGUF model file
-  -p, --prompt TEXT       prompt (default "")
-  -f, --file FILE         read the prompt from a file
-  -n, --n-predict N       tokens to generate (default -1: until end of text or context)
-  -c, --ctx-size N        context length (default: the model's, at most 4096)
-      --temp T            temperature (default 0.8; 0 = greedy)
-      --top-k K           (default 40; 0 = off)
-      --top-p P           (default 0.95; 1 = off)
-      --min-p P           (default 0.05; 0 = off)
-      --repeat-penalty R  (default 1.0 = off)
-      --repeat-last-n N   tokens the penalty looks back over (default 64)
-  -s, --seed S            sampling seed (default: random)
-      --stop TEXT         stop string (repeatable)
-      --ignore-eos        keep generating past end of text
-${GRAMMAR_USAGE}
-      --cache-type T      KV cache type: f16 (default) or f32
-      --backend NAME      wasm (default in Node), reference or webgpu
-  -t, --threads N         compute threads of the wasm backend (default: the core count)
-      --no-display-prompt do not echo the prompt
-      --json              print one JSON object { text, tokens, promptTokens, stats } and nothing else
-
+${GENERATE_USAGE}
 ${CHAT_USAGE}
 ${SERVE_USAGE}`;
+
+/** What `tsinfer <command> --help` prints. */
+const HELP: Record<string, string> = {
+  generate: 'usage: tsinfer generate -m FILE [-p PROMPT | -f FILE] [options]\n' + GENERATE_USAGE,
+  chat: 'usage: tsinfer chat -m FILE [options]\n' + CHAT_USAGE,
+  inspect: INSPECT_USAGE,
+  tokenize: TOKENIZE_USAGE,
+  info: INFO_USAGE,
+  bench: `usage: ${BENCH_USAGE}\n`,
+  serve: 'usage: tsinfer serve -m FILE [options]\n' + SERVE_USAGE,
+};
 
 function out(s: string): void {
   process.stdout.write(s);
@@ -74,6 +81,7 @@ async function cmdGenerate(argv: string[]): Promise<number> {
     prompt: { type: 'string', short: 'p' },
     file: { type: 'string', short: 'f' },
     ...SAMPLING_FLAGS,
+    ...PROMPT_FLAGS,
     ...LOAD_FLAGS,
     stop: { type: 'string', multiple: true },
     'no-display-prompt': { type: 'boolean' },
@@ -91,11 +99,12 @@ async function cmdGenerate(argv: string[]): Promise<number> {
     }
   }
   const loadOpts: LoadModelOptions = loadOptions(values);
-  const genOpts: GenerateOptions = { ...samplingOptions(values), stop: values.stop };
+  const genOpts: GenerateOptions = { ...samplingOptions(values), ...promptOptions(values), stop: values.stop };
   const json = values.json === true;
   const progress = loadProgress(values.model, !json && process.stderr.isTTY);
   const model = await loadModel(values.model, { ...loadOpts, onProgress: progress.onProgress });
   progress.clear();
+  warnContextLength(model);
   const controller = new AbortController();
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(130);
@@ -103,6 +112,8 @@ async function cmdGenerate(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   try {
+    // A prompt that does not fit is an error before anything is printed.
+    checkPromptFits(model.tokenize(prompt, genOpts).length, model.info.contextLength);
     const stream = model.generate(prompt, { ...genOpts, signal: controller.signal });
     let aborted = false;
     if (!json && !values['no-display-prompt']) out(prompt);
@@ -163,23 +174,6 @@ async function cmdInspect(argv: string[]): Promise<number> {
   }
 }
 
-async function cmdTokenize(argv: string[]): Promise<number> {
-  const { values, positionals } = usage(() => parseArgs({ args: argv, allowPositionals: true, strict: true, options: {
-    model: { type: 'string', short: 'm' },
-    prompt: { type: 'string', short: 'p' },
-    'no-bos': { type: 'boolean' },
-    'parse-special': { type: 'boolean' },
-  } }));
-  if (!values.model) throw new UsageError('tokenize needs a vocabulary or model file: -m FILE');
-  if (values.prompt !== undefined && positionals.length > 0) throw new UsageError('give the text with -p or as an argument, not both');
-  if (positionals.length > 1) throw new UsageError('tokenize takes one TEXT argument (quote it)');
-  const text = values.prompt ?? positionals[0] ?? '';
-  const tok = await loadTokenizer(values.model);
-  const ids = tok.encode(text, { addSpecial: !values['no-bos'], parseSpecial: values['parse-special'] === true });
-  out(JSON.stringify(ids) + '\n');
-  return 0;
-}
-
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -192,10 +186,6 @@ export async function main(argv: string[]): Promise<number> {
       case 'tokenize':
         return await cmdTokenize(rest);
       case 'bench':
-        if (rest.includes('--help') || rest.includes('-h')) {
-          out(BENCH_USAGE + '\n');
-          return 0;
-        }
         return await cmdBench(rest);
       case 'info':
         return await cmdInfo(rest);
@@ -221,8 +211,12 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${cmd}"`);
     }
   } catch (e) {
+    if (e instanceof HelpRequested && cmd !== undefined && cmd in HELP) {
+      out(HELP[cmd]!);
+      return 0;
+    }
     if (e instanceof UsageError) {
-      err(`tsinfer: ${e.message}\nrun "tsinfer help" for usage\n`);
+      err(`tsinfer: ${e.message}\nrun "tsinfer ${cmd !== undefined && cmd in HELP ? `${cmd} --help` : 'help'}" for usage\n`);
       return 2;
     }
     if (e instanceof GGUFError || e instanceof ModelError || e instanceof TokenizerError || e instanceof ContextOverflowError || e instanceof GrammarError || e instanceof JsonSchemaError || e instanceof RangeError || e instanceof TypeError && !process.env.TSINFER_DEBUG) {

@@ -5,10 +5,9 @@
  * to stdout. Errors are one line on stderr; no partial output is ever left.
  */
 import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
 import { ggmlTypeName } from '../gguf/types.js';
 import { QuantizeError, quantizeModel, quantizeTypeNames, typeMix, type QuantizeProgress } from '../quant/quantize-model.js';
-import { num, usage, UsageError } from './args.js';
+import { num, parseArgs, usage, UsageError } from './args.js';
 import { formatBytes } from './format.js';
 
 export const QUANTIZE_USAGE = `usage: tsinfer quantize IN.gguf OUT.gguf TYPE [--force] [--allow-requantize] [--threads N] [--quiet]

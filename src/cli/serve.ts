@@ -4,11 +4,10 @@
  * and one line `listening on http://HOST:PORT` is printed once requests are answered.
  * SIGINT/SIGTERM cancel the requests in flight, free the model and exit.
  */
-import { parseArgs } from 'node:util';
 import { BACKENDS } from '../kernels/index.js';
 import { loadModel } from '../model/model.js';
 import { createServer } from '../server/server.js';
-import { num, usage, UsageError } from './args.js';
+import { num, parseArgs, usage, UsageError } from './args.js';
 import { readTemplate } from './chat.js';
 import { loadProgress } from './format.js';
 import { LOAD_FLAGS, loadOptions } from './options.js';

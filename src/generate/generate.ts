@@ -5,6 +5,7 @@
  * while it could still become a stop string.
  */
 import { ContextOverflowError } from '../model/errors.js';
+import { keptTokens, needsShift, tokensToDiscard } from './context-shift.js';
 import { AbortError } from './errors.js';
 import { Sampler, validateSamplingOptions, type SamplingOptions } from './sampling.js';
 import { StopMatcher } from './stop.js';
@@ -24,6 +25,18 @@ export interface GenerateOptions extends SamplingOptions, GrammarOptions {
   ignoreEos?: boolean;
   /** Reuse the KV cache for the prefix the prompt shares with it (default true); false evaluates the whole prompt. */
   cachePrompt?: boolean;
+  /**
+   * When the context fills, drop the oldest half of the tokens after the first `nKeep` and go on,
+   * as llama.cpp's `--context-shift` (default false: generation ends with finishReason 'context').
+   * The kept tokens are re-evaluated at their new positions (see context-shift.ts), so a shift costs
+   * an evaluation of about half the context and its numbers differ from llama.cpp's by rounding.
+   */
+  contextShift?: boolean;
+  /**
+   * Prompt tokens a context shift never drops, as llama.cpp's `n_keep` / `--keep` (default 0; -1 = the
+   * whole prompt). A BOS token the vocabulary adds is kept on top of these, as in llama.cpp.
+   */
+  nKeep?: number;
 }
 
 export interface GenerationChunk {
@@ -44,7 +57,8 @@ export interface GenerationStats {
   readonly timeToFirstTokenMs: number;
 }
 
-export type FinishReason = 'eos' | 'stop' | 'length' | 'context';
+/** Why generation ended: end-of-generation token, stop string, maxTokens, full context, or an abort (the `partial` of an AbortError). */
+export type FinishReason = 'eos' | 'stop' | 'length' | 'context' | 'abort';
 
 export interface GenerationResult {
   readonly text: string;
@@ -65,6 +79,8 @@ export interface GenerationTokenizer {
   readonly vocabSize?: number;
   /** SentencePiece vocabularies prefix the first word with a space that is not part of the text. */
   readonly addSpacePrefix: boolean;
+  /** The BOS id encode() adds with addSpecial, if it adds one (a context shift keeps it). */
+  readonly bosId?: number;
 }
 
 /** What the loop needs from a loaded model: one forward step over its KV cache. */
@@ -115,8 +131,16 @@ function checkOptions(o: GenerateOptions): void {
   if (o.maxTokens !== undefined && !(Number.isInteger(o.maxTokens) || o.maxTokens === Infinity) || (o.maxTokens ?? 0) < 0) {
     throw new RangeError(`maxTokens must be a non-negative integer, got ${o.maxTokens}`);
   }
+  if (o.nKeep !== undefined && !(Number.isSafeInteger(o.nKeep) && o.nKeep >= -1)) throw new RangeError(`nKeep must be an integer >= -1, got ${o.nKeep}`);
   if (o.stop !== undefined && (!Array.isArray(o.stop) || o.stop.some((s) => typeof s !== 'string'))) {
     throw new TypeError('stop must be an array of strings');
+  }
+}
+
+/** A ContextOverflowError when a prompt of this many tokens leaves no room to generate. */
+export function checkPromptFits(promptTokens: number, contextLength: number): void {
+  if (promptTokens >= contextLength) {
+    throw new ContextOverflowError(promptTokens + 1, contextLength, `the prompt has ${promptTokens} tokens; the context holds ${contextLength}, leaving no room to generate`);
   }
 }
 
@@ -137,6 +161,9 @@ function commonPrefix(a: readonly number[], b: readonly number[]): number {
 export class GenerationStream implements AsyncIterable<GenerationChunk> {
   private gen: AsyncGenerator<GenerationChunk, GenerationResult>;
   private started = false;
+  /** Inside gen.next(): the generator is running and ends at its next abort check. */
+  private running = false;
+  private closedWith: Error | undefined;
   private done: Promise<GenerationResult>;
   private resolveDone!: (r: GenerationResult) => void;
   private rejectDone!: (e: unknown) => void;
@@ -156,7 +183,14 @@ export class GenerationStream implements AsyncIterable<GenerationChunk> {
     this.started = true;
     try {
       for (;;) {
-        const r = await this.gen.next();
+        if (this.closedWith) throw this.closedWith;
+        this.running = true;
+        let r: IteratorResult<GenerationChunk, GenerationResult>;
+        try {
+          r = await this.gen.next();
+        } finally {
+          this.running = false;
+        }
         if (r.done) {
           this.resolveDone(r.value);
           return;
@@ -171,6 +205,20 @@ export class GenerationStream implements AsyncIterable<GenerationChunk> {
       await this.gen.return(undefined as never);
       this.rejectDone(new AbortError('the stream was closed before generation finished'));
     }
+  }
+
+  /**
+   * @internal Ends the stream from outside (Model.dispose): a generator suspended between chunks
+   * is finished now (releasing the model) and iteration and `result` reject with `reason`; one inside
+   * a step ends at its next abort check, since the caller aborts its signal too (its AbortError has
+   * the partial result).
+   */
+  async close(reason: Error): Promise<void> {
+    if (this.closedWith) return;
+    this.closedWith = reason;
+    if (this.running) return;
+    this.rejectDone(reason);
+    await this.gen.return(undefined as never).catch(() => {});
   }
 
   /** The final result. Consumes the stream if it has not been iterated. */
@@ -192,7 +240,7 @@ export class GenerationStream implements AsyncIterable<GenerationChunk> {
 export async function* generateTokens(engine: GenerationEngine, prompt: string | number[], opts: GenerateOptions = {}): AsyncGenerator<GenerationChunk, GenerationResult> {
   checkOptions(opts);
   const { signal } = opts;
-  if (signal?.aborted) throw new AbortError();
+  if (signal?.aborted) throw new AbortError('generation aborted');
   const tok = engine.tokenizer;
   const promptIds = typeof prompt === 'string' ? tok.encode(prompt, { addSpecial: opts.addSpecial ?? true, parseSpecial: opts.parseSpecial ?? false }) : [...prompt];
   if (promptIds.length === 0) throw new RangeError('the prompt is empty and the vocabulary adds no BOS token: nothing to condition on');
@@ -200,8 +248,9 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
     if (!Number.isInteger(id) || id < 0 || id >= engine.vocabSize) throw new RangeError(`prompt token id ${id} is outside the vocabulary of ${engine.vocabSize}`);
   }
   const ctx = engine.contextLength;
-  if (promptIds.length >= ctx) throw new ContextOverflowError(promptIds.length + 1, ctx, `the prompt has ${promptIds.length} tokens; the context holds ${ctx}, leaving no room to generate`);
+  checkPromptFits(promptIds.length, ctx);
   const maxTokens = opts.maxTokens ?? Infinity;
+  const nKeep = keptTokens(opts.nKeep ?? 0, promptIds.length, tok.bosId !== undefined && promptIds[0] === tok.bosId);
   const sampler = new Sampler(opts, engine.vocabSize);
   // A grammar masks the logits before sampling: the backend's argmax / top-k shortcuts would bypass it.
   const constraint = grammarConstraint(opts, tok, engine.vocabSize);
@@ -222,7 +271,7 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
     if (argmaxStep) nextId = await argmaxStep(Int32Array.from(batch), pos);
     else logits = await forwardLogits(Int32Array.from(batch), pos);
     engine.cachedTokens.push(...batch);
-    if (signal?.aborted) throw new AbortError();
+    if (signal?.aborted) break;
     await yieldToEventLoop();
   }
   const prefillMs = performance.now() - t0;
@@ -260,7 +309,10 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
   };
 
   while (generated.length < maxTokens) {
-    if (signal?.aborted) throw new AbortError('generation aborted', finish());
+    if (signal?.aborted) {
+      finishReason = 'abort';
+      throw new AbortError(signal.reason instanceof AbortError ? signal.reason.message : 'generation aborted', finish());
+    }
     const row = argmaxStep ? undefined : logits.subarray(logits.length - engine.vocabSize);
     const id = argmaxStep ? nextId : constraint ? constraint.sample(sampler, row!, history) : sampler.sample(row!, history);
     generated.push(id);
@@ -297,14 +349,28 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
       break;
     }
     if (generated.length >= maxTokens) break;
-    const pos = engine.cachedTokens.length;
-    if (pos >= ctx) {
+    let pos = engine.cachedTokens.length;
+    let step = [id];
+    if (opts.contextShift && needsShift(pos, 1, ctx)) {
+      const discard = tokensToDiscard(pos, nKeep);
+      if (discard === 0) {
+        finishReason = 'context';
+        break;
+      }
+      // The survivors after the dropped ones are evaluated again at their new positions, with the new token.
+      step = [...engine.cachedTokens.slice(nKeep + discard), id];
+      engine.cachedTokens.length = nKeep;
+      pos = nKeep;
+    } else if (pos >= ctx) {
       finishReason = 'context';
       break;
     }
-    if (argmaxStep) nextId = await argmaxStep(Int32Array.of(id), pos);
-    else logits = await forwardLogits(Int32Array.of(id), pos);
-    engine.cachedTokens.push(id);
+    for (let i = 0; i < step.length; i += engine.maxBatch) {
+      const batch = step.slice(i, i + engine.maxBatch);
+      if (argmaxStep) nextId = await argmaxStep(Int32Array.from(batch), pos + i);
+      else logits = await forwardLogits(Int32Array.from(batch), pos + i);
+      engine.cachedTokens.push(...batch);
+    }
     await yieldToEventLoop();
   }
   if (finishReason !== 'stop' || grammarEnded) {

@@ -4,18 +4,22 @@
  * one model runs one generation at a time.
  */
 import { openGGUF, type GGUFFile } from '../gguf/reader.js';
-import { createBackend, defaultBackend, type Backend, type BackendName, type LoadProgress } from '../kernels/index.js';
+import { createBackend, defaultBackend, type Backend, type BackendName, type BackendOptions, type LoadProgress } from '../kernels/index.js';
 import { GenerationStream, generateTokens, type GenerateOptions, type GenerationEngine, type GenerationResult, type GenerationTokenizer } from '../generate/generate.js';
 import { BpeTokenizer, SpmTokenizer, TokenizerError, type EncodeOptions, type DecodeOptions, type Tokenizer } from '../tokenizer/index.js';
 import { StreamDecoder } from '../tokenizer/stream.js';
 import { encodeChat, renderChatTemplate, templateTokens, type ChatMessage } from '../tokenizer/chat.js';
-import { ModelError } from './errors.js';
 import { AbortError } from '../generate/errors.js';
+import { ModelError } from './errors.js';
 import type { KvCacheType } from './program.js';
 import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters, type LlamaHyperparameters } from './llama.js';
 
 export interface LoadModelOptions {
-  /** Default 'wasm' where the engine runs it (Node), else 'reference'. */
+  /**
+   * Default 'wasm' where the engine runs it (Node), else 'reference'. When the default backend
+   * cannot run a model the engine supports (say a head size the wasm kernels do not take), the
+   * reference backend runs it and `onWarning` says so; a backend named here never falls back.
+   */
   backend?: BackendName;
   /** KV cache positions; default min(model's context length, 4096). */
   contextLength?: number;
@@ -25,7 +29,40 @@ export interface LoadModelOptions {
   kvCacheType?: KvCacheType;
   /** Compute threads of the wasm backend (main thread included); default the core count. */
   threads?: number;
+  /**
+   * wasm backend: one-pass flash attention (online softmax, f32 weights) instead of llama.cpp's
+   * non-flash numerics (default false). A RangeError with another backend named.
+   */
+  flashAttention?: boolean;
+  /**
+   * webgpu backend: use the adapter's `shader-f16` when it has it (default true); false keeps
+   * the path without f16. A RangeError with another backend named.
+   */
+  shaderF16?: boolean;
   onProgress?: (p: LoadProgress) => void;
+  /** One-line notices (the fallback from the default backend); default console.warn. */
+  onWarning?: (message: string) => void;
+}
+
+/** A signal that aborts when either does (AbortSignal.any where the runtime has it: Node >= 20.3). */
+function eitherSignal(a: AbortSignal, b: AbortSignal): AbortSignal {
+  if (typeof AbortSignal.any === 'function') return AbortSignal.any([a, b]);
+  const both = new AbortController();
+  for (const s of [a, b]) {
+    if (s.aborted) both.abort(s.reason);
+    else s.addEventListener('abort', () => both.abort(s.reason), { once: true });
+  }
+  return both.signal;
+}
+
+/** The backend options of LoadModelOptions, checked against the backend that takes each. */
+function backendOptions(name: BackendName, opts: LoadModelOptions, explicit: boolean): BackendOptions {
+  const only: [keyof LoadModelOptions, BackendName][] = [['flashAttention', 'wasm'], ['shaderF16', 'webgpu']];
+  for (const [key, owner] of only) {
+    if (opts[key] !== undefined && typeof opts[key] !== 'boolean') throw new RangeError(`${key} must be a boolean, got ${String(opts[key])}`);
+    if (explicit && opts[key] !== undefined && name !== owner) throw new RangeError(`${key} is an option of the ${owner} backend, not of ${name}`);
+  }
+  return { threads: opts.threads, flashAttention: opts.flashAttention, shaderF16: opts.shaderF16 };
 }
 
 export interface ModelInfo {
@@ -79,12 +116,17 @@ function generationTokenizer(tok: Tokenizer): GenerationTokenizer {
     addSpacePrefix: tok.addSpacePrefix,
     tokenToPieceBytes: (id, o) => tok.tokenToPieceBytes(id, o),
     vocabSize: tok.vocabSize,
+    bosId: tok.addBos ? tok.bosId : undefined,
   };
 }
 
 export class Model {
   private queue: Promise<void> = Promise.resolve();
   private disposed = false;
+  /** dispose() has begun: no new generation takes the model. */
+  private closing = false;
+  /** Streams being iterated, ended by dispose(). */
+  private readonly open = new Set<{ stream: GenerationStream; controller: AbortController }>();
   private readonly engine: GenerationEngine;
 
   private constructor(
@@ -124,7 +166,8 @@ export class Model {
 
   /** @internal */
   static async load(path: string, opts: LoadModelOptions = {}): Promise<Model> {
-    const backendName = opts.backend ?? defaultBackend();
+    const explicit = opts.backend !== undefined;
+    let backendName = opts.backend ?? defaultBackend();
     const file = await openGGUF(path);
     try {
       const hp = llamaHyperparameters(file);
@@ -141,8 +184,19 @@ export class Model {
       const kvCacheType = opts.kvCacheType ?? 'f16';
       if (kvCacheType !== 'f16' && kvCacheType !== 'f32') throw new RangeError(`kvCacheType must be 'f16' or 'f32', got ${String(kvCacheType)}`);
       const program = buildLlamaProgram(hp, kvCacheType);
-      const backend = createBackend(backendName, { threads: opts.threads });
-      await backend.init({ file, program, contextLength, maxBatch, onProgress: opts.onProgress });
+      const init = { file, program, contextLength, maxBatch, onProgress: opts.onProgress };
+      let backend = createBackend(backendName, backendOptions(backendName, opts, explicit));
+      try {
+        await backend.init(init);
+      } catch (e) {
+        // The default backend cannot run this model (a ModelError names why): the reference backend runs every model the engine supports.
+        if (explicit || backendName === 'reference' || !(e instanceof ModelError)) throw e;
+        backend.dispose();
+        (opts.onWarning ?? console.warn)(`the default ${backendName} backend cannot run this model (${e.message}); using the reference backend`);
+        backendName = 'reference';
+        backend = createBackend(backendName);
+        await backend.init(init);
+      }
       const tensorTypes: Record<string, number> = {};
       for (const t of file.tensors) tensorTypes[t.type.name] = (tensorTypes[t.type.name] ?? 0) + 1;
       const info: ModelInfo = {
@@ -191,22 +245,35 @@ export class Model {
   /** Streams generated text: `for await (const { text } of model.generate(prompt))`; `.result` has the final text and stats. */
   generate(prompt: string | number[], opts: GenerateOptions = {}): GenerationStream {
     this.checkOpen();
+    if (this.closing) throw new ModelError('the model has been disposed');
     const engine = this.engine;
     const acquire = () => this.acquire();
+    const closing = () => this.closing;
+    const open = this.open;
+    // dispose() aborts this controller and closes the stream, so an open stream never keeps the model.
+    const entry = { stream: undefined as unknown as GenerationStream, controller: new AbortController() };
+    const signal = opts.signal ? eitherSignal(opts.signal, entry.controller.signal) : entry.controller.signal;
     // The model is taken when iteration starts, so a stream that is never read holds nothing.
     async function* run() {
-      const release = await acquire();
+      open.add(entry);
       try {
-        return yield* generateTokens(engine, prompt, opts);
-      } catch (e) {
-        // A failed step leaves the cache in an unknown state (an abort happens between steps: the cache is whole).
-        if (!(e instanceof RangeError || e instanceof AbortError)) engine.cachedTokens.length = 0;
-        throw e;
+        const release = await acquire();
+        try {
+          if (closing()) throw new AbortError('the model was disposed');
+          return yield* generateTokens(engine, prompt, { ...opts, signal });
+        } catch (e) {
+          // A failed step leaves the cache in an unknown state (an abort happens between steps: the cache is whole).
+          if (!(e instanceof RangeError || e instanceof AbortError)) engine.cachedTokens.length = 0;
+          throw e;
+        } finally {
+          release();
+        }
       } finally {
-        release();
+        open.delete(entry);
       }
     }
-    return new GenerationStream(run());
+    entry.stream = new GenerationStream(run());
+    return entry.stream;
   }
 
   /** Generates to the end and returns the text, token ids and stats. */
@@ -290,9 +357,18 @@ export class Model {
     return this.generate(ids, gen);
   }
 
-  /** Frees the weights and cache. Waits for a running generation to end. */
+  /**
+   * Frees the weights and cache. Open streams end first: iterating them (or awaiting their `result`)
+   * then rejects with an AbortError; a step in progress finishes before the memory is freed.
+   */
   async dispose(): Promise<void> {
     if (this.disposed) return;
+    this.closing = true;
+    for (const { stream, controller } of this.open) {
+      const reason = new AbortError('the model was disposed');
+      controller.abort(reason);
+      void stream.close(reason);
+    }
     await this.queue;
     this.disposed = true;
     this.backend.dispose();

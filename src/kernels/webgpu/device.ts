@@ -22,9 +22,16 @@ export interface DeviceOptions {
    * of the KV cache (array<f16>), of F16 weights and of the f16 block scales.
    */
   readonly shaderF16?: boolean;
-  readonly powerPreference?: GPUPowerPreference;
+  readonly powerPreference?: 'low-power' | 'high-performance';
 }
 
+/*
+ * Everything below that names WebGPU's types (GPU, GPUAdapter, GPUDevice from @webgpu/types, a
+ * devDependency) is @internal: stripInternal keeps it out of the published declarations, so a
+ * TypeScript user does not need @webgpu/types (test/package checks this on the packed tarball).
+ */
+
+/** @internal */
 export interface GPUContext {
   /** The navigator.gpu / Dawn GPU object, referenced for as long as the device lives. */
   readonly gpu: GPU;
@@ -62,7 +69,7 @@ const live = new Set<GPUContext>();
  */
 export class WebGPUUnavailableError extends ModelError {}
 
-/** Loads Dawn from the optional `webgpu` package (importer replaceable for tests). */
+/** @internal Loads Dawn from the optional `webgpu` package (importer replaceable for tests). */
 export async function nodeGPU(importer: (specifier: string) => Promise<unknown> = (s) => import(s)): Promise<GPU> {
   let mod: { create: (flags: string[]) => GPU };
   try {
@@ -77,7 +84,7 @@ export async function nodeGPU(importer: (specifier: string) => Promise<unknown> 
   return mod.create([]);
 }
 
-/** navigator.gpu in a browser (or a runtime that has it), Dawn through the `webgpu` package in Node. */
+/** @internal navigator.gpu in a browser (or a runtime that has it), Dawn through the `webgpu` package in Node. */
 export async function getGPU(): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return nav.gpu;
@@ -86,6 +93,7 @@ export async function getGPU(): Promise<GPU> {
   return nodeGPU();
 }
 
+/** @internal */
 export async function createGPUContext(opts: DeviceOptions = {}): Promise<GPUContext> {
   const gpu = await getGPU();
   const adapter = await gpu.requestAdapter(opts.powerPreference ? { powerPreference: opts.powerPreference } : undefined);
@@ -123,6 +131,7 @@ export async function createGPUContext(opts: DeviceOptions = {}): Promise<GPUCon
   return ctx;
 }
 
+/** @internal */
 export function destroyGPUContext(ctx: GPUContext): void {
   ctx.device.destroy();
   live.delete(ctx);
