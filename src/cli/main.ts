@@ -15,6 +15,7 @@ import { usage, UsageError } from './args.js';
 import { cmdQuantize } from './quantize.js';
 import { cmdBench, cmdInfo, BENCH_USAGE } from './bench.js';
 import { cmdChat, CHAT_USAGE } from './chat.js';
+import { cmdPerplexity } from './perplexity.js';
 import { LOAD_FLAGS, loadOptions, samplingOptions, SAMPLING_FLAGS } from './options.js';
 import { formatBytes, formatCount, formatMeta, jsonReplacer, table } from './format.js';
 
@@ -30,6 +31,8 @@ commands:
                                          print the token ids of TEXT as a JSON array
   quantize IN.gguf OUT.gguf TYPE [--force] quantize a F32/F16 model as llama-quantize does
                                          (TYPE: Q8_0, Q4_0, Q4_K_M, Q6_K, ...; tsinfer quantize --help)
+  perplexity -m FILE -f TEXT [-c 512]    perplexity as llama-perplexity computes it; KL divergence against
+                                         saved log-probabilities (tsinfer perplexity --help)
   help                                   this text
 
 generate options:
@@ -207,6 +210,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdChat(rest);
       case 'quantize':
         return await cmdQuantize(rest);
+      case 'perplexity':
+        return await cmdPerplexity(rest);
       case undefined:
       case 'help':
       case '-h':

@@ -11,6 +11,7 @@ import { StreamDecoder } from '../tokenizer/stream.js';
 import { encodeChat, renderChatTemplate, templateTokens, type ChatMessage } from '../tokenizer/chat.js';
 import { ModelError } from './errors.js';
 import type { KvCacheType } from './program.js';
+import { klDivergence, perplexityOfTokens, type KlDivergenceOptions, type KlDivergenceResult, type LogProbsFile, type PerplexityOptions, type PerplexityResult, type ScoringEngine } from './scoring.js';
 import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters, type LlamaHyperparameters } from './llama.js';
 
 export interface LoadModelOptions {
@@ -217,21 +218,53 @@ export class Model {
    */
   async evaluate(tokens: number[]): Promise<Float32Array> {
     this.checkOpen();
-    const vocab = this.info.hyperparameters.vocabSize;
     if (tokens.length === 0) throw new RangeError('evaluate needs at least one token');
     if (tokens.length > this.info.contextLength) throw new RangeError(`${tokens.length} tokens do not fit in the context of ${this.info.contextLength}`);
-    return this.exclusive(async () => {
-      const out = new Float32Array(tokens.length * vocab);
-      const maxBatch = this.engine.maxBatch;
-      this.engine.cachedTokens.length = 0;
-      for (let pos = 0; pos < tokens.length; pos += maxBatch) {
-        const batch = tokens.slice(pos, pos + maxBatch);
-        const logits = await this.backend.forward({ tokens: Int32Array.from(batch), pos, allLogits: true });
-        out.set(logits, pos * vocab);
-        this.engine.cachedTokens.push(...batch);
-      }
-      return out;
-    });
+    return this.exclusive(() => this.logitsFrom(Int32Array.from(tokens), this.engine.maxBatch, 0));
+  }
+
+  /** Evaluates tokens from an empty cache in steps of `batch`; the logits rows of positions from… (the caller holds the model). */
+  private async logitsFrom(tokens: Int32Array, batch: number, from: number): Promise<Float32Array> {
+    this.checkOpen();
+    const vocab = this.info.hyperparameters.vocabSize;
+    const out = new Float32Array((tokens.length - from) * vocab);
+    this.engine.cachedTokens.length = 0;
+    for (let pos = 0; pos < tokens.length; pos += batch) {
+      const step = tokens.subarray(pos, pos + batch);
+      const logits = await this.backend.forward({ tokens: step, pos, allLogits: true });
+      const skip = Math.max(0, from - pos);
+      if (skip < step.length) out.set(logits.subarray(skip * vocab, step.length * vocab), (pos + skip - from) * vocab);
+      this.engine.cachedTokens.push(...step);
+    }
+    return out;
+  }
+
+  private scoringEngine(): ScoringEngine {
+    return {
+      vocabSize: this.info.hyperparameters.vocabSize,
+      contextLength: this.info.contextLength,
+      maxBatch: this.engine.maxBatch,
+      bos: this.tokenizer.addBos ? this.tokenizer.bosId : undefined,
+      addEos: this.tokenizer.addEos,
+      evalLogits: (tokens, batch, from) => this.logitsFrom(tokens, batch, from),
+    };
+  }
+
+  /**
+   * Perplexity of a text (or token ids) computed as llama.cpp's perplexity tool does: chunks of
+   * `contextLength` (default 512) tokens, BOS first, the second half of each chunk scored
+   * (model/scoring.ts). `saveLogProbs` writes llama.cpp's --kl-divergence-base file.
+   */
+  perplexity(text: string | number[], opts: PerplexityOptions = {}): Promise<PerplexityResult> {
+    this.checkOpen();
+    const tokens = typeof text === 'string' ? this.tokenizer.encode(text, { addSpecial: true, parseSpecial: false }) : text;
+    return this.exclusive(() => perplexityOfTokens(this.scoringEngine(), tokens, opts));
+  }
+
+  /** KL divergence against base log-probabilities (llama.cpp's --kl-divergence); see model/scoring.ts. */
+  klDivergence(base: LogProbsFile, opts: KlDivergenceOptions = {}): Promise<KlDivergenceResult> {
+    this.checkOpen();
+    return this.exclusive(() => klDivergence(this.scoringEngine(), base, opts));
   }
 
   tokenize(text: string, opts?: EncodeOptions): number[] {
