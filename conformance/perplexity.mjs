@@ -13,7 +13,10 @@
  *    with tsinfer's first.
  * 2. For each TYPE: `tsinfer quantize` of stories260K (time taken), then PPL and KL against the
  *    F32 file's base log-probabilities (llama.cpp's file format), by llama.cpp and by tsinfer.
- * 3. Writes test/fixtures/llama-perplexity.json (llama.cpp's figures with provenance) so CI checks
+ * 3. llama.cpp's log-probabilities of the greedy continuations in ../shared/reference/stories260K-greedy.json
+ *    (prompt + continuation evaluated as one batch; the log-softmax of the row before each token, and its top 5)
+ *    into test/fixtures/llama-logprobs.json, for the `logprobs` option of generate().
+ * 4. Writes test/fixtures/llama-perplexity.json (llama.cpp's figures with provenance) so CI checks
  *    tsinfer against them without llama.cpp, and prints a markdown table for BENCHMARKS.md.
  */
 import { execFileSync } from 'node:child_process';
@@ -30,6 +33,7 @@ const OUT_DIR = path.join(HERE, 'out');
 const MODEL = path.join(SHARED, 'models', 'stories260K.gguf');
 const TEXT = path.join(SHARED, 'text', 'tinystories-validation-head.txt');
 export const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'llama-perplexity.json');
+export const LOGPROBS_FIXTURE = path.join(ROOT, 'test', 'fixtures', 'llama-logprobs.json');
 
 function args(argv) {
   const o = { chunks: 16, ctx: 256, backends: ['reference', 'wasm'], types: ['F32', 'Q8_0', 'Q6_K', 'Q5_K_M', 'Q4_K_M', 'Q4_0'], json: FIXTURE, write: true, threads: 1 };
@@ -39,7 +43,7 @@ function args(argv) {
     else if (a === '--ctx') o.ctx = Number(argv[++i]);
     else if (a === '--threads') o.threads = Number(argv[++i]);
     else if (a === '--backends') o.backends = argv[++i].split(',');
-    else if (a === '--types') o.types = argv[++i].split(',');
+    else if (a === '--types') o.types = argv[++i].split(',').filter((t) => t && t !== 'none');
     else if (a === '--json') o.json = argv[++i];
     else if (a === '--no-write') o.write = false;
     else throw new Error(`unknown argument ${a}`);
@@ -105,6 +109,27 @@ async function memoryBase(scoring) {
 
 const round = (x, d = 6) => Number(x.toFixed(d));
 
+/** llama.cpp's log-probabilities of each greedy continuation token and the top 5 at that step. */
+async function greedyLogprobs(llamaEngineOf, scoring) {
+  const greedy = JSON.parse(readFileSync(path.join(SHARED, 'reference', 'stories260K-greedy.json'), 'utf8'));
+  const out = [];
+  for (const g of greedy) {
+    const ids = [...g.promptIds, ...g.continuationIds];
+    const l = await llamaEngineOf(ids.length);
+    const n = l.engine.vocabSize;
+    const rows = await l.engine.evalLogits(Int32Array.from(ids), ids.length, g.promptIds.length - 1);
+    await l.dispose();
+    const steps = g.continuationIds.map((id, k) => {
+      const row = rows.subarray(k * n, (k + 1) * n);
+      const lse = scoring.negLogProb(row, 0) + row[0];
+      const top = Array.from(row.keys()).sort((a, b) => row[b] - row[a] || a - b).slice(0, 5);
+      return { tokenId: id, logprob: round(row[id] - lse, 7), top: top.map((t) => ({ tokenId: t, logprob: round(row[t] - lse, 7) })) };
+    });
+    out.push({ prompt: g.prompt, promptIds: g.promptIds, steps });
+  }
+  return out;
+}
+
 async function main(argv) {
   ensureInstalled();
   const o = args(argv);
@@ -128,6 +153,12 @@ async function main(argv) {
   const firstDiff = tokens.findIndex((t, i) => t !== llamaTokens[i]);
   const tokensEqual = tokens.length === llamaTokens.length && firstDiff < 0;
   console.log(`tokens: tsinfer ${tokens.length}, llama.cpp ${llamaTokens.length}, ${tokensEqual ? 'identical' : `first difference at ${firstDiff}`}`);
+
+  const lps = await greedyLogprobs((n) => llamaEngine(MODEL, n, o.threads, vocab), scoring);
+  if (o.write) {
+    const provenance = `Written by conformance/perplexity.mjs: llama.cpp release ${LLAMA_CPP_RELEASE} (CPU build of @node-llama-cpp/linux-x64 3.22.1, f16 KV cache, flash attention off) logits of stories260K.gguf for prompt + greedy continuation (../shared/reference/stories260K-greedy.json) in one batch; log-softmax of the row before each continuation token, and the 5 best.`;
+    writeFileSync(LOGPROBS_FIXTURE, JSON.stringify({ provenance, prompts: lps }, null, 1) + '\n');
+  }
 
   const types = [];
   let f32Base;
@@ -188,7 +219,7 @@ async function main(argv) {
     tokensEqual,
     types,
   };
-  if (o.write) {
+  if (o.write && types.length > 0) {
     writeFileSync(o.json, JSON.stringify(result, null, 1) + '\n');
     console.log(`wrote ${path.relative(ROOT, o.json)}`);
   }

@@ -16,6 +16,7 @@ import { cmdQuantize } from './quantize.js';
 import { cmdBench, cmdInfo, BENCH_USAGE } from './bench.js';
 import { cmdChat, CHAT_USAGE } from './chat.js';
 import { cmdPerplexity } from './perplexity.js';
+import { ScoringError } from '../model/scoring.js';
 import { LOAD_FLAGS, loadOptions, samplingOptions, SAMPLING_FLAGS } from './options.js';
 import { formatBytes, formatCount, formatMeta, jsonReplacer, table } from './format.js';
 
@@ -232,7 +233,7 @@ export async function main(argv: string[]): Promise<number> {
       err(`tsinfer: ${e.message}\nrun "tsinfer help" for usage\n`);
       return 2;
     }
-    if (e instanceof GGUFError || e instanceof ModelError || e instanceof TokenizerError || e instanceof ContextOverflowError || e instanceof RangeError || e instanceof TypeError && !process.env.TSINFER_DEBUG) {
+    if (e instanceof GGUFError || e instanceof ModelError || e instanceof TokenizerError || e instanceof ContextOverflowError || e instanceof ScoringError || e instanceof RangeError || e instanceof TypeError && !process.env.TSINFER_DEBUG) {
       err(`tsinfer: ${e.name}: ${e.message}\n`);
       return 1;
     }

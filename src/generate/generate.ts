@@ -8,6 +8,7 @@ import { ContextOverflowError } from '../model/errors.js';
 import { AbortError } from './errors.js';
 import { Sampler, validateSamplingOptions, type SamplingOptions } from './sampling.js';
 import { StopMatcher } from './stop.js';
+import { tokenLogprob, validateLogprobOptions, wantsLogprobs, type GeneratedTokenLogprob } from './logprobs.js';
 
 export interface GenerateOptions extends SamplingOptions {
   /** Most tokens to generate; default: until end of generation or the context is full. */
@@ -21,12 +22,18 @@ export interface GenerateOptions extends SamplingOptions {
   parseSpecial?: boolean;
   /** Keep generating past end-of-generation tokens (benchmarks). */
   ignoreEos?: boolean;
+  /** Report each generated token's log-probability under the model's softmax, before the sampler chain (generate/logprobs.ts). */
+  logprobs?: boolean;
+  /** Also report this many most likely tokens per step (0-100; implies logprobs). */
+  topLogprobs?: number;
 }
 
 export interface GenerationChunk {
   /** Text completed by this token (may be empty: a partial character, a held-back stop prefix, a control token). */
   readonly text: string;
   readonly tokenId: number;
+  /** With `logprobs`: this token's log-probability and the top alternatives. */
+  readonly logprobs?: GeneratedTokenLogprob;
 }
 
 export interface GenerationStats {
@@ -50,6 +57,8 @@ export interface GenerationResult {
   readonly promptTokens: number[];
   readonly finishReason: FinishReason;
   readonly stats: GenerationStats;
+  /** With `logprobs`: one entry per generated token. */
+  readonly logprobs?: GeneratedTokenLogprob[];
 }
 
 /** What the loop needs from a tokenizer. */
@@ -106,6 +115,7 @@ function logitsForSampling(engine: GenerationEngine, o: Sampler['options']): (to
 
 function checkOptions(o: GenerateOptions): void {
   validateSamplingOptions(o);
+  validateLogprobOptions(o);
   if (o.maxTokens !== undefined && !(Number.isInteger(o.maxTokens) || o.maxTokens === Infinity) || (o.maxTokens ?? 0) < 0) {
     throw new RangeError(`maxTokens must be a non-negative integer, got ${o.maxTokens}`);
   }
@@ -205,8 +215,10 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
   engine.cachedTokens.length = reuse;
   let logits!: Float32Array;
   // Plain greedy on a backend that can take the argmax itself: only token ids come back.
-  const argmaxStep = isPlainGreedy(sampler.options) ? engine.forwardArgmax : undefined;
-  const forwardLogits = logitsForSampling(engine, sampler.options);
+  // Log-probabilities need the whole logits row: no device-side argmax or top-k then.
+  const logprobs = wantsLogprobs(opts) ? ([] as GeneratedTokenLogprob[]) : undefined;
+  const argmaxStep = isPlainGreedy(sampler.options) && !logprobs ? engine.forwardArgmax : undefined;
+  const forwardLogits = logprobs ? (t: Int32Array, p: number) => engine.forward(t, p) : logitsForSampling(engine, sampler.options);
   let nextId = -1;
   for (let pos = reuse; pos < promptIds.length; pos += engine.maxBatch) {
     const batch = promptIds.slice(pos, Math.min(promptIds.length, pos + engine.maxBatch));
@@ -236,6 +248,7 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
       tokens: generated,
       promptTokens: promptIds,
       finishReason,
+      ...(logprobs && { logprobs }),
       stats: {
         promptTokens: promptIds.length,
         promptTokensEvaluated: evaluated,
@@ -252,7 +265,10 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
 
   while (generated.length < maxTokens) {
     if (signal?.aborted) throw new AbortError('generation aborted', finish());
-    const id = argmaxStep ? nextId : sampler.sample(logits.subarray(logits.length - engine.vocabSize), history);
+    const row = argmaxStep ? undefined : logits.subarray(logits.length - engine.vocabSize);
+    const id = argmaxStep ? nextId : sampler.sample(row!, history);
+    const lp = logprobs && tokenLogprob(row!, id, opts.topLogprobs ?? 0);
+    if (lp) logprobs!.push(lp);
     generated.push(id);
     history.push(id);
     if (!firstTokenAt) firstTokenAt = performance.now();
@@ -269,10 +285,10 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
     text += emit;
     if (stopped) {
       finishReason = 'stop';
-      if (emit) yield { text: emit, tokenId: id };
+      if (emit) yield { text: emit, tokenId: id, ...(lp && { logprobs: lp }) };
       break;
     }
-    yield { text: emit, tokenId: id };
+    yield { text: emit, tokenId: id, ...(lp && { logprobs: lp }) };
     if (generated.length >= maxTokens) break;
     const pos = engine.cachedTokens.length;
     if (pos >= ctx) {
