@@ -16,6 +16,7 @@ import { cmdQuantize } from './quantize.js';
 import { cmdBench, cmdInfo, BENCH_USAGE } from './bench.js';
 import { cmdChat, CHAT_USAGE } from './chat.js';
 import { cmdPerplexity } from './perplexity.js';
+import { cmdEmbed } from './embed.js';
 import { ScoringError } from '../model/scoring.js';
 import { LOAD_FLAGS, loadOptions, samplingOptions, SAMPLING_FLAGS } from './options.js';
 import { formatBytes, formatCount, formatMeta, jsonReplacer, table } from './format.js';
@@ -34,6 +35,7 @@ commands:
                                          (TYPE: Q8_0, Q4_0, Q4_K_M, Q6_K, ...; tsinfer quantize --help)
   perplexity -m FILE -f TEXT [-c 512]    perplexity as llama-perplexity computes it; KL divergence against
                                          saved log-probabilities (tsinfer perplexity --help)
+  embed -m FILE -p TEXT [--pooling P]    embeddings, one per line of text (tsinfer embed --help)
   help                                   this text
 
 generate options:
@@ -213,6 +215,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdQuantize(rest);
       case 'perplexity':
         return await cmdPerplexity(rest);
+      case 'embed':
+        return await cmdEmbed(rest);
       case undefined:
       case 'help':
       case '-h':
