@@ -82,8 +82,22 @@ async function llamaEngine(modelPath, nCtx, threads, vocab) {
       return out;
     },
   };
+  /** Seconds llama.cpp takes to evaluate these chunks without handing logits to JS (decode speed alone). */
+  async function decodeOnlyMs(tokens, nChunk) {
+    let ms = 0;
+    for (let c = 0; c < nChunk; c++) {
+      const chunk = tokens.slice(c * nCtx, (c + 1) * nCtx);
+      chunk[0] = bos;
+      await seq.clearHistory();
+      const t0 = performance.now();
+      await seq.evaluateWithoutGeneratingNewTokens(chunk);
+      ms += performance.now() - t0;
+    }
+    return ms;
+  }
   return {
     engine,
+    decodeOnlyMs,
     tokenize: (text) => [bos, ...Array.from(model.tokenize(text, false))],
     get decodeMs() {
       return decodeMs;
@@ -176,6 +190,7 @@ async function main(argv) {
     const lp = await scoring.perplexityOfTokens(l.engine, llamaTokens, { contextLength: o.ctx, chunks: o.chunks, saveLogProbs: base?.sink });
     row.llama = { ppl: lp.ppl, pplError: lp.pplError, chunkPpl: lp.chunkPpl.map((x) => round(x, 6)), ms: round(performance.now() - t0, 1), decodeMs: round(l.decodeMs, 1) };
     if (base) llamaF32Base = base.open();
+    row.llama.decodeOnlyMs = round(await l.decodeOnlyMs(llamaTokens, lp.chunks), 1);
     if (llamaF32Base && type !== 'F32') {
       const k = await scoring.klDivergence(l.engine, llamaF32Base, { chunks: o.chunks });
       row.llama.kl = { mean: k.kl.mean[0], max: k.kl.max, p99: k.kl.p99, median: k.kl.median, sameTop: k.sameTop[0], pplDiff: k.pplDiff[0], rmsDeltaP: k.deltaP.rms[0] };
@@ -226,13 +241,14 @@ async function main(argv) {
   // markdown table
   const b = o.backends;
   const lines = [
-    `| type | file | quantize | PPL llama.cpp | ${b.map((x) => `PPL tsinfer ${x}`).join(' | ')} | mean KL llama.cpp | ${b.map((x) => `mean KL tsinfer ${x}`).join(' | ')} | same top-1 (llama.cpp / tsinfer ${b[0]}) | time llama.cpp | ${b.map((x) => `time ${x}`).join(' | ')} |`,
+    `| type | file | quantize | PPL llama.cpp | ${b.map((x) => `PPL tsinfer ${x}`).join(' | ')} | mean KL llama.cpp | ${b.map((x) => `mean KL tsinfer ${x}`).join(' | ')} | same top-1 llama.cpp / tsinfer ${b.at(-1)} | llama.cpp s (with logits / decode only) | ${b.map((x) => `tsinfer ${x} s`).join(' | ')} |`,
     `|${' --- |'.repeat(8 + 3 * b.length)}`,
   ];
+  const kl = (k) => (k ? k.mean.toExponential(2) : '—');
+  const pct = (x) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(3)} %`;
   for (const r of types) {
-    const kl = (k) => (k ? k.mean.toExponential(2) : '—');
     lines.push(
-      `| ${r.type} | ${(r.fileBytes / 1024).toFixed(0)} KiB | ${(r.quantizeMs / 1000).toFixed(2)} s | ${r.llama.ppl.toFixed(4)} ± ${r.llama.pplError.toFixed(4)} | ${b.map((x) => r.tsinfer[x].ppl.toFixed(4)).join(' | ')} | ${kl(r.llama.kl)} | ${b.map((x) => kl(r.tsinfer[x].kl)).join(' | ')} | ${r.llama.kl ? `${(100 * r.llama.kl.sameTop).toFixed(2)} % / ${(100 * r.tsinfer[b[0]].kl.sameTop).toFixed(2)} %` : '—'} | ${(r.llama.ms / 1000).toFixed(2)} s | ${b.map((x) => `${(r.tsinfer[x].ms / 1000).toFixed(2)} s`).join(' | ')} |`,
+      `| ${r.type} | ${(r.fileBytes / 1024).toFixed(0)} KiB | ${(r.quantizeMs / 1000).toFixed(2)} s | ${r.llama.ppl.toFixed(4)} ± ${r.llama.pplError.toFixed(4)} | ${b.map((x) => `${r.tsinfer[x].ppl.toFixed(4)} (${pct(r.tsinfer[x].relDiff)})`).join(' | ')} | ${kl(r.llama.kl)} | ${b.map((x) => kl(r.tsinfer[x].kl)).join(' | ')} | ${r.llama.kl ? `${(100 * r.llama.kl.sameTop).toFixed(2)} % / ${(100 * r.tsinfer[b.at(-1)].kl.sameTop).toFixed(2)} %` : '—'} | ${(r.llama.ms / 1000).toFixed(2)} / ${(r.llama.decodeOnlyMs / 1000).toFixed(2)} | ${b.map((x) => (r.tsinfer[x].ms / 1000).toFixed(2)).join(' | ')} |`,
     );
   }
   console.log('\n' + lines.join('\n'));
