@@ -6,6 +6,10 @@
  *
  *   node conformance/perplexity.mjs [--chunks 16] [--ctx 256] [--backends reference,wasm]
  *                                   [--types F32,Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q4_0] [--json FILE] [--no-write]
+ *                                   [--speed REPS] [--threads N]
+ *
+ * --speed REPS: only timing, on the F32 file: llama.cpp (PPL with logits to JS; decode alone) and
+ * tsinfer's backends alternating run by run, REPS times each; medians printed.
  *
  * 1. llama.cpp's figure: its logits for every chunk (BOS first, positions n_ctx/2 … n_ctx-1),
  *    scored by the same functions tsinfer uses (perplexityOfTokens / klDivergence over a
@@ -46,6 +50,7 @@ function args(argv) {
     else if (a === '--types') o.types = argv[++i].split(',').filter((t) => t && t !== 'none');
     else if (a === '--json') o.json = argv[++i];
     else if (a === '--no-write') o.write = false;
+    else if (a === '--speed') o.speed = Number(argv[++i]);
     else throw new Error(`unknown argument ${a}`);
   }
   return o;
@@ -144,6 +149,32 @@ async function greedyLogprobs(llamaEngineOf, scoring) {
   return out;
 }
 
+const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+
+async function speed(o, tokens, llamaTokens, vocab, scoring, loadModel) {
+  const t = { llamaLogits: [], llamaDecode: [] };
+  for (const b of o.backends) t[b] = [];
+  const l = await llamaEngine(MODEL, o.ctx, o.threads, vocab);
+  const models = {};
+  for (const b of o.backends) models[b] = await loadModel(MODEL, { backend: b, contextLength: o.ctx, threads: o.threads });
+  for (let r = 0; r < o.speed; r++) {
+    let t0 = performance.now();
+    await scoring.perplexityOfTokens(l.engine, llamaTokens, { contextLength: o.ctx, chunks: o.chunks });
+    t.llamaLogits.push(performance.now() - t0);
+    t.llamaDecode.push(await l.decodeOnlyMs(llamaTokens, o.chunks));
+    for (const b of o.backends) {
+      t0 = performance.now();
+      await models[b].perplexity(tokens, { contextLength: o.ctx, chunks: o.chunks });
+      t[b].push(performance.now() - t0);
+    }
+  }
+  await l.dispose();
+  for (const b of o.backends) await models[b].dispose();
+  const n = o.chunks * o.ctx;
+  console.log(`speed: ${o.chunks} chunks of ${o.ctx} (${n} tokens), ${o.threads} thread(s), median of ${o.speed}, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, ${os.cpus()[0]?.model}`);
+  for (const [k, v] of Object.entries(t)) console.log(`  ${k.padEnd(12)} ${(median(v) / 1000).toFixed(3)} s  ${((n * 1000) / median(v)).toFixed(0)} tokens/s  (runs: ${v.map((x) => (x / 1000).toFixed(2)).join(', ')})`);
+}
+
 async function main(argv) {
   ensureInstalled();
   const o = args(argv);
@@ -168,6 +199,7 @@ async function main(argv) {
   const tokensEqual = tokens.length === llamaTokens.length && firstDiff < 0;
   console.log(`tokens: tsinfer ${tokens.length}, llama.cpp ${llamaTokens.length}, ${tokensEqual ? 'identical' : `first difference at ${firstDiff}`}`);
 
+  if (o.speed) return speed(o, tokens, llamaTokens, vocab, scoring, loadModel);
   const lps = await greedyLogprobs((n) => llamaEngine(MODEL, n, o.threads, vocab), scoring);
   if (o.write) {
     const provenance = `Written by conformance/perplexity.mjs: llama.cpp release ${LLAMA_CPP_RELEASE} (CPU build of @node-llama-cpp/linux-x64 3.22.1, f16 KV cache, flash attention off) logits of stories260K.gguf for prompt + greedy continuation (../shared/reference/stories260K-greedy.json) in one batch; log-softmax of the row before each continuation token, and the 5 best.`;

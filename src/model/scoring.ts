@@ -8,7 +8,9 @@
  *   - it needs at least 2·n_ctx tokens; it is cut into floor(n / n_ctx) chunks of
  *     n_ctx tokens (the tail is dropped), at most `chunks` of them;
  *   - each chunk is evaluated from an empty KV cache, in batches of n_batch tokens;
- *     the first token of a chunk is replaced by BOS when the vocabulary adds one;
+ *     the first token of a chunk is replaced by BOS when the vocabulary adds one
+ *     (llama.cpp, with n_batch >= 2·n_ctx, also packs n_batch/n_ctx chunks into one
+ *     batch as separate sequences: faster, the same numbers; tsinfer runs one chunk at a time);
  *   - only the second half is scored: with first = floor(n_ctx / 2), the logits at
  *     positions first … n_ctx-2 predict tokens first+1 … n_ctx-1 (n_ctx-1-first per chunk);
  *   - nll = -log softmax(logits)[token] (max-subtracted, the sum in double); after each
