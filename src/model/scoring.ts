@@ -141,6 +141,12 @@ export function logProbRowWidth(nVocab: number): number {
   return 2 * ((nVocab + 1) >> 1) + 4;
 }
 
+/** Round to nearest, ties to even (what llama.cpp's nearest_int does through float32 addition). */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 /** Encodes one row of logits as llama.cpp stores base log-probabilities; returns -log p[tok]. */
 export function encodeLogProbRow(logits: Float32Array, tok: number, out: Uint16Array): number {
   const n = logits.length;
@@ -165,7 +171,7 @@ export function encodeLogProbRow(logits: Float32Array, tok: number, out: Uint16A
     const inv = Math.fround(1 / scale);
     for (let i = 0; i < n; i++) {
       const v = logits[i]!;
-      q[i] = v > min ? Math.min(65535, Math.round(Math.fround(inv * (v - min)))) : 0;
+      q[i] = v > min ? Math.min(65535, roundHalfEven(Math.fround(inv * Math.fround(v - min)))) : 0;
     }
   } else {
     q.fill(0, 0, n);
