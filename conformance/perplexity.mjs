@@ -62,10 +62,12 @@ function readText() {
   return t.endsWith('\n') ? t.slice(0, -1) : t;
 }
 
+let llamaPromise;
 /** A ScoringEngine whose logits come from llama.cpp (one sequence, n_ctx positions, f16 KV cache, flash attention off). */
 async function llamaEngine(modelPath, nCtx, threads, vocab) {
   const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
-  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
+  llamaPromise ??= getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
+  const llama = await llamaPromise;
   const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
   const context = await model.createContext({ contextSize: nCtx, batchSize: nCtx, threads, flashAttention: false, sequences: 1 });
   const seq = context.getSequence();
