@@ -38,6 +38,26 @@ const MODEL = path.join(SHARED, 'models', 'stories260K.gguf');
 const TEXT = path.join(SHARED, 'text', 'tinystories-validation-head.txt');
 export const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'llama-perplexity.json');
 export const LOGPROBS_FIXTURE = path.join(ROOT, 'test', 'fixtures', 'llama-logprobs.json');
+export const EMBEDDINGS_FIXTURE = path.join(ROOT, 'test', 'fixtures', 'llama-embeddings.json');
+const EMBED_TEXTS = ['Once upon a time, there was a little girl named Lily.', 'The cat sat on the mat.', 'Tom and Sam went to the park to play with a red ball.'];
+
+/**
+ * llama.cpp's embeddings of stories260K (node-llama-cpp's embedding context: the file has no
+ * pooling_type, so llama.cpp pools nothing and node-llama-cpp returns the last token's vector,
+ * not normalised), for tsinfer's pooling 'last', normalize false.
+ */
+async function llamaEmbeddings() {
+  const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+  llamaPromise ??= getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
+  const llama = await llamaPromise;
+  const model = await llama.loadModel({ modelPath: MODEL, gpuLayers: 0 });
+  const ctx = await model.createEmbeddingContext({ contextSize: 128, threads: 1 });
+  const out = [];
+  for (const text of EMBED_TEXTS) out.push({ text, embedding: Array.from((await ctx.getEmbeddingFor(text)).vector, (x) => round(x, 7)) });
+  await ctx.dispose();
+  await model.dispose();
+  return out;
+}
 
 function args(argv) {
   const o = { chunks: 16, ctx: 256, backends: ['reference', 'wasm'], types: ['F32', 'Q8_0', 'Q6_K', 'Q5_K_M', 'Q4_K_M', 'Q4_0'], json: FIXTURE, write: true, threads: 1 };
@@ -206,6 +226,8 @@ async function main(argv) {
   if (o.write) {
     const provenance = `Written by conformance/perplexity.mjs: llama.cpp release ${LLAMA_CPP_RELEASE} (CPU build of @node-llama-cpp/linux-x64 3.22.1, f16 KV cache, flash attention off) logits of stories260K.gguf for prompt + greedy continuation (../shared/reference/stories260K-greedy.json) in one batch; log-softmax of the row before each continuation token, and the 5 best.`;
     writeFileSync(LOGPROBS_FIXTURE, JSON.stringify({ provenance, prompts: lps }, null, 1) + '\n');
+    const embeddings = await llamaEmbeddings();
+    writeFileSync(EMBEDDINGS_FIXTURE, JSON.stringify({ provenance: `Written by conformance/perplexity.mjs: llama.cpp release ${LLAMA_CPP_RELEASE} (CPU build of @node-llama-cpp/linux-x64 3.22.1, 1 thread, f16 KV cache) embeddings of stories260K.gguf through node-llama-cpp's embedding context (LlamaEmbeddingContext.getEmbeddingFor): no pooling_type in the file, so the last token's hidden state after output_norm, not normalised.`, texts: embeddings }) + '\n');
   }
 
   const types = [];

@@ -1,9 +1,11 @@
 /**
  * Embeddings: the per-position hidden states are the ones the logits come from (output.weight ·
- * h = the logits of a normal load), pooling modes equal plain loops over them, the same text gives
+ * h = the logits of a normal load) and the last one is llama.cpp's embedding
+ * (test/fixtures/llama-embeddings.json, from conformance/perplexity.mjs), pooling modes equal plain loops over them, the same text gives
  * the same vector, on each backend; and `tsinfer embed`.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../../src/index.js';
@@ -77,6 +79,22 @@ describe.each(backends)('embeddings of stories260K (%s backend)', (backend) => {
       }
     }
     expect(maxErr).toBeLessThan(backend === 'reference' ? 1e-3 : 5e-2);
+  });
+
+  it("the last token's vector equals llama.cpp's embedding (a file without pooling_type)", async () => {
+    const want = JSON.parse(readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'llama-embeddings.json'), 'utf8')) as { texts: { text: string; embedding: number[] }[] };
+    for (const { text, embedding } of want.texts) {
+      const [v] = await emb.embed(text, { pooling: 'last', normalize: false });
+      let maxAbs = 0;
+      let dot = 0;
+      for (let d = 0; d < embedding.length; d++) {
+        maxAbs = Math.max(maxAbs, Math.abs(v![d]! - embedding[d]!));
+        dot += v![d]! * embedding[d]!;
+      }
+      // values of magnitude ~1-5 (norm ~17); the f16 KV cache's rounding order leaves a few 1e-3
+      expect(maxAbs).toBeLessThan(1e-2);
+      expect(dot / (Math.hypot(...v!) * Math.hypot(...embedding))).toBeGreaterThan(0.99999);
+    }
   });
 
   it('pooling modes equal mean / first / last of the per-position states; same text, same vector', async () => {
