@@ -225,7 +225,7 @@ async function main(argv) {
   const lps = await greedyLogprobs((n) => llamaEngine(MODEL, n, o.threads, vocab), scoring);
   if (o.write) {
     const provenance = `Written by conformance/perplexity.mjs: llama.cpp release ${LLAMA_CPP_RELEASE} (CPU build of @node-llama-cpp/linux-x64 3.22.1, f16 KV cache, flash attention off) logits of stories260K.gguf for prompt + greedy continuation (../shared/reference/stories260K-greedy.json) in one batch; log-softmax of the row before each continuation token, and the 5 best.`;
-    writeFileSync(LOGPROBS_FIXTURE, JSON.stringify({ provenance, prompts: lps }, null, 1) + '\n');
+    writeFileSync(LOGPROBS_FIXTURE, JSON.stringify({ provenance, prompts: lps }) + '\n');
     const embeddings = await llamaEmbeddings();
     writeFileSync(EMBEDDINGS_FIXTURE, JSON.stringify({ provenance: `Written by conformance/perplexity.mjs: llama.cpp release ${LLAMA_CPP_RELEASE} (CPU build of @node-llama-cpp/linux-x64 3.22.1, 1 thread, f16 KV cache) embeddings of stories260K.gguf through node-llama-cpp's embedding context (LlamaEmbeddingContext.getEmbeddingFor): no pooling_type in the file, so the last token's hidden state after output_norm, not normalised.`, texts: embeddings }) + '\n');
   }
