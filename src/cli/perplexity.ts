@@ -11,7 +11,7 @@ import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FileSource } from '../gguf/source.js';
 import { loadModel, type Model } from '../model/model.js';
-import { openLogProbsFile, type KlDivergenceResult, type LogProbsFile, type PerplexityProgress, type PerplexityResult } from '../model/scoring.js';
+import { openLogProbsFile, type KlRunning, type KlDivergenceResult, type LogProbsFile, type PerplexityProgress, type PerplexityResult } from '../model/scoring.js';
 import { num, usage, UsageError } from './args.js';
 import { LOAD_FLAGS, loadOptions } from './options.js';
 import { bar } from './quantize.js';
@@ -75,6 +75,14 @@ async function load(modelPath: string, values: Parameters<typeof loadOptions>[0]
 
 const f = (x: number, d: number) => x.toFixed(d);
 const pm = (e: readonly [number, number], d: number, scale = 1) => `${f(scale * e[0], d)} ± ${f(scale * e[1], d)}`;
+
+const KL_CHUNK_HEADER = 'chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p\n';
+
+/** llama.cpp's per-chunk line of --kl-divergence (running figures). */
+function formatKlChunk(p: PerplexityProgress & KlRunning): string {
+  const w = (e: readonly [number, number], width: number, d: number, scale = 1) => `${(scale * e[0]).toFixed(d).padStart(width)} ± ${(scale * e[1]).toFixed(d).padStart(width)}`;
+  return `${String(p.chunk).padStart(4)}    ${w(p.pplQ, 9, 4)}    ${w(p.lnPplRatio, 10, 5)}    ${w(p.klMean, 10, 5)}    ${w(p.rmsDeltaP, 6, 3, 100)} %    ${w(p.sameTop, 6, 3, 100)} %\n`;
+}
 
 /** llama.cpp's closing statistics of --kl-divergence. */
 export function formatKl(r: KlDivergenceResult): string {
@@ -176,8 +184,15 @@ export async function cmdPerplexity(argv: string[]): Promise<number> {
             chunks,
             batchSize: batch,
             signal: controller.signal,
-            onChunk: (p) => show(p, `  KLD ${p.klMean.toFixed(5)}  same top ${(100 * p.sameTop).toFixed(2)}%`),
+            onChunk: (p) => {
+              if (tty) show(p, `  KLD ${p.klMean[0].toFixed(5)}  same top ${(100 * p.sameTop[0]).toFixed(2)}%`);
+              else {
+                if (p.chunk === 1) out(KL_CHUNK_HEADER);
+                out(formatKlChunk(p));
+              }
+            },
           });
+          if (!tty) out('\n');
           if (tty) process.stderr.write('\r\x1b[K');
           if (json) process.stdout.write(JSON.stringify({ model: values.model, base: basePath, backend: model.info.backend.backend, ...r }) + '\n');
           else {

@@ -308,12 +308,45 @@ export interface KlDivergenceOptions {
   batchSize?: number;
   /** Most chunks to compare; default all in the file. */
   chunks?: number;
-  onChunk?: (p: PerplexityProgress & { klMean: number; sameTop: number }) => void;
+  /** After every chunk: the running figures of llama.cpp's per-chunk line. */
+  onChunk?: (p: PerplexityProgress & KlRunning) => void;
   signal?: AbortSignal;
 }
 
 /** Value and uncertainty, as llama.cpp prints `x ± y`. */
 export type Estimate = readonly [value: number, uncertainty: number];
+
+/** What llama.cpp prints after each chunk of --kl-divergence (running over the chunks so far). */
+export interface KlRunning {
+  readonly pplQ: Estimate;
+  /** ln(PPL(Q)/PPL(base)). */
+  readonly lnPplRatio: Estimate;
+  readonly klMean: Estimate;
+  /** RMS of Δp, as a fraction. */
+  readonly rmsDeltaP: Estimate;
+  readonly sameTop: Estimate;
+}
+
+interface KlSums { nll: number; nll2: number; nllBase: number; nllBase2: number; nllNllBase: number; kld: number; kld2: number; pDiff: number; pDiff2: number; pDiff4: number; sameTop: number; count: number }
+
+/** llama.cpp's running estimates from the sums (the same formulas as its per-chunk line and summary). */
+function klEstimates(s: KlSums) {
+  const n = s.count;
+  const covariance = n < 10 ? 0 : (s.nllNllBase / n - (s.nll / n) * (s.nllBase / n)) / (n - 1);
+  const lnPpl = meanAndUncertainty(s.nll, s.nll2, n);
+  const lnBase = meanAndUncertainty(s.nllBase, s.nllBase2, n);
+  const mse = meanAndUncertainty(s.pDiff2, s.pDiff4, n);
+  const rms = Math.sqrt(mse[0]);
+  const same = s.sameTop / n;
+  const running: KlRunning = {
+    pplQ: [Math.exp(lnPpl[0]), Math.exp(lnPpl[0]) * lnPpl[1]],
+    lnPplRatio: [lnPpl[0] - lnBase[0], Math.sqrt(lnPpl[1] ** 2 + lnBase[1] ** 2 - 2 * covariance)],
+    klMean: meanAndUncertainty(s.kld, s.kld2, n),
+    rmsDeltaP: [rms, rms > 0 ? (0.5 / rms) * mse[1] : 0],
+    sameTop: [same, n > 1 ? Math.sqrt((same * (1 - same)) / (n - 1)) : 0],
+  };
+  return { running, lnPpl, lnBase, covariance };
+}
 
 export interface KlDivergenceResult {
   readonly chunks: number;
@@ -394,7 +427,7 @@ export async function klDivergence(engine: ScoringEngine, base: LogProbsFile, op
   const perChunk = nCtx - 1 - first;
   const klValues = new Float32Array(perChunk * nChunk);
   const pDiffValues = new Float32Array(perChunk * nChunk);
-  const s = { nll: 0, nll2: 0, nllBase: 0, nllBase2: 0, nllNllBase: 0, kld: 0, kld2: 0, pDiff: 0, pDiff2: 0, pDiff4: 0, sameTop: 0, count: 0 };
+  const s: KlSums = { nll: 0, nll2: 0, nllBase: 0, nllBase2: 0, nllNllBase: 0, kld: 0, kld2: 0, pDiff: 0, pDiff2: 0, pDiff4: 0, sameTop: 0, count: 0 };
   const logBase = new Float32Array(nVocab);
   const t0 = performance.now();
   for (let c = 0; c < nChunk; c++) {
@@ -439,30 +472,17 @@ export async function klDivergence(engine: ScoringEngine, base: LogProbsFile, op
       pDiffValues[s.count] = pDiff;
       s.count++;
     }
-    opts.onChunk?.({
-      chunk: c + 1,
-      chunks: nChunk,
-      ppl: Math.exp(s.nll / s.count),
-      elapsedMs: performance.now() - t0,
-      klMean: s.kld / s.count,
-      sameTop: s.sameTop / s.count,
-    });
+    opts.onChunk?.({ chunk: c + 1, chunks: nChunk, ppl: Math.exp(s.nll / s.count), elapsedMs: performance.now() - t0, ...klEstimates(s).running });
   }
   const ms = performance.now() - t0;
   const n = s.count;
-  const covariance = n < 10 ? 0 : (s.nllNllBase / n - (s.nll / n) * (s.nllBase / n)) / (n - 1);
-  const lnPpl = meanAndUncertainty(s.nll, s.nll2, n);
-  const lnBase = meanAndUncertainty(s.nllBase, s.nllBase2, n);
-  const ppl: Estimate = [Math.exp(lnPpl[0]), Math.exp(lnPpl[0]) * lnPpl[1]];
+  const { running, lnPpl, lnBase, covariance } = klEstimates(s);
+  const ppl = running.pplQ;
   const pplBase: Estimate = [Math.exp(lnBase[0]), Math.exp(lnBase[0]) * lnBase[1]];
-  const ratioUnc = Math.sqrt(lnPpl[1] ** 2 + lnBase[1] ** 2 - 2 * covariance);
-  const lnRatio = lnPpl[0] - lnBase[0];
+  const [lnRatio, ratioUnc] = running.lnPplRatio;
   const pplCov = ppl[0] * pplBase[0] * covariance;
   klValues.sort();
   pDiffValues.sort();
-  const mse = meanAndUncertainty(s.pDiff2, s.pDiff4, n);
-  const rms = Math.sqrt(mse[0]);
-  const same = s.sameTop / n;
   return {
     chunks: nChunk,
     contextLength: nCtx,
@@ -470,11 +490,11 @@ export async function klDivergence(engine: ScoringEngine, base: LogProbsFile, op
     ppl,
     pplBase,
     lnPplCorrelation: covariance / (lnPpl[1] * lnBase[1]),
-    lnPplRatio: [lnRatio, ratioUnc],
+    lnPplRatio: running.lnPplRatio,
     pplRatio: [Math.exp(lnRatio), Math.exp(lnRatio) * ratioUnc],
     pplDiff: [ppl[0] - pplBase[0], Math.sqrt(ppl[1] ** 2 + pplBase[1] ** 2 - 2 * pplCov)],
     kl: {
-      mean: meanAndUncertainty(s.kld, s.kld2, n),
+      mean: running.klMean,
       max: klValues[n - 1]!,
       p99_9: percentile(klValues, 0.999),
       p99: percentile(klValues, 0.99),
@@ -502,9 +522,9 @@ export async function klDivergence(engine: ScoringEngine, base: LogProbsFile, op
       p1: percentile(pDiffValues, 0.01),
       p0_1: percentile(pDiffValues, 0.001),
       min: pDiffValues[0]!,
-      rms: [rms, rms > 0 ? (0.5 / rms) * mse[1] : 0],
+      rms: running.rmsDeltaP,
     },
-    sameTop: [same, n > 1 ? Math.sqrt((same * (1 - same)) / (n - 1)) : 0],
+    sameTop: running.sameTop,
     ms,
     tokensPerSecond: (nChunk * nCtx * 1000) / ms,
   };

@@ -122,6 +122,9 @@ describe('KL divergence (llama.cpp base file format)', () => {
     expect(r.code).toBe(0);
     const mean = Number(r.stdout.match(/^Mean {4}KLD: +([\d.]+) ±/m)![1]);
     expect(r.stdout).toMatch(/^Same top p: +\d+\.\d{3} ± +\d\.\d{3} %$/m);
+    // llama.cpp's running line per chunk, then its summary
+    expect(r.stdout).toMatch(/^chunk +PPL +ln\(PPL\(Q\)\/PPL\(base\)\) +KL Divergence +Δp RMS +Same top p$/m);
+    expect(r.stdout.match(/^ +\d+ +\d\.\d{4} ± +\d\.\d{4} +-?\d\.\d{5} ± +\d\.\d{5} +\d\.\d{5} ± +\d\.\d{5} +\d+\.\d{3} ± +\d\.\d{3} % +\d+\.\d{3} ± +\d\.\d{3} %$/gm)).toHaveLength(LLAMA.chunks);
     expect(r.stdout).toMatch(/^Mean PPL\(Q\)-PPL\(base\) +: +-?\d\.\d{6} ±/m);
     expect(relDiff(mean, llama('Q8_0').kl!.mean)).toBeLessThan(0.05);
   });
