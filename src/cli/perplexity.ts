@@ -9,6 +9,7 @@
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { AbortError } from '../generate/errors.js';
 import { FileSource } from '../gguf/source.js';
 import { loadModel, type Model } from '../model/model.js';
 import { openLogProbsFile, type KlRunning, type KlDivergenceResult, type LogProbsFile, type PerplexityProgress, type PerplexityResult } from '../model/scoring.js';
@@ -250,6 +251,10 @@ export async function cmdPerplexity(argv: string[]): Promise<number> {
       await model.dispose();
     }
     return 0;
+  } catch (e) {
+    if (!(e instanceof AbortError)) throw e;
+    process.stderr.write('\ntsinfer: interrupted\n');
+    return 130;
   } finally {
     process.off('SIGINT', onSigint);
   }

@@ -92,6 +92,9 @@ export interface PerplexityResult {
   readonly tokensPerSecond: number;
 }
 
+/** Lets timers and signal handlers (Ctrl-C) run between chunks: the backends compute synchronously. */
+const yieldToEventLoop = () => new Promise<void>((r) => (typeof setImmediate === 'function' ? setImmediate(r) : setTimeout(r, 0)));
+
 export class ScoringError extends Error {
   override readonly name = 'ScoringError';
 }
@@ -222,6 +225,7 @@ export async function perplexityOfTokens(engine: ScoringEngine, tokens: readonly
   const chunkPpl: number[] = [];
   const t0 = performance.now();
   for (let c = 0; c < nChunk; c++) {
+    await yieldToEventLoop();
     if (opts.signal?.aborted) throw new AbortError();
     const logits = await evalChunk(engine, tokens, c, nCtx, batch, first);
     for (let j = 0; j < perChunk; j++) {
@@ -431,6 +435,7 @@ export async function klDivergence(engine: ScoringEngine, base: LogProbsFile, op
   const logBase = new Float32Array(nVocab);
   const t0 = performance.now();
   for (let c = 0; c < nChunk; c++) {
+    await yieldToEventLoop();
     if (opts.signal?.aborted) throw new AbortError();
     const rows = base.readChunk(c);
     const logits = await evalChunk(engine, base.tokens, c, nCtx, batch, first);

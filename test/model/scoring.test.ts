@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { AbortError } from '../../src/generate/errors.js';
 import {
   encodeLogProbRow,
   klDivergence,
@@ -121,6 +122,14 @@ describe('perplexity (llama-perplexity chunking)', () => {
     expect(r.chunks).toBe(2);
     expect(seen).toEqual([1, 2]);
     expect(r.ppl).toBeCloseTo(naivePerplexity(tokens, 16, 9, 1, 2).ppl, 10);
+  });
+
+  it('stops at the next chunk when the signal is aborted', async () => {
+    const { engine, calls } = fakeEngine(9, { bos: 1 });
+    const ac = new AbortController();
+    const run = perplexityOfTokens(engine, randomTokens(100, 9), { contextLength: 16, signal: ac.signal, onChunk: (p) => p.chunk === 2 && ac.abort() });
+    await expect(run).rejects.toThrow(AbortError);
+    expect(calls).toHaveLength(2);
   });
 
   it('refuses a text shorter than 2 n_ctx, as llama.cpp', async () => {
