@@ -13,6 +13,9 @@ export { copyGGUF, gv, writeGGUF, type GGUFWriteOptions, type GGUFWriteTensor, t
 export { quantizeModel, QuantizeError, type QuantizeModelOptions, type QuantizeProgress, type QuantizeSummary } from './quant/quantize-model.js';
 export { dequantize, quantize } from './quant/index.js';
 export { ModelError, ContextOverflowError } from './model/errors.js';
+export { ScoringError, openLogProbsFile, type PerplexityOptions, type PerplexityResult, type PerplexityProgress, type KlDivergenceOptions, type KlDivergenceResult, type LogProbsFile, type ByteSink, type Estimate } from './model/scoring.js';
+export type { EmbedOptions, Pooling } from './model/embed.js';
+export type { TokenLogprob, GeneratedTokenLogprob } from './generate/logprobs.js';
 export { AbortError } from './generate/errors.js';
 export { Grammar, GrammarError, JsonSchemaError, jsonSchemaToGbnf, jsonObjectGbnf, type GrammarOptions } from './generate/grammar/index.js';
 export { BpeTokenizer, SpmTokenizer, TokenizerError, PRE_TOKENIZER_NAMES, type DecodeOptions, type EncodeOptions } from './tokenizer/index.js';

@@ -20,6 +20,9 @@ import { cmdTokenize, TOKENIZE_USAGE } from './tokenize.js';
 import { GRAMMAR_USAGE } from './grammar-flags.js';
 import { GrammarError, JsonSchemaError } from '../generate/grammar/index.js';
 import { formatBytes, formatCount, formatMeta, jsonReplacer, loadProgress, table } from './format.js';
+import { cmdPerplexity, PERPLEXITY_USAGE } from './perplexity.js';
+import { cmdEmbed, EMBED_USAGE } from './embed.js';
+import { ScoringError } from '../model/scoring.js';
 
 const GENERATE_USAGE = `generate options:
   -m, --model FILE        GGUF model file
@@ -51,6 +54,9 @@ commands:
                                          print the token ids of the text as a JSON array
   quantize IN.gguf OUT.gguf TYPE [--force] quantize a F32/F16 model as llama-quantize does
                                          (TYPE: Q8_0, Q4_0, Q4_K_M, Q6_K, ...; tsinfer quantize --help)
+  perplexity -m FILE -f TEXT [-c 512]    perplexity as llama-perplexity computes it; KL divergence against
+                                         saved log-probabilities (tsinfer perplexity --help)
+  embed -m FILE -p TEXT [--pooling P]    embeddings, one per line of text (tsinfer embed --help)
   help                                   this text
 
 ${GENERATE_USAGE}
@@ -66,6 +72,8 @@ const HELP: Record<string, string> = {
   info: INFO_USAGE,
   bench: `usage: ${BENCH_USAGE}\n`,
   serve: 'usage: tsinfer serve -m FILE [options]\n' + SERVE_USAGE,
+  perplexity: PERPLEXITY_USAGE,
+  embed: EMBED_USAGE,
 };
 
 function out(s: string): void {
@@ -195,6 +203,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdServe(rest);
       case 'quantize':
         return await cmdQuantize(rest);
+      case 'perplexity':
+        return await cmdPerplexity(rest);
+      case 'embed':
+        return await cmdEmbed(rest);
       case undefined:
       case 'help':
       case '-h':
@@ -219,7 +231,7 @@ export async function main(argv: string[]): Promise<number> {
       err(`tsinfer: ${e.message}\nrun "tsinfer ${cmd !== undefined && cmd in HELP ? `${cmd} --help` : 'help'}" for usage\n`);
       return 2;
     }
-    if (e instanceof GGUFError || e instanceof ModelError || e instanceof TokenizerError || e instanceof ContextOverflowError || e instanceof GrammarError || e instanceof JsonSchemaError || e instanceof RangeError || e instanceof TypeError && !process.env.TSINFER_DEBUG) {
+    if (e instanceof GGUFError || e instanceof ModelError || e instanceof TokenizerError || e instanceof ContextOverflowError || e instanceof GrammarError || e instanceof JsonSchemaError || e instanceof ScoringError || e instanceof RangeError || e instanceof TypeError && !process.env.TSINFER_DEBUG) {
       err(`tsinfer: ${e.name}: ${e.message}\n`);
       return 1;
     }

@@ -23,7 +23,8 @@ rows that are not a multiple of 256 fall back to Q5_0/Q5_1/Q8_0/Q4_0) and writes
   --quiet              no progress output
 `;
 
-function bar(fraction: number, width = 24): string {
+/** A text progress bar: [#####.....]. */
+export function bar(fraction: number, width = 24): string {
   const full = Math.round(fraction * width);
   return '[' + '#'.repeat(full) + '.'.repeat(width - full) + ']';
 }

@@ -10,6 +10,7 @@ import { AbortError } from './errors.js';
 import { Sampler, validateSamplingOptions, type SamplingOptions } from './sampling.js';
 import { StopMatcher } from './stop.js';
 import { grammarConstraint, type GrammarOptions } from './grammar/index.js';
+import { tokenLogprob, validateLogprobOptions, wantsLogprobs, type GeneratedTokenLogprob } from './logprobs.js';
 
 export interface GenerateOptions extends SamplingOptions, GrammarOptions {
   /** Most tokens to generate; default: until end of generation or the context is full. */
@@ -37,12 +38,18 @@ export interface GenerateOptions extends SamplingOptions, GrammarOptions {
    * whole prompt). A BOS token the vocabulary adds is kept on top of these, as in llama.cpp.
    */
   nKeep?: number;
+  /** Report each generated token's log-probability under the model's softmax, before the sampler chain (generate/logprobs.ts). */
+  logprobs?: boolean;
+  /** Also report this many most likely tokens per step (0-100; implies logprobs). */
+  topLogprobs?: number;
 }
 
 export interface GenerationChunk {
   /** Text completed by this token (may be empty: a partial character, a held-back stop prefix, a control token). */
   readonly text: string;
   readonly tokenId: number;
+  /** With `logprobs`: this token's log-probability and the top alternatives. */
+  readonly logprobs?: GeneratedTokenLogprob;
 }
 
 export interface GenerationStats {
@@ -67,6 +74,8 @@ export interface GenerationResult {
   readonly promptTokens: number[];
   readonly finishReason: FinishReason;
   readonly stats: GenerationStats;
+  /** With `logprobs`: one entry per generated token. */
+  readonly logprobs?: GeneratedTokenLogprob[];
 }
 
 /** What the loop needs from a tokenizer. */
@@ -128,6 +137,7 @@ function logitsForSampling(engine: GenerationEngine, o: Sampler['options']): (to
 
 function checkOptions(o: GenerateOptions): void {
   validateSamplingOptions(o);
+  validateLogprobOptions(o);
   if (o.maxTokens !== undefined && !(Number.isInteger(o.maxTokens) || o.maxTokens === Infinity) || (o.maxTokens ?? 0) < 0) {
     throw new RangeError(`maxTokens must be a non-negative integer, got ${o.maxTokens}`);
   }
@@ -263,8 +273,11 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
   engine.cachedTokens.length = reuse;
   let logits!: Float32Array;
   // Plain greedy on a backend that can take the argmax itself: only token ids come back.
-  const argmaxStep = isPlainGreedy(sampler.options) && !constraint ? engine.forwardArgmax : undefined;
-  const forwardLogits = constraint ? (t: Int32Array, p: number) => engine.forward(t, p) : logitsForSampling(engine, sampler.options);
+  // Log-probabilities and grammars need the whole logits row: no device-side argmax or top-k then.
+  const logprobs = wantsLogprobs(opts) ? ([] as GeneratedTokenLogprob[]) : undefined;
+  const fullRow = constraint !== undefined || logprobs !== undefined;
+  const argmaxStep = isPlainGreedy(sampler.options) && !fullRow ? engine.forwardArgmax : undefined;
+  const forwardLogits = fullRow ? (t: Int32Array, p: number) => engine.forward(t, p) : logitsForSampling(engine, sampler.options);
   let nextId = -1;
   for (let pos = reuse; pos < promptIds.length; pos += engine.maxBatch) {
     const batch = promptIds.slice(pos, Math.min(promptIds.length, pos + engine.maxBatch));
@@ -294,6 +307,7 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
       tokens: generated,
       promptTokens: promptIds,
       finishReason,
+      ...(logprobs && { logprobs }),
       stats: {
         promptTokens: promptIds.length,
         promptTokensEvaluated: evaluated,
@@ -315,6 +329,8 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
     }
     const row = argmaxStep ? undefined : logits.subarray(logits.length - engine.vocabSize);
     const id = argmaxStep ? nextId : constraint ? constraint.sample(sampler, row!, history) : sampler.sample(row!, history);
+    const lp = logprobs && tokenLogprob(row!, id, opts.topLogprobs ?? 0);
+    if (lp) logprobs!.push(lp);
     generated.push(id);
     history.push(id);
     if (!firstTokenAt) firstTokenAt = performance.now();
@@ -338,10 +354,10 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
     text += emit;
     if (stopped) {
       finishReason = 'stop';
-      if (emit) yield { text: emit, tokenId: id };
+      if (emit) yield { text: emit, tokenId: id, ...(lp && { logprobs: lp }) };
       break;
     }
-    yield { text: emit, tokenId: id };
+    yield { text: emit, tokenId: id, ...(lp && { logprobs: lp }) };
     if (constraint?.isComplete) {
       // The grammar allows nothing more: done without another step.
       finishReason = 'stop';

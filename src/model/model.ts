@@ -10,8 +10,10 @@ import { BpeTokenizer, SpmTokenizer, TokenizerError, type EncodeOptions, type De
 import { StreamDecoder } from '../tokenizer/stream.js';
 import { encodeChat, renderChatTemplate, templateTokens, type ChatMessage } from '../tokenizer/chat.js';
 import { AbortError } from '../generate/errors.js';
-import { ModelError } from './errors.js';
+import { ContextOverflowError, ModelError } from './errors.js';
 import type { KvCacheType } from './program.js';
+import { klDivergence, perplexityOfTokens, type KlDivergenceOptions, type KlDivergenceResult, type LogProbsFile, type PerplexityOptions, type PerplexityResult, type ScoringEngine } from './scoring.js';
+import { checkPooling, filePooling, hiddenStateProgram, pool, type EmbedOptions, type Pooling } from './embed.js';
 import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters, type LlamaHyperparameters } from './llama.js';
 
 export interface LoadModelOptions {
@@ -42,6 +44,11 @@ export interface LoadModelOptions {
   onProgress?: (p: LoadProgress) => void;
   /** One-line notices (the fallback from the default backend); default console.warn. */
   onWarning?: (message: string) => void;
+  /**
+   * Load for embeddings (as llama.cpp's --embedding): the backend returns the hidden state after
+   * output_norm instead of logits; `embed` works and generation/scoring do not.
+   */
+  embeddings?: boolean;
 }
 
 /** A signal that aborts when either does (AbortSignal.any where the runtime has it: Node >= 20.3). */
@@ -122,6 +129,8 @@ function generationTokenizer(tok: Tokenizer): GenerationTokenizer {
 
 export class Model {
   private queue: Promise<void> = Promise.resolve();
+  /** Set when loaded with `embeddings`: the backend outputs hidden states, pooled this way by default. */
+  private embedding: { pooling: Pooling } | undefined;
   private disposed = false;
   /** dispose() has begun: no new generation takes the model. */
   private closing = false;
@@ -183,7 +192,9 @@ export class Model {
       const maxBatch = Math.min(batchSize, contextLength);
       const kvCacheType = opts.kvCacheType ?? 'f16';
       if (kvCacheType !== 'f16' && kvCacheType !== 'f32') throw new RangeError(`kvCacheType must be 'f16' or 'f32', got ${String(kvCacheType)}`);
-      const program = buildLlamaProgram(hp, kvCacheType);
+      const llama = buildLlamaProgram(hp, kvCacheType);
+      const embedding = opts.embeddings ? { pooling: filePooling(file, hp.architecture) } : undefined;
+      const program = embedding ? hiddenStateProgram(llama) : llama;
       const init = { file, program, contextLength, maxBatch, onProgress: opts.onProgress };
       let backend = createBackend(backendName, backendOptions(backendName, opts, explicit));
       try {
@@ -213,6 +224,7 @@ export class Model {
       };
       const model = new Model(info, tokenizer, backend, file);
       (model.engine as { maxBatch: number }).maxBatch = maxBatch;
+      model.embedding = embedding;
       return model;
     } catch (e) {
       file.close();
@@ -222,6 +234,12 @@ export class Model {
 
   private checkOpen(): void {
     if (this.disposed) throw new ModelError('the model has been disposed');
+  }
+
+  /** Generation and scoring need logits: not on a model loaded for embeddings. */
+  private checkLogits(): void {
+    this.checkOpen();
+    if (this.embedding) throw new ModelError('this model was loaded with { embeddings: true }: it gives hidden states, not logits (load it again without)');
   }
 
   /** Resolves, once every earlier user of the model has released it, with the function that releases it. */
@@ -244,7 +262,7 @@ export class Model {
 
   /** Streams generated text: `for await (const { text } of model.generate(prompt))`; `.result` has the final text and stats. */
   generate(prompt: string | number[], opts: GenerateOptions = {}): GenerationStream {
-    this.checkOpen();
+    this.checkLogits();
     if (this.closing) throw new ModelError('the model has been disposed');
     const engine = this.engine;
     const acquire = () => this.acquire();
@@ -286,20 +304,81 @@ export class Model {
    * evaluated from an empty cache. For scoring and tests; returns positions × vocab floats.
    */
   async evaluate(tokens: number[]): Promise<Float32Array> {
-    this.checkOpen();
-    const vocab = this.info.hyperparameters.vocabSize;
+    this.checkLogits();
     if (tokens.length === 0) throw new RangeError('evaluate needs at least one token');
     if (tokens.length > this.info.contextLength) throw new RangeError(`${tokens.length} tokens do not fit in the context of ${this.info.contextLength}`);
+    return this.exclusive(() => this.outputsFrom(Int32Array.from(tokens), this.engine.maxBatch, 0));
+  }
+
+  /**
+   * Evaluates tokens from an empty cache in steps of `batch`; the output rows (logits, or hidden
+   * states when loaded for embeddings) of positions from… (the caller holds the model).
+   */
+  private async outputsFrom(tokens: Int32Array, batch: number, from: number): Promise<Float32Array> {
+    this.checkOpen();
+    const hp = this.info.hyperparameters;
+    const vocab = this.embedding ? hp.embeddingLength : hp.vocabSize;
+    const out = new Float32Array((tokens.length - from) * vocab);
+    this.engine.cachedTokens.length = 0;
+    for (let pos = 0; pos < tokens.length; pos += batch) {
+      const step = tokens.subarray(pos, pos + batch);
+      const logits = await this.backend.forward({ tokens: step, pos, allLogits: true });
+      const skip = Math.max(0, from - pos);
+      if (skip < step.length) out.set(logits.subarray(skip * vocab, step.length * vocab), (pos + skip - from) * vocab);
+      this.engine.cachedTokens.push(...step);
+    }
+    return out;
+  }
+
+  private scoringEngine(): ScoringEngine {
+    return {
+      vocabSize: this.info.hyperparameters.vocabSize,
+      contextLength: this.info.contextLength,
+      maxBatch: this.engine.maxBatch,
+      bos: this.tokenizer.addBos ? this.tokenizer.bosId : undefined,
+      addEos: this.tokenizer.addEos,
+      evalLogits: (tokens, batch, from) => this.outputsFrom(tokens, batch, from),
+    };
+  }
+
+  /**
+   * Perplexity of a text (or token ids) computed as llama.cpp's perplexity tool does: chunks of
+   * `contextLength` (default 512) tokens, BOS first, the second half of each chunk scored
+   * (model/scoring.ts). `saveLogProbs` writes llama.cpp's --kl-divergence-base file.
+   */
+  async perplexity(text: string | number[], opts: PerplexityOptions = {}): Promise<PerplexityResult> {
+    this.checkLogits();
+    const tokens = typeof text === 'string' ? this.tokenizer.encode(text, { addSpecial: true, parseSpecial: false }) : text;
+    return this.exclusive(() => perplexityOfTokens(this.scoringEngine(), tokens, opts));
+  }
+
+  /** KL divergence against base log-probabilities (llama.cpp's --kl-divergence); see model/scoring.ts. */
+  async klDivergence(base: LogProbsFile, opts: KlDivergenceOptions = {}): Promise<KlDivergenceResult> {
+    this.checkLogits();
+    return this.exclusive(() => klDivergence(this.scoringEngine(), base, opts));
+  }
+
+  /**
+   * Embeddings of texts (model/embed.ts): the hidden state after output_norm, pooled as the file's
+   * `<arch>.pooling_type` says or as asked, L2-normalised unless `normalize: false`. One array per
+   * text: n_embd floats, or tokens × n_embd with pooling 'none'. Needs `loadModel(path, { embeddings: true })`.
+   */
+  async embed(texts: string | readonly string[], opts: EmbedOptions = {}): Promise<Float32Array[]> {
+    this.checkOpen();
+    if (!this.embedding) throw new ModelError('embed needs a model loaded with { embeddings: true } (tsinfer embed does that)');
+    const pooling = opts.pooling === undefined ? this.embedding.pooling : checkPooling(opts.pooling);
+    const dim = this.info.hyperparameters.embeddingLength;
+    const list = typeof texts === 'string' ? [texts] : texts;
+    const ids = list.map((t) => {
+      if (typeof t !== 'string') throw new TypeError('embed takes a string or an array of strings');
+      const tok = this.tokenizer.encode(t, { addSpecial: opts.addSpecial ?? true, parseSpecial: false });
+      if (tok.length === 0) throw new RangeError('a text is empty and the vocabulary adds no BOS token: nothing to embed');
+      if (tok.length > this.info.contextLength) throw new ContextOverflowError(tok.length, this.info.contextLength, `a text has ${tok.length} tokens; the context holds ${this.info.contextLength}`);
+      return tok;
+    });
     return this.exclusive(async () => {
-      const out = new Float32Array(tokens.length * vocab);
-      const maxBatch = this.engine.maxBatch;
-      this.engine.cachedTokens.length = 0;
-      for (let pos = 0; pos < tokens.length; pos += maxBatch) {
-        const batch = tokens.slice(pos, pos + maxBatch);
-        const logits = await this.backend.forward({ tokens: Int32Array.from(batch), pos, allLogits: true });
-        out.set(logits, pos * vocab);
-        this.engine.cachedTokens.push(...batch);
-      }
+      const out: Float32Array[] = [];
+      for (const tok of ids) out.push(pool(await this.outputsFrom(Int32Array.from(tok), this.engine.maxBatch, 0), tok.length, dim, pooling, opts.normalize ?? true));
       return out;
     });
   }
