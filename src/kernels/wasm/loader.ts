@@ -185,9 +185,17 @@ export function loadWasmBuild(which?: WasmBuildName): WasmBuild {
   return b;
 }
 
+/** An AssemblyScript string (UTF-16, byte length in the word before it) from the module's static data. */
+function wasmString(memory: WasmMemory, ptr: number): string {
+  if (!ptr || ptr < 4 || ptr > memory.buffer.byteLength) return '(no message)';
+  const bytes = new DataView(memory.buffer).getUint32(ptr - 4, true);
+  if (bytes > 4096 || ptr + bytes > memory.buffer.byteLength || bytes % 2) return '(unreadable message)';
+  return String.fromCharCode(...new Uint16Array(memory.buffer.slice(ptr, ptr + bytes)));
+}
+
 /** An instance over `memory`; with f16Table (written by writeF16Table) it is ready for the kernels. */
 export function instantiate(build: WasmBuild, memory: WasmMemory, f16Table?: number): WasmExports {
-  const instance = new WA.Instance(build.module, { env: { memory, now: () => performance.now(), abort: () => { throw new Error('wasm abort'); } } });
+  const instance = new WA.Instance(build.module, { env: { memory, now: () => performance.now(), abort: (msg: number) => { throw new Error(`wasm abort: ${wasmString(memory, msg)}`); } } });
   const exp = instance.exports as unknown as WasmExports;
   if (f16Table !== undefined) exp.init(f16Table);
   return exp;
