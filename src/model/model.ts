@@ -1,7 +1,8 @@
 /**
  * A loaded model: the GGUF file, its hyperparameters and tokenizer, and a
- * backend holding the weights and KV cache. Generation calls are serialised:
- * one model runs one generation at a time.
+ * backend holding the weights and KV cache. The cache holds `sequences`
+ * sequences (default 1): that many generate() calls run at once, their steps
+ * batched into one forward pass (model/batch.ts); more calls wait for a free one.
  */
 import { openGGUF, type GGUFFile } from '../gguf/reader.js';
 import { createBackend, defaultBackend, type Backend, type BackendName, type LoadProgress } from '../kernels/index.js';
@@ -12,6 +13,7 @@ import { encodeChat, renderChatTemplate, templateTokens, type ChatMessage } from
 import { ModelError } from './errors.js';
 import { AbortError } from '../generate/errors.js';
 import type { KvCacheType } from './program.js';
+import { StepScheduler, type BatchCounters, type Sequence } from './batch.js';
 import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters, type LlamaHyperparameters } from './llama.js';
 
 export interface LoadModelOptions {
@@ -23,6 +25,12 @@ export interface LoadModelOptions {
   batchSize?: number;
   /** KV cache element type, as llama.cpp's --cache-type-k/v; default 'f16' like llama.cpp. */
   kvCacheType?: KvCacheType;
+  /**
+   * Sequences the KV cache holds (default 1), each of contextLength positions: concurrent
+   * generate() calls on the model, up to this many, are decoded together in one forward pass
+   * per step. A backend without multi-sequence steps holds one (see ModelInfo.sequences).
+   */
+  sequences?: number;
   /** Compute threads of the wasm backend (main thread included); default the core count. */
   threads?: number;
   onProgress?: (p: LoadProgress) => void;
@@ -39,13 +47,21 @@ export interface ModelInfo {
   readonly tensorTypes: Record<string, number>;
   readonly hyperparameters: LlamaHyperparameters;
   readonly contextLength: number;
+  /** Sequences the KV cache holds: generations that run at once, batched. */
+  readonly sequences: number;
   readonly backend: Record<string, string | number>;
+}
+
+/** Options of `Model.generate`: generation options plus the sequence to run on. */
+export interface ModelGenerateOptions extends GenerateOptions {
+  /** The cache sequence to use (0 <= sequence < info.sequences); default the free one sharing the longest prefix with the prompt. */
+  sequence?: number;
 }
 
 export type { Tokenizer, ChatMessage };
 
 /** Options of `Model.chat`: generation options plus the template to use. */
-export interface ChatOptions extends GenerateOptions {
+export interface ChatOptions extends ModelGenerateOptions {
   /** A Jinja chat template to use instead of the model's `tokenizer.chat_template`. */
   template?: string;
   /** More template variables (tools, date_string, ...). */
@@ -81,42 +97,59 @@ function generationTokenizer(tok: Tokenizer): GenerationTokenizer {
 }
 
 export class Model {
-  private queue: Promise<void> = Promise.resolve();
   private disposed = false;
-  private readonly engine: GenerationEngine;
+  private readonly scheduler: StepScheduler;
 
   private constructor(
     readonly info: ModelInfo,
     readonly tokenizer: Tokenizer,
     private readonly backend: Backend,
     private readonly file: GGUFFile,
+    private readonly maxBatch: number,
   ) {
+    this.scheduler = new StepScheduler(backend, info.sequences, maxBatch, info.hyperparameters.vocabSize);
+  }
+
+  /** Steps run and what they carried, since load (multi-sequence steps are the batched ones). */
+  get batchCounters(): Readonly<BatchCounters> {
+    return this.scheduler.counters;
+  }
+
+  /** The generate loop's view of one held sequence: its cached tokens, and steps through the scheduler. */
+  private engineFor(seq: Sequence): GenerationEngine {
     const self = this;
-    this.engine = {
-      tokenizer: generationTokenizer(tokenizer),
-      contextLength: info.contextLength,
-      maxBatch: 0,
-      vocabSize: info.hyperparameters.vocabSize,
-      cachedTokens: [],
+    const sched = this.scheduler;
+    const b = this.backend;
+    // With one sequence every step is single-sequence: the backend's device-side argmax / top-k apply;
+    // in a batched step the scheduler takes them from the logits row.
+    return {
+      tokenizer: generationTokenizer(this.tokenizer),
+      contextLength: this.info.contextLength,
+      maxBatch: this.maxBatch,
+      vocabSize: this.info.hyperparameters.vocabSize,
+      get cachedTokens() {
+        return seq.tokens;
+      },
+      set cachedTokens(v: number[]) {
+        seq.tokens = v;
+      },
       forward(tokens, pos) {
         self.checkOpen();
-        return backend.forward({ tokens, pos, allLogits: false });
+        return sched.submit(seq, tokens, pos, { kind: 'logits' });
       },
-      // Greedy sampling on the device when the backend can (WebGPU: 4 bytes read back per token).
-      forwardArgmax: backend.forwardArgmax
+      forwardArgmax: b.forwardArgmax || this.info.sequences > 1
         ? (tokens, pos) => {
             self.checkOpen();
-            return backend.forwardArgmax!({ tokens, pos, allLogits: false });
+            return sched.submit(seq, tokens, pos, { kind: 'argmax' });
           }
         : undefined,
-      // Top-k selection on the device when the backend can (WebGPU: 8k bytes read back per token).
-      forwardTopK: backend.forwardTopK
+      forwardTopK: b.forwardTopK
         ? (tokens, pos, k) => {
             self.checkOpen();
-            return backend.forwardTopK!({ tokens, pos, allLogits: false }, k);
+            return sched.submit(seq, tokens, pos, { kind: 'topk', k });
           }
         : undefined,
-      maxTopK: backend.maxTopK ?? 0,
+      maxTopK: b.maxTopK ?? 0,
     };
   }
 
@@ -140,7 +173,11 @@ export class Model {
       if (kvCacheType !== 'f16' && kvCacheType !== 'f32') throw new RangeError(`kvCacheType must be 'f16' or 'f32', got ${String(kvCacheType)}`);
       const program = buildLlamaProgram(hp, kvCacheType);
       const backend = createBackend(backendName, { threads: opts.threads });
-      await backend.init({ file, program, contextLength, maxBatch, onProgress: opts.onProgress });
+      const asked = opts.sequences ?? 1;
+      if (!Number.isInteger(asked) || asked < 1) throw new RangeError(`sequences must be a positive integer, got ${opts.sequences}`);
+      // A backend without multi-sequence steps holds one sequence: generations are then serialised.
+      const sequences = Math.min(asked, backend.maxSequences);
+      await backend.init({ file, program, contextLength, maxBatch, sequences, onProgress: opts.onProgress });
       const tensorTypes: Record<string, number> = {};
       for (const t of file.tensors) tensorTypes[t.type.name] = (tensorTypes[t.type.name] ?? 0) + 1;
       const info: ModelInfo = {
@@ -153,11 +190,10 @@ export class Model {
         tensorTypes,
         hyperparameters: hp,
         contextLength,
+        sequences,
         backend: backend.describe(),
       };
-      const model = new Model(info, tokenizer, backend, file);
-      (model.engine as { maxBatch: number }).maxBatch = maxBatch;
-      return model;
+      return new Model(info, tokenizer, backend, file, maxBatch);
     } catch (e) {
       file.close();
       throw e;
@@ -168,47 +204,34 @@ export class Model {
     if (this.disposed) throw new ModelError('the model has been disposed');
   }
 
-  /** Resolves, once every earlier user of the model has released it, with the function that releases it. */
-  private acquire(): Promise<() => void> {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const prev = this.queue;
-    this.queue = prev.then(() => held);
-    return prev.then(() => release);
-  }
-
-  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const release = await this.acquire();
-    try {
-      return await fn();
-    } finally {
-      release();
-    }
-  }
-
   /** Streams generated text: `for await (const { text } of model.generate(prompt))`; `.result` has the final text and stats. */
-  generate(prompt: string | number[], opts: GenerateOptions = {}): GenerationStream {
+  generate(prompt: string | number[], opts: ModelGenerateOptions = {}): GenerationStream {
     this.checkOpen();
-    const engine = this.engine;
-    const acquire = () => this.acquire();
-    // The model is taken when iteration starts, so a stream that is never read holds nothing.
+    const { sequence, ...gen } = opts;
+    const sched = this.scheduler;
+    const tokenizer = this.tokenizer;
+    const engineFor = (s: Sequence) => this.engineFor(s);
+    // A sequence is taken when iteration starts, so a stream that is never read holds nothing.
     async function* run() {
-      const release = await acquire();
+      // The prompt's ids choose the sequence whose cache shares most of it (generateTokens encodes it the same way).
+      const ids = typeof prompt === 'string' ? tokenizer.encode(prompt, { addSpecial: gen.addSpecial ?? true, parseSpecial: gen.parseSpecial ?? false }) : prompt;
+      const seq = await sched.acquire(ids, sequence, gen.signal);
+      const engine = engineFor(seq);
       try {
-        return yield* generateTokens(engine, prompt, opts);
+        return yield* generateTokens(engine, prompt, gen);
       } catch (e) {
         // A failed step leaves the cache in an unknown state (an abort happens between steps: the cache is whole).
-        if (!(e instanceof RangeError || e instanceof AbortError)) engine.cachedTokens.length = 0;
+        if (!(e instanceof RangeError || e instanceof AbortError)) seq.tokens = [];
         throw e;
       } finally {
-        release();
+        sched.release(seq);
       }
     }
     return new GenerationStream(run());
   }
 
   /** Generates to the end and returns the text, token ids and stats. */
-  complete(prompt: string | number[], opts: GenerateOptions = {}): Promise<GenerationResult> {
+  complete(prompt: string | number[], opts: ModelGenerateOptions = {}): Promise<GenerationResult> {
     return this.generate(prompt, opts).result;
   }
 
@@ -221,18 +244,23 @@ export class Model {
     const vocab = this.info.hyperparameters.vocabSize;
     if (tokens.length === 0) throw new RangeError('evaluate needs at least one token');
     if (tokens.length > this.info.contextLength) throw new RangeError(`${tokens.length} tokens do not fit in the context of ${this.info.contextLength}`);
-    return this.exclusive(async () => {
+    const seq = await this.scheduler.acquire(tokens);
+    try {
       const out = new Float32Array(tokens.length * vocab);
-      const maxBatch = this.engine.maxBatch;
-      this.engine.cachedTokens.length = 0;
-      for (let pos = 0; pos < tokens.length; pos += maxBatch) {
-        const batch = tokens.slice(pos, pos + maxBatch);
-        const logits = await this.backend.forward({ tokens: Int32Array.from(batch), pos, allLogits: true });
+      seq.tokens = [];
+      for (let pos = 0; pos < tokens.length; pos += this.maxBatch) {
+        const batch = tokens.slice(pos, pos + this.maxBatch);
+        const logits = await this.scheduler.submit(seq, Int32Array.from(batch), pos, { kind: 'logits', allLogits: true });
         out.set(logits, pos * vocab);
-        this.engine.cachedTokens.push(...batch);
+        seq.tokens.push(...batch);
       }
       return out;
-    });
+    } catch (e) {
+      seq.tokens = [];
+      throw e;
+    } finally {
+      this.scheduler.release(seq);
+    }
   }
 
   tokenize(text: string, opts?: EncodeOptions): number[] {
@@ -291,7 +319,7 @@ export class Model {
   /** Frees the weights and cache. Waits for a running generation to end. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
-    await this.queue;
+    await this.scheduler.idle();
     this.disposed = true;
     this.backend.dispose();
     this.file.close();
