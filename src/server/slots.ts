@@ -23,6 +23,7 @@
  */
 import { AbortError } from '../generate/errors.js';
 import type { GenerateOptions, GenerationChunk, GenerationResult, GenerationStream } from '../generate/generate.js';
+import { commonPrefix } from '../model/batch.js';
 import type { Model } from '../model/model.js';
 import { ApiError } from './errors.js';
 
@@ -79,12 +80,6 @@ export interface SchedulerMetrics {
   requestsRejected: number;
 }
 
-function commonPrefix(a: readonly number[], b: readonly number[]): number {
-  const n = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < n && a[i] === b[i]) i++;
-  return i;
-}
 
 export class Scheduler {
   readonly slots: Slot[];

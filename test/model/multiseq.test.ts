@@ -127,6 +127,20 @@ describe('concurrent generate() calls', () => {
   });
 });
 
+describe('webgpu', () => {
+  it('holds one sequence and refuses more before touching a device (the model serialises generations on it)', async () => {
+    const b = createBackend('webgpu');
+    expect(b.maxSequences).toBe(1);
+    const file = await openGGUF(MODEL);
+    try {
+      const program = buildLlamaProgram(llamaHyperparameters(file), 'f16');
+      await expect(b.init({ file, program, contextLength: CTX, maxBatch: 4, sequences: 2 })).rejects.toThrow(/webgpu backend holds one sequence/);
+    } finally {
+      file.close();
+    }
+  });
+});
+
 describe('host-side selection', () => {
   it('argmax and topK take the lowest id on ties', () => {
     const row = Float32Array.from([1, 3, 3, -1, 2, 3]);
