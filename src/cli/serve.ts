@@ -83,6 +83,9 @@ export async function cmdServe(argv: string[]): Promise<number> {
   if (chatTemplate === undefined && model.chatTemplate === undefined) {
     err(`warning: ${values.model} has no chat template: /v1/chat/completions answers 400 (give one with --chat-template-file)\n`);
   }
+  if (model.info.sequences < parallel) {
+    err(`note: the ${model.info.backend.backend} backend holds ${model.info.sequences} sequence(s): the ${parallel} slots are decoded one after the other, not together\n`);
+  }
   process.stdout.write(`listening on ${server.url}\n`);
 
   return await new Promise<number>((done) => {
