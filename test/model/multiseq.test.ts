@@ -116,6 +116,21 @@ describe('concurrent generate() calls', () => {
     }
   }, 120_000);
 
+  it('evaluate() runs alongside a generation (all-logits steps run alone) and matches a one-sequence model', async () => {
+    const one = await loadModel(MODEL, { backend: 'reference', contextLength: CTX });
+    const two = await loadModel(MODEL, { backend: 'reference', contextLength: CTX, sequences: 2 });
+    try {
+      const ids = [1, 403, 261, 506];
+      const want = await one.evaluate(ids);
+      const [gen, got] = await Promise.all([two.complete('Once upon', { maxTokens: 6, temperature: 0 }), two.evaluate(ids)]);
+      expect(compareRow(want, got).maxAbs).toBeLessThan(1e-5);
+      expect(gen.tokens).toEqual((await one.complete('Once upon', { maxTokens: 6, temperature: 0 })).tokens);
+    } finally {
+      await one.dispose();
+      await two.dispose();
+    }
+  });
+
   it('a named sequence must exist', async () => {
     const m = await loadModel(MODEL, { backend: 'reference', contextLength: CTX, sequences: 2 });
     try {
