@@ -2,10 +2,10 @@
 /**
  * `tsinfer serve` over loopback: time to first token with and without a cached prompt prefix,
  * and aggregate generated tok/s at 1, 2, 4 and 8 concurrent streams, in one run, against an
- * in-process server (createServer from dist/) with --parallel 8.
- *
- * Slots are TIME-SHARED until multi-sequence forward steps land: concurrent streams are
- * decoded one after the other, so the aggregate stays near the one-stream rate.
+ * in-process server (createServer from dist/) with --parallel 8 over a model holding 8 KV cache
+ * sequences: concurrent streams are decoded together, one forward pass per step for all of them
+ * (weights read once per step), so the aggregate grows with the streams while the steps stay
+ * bound by reading the weights.
  *
  *   node bench/serve.mjs [-m FILE] [--prompt-tokens 256] [--tokens 64] [--reps 5] [-t THREADS]
  *
@@ -34,7 +34,7 @@ const TOKENS = Number(values.tokens);
 const REPS = Number(values.reps);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const model = await loadModel(values.model, { contextLength: 2048, threads: values.threads ? Number(values.threads) : undefined });
+const model = await loadModel(values.model, { contextLength: 2048, sequences: 8, threads: values.threads ? Number(values.threads) : undefined });
 const server = createServer(model, { parallel: 8, queueSize: 64 });
 const url = await server.listen(0);
 const vocab = model.info.hyperparameters.vocabSize;
@@ -132,6 +132,7 @@ const result = {
   cachedTokens: cachedN,
   streamTokens: TOKENS,
   aggregateTokensPerSecond: agg,
+  batchCounters: model.batchCounters,
 };
 mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
 writeFileSync(path.join(ROOT, `bench/results/serve-${result.date.slice(0, 19).replace(/:/g, '-')}.json`), JSON.stringify(result, null, 2));

@@ -2,7 +2,8 @@
 import { loadModel, type Model } from './model/model.js';
 import { GenerationStream, type GenerateOptions } from './generate/generate.js';
 
-export { loadModel, loadTokenizer, Model, type ChatMessage, type ChatOptions, type LoadModelOptions, type ModelInfo, type Tokenizer } from './model/model.js';
+export { loadModel, loadTokenizer, Model, type ChatMessage, type ChatOptions, type LoadModelOptions, type ModelGenerateOptions, type ModelInfo, type Tokenizer } from './model/model.js';
+export type { BatchCounters } from './model/batch.js';
 export type { GenerateOptions, GenerationChunk, GenerationResult, GenerationStats, FinishReason, GenerationStream } from './generate/generate.js';
 export type { SamplingOptions } from './generate/sampling.js';
 export type { BackendName, LoadProgress } from './kernels/index.js';

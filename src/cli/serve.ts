@@ -17,7 +17,8 @@ export const SERVE_USAGE = `serve options:
       --host HOST             address to listen on (default 127.0.0.1)
       --port N                port (default 8080; 0 picks a free one)
   -c, --ctx-size N            context length (default: the model's, at most 4096)
-  -np, --parallel N           requests served at once (default 4; decoded one at a time for now)
+  -np, --parallel N           requests served at once, decoded together (default 4; each
+                              slot has its own KV cache of -c positions)
       --queue-size N          requests that may wait for a slot before getting 503 (default 32)
       --api-key KEY           require "Authorization: Bearer KEY" (all but /health, /v1/models, /)
       --chat-template TEXT    Jinja chat template instead of the model's
@@ -59,7 +60,7 @@ export async function cmdServe(argv: string[]): Promise<number> {
   const loadOpts = loadOptions(values);
   const host = values.host ?? '127.0.0.1';
   const progress = loadProgress(values.model, process.stderr.isTTY);
-  const loading = loadModel(values.model, { ...loadOpts, onProgress: progress.onProgress });
+  const loading = loadModel(values.model, { ...loadOpts, sequences: parallel, onProgress: progress.onProgress });
   const server = createServer(loading, { parallel, queueSize, apiKey: values['api-key'], chatTemplate, alias: values.alias });
   try {
     await server.listen(port, host);
@@ -80,6 +81,9 @@ export async function cmdServe(argv: string[]): Promise<number> {
   progress.clear();
   if (chatTemplate === undefined && model.chatTemplate === undefined) {
     err(`warning: ${values.model} has no chat template: /v1/chat/completions answers 400 (give one with --chat-template-file)\n`);
+  }
+  if (model.info.sequences < parallel) {
+    err(`note: the ${model.info.backend.backend} backend holds ${model.info.sequences} sequence(s): the ${parallel} slots are decoded one after the other, not together\n`);
   }
   process.stdout.write(`listening on ${server.url}\n`);
 

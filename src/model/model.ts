@@ -1,7 +1,8 @@
 /**
  * A loaded model: the GGUF file, its hyperparameters and tokenizer, and a
- * backend holding the weights and KV cache. Generation calls are serialised:
- * one model runs one generation at a time.
+ * backend holding the weights and KV cache. The cache holds `sequences`
+ * sequences (default 1): that many generate() calls run at once, their steps
+ * batched into one forward pass (model/batch.ts); more calls wait for a free one.
  */
 import { openGGUF, type GGUFFile } from '../gguf/reader.js';
 import { createBackend, defaultBackend, type Backend, type BackendName, type BackendOptions, type LoadProgress } from '../kernels/index.js';
@@ -14,6 +15,7 @@ import { ContextOverflowError, ModelError } from './errors.js';
 import type { KvCacheType } from './program.js';
 import { klDivergence, perplexityOfTokens, type KlDivergenceOptions, type KlDivergenceResult, type LogProbsFile, type PerplexityOptions, type PerplexityResult, type ScoringEngine } from './scoring.js';
 import { checkPooling, filePooling, hiddenStateProgram, pool, type EmbedOptions, type Pooling } from './embed.js';
+import { StepScheduler, type BatchCounters, type Sequence } from './batch.js';
 import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters, type LlamaHyperparameters } from './llama.js';
 
 export interface LoadModelOptions {
@@ -29,6 +31,12 @@ export interface LoadModelOptions {
   batchSize?: number;
   /** KV cache element type, as llama.cpp's --cache-type-k/v; default 'f16' like llama.cpp. */
   kvCacheType?: KvCacheType;
+  /**
+   * Sequences the KV cache holds (default 1), each of contextLength positions: concurrent
+   * generate() calls on the model, up to this many, are decoded together in one forward pass
+   * per step. A backend without multi-sequence steps holds one (see ModelInfo.sequences).
+   */
+  sequences?: number;
   /** Compute threads of the wasm backend (main thread included); default the core count. */
   threads?: number;
   /**
@@ -83,13 +91,21 @@ export interface ModelInfo {
   readonly tensorTypes: Record<string, number>;
   readonly hyperparameters: LlamaHyperparameters;
   readonly contextLength: number;
+  /** Sequences the KV cache holds: generations that run at once, batched. */
+  readonly sequences: number;
   readonly backend: Record<string, string | number>;
+}
+
+/** Options of `Model.generate`: generation options plus the sequence to run on. */
+export interface ModelGenerateOptions extends GenerateOptions {
+  /** The cache sequence to use (0 <= sequence < info.sequences); default the free one sharing the longest prefix with the prompt. */
+  sequence?: number;
 }
 
 export type { Tokenizer, ChatMessage };
 
 /** Options of `Model.chat`: generation options plus the template to use. */
-export interface ChatOptions extends GenerateOptions {
+export interface ChatOptions extends ModelGenerateOptions {
   /** A Jinja chat template to use instead of the model's `tokenizer.chat_template`. */
   template?: string;
   /** More template variables (tools, date_string, ...). */
@@ -128,7 +144,6 @@ function generationTokenizer(tok: Tokenizer): GenerationTokenizer {
 }
 
 export class Model {
-  private queue: Promise<void> = Promise.resolve();
   /** Set when loaded with `embeddings`: the backend outputs hidden states, pooled this way by default. */
   private embedding: { pooling: Pooling } | undefined;
   private disposed = false;
@@ -136,40 +151,58 @@ export class Model {
   private closing = false;
   /** Streams being iterated, ended by dispose(). */
   private readonly open = new Set<{ stream: GenerationStream; controller: AbortController }>();
-  private readonly engine: GenerationEngine;
+  private readonly scheduler: StepScheduler;
 
   private constructor(
     readonly info: ModelInfo,
     readonly tokenizer: Tokenizer,
     private readonly backend: Backend,
     private readonly file: GGUFFile,
+    private readonly maxBatch: number,
   ) {
+    this.scheduler = new StepScheduler(backend, info.sequences, maxBatch, info.hyperparameters.vocabSize);
+  }
+
+  /** Steps run and what they carried, since load (multi-sequence steps are the batched ones). */
+  get batchCounters(): Readonly<BatchCounters> {
+    return this.scheduler.counters;
+  }
+
+  /** The generate loop's view of one held sequence: its cached tokens, and steps through the scheduler. */
+  private engineFor(seq: Sequence): GenerationEngine {
     const self = this;
-    this.engine = {
-      tokenizer: generationTokenizer(tokenizer),
-      contextLength: info.contextLength,
-      maxBatch: 0,
-      vocabSize: info.hyperparameters.vocabSize,
-      cachedTokens: [],
+    const sched = this.scheduler;
+    const b = this.backend;
+    // With one sequence every step is single-sequence: the backend's device-side argmax / top-k apply;
+    // in a batched step the scheduler takes them from the logits row.
+    return {
+      tokenizer: generationTokenizer(this.tokenizer),
+      contextLength: this.info.contextLength,
+      maxBatch: this.maxBatch,
+      vocabSize: this.info.hyperparameters.vocabSize,
+      get cachedTokens() {
+        return seq.tokens;
+      },
+      set cachedTokens(v: number[]) {
+        seq.tokens = v;
+      },
       forward(tokens, pos) {
         self.checkOpen();
-        return backend.forward({ tokens, pos, allLogits: false });
+        return sched.submit(seq, tokens, pos, { kind: 'logits' });
       },
-      // Greedy sampling on the device when the backend can (WebGPU: 4 bytes read back per token).
-      forwardArgmax: backend.forwardArgmax
+      forwardArgmax: b.forwardArgmax || this.info.sequences > 1
         ? (tokens, pos) => {
             self.checkOpen();
-            return backend.forwardArgmax!({ tokens, pos, allLogits: false });
+            return sched.submit(seq, tokens, pos, { kind: 'argmax' });
           }
         : undefined,
-      // Top-k selection on the device when the backend can (WebGPU: 8k bytes read back per token).
-      forwardTopK: backend.forwardTopK
+      forwardTopK: b.forwardTopK
         ? (tokens, pos, k) => {
             self.checkOpen();
-            return backend.forwardTopK!({ tokens, pos, allLogits: false }, k);
+            return sched.submit(seq, tokens, pos, { kind: 'topk', k });
           }
         : undefined,
-      maxTopK: backend.maxTopK ?? 0,
+      maxTopK: b.maxTopK ?? 0,
     };
   }
 
@@ -195,10 +228,13 @@ export class Model {
       const llama = buildLlamaProgram(hp, kvCacheType);
       const embedding = opts.embeddings ? { pooling: filePooling(file, hp.architecture) } : undefined;
       const program = embedding ? hiddenStateProgram(llama) : llama;
-      const init = { file, program, contextLength, maxBatch, onProgress: opts.onProgress };
+      const asked = opts.sequences ?? 1;
+      if (!Number.isInteger(asked) || asked < 1) throw new RangeError(`sequences must be a positive integer, got ${opts.sequences}`);
+      // A backend without multi-sequence steps holds one sequence: generations are then serialised.
+      const initFor = (b: Backend) => ({ file, program, contextLength, maxBatch, sequences: Math.min(asked, b.maxSequences), onProgress: opts.onProgress });
       let backend = createBackend(backendName, backendOptions(backendName, opts, explicit));
       try {
-        await backend.init(init);
+        await backend.init(initFor(backend));
       } catch (e) {
         // The default backend cannot run this model (a ModelError names why): the reference backend runs every model the engine supports.
         if (explicit || backendName === 'reference' || !(e instanceof ModelError)) throw e;
@@ -206,8 +242,9 @@ export class Model {
         (opts.onWarning ?? console.warn)(`the default ${backendName} backend cannot run this model (${e.message}); using the reference backend`);
         backendName = 'reference';
         backend = createBackend(backendName);
-        await backend.init(init);
+        await backend.init(initFor(backend));
       }
+      const sequences = Math.min(asked, backend.maxSequences);
       const tensorTypes: Record<string, number> = {};
       for (const t of file.tensors) tensorTypes[t.type.name] = (tensorTypes[t.type.name] ?? 0) + 1;
       const info: ModelInfo = {
@@ -220,10 +257,10 @@ export class Model {
         tensorTypes,
         hyperparameters: hp,
         contextLength,
+        sequences,
         backend: backend.describe(),
       };
-      const model = new Model(info, tokenizer, backend, file);
-      (model.engine as { maxBatch: number }).maxBatch = maxBatch;
+      const model = new Model(info, tokenizer, backend, file, maxBatch);
       model.embedding = embedding;
       return model;
     } catch (e) {
@@ -242,49 +279,49 @@ export class Model {
     if (this.embedding) throw new ModelError('this model was loaded with { embeddings: true }: it gives hidden states, not logits (load it again without)');
   }
 
-  /** Resolves, once every earlier user of the model has released it, with the function that releases it. */
-  private acquire(): Promise<() => void> {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const prev = this.queue;
-    this.queue = prev.then(() => held);
-    return prev.then(() => release);
-  }
-
-  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const release = await this.acquire();
+  /** Runs `fn` holding one sequence of the cache (whose cached tokens it replaces), waiting for a free one. */
+  private async withSequence<T>(fn: (seq: Sequence) => Promise<T>): Promise<T> {
+    const seq = await this.scheduler.acquire([]);
     try {
-      return await fn();
+      return await fn(seq);
+    } catch (e) {
+      seq.tokens = [];
+      throw e;
     } finally {
-      release();
+      this.scheduler.release(seq);
     }
   }
 
   /** Streams generated text: `for await (const { text } of model.generate(prompt))`; `.result` has the final text and stats. */
-  generate(prompt: string | number[], opts: GenerateOptions = {}): GenerationStream {
+  generate(prompt: string | number[], opts: ModelGenerateOptions = {}): GenerationStream {
     this.checkLogits();
     if (this.closing) throw new ModelError('the model has been disposed');
-    const engine = this.engine;
-    const acquire = () => this.acquire();
+    const { sequence, ...gen } = opts;
+    const sched = this.scheduler;
+    const tokenizer = this.tokenizer;
+    const engineFor = (s: Sequence) => this.engineFor(s);
     const closing = () => this.closing;
     const open = this.open;
     // dispose() aborts this controller and closes the stream, so an open stream never keeps the model.
     const entry = { stream: undefined as unknown as GenerationStream, controller: new AbortController() };
-    const signal = opts.signal ? eitherSignal(opts.signal, entry.controller.signal) : entry.controller.signal;
-    // The model is taken when iteration starts, so a stream that is never read holds nothing.
+    const signal = gen.signal ? eitherSignal(gen.signal, entry.controller.signal) : entry.controller.signal;
+    // A sequence is taken when iteration starts, so a stream that is never read holds nothing.
     async function* run() {
       open.add(entry);
       try {
-        const release = await acquire();
+        // The prompt's ids choose the sequence whose cache shares most of it (generateTokens encodes it the same way).
+        const ids = typeof prompt === 'string' ? tokenizer.encode(prompt, { addSpecial: gen.addSpecial ?? true, parseSpecial: gen.parseSpecial ?? false }) : prompt;
+        const seq = await sched.acquire(ids, sequence, signal);
+        const engine = engineFor(seq);
         try {
           if (closing()) throw new AbortError('the model was disposed');
-          return yield* generateTokens(engine, prompt, { ...opts, signal });
+          return yield* generateTokens(engine, prompt, { ...gen, signal });
         } catch (e) {
           // A failed step leaves the cache in an unknown state (an abort happens between steps: the cache is whole).
-          if (!(e instanceof RangeError || e instanceof AbortError)) engine.cachedTokens.length = 0;
+          if (!(e instanceof RangeError || e instanceof AbortError)) seq.tokens = [];
           throw e;
         } finally {
-          release();
+          sched.release(seq);
         }
       } finally {
         open.delete(entry);
@@ -295,7 +332,7 @@ export class Model {
   }
 
   /** Generates to the end and returns the text, token ids and stats. */
-  complete(prompt: string | number[], opts: GenerateOptions = {}): Promise<GenerationResult> {
+  complete(prompt: string | number[], opts: ModelGenerateOptions = {}): Promise<GenerationResult> {
     return this.generate(prompt, opts).result;
   }
 
@@ -307,37 +344,37 @@ export class Model {
     this.checkLogits();
     if (tokens.length === 0) throw new RangeError('evaluate needs at least one token');
     if (tokens.length > this.info.contextLength) throw new RangeError(`${tokens.length} tokens do not fit in the context of ${this.info.contextLength}`);
-    return this.exclusive(() => this.outputsFrom(Int32Array.from(tokens), this.engine.maxBatch, 0));
+    return this.withSequence((seq) => this.outputsFrom(seq, Int32Array.from(tokens), this.maxBatch, 0));
   }
 
   /**
    * Evaluates tokens from an empty cache in steps of `batch`; the output rows (logits, or hidden
    * states when loaded for embeddings) of positions from… (the caller holds the model).
    */
-  private async outputsFrom(tokens: Int32Array, batch: number, from: number): Promise<Float32Array> {
+  private async outputsFrom(seq: Sequence, tokens: Int32Array, batch: number, from: number): Promise<Float32Array> {
     this.checkOpen();
     const hp = this.info.hyperparameters;
     const vocab = this.embedding ? hp.embeddingLength : hp.vocabSize;
     const out = new Float32Array((tokens.length - from) * vocab);
-    this.engine.cachedTokens.length = 0;
+    seq.tokens = [];
     for (let pos = 0; pos < tokens.length; pos += batch) {
       const step = tokens.subarray(pos, pos + batch);
-      const logits = await this.backend.forward({ tokens: step, pos, allLogits: true });
+      const logits = await this.scheduler.submit(seq, step, pos, { kind: 'logits', allLogits: true });
       const skip = Math.max(0, from - pos);
       if (skip < step.length) out.set(logits.subarray(skip * vocab, step.length * vocab), (pos + skip - from) * vocab);
-      this.engine.cachedTokens.push(...step);
+      seq.tokens.push(...step);
     }
     return out;
   }
 
-  private scoringEngine(): ScoringEngine {
+  private scoringEngine(seq: Sequence): ScoringEngine {
     return {
       vocabSize: this.info.hyperparameters.vocabSize,
       contextLength: this.info.contextLength,
-      maxBatch: this.engine.maxBatch,
+      maxBatch: this.maxBatch,
       bos: this.tokenizer.addBos ? this.tokenizer.bosId : undefined,
       addEos: this.tokenizer.addEos,
-      evalLogits: (tokens, batch, from) => this.outputsFrom(tokens, batch, from),
+      evalLogits: (tokens, batch, from) => this.outputsFrom(seq, tokens, batch, from),
     };
   }
 
@@ -349,13 +386,13 @@ export class Model {
   async perplexity(text: string | number[], opts: PerplexityOptions = {}): Promise<PerplexityResult> {
     this.checkLogits();
     const tokens = typeof text === 'string' ? this.tokenizer.encode(text, { addSpecial: true, parseSpecial: false }) : text;
-    return this.exclusive(() => perplexityOfTokens(this.scoringEngine(), tokens, opts));
+    return this.withSequence((seq) => perplexityOfTokens(this.scoringEngine(seq), tokens, opts));
   }
 
   /** KL divergence against base log-probabilities (llama.cpp's --kl-divergence); see model/scoring.ts. */
   async klDivergence(base: LogProbsFile, opts: KlDivergenceOptions = {}): Promise<KlDivergenceResult> {
     this.checkLogits();
-    return this.exclusive(() => klDivergence(this.scoringEngine(), base, opts));
+    return this.withSequence((seq) => klDivergence(this.scoringEngine(seq), base, opts));
   }
 
   /**
@@ -376,9 +413,9 @@ export class Model {
       if (tok.length > this.info.contextLength) throw new ContextOverflowError(tok.length, this.info.contextLength, `a text has ${tok.length} tokens; the context holds ${this.info.contextLength}`);
       return tok;
     });
-    return this.exclusive(async () => {
+    return this.withSequence(async (seq) => {
       const out: Float32Array[] = [];
-      for (const tok of ids) out.push(pool(await this.outputsFrom(Int32Array.from(tok), this.engine.maxBatch, 0), tok.length, dim, pooling, opts.normalize ?? true));
+      for (const tok of ids) out.push(pool(await this.outputsFrom(seq, Int32Array.from(tok), this.maxBatch, 0), tok.length, dim, pooling, opts.normalize ?? true));
       return out;
     });
   }
@@ -448,7 +485,7 @@ export class Model {
       controller.abort(reason);
       void stream.close(reason);
     }
-    await this.queue;
+    await this.scheduler.idle();
     this.disposed = true;
     this.backend.dispose();
     this.file.close();

@@ -61,9 +61,30 @@ export interface Program {
   readonly weights: readonly string[];
 }
 
-/** One forward step: `tokens` at positions pos, pos+1, …; logits for the last token or for all. */
+/**
+ * One forward step. A single-sequence step (no `rows`) carries `tokens` of sequence `seq` at
+ * positions pos, pos+1, … and wants the logits of the last token or of all. A multi-sequence
+ * step gives each token its own sequence and position in `rows` and lists the tokens whose
+ * logits are wanted: matmuls and norms run once over all rows (weights read once), rope, the
+ * KV store and attention per row over that row's sequence.
+ */
 export interface Step {
   readonly tokens: Int32Array;
+  /** Single-sequence step: position of the first token. Ignored with `rows`. */
   readonly pos: number;
+  /** Single-sequence step: logits for every token instead of the last. Ignored with `rows`. */
   readonly allLogits: boolean;
+  /** Single-sequence step: the sequence (KV cache region) it extends; default 0. */
+  readonly seq?: number;
+  /** Multi-sequence step: per-token sequences and positions, and which rows need logits. */
+  readonly rows?: StepRows;
+}
+
+export interface StepRows {
+  /** Sequence of each token (0 <= seq < the backend's sequences). */
+  readonly seqs: Int32Array;
+  /** Position of each token in its sequence. */
+  readonly positions: Int32Array;
+  /** Indices of the tokens whose logits are wanted, in the order the logit rows come back. */
+  readonly outputs: Int32Array;
 }

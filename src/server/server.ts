@@ -7,8 +7,8 @@
  *   POST /tokenize, /detokenize
  *   GET  /v1/models, /health, /props, /slots, /metrics (Prometheus text), / (the chat page)
  *
- * Slots are time-shared until multi-sequence forward steps land (see slots.ts): `parallel`
- * requests are admitted at once but decoded one after the other.
+ * `parallel` slots are decoded together, one forward pass per step for all of them, when the
+ * model holds a KV cache sequence per slot (loadModel's `sequences`; see slots.ts).
  */
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -27,7 +27,7 @@ import { chatMessages, generationParams, optBool, optString, parseBody, tokenArr
 import { Scheduler, type ServedModel, type SlotResult } from './slots.js';
 
 export interface ServerOptions {
-  /** Requests admitted at once (slots); default 4. Time-shared for now: see slots.ts. */
+  /** Requests admitted at once (slots); default 4. Decoded together when the model has `sequences` >= parallel: see slots.ts. */
   parallel?: number;
   /** Requests that may wait for a slot; more get a 503. Default 32. */
   queueSize?: number;
@@ -484,7 +484,7 @@ export class TsinferServer {
       n_ctx: loaded.model.info.contextLength,
       is_processing: s.pending !== undefined,
       is_running: s.running,
-      holds_kv_cache: sch.cacheOwner === s.id,
+      holds_kv_cache: sch.holdsCache(s),
       n_tokens: s.tokens.length,
       n_prompt_tokens: s.pending ? s.promptTokens : 0,
       next_token: { has_next_token: s.running, n_decoded: s.decoded },

@@ -6,30 +6,29 @@
  * prefix with its prompt (least recently used on a tie), as llama-server does. Requests beyond
  * the slots wait in a bounded queue; when the queue is full `submit` throws a 503.
  *
- * TIME-SHARED FOR NOW. The model has one KV cache and one-sequence forward steps, so the slots
- * are decoded one at a time: the scheduler runs the requests of the occupied slots one after
- * the other (in the order they got their slot), each to its end. The one KV cache is reused for
- * the prefix the next prompt shares with what it holds (generate()'s `cachedTokens`): a slot
- * that continues its own conversation prefills only its new tokens, and so does any prompt that
- * starts like the previous one (a shared system prompt); everything else is prefilled again.
- * Interleaving slots token by token would evict the cache at every switch, so each request runs
- * to its end: a long generation delays the first token of the requests behind it.
+ * DECODED TOGETHER. Each slot owns one sequence of the model's multi-sequence KV cache (load the
+ * model with `sequences` >= the slot count; `tsinfer serve` does) and `Slot.tokens` is what that
+ * sequence holds. Every occupied slot's request runs at once as a model.generate() on its
+ * sequence; the model's step scheduler (model/batch.ts) gathers their steps, the next chunk of a
+ * prompt or the last sampled token of each, into ONE forward pass (weights read once, attention
+ * per sequence), and each request samples its own next token with its own sampler and stop rules
+ * and streams it to its client. A finished or cancelled request frees its slot, and a queued
+ * request takes it before the next step.
  *
- * THE BATCHED DESIGN (when multi-sequence steps land in the model and every backend): each slot
- * owns one sequence of a multi-sequence KV cache and `Slot.tokens` is what that sequence holds.
- * `drive()` becomes a step loop: every iteration gathers, for each occupied slot, either the
- * next chunk of its prompt or its last sampled token, runs them as ONE forward step (weights read
- * once, attention per sequence), samples each slot's next token with its own sampler and stop
- * rules, streams it to its client, and frees finished or cancelled slots before the next step.
+ * With fewer model sequences than slots (a model loaded with fewer, or a backend that holds one,
+ * like webgpu today), the slots beyond them share the model's free sequences: their generations
+ * wait for one, so they are decoded one after the other, each to its end.
+ *
  * Admission, the queue, cancellation, results and metrics below stay as they are.
  */
 import { AbortError } from '../generate/errors.js';
 import type { GenerateOptions, GenerationChunk, GenerationResult, GenerationStream } from '../generate/generate.js';
+import { commonPrefix } from '../model/batch.js';
 import type { Model } from '../model/model.js';
 import { ApiError } from './errors.js';
 
 /** What the server needs from a loaded model (a `Model`, or a wrapper of one in tests). */
-export type ServedModel = Pick<Model, 'generate' | 'tokenizer' | 'info' | 'chatTemplate'>;
+export type ServedModel = Pick<Model, 'generate' | 'tokenizer' | 'info' | 'chatTemplate'> & Partial<Pick<Model, 'batchCounters'>>;
 
 export interface SlotTask {
   /** Prompt token ids (checked to fit the context by the caller). */
@@ -73,7 +72,7 @@ export interface SchedulerMetrics {
   promptSecondsTotal: number;
   tokensPredictedTotal: number;
   predictedSecondsTotal: number;
-  /** Forward steps run: prompt batches plus one per generated token after the first. */
+  /** Forward steps run per request: prompt batches plus one per generated token after the first (a batched step counts once per request in it). */
   decodeTotal: number;
   requestsTotal: number;
   requestsFailed: number;
@@ -81,22 +80,15 @@ export interface SchedulerMetrics {
   requestsRejected: number;
 }
 
-function commonPrefix(a: readonly number[], b: readonly number[]): number {
-  const n = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < n && a[i] === b[i]) i++;
-  return i;
-}
 
 export class Scheduler {
   readonly slots: Slot[];
   private readonly queue: Pending[] = [];
   /** Occupied slots' requests in the order they got their slot: the order they run in. */
   private readonly ready: Pending[] = [];
-  private driving = false;
   private nextTaskId = 0;
   private clock = 0;
-  /** The slot whose request last used the model's KV cache. */
+  /** The slot whose request last used the model's KV cache, when slots share one sequence. */
   cacheOwner = -1;
   readonly metrics: SchedulerMetrics = {
     promptTokensTotal: 0,
@@ -152,7 +144,7 @@ export class Scheduler {
       task.signal.addEventListener('abort', p.onAbort, { once: true });
       if (free) this.assign(p);
       else this.queue.push(p);
-      void this.drive();
+      this.drive();
     });
   }
 
@@ -211,19 +203,26 @@ export class Scheduler {
     while (this.queue.length > 0 && this.slots.some((s) => s.pending === undefined)) this.assign(this.queue.shift()!);
   }
 
-  /** Runs the occupied slots' requests one at a time (time-shared: see the top of this file). */
-  private async drive(): Promise<void> {
-    if (this.driving) return;
-    this.driving = true;
-    try {
-      for (;;) {
-        const p = this.ready.shift();
-        if (p === undefined) break;
-        await this.run(p);
+  /** Whether the KV cache holds this slot's tokens: its own sequence, or the one shared sequence it used last. */
+  holdsCache(slot: Slot): boolean {
+    return slot.tokens.length > 0 && (this.ownSequence(slot) !== undefined || this.cacheOwner === slot.id);
+  }
+
+  /** The model sequence a slot owns, when the model has one per slot. */
+  private ownSequence(slot: Slot): number | undefined {
+    const n = this.model.info?.sequences ?? 1;
+    return n >= this.slots.length ? slot.id : undefined;
+  }
+
+  /** Starts every occupied slot's request: they run at once, their steps batched by the model (see the top of this file). */
+  private drive(): void {
+    for (;;) {
+      const p = this.ready.shift();
+      if (p === undefined) break;
+      void this.run(p).then(() => {
         this.fillSlots();
-      }
-    } finally {
-      this.driving = false;
+        this.drive();
+      });
     }
   }
 
@@ -235,7 +234,7 @@ export class Scheduler {
     slot.tokens = [...task.prompt];
     let stream: GenerationStream | undefined;
     try {
-      stream = this.model.generate(task.prompt, { ...task.options, signal: task.signal });
+      stream = this.model.generate(task.prompt, { ...task.options, signal: task.signal, sequence: this.ownSequence(slot) });
       for await (const chunk of stream) {
         if (chunk.tokenId >= 0) {
           slot.decoded++;

@@ -37,7 +37,7 @@ function rng(seed: number): () => number {
 }
 
 beforeAll(async () => {
-  model = await loadModel(STORIES, { contextLength: 256 });
+  model = await loadModel(STORIES, { contextLength: 256, sequences: 4 });
   for (const p of PROMPTS) {
     for (const max of MAX) {
       want.set(`text|${p}|${max}`, (await model.complete(p, { temperature: 0, maxTokens: max })).text);

@@ -22,7 +22,7 @@ let client: OpenAI;
 const ctl: { delayMs?: number; failAfter?: number } = {};
 
 beforeAll(async () => {
-  model = await loadModel(STORIES, { contextLength: CTX });
+  model = await loadModel(STORIES, { contextLength: CTX, sequences: 2 });
   ({ server, url } = await start(wrap(model, ctl), { chatTemplate: TEMPLATE, parallel: 2, queueSize: 1, maxBodyBytes: 64 << 10 }));
   client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
@@ -240,7 +240,7 @@ describe('slots, queue, cancellation', () => {
       await expect.poll(() => server.scheduler!.queued).toBe(1);
       const slots = (await (await fetch(`${url}/slots`)).json()) as { is_processing: boolean; is_running: boolean }[];
       expect(slots.filter((s) => s.is_processing)).toHaveLength(2);
-      expect(slots.filter((s) => s.is_running)).toHaveLength(1); // time-shared for now
+      expect(slots.filter((s) => s.is_running)).toHaveLength(2); // decoded together
       const refused = await post(`${url}/v1/completions`, { prompt: 'Once', max_tokens: 5 });
       expect(refused.status).toBe(503);
       expect(refused.json.error.type).toBe('unavailable_error');

@@ -1,7 +1,7 @@
 /**
  * The slot scheduler alone, over a stand-in model that "generates" fixed tokens: slot choice by
- * longest common prefix (then least recently used), the order requests run in (time-shared:
- * one at a time, in the order they got a slot), the bounded queue, and cancellation.
+ * longest common prefix (then least recently used), occupied slots running at once (each on its
+ * own model sequence when the model has one per slot), the bounded queue, and cancellation.
  */
 import { describe, expect, it } from 'vitest';
 import { AbortError } from '../../src/generate/errors.js';
@@ -10,12 +10,14 @@ import { ApiError } from '../../src/server/errors.js';
 import { Scheduler, type ServedModel } from '../../src/server/slots.js';
 
 /** A model whose generations yield tokens 900, 901, ... (`n` of them), waiting `gate` before each. */
-function fakeModel(log: number[][], gate: () => Promise<void> = async () => {}): ServedModel {
+function fakeModel(log: number[][], gate: () => Promise<void> = async () => {}, sequences = 1, seqLog: (number | undefined)[] = []): ServedModel {
   return {
-    generate(prompt: string | number[], opts: GenerateOptions = {}): GenerationStream {
+    info: { sequences },
+    generate(prompt: string | number[], opts: GenerateOptions & { sequence?: number } = {}): GenerationStream {
       const ids = prompt as number[];
       async function* run(): AsyncGenerator<GenerationChunk, GenerationResult> {
         log.push(ids);
+        seqLog.push(opts.sequence);
         const n = opts.maxTokens ?? 3;
         const tokens: number[] = [];
         for (let i = 0; i < n; i++) {
@@ -51,11 +53,12 @@ describe('Scheduler', () => {
     expect(e.slotId).toBe(2);
   });
 
-  it('runs the requests one at a time, in the order they got a slot; the queue is bounded (503)', async () => {
+  it('runs the occupied slots\' requests at once, each on its slot\'s model sequence; the queue is bounded (503)', async () => {
     const log: number[][] = [];
+    const seqs: (number | undefined)[] = [];
     let open!: () => void;
     let gateOpen = new Promise<void>((r) => (open = r));
-    const s = new Scheduler(fakeModel(log, () => gateOpen), { parallel: 2, queueSize: 1, maxBatch: 512 });
+    const s = new Scheduler(fakeModel(log, () => gateOpen, 2, seqs), { parallel: 2, queueSize: 1, maxBatch: 512 });
     const p1 = s.submit(task([1]));
     const p2 = s.submit(task([2]));
     const p3 = s.submit(task([3]));
@@ -64,12 +67,13 @@ describe('Scheduler', () => {
     expect(() => s.submit(task([4]))).toThrow(ApiError);
     expect(s.metrics.requestsRejected).toBe(1);
     await new Promise((r) => setTimeout(r, 10));
-    expect(log).toEqual([[1]]); // time-shared: the second slot waits for the first request to end
-    expect(s.slots.filter((x) => x.running)).toHaveLength(1);
+    expect(log).toEqual([[1], [2]]); // both slots run; the model batches their steps
+    expect(s.slots.filter((x) => x.running)).toHaveLength(2);
     open();
     gateOpen = Promise.resolve();
     const results = await Promise.all([p1, p2, p3]);
     expect(log).toEqual([[1], [2], [3]]);
+    expect(seqs).toEqual([0, 1, results[2]!.slotId]);
     expect(results.map((r) => r.text)).toEqual(['t0t1t2', 't0t1t2', 't0t1t2']);
     expect(s.busy + s.queued).toBe(0);
   });
@@ -94,5 +98,12 @@ describe('Scheduler', () => {
     expect((await p3).text).toBe('t0t1t2');
     expect(s.metrics.requestsCancelled).toBe(2);
     expect(s.busy + s.queued).toBe(0);
+  });
+
+  it('with fewer model sequences than slots, the model chooses the sequence', async () => {
+    const seqs: (number | undefined)[] = [];
+    const s = new Scheduler(fakeModel([], async () => {}, 1, seqs), { parallel: 2, queueSize: 0, maxBatch: 512 });
+    await Promise.all([s.submit(task([1])), s.submit(task([2]))]);
+    expect(seqs).toEqual([undefined, undefined]);
   });
 });

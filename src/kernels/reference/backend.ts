@@ -6,11 +6,12 @@
 import { GGMLType, rowBytes } from '../../gguf/types.js';
 import { dequantize } from '../../quant/index.js';
 import type { Program, Step } from '../../model/program.js';
-import type { Backend, BackendInit } from '../backend.js';
+import { checkStep, type Backend, type BackendInit } from '../backend.js';
 import * as k from './ops.js';
 
 export class ReferenceBackend implements Backend {
   readonly name = 'reference' as const;
+  readonly maxSequences = 256;
   private program!: Program;
   private weights = new Map<string, k.WeightMatrix>();
   /** Weights read as vectors (norms), dequantized once. */
@@ -23,9 +24,12 @@ export class ReferenceBackend implements Backend {
   private scratch = new Float32Array(0);
   private contextLength = 0;
   private maxBatch = 0;
+  private sequences = 1;
   private weightBytes = 0;
 
-  async init({ file, program, contextLength, maxBatch, onProgress }: BackendInit): Promise<void> {
+  async init({ file, program, contextLength, maxBatch, sequences = 1, onProgress }: BackendInit): Promise<void> {
+    if (!Number.isInteger(sequences) || sequences < 1 || sequences > this.maxSequences) throw new RangeError(`sequences must be 1 to ${this.maxSequences}, got ${sequences}`);
+    this.sequences = sequences;
     this.program = program;
     this.contextLength = contextLength;
     this.maxBatch = maxBatch;
@@ -60,8 +64,8 @@ export class ReferenceBackend implements Backend {
       if (b.rows === 'tokens') this.perToken.add(b.name);
     }
     for (let l = 0; l < program.kv.layers; l++) {
-      this.kCache.push(new Float32Array(contextLength * program.kv.width));
-      this.vCache.push(new Float32Array(contextLength * program.kv.width));
+      this.kCache.push(new Float32Array(sequences * contextLength * program.kv.width));
+      this.vCache.push(new Float32Array(sequences * contextLength * program.kv.width));
     }
   }
 
@@ -81,12 +85,22 @@ export class ReferenceBackend implements Backend {
     return w;
   }
 
+  /** The KV cache of `layer` for sequence `seq` (its own region of contextLength positions). */
+  private cacheOf(layer: number, seq: number): [Float32Array, Float32Array] {
+    const n = this.contextLength * this.program.kv.width;
+    return [this.kCache[layer]!.subarray(seq * n, (seq + 1) * n), this.vCache[layer]!.subarray(seq * n, (seq + 1) * n)];
+  }
+
   async forward(step: Step): Promise<Float32Array> {
-    const T = step.tokens.length;
-    if (T < 1 || T > this.maxBatch) throw new RangeError(`a step carries 1 to ${this.maxBatch} tokens, got ${T}`);
-    if (step.pos < 0 || step.pos + T > this.contextLength) throw new RangeError(`positions ${step.pos}..${step.pos + T - 1} are outside the context of ${this.contextLength}`);
-    const nOut = step.allLogits ? T : 1;
+    const { T, nOut } = checkStep(step, { maxBatch: this.maxBatch, contextLength: this.contextLength, sequences: this.sequences });
+    const rows = step.rows;
+    const seq = step.seq ?? 0;
+    const f16 = this.program.kv.type === 'f16';
     const rowsOf = (name: string) => (this.perToken.has(name) ? T : nOut);
+    // Multi-sequence steps run rope, the KV store and attention one row at a time, each at its own position in its own sequence.
+    const perRow = (width: number, fn: (row: (b: Float32Array) => Float32Array, pos: number, seq: number) => void) => {
+      for (let t = 0; t < T; t++) fn((b) => b.subarray(t * width, (t + 1) * width), rows!.positions[t]!, rows!.seqs[t]!);
+    };
     for (const op of this.program.ops) {
       switch (op.op) {
         case 'embed':
@@ -99,14 +113,22 @@ export class ReferenceBackend implements Backend {
           k.matmul(this.buf(op.out), this.buf(op.x), this.weight(op.weight), rowsOf(op.x), this.scratch);
           break;
         case 'rope':
-          k.rope(this.buf(op.x), T, step.pos, op.nHeads, op.headDim, op.ropeDim, op.base);
+          if (!rows) k.rope(this.buf(op.x), T, step.pos, op.nHeads, op.headDim, op.ropeDim, op.base);
+          else perRow(this.widths.get(op.x)!, (row, pos) => k.rope(row(this.buf(op.x)), 1, pos, op.nHeads, op.headDim, op.ropeDim, op.base));
           break;
-        case 'kv_store':
-          k.kvStore(this.kCache[op.layer]!, this.vCache[op.layer]!, this.buf(op.k), this.buf(op.v), T, step.pos, this.program.kv.width, this.program.kv.type === 'f16');
+        case 'kv_store': {
+          const w = this.program.kv.width;
+          if (!rows) k.kvStore(...this.cacheOf(op.layer, seq), this.buf(op.k), this.buf(op.v), T, step.pos, w, f16);
+          else perRow(w, (row, pos, s) => k.kvStore(...this.cacheOf(op.layer, s), row(this.buf(op.k)), row(this.buf(op.v)), 1, pos, w, f16));
           break;
-        case 'attention':
-          k.attention(this.buf(op.out), this.buf(op.q), this.kCache[op.layer]!, this.vCache[op.layer]!, T, step.pos, op.nHeads, op.nKvHeads, op.headDim, op.scale, this.program.kv.type === 'f16');
+        }
+        case 'attention': {
+          const attend = (out: Float32Array, q: Float32Array, n: number, pos: number, s: number) =>
+            k.attention(out, q, ...this.cacheOf(op.layer, s), n, pos, op.nHeads, op.nKvHeads, op.headDim, op.scale, f16);
+          if (!rows) attend(this.buf(op.out), this.buf(op.q), T, step.pos, seq);
+          else perRow(op.nHeads * op.headDim, (row, pos, s) => attend(row(this.buf(op.out)), row(this.buf(op.q)), 1, pos, s));
           break;
+        }
         case 'add':
           k.add(this.buf(op.out), this.buf(op.a), this.buf(op.b), rowsOf(op.a) * this.widths.get(op.a)!);
           break;
@@ -115,8 +137,10 @@ export class ReferenceBackend implements Backend {
           break;
         case 'gather_outputs': {
           const w = this.widths.get(op.x)!;
-          const first = T - nOut;
-          this.buf(op.out).set(this.buf(op.x).subarray(first * w, T * w));
+          const x = this.buf(op.x);
+          const out = this.buf(op.out);
+          if (rows) rows.outputs.forEach((t, i) => out.set(x.subarray(t * w, (t + 1) * w), i * w));
+          else out.set(x.subarray((T - nOut) * w, T * w));
           break;
         }
         default: { const never: never = op; throw new Error(`the reference backend has no kernel for op ${(never as { op: string }).op}`); }
@@ -126,9 +150,9 @@ export class ReferenceBackend implements Backend {
   }
 
   describe(): Record<string, string | number> {
-    const kvBytes = this.kCache.length * 2 * this.contextLength * this.program.kv.width * 4;
+    const kvBytes = this.kCache.length * 2 * this.sequences * this.contextLength * this.program.kv.width * 4;
     // The reference backend keeps f16 cache values in float32 storage.
-    return { backend: 'reference', threads: 1, kvCacheType: this.program.kv.type, weightBytes: this.weightBytes, kvCacheBytes: kvBytes };
+    return { backend: 'reference', threads: 1, sequences: this.sequences, kvCacheType: this.program.kv.type, weightBytes: this.weightBytes, kvCacheBytes: kvBytes };
   }
 
   dispose(): void {

@@ -23,7 +23,7 @@ import type { GGUFTensorInfo } from '../../gguf/reader.js';
 import { dequantize, dequantizeRow } from '../../quant/index.js';
 import { ModelError } from '../../model/errors.js';
 import type { Op, Program, Step } from '../../model/program.js';
-import type { Backend, BackendInit, OpProfile } from '../backend.js';
+import { checkStep, type Backend, type BackendInit, type OpProfile } from '../backend.js';
 import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmBuild, type WasmExports, type WasmMemory } from './loader.js';
 import { ThreadPool } from './pool.js';
 import { BLOCK_LAYOUTS, blockOffsets, Q8A_X16_BYTES } from './layout.js';
@@ -137,6 +137,7 @@ class Planner {
 
 export class WasmBackend implements Backend {
   readonly name = 'wasm' as const;
+  readonly maxSequences = 64;
   private readonly threads: number;
   private readonly flash: boolean;
   private build!: WasmBuild;
@@ -146,6 +147,12 @@ export class WasmBackend implements Backend {
   private program!: Program;
   private contextLength = 0;
   private maxBatch = 0;
+  private sequences = 1;
+  /** Bytes of one sequence's region in a layer's K (or V) cache. */
+  private seqBytes = 0;
+  /** Multi-sequence steps: per-token (position, cache offset) and the output rows. */
+  private rowTab = 0;
+  private outRows = 0;
   private ctl = 0;
   private counters = 0;
   private nOps = 0;
@@ -177,7 +184,9 @@ export class WasmBackend implements Backend {
     this.flash = opts.flashAttention ?? false;
   }
 
-  async init({ file, program, contextLength, maxBatch, onProgress }: BackendInit): Promise<void> {
+  async init({ file, program, contextLength, maxBatch, sequences = 1, onProgress }: BackendInit): Promise<void> {
+    if (!Number.isInteger(sequences) || sequences < 1 || sequences > this.maxSequences) throw new RangeError(`sequences must be 1 to ${this.maxSequences}, got ${sequences}`);
+    this.sequences = sequences;
     this.program = program;
     this.contextLength = contextLength;
     this.maxBatch = maxBatch;
@@ -207,6 +216,8 @@ export class WasmBackend implements Backend {
     // work counters: one per op and thread, each on its own cache line
     this.counters = plan.take(compiled * this.threads * COUNTER_BYTES, 'ops');
     this.ids = plan.take(maxBatch * 4, 'ops');
+    this.rowTab = plan.take(maxBatch * 8, 'ops');
+    this.outRows = plan.take(maxBatch * 4, 'ops');
     if (this.profiling) this.prof = plan.take(compiled * 16 * this.threads, 'profile');
     // attention: row tiles of ATTN_ROWS query rows (1 when the tile's scores would not fit ATTN_SCRATCH_MAX)
     const attnOps = program.ops.flatMap((o) => (o.op === 'attention' ? [o] : []));
@@ -227,9 +238,11 @@ export class WasmBackend implements Backend {
       if (b.rows === 'tokens') this.perToken.add(b.name);
     }
     const kvElem = program.kv.type === 'f16' ? 2 : 4;
+    // each layer's K and V: one region of contextLength positions per sequence
+    this.seqBytes = contextLength * program.kv.width * kvElem;
     const kv: { k: number; v: number }[] = [];
     for (let l = 0; l < program.kv.layers; l++) {
-      kv.push({ k: plan.take(contextLength * program.kv.width * kvElem, 'kv'), v: plan.take(contextLength * program.kv.width * kvElem, 'kv') });
+      kv.push({ k: plan.take(sequences * this.seqBytes, 'kv'), v: plan.take(sequences * this.seqBytes, 'kv') });
     }
     // quantized activation buffers, one per (buffer, format) a matmul reads
     const quantBufs = new Map<string, number>();
@@ -523,6 +536,7 @@ export class WasmBackend implements Backend {
 
   /** Greedy sampling inside WASM: the step, then the argmax of the last logits row (no copy of the row). */
   async forwardArgmax(step: Step): Promise<number> {
+    if (step.rows) throw new RangeError('forwardArgmax takes single-sequence steps');
     const nOut = this.run({ ...step, allLogits: false });
     const width = this.bufWidth.get(this.program.logits)!;
     const id = this.exp.argmax(this.bufPtr.get(this.program.logits)! + (nOut - 1) * width * 4, width);
@@ -532,11 +546,8 @@ export class WasmBackend implements Backend {
 
   /** Runs one step on every thread; returns the number of logits rows written. */
   private run(step: Step): number {
-    const T = step.tokens.length;
-    if (T < 1 || T > this.maxBatch) throw new RangeError(`a step carries 1 to ${this.maxBatch} tokens, got ${T}`);
-    if (step.pos < 0 || step.pos + T > this.contextLength) throw new RangeError(`positions ${step.pos}..${step.pos + T - 1} are outside the context of ${this.contextLength}`);
+    const { T, nOut } = checkStep(step, { maxBatch: this.maxBatch, contextLength: this.contextLength, sequences: this.sequences });
     if (this.pool?.error) throw new Error(`WASM worker failed: ${this.pool.error}`);
-    const nOut = step.allLogits ? T : 1;
     const buf = this.memory.buffer;
     const table = this.matrices.get(this.embedTableName) ?? this.embedTable();
     const ids = new Int32Array(buf, this.ids, T);
@@ -554,7 +565,19 @@ export class WasmBackend implements Backend {
     const ctl = new Int32Array(buf, this.ctl, CONTROL_BYTES / 4);
     ctl[C.tokens / 4] = T;
     ctl[C.outputs / 4] = nOut;
-    ctl[C.pos / 4] = step.pos;
+    const rows = step.rows;
+    if (rows) {
+      const tab = new Uint32Array(buf, this.rowTab, 2 * T);
+      for (let t = 0; t < T; t++) {
+        tab[2 * t] = rows.positions[t]!;
+        tab[2 * t + 1] = rows.seqs[t]! * this.seqBytes;
+      }
+      new Int32Array(buf, this.outRows, nOut).set(rows.outputs);
+    }
+    ctl[C.pos / 4] = rows ? 0 : step.pos;
+    ctl[C.kvOff / 4] = rows ? 0 : (step.seq ?? 0) * this.seqBytes;
+    ctl[C.rows / 4] = rows ? this.rowTab : 0;
+    ctl[C.outRows / 4] = rows ? this.outRows : 0;
     Atomics.store(ctl, C.abort / 4, 0);
     new Int32Array(buf, this.counters, (this.nOps * this.threads * COUNTER_BYTES) / 4).fill(0);
     this.pool?.go();
@@ -600,6 +623,7 @@ export class WasmBackend implements Backend {
       barrierSpinUs: this.threads > 1 ? barrierSpinUs() : 0,
       attention: this.flash ? 'flash (online softmax)' : 'llama.cpp non-flash numerics',
       kvCacheType: this.program?.kv.type ?? '',
+      sequences: this.sequences,
       weightBytes: this.weightBytes,
       memoryMiB: mib(this.totalBytes),
       ...Object.fromEntries(Object.entries(this.plan).map(([k, v]) => [`${k}MiB`, mib(v)])),

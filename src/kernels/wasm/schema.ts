@@ -120,6 +120,15 @@ export const CONTROL = {
   prof: 'ptr',
   /** An unknown op code met by the interpreter (reported with the abort). */
   badOp: 'i32',
+  /** Single-sequence step: byte offset of its sequence's region in every layer's K and V cache. */
+  kvOff: 'ptr',
+  /**
+   * 0 for a single-sequence step; for a multi-sequence step, per token (i32 position, u32 byte
+   * offset of its sequence's cache region): rope, the KV store and attention then run per row.
+   */
+  rows: 'ptr',
+  /** Multi-sequence step: the nOut token indices gather_outputs copies, in order. */
+  outRows: 'ptr',
 } as const satisfies Record<string, FieldType>;
 
 /** Bytes of the control block; the thread pool's words live at CONTROL_POOL within it. */

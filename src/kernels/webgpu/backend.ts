@@ -116,6 +116,8 @@ function grid1d(workgroups: number): [number, number, number] {
 
 export class WebGPUBackend implements Backend {
   readonly name = 'webgpu' as const;
+  /** One sequence: no multi-sequence steps yet (the model serialises generations on this backend). */
+  readonly maxSequences = 1;
   private ctx!: GPUContext;
   private device!: GPUDevice;
   private program!: Program;
@@ -199,6 +201,7 @@ export class WebGPUBackend implements Backend {
   }
 
   async init(init: BackendInit): Promise<void> {
+    if ((init.sequences ?? 1) > this.maxSequences) throw new RangeError(`the webgpu backend holds one sequence (multi-sequence steps are not implemented on it yet), asked for ${init.sequences}`);
     try {
       await this.setup(init);
     } catch (e) {
@@ -545,6 +548,7 @@ export class WebGPUBackend implements Backend {
    * each chunk (first output row, rows).
    */
   private record(step: Step, extra: Command[], afterChunk?: (encoder: GPUCommandEncoder, row: number, rows: number) => void): { encoder: GPUCommandEncoder; T: number; nOut: number } {
+    if (step.rows || (step.seq ?? 0) !== 0) throw new RangeError('the webgpu backend holds one sequence: multi-sequence steps are not implemented on it yet');
     const T = step.tokens.length;
     if (T < 1 || T > this.maxBatch) throw new RangeError(`a step carries 1 to ${this.maxBatch} tokens, got ${T}`);
     if (step.pos < 0 || step.pos + T > this.contextLength) throw new RangeError(`positions ${step.pos}..${step.pos + T - 1} are outside the context of ${this.contextLength}`);

@@ -4,7 +4,7 @@
 // module allocates nothing.
 import { activationFormat as fmt, dequantRow, FMT_Q8A, matmul } from './matmul';
 import {
-  Add, AddNorm, Attention, C_ABORT, C_BAD_OP, C_COUNT, C_COUNTERS, C_GEN, C_N_OPS, C_OPS, C_OUTPUTS, C_POS, C_PROF, C_SCRATCH,
+  Add, AddNorm, Attention, C_ABORT, C_BAD_OP, C_COUNT, C_COUNTERS, C_GEN, C_KV_OFF, C_N_OPS, C_OPS, C_OUT_ROWS, C_OUTPUTS, C_POS, C_ROWS, C_PROF, C_SCRATCH,
   C_SCRATCH_STRIDE, C_SPIN_US, C_TOKENS, C_WAITERS, Embed, F_NOBARRIER, F_OUTPUTS, F_REPLICATE, GatherOutputs, KvStore, Matmul,
   OP_ADD, OP_ADD_NORM, OP_ATTENTION, OP_BYTES, OP_EMBED, OP_GATHER_OUTPUTS, OP_KV_STORE, OP_MATMUL, OP_QUANT, OP_RMSNORM, OP_ROPE,
   OP_ROPE_STORE, OP_SILU_MUL, opChunk, opCode, opFlags, Quant, Rmsnorm, Rope, RopeStore, SiluMul,
@@ -174,6 +174,9 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
   const T = atomic.load<i32>(ctl + C_TOKENS);
   const nOut = atomic.load<i32>(ctl + C_OUTPUTS);
   const pos0 = atomic.load<i32>(ctl + C_POS);
+  // Multi-sequence step: (position, cache byte offset) per row; single: the sequence's cache offset.
+  const rowTab = <usize>atomic.load<u32>(ctl + C_ROWS);
+  const kvOff = <usize>atomic.load<u32>(ctl + C_KV_OFF);
   const nOps = atomic.load<i32>(ctl + C_N_OPS);
   const ops = <usize>atomic.load<u32>(ctl + C_OPS);
   const counters = <usize>atomic.load<u32>(ctl + C_COUNTERS);
@@ -200,7 +203,9 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
         break;
       case OP_ROPE: total = rows * Rope.nHeads(op); break;
       case OP_KV_STORE: total = T; break;
-      case OP_ATTENTION: total = (T + Attention.rowsPerTask(op) - 1) / Attention.rowsPerTask(op) * Attention.nKvHeads(op); break; // row tiles x KV heads
+      case OP_ATTENTION: // row tiles x KV heads (multi-sequence: one row per tile)
+        total = rowTab != 0 ? T * Attention.nKvHeads(op) : (T + Attention.rowsPerTask(op) - 1) / Attention.rowsPerTask(op) * Attention.nKvHeads(op);
+        break;
       case OP_ADD: total = rows * Add.width(op); break;
       case OP_SILU_MUL: total = SiluMul.qFmt(op) != 0 ? rows : rows * SiluMul.width(op); break;
       case OP_GATHER_OUTPUTS: total = 1; break;
@@ -249,20 +254,63 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
         case OP_QUANT: quantRows(Quant.x(op), Quant.width(op), Quant.out(op), Quant.fmt(op), Quant.rowBytes(op), s, e); break;
         case OP_ROPE_STORE: {
           const nKv = RopeStore.nHeads(op);
-          rope(RopeStore.k(op), nKv, RopeStore.headDim(op), RopeStore.ropeDim(op), RopeStore.tab(op), pos0, s * nKv, e * nKv);
-          kvStore(RopeStore.k(op), RopeStore.v(op), RopeStore.kCache(op), RopeStore.vCache(op), RopeStore.width(op), RopeStore.f16(op), pos0, s, e);
+          if (rowTab == 0) {
+            rope(RopeStore.k(op), nKv, RopeStore.headDim(op), RopeStore.ropeDim(op), RopeStore.tab(op), pos0, s * nKv, e * nKv);
+            kvStore(RopeStore.k(op), RopeStore.v(op), RopeStore.kCache(op) + kvOff, RopeStore.vCache(op) + kvOff, RopeStore.width(op), RopeStore.f16(op), pos0, s, e);
+          } else {
+            for (let t = s; t < e; t++) {
+              const p = rowPos(rowTab, t) - t; // the kernels add the row index
+              const off = rowOff(rowTab, t);
+              rope(RopeStore.k(op), nKv, RopeStore.headDim(op), RopeStore.ropeDim(op), RopeStore.tab(op), p, t * nKv, (t + 1) * nKv);
+              kvStore(RopeStore.k(op), RopeStore.v(op), RopeStore.kCache(op) + off, RopeStore.vCache(op) + off, RopeStore.width(op), RopeStore.f16(op), p, t, t + 1);
+            }
+          }
           break;
         }
         case OP_MATMUL:
           matmul(Matmul.type(op), Matmul.w(op), Matmul.rowBytes(op), Matmul.x(op), Matmul.xRowBytes(op), Matmul.out(op), Matmul.rows(op), Matmul.cols(op), rows, s, e);
           break;
-        case OP_ROPE: rope(Rope.x(op), Rope.nHeads(op), Rope.headDim(op), Rope.ropeDim(op), Rope.tab(op), pos0, s, e); break;
-        case OP_KV_STORE: kvStore(KvStore.k(op), KvStore.v(op), KvStore.kCache(op), KvStore.vCache(op), KvStore.width(op), KvStore.f16(op), pos0, s, e); break;
+        case OP_ROPE:
+          if (rowTab == 0) rope(Rope.x(op), Rope.nHeads(op), Rope.headDim(op), Rope.ropeDim(op), Rope.tab(op), pos0, s, e);
+          else {
+            const nh = Rope.nHeads(op);
+            for (let t = s; t < e; ) {
+              const r = t / nh;
+              const t1 = min(e, (r + 1) * nh);
+              rope(Rope.x(op), nh, Rope.headDim(op), Rope.ropeDim(op), Rope.tab(op), rowPos(rowTab, r) - r, t, t1);
+              t = t1;
+            }
+          }
+          break;
+        case OP_KV_STORE:
+          if (rowTab == 0) kvStore(KvStore.k(op), KvStore.v(op), KvStore.kCache(op) + kvOff, KvStore.vCache(op) + kvOff, KvStore.width(op), KvStore.f16(op), pos0, s, e);
+          else {
+            for (let t = s; t < e; t++) {
+              const off = rowOff(rowTab, t);
+              kvStore(KvStore.k(op), KvStore.v(op), KvStore.kCache(op) + off, KvStore.vCache(op) + off, KvStore.width(op), KvStore.f16(op), rowPos(rowTab, t) - t, t, t + 1);
+            }
+          }
+          break;
         case OP_ATTENTION:
-          attention(
-            Attention.q(op), Attention.out(op), Attention.kCache(op), Attention.vCache(op), Attention.nHeads(op), Attention.nKvHeads(op),
-            Attention.headDim(op), Attention.scale(op), Attention.f16(op), Attention.flash(op), pos0, T, Attention.rowsPerTask(op), scratch, s, e,
-          );
+          if (rowTab == 0) {
+            attention(
+              Attention.q(op), Attention.out(op), Attention.kCache(op) + kvOff, Attention.vCache(op) + kvOff, Attention.nHeads(op), Attention.nKvHeads(op),
+              Attention.headDim(op), Attention.scale(op), Attention.f16(op), Attention.flash(op), pos0, T, Attention.rowsPerTask(op), scratch, s, e,
+            );
+          } else {
+            // task = row x KV head: one query row at its own position over its own sequence's cache
+            const nKv = Attention.nKvHeads(op);
+            const rowBytes = <usize>(Attention.nHeads(op) * Attention.headDim(op)) << 2;
+            for (let t = s; t < e; t++) {
+              const r = t / nKv;
+              const g = t - r * nKv;
+              const off = rowOff(rowTab, r);
+              attention(
+                Attention.q(op) + <usize>r * rowBytes, Attention.out(op) + <usize>r * rowBytes, Attention.kCache(op) + off, Attention.vCache(op) + off,
+                Attention.nHeads(op), nKv, Attention.headDim(op), Attention.scale(op), Attention.f16(op), Attention.flash(op), rowPos(rowTab, r), 1, 1, scratch, g, g + 1,
+              );
+            }
+          }
           break;
         case OP_ADD: add(Add.a(op), Add.b(op), Add.out(op), s, e); break;
         case OP_SILU_MUL:
@@ -284,6 +332,14 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
         }
         case OP_GATHER_OUTPUTS: {
           const width = <usize>GatherOutputs.width(op);
+          const outRows = <usize>atomic.load<u32>(ctl + C_OUT_ROWS);
+          if (rowTab != 0) {
+            for (let o = 0; o < nOut; o++) {
+              const r = <usize>load<i32>(outRows + (<usize>o << 2));
+              memory.copy(GatherOutputs.out(op) + <usize>o * width * 4, GatherOutputs.x(op) + r * width * 4, width * 4);
+            }
+            break;
+          }
           memory.copy(GatherOutputs.out(op), GatherOutputs.x(op) + <usize>(T - nOut) * width * 4, <usize>nOut * width * 4);
           break;
         }
@@ -307,6 +363,15 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
     }
   }
   return 0;
+}
+
+/** Position of row t of a multi-sequence step's row table. */
+@inline function rowPos(tab: usize, t: i32): i32 {
+  return load<i32>(tab + (<usize>t << 3));
+}
+/** Byte offset of row t's sequence in every layer's K and V cache. */
+@inline function rowOff(tab: usize, t: i32): usize {
+  return <usize>load<u32>(tab + (<usize>t << 3), 4);
 }
 
 /** Marks the step as failed so threads waiting in the barrier leave. */
