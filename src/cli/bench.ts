@@ -131,7 +131,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     checkLlamaTensors(file, hp);
     const program = buildLlamaProgram(hp, 'f16');
     const contextLength = Math.max(1, o.prompt, o.generate);
-    backend = createBackend(o.backend, { threads: o.threads, flashAttention: o.flashAttention, profile: o.profile });
+    backend = await createBackend(o.backend, { threads: o.threads, flashAttention: o.flashAttention, profile: o.profile });
     await backend.init({ file, program, contextLength, maxBatch: Math.max(1, o.prompt), onProgress: undefined });
     const matmulWeights = new Set(program.ops.flatMap((op) => (op.op === 'matmul' ? [op.weight] : [])));
     const bytesPerToken = [...matmulWeights].reduce((s, n) => s + file.tensor(n)!.nBytes, 0);
@@ -226,7 +226,7 @@ export async function cmdBench(argv: string[]): Promise<number> {
   } }));
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.model) throw new UsageError(`bench needs a model: -m FILE\n${BENCH_USAGE}`);
-  const backend = (values.backend ?? defaultBackend()) as BackendName;
+  const backend = (values.backend ?? (await defaultBackend())) as BackendName;
   if (!BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got "${values.backend}"`);
   const report = await runBench({
     file: values.model,
@@ -297,7 +297,7 @@ function describeWasmBuild(b: WasmBuild): string {
     : 'simd: baseline SIMD128 + threads (AssemblyScript)';
 }
 
-export function runtimeInfo(): RuntimeInfo {
+export async function runtimeInfo(): Promise<RuntimeInfo> {
   let build: WasmBuild | undefined;
   let failure = '';
   try {
@@ -315,7 +315,7 @@ export function runtimeInfo(): RuntimeInfo {
     v8: process.versions.v8,
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: availableParallelism(),
-    defaultBackend: defaultBackend(),
+    defaultBackend: await defaultBackend(),
     wasm: {
       available: wasmAvailable(),
       build: build ? describeWasmBuild(build) : `none: ${failure}`,
@@ -331,7 +331,7 @@ export async function cmdInfo(argv: string[]): Promise<number> {
     json: { type: 'boolean' },
   } }));
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const info = runtimeInfo();
+  const info = await runtimeInfo();
   if (values.json) {
     process.stdout.write(JSON.stringify(info) + '\n');
     return 0;

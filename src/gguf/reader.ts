@@ -8,7 +8,8 @@
  * bytes once into its destination.
  */
 import { GGUFError, type GGUFErrorCode } from './errors.js';
-import { FileSource, MemorySource, type ByteSource } from './source.js';
+import { MemorySource, type ByteSource } from './source.js';
+import { platform } from '../platform/index.js';
 import { ggmlType, ggmlTypeName, type GGMLTypeInfo } from './types.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
@@ -428,9 +429,9 @@ export function parseGGUF(src: ByteSource): GGUFFile {
 
 /** Opens a GGUF file and reads its header; tensor data stays in the file until asked for. */
 export function openGGUFSync(path: string): GGUFFile {
-  let src: FileSource;
+  let src: ByteSource;
   try {
-    src = new FileSource(path);
+    src = platform.openFile(path);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw new GGUFError('IO', `cannot open ${path}: ${err.code ?? err.message}`, 0, path);

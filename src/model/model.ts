@@ -3,7 +3,8 @@
  * backend holding the weights and KV cache. Generation calls are serialised:
  * one model runs one generation at a time.
  */
-import { openGGUF, type GGUFFile } from '../gguf/reader.js';
+import type { GGUFFile } from '../gguf/reader.js';
+import { openGGUFFrom, sourceName, type ModelSource } from '../gguf/open.js';
 import { createBackend, defaultBackend, type Backend, type BackendName, type LoadProgress } from '../kernels/index.js';
 import { GenerationStream, generateTokens, type GenerateOptions, type GenerationEngine, type GenerationResult, type GenerationTokenizer } from '../generate/generate.js';
 import { BpeTokenizer, SpmTokenizer, TokenizerError, type EncodeOptions, type DecodeOptions, type Tokenizer } from '../tokenizer/index.js';
@@ -28,6 +29,7 @@ export interface LoadModelOptions {
 }
 
 export interface ModelInfo {
+  /** The path or URL the model came from (a File's name, or a description of a Blob or bytes). */
   readonly path: string;
   readonly name: string | undefined;
   readonly architecture: string;
@@ -61,8 +63,8 @@ export function tokenizerFromGGUF(file: GGUFFile, opts: { warn?: (message: strin
 }
 
 /** Loads only the tokenizer of a GGUF file (works on vocabulary-only files with no tensors). */
-export async function loadTokenizer(path: string, opts: { warn?: (message: string) => void } = {}): Promise<Tokenizer> {
-  const file = await openGGUF(path);
+export async function loadTokenizer(source: ModelSource, opts: { warn?: (message: string) => void } = {}): Promise<Tokenizer> {
+  const file = await openGGUFFrom(source);
   try {
     return tokenizerFromGGUF(file, opts);
   } finally {
@@ -120,9 +122,11 @@ export class Model {
   }
 
   /** @internal */
-  static async load(path: string, opts: LoadModelOptions = {}): Promise<Model> {
-    const backendName = opts.backend ?? defaultBackend();
-    const file = await openGGUF(path);
+  static async load(source: ModelSource, opts: LoadModelOptions = {}): Promise<Model> {
+    const backendName = opts.backend ?? (await defaultBackend());
+    const path = sourceName(source);
+    const onProgress = opts.onProgress;
+    const file = await openGGUFFrom(source, { onProgress: onProgress && ((p) => onProgress({ stage: 'download', ...p, tensor: '' })) });
     try {
       const hp = llamaHyperparameters(file);
       const tensors = checkLlamaTensors(file, hp);
@@ -138,8 +142,8 @@ export class Model {
       const kvCacheType = opts.kvCacheType ?? 'f16';
       if (kvCacheType !== 'f16' && kvCacheType !== 'f32') throw new RangeError(`kvCacheType must be 'f16' or 'f32', got ${String(kvCacheType)}`);
       const program = buildLlamaProgram(hp, kvCacheType);
-      const backend = createBackend(backendName, { threads: opts.threads });
-      await backend.init({ file, program, contextLength, maxBatch, onProgress: opts.onProgress });
+      const backend = await createBackend(backendName, { threads: opts.threads });
+      await backend.init({ file, program, contextLength, maxBatch, onProgress: onProgress && ((p) => onProgress({ ...p, stage: 'weights' })) });
       const tensorTypes: Record<string, number> = {};
       for (const t of file.tensors) tensorTypes[t.type.name] = (tensorTypes[t.type.name] ?? 0) + 1;
       const info: ModelInfo = {
@@ -297,6 +301,6 @@ export class Model {
   }
 }
 
-export function loadModel(path: string, opts?: LoadModelOptions): Promise<Model> {
-  return Model.load(path, opts);
+export function loadModel(source: ModelSource, opts?: LoadModelOptions): Promise<Model> {
+  return Model.load(source, opts);
 }

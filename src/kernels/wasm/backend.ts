@@ -17,7 +17,6 @@
  * activations. A quantized copy is made once per buffer version and shared by
  * every matmul that reads it (q, k and v read one copy of h).
  */
-import { availableParallelism } from 'node:os';
 import { GGMLType, ggmlType, ggmlTypeName, rowBytes } from '../../gguf/types.js';
 import type { GGUFTensorInfo } from '../../gguf/reader.js';
 import { dequantize, dequantizeRow } from '../../quant/index.js';
@@ -26,6 +25,7 @@ import type { Op, Program, Step } from '../../model/program.js';
 import type { Backend, BackendInit, OpProfile } from '../backend.js';
 import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmBuild, type WasmExports, type WasmMemory } from './loader.js';
 import { ThreadPool } from './pool.js';
+import { platform } from '../../platform/index.js';
 
 export interface WasmBackendOptions {
   /** Compute threads including the main thread; default the core count. */
@@ -94,7 +94,7 @@ const Q8A_X16_BYTES = 64;
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
 export function defaultThreads(): number {
-  return Math.max(1, availableParallelism());
+  return platform.cores();
 }
 
 /** Bytes of one row of `width` activations in format fmt. */
@@ -302,7 +302,7 @@ export class WasmBackend implements Backend {
     ctl[C_COUNTERS / 4] = this.counters;
     ctl[C_SCRATCH / 4] = scratch;
     ctl[C_SCRATCH_STRIDE / 4] = scratchStride;
-    ctl[C_SPIN / 4] = Number(process.env.TSINFER_SPIN ?? 20000);
+    ctl[C_SPIN / 4] = Number(platform.env('TSINFER_SPIN') ?? 20000);
     ctl[C_PROF / 4] = this.prof;
     if (this.threads > 1) this.pool = await ThreadPool.start(this.build, this.memory, this.ctl, this.threads, this.ctl + C_POOL, 20000, f16Table);
   }
