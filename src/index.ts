@@ -1,8 +1,4 @@
 /** tsinfer: GGUF language models in pure TypeScript. Public API. */
-import { loadModel, Model } from './model/model.js';
-import { GenerationStream, type GenerateOptions } from './generate/generate.js';
-import type { ModelSource } from './gguf/open.js';
-
 export { loadModel, loadTokenizer, Model, type ChatMessage, type ChatOptions, type LoadModelOptions, type ModelInfo, type Tokenizer } from './model/model.js';
 export type { GenerateOptions, GenerationChunk, GenerationResult, GenerationStats, FinishReason, GenerationStream } from './generate/generate.js';
 export type { SamplingOptions } from './generate/sampling.js';
@@ -18,24 +14,4 @@ export { AbortError } from './generate/errors.js';
 export { BpeTokenizer, SpmTokenizer, TokenizerError, PRE_TOKENIZER_NAMES, type DecodeOptions, type EncodeOptions } from './tokenizer/index.js';
 export { renderChatTemplate, type ChatTemplateOptions } from './tokenizer/chat.js';
 
-/**
- * One-shot generation: `generate({ model: 'file.gguf' | url | blob | bytes | loadedModel, prompt, ...options })`.
- * Streams like `model.generate`; when given a path, the model is loaded first and disposed at the end.
- */
-export function generate(args: { model: ModelSource | Model; prompt: string | number[] } & GenerateOptions): GenerationStream {
-  const { model, prompt, ...opts } = args;
-  if (model instanceof Model) return model.generate(prompt, opts);
-  const path = model;
-  // Load lazily inside the stream so errors surface through iteration / result.
-  async function* run() {
-    const m = await loadModel(path);
-    try {
-      const s = m.generate(prompt, opts);
-      for await (const chunk of s) yield chunk;
-      return await s.result;
-    } finally {
-      await m.dispose();
-    }
-  }
-  return new GenerationStream(run());
-}
+export { generate } from './model/oneshot.js';

@@ -8,6 +8,7 @@ import { ContextOverflowError } from '../model/errors.js';
 import { AbortError } from './errors.js';
 import { Sampler, validateSamplingOptions, type SamplingOptions } from './sampling.js';
 import { StopMatcher } from './stop.js';
+import { platform } from '../platform/index.js';
 
 export interface GenerateOptions extends SamplingOptions {
   /** Most tokens to generate; default: until end of generation or the context is full. */
@@ -114,7 +115,7 @@ function checkOptions(o: GenerateOptions): void {
   }
 }
 
-const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+const yieldToEventLoop = () => platform.yieldToEventLoop();
 
 /** Length of the common prefix of two token lists. */
 function commonPrefix(a: readonly number[], b: readonly number[]): number {

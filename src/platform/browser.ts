@@ -45,13 +45,30 @@ function startWorker(body: string, data: unknown): PlatformWorker {
   };
 }
 
+/** A macrotask without setTimeout's 4 ms clamp: one MessageChannel, resolvers in order. */
+const waiting: (() => void)[] = [];
+let channel: { port1: { onmessage: (() => void) | null }; port2: { postMessage(m: unknown): void } } | undefined;
+function yieldToEventLoop(): Promise<void> {
+  if (!channel) {
+    channel = new (globalThis as unknown as { MessageChannel: new () => NonNullable<typeof channel> }).MessageChannel();
+    channel.port1.onmessage = () => waiting.shift()?.();
+  }
+  return new Promise<void>((r) => {
+    waiting.push(r);
+    channel!.port2.postMessage(0);
+  });
+}
+
 export const platform: Platform = {
   name: 'browser',
   openFile(path: string): ByteSource {
     throw new Error(`cannot open "${path}" by path in a browser: pass a URL, a Blob/File or a Uint8Array`);
   },
   startWorker,
+  // Atomics.wait throws on a page's main thread; dedicated workers (no document) may block.
+  canBlock: typeof (globalThis as { document?: unknown }).document === 'undefined',
   cores: () => Math.max(1, web.navigator?.hardwareConcurrency ?? 1),
   env: () => undefined,
   enableRelaxedSimd: () => 'not needed or not possible in a browser (no engine flags)',
+  yieldToEventLoop,
 };

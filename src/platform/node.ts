@@ -67,7 +67,9 @@ export const platform: Platform = {
   name: 'node',
   openFile: (path) => new FileSource(path),
   startWorker,
+  canBlock: true,
   cores: () => Math.max(1, availableParallelism()),
   env: (name) => process.env[name],
   enableRelaxedSimd,
+  yieldToEventLoop: () => new Promise<void>((r) => setImmediate(r)),
 };

@@ -25,6 +25,11 @@ export interface Platform {
    * scope. The worker does not keep the process alive (Node: unref).
    */
   startWorker(body: string, data: unknown): PlatformWorker;
+  /**
+   * Whether this thread may block in Atomics.wait (false on a browser page's main thread, where
+   * the WASM barrier must spin instead).
+   */
+  readonly canBlock: boolean;
   /** Logical cores this process may use (1 when unknown). */
   cores(): number;
   /** An environment variable (Node's process.env; browsers have none). */
@@ -34,6 +39,8 @@ export interface Platform {
    * Node 20: --experimental-wasm-relaxed-simd). True when set, else why not.
    */
   enableRelaxedSimd(): true | string;
+  /** Resolves after pending I/O and timers have had a turn (Node: setImmediate; browsers: a MessageChannel task). */
+  yieldToEventLoop(): Promise<void>;
 }
 
 /** Bytes of a base64 string (atob exists in browsers and in Node ≥ 16). */

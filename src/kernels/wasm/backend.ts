@@ -262,7 +262,7 @@ export class WasmBackend implements Backend {
       }
       loaded += t.nBytes;
       onProgress?.({ loadedBytes: loaded, totalBytes: totalW, tensor: t.name });
-      await new Promise<void>((r) => setImmediate(r));
+      await platform.yieldToEventLoop();
     }
     this.weightBytes = totalW;
 
@@ -302,7 +302,8 @@ export class WasmBackend implements Backend {
     ctl[C_COUNTERS / 4] = this.counters;
     ctl[C_SCRATCH / 4] = scratch;
     ctl[C_SCRATCH_STRIDE / 4] = scratchStride;
-    ctl[C_SPIN / 4] = Number(platform.env('TSINFER_SPIN') ?? 20000);
+    // Where this thread may not block (a browser page's main thread), barriers only spin.
+    ctl[C_SPIN / 4] = platform.canBlock ? Number(platform.env('TSINFER_SPIN') ?? 20000) : 0x7fffffff;
     ctl[C_PROF / 4] = this.prof;
     if (this.threads > 1) this.pool = await ThreadPool.start(this.build, this.memory, this.ctl, this.threads, this.ctl + C_POOL, 20000, f16Table);
   }
