@@ -12,7 +12,9 @@ let abort;
 $('threads').value = String(isolated ? platform.cores() : 1);
 $('threads').disabled = !isolated;
 document.body.dataset.isolated = String(isolated);
-status(`${navigator.gpu ? 'WebGPU available' : 'no WebGPU in this browser'}; ${isolated ? `cross-origin isolated: WASM threads up to ${platform.cores()}` : 'not cross-origin isolated: WASM runs without threads (serve with demo/serve.mjs)'}`);
+status(
+  `${navigator.gpu ? 'WebGPU available' : 'no WebGPU in this browser'}; ${isolated ? `cross-origin isolated: WASM threads up to ${platform.cores()}` : 'not cross-origin isolated: WASM runs without threads (serve with demo/serve.mjs)'}`,
+);
 setState('idle');
 
 function setState(s) {
@@ -29,8 +31,9 @@ function status(text) {
 
 function fail(e) {
   console.error(e);
-  status(`error: ${e && e.message ? e.message : String(e)}`);
-  document.body.dataset.error = String(e && e.message ? e.message : e);
+  const message = e?.message ?? String(e);
+  status(`error: ${message}`);
+  document.body.dataset.error = message;
   setState(model ? 'ready' : 'error');
 }
 
@@ -104,7 +107,9 @@ async function send() {
     const r = await stream.result;
     if (model.chatTemplate) messages.push({ role: 'assistant', content: r.text });
     const s = r.stats;
-    status(`${s.generatedTokens} tokens, ${(s.generatedTokens / (s.decodeMs / 1000)).toFixed(1)} tokens/s (prompt ${s.promptTokens} tokens in ${s.prefillMs.toFixed(0)} ms); finish: ${r.finishReason}`);
+    status(
+      `${s.generatedTokens} tokens, ${(s.generatedTokens / (s.decodeMs / 1000)).toFixed(1)} tokens/s (prompt ${s.promptTokens} tokens in ${s.prefillMs.toFixed(0)} ms); finish: ${r.finishReason}`,
+    );
     out.dataset.done = 'true';
     setState('ready');
   } catch (e) {

@@ -19,7 +19,11 @@ const BROWSER_ONLY = ['platform'];
 
 it('the browser entry exports the Node entry minus the Node-only file writers', () => {
   const want = Object.keys(node).filter((k) => !NODE_ONLY.includes(k));
-  expect(Object.keys(browser).filter((k) => !BROWSER_ONLY.includes(k)).sort()).toEqual(want.sort());
+  expect(
+    Object.keys(browser)
+      .filter((k) => !BROWSER_ONLY.includes(k))
+      .sort(),
+  ).toEqual(want.sort());
 });
 
 const BUNDLE = path.join(REPO_ROOT, 'dist', 'tsinfer.browser.js');

@@ -19,6 +19,12 @@ async function run() {
 }
 
 run().then(
-  (r) => { window.tsinferResult = r; document.getElementById('out').textContent = r.text; },
-  (e) => { window.tsinferResult = { error: String(e && e.stack || e) }; document.getElementById('out').textContent = String(e); },
+  (r) => {
+    window.tsinferResult = r;
+    document.getElementById('out').textContent = r.text;
+  },
+  (e) => {
+    window.tsinferResult = { error: String(e?.stack ?? e) };
+    document.getElementById('out').textContent = String(e);
+  },
 );
