@@ -4,6 +4,7 @@
  * (dist/tsinfer.browser.js, from `npm run build`) exports the same names and imports
  * no node: module.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -35,4 +36,11 @@ it('the bundle imports no node: module and exports the browser entry', async () 
   const mod = (await import(pathToFileURL(BUNDLE).href)) as Record<string, unknown>;
   expect(Object.keys(mod).sort()).toEqual(Object.keys(browser).sort());
   expect((mod.platform as { name: string }).name).toBe('browser');
+});
+
+it("the package's conditional exports: 'browser' gives the bundle, 'node' the Node entry", () => {
+  const probe = "const m = await import('tsinfer'); console.log(JSON.stringify({ platform: m.platform?.name ?? null, writeGGUF: typeof m.writeGGUF }));";
+  const run = (conditions: string[]) => JSON.parse(execFileSync(process.execPath, [...conditions, '--input-type=module', '-e', probe], { cwd: REPO_ROOT, encoding: 'utf8' }));
+  expect(run(['--conditions=browser'])).toEqual({ platform: 'browser', writeGGUF: 'undefined' });
+  expect(run([])).toEqual({ platform: null, writeGGUF: 'function' });
 });
