@@ -23,12 +23,14 @@ const FILES = {
   '/tsinfer.browser.js.map': ['dist/tsinfer.browser.js.map', 'application/json'],
 };
 
-/** The demo's HTTP server (not yet listening). */
-export function demoServer() {
+/** The demo's HTTP server (not yet listening); isolate: false leaves out COOP/COEP (to see the page without threads). */
+export function demoServer({ isolate = true } = {}) {
   return http.createServer(async (req, res) => {
     // Cross-origin isolation: without both headers the page has no SharedArrayBuffer.
-    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+    if (isolate) {
+      res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+      res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+    }
     res.setHeader('Cache-Control', 'no-store');
     const entry = FILES[new URL(req.url ?? '/', 'http://localhost').pathname];
     if (!entry || (req.method !== 'GET' && req.method !== 'HEAD')) {

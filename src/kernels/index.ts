@@ -1,6 +1,7 @@
 import type { Backend, BackendName } from './backend.js';
 import type { WebGPUBackendOptions } from './webgpu/backend.js';
 import type { WasmBackendOptions } from './wasm/backend.js';
+import { ModelError } from '../model/errors.js';
 
 export const BACKENDS: readonly BackendName[] = ['reference', 'wasm', 'webgpu'];
 
@@ -22,6 +23,12 @@ export async function createBackend(name: BackendName, options: BackendOptions =
     case 'reference':
       return new (await import('./reference/backend.js')).ReferenceBackend();
     case 'wasm':
+      if (typeof SharedArrayBuffer === 'undefined') {
+        // Browsers give shared memory only to cross-origin isolated pages.
+        throw new ModelError(
+          'the wasm backend needs SharedArrayBuffer, which this page does not have: serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (demo/serve.mjs does), or use backend webgpu or reference',
+        );
+      }
       return new (await import('./wasm/backend.js')).WasmBackend(options);
     case 'webgpu':
       // Dawn (the optional `webgpu` package) or navigator.gpu is loaded by init().

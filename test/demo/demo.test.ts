@@ -59,9 +59,17 @@ async function chat(backend: string, threads: number): Promise<{ text: string; i
   await page.fill('#temperature', '0');
   await page.fill('#maxTokens', String(greedy.continuationIds.length));
   await page.fill('#prompt', greedy.prompt);
+  // Streaming: count the changes to the conversation while the reply comes in.
+  await page.evaluate(() => {
+    const w = window as unknown as { updates: number };
+    w.updates = 0;
+    new MutationObserver((records) => (w.updates += records.length)).observe(document.getElementById('log')!, { subtree: true, childList: true, characterData: true });
+  });
   await page.click('#send');
   await page.waitForSelector('.assistant[data-done="true"]', { state: 'attached', timeout: 120_000 });
   expect(await page.evaluate(() => document.body.dataset.error), logs.join('\n')).toBeUndefined();
+  const updates = await page.evaluate(() => (window as unknown as { updates: number }).updates);
+  expect(updates, 'the reply is shown piece by piece').toBeGreaterThan(greedy.continuationIds.length / 2);
   const text = await page.textContent('.assistant');
   const info = JSON.parse((await page.getAttribute('body', 'data-backend')) ?? '{}');
   return { text: text ?? '', info, page, logs };
@@ -96,4 +104,26 @@ describe.runIf(HAVE_CHROMIUM || CI)('browser demo in headless Chromium (stories2
     expect(second[1]!.length).toBeGreaterThan(0);
     await page.close();
   }, 240_000);
+
+  it('without COOP/COEP the page says WASM has no threads, and loading on WASM is an error naming the headers', async () => {
+    const plain = demoServer({ isolate: false });
+    await new Promise<void>((ok) => plain.listen(0, '127.0.0.1', ok));
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${(plain.address() as AddressInfo).port}/`);
+      await page.waitForSelector('body[data-state="idle"]');
+      expect(await page.evaluate(() => crossOriginIsolated)).toBe(false);
+      expect(await page.textContent('#status')).toContain('not cross-origin isolated');
+      await page.setInputFiles('#file', MODEL);
+      await page.selectOption('#backend', 'wasm');
+      await page.click('#load');
+      await page.waitForSelector('body[data-state="error"]', { state: 'attached', timeout: 60_000 });
+      const error = await page.evaluate(() => document.body.dataset.error);
+      expect(error).toContain('SharedArrayBuffer');
+      expect(error).toContain('Cross-Origin-Embedder-Policy');
+    } finally {
+      await page.close();
+      plain.close();
+    }
+  }, 120_000);
 });
