@@ -68,7 +68,8 @@ for (const threads of values.threads.split(',').map(Number)) {
       });
       await bench.run();
       const r = bench.tasks[0].result;
-      const ms = r.latency.median ?? r.latency.mean;
+      if (r.state !== 'completed') throw new Error(`benchmark ${bench.tasks[0].name} did not complete: ${r.state}${'error' in r ? ` (${r.error})` : ''}`);
+      const ms = r.latency.p50; // tinybench 6 names the median p50 (there is no latency.median)
       const gbps = matBytes / (ms / 1000) / 1e9;
       results.push({ type: name, rows, cols, threads, bytes: matBytes, medianMs: ms, meanMs: r.latency.mean, rme: r.latency.rme, gbPerSecond: gbps, dramFraction: gbps / DRAM_GBPS, samples: r.latency.samplesCount ?? r.latency.samples?.length });
       process.stderr.write(`${name} ${rows}x${cols} t${threads}: ${gbps.toFixed(2)} GB/s\n`);

@@ -158,6 +158,7 @@ export async function writeF32Fixture(set, out = fixturePath(set)) {
 /**
  * Makes sure the fixtures of the given sets exist (generating the missing
  * ones, or all with force). Returns the paths, F32 first per set.
+ * @param {{ sets?: string[], types?: string[], force?: boolean, log?: (line: string) => void }} [options]
  */
 export async function ensureFixtures({ sets = DEFAULT_SETS, types = QUANT_TYPES, force = false, log = () => {} } = {}) {
   mkdirSync(FIXTURE_DIR, { recursive: true });
