@@ -27,7 +27,7 @@ export interface OpenOptions {
   signal?: AbortSignal;
 }
 
-const URL_SCHEME = /^(https?|blob|data|file):/i;
+const URL_SCHEME = /^(https?|blob|data):/i;
 
 /** True when a string names a URL rather than a path (in a browser every string is a URL, relative ones too). */
 export function isUrlString(s: string): boolean {
@@ -87,6 +87,9 @@ async function fetchBytes(url: string, opts: OpenOptions): Promise<Uint8Array> {
 /** Opens a GGUF file from a path, URL, Blob/File or bytes and reads its header. */
 export async function openGGUFFrom(src: ModelSource, opts: OpenOptions = {}): Promise<GGUFFile> {
   const name = sourceName(src);
+  // file: URLs are files (in Node: positioned reads, as for a path).
+  const fileUrl = (src instanceof URL && src.protocol === 'file:') || (typeof src === 'string' && /^file:/i.test(src));
+  if (fileUrl && platform.name === 'node') return openGGUFSync(new URL(String(src)));
   if (typeof src === 'string' && !isUrlString(src)) return openGGUFSync(src);
   let bytes: Uint8Array;
   if (typeof src === 'string' || src instanceof URL) bytes = await fetchBytes(String(src), opts);

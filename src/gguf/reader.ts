@@ -428,13 +428,13 @@ export function parseGGUF(src: ByteSource): GGUFFile {
 }
 
 /** Opens a GGUF file and reads its header; tensor data stays in the file until asked for. */
-export function openGGUFSync(path: string): GGUFFile {
+export function openGGUFSync(path: string | URL): GGUFFile {
   let src: ByteSource;
   try {
     src = platform.openFile(path);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new GGUFError('IO', `cannot open ${path}: ${err.code ?? err.message}`, 0, path);
+    throw new GGUFError('IO', `cannot open ${String(path)}: ${err.code ?? err.message}`, 0, String(path));
   }
   try {
     return parseGGUF(src);

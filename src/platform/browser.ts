@@ -61,8 +61,8 @@ function yieldToEventLoop(): Promise<void> {
 
 export const platform: Platform = {
   name: 'browser',
-  openFile(path: string): ByteSource {
-    throw new Error(`cannot open "${path}" by path in a browser: pass a URL, a Blob/File or a Uint8Array`);
+  openFile(path: string | URL): ByteSource {
+    throw new Error(`cannot open "${String(path)}" by path in a browser: pass a URL, a Blob/File or a Uint8Array`);
   },
   startWorker,
   // Atomics.wait throws on a page's main thread; dedicated workers (no document) may block.

@@ -1,6 +1,7 @@
 /** The Node implementation of the platform seam (./types.ts). */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ByteSource } from '../gguf/source.js';
 import type { Platform, PlatformWorker } from './types.js';
@@ -8,9 +9,11 @@ import type { Platform, PlatformWorker } from './types.js';
 /** Positioned reads over a file: the weights go from here straight into their final home. */
 export class FileSource implements ByteSource {
   readonly size: number;
+  readonly path: string;
   private fd: number;
-  constructor(readonly path: string) {
-    this.fd = openSync(path, 'r');
+  constructor(file: string | URL) {
+    this.path = typeof file === 'string' ? file : fileURLToPath(file);
+    this.fd = openSync(this.path, 'r');
     try {
       this.size = fstatSync(this.fd).size;
     } catch (e) {

@@ -17,8 +17,8 @@ export interface PlatformWorker {
 
 export interface Platform {
   readonly name: 'node' | 'browser';
-  /** Positioned reads over a file named by a path (Node only; browsers throw). */
-  openFile(path: string): ByteSource;
+  /** Positioned reads over a file named by a path or a file: URL (Node only; browsers throw). */
+  openFile(path: string | URL): ByteSource;
   /**
    * Starts a worker that runs `body`: a classic script in which `workerData` (a
    * structured clone of `data`) and `parentPort.postMessage(message)` are in

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GGUFError, loadModel, loadTokenizer, type LoadProgress, type ModelSource } from '../../src/index.js';
 import { readSharedJson, sharedPath } from '../helpers/shared.js';
@@ -71,6 +72,10 @@ async function check(source: () => ModelSource, expectDownload: boolean, expectP
 
 describe('loadModel sources (stories260K, reference backend, greedy = llama.cpp)', () => {
   it('a path', () => check(() => MODEL, false, MODEL));
+  it('a file: URL (string or URL) is read as a file', async () => {
+    await check(() => pathToFileURL(MODEL), false, pathToFileURL(MODEL).href);
+    await check(() => pathToFileURL(MODEL).href, false, pathToFileURL(MODEL).href);
+  });
   it('a URL string with content-length: download progress has the total', async () => {
     const d = await check(() => `${base}/model.gguf`, true, `${base}/model.gguf`);
     expect(d.every((p) => p.totalBytes === BYTES.length)).toBe(true);
