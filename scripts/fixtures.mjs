@@ -19,7 +19,7 @@
  * divided by sqrt(2 * layers), norm weights 1 + N(0, 0.02): activations stay
  * finite over 30 layers. Runs against dist/ (build first: npx tsc).
  */
-import { existsSync, mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,16 +37,10 @@ const { quantizeModel } = await import(path.join(DIST, 'quant', 'quantize-model.
 
 export const QUANT_TYPES = ['Q8_0', 'Q4_0', 'Q4_K_M', 'Q6_K'];
 
-/** The model shapes. */
-export const SHAPES = {
-  tiny: { base: 'smollm2-135m-1l', name: 'SmolLM2-135M 1-layer', nLayer: 1, nEmbd: 576, nHead: 9, nHeadKv: 3, nFf: 1536, seed: 135001 },
-  '135m': { base: 'smollm2-135m', name: 'SmolLM2-135M', nLayer: 30, nEmbd: 576, nHead: 9, nHeadKv: 3, nFf: 1536, seed: 135 },
-  '360m': { base: 'smollm2-360m', name: 'SmolLM2-360M', nLayer: 32, nEmbd: 960, nHead: 15, nHeadKv: 5, nFf: 2560, seed: 360 },
-  // Not a SmolLM2 shape: rows that are multiples of 256 and GQA 4, so llama.cpp's K-quant mix rules
-  // apply without fallbacks (used by the conformance harness; not made by default).
-  k256: { base: 'k256-8l', name: 'K-quant rules check (8 layers, 512 embd)', nLayer: 8, nEmbd: 512, nHead: 8, nHeadKv: 2, nFf: 1536, seed: 256 },
-};
-export const DEFAULT_SETS = ['tiny', '135m', '360m'];
+/** The model shapes and the sets made by default: fixtures/settings.json. */
+const SETTINGS = JSON.parse(readFileSync(path.join(ROOT, 'fixtures', 'settings.json'), 'utf8'));
+export const SHAPES = SETTINGS.shapes;
+export const DEFAULT_SETS = SETTINGS.defaultSets;
 
 /** Path of a fixture file: fixturePath('tiny', 'Q4_K_M') -> fixtures/generated/smollm2-135m-1l-q4_k_m.gguf. */
 export function fixturePath(set, type = 'F32') {
@@ -164,6 +158,7 @@ export async function writeF32Fixture(set, out = fixturePath(set)) {
 /**
  * Makes sure the fixtures of the given sets exist (generating the missing
  * ones, or all with force). Returns the paths, F32 first per set.
+ * @param {{ sets?: string[], types?: string[], force?: boolean, log?: (line: string) => void }} [options]
  */
 export async function ensureFixtures({ sets = DEFAULT_SETS, types = QUANT_TYPES, force = false, log = () => {} } = {}) {
   mkdirSync(FIXTURE_DIR, { recursive: true });

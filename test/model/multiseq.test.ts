@@ -20,7 +20,7 @@ const CTX = 64;
 async function backendFor(name: BackendName, sequences: number): Promise<{ b: Backend; vocab: number; close: () => void }> {
   const file = await openGGUF(MODEL);
   const hp = llamaHyperparameters(file);
-  const b = createBackend(name, { threads: 2 });
+  const b = await createBackend(name, { threads: 2 });
   await b.init({ file, program: buildLlamaProgram(hp, 'f16'), contextLength: CTX, maxBatch: 16, sequences });
   return { b, vocab: hp.vocabSize, close: () => (b.dispose(), file.close()) };
 }
@@ -144,7 +144,7 @@ describe('concurrent generate() calls', () => {
 
 describe('webgpu', () => {
   it('holds one sequence and refuses more before touching a device (the model serialises generations on it)', async () => {
-    const b = createBackend('webgpu');
+    const b = await createBackend('webgpu');
     expect(b.maxSequences).toBe(1);
     const file = await openGGUF(MODEL);
     try {

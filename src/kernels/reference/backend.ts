@@ -8,6 +8,7 @@ import { dequantize } from '../../quant/index.js';
 import type { Program, Step } from '../../model/program.js';
 import { checkStep, type Backend, type BackendInit } from '../backend.js';
 import * as k from './ops.js';
+import { platform } from '../../platform/index.js';
 
 export class ReferenceBackend implements Backend {
   readonly name = 'reference' as const;
@@ -54,7 +55,7 @@ export class ReferenceBackend implements Backend {
       }
       onProgress?.({ loadedBytes: loaded, totalBytes: total, tensor: t.name });
       // Let progress callbacks and signals run between tensors.
-      await new Promise<void>((r) => setImmediate(r));
+      await platform.yieldToEventLoop();
     }
     this.weightBytes = total;
     this.scratch = new Float32Array(maxCols);

@@ -17,7 +17,6 @@
  * activations. A quantized copy is made once per buffer version and shared by
  * every matmul that reads it (q, k and v read one copy of h).
  */
-import { availableParallelism } from 'node:os';
 import { GGMLType, ggmlType, ggmlTypeName, rowBytes } from '../../gguf/types.js';
 import type { GGUFTensorInfo } from '../../gguf/reader.js';
 import { dequantize, dequantizeRow } from '../../quant/index.js';
@@ -28,6 +27,7 @@ import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type Wa
 import { ThreadPool } from './pool.js';
 import { BLOCK_LAYOUTS, blockOffsets, Q8A_X16_BYTES } from './layout.js';
 import { CONTROL_BYTES, CONTROL_POOL, controlLayout, encodeOp, OP_FLAGS, OP_WORDS, type OpName, type OpRecord } from './schema.js';
+import { platform } from '../../platform/index.js';
 
 export interface WasmBackendOptions {
   /** Compute threads including the main thread; default the core count. */
@@ -68,7 +68,7 @@ const ATTN_SCRATCH_MAX = 16 << 20;
  */
 export const BARRIER_SPIN_US = 20;
 export function barrierSpinUs(): number {
-  const v = process.env.TSINFER_SPIN_US;
+  const v = platform.env('TSINFER_SPIN_US');
   if (v === undefined || v === '') return BARRIER_SPIN_US;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 1e6) throw new RangeError(`TSINFER_SPIN_US must be an integer number of microseconds in [0, 1e6], got "${v}"`);
@@ -108,7 +108,7 @@ const Q8A_BYTES = blockOffsets('Q8A').bytes;
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
 export function defaultThreads(): number {
-  return Math.max(1, availableParallelism());
+  return platform.cores();
 }
 
 /** Bytes of one row of `width` activations in format fmt. */
@@ -289,7 +289,7 @@ export class WasmBackend implements Backend {
       }
       loaded += t.nBytes;
       onProgress?.({ loadedBytes: loaded, totalBytes: totalW, tensor: t.name });
-      await new Promise<void>((r) => setImmediate(r));
+      await platform.yieldToEventLoop();
     }
     this.weightBytes = totalW;
 
@@ -322,7 +322,8 @@ export class WasmBackend implements Backend {
     ctl[C.counters / 4] = this.counters;
     ctl[C.scratch / 4] = scratch;
     ctl[C.scratchStride / 4] = scratchStride;
-    ctl[C.spinUs / 4] = barrierSpinUs();
+    // Where this thread may not block (a browser page's main thread), barriers only spin.
+    ctl[C.spinUs / 4] = platform.canBlock ? barrierSpinUs() : 0x7fffffff;
     ctl[C.prof / 4] = this.prof;
     if (this.threads > 1) this.pool = await ThreadPool.start(this.build, this.memory, this.ctl, this.threads, this.ctl + CONTROL_POOL, 20000, f16Table);
   }
