@@ -112,9 +112,10 @@ function tensorsOf(s, nVocab) {
   return llamaTensorOrder(t);
 }
 
-function* weightBytes(s, t) {
+/** F32 bytes of a tensor: N(0, 0.02) (residual projections / sqrt(2 layers), norms 1 + N(0, 0.02), t.scale overrides 0.02). */
+export function* weightBytes(s, t) {
   const n = t.shape.reduce((a, b) => a * b, 1);
-  const scale = t.kind === 'residual' ? 0.02 / Math.sqrt(2 * s.nLayer) : 0.02;
+  const scale = t.scale ?? (t.kind === 'residual' ? 0.02 / Math.sqrt(2 * s.nLayer) : 0.02);
   for (const chunk of normals((s.seed * 2654435761 + fnv1a(t.name)) >>> 0, n)) {
     for (let i = 0; i < chunk.length; i++) chunk[i] = t.kind === 'norm' ? 1 + 0.02 * chunk[i] : scale * chunk[i];
     yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);

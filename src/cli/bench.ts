@@ -11,7 +11,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openGGUF } from '../gguf/reader.js';
-import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters } from '../model/llama.js';
+import { planModel } from '../model/arch/index.js';
 import { BACKENDS, createBackend, defaultBackend, type Backend, type BackendName } from '../kernels/index.js';
 import type { OpProfile } from '../kernels/backend.js';
 import { loadWasmBuild, WA, wasmAvailable, type WasmBuild } from '../kernels/wasm/loader.js';
@@ -127,9 +127,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const file = await openGGUF(o.file);
   let backend: Backend | undefined;
   try {
-    const hp = llamaHyperparameters(file);
-    checkLlamaTensors(file, hp);
-    const program = buildLlamaProgram(hp, 'f16');
+    const { program, hyperparameters: hp } = planModel(file, 'f16');
     const contextLength = Math.max(1, o.prompt, o.generate);
     backend = createBackend(o.backend, { threads: o.threads, flashAttention: o.flashAttention, profile: o.profile });
     await backend.init({ file, program, contextLength, maxBatch: Math.max(1, o.prompt), onProgress: undefined });

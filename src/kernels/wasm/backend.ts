@@ -66,6 +66,23 @@ const ATTN_SCRATCH_MAX = 16 << 20;
 export function matmulChunkRows(rowBytes: number): number {
   return Math.max(4, Math.min(4096, Math.floor(MATMUL_CHUNK_BYTES / rowBytes)));
 }
+/**
+ * Ops and op features of the program the wasm backend does not implement yet (it runs Llama's op
+ * list: plain rope without frequency scaling, no biases, per-head norms, sliding windows, ...).
+ */
+export function wasmUnsupported(program: Program): string[] {
+  const missing = new Set<string>();
+  for (const o of program.ops) {
+    if (o.op === 'rmsnorm' && o.groupWidth !== undefined) missing.add('per-head rmsnorm');
+    else if (o.op === 'matmul' && o.bias) missing.add('matmul bias');
+    else if (o.op === 'rope' && o.mode !== 'normal') missing.add(`rope mode ${o.mode}`);
+    else if (o.op === 'rope' && (o.freqs.freqScale !== 1 || o.freqs.factors)) missing.add('rope frequency scaling');
+    else if (o.op === 'attention' && o.window) missing.add('sliding-window attention');
+    else if (!['embed', 'rmsnorm', 'matmul', 'rope', 'kv_store', 'attention', 'add', 'silu_mul', 'gather_outputs'].includes(o.op)) missing.add(`op ${o.op}`);
+  }
+  return [...missing];
+}
+
 const OPC = { rmsnorm: 1, quant: 2, matmul: 3, rope: 4, kv_store: 5, attention: 6, add: 7, silu_mul: 8, gather_outputs: 9, add_norm: 10, rope_store: 11, embed: 12 } as const;
 const F_OUTPUTS = 1, F_NOBARRIER = 2, F_REPLICATE = 4;
 
@@ -164,6 +181,8 @@ export class WasmBackend implements Backend {
   }
 
   async init({ file, program, contextLength, maxBatch, onProgress }: BackendInit): Promise<void> {
+    const missing = wasmUnsupported(program);
+    if (missing.length) throw new ModelError(`the wasm backend does not implement ${missing.join(', ')} yet (the reference backend does)`);
     this.program = program;
     this.contextLength = contextLength;
     this.maxBatch = maxBatch;

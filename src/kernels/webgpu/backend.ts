@@ -15,6 +15,8 @@ import { GGMLType, ggmlType, rowBytes as rowBytesOf } from '../../gguf/types.js'
 import type { GGUFTensorInfo } from '../../gguf/reader.js';
 import { dequantize } from '../../quant/index.js';
 import type { Op, Program, Step } from '../../model/program.js';
+import { ModelError } from '../../model/errors.js';
+import { ropeKey, ropeTable } from '../../model/rope.js';
 import type { Backend, BackendInit } from '../backend.js';
 import { MAP_READ_MODE, Usage, createGPUContext, destroyGPUContext, type DeviceOptions, type GPUContext } from './device.js';
 import { TOPK_MAX, topkWGSL } from './kernels/topk.js';
@@ -26,7 +28,7 @@ import { embedWGSL } from './kernels/embed.js';
 import { MATMUL_TT, MATMUL_WG, matmulParams, matmulThreadsPerRow, matmulWGSL } from './kernels/matmul.js';
 import { checkColumns } from './kernels/quant.js';
 import { rmsnormWGSL } from './kernels/rmsnorm.js';
-import { ropeTable, ropeWGSL } from './kernels/rope.js';
+import { ropeWGSL } from './kernels/rope.js';
 
 export interface WebGPUBackendOptions extends DeviceOptions {
   /**
@@ -112,6 +114,19 @@ function bindingLayout(src: string): GPUBindGroupLayoutEntry[] {
 function grid1d(workgroups: number): [number, number, number] {
   if (workgroups <= 65535) return [workgroups, 1, 1];
   return [65535, Math.ceil(workgroups / 65535), 1];
+}
+
+/** Ops and op features of the program the WebGPU backend does not implement yet. */
+export function webgpuUnsupported(program: Program): string[] {
+  const missing = new Set<string>();
+  for (const o of program.ops) {
+    if (o.op === 'rmsnorm' && o.groupWidth !== undefined) missing.add('per-head rmsnorm');
+    else if (o.op === 'matmul' && o.bias) missing.add('matmul bias');
+    else if (o.op === 'rope' && o.mode !== 'normal') missing.add(`rope mode ${o.mode}`);
+    else if (o.op === 'attention' && o.window) missing.add('sliding-window attention');
+    else if (!['embed', 'rmsnorm', 'matmul', 'rope', 'kv_store', 'attention', 'add', 'silu_mul', 'gather_outputs'].includes(o.op)) missing.add(`op ${o.op}`);
+  }
+  return [...missing];
 }
 
 export class WebGPUBackend implements Backend {
@@ -209,6 +224,8 @@ export class WebGPUBackend implements Backend {
   }
 
   private async setup({ file, program, contextLength, maxBatch, onProgress }: BackendInit): Promise<void> {
+    const missing = webgpuUnsupported(program);
+    if (missing.length) throw new ModelError(`the webgpu backend does not implement ${missing.join(', ')} yet (the reference backend does)`);
     this.program = program;
     this.contextLength = contextLength;
     this.maxBatch = maxBatch;
@@ -414,11 +431,11 @@ export class WebGPUBackend implements Backend {
       case 'rope': {
         const x = this.act(op.x);
         if (x.width !== op.nHeads * op.headDim) throw new Error(`rope: ${op.x} has width ${x.width}, not ${op.nHeads} x ${op.headDim}`);
-        const key = `${op.ropeDim}:${op.base}`;
+        const key = ropeKey(op.freqs);
         let table = this.ropeTables.get(key);
         if (!table) {
-          const data = ropeTable(this.contextLength, op.ropeDim, op.base);
-          table = this.createBuffer(data.byteLength, Usage.STORAGE | Usage.COPY_DST, `rope ${key}`);
+          const data = ropeTable(op.freqs, this.contextLength);
+          table = this.createBuffer(data.byteLength, Usage.STORAGE | Usage.COPY_DST, `rope ${op.ropeDim}/${op.base}`);
           this.device.queue.writeBuffer(table, 0, data.buffer, data.byteOffset, data.byteLength);
           this.ropeTables.set(key, table);
         }
@@ -527,6 +544,8 @@ export class WebGPUBackend implements Backend {
         const out = this.act(op.out);
         return [{ kind: 'copy', src: x.buf, dst: out.buf, width: x.width }];
       }
+      default:
+        throw new ModelError(`the webgpu backend does not implement op ${op.op} yet`);
     }
   }
 
