@@ -173,13 +173,16 @@ function geluF32(x: number): number {
 }
 
 let geluTable: Float32Array | undefined;
-/** ggml's table: GELU of every half-precision value, rounded to half precision (indexed by the f16 bits). */
-function geluF16(x: number): number {
+/** ggml's table: GELU of every half-precision value (indexed by its bits), rounded to half precision. */
+export function geluTableF16(): Float32Array {
   if (!geluTable) {
     geluTable = new Float32Array(65536);
     for (let i = 0; i < 65536; i++) geluTable[i] = roundToF16(geluF32(f16ToF32(i)));
   }
-  return geluTable[f32ToF16(x)]!;
+  return geluTable;
+}
+function geluF16(x: number): number {
+  return geluTableF16()[f32ToF16(x)]!;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
- * RoPE, llama.cpp "normal" mode: the pair (x[2i], x[2i+1]) of every head,
- * 2i < ropeDim, is rotated by the angle of (position, i). cos/sin come from the
+ * RoPE: the pair (x[2i], x[2i+1]) (llama.cpp's "normal" mode) or (x[i], x[i + ropeDim/2])
+ * ("neox" mode) of every head, i < ropeDim/2, is rotated by the angle of (position, i). cos/sin come from the
  * rope table of model/rope.ts (the reference backend's), uploaded once, so no
  * GPU transcendental of a large angle is involved.
  *
@@ -10,7 +10,8 @@
  */
 import { STEP_WGSL } from './common.js';
 
-export function ropeWGSL(): string {
+export function ropeWGSL(neox = false): string {
+  const [o, o2] = neox ? ['h * p.headDim + i', 'o + p.half'] : ['h * p.headDim + 2u * i', 'o + 1u'];
   return /* wgsl */ `
 struct P { nHeads: u32, headDim: u32, half: u32, xKind: u32 }
 @group(0) @binding(0) var<uniform> p: P;
@@ -27,10 +28,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let h = (k % perRow) / p.half;
   let i = k % p.half;
   let a = cs[(st.pos + r) * p.half + i];
-  let o = r * p.nHeads * p.headDim + h * p.headDim + 2u * i;
+  let o = r * p.nHeads * p.headDim + ${o};
+  let o2 = ${o2};
   let x0 = x[o];
-  let x1 = x[o + 1u];
+  let x1 = x[o2];
   x[o] = x0 * a.x - x1 * a.y;
-  x[o + 1u] = x0 * a.y + x1 * a.x;
+  x[o2] = x0 * a.y + x1 * a.x;
 }`;
 }
