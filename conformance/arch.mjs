@@ -5,7 +5,7 @@
  * scripts/arch-fixtures.mjs: per-position logits of token-id prompts (max |Δ|, mean
  * KL, top-1) and a 64-token greedy continuation, on each backend asked for.
  *
- *   node conformance/arch.mjs [--sets qwen2-1l,gemma3,...] [--backends reference,webgpu]
+ *   node conformance/arch.mjs [--sets qwen2-1l,gemma3,...] [--backends reference,webgpu|none]
  *                             [--greedy 64] [--store test/fixtures/arch-llama-cpp.json] [--out CONFORMANCE.md]
  *
  * --store writes llama.cpp's side of the 1-layer sets (prompts, the top logits of every
@@ -32,7 +32,7 @@ async function main(argv) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--sets') opts.sets = argv[++i].split(',').filter(Boolean);
-    else if (a === '--backends') opts.backends = argv[++i].split(',').filter(Boolean);
+    else if (a === '--backends') opts.backends = argv[++i].split(',').filter((b) => b && b !== 'none');
     else if (a === '--greedy') opts.nGreedy = Number(argv[++i]);
     else if (a === '--store') opts.store = path.resolve(argv[++i]);
     else if (a === '--out') opts.out = path.resolve(argv[++i]);
@@ -59,6 +59,7 @@ async function main(argv) {
         file: path.basename(file), seed: s.seed, prompts,
         runs: ref.runs.map((r) => ({ top: r.logits.map((l) => topK(l, TOP)), greedy: r.greedy })),
       };
+      await writeStore(opts, stored, LLAMA_CPP_RELEASE);
     }
     for (const backend of opts.backends) {
       const t1 = Date.now();
@@ -88,20 +89,22 @@ async function main(argv) {
       console.log(`${set} ${backend}: max|Δ| ${row.maxAbs.toExponential(2)}, mean KL ${row.meanKl.toExponential(2)}, top-1 ${row.top1}/${row.positions}, greedy ${greedy.join(' ')} (${row.tOurs.toFixed(0)} s; llama.cpp ${tLlama.toFixed(0)} s)`);
     }
   }
-  if (opts.store) {
-    let commit = 'unknown';
-    try {
-      const { execFileSync } = await import('node:child_process');
-      commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    } catch {}
-    const prev = existsSync(opts.store) ? JSON.parse(readFileSync(opts.store, 'utf8')).sets : {};
-    writeFileSync(opts.store, JSON.stringify({
-      provenance: `llama.cpp release ${LLAMA_CPP_RELEASE} (CPU build of @node-llama-cpp/linux-x64, 1 thread, f16 KV cache, flash attention off, context 512) on the F32 fixtures of scripts/arch-fixtures.mjs, by conformance/arch.mjs --store at tsinfer commit ${commit}, ${new Date().toISOString().slice(0, 10)}. top: the ${TOP} largest logits of every prompt position (ids, values); greedy: ${opts.nGreedy} argmax tokens after the prompt (EOS ignored).`,
-      sets: { ...prev, ...stored },
-    }) + '\n');
-    console.log(`wrote ${path.relative(process.cwd(), opts.store)}`);
-  }
-  if (opts.out) writeSection(opts.out, rows, LLAMA_CPP_RELEASE, opts.nGreedy);
+  if (opts.out && rows.length) writeSection(opts.out, rows, LLAMA_CPP_RELEASE, opts.nGreedy);
+}
+
+/** Writes llama.cpp's side of the 1-layer sets done so far (merged into the file's other sets). */
+async function writeStore(opts, stored, release) {
+  let commit = 'unknown';
+  try {
+    const { execFileSync } = await import('node:child_process');
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {}
+  const prev = existsSync(opts.store) ? JSON.parse(readFileSync(opts.store, 'utf8')).sets : {};
+  writeFileSync(opts.store, JSON.stringify({
+    provenance: `llama.cpp release ${release} (CPU build of @node-llama-cpp/linux-x64, 1 thread, f16 KV cache, flash attention off, context 512) on the F32 fixtures of scripts/arch-fixtures.mjs, by conformance/arch.mjs --store at tsinfer commit ${commit}, ${new Date().toISOString().slice(0, 10)}. top: the ${TOP} largest logits of every prompt position (ids, values); greedy: ${opts.nGreedy} argmax tokens after the prompt (EOS ignored).`,
+    sets: { ...prev, ...stored },
+  }) + '\n');
+  console.log(`wrote ${path.relative(process.cwd(), opts.store)}`);
 }
 
 const HEADING = '## Architectures: tsinfer vs llama.cpp on seeded random-weight fixtures';

@@ -15,7 +15,8 @@
  *
  * Workgroup: 256. Grid: x + y * 65535 workgroups.
  * Bindings: 0 uniform P { width, kind, f, g, srcWidth, offset }, 1 uniform Step, then per body:
- *   add / silu_mul: 2 a (read_write; also out when aliased), 3 b, 4 out
+ *   add / add_row / silu_mul / gelu_mul: 2 a (read_write; also out when aliased), 3 b, 4 out (gelu_mul: 5 table)
+ *   scale / softcap / slice: 2 a, 4 out (none when aliased)
  *   kv_store: 2 k, 3 v, 4 kc, 5 vc
  */
 import { F16_WGSL, STEP_WGSL, enableF16 } from './common.js';
@@ -37,6 +38,9 @@ function body(kind: ElementwiseKind, aliased: boolean): { decl: string; per: str
   const ab = `@group(0) @binding(2) var<storage, read_write> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 ${aliased ? '' : '@group(0) @binding(4) var<storage, read_write> out: array<f32>;'}`;
+  // Ops of one input (scale, softcap, slice): no binding 3.
+  const one = `@group(0) @binding(2) var<storage, read_write> a: array<f32>;
+${aliased ? '' : '@group(0) @binding(4) var<storage, read_write> out: array<f32>;'}`;
   switch (kind) {
     case 'add':
       return { decl: ab, per: `${outName}[i] = a[i] + b[i];`, n: 'rows_of(p.kind) * p.width' };
@@ -53,11 +57,11 @@ ${F16_WGSL}`,
         n: 'rows_of(p.kind) * p.width',
       };
     case 'scale':
-      return { decl: ab, per: `${outName}[i] = a[i] * p.f;`, n: 'rows_of(p.kind) * p.width' };
+      return { decl: one, per: `${outName}[i] = a[i] * p.f;`, n: 'rows_of(p.kind) * p.width' };
     case 'softcap':
-      return { decl: ab, per: `a[i] = tanh(a[i] * p.f) * p.g;`, n: 'rows_of(p.kind) * p.width' };
+      return { decl: one, per: `a[i] = tanh(a[i] * p.f) * p.g;`, n: 'rows_of(p.kind) * p.width' };
     case 'slice':
-      return { decl: ab, per: `${outName}[i] = a[(i / p.width) * p.srcWidth + p.offset + i % p.width];`, n: 'rows_of(p.kind) * p.width' };
+      return { decl: one, per: `${outName}[i] = a[(i / p.width) * p.srcWidth + p.offset + i % p.width];`, n: 'rows_of(p.kind) * p.width' };
     case 'kv_store_f16':
       return {
         decl: `${kvBindings('u32')}
