@@ -86,6 +86,7 @@ async function main(argv) {
         top1: cmp.filter((c) => c.top1).length, greedy, tLlama, tOurs: (Date.now() - t1) / 1000,
       };
       rows.push(row);
+      if (opts.out) writeSection(opts.out, rows, LLAMA_CPP_RELEASE, opts.nGreedy);
       console.log(`${set} ${backend}: max|Δ| ${row.maxAbs.toExponential(2)}, mean KL ${row.meanKl.toExponential(2)}, top-1 ${row.top1}/${row.positions}, greedy ${greedy.join(' ')} (${row.tOurs.toFixed(0)} s; llama.cpp ${tLlama.toFixed(0)} s)`);
     }
   }

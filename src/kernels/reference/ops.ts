@@ -5,6 +5,7 @@
  */
 import { dequantizeRow, roundToF16 } from '../../quant/index.js';
 import { f16ToF32, f32ToF16 } from '../../quant/float.js';
+import { ropeTable } from '../../model/rope.js';
 
 /** A weight matrix as stored in the file: `outRows` rows of `cols` elements of ggml type `typeId`. */
 export interface WeightMatrix {
@@ -68,8 +69,10 @@ export function matmul(out: Float32Array, x: Float32Array, w: WeightMatrix, rows
  * 'normal' (llama.cpp's default) rotates the pairs (x[2i], x[2i+1]); 'neox' the pairs
  * (x[i], x[i + ropeDim/2]). Products are float32 as in ggml.
  */
-export function rope(x: Float32Array, rows: number, pos0: number, nHeads: number, headDim: number, ropeDim: number, table: Float32Array, mode: 'normal' | 'neox'): void {
+export function rope(x: Float32Array, rows: number, pos0: number, nHeads: number, headDim: number, ropeDim: number, tableOrBase: Float32Array | number, mode: 'normal' | 'neox' = 'normal'): void {
   const f = Math.fround;
+  // A number is the plain rope's base: its table (model/rope.ts) up to the last row's position.
+  const table = typeof tableOrBase === 'number' ? ropeTable({ dim: ropeDim, base: tableOrBase, freqScale: 1 }, pos0 + rows) : tableOrBase;
   const width = nHeads * headDim;
   const half = ropeDim / 2;
   const [step, other] = mode === 'neox' ? [1, half] : [2, 1];
