@@ -10,7 +10,7 @@
 import { availableParallelism, cpus } from 'node:os';
 import { basename } from 'node:path';
 import { openGGUF } from '../gguf/reader.js';
-import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters } from '../model/llama.js';
+import { planModel } from '../model/arch/index.js';
 import { BACKENDS, createBackend, defaultBackend, type Backend, type BackendName } from '../kernels/index.js';
 import type { OpProfile } from '../kernels/backend.js';
 import { loadWasmBuild, WA, wasmAvailable, type WasmBuild } from '../kernels/wasm/loader.js';
@@ -172,9 +172,7 @@ export async function openBenchSession(o: { file: string; backend: BackendName; 
   const file = await openGGUF(o.file);
   let backend: Backend | undefined;
   try {
-    const hp = llamaHyperparameters(file);
-    checkLlamaTensors(file, hp);
-    const program = buildLlamaProgram(hp, 'f16');
+    const { program, hyperparameters: hp } = planModel(file, 'f16');
     backend = await createBackend(o.backend, { threads: o.threads, flashAttention: o.flashAttention, profile: o.profile });
     await backend.init({ file, program, contextLength: o.contextLength, maxBatch: o.maxBatch, onProgress: undefined });
     const matmulWeights = [...new Set(program.ops.flatMap((op) => (op.op === 'matmul' ? [op.weight] : [])))].map((n) => file.tensor(n)!);

@@ -17,7 +17,7 @@ import type { KvCacheType } from './program.js';
 import { klDivergence, perplexityOfTokens, type KlDivergenceOptions, type KlDivergenceResult, type LogProbsFile, type PerplexityOptions, type PerplexityResult, type ScoringEngine } from './scoring.js';
 import { checkPooling, filePooling, hiddenStateProgram, pool, type EmbedOptions, type Pooling } from './embed.js';
 import { StepScheduler, type BatchCounters, type Sequence } from './batch.js';
-import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters, type LlamaHyperparameters } from './llama.js';
+import { planModel, type Hyperparameters } from './arch/index.js';
 
 export interface LoadModelOptions {
   /**
@@ -91,7 +91,7 @@ export interface ModelInfo {
   readonly weightBytes: number;
   /** ggml type name → number of tensors of that type. */
   readonly tensorTypes: Record<string, number>;
-  readonly hyperparameters: LlamaHyperparameters;
+  readonly hyperparameters: Hyperparameters;
   readonly contextLength: number;
   /** Sequences the KV cache holds: generations that run at once, batched. */
   readonly sequences: number;
@@ -216,8 +216,9 @@ export class Model {
     const onProgress = opts.onProgress;
     const file = await openGGUFFrom(source, { onProgress: onProgress && ((p) => onProgress({ stage: 'download', ...p, tensor: '' })) });
     try {
-      const hp = llamaHyperparameters(file);
-      const tensors = checkLlamaTensors(file, hp);
+      const kvCacheType = opts.kvCacheType ?? 'f16';
+      if (kvCacheType !== 'f16' && kvCacheType !== 'f32') throw new RangeError(`kvCacheType must be 'f16' or 'f32', got ${String(kvCacheType)}`);
+      const { hyperparameters: hp, tensors, program: planned } = planModel(file, kvCacheType);
       const tokenizer = tokenizerFromGGUF(file);
       if (tokenizer.vocabSize !== hp.vocabSize) {
         throw new ModelError(`the tokenizer has ${tokenizer.vocabSize} tokens but token_embd.weight has ${hp.vocabSize} rows`);
@@ -227,11 +228,8 @@ export class Model {
       const batchSize = opts.batchSize ?? 512;
       if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${opts.batchSize}`);
       const maxBatch = Math.min(batchSize, contextLength);
-      const kvCacheType = opts.kvCacheType ?? 'f16';
-      if (kvCacheType !== 'f16' && kvCacheType !== 'f32') throw new RangeError(`kvCacheType must be 'f16' or 'f32', got ${String(kvCacheType)}`);
-      const llama = buildLlamaProgram(hp, kvCacheType);
       const embedding = opts.embeddings ? { pooling: filePooling(file, hp.architecture) } : undefined;
-      const program = embedding ? hiddenStateProgram(llama) : llama;
+      const program = embedding ? hiddenStateProgram(planned) : planned;
       const asked = opts.sequences ?? 1;
       if (!Number.isInteger(asked) || asked < 1) throw new RangeError(`sequences must be a positive integer, got ${opts.sequences}`);
       // A backend without multi-sequence steps holds one sequence: generations are then serialised.
