@@ -119,6 +119,7 @@ export class ReferenceBackend implements Backend {
           this.buf(op.out).set(this.buf(op.x).subarray(first * w, T * w));
           break;
         }
+        default: { const never: never = op; throw new Error(`the reference backend has no kernel for op ${(never as { op: string }).op}`); }
       }
     }
     return this.buf(this.program.logits).subarray(0, nOut * this.widths.get(this.program.logits)!);

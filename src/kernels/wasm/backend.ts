@@ -26,6 +26,8 @@ import type { Op, Program, Step } from '../../model/program.js';
 import type { Backend, BackendInit, OpProfile } from '../backend.js';
 import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmBuild, type WasmExports, type WasmMemory } from './loader.js';
 import { ThreadPool } from './pool.js';
+import { BLOCK_LAYOUTS, blockOffsets, Q8A_X16_BYTES } from './layout.js';
+import { CONTROL_BYTES, CONTROL_POOL, controlLayout, encodeOp, OP_FLAGS, OP_WORDS, type OpName, type OpRecord } from './schema.js';
 
 export interface WasmBackendOptions {
   /** Compute threads including the main thread; default the core count. */
@@ -43,11 +45,8 @@ export interface WasmBackendOptions {
 const PAGE = 65536;
 const MAX_PAGES = 65536;
 const ALIGN = 64;
-const OP_WORDS = 16;
-const CTL_BYTES = 256;
-/** Byte offsets in the control block (assembly/index.ts), and the pool's words after them. */
-const C_ABORT = 12, C_TOKENS = 16, C_OUTPUTS = 20, C_POS = 24, C_NOPS = 28, C_OPS = 32, C_COUNTERS = 36, C_SCRATCH = 40, C_SCRATCH_STRIDE = 44, C_SPIN = 48, C_PROF = 52;
-const C_POOL = 128;
+/** Byte offsets of the control block's words (schema.ts). */
+const C = controlLayout();
 /** Bytes per work counter (one cache line, so a thread's own counter is not shared). */
 export const COUNTER_BYTES = 64;
 /**
@@ -62,12 +61,29 @@ const ATTN_ROWS = 4;
 /** Largest per-thread attention scratch (the tile's scores over the whole context) before falling back to one row per task. */
 const ATTN_SCRATCH_MAX = 16 << 20;
 
+/**
+ * Microseconds a thread spins in a barrier before blocking (TSINFER_SPIN_US overrides), measured with
+ * the clock rather than counted in iterations, so it means the same on every CPU. About what the
+ * former 20 000-iteration spin lasted; long spins cost a loaded machine dearly (BENCHMARKS.md).
+ */
+export const BARRIER_SPIN_US = 20;
+export function barrierSpinUs(): number {
+  const v = process.env.TSINFER_SPIN_US;
+  if (v === undefined || v === '') return BARRIER_SPIN_US;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 1e6) throw new RangeError(`TSINFER_SPIN_US must be an integer number of microseconds in [0, 1e6], got "${v}"`);
+  return n;
+}
+
 /** Rows per matmul work chunk for rows of `rowBytes` bytes. */
 export function matmulChunkRows(rowBytes: number): number {
   return Math.max(4, Math.min(4096, Math.floor(MATMUL_CHUNK_BYTES / rowBytes)));
 }
-const OPC = { rmsnorm: 1, quant: 2, matmul: 3, rope: 4, kv_store: 5, attention: 6, add: 7, silu_mul: 8, gather_outputs: 9, add_norm: 10, rope_store: 11, embed: 12 } as const;
-const F_OUTPUTS = 1, F_NOBARRIER = 2, F_REPLICATE = 4;
+const { OUTPUTS: F_OUTPUTS, NOBARRIER: F_NOBARRIER, REPLICATE: F_REPLICATE } = OP_FLAGS;
+
+/** One compiled op record: the op's schema name and its fields. */
+type OpRec = { [K in OpName]: { op: K; f: OpRecord<K> } }[OpName];
+const rec = <K extends OpName>(op: K, f: OpRecord<K>) => ({ op, f }) as OpRec;
 
 type OpOf<K extends Op['op']> = Extract<Op, { op: K }>;
 /** Quantize a buffer's rows into an activation format for the matmuls that read it. */
@@ -86,10 +102,8 @@ interface Entry {
 }
 /** Activation formats (assembly: activationFormat). */
 const FMT_F32 = 0, FMT_Q8A = 1, FMT_Q8K = 2;
-/** Q8A block: f32 d, f32 s, 32 int8 (this backend's own layout, 32 = Q8_0's block size). */
-const Q8A_BYTES = 40;
-/** A Q8A row's blocks are followed by their q again as i16 (64 bytes per block) for the dot products. */
-const Q8A_X16_BYTES = 64;
+/** Q8A block (layout.ts): f32 d, f32 s, 32 int8; a row's blocks are followed by their q again as i16. */
+const Q8A_BYTES = blockOffsets('Q8A').bytes;
 
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
@@ -99,7 +113,7 @@ export function defaultThreads(): number {
 
 /** Bytes of one row of `width` activations in format fmt. */
 export function activationRowBytes(fmt: number, width: number): number {
-  if (fmt === FMT_Q8A) return (width / ggmlType(GGMLType.Q8_0)!.blockSize) * (Q8A_BYTES + Q8A_X16_BYTES);
+  if (fmt === FMT_Q8A) return (width / BLOCK_LAYOUTS.Q8A.elements) * (Q8A_BYTES + Q8A_X16_BYTES);
   if (fmt === FMT_Q8K) return rowBytes(ggmlType(GGMLType.Q8_K)!, width);
   return width * 4;
 }
@@ -185,7 +199,7 @@ export class WasmBackend implements Backend {
       if (probe.activationFormat(t.typeId) < 0) throw new ModelError(`tensor ${t.name} has type ${ggmlTypeName(t.typeId)}, which the wasm backend has no matmul kernel for`);
     }
 
-    this.ctl = plan.take(CTL_BYTES, 'control');
+    this.ctl = plan.take(CONTROL_BYTES, 'control');
     const f16Table = plan.take(F16_TABLE_BYTES, 'tables');
     // -- op list (compiled below; its size is known from the program)
     const compiled = this.compileOps(program, (w) => probe.activationFormat(file.tensor(w)!.typeId)).length;
@@ -283,28 +297,21 @@ export class WasmBackend implements Backend {
     }
 
     // -- op list
-    const words = new Int32Array(buf, opsPtr, compiled * OP_WORDS);
-    const floats = new Float32Array(buf, opsPtr, compiled * OP_WORDS);
-    const doubles = new Float64Array(buf, opsPtr, (compiled * OP_WORDS) / 2);
     const records = this.compile(program, file, quantBufs, ropeTabs, kv);
     if (records.length !== compiled) throw new Error(`op list compiled to ${records.length} records, planned ${compiled}`);
-    records.forEach((r, i) => {
-      const o = i * OP_WORDS;
-      r.words.forEach((v, j) => (words[o + j] = v));
-      if (r.f64 !== undefined) doubles[o / 2 + 4] = r.f64;
-      if (r.f32 !== undefined) floats[o + 10] = r.f32;
-    });
+    const view = new DataView(buf);
+    records.forEach((r, i) => encodeOp(view, opsPtr + i * OP_WORDS * 4, r.op, r.f as never));
     this.nOps = compiled;
-    this.barriers = records.filter((r) => (r.words[1]! & F_NOBARRIER) === 0).length;
-    const ctl = new Int32Array(buf, this.ctl, CTL_BYTES / 4);
-    ctl[C_NOPS / 4] = compiled;
-    ctl[C_OPS / 4] = opsPtr;
-    ctl[C_COUNTERS / 4] = this.counters;
-    ctl[C_SCRATCH / 4] = scratch;
-    ctl[C_SCRATCH_STRIDE / 4] = scratchStride;
-    ctl[C_SPIN / 4] = Number(process.env.TSINFER_SPIN ?? 20000);
-    ctl[C_PROF / 4] = this.prof;
-    if (this.threads > 1) this.pool = await ThreadPool.start(this.build, this.memory, this.ctl, this.threads, this.ctl + C_POOL, 20000, f16Table);
+    this.barriers = records.filter((r) => (r.f.flags & F_NOBARRIER) === 0).length;
+    const ctl = new Int32Array(buf, this.ctl, CONTROL_BYTES / 4);
+    ctl[C.nOps / 4] = compiled;
+    ctl[C.ops / 4] = opsPtr;
+    ctl[C.counters / 4] = this.counters;
+    ctl[C.scratch / 4] = scratch;
+    ctl[C.scratchStride / 4] = scratchStride;
+    ctl[C.spinUs / 4] = barrierSpinUs();
+    ctl[C.prof / 4] = this.prof;
+    if (this.threads > 1) this.pool = await ThreadPool.start(this.build, this.memory, this.ctl, this.threads, this.ctl + CONTROL_POOL, 20000, f16Table);
   }
 
   /** The program's ops in execution order with the quantize steps the matmuls need, as abstract records. */
@@ -346,6 +353,10 @@ export class WasmBackend implements Backend {
         case 'add': out.push({ op: o, reads: [o.a, o.b], writes: [o.out] }); write(o.out); return;
         case 'silu_mul': out.push({ op: o, reads: [o.gate, o.up], writes: [o.out] }); write(o.out); return;
         case 'gather_outputs': out.push({ op: o, reads: [o.x], writes: [o.out] }); write(o.out); return;
+        default: {
+          const never: never = o;
+          throw new ModelError(`the wasm backend has no kernel for op ${(never as { op: string }).op}`);
+        }
       }
     });
     return this.fuse(out);
@@ -390,7 +401,7 @@ export class WasmBackend implements Backend {
 
   private compile(
     program: Program, file: BackendInit['file'], quantBufs: Map<string, number>, ropeTabs: Map<string, number>, kv: { k: number; v: number }[],
-  ): Array<{ words: number[]; f64?: number; f32?: number }> {
+  ): OpRec[] {
     const fmtOf = (w: string) => this.exp.activationFormat(file.tensor(w)!.typeId);
     const list = this.compileOps(program, fmtOf);
     this.opLabels = list.map(({ op: o }) => (o.op === 'matmul' ? `matmul ${o.weight}` : o.op));
@@ -399,65 +410,85 @@ export class WasmBackend implements Backend {
       if (p === undefined) throw new Error(`op list names unknown buffer ${b}`);
       return p;
     };
-    const outFlag = (b: string) => (this.perToken.has(b) ? 0 : F_OUTPUTS);
-    const f16 = program.kv.type === 'f16' ? 1 : 0;
-    const withQuant = (words: number[], q: QuantOp | undefined) => {
-      if (!q) return words;
-      while (words.length < 12) words.push(0);
-      const width = this.bufWidth.get(q.x)!;
-      words.push(quantBufs.get(`${q.x}:${q.fmt}`)!, q.fmt, activationRowBytes(q.fmt, width));
-      return words;
+    const vector = (name: string) => {
+      const w = this.vectors.get(name);
+      if (w === undefined) throw new Error(`op list names unknown vector ${name}`);
+      return w;
     };
-    const recs = list.map(({ op: o, quantAfter, replicate }): { words: number[]; f64?: number; f32?: number } => {
+    const matrix = (name: string) => {
+      const m = this.matrices.get(name);
+      if (!m) throw new Error(`op list names unknown matrix ${name}`);
+      return m;
+    };
+    const outFlag = (b: string) => (this.perToken.has(b) ? 0 : F_OUTPUTS);
+    const f16 = program.kv.type === 'f16';
+    const width = (b: string) => this.bufWidth.get(b)!;
+    const ropeTab = (r: OpOf<'rope'>) => ropeTabs.get(`${r.ropeDim}/${r.base}`)!;
+    /** The quantize-after fields of a row-wise op (qFmt 0: none). */
+    const quantOut = (q: QuantOp | undefined) => q
+      ? { qOut: quantBufs.get(`${q.x}:${q.fmt}`)!, qFmt: q.fmt, qRowBytes: activationRowBytes(q.fmt, width(q.x)) }
+      : { qOut: 0, qFmt: 0, qRowBytes: 0 };
+    const recs = list.map(({ op: o, quantAfter, replicate }): OpRec => {
       switch (o.op) {
-        case 'add_norm': {
-          const w = this.vectors.get(o.norm.weight);
-          if (w === undefined) throw new Error(`op list names unknown vector ${o.norm.weight}`);
-          return { words: withQuant([OPC.add_norm, outFlag(o.add.a), 0, ptr(o.add.a), ptr(o.add.b), w, this.bufWidth.get(o.add.a)!, ptr(o.norm.out)], quantAfter), f64: o.norm.eps };
-        }
+        case 'add_norm':
+          return rec('add_norm', {
+            flags: outFlag(o.add.a), chunk: 0, x: ptr(o.add.a), b: ptr(o.add.b), weight: vector(o.norm.weight), out: ptr(o.norm.out),
+            width: width(o.add.a), eps: o.norm.eps, ...quantOut(quantAfter),
+          });
         case 'rope_store': {
           const r = o.rope;
-          return { words: [OPC.rope_store, 0, 0, ptr(o.store.k), ptr(o.store.v), kv[o.store.layer]!.k, kv[o.store.layer]!.v, program.kv.width, f16, r.nHeads, r.headDim, r.ropeDim, ropeTabs.get(`${r.ropeDim}/${r.base}`)!] };
+          const c = kv[o.store.layer]!;
+          return rec('rope_store', {
+            flags: 0, chunk: 0, k: ptr(o.store.k), v: ptr(o.store.v), kCache: c.k, vCache: c.v, width: program.kv.width, f16,
+            nHeads: r.nHeads, headDim: r.headDim, ropeDim: r.ropeDim, tab: ropeTab(r),
+          });
         }
-        case 'quant': {
-          const width = this.bufWidth.get(o.x)!;
-          return { words: [OPC.quant, outFlag(o.x) | (replicate ? F_REPLICATE : 0), 0, ptr(o.x), quantBufs.get(`${o.x}:${o.fmt}`)!, width, o.fmt, activationRowBytes(o.fmt, width)] };
-        }
+        case 'quant':
+          return rec('quant', {
+            flags: outFlag(o.x) | (replicate ? F_REPLICATE : 0), chunk: 0, x: ptr(o.x), out: quantBufs.get(`${o.x}:${o.fmt}`)!,
+            width: width(o.x), fmt: o.fmt, rowBytes: activationRowBytes(o.fmt, width(o.x)),
+          });
         case 'matmul': {
-          const m = this.matrices.get(o.weight);
-          if (!m) throw new Error(`op list names unknown matrix ${o.weight}`);
+          const m = matrix(o.weight);
           const fmt = fmtOf(o.weight);
-          const width = this.bufWidth.get(o.x)!;
-          if (width !== m.cols) throw new Error(`matmul ${o.weight}: input width ${width} != ${m.cols} columns`);
-          const x = fmt === FMT_F32 ? ptr(o.x) : quantBufs.get(`${o.x}:${fmt}`)!;
-          const chunk = matmulChunkRows(m.rowBytes);
-          return { words: [OPC.matmul, outFlag(o.x), chunk, m.info.typeId, m.ptr, m.rowBytes, x, activationRowBytes(fmt, width), ptr(o.out), m.rows, m.cols] };
+          const w = width(o.x);
+          if (w !== m.cols) throw new Error(`matmul ${o.weight}: input width ${w} != ${m.cols} columns`);
+          return rec('matmul', {
+            flags: outFlag(o.x), chunk: matmulChunkRows(m.rowBytes), type: m.info.typeId, w: m.ptr, rowBytes: m.rowBytes,
+            x: fmt === FMT_F32 ? ptr(o.x) : quantBufs.get(`${o.x}:${fmt}`)!, xRowBytes: activationRowBytes(fmt, w), out: ptr(o.out), rows: m.rows, cols: m.cols,
+          });
         }
-        case 'rmsnorm': {
-          const w = this.vectors.get(o.weight);
-          if (w === undefined) throw new Error(`op list names unknown vector ${o.weight}`);
-          return { words: withQuant([OPC.rmsnorm, outFlag(o.x), 0, ptr(o.x), w, ptr(o.out), this.bufWidth.get(o.x)!], quantAfter), f64: o.eps };
-        }
+        case 'rmsnorm':
+          return rec('rmsnorm', {
+            flags: outFlag(o.x), chunk: 0, x: ptr(o.x), weight: vector(o.weight), out: ptr(o.out), width: width(o.x), eps: o.eps, ...quantOut(quantAfter),
+          });
         case 'rope':
-          return { words: [OPC.rope, outFlag(o.x), 0, ptr(o.x), o.nHeads, o.headDim, o.ropeDim, ropeTabs.get(`${o.ropeDim}/${o.base}`)!] };
+          return rec('rope', { flags: outFlag(o.x), chunk: 0, x: ptr(o.x), nHeads: o.nHeads, headDim: o.headDim, ropeDim: o.ropeDim, tab: ropeTab(o) });
         case 'kv_store':
-          return { words: [OPC.kv_store, 0, 0, ptr(o.k), ptr(o.v), kv[o.layer]!.k, kv[o.layer]!.v, program.kv.width, f16] };
+          return rec('kv_store', { flags: 0, chunk: 0, k: ptr(o.k), v: ptr(o.v), kCache: kv[o.layer]!.k, vCache: kv[o.layer]!.v, width: program.kv.width, f16 });
         case 'attention':
           if (o.headDim % 8 !== 0) throw new ModelError(`the wasm backend needs a head size that is a multiple of 8, got ${o.headDim}`);
-          return { words: [OPC.attention, 0, 1, ptr(o.q), ptr(o.out), kv[o.layer]!.k, kv[o.layer]!.v, o.nHeads, o.nKvHeads, o.headDim, 0, f16, this.flash ? 1 : 0, this.attnRows], f32: o.scale };
+          return rec('attention', {
+            flags: 0, chunk: 1, q: ptr(o.q), out: ptr(o.out), kCache: kv[o.layer]!.k, vCache: kv[o.layer]!.v, nHeads: o.nHeads, nKvHeads: o.nKvHeads,
+            headDim: o.headDim, scale: o.scale, f16, flash: this.flash, rowsPerTask: this.attnRows,
+          });
         case 'add':
-          return { words: [OPC.add, outFlag(o.a), 0, ptr(o.a), ptr(o.b), ptr(o.out), this.bufWidth.get(o.a)!] };
+          return rec('add', { flags: outFlag(o.a), chunk: 0, a: ptr(o.a), b: ptr(o.b), out: ptr(o.out), width: width(o.a) });
         case 'silu_mul':
-          return { words: withQuant([OPC.silu_mul, outFlag(o.gate), quantAfter ? 1 : 0, ptr(o.gate), ptr(o.up), ptr(o.out), this.bufWidth.get(o.gate)!], quantAfter) };
+          // with its quantization fused, the work is split by rows, one row per chunk
+          return rec('silu_mul', {
+            flags: outFlag(o.gate), chunk: quantAfter ? 1 : 0, gate: ptr(o.gate), up: ptr(o.up), out: ptr(o.out), width: width(o.gate), ...quantOut(quantAfter),
+          });
         case 'embed': {
-          const m = this.matrices.get(o.table);
-          if (!m) throw new Error(`op list names unknown matrix ${o.table}`);
-          return { words: [OPC.embed, 0, 0, m.ptr, m.rowBytes, m.info.typeId, this.ids, ptr(o.out), m.cols] };
+          const m = matrix(o.table);
+          return rec('embed', { flags: 0, chunk: 0, table: m.ptr, rowBytes: m.rowBytes, type: m.info.typeId, ids: this.ids, out: ptr(o.out), width: m.cols });
         }
         case 'gather_outputs':
-          return { words: [OPC.gather_outputs, 0, 1, ptr(o.x), ptr(o.out), this.bufWidth.get(o.x)!] };
-        default:
-          throw new Error(`the wasm backend cannot run op ${(o as { op: string }).op}`);
+          return rec('gather_outputs', { flags: 0, chunk: 1, x: ptr(o.x), out: ptr(o.out), width: width(o.x) });
+        default: {
+          const never: never = o;
+          throw new Error(`the wasm backend cannot run op ${(never as { op: string }).op}`);
+        }
       }
     });
     // Barriers: an op may skip the barrier after it when the next op touches nothing the ops since the last barrier wrote or read.
@@ -470,7 +501,7 @@ export class WasmBackend implements Backend {
       const independent = next !== undefined
         && !next.reads.some((b) => groupW.has(b))
         && !next.writes.some((b) => groupW.has(b) || groupR.has(b));
-      if (independent) recs[i]!.words[1]! |= F_NOBARRIER;
+      if (independent) recs[i]!.f.flags |= F_NOBARRIER;
       else if (!e.replicate) {
         // (after a replicated quantize the barrier may be skipped at run time: its reads and writes stay in the group)
         groupW = new Set();
@@ -520,14 +551,21 @@ export class WasmBackend implements Backend {
         dequantizeRow(table.info.typeId, new Uint8Array(buf, table.ptr + ids[t]! * table.rowBytes, table.rowBytes), new Float32Array(buf, out + t * table.cols * 4, table.cols), table.cols);
       }
     }
-    const ctl = new Int32Array(buf, this.ctl, CTL_BYTES / 4);
-    ctl[C_TOKENS / 4] = T;
-    ctl[C_OUTPUTS / 4] = nOut;
-    ctl[C_POS / 4] = step.pos;
-    Atomics.store(ctl, C_ABORT / 4, 0);
+    const ctl = new Int32Array(buf, this.ctl, CONTROL_BYTES / 4);
+    ctl[C.tokens / 4] = T;
+    ctl[C.outputs / 4] = nOut;
+    ctl[C.pos / 4] = step.pos;
+    Atomics.store(ctl, C.abort / 4, 0);
     new Int32Array(buf, this.counters, (this.nOps * this.threads * COUNTER_BYTES) / 4).fill(0);
     this.pool?.go();
-    const status = this.exp.run(this.ctl, 0, this.threads);
+    let status: number;
+    try {
+      status = this.exp.run(this.ctl, 0, this.threads);
+    } catch (e) {
+      this.exp.abort(this.ctl); // release the workers waiting at a barrier
+      const bad = ctl[C.badOp / 4];
+      throw new Error(`WASM step failed: ${e instanceof Error ? e.message : String(e)}${bad ? ` (op code ${bad})` : ''}`);
+    }
     if (status !== 0 || this.pool?.error) throw new Error(`WASM step failed${this.pool?.error ? `: ${this.pool.error}` : ''}`);
     return nOut;
   }
@@ -559,6 +597,7 @@ export class WasmBackend implements Backend {
       threads: this.threads,
       ops: this.nOps,
       barriersPerStep: this.barriers,
+      barrierSpinUs: this.threads > 1 ? barrierSpinUs() : 0,
       attention: this.flash ? 'flash (online softmax)' : 'llama.cpp non-flash numerics',
       kvCacheType: this.program?.kv.type ?? '',
       weightBytes: this.weightBytes,

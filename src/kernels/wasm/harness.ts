@@ -6,10 +6,10 @@
  */
 import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmExports, type WasmMemory } from './loader.js';
 import { ThreadPool } from './pool.js';
-import { activationRowBytes, COUNTER_BYTES, matmulChunkRows } from './backend.js';
+import { activationRowBytes, barrierSpinUs, COUNTER_BYTES, matmulChunkRows } from './backend.js';
+import { CONTROL_BYTES, CONTROL_POOL, controlLayout, encodeOp, OP_WORDS } from './schema.js';
 
-const OP_WORDS = 16;
-const CTL_BYTES = 256;
+const C = controlLayout();
 
 export class KernelHarness {
   readonly exp: WasmExports;
@@ -31,24 +31,24 @@ export class KernelHarness {
     this.f16Table = this.alloc(F16_TABLE_BYTES);
     writeF16Table(this.memory, this.f16Table);
     this.exp.init(this.f16Table);
-    this.ctl = this.alloc(CTL_BYTES);
+    this.ctl = this.alloc(CONTROL_BYTES);
     this.ops = this.alloc(OP_WORDS * 4);
     this.counters = this.alloc(COUNTER_BYTES * threads);
     const scratch = this.alloc(64 * threads);
-    const c = new Int32Array(this.memory.buffer, this.ctl, CTL_BYTES / 4);
-    c[7] = 1; // ops
-    c[8] = this.ops;
-    c[9] = this.counters;
-    c[10] = scratch;
-    c[11] = 64;
-    c[12] = 20000; // spin
+    const c = new Int32Array(this.memory.buffer, this.ctl, CONTROL_BYTES / 4);
+    c[C.nOps / 4] = 1;
+    c[C.ops / 4] = this.ops;
+    c[C.counters / 4] = this.counters;
+    c[C.scratch / 4] = scratch;
+    c[C.scratchStride / 4] = 64;
+    c[C.spinUs / 4] = barrierSpinUs();
     this.base = this.top;
   }
 
   /** A harness over `bytes` of memory with `threads` compute threads (main included). */
   static async create(threads: number, bytes: number): Promise<KernelHarness> {
     const h = new KernelHarness(threads, Math.ceil((bytes + (1 << 20)) / 65536));
-    if (threads > 1) h.pool = await ThreadPool.start(loadWasmBuild(), h.memory, h.ctl, threads, h.ctl + 128, 20000, h.f16Table);
+    if (threads > 1) h.pool = await ThreadPool.start(loadWasmBuild(), h.memory, h.ctl, threads, h.ctl + CONTROL_POOL, 20000, h.f16Table);
     return h;
   }
 
@@ -70,13 +70,14 @@ export class KernelHarness {
   matmul(typeId: number, w: number, rowBytes: number, xq: number, cols: number, out: number, rows: number, tokens: number): void {
     const fmt = this.exp.activationFormat(typeId);
     const chunk = matmulChunkRows(rowBytes);
-    const words = new Int32Array(this.memory.buffer, this.ops, OP_WORDS);
-    words.set([3, 0, chunk, typeId, w, rowBytes, xq, activationRowBytes(fmt, cols), out, rows, cols]);
-    const c = new Int32Array(this.memory.buffer, this.ctl, CTL_BYTES / 4);
-    c[4] = tokens;
-    c[5] = tokens;
-    c[6] = 0;
-    Atomics.store(c, 3, 0);
+    encodeOp(new DataView(this.memory.buffer), this.ops, 'matmul', {
+      flags: 0, chunk, type: typeId, w, rowBytes, x: xq, xRowBytes: activationRowBytes(fmt, cols), out, rows, cols,
+    });
+    const c = new Int32Array(this.memory.buffer, this.ctl, CONTROL_BYTES / 4);
+    c[C.tokens / 4] = tokens;
+    c[C.outputs / 4] = tokens;
+    c[C.pos / 4] = 0;
+    Atomics.store(c, C.abort / 4, 0);
     new Int32Array(this.memory.buffer, this.counters, (COUNTER_BYTES * this.threads) / 4).fill(0);
     this.pool?.go();
     if (this.exp.run(this.ctl, 0, this.threads) !== 0) throw new Error('harness step failed');

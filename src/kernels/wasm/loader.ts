@@ -2,9 +2,10 @@
  * Loads the WASM backend's module: picks the build variant this engine runs
  * and compiles it once per process.
  *
- * Two builds come from the same kernel templates (scripts/build-wasm.mjs):
- * `simd` (baseline SIMD128 + threads) and `relaxed-simd` (its int8 dot products
- * use relaxed SIMD). The relaxed build is used only when WebAssembly.validate
+ * Two builds come from the same AssemblyScript sources (scripts/build-wasm.mjs):
+ * `simd` (baseline SIMD128 + threads) and `relaxed-simd` (compiled with the
+ * relaxed-simd feature, whose `ASC_FEATURE_RELAXED_SIMD` branches give the
+ * int8 dot products relaxed SIMD). The relaxed build is used only when WebAssembly.validate
  * accepts it and its known-answer self-test (selftest.ts) passes on this
  * engine; otherwise the baseline build is used and `note` says why. On Node
  * whose V8 has relaxed SIMD behind --experimental-wasm-relaxed-simd (Node 20,
@@ -185,9 +186,17 @@ export function loadWasmBuild(which?: WasmBuildName): WasmBuild {
   return b;
 }
 
+/** An AssemblyScript string (UTF-16, byte length in the word before it) from the module's static data. */
+function wasmString(memory: WasmMemory, ptr: number): string {
+  if (!ptr || ptr < 4 || ptr > memory.buffer.byteLength) return '(no message)';
+  const bytes = new DataView(memory.buffer).getUint32(ptr - 4, true);
+  if (bytes > 4096 || ptr + bytes > memory.buffer.byteLength || bytes % 2) return '(unreadable message)';
+  return String.fromCharCode(...new Uint16Array(memory.buffer.slice(ptr, ptr + bytes)));
+}
+
 /** An instance over `memory`; with f16Table (written by writeF16Table) it is ready for the kernels. */
 export function instantiate(build: WasmBuild, memory: WasmMemory, f16Table?: number): WasmExports {
-  const instance = new WA.Instance(build.module, { env: { memory, now: () => performance.now(), abort: () => { throw new Error('wasm abort'); } } });
+  const instance = new WA.Instance(build.module, { env: { memory, now: () => performance.now(), abort: (msg: number) => { throw new Error(`wasm abort: ${wasmString(memory, msg)}`); } } });
   const exp = instance.exports as unknown as WasmExports;
   if (f16Table !== undefined) exp.init(f16Table);
   return exp;

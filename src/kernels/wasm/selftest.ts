@@ -18,12 +18,10 @@
 import { GGMLType, ggmlType, rowBytes } from '../../gguf/types.js';
 import { dequantize, f32ToF16 } from '../../quant/index.js';
 import type { WasmExports, WasmMemory } from './loader.js';
+import { BLOCK_LAYOUTS, blockOffsets, f16Fields, Q8A_X16_BYTES, type BlockName } from './layout.js';
 
-/** Byte offsets of the f16 scale fields in each type's block. */
-const F16_FIELDS: Record<number, number[]> = {
-  [GGMLType.Q8_0]: [0], [GGMLType.Q4_0]: [0], [GGMLType.Q4_1]: [0, 2], [GGMLType.Q5_0]: [0], [GGMLType.Q5_1]: [0, 2],
-  [GGMLType.Q2_K]: [80, 82], [GGMLType.Q3_K]: [108], [GGMLType.Q4_K]: [0, 2], [GGMLType.Q5_K]: [0, 2], [GGMLType.Q6_K]: [208],
-};
+const Q8A = blockOffsets('Q8A');
+const Q8K = blockOffsets('Q8_K');
 
 /** Types checked, with the column count of their rows (legacy: three 32-blocks, one pair and the odd one; K: two super-blocks). */
 const CASES: [number, number][] = [
@@ -54,7 +52,7 @@ function weightBytes(typeId: number, bytes: number, seed: number): Uint8Array {
   const r = lcg(seed);
   const w = Uint8Array.from({ length: bytes }, () => Math.floor(r() * 256));
   for (let b = 0; b < bytes / info.typeSize; b++) {
-    for (const f of F16_FIELDS[typeId]!) {
+    for (const f of f16Fields(info.name as BlockName)) {
       const h = f32ToF16((r() - 0.5) * 0.02);
       w[b * info.typeSize + f] = h & 0xff;
       w[b * info.typeSize + f + 1] = h >> 8;
@@ -77,7 +75,7 @@ export function knownAnswerTest(exp: WasmExports, memory: WasmMemory, base: numb
     const rb = rowBytes(info, cols);
     const wq = weightBytes(typeId, ROWS * rb, 7 + typeId);
     const w = dequantize(typeId, wq, ROWS * cols);
-    const xRowBytes = fmt === 1 ? (cols / 32) * (40 + 64) : rowBytes(ggmlType(GGMLType.Q8_K)!, cols);
+    const xRowBytes = fmt === 1 ? (cols / BLOCK_LAYOUTS.Q8A.elements) * (Q8A.bytes + Q8A_X16_BYTES) : rowBytes(ggmlType(GGMLType.Q8_K)!, cols);
     const wp = base;
     const xf = wp + ROWS * rb;
     const xq = xf + TOKENS * cols * 4;
@@ -99,8 +97,8 @@ export function knownAnswerTest(exp: WasmExports, memory: WasmMemory, base: numb
         for (let i = 0; i < cols; i++) {
           const row = xq + t * xRowBytes;
           const x = fmt === 1
-            ? dv.getFloat32(row + (i >> 5) * 40, true) * dv.getInt8(row + (i >> 5) * 40 + 8 + (i & 31))
-            : dv.getFloat32(row + (i >> 8) * 292, true) * dv.getInt8(row + (i >> 8) * 292 + 4 + (i & 255));
+            ? dv.getFloat32(row + (i >> 5) * Q8A.bytes + Q8A.offsets.d!, true) * dv.getInt8(row + (i >> 5) * Q8A.bytes + Q8A.offsets.qs! + (i & 31))
+            : dv.getFloat32(row + (i >> 8) * Q8K.bytes + Q8K.offsets.d!, true) * dv.getInt8(row + (i >> 8) * Q8K.bytes + Q8K.offsets.qs! + (i & 255));
           const p = w[j * cols + i]! * x;
           sum += p;
           abs += Math.abs(p);

@@ -527,6 +527,7 @@ export class WebGPUBackend implements Backend {
         const out = this.act(op.out);
         return [{ kind: 'copy', src: x.buf, dst: out.buf, width: x.width }];
       }
+      default: { const never: never = op; throw new Error(`the webgpu backend has no kernel for op ${(never as { op: string }).op}`); }
     }
   }
 

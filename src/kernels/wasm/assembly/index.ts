@@ -2,9 +2,15 @@
 // thread runs in lockstep over one shared memory. The host (../backend.ts)
 // plans all memory, encodes the op list and writes the step parameters; this
 // module allocates nothing.
-import { activationFormat as fmt, dequantRow, matmul } from './generated/matmul';
+import { activationFormat as fmt, dequantRow, FMT_Q8A, matmul } from './matmul';
+import {
+  Add, AddNorm, Attention, C_ABORT, C_BAD_OP, C_COUNT, C_COUNTERS, C_GEN, C_N_OPS, C_OPS, C_OUTPUTS, C_POS, C_PROF, C_SCRATCH,
+  C_SCRATCH_STRIDE, C_SPIN_US, C_TOKENS, C_WAITERS, Embed, F_NOBARRIER, F_OUTPUTS, F_REPLICATE, GatherOutputs, KvStore, Matmul,
+  OP_ADD, OP_ADD_NORM, OP_ATTENTION, OP_BYTES, OP_EMBED, OP_GATHER_OUTPUTS, OP_KV_STORE, OP_MATMUL, OP_QUANT, OP_RMSNORM, OP_ROPE,
+  OP_ROPE_STORE, OP_SILU_MUL, opChunk, opCode, opFlags, Quant, Rmsnorm, Rope, RopeStore, SiluMul,
+} from './generated/schema';
 import { add, argmax, attention, attentionScratch, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, siluMul } from './ops';
-import { f16, f16x4hi, f16x4lo, roundF16, setF16Table, toF16 } from './util';
+import { f16, f16x4hi, f16x4lo, roundF16, setF16Table, toF16, trap } from './util';
 
 export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, attentionScratch, add, siluMul, matmul, argmax, dequantRow };
 
@@ -38,51 +44,19 @@ export function roundToF16(x: f32): f32 {
   return roundF16(x);
 }
 
-// ---- control block (i32 words at ctl) -----------------------------------------
-const C_COUNT = 0; // barrier arrivals
-const C_GEN = 4; // barrier generation
-const C_WAITERS = 8; // threads blocked in atomic.wait
-const C_ABORT = 12; // set when a thread failed: everyone leaves
-const C_TOKENS = 16;
-const C_OUTPUTS = 20;
-const C_POS = 24;
-const C_NOPS = 28;
-const C_OPS = 32;
-const C_COUNTERS = 36;
-const C_SCRATCH = 40;
-const C_SCRATCH_STRIDE = 44;
-const C_SPIN = 48; // spins before waiting
-const C_PROF = 52; // 0, or the per-thread profile: [nth][nOps] x (f64 work ms, f64 barrier ms)
+// The control block's words (C_*), the op codes (OP_*), flags (F_*) and every
+// op field's accessor (Matmul.rows(op), ...) come from ../schema.ts through
+// ./generated/schema.ts.
 
 // @ts-ignore: decorator
 @external("env", "now") declare function now(): f64;
 
-export const OP_WORDS = 16;
-const OP_RMSNORM = 1;
-const OP_QUANT = 2;
-const OP_MATMUL = 3;
-const OP_ROPE = 4;
-const OP_KVSTORE = 5;
-const OP_ATTN = 6;
-const OP_ADD = 7;
-const OP_SILUMUL = 8;
-const OP_GATHER = 9;
-/** x += b, then RMSNorm of x into out (row-wise; the residual add and the next norm in one pass). */
-const OP_ADD_NORM = 10;
-/** RoPE of k's rows, then both k and v rows into the cache. */
-const OP_ROPE_STORE = 11;
-/** Embedding lookup: row ids[t] of the table, dequantized, for every token t of the step. */
-const OP_EMBED = 12;
-/** Flag in word 1: no barrier after this op (the next op reads none of its output). */
-const F_NOBARRIER = 2;
-/** Quantize op feeding a matmul: when small (decode), every thread quantizes all rows itself and no barrier follows. */
-const F_REPLICATE = 4;
 const REPLICATE_MAX = 16384;
 
 /** Quantizes rows [r0, r1) of x (width floats each) into dst (rb bytes per row) in format fmt (1 Q8A, 2 Q8_K). */
 function quantRows(x: usize, width: i32, dst: usize, fmt: i32, rb: usize, r0: i32, r1: i32): void {
   for (let r = r0; r < r1; r++) {
-    if (fmt == 1) quantizeQ8A(x + <usize>r * <usize>width * 4, dst + <usize>r * rb, width);
+    if (fmt == FMT_Q8A) quantizeQ8A(x + <usize>r * <usize>width * 4, dst + <usize>r * rb, width);
     else quantizeQ8K(x + <usize>r * <usize>width * 4, dst + <usize>r * rb, width);
   }
 }
@@ -104,18 +78,18 @@ const PF_LOOKAHEAD = 8;
 /** Points the prefetch cursor at this thread's region of the first matmul among ops (i, i + PF_LOOKAHEAD]. */
 function aimPrefetch(ops: usize, i: i32, nOps: i32, tid: i32, nth: i32): void {
   for (let j = i + 1; j < min(nOps, i + 1 + PF_LOOKAHEAD); j++) {
-    const op = ops + <usize>j * (OP_WORDS << 2);
-    if (w(op, 0) != OP_MATMUL) continue;
+    const op = ops + <usize>j * OP_BYTES;
+    if (opCode(op) != OP_MATMUL) continue;
     if (op == pfOp) return;
-    const chunk = w(op, 2);
-    const rows = w(op, 9);
+    const chunk = opChunk(op);
+    const rows = Matmul.rows(op);
     const nChunks = (rows + chunk - 1) / chunk;
     const r0 = <i32>(<i64>nChunks * tid / nth) * chunk;
     const r1 = min(rows, <i32>(<i64>nChunks * (tid + 1) / nth) * chunk);
-    const rb = p(op, 5);
+    const rb = Matmul.rowBytes(op);
     pfOp = op;
-    pfCur = p(op, 4) + <usize>r0 * rb;
-    pfEnd = min(p(op, 4) + <usize>r1 * rb, pfCur + PF_MAX);
+    pfCur = Matmul.w(op) + <usize>r0 * rb;
+    pfEnd = min(Matmul.w(op) + <usize>r1 * rb, pfCur + PF_MAX);
     return;
   }
 }
@@ -130,7 +104,27 @@ function aimPrefetch(ops: usize, i: i32, nOps: i32, tid: i32, nth: i32): void {
   pfCur = end;
 }
 
-/** Sense-counting barrier: spin on the generation word (reading ahead while it waits), then block in atomic.wait. Returns false when aborted. */
+/**
+ * A pause for the spin loop (WebAssembly has no pause instruction): a short dependent chain of integer
+ * multiplies, so a waiting thread issues few instructions and no SIMD work, leaving the core's shared
+ * units to the thread it waits for (on SMT siblings) without giving up its time slice.
+ */
+let pauseState: u32 = 1;
+// @ts-ignore: decorator
+@inline function spinPause(): void {
+  let x = pauseState;
+  x = x * 0x9e3779b1 + 1; x = x * 0x9e3779b1 + 1; x = x * 0x9e3779b1 + 1; x = x * 0x9e3779b1 + 1;
+  pauseState = x;
+}
+
+/** Spin iterations between clock reads in a barrier. */
+const SPIN_CHECK = 256;
+
+/**
+ * Sense-counting barrier: spin on the generation word (reading ahead, else pausing) for up to the
+ * control block's spinUs microseconds, measured with the clock, then block in atomic.wait.
+ * Returns false when aborted.
+ */
 function barrier(ctl: usize, nth: i32): bool {
   if (nth == 1) return true;
   const gen = atomic.load<i32>(ctl + C_GEN);
@@ -140,10 +134,18 @@ function barrier(ctl: usize, nth: i32): bool {
     if (atomic.load<i32>(ctl + C_WAITERS) > 0) atomic.notify(ctl + C_GEN, nth);
     return atomic.load<i32>(ctl + C_ABORT) == 0;
   }
-  const spin = atomic.load<i32>(ctl + C_SPIN);
-  for (let i = 0; i < spin; i++) {
+  const budget = <f64>atomic.load<i32>(ctl + C_SPIN_US) / 1000;
+  let start: f64 = -1;
+  for (let i = 1; ; i++) {
     if (atomic.load<i32>(ctl + C_GEN) != gen) return atomic.load<i32>(ctl + C_ABORT) == 0;
     if (pfCur < pfEnd) prefetchStep();
+    else spinPause();
+    if (i % SPIN_CHECK == 0) {
+      // the clock is read only in barriers that last (the first read starts the budget)
+      const t = now();
+      if (start < 0) start = t;
+      else if (t - start >= budget) break;
+    }
   }
   atomic.add<i32>(ctl + C_WAITERS, 1);
   while (atomic.load<i32>(ctl + C_GEN) == gen) {
@@ -152,15 +154,6 @@ function barrier(ctl: usize, nth: i32): bool {
   }
   atomic.sub<i32>(ctl + C_WAITERS, 1);
   return atomic.load<i32>(ctl + C_ABORT) == 0;
-}
-
-// @ts-ignore: decorator
-@inline function w(op: usize, i: i32): i32 {
-  return load<i32>(op + (<usize>i << 2));
-}
-// @ts-ignore: decorator
-@inline function p(op: usize, i: i32): usize {
-  return <usize>load<u32>(op + (<usize>i << 2));
 }
 
 /** Bytes per work counter: one cache line each (see ../backend.ts). */
@@ -181,7 +174,7 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
   const T = atomic.load<i32>(ctl + C_TOKENS);
   const nOut = atomic.load<i32>(ctl + C_OUTPUTS);
   const pos0 = atomic.load<i32>(ctl + C_POS);
-  const nOps = atomic.load<i32>(ctl + C_NOPS);
+  const nOps = atomic.load<i32>(ctl + C_N_OPS);
   const ops = <usize>atomic.load<u32>(ctl + C_OPS);
   const counters = <usize>atomic.load<u32>(ctl + C_COUNTERS);
   const scratch = <usize>atomic.load<u32>(ctl + C_SCRATCH) + <usize>tid * <usize>atomic.load<u32>(ctl + C_SCRATCH_STRIDE);
@@ -189,32 +182,35 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
   const profRow = prof + <usize>tid * <usize>nOps * 16;
   let t0: f64 = prof != 0 ? now() : 0;
   for (let i = 0; i < nOps; i++) {
-    const op = ops + <usize>i * (OP_WORDS << 2);
-    const code = w(op, 0);
-    const flags = w(op, 1);
-    const rows = (flags & 1) != 0 ? nOut : T;
+    const op = ops + <usize>i * OP_BYTES;
+    const code = opCode(op);
+    const flags = opFlags(op);
+    const rows = (flags & F_OUTPUTS) != 0 ? nOut : T;
     let total = 0;
-    let chunk = w(op, 2);
+    let chunk = opChunk(op);
+    // work items of the op (rows, tasks, elements), split into chunks below
     switch (code) {
       case OP_RMSNORM: case OP_QUANT: case OP_ADD_NORM: total = rows; break;
       case OP_ROPE_STORE: total = T; break;
       case OP_MATMUL:
-        total = w(op, 9);
+        total = Matmul.rows(op);
         // prompt steps are compute-bound: rows of the chunk times up to 16 tokens of work, so
         // smaller chunks keep the threads' shares even (one 64 KiB chunk of a pp512 step is ~3 ms)
         if (T > 1) chunk = max(4, chunk / min(T, 16));
         break;
-      case OP_ROPE: total = rows * w(op, 4); break;
-      case OP_KVSTORE: total = T; break;
-      case OP_ATTN: total = (T + w(op, 13) - 1) / w(op, 13) * w(op, 8); break; // row tiles x KV heads
-      case OP_ADD: total = rows * w(op, 6); break;
-      case OP_SILUMUL: total = w(op, 13) != 0 ? rows : rows * w(op, 6); break;
-      case OP_GATHER: total = 1; break;
+      case OP_ROPE: total = rows * Rope.nHeads(op); break;
+      case OP_KV_STORE: total = T; break;
+      case OP_ATTENTION: total = (T + Attention.rowsPerTask(op) - 1) / Attention.rowsPerTask(op) * Attention.nKvHeads(op); break; // row tiles x KV heads
+      case OP_ADD: total = rows * Add.width(op); break;
+      case OP_SILU_MUL: total = SiluMul.qFmt(op) != 0 ? rows : rows * SiluMul.width(op); break;
+      case OP_GATHER_OUTPUTS: total = 1; break;
       case OP_EMBED: total = T; break;
-      default: unreachable();
+      default:
+        atomic.store<i32>(ctl + C_BAD_OP, code);
+        trap('unknown op code in the op list (see the control block word badOp)');
     }
-    if (code == OP_QUANT && (flags & F_REPLICATE) != 0 && rows * w(op, 5) <= REPLICATE_MAX) {
-      quantRows(p(op, 3), w(op, 5), p(op, 4), w(op, 6), p(op, 7), 0, rows);
+    if (code == OP_QUANT && (flags & F_REPLICATE) != 0 && rows * Quant.width(op) <= REPLICATE_MAX) {
+      quantRows(Quant.x(op), Quant.width(op), Quant.out(op), Quant.fmt(op), Quant.rowBytes(op), 0, rows);
       if (prof != 0) {
         const t1 = now();
         store<f64>(profRow + (<usize>i << 4), load<f64>(profRow + (<usize>i << 4)) + (t1 - t0));
@@ -224,7 +220,7 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
     }
     if (chunk <= 0) {
       chunk = total / (nth * 4);
-      if (code == OP_ADD || (code == OP_SILUMUL && w(op, 13) == 0)) chunk = max(1024, (chunk + 3) & ~3);
+      if (code == OP_ADD || (code == OP_SILU_MUL && SiluMul.qFmt(op) == 0)) chunk = max(1024, (chunk + 3) & ~3);
       if (chunk < 1) chunk = 1;
     }
     const nChunks = (total + chunk - 1) / chunk;
@@ -240,50 +236,58 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
       const e = min(total, s + chunk);
       switch (code) {
         case OP_RMSNORM:
-          rmsnorm(p(op, 3), p(op, 4), p(op, 5), w(op, 6), load<f64>(op, 32), s, e);
-          if (w(op, 13) != 0) quantRows(p(op, 5), w(op, 6), p(op, 12), w(op, 13), p(op, 14), s, e);
+          rmsnorm(Rmsnorm.x(op), Rmsnorm.weight(op), Rmsnorm.out(op), Rmsnorm.width(op), Rmsnorm.eps(op), s, e);
+          if (Rmsnorm.qFmt(op) != 0) quantRows(Rmsnorm.out(op), Rmsnorm.width(op), Rmsnorm.qOut(op), Rmsnorm.qFmt(op), Rmsnorm.qRowBytes(op), s, e);
           break;
         case OP_ADD_NORM: {
-          const width = w(op, 6);
-          add(p(op, 3), p(op, 4), p(op, 3), s * width, e * width);
-          rmsnorm(p(op, 3), p(op, 5), p(op, 7), width, load<f64>(op, 32), s, e);
-          if (w(op, 13) != 0) quantRows(p(op, 7), width, p(op, 12), w(op, 13), p(op, 14), s, e);
+          const width = AddNorm.width(op);
+          add(AddNorm.x(op), AddNorm.b(op), AddNorm.x(op), s * width, e * width);
+          rmsnorm(AddNorm.x(op), AddNorm.weight(op), AddNorm.out(op), width, AddNorm.eps(op), s, e);
+          if (AddNorm.qFmt(op) != 0) quantRows(AddNorm.out(op), width, AddNorm.qOut(op), AddNorm.qFmt(op), AddNorm.qRowBytes(op), s, e);
           break;
         }
-        case OP_QUANT: quantRows(p(op, 3), w(op, 5), p(op, 4), w(op, 6), p(op, 7), s, e); break;
+        case OP_QUANT: quantRows(Quant.x(op), Quant.width(op), Quant.out(op), Quant.fmt(op), Quant.rowBytes(op), s, e); break;
         case OP_ROPE_STORE: {
-          const nKv = w(op, 9);
-          rope(p(op, 3), nKv, w(op, 10), w(op, 11), p(op, 12), pos0, s * nKv, e * nKv);
-          kvStore(p(op, 3), p(op, 4), p(op, 5), p(op, 6), w(op, 7), w(op, 8) != 0, pos0, s, e);
+          const nKv = RopeStore.nHeads(op);
+          rope(RopeStore.k(op), nKv, RopeStore.headDim(op), RopeStore.ropeDim(op), RopeStore.tab(op), pos0, s * nKv, e * nKv);
+          kvStore(RopeStore.k(op), RopeStore.v(op), RopeStore.kCache(op), RopeStore.vCache(op), RopeStore.width(op), RopeStore.f16(op), pos0, s, e);
           break;
         }
-        case OP_MATMUL: matmul(w(op, 3), p(op, 4), p(op, 5), p(op, 6), p(op, 7), p(op, 8), w(op, 9), w(op, 10), rows, s, e); break;
-        case OP_ROPE: rope(p(op, 3), w(op, 4), w(op, 5), w(op, 6), p(op, 7), pos0, s, e); break;
-        case OP_KVSTORE: kvStore(p(op, 3), p(op, 4), p(op, 5), p(op, 6), w(op, 7), w(op, 8) != 0, pos0, s, e); break;
-        case OP_ATTN: attention(p(op, 3), p(op, 4), p(op, 5), p(op, 6), w(op, 7), w(op, 8), w(op, 9), load<f32>(op, 40), w(op, 11) != 0, w(op, 12) != 0, pos0, T, w(op, 13), scratch, s, e); break;
-        case OP_ADD: add(p(op, 3), p(op, 4), p(op, 5), s, e); break;
-        case OP_SILUMUL:
-          if (w(op, 13) != 0) {
-            const width = w(op, 6);
-            siluMul(p(op, 3), p(op, 4), p(op, 5), s * width, e * width);
-            quantRows(p(op, 5), width, p(op, 12), w(op, 13), p(op, 14), s, e);
+        case OP_MATMUL:
+          matmul(Matmul.type(op), Matmul.w(op), Matmul.rowBytes(op), Matmul.x(op), Matmul.xRowBytes(op), Matmul.out(op), Matmul.rows(op), Matmul.cols(op), rows, s, e);
+          break;
+        case OP_ROPE: rope(Rope.x(op), Rope.nHeads(op), Rope.headDim(op), Rope.ropeDim(op), Rope.tab(op), pos0, s, e); break;
+        case OP_KV_STORE: kvStore(KvStore.k(op), KvStore.v(op), KvStore.kCache(op), KvStore.vCache(op), KvStore.width(op), KvStore.f16(op), pos0, s, e); break;
+        case OP_ATTENTION:
+          attention(
+            Attention.q(op), Attention.out(op), Attention.kCache(op), Attention.vCache(op), Attention.nHeads(op), Attention.nKvHeads(op),
+            Attention.headDim(op), Attention.scale(op), Attention.f16(op), Attention.flash(op), pos0, T, Attention.rowsPerTask(op), scratch, s, e,
+          );
+          break;
+        case OP_ADD: add(Add.a(op), Add.b(op), Add.out(op), s, e); break;
+        case OP_SILU_MUL:
+          if (SiluMul.qFmt(op) != 0) {
+            const width = SiluMul.width(op);
+            siluMul(SiluMul.gate(op), SiluMul.up(op), SiluMul.out(op), s * width, e * width);
+            quantRows(SiluMul.out(op), width, SiluMul.qOut(op), SiluMul.qFmt(op), SiluMul.qRowBytes(op), s, e);
           } else {
-            siluMul(p(op, 3), p(op, 4), p(op, 5), s, e);
+            siluMul(SiluMul.gate(op), SiluMul.up(op), SiluMul.out(op), s, e);
           }
           break;
         case OP_EMBED: {
-          const width = w(op, 8);
+          const width = Embed.width(op);
           for (let t = s; t < e; t++) {
-            const id = <usize>load<i32>(p(op, 6) + (<usize>t << 2));
-            dequantRow(w(op, 5), p(op, 3) + id * p(op, 4), p(op, 7) + ((<usize>t * <usize>width) << 2), width);
+            const id = <usize>load<i32>(Embed.ids(op) + (<usize>t << 2));
+            dequantRow(Embed.type(op), Embed.table(op) + id * Embed.rowBytes(op), Embed.out(op) + ((<usize>t * <usize>width) << 2), width);
           }
           break;
         }
-        case OP_GATHER: {
-          const width = <usize>w(op, 5);
-          memory.copy(p(op, 4), p(op, 3) + <usize>(T - nOut) * width * 4, <usize>nOut * width * 4);
+        case OP_GATHER_OUTPUTS: {
+          const width = <usize>GatherOutputs.width(op);
+          memory.copy(GatherOutputs.out(op), GatherOutputs.x(op) + <usize>(T - nOut) * width * 4, <usize>nOut * width * 4);
           break;
         }
+        default: trap('unknown op code in the op list');
       }
     }
     }

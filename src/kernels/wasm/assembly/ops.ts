@@ -3,27 +3,22 @@
 // residual add, SiLU·mul and the float dot products. Every function works on
 // a range of rows (or tasks) so the interpreter can split it across threads.
 import { f16, f16x4hi, f16x4lo, hsumF32, roundF16, toF16 } from './util';
+import { Q8A_BYTES, Q8A_D, Q8A_QS, Q8A_S, Q8A_X16_BYTES, Q8_K_BSUMS, Q8_K_BYTES, Q8_K_D, Q8_K_QS } from './generated/layout';
 
 /**
- * Q8A, this backend's activation block for the legacy types: 32 elements as
- *   f32 d; f32 s; i8 q[32]     (40 bytes)
+ * Q8A, this backend's activation block for the legacy types (layout in ../layout.ts):
+ *   f32 d; f32 s; i8 q[32]
  * d = amax / 127 rounded to half precision and s = d * sum(q) rounded to half
  * precision, as in ggml's block_q8_0 / block_q8_1 (whose d and s are fp16);
  * q = round-to-nearest-even(x / d) as ggml's AVX quantize_row_q8_0/q8_1.
- * A row of nb blocks is followed by the q of every block again as i16 (nb * 64 bytes).
+ * A row of nb blocks is followed by the q of every block again as i16 (Q8A_X16_BYTES each).
  */
-export const Q8A_BYTES: usize = 40;
-/** After a row's nb Q8A blocks: the same q as i16, 32 per block (64 bytes), so the dot products need no activation extension. */
-export const Q8A_X16_BYTES: usize = 64;
-/** ggml's block_q8_K: f32 d; i8 q[256]; i16 bsums[16] (292 bytes). */
-export const Q8K_BYTES: usize = 292;
-
 export function quantizeQ8A(x: usize, dst: usize, n: i32): void {
   const nb = n >> 5;
   for (let b = 0; b < nb; b++) {
     const xb = x + (<usize>b << 7);
     const db = dst + <usize>b * Q8A_BYTES;
-    const wb = dst + <usize>nb * Q8A_BYTES + (<usize>b << 6);
+    const wb = dst + <usize>nb * Q8A_BYTES + <usize>b * Q8A_X16_BYTES;
     let m = f32x4.abs(v128.load(xb));
     for (let i: usize = 16; i < 128; i += 16) m = f32x4.max(m, f32x4.abs(v128.load(xb + i)));
     const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
@@ -38,12 +33,12 @@ export function quantizeQ8A(x: usize, dst: usize, n: i32): void {
       const e = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), id)));
       sum = i32x4.add(sum, i32x4.add(i32x4.add(a, b2), i32x4.add(c, e)));
       const lo = i16x8.narrow_i32x4_s(a, b2); const hi = i16x8.narrow_i32x4_s(c, e);
-      v128.store(db + 8 + (i << 4), i8x16.narrow_i16x8_s(lo, hi));
+      v128.store(db + Q8A_QS + (i << 4), i8x16.narrow_i16x8_s(lo, hi));
       v128.store(wb + (i << 5), lo); v128.store(wb + (i << 5), hi, 16);
     }
     const s = i32x4.extract_lane(sum, 0) + i32x4.extract_lane(sum, 1) + i32x4.extract_lane(sum, 2) + i32x4.extract_lane(sum, 3);
-    store<f32>(db, roundF16(d));
-    store<f32>(db, roundF16(d * <f32>s), 4);
+    store<f32>(db + Q8A_D, roundF16(d));
+    store<f32>(db + Q8A_S, roundF16(d * <f32>s));
   }
 }
 
@@ -52,7 +47,7 @@ export function quantizeQ8K(x: usize, dst: usize, n: i32): void {
   const nb = n >> 8;
   for (let b = 0; b < nb; b++) {
     const xb = x + (<usize>b << 10);
-    const db = dst + <usize>b * Q8K_BYTES;
+    const db = dst + <usize>b * Q8_K_BYTES;
     let amax: f32 = 0;
     let mx: f32 = 0;
     for (let j: usize = 0; j < 256; j++) {
@@ -61,8 +56,8 @@ export function quantizeQ8K(x: usize, dst: usize, n: i32): void {
       if (av > amax) { amax = av; mx = v; }
     }
     if (amax == 0) {
-      store<f32>(db, 0);
-      memory.fill(db + 4, 0, 256 + 32);
+      store<f32>(db + Q8_K_D, 0);
+      memory.fill(db + Q8_K_QS, 0, Q8_K_BYTES - Q8_K_QS);
       continue;
     }
     const iscale: f32 = -127 / mx;
@@ -75,10 +70,10 @@ export function quantizeQ8K(x: usize, dst: usize, n: i32): void {
       const c = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), is))), lim);
       const e = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), is))), lim);
       const s = i32x4.add(i32x4.add(a, b2), i32x4.add(c, e));
-      store<i16>(db + 260 + (j >> 3), <i16>(i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3)));
-      v128.store(db + 4 + j, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b2), i16x8.narrow_i32x4_s(c, e)));
+      store<i16>(db + Q8_K_BSUMS + (j >> 3), <i16>(i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3)));
+      v128.store(db + Q8_K_QS + j, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b2), i16x8.narrow_i32x4_s(c, e)));
     }
-    store<f32>(db, <f32>1 / iscale);
+    store<f32>(db + Q8_K_D, <f32>1 / iscale);
   }
 }
 

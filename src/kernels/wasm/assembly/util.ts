@@ -39,7 +39,8 @@
   return i32x4.mul(dot32(a0, b0, a1, b1), sv);
 }
 
-// Relaxed-SIMD build only (scripts/build-wasm.mjs swaps these in; the baseline build never references them).
+// Relaxed-SIMD build only: the kernels reach these through `ASC_FEATURE_RELAXED_SIMD` branches
+// (set by asc when the relaxed-simd feature is enabled), so the baseline build never contains them.
 // Only the i16 form of the relaxed dot is used: V8 11.3's first tier (Liftoff) gets the i32 accumulating form
 // (i32x4.relaxed_dot_i8x16_i7x16_add_s) wrong, while this one is right in both tiers, and without AVX-VNNI the
 // i32 form is the same pmaddubsw + pmaddwd pair anyway. Every product is exact: |a| <= 128, 0 <= u <= 127.
@@ -47,7 +48,9 @@
 /** Weights u in [0, 127] (i7) · int8 activations x -> i16x8 pair sums (lane j: elements 2j, 2j+1). */
 // @ts-ignore: decorator
 @inline export function rdot(x: v128, u: v128): v128 {
-  return i16x8.relaxed_dot_i8x16_i7x16_s(x, u);
+  if (ASC_FEATURE_RELAXED_SIMD) return i16x8.relaxed_dot_i8x16_i7x16_s(x, u);
+  unreachable();
+  return x;
 }
 /** Relaxed dot16 for weights u in [0, 127]: i32x4 partial sums (lane k: elements 4k..4k+3). */
 // @ts-ignore: decorator
@@ -76,6 +79,30 @@
 // @ts-ignore: decorator
 @inline export function rdot32s(u0: v128, x0: v128, u1: v128, x1: v128, sv: v128): v128 {
   return i32x4.dot_i16x8_s(i16x8.add(rdot(x0, u0), rdot(x1, u1)), sv);
+}
+
+// The K-quants' sub-block products, one name for both builds: the baseline multiplies signed
+// weights (dot16s / dot32s, i32 scales), the relaxed build the same weights before their offset
+// is subtracted (rdot16s / rdot32s, i16 scales); the kernels subtract the offset through the
+// activation sums, so every integer sum is the same in both builds.
+
+/** A K-quant sub-block scale as kdot16s / kdot32s take it. */
+// @ts-ignore: decorator
+@inline export function kscale(sc: i32): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return rscaleV(sc);
+  return scaleV(sc);
+}
+/** 16 weights · 16 int8 activations times a kscale. */
+// @ts-ignore: decorator
+@inline export function kdot16s(q: v128, x: v128, sv: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return rdot16s(q, x, sv);
+  return dot16s(q, x, sv);
+}
+/** 32 weights (two halves, 0..31) · 32 int8 activations times a kscale. */
+// @ts-ignore: decorator
+@inline export function kdot32s(q0: v128, x0: v128, q1: v128, x1: v128, sv: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return rdot32s(q0, x0, q1, x1, sv);
+  return dot32s(q0, x0, q1, x1, sv);
 }
 /**
  * Byte order that makes a relaxed dot's lanes hold the same partial sums as dot16x: applied to both
@@ -166,4 +193,9 @@ export function toF16(x: f32): u32 {
 // @ts-ignore: decorator
 @inline export function roundF16(x: f32): f32 {
   return f16(toF16(x));
+}
+
+/** Stops the calling thread with a message (the host's env.abort throws it as an Error). */
+export function trap(message: string): void {
+  abort(message);
 }

@@ -1,0 +1,106 @@
+// The matmul drivers and the per-type dispatch: one generic driver over a
+// kernel class (./quants.ts), instantiated for every weight type with a kernel.
+import { dotF16, dotF32 } from './ops';
+import { f16 } from './util';
+import {
+  dequantK23, dequantK45, dequantLegacy, dequantQ6K, K23, K45, K6, Legacy,
+  Q2_K, Q3_K, Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q5_K, Q8_0,
+} from './quants';
+import {
+  Q2_K_ELEMS, Q3_K_ELEMS, Q4_0_ELEMS, Q4_1_ELEMS, Q4_K_ELEMS, Q5_0_ELEMS, Q5_1_ELEMS, Q5_K_ELEMS, Q6_K_ELEMS, Q8_0_ELEMS,
+  TYPE_F16, TYPE_F32, TYPE_Q2_K, TYPE_Q3_K, TYPE_Q4_0, TYPE_Q4_1, TYPE_Q4_K, TYPE_Q5_0, TYPE_Q5_1, TYPE_Q5_K, TYPE_Q6_K, TYPE_Q8_0,
+} from './generated/layout';
+
+/** Activation formats a matmul takes: f32 rows, Q8A (the 32-element types), Q8_K (the K-quants). */
+export const FMT_F32 = 0;
+export const FMT_Q8A = 1;
+export const FMT_Q8K = 2;
+
+/** Float weights: one token at a time over f32 activations. */
+@unmanaged class F32K {
+  // @ts-ignore: decorator
+  @inline dot(w: usize, x: usize, n: i32): f32 { return dotF32(w, x, n); }
+  // @ts-ignore: decorator
+  @inline dot4(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void { unreachable(); }
+  // @ts-ignore: decorator
+  @inline hasDot4(): bool { return false; }
+}
+@unmanaged class F16K {
+  // @ts-ignore: decorator
+  @inline dot(w: usize, x: usize, n: i32): f32 { return dotF16(w, x, n); }
+  // @ts-ignore: decorator
+  @inline dot4(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void { unreachable(); }
+  // @ts-ignore: decorator
+  @inline hasDot4(): bool { return false; }
+}
+
+/** Tokens per tile of the driver: a tile's activations stay in L1 while a chunk of weight rows passes over them. */
+const TILE = 16;
+
+/**
+ * Rows [j0, j1) of W times every token row of x with kernel class K (blocks of
+ * `elems` elements): four tokens at a time where K has a four-token kernel.
+ */
+function drive<K>(elems: i32, w: usize, rowBytes: usize, x: usize, xRowBytes: usize, out: usize, n: i32, k: i32, tokens: i32, j0: i32, j1: i32): void {
+  const kern = changetype<K>(0);
+  const nb = k / elems;
+  for (let t0 = 0; t0 < tokens; t0 += TILE) {
+    const t1 = min(tokens, t0 + TILE);
+    for (let j = j0; j < j1; j++) {
+      const wr = w + <usize>j * rowBytes;
+      let t = t0;
+      if (kern.hasDot4()) {
+        for (; t + 4 <= t1; t += 4) kern.dot4(wr, x + <usize>t * xRowBytes, xRowBytes, nb, out + ((<usize>t * <usize>n + <usize>j) << 2), <usize>n << 2);
+      }
+      for (; t < t1; t++) store<f32>(out + ((<usize>t * <usize>n + <usize>j) << 2), kern.dot(wr, x + <usize>t * xRowBytes, nb));
+    }
+  }
+}
+
+/** ggml type id -> activation format, -1 when there is no kernel. */
+export function activationFormat(type: i32): i32 {
+  switch (type) {
+    case TYPE_F32: case TYPE_F16: return FMT_F32;
+    case TYPE_Q4_0: case TYPE_Q4_1: case TYPE_Q5_0: case TYPE_Q5_1: case TYPE_Q8_0: return FMT_Q8A;
+    case TYPE_Q2_K: case TYPE_Q3_K: case TYPE_Q4_K: case TYPE_Q5_K: case TYPE_Q6_K: return FMT_Q8K;
+    default: return -1;
+  }
+}
+
+/** out[t][j] = W[j] · x[t] for rows j in [j0, j1) and every token t; x in activationFormat(type). */
+export function matmul(type: i32, w: usize, rowBytes: usize, x: usize, xRowBytes: usize, out: usize, n: i32, k: i32, tokens: i32, j0: i32, j1: i32): void {
+  switch (type) {
+    case TYPE_F32: drive<F32K>(1, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_F16: drive<F16K>(1, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q4_0: drive<Legacy<Q4_0>>(Q4_0_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q4_1: drive<Legacy<Q4_1>>(Q4_1_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q5_0: drive<Legacy<Q5_0>>(Q5_0_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q5_1: drive<Legacy<Q5_1>>(Q5_1_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q8_0: drive<Legacy<Q8_0>>(Q8_0_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q2_K: drive<K23<Q2_K>>(Q2_K_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q3_K: drive<K23<Q3_K>>(Q3_K_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q4_K: drive<K45<Q4_K>>(Q4_K_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q5_K: drive<K45<Q5_K>>(Q5_K_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q6_K: drive<K6>(Q6_K_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    default: abort('matmul: no kernel for this weight type');
+  }
+}
+
+/** Row of n elements of weight type `type` at w to f32 at y (every type the matmuls take). */
+export function dequantRow(type: i32, w: usize, y: usize, n: i32): void {
+  switch (type) {
+    case TYPE_F32: memory.copy(y, w, <usize>n << 2); break;
+    case TYPE_F16: for (let i = 0; i < n; i++) store<f32>(y + (<usize>i << 2), f16(load<u16>(w + (<usize>i << 1)))); break;
+    case TYPE_Q4_0: dequantLegacy<Q4_0>(w, y, n / Q4_0_ELEMS); break;
+    case TYPE_Q4_1: dequantLegacy<Q4_1>(w, y, n / Q4_1_ELEMS); break;
+    case TYPE_Q5_0: dequantLegacy<Q5_0>(w, y, n / Q5_0_ELEMS); break;
+    case TYPE_Q5_1: dequantLegacy<Q5_1>(w, y, n / Q5_1_ELEMS); break;
+    case TYPE_Q8_0: dequantLegacy<Q8_0>(w, y, n / Q8_0_ELEMS); break;
+    case TYPE_Q2_K: dequantK23<Q2_K>(w, y, n / Q2_K_ELEMS); break;
+    case TYPE_Q3_K: dequantK23<Q3_K>(w, y, n / Q3_K_ELEMS); break;
+    case TYPE_Q4_K: dequantK45<Q4_K>(w, y, n / Q4_K_ELEMS); break;
+    case TYPE_Q5_K: dequantK45<Q5_K>(w, y, n / Q5_K_ELEMS); break;
+    case TYPE_Q6_K: dequantQ6K(w, y, n / Q6_K_ELEMS); break;
+    default: abort('dequantRow: no dequantizer for this weight type');
+  }
+}

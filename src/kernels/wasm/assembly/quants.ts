@@ -1,0 +1,827 @@
+// Per-type weight unpacking, dot products and dequantizers of the quantized
+// weight types. Block field offsets come from ./generated/layout (built from
+// ../layout.ts and checked against the ggml type table).
+//
+// Each family has one generic dot kernel over a weight-type class W (whose
+// @inline methods unpack one block; `changetype<W>(0)` calls them without an
+// object) and a token-count type N: u8 for one token (returns the dot
+// product), u32 for four tokens whose activation rows are xs bytes apart
+// (each weight block is unpacked once and used four times; results go to o,
+// o + os, ...). Every token gets the same integer sums and float operations as
+// with one token, so prompt batches give the bits of token-by-token steps.
+//
+// Both builds compile these sources; `ASC_FEATURE_RELAXED_SIMD` (set by asc in
+// the relaxed-simd build) selects the relaxed int8 dot products, which take
+// the weights before their offset is subtracted (4-bit 0..15, 5-bit 0..31,
+// Q6_K 0..63, Q3_K 0..7) and give the offset back through the activation sums,
+// so every integer sum, and so every result, is the same in both builds.
+import {
+  dot16x, f16t, hsumF32, hsumI32, kdot16s, kdot32s, kscale, lanePerm, rdot,
+} from './util';
+import {
+  Q2_K_BYTES, Q2_K_D, Q2_K_DMIN, Q2_K_QS, Q2_K_SCALES,
+  Q3_K_BYTES, Q3_K_D, Q3_K_HMASK, Q3_K_QS, Q3_K_SCALES,
+  Q4_0_BYTES, Q4_0_D, Q4_0_QS, Q4_1_BYTES, Q4_1_D, Q4_1_M, Q4_1_QS,
+  Q4_K_BYTES, Q4_K_D, Q4_K_DMIN, Q4_K_QS, Q4_K_SCALES,
+  Q5_0_BYTES, Q5_0_D, Q5_0_QH, Q5_0_QS, Q5_1_BYTES, Q5_1_D, Q5_1_M, Q5_1_QH, Q5_1_QS,
+  Q5_K_BYTES, Q5_K_D, Q5_K_DMIN, Q5_K_QH, Q5_K_QS, Q5_K_SCALES,
+  Q6_K_BYTES, Q6_K_D, Q6_K_QH, Q6_K_QL, Q6_K_SCALES,
+  Q8_0_BYTES, Q8_0_D, Q8_0_QS,
+  Q8A_BYTES, Q8A_D, Q8A_QS, Q8A_S, Q8A_X16_BYTES, Q8_K_BSUMS, Q8_K_BYTES, Q8_K_D, Q8_K_QS,
+} from './generated/layout';
+
+/** Tokens of a dot kernel instance: N = u8 (one) or u32 (four). */
+// @ts-ignore: decorator
+@inline function tokens<N>(): i32 {
+  return sizeof<N>();
+}
+
+// ---- shared unpacking helpers ----------------------------------------------------
+
+/**
+ * The fifth bits of a Q5 block: hv is the 32-bit qh splatted; hmaskLo gives byte j = 0xff when
+ * bit j is set (j < 16), hmaskHi the same for bits 16..31. (Q5_0: q - 16 = nibble - (bit ? 0 : 16).)
+ */
+// @ts-ignore: decorator
+@inline function hmaskLo(hv: v128): v128 {
+  const v = i8x16.swizzle(hv, i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+  const m = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  return i8x16.eq(v128.and(v, m), m);
+}
+// @ts-ignore: decorator
+@inline function hmaskHi(hv: v128): v128 {
+  const v = i8x16.swizzle(hv, i8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const m = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  return i8x16.eq(v128.and(v, m), m);
+}
+/** hmaskLo / hmaskHi in lanePerm order (the relaxed build's weights). */
+// @ts-ignore: decorator
+@inline function hmaskLoP(hv: v128): v128 {
+  const v = i8x16.swizzle(hv, i8x16(0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1));
+  const m = i8x16(1, 2, 1, 2, 4, 8, 4, 8, 16, 32, 16, 32, 64, -128, 64, -128);
+  return i8x16.eq(v128.and(v, m), m);
+}
+// @ts-ignore: decorator
+@inline function hmaskHiP(hv: v128): v128 {
+  const v = i8x16.swizzle(hv, i8x16(2, 2, 3, 3, 2, 2, 3, 3, 2, 2, 3, 3, 2, 2, 3, 3));
+  const m = i8x16(1, 2, 1, 2, 4, 8, 4, 8, 16, 32, 16, 32, 64, -128, 64, -128);
+  return i8x16.eq(v128.and(v, m), m);
+}
+/** get_scale_min_k4: 6-bit scale and min of sub-block j of a Q4_K/Q5_K block (scales at s). */
+// @ts-ignore: decorator
+@inline function scK4(s: usize, j: i32): i32 {
+  return j < 4 ? <i32>load<u8>(s + j) & 63 : (<i32>load<u8>(s + j + 4) & 0x0f) | ((<i32>load<u8>(s + j - 4) >> 6) << 4);
+}
+// @ts-ignore: decorator
+@inline function minK4(s: usize, j: i32): i32 {
+  return j < 4 ? <i32>load<u8>(s + j + 4) & 63 : (<i32>load<u8>(s + j + 4) >> 4) | ((<i32>load<u8>(s + j) >> 6) << 4);
+}
+/** Q3_K: 6-bit scale j (minus 32) of the 12 packed scale bytes. */
+// @ts-ignore: decorator
+@inline function sc3(wb: usize, j: i32): i32 {
+  const s = wb + Q3_K_SCALES;
+  const low = j < 8 ? <i32>load<u8>(s + j) & 0x0f : <i32>load<u8>(s + j - 8) >> 4;
+  const high = (<i32>load<u8>(s + 8 + (j & 3)) >> (2 * (j >> 2))) & 3;
+  return (low | (high << 4)) - 32;
+}
+/** Sum of the Q8_K activation block's 16-element sums j (i16 each). */
+// @ts-ignore: decorator
+@inline function bsum(xb: usize, j: i32): i32 {
+  return <i32>load<i16>(xb + Q8_K_BSUMS + (<usize>j << 1));
+}
+
+/** 16 signed 8-bit values times d (f32x4 splat) to f32 at y. */
+// @ts-ignore: decorator
+@inline function put16(q: v128, d: v128, y: usize): void {
+  const l = i16x8.extend_low_i8x16_s(q); const h = i16x8.extend_high_i8x16_s(q);
+  v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(l)), d));
+  v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(l)), d), 16);
+  v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h)), d), 32);
+  v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h)), d), 48);
+}
+/** put16, plus m. */
+// @ts-ignore: decorator
+@inline function put16a(q: v128, d: v128, m: v128, y: usize): void {
+  put16(q, d, y);
+  for (let i: usize = 0; i < 64; i += 16) v128.store(y + i, f32x4.add(v128.load(y + i), m));
+}
+/** put16, minus m. */
+// @ts-ignore: decorator
+@inline function put16s(q: v128, d: v128, m: v128, y: usize): void {
+  put16(q, d, y);
+  for (let i: usize = 0; i < 64; i += 16) v128.store(y + i, f32x4.sub(v128.load(y + i), m));
+}
+
+// ---- the 32-element types against Q8A activations ------------------------------
+
+// A legacy weight class unpacks one block at wb: d (and m, y = d*q + m), the quant vector qs and the
+// fifth-bit vector hv it reads, then the two signed i8x16 halves w0 (elements 0-15) and w1 (16-31) the
+// baseline multiplies and dequantizers store. Types whose quants fit in 7 unsigned bits also give u0 / u1:
+// the same halves before the offset off() is subtracted (y = d*(u - off)), from qs and masks in lanePerm
+// order, for the relaxed dot.
+
+@unmanaged class Q8_0 {
+  // @ts-ignore: decorator
+  @inline bytes(): usize { return Q8_0_BYTES; }
+  // @ts-ignore: decorator
+  @inline hasMin(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline hasU(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline off(): i32 { return 0; }
+  // @ts-ignore: decorator
+  @inline d(wb: usize): f32 { return f16t(load<u16>(wb + Q8_0_D)); }
+  // @ts-ignore: decorator
+  @inline m(wb: usize): f32 { return 0; }
+  // @ts-ignore: decorator
+  @inline qs(wb: usize): v128 { return v128.load(wb + Q8_0_QS); }
+  // @ts-ignore: decorator
+  @inline hv(wb: usize): v128 { return i32x4.splat(0); }
+  // @ts-ignore: decorator
+  @inline w0(wb: usize, qs: v128, hv: v128): v128 { return qs; }
+  // @ts-ignore: decorator
+  @inline w1(wb: usize, qs: v128, hv: v128): v128 { return v128.load(wb + Q8_0_QS + 16); }
+  // @ts-ignore: decorator
+  @inline u0(qs: v128, hv: v128): v128 { return qs; }
+  // @ts-ignore: decorator
+  @inline u1(qs: v128, hv: v128): v128 { return qs; }
+}
+
+@unmanaged class Q4_0 {
+  // @ts-ignore: decorator
+  @inline bytes(): usize { return Q4_0_BYTES; }
+  // @ts-ignore: decorator
+  @inline hasMin(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline hasU(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline off(): i32 { return 8; }
+  // @ts-ignore: decorator
+  @inline d(wb: usize): f32 { return f16t(load<u16>(wb + Q4_0_D)); }
+  // @ts-ignore: decorator
+  @inline m(wb: usize): f32 { return 0; }
+  // @ts-ignore: decorator
+  @inline qs(wb: usize): v128 { return v128.load(wb + Q4_0_QS); }
+  // @ts-ignore: decorator
+  @inline hv(wb: usize): v128 { return i32x4.splat(0); }
+  // @ts-ignore: decorator
+  @inline w0(wb: usize, qs: v128, hv: v128): v128 { return i8x16.sub(v128.and(qs, i8x16.splat(0x0f)), i8x16.splat(8)); }
+  // @ts-ignore: decorator
+  @inline w1(wb: usize, qs: v128, hv: v128): v128 { return i8x16.sub(i8x16.shr_u(qs, 4), i8x16.splat(8)); }
+  // @ts-ignore: decorator
+  @inline u0(qs: v128, hv: v128): v128 { return v128.and(qs, i8x16.splat(0x0f)); }
+  // @ts-ignore: decorator
+  @inline u1(qs: v128, hv: v128): v128 { return i8x16.shr_u(qs, 4); }
+}
+
+@unmanaged class Q4_1 {
+  // @ts-ignore: decorator
+  @inline bytes(): usize { return Q4_1_BYTES; }
+  // @ts-ignore: decorator
+  @inline hasMin(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline hasU(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline off(): i32 { return 0; }
+  // @ts-ignore: decorator
+  @inline d(wb: usize): f32 { return f16t(load<u16>(wb + Q4_1_D)); }
+  // @ts-ignore: decorator
+  @inline m(wb: usize): f32 { return f16t(load<u16>(wb + Q4_1_M)); }
+  // @ts-ignore: decorator
+  @inline qs(wb: usize): v128 { return v128.load(wb + Q4_1_QS); }
+  // @ts-ignore: decorator
+  @inline hv(wb: usize): v128 { return i32x4.splat(0); }
+  // @ts-ignore: decorator
+  @inline w0(wb: usize, qs: v128, hv: v128): v128 { return v128.and(qs, i8x16.splat(0x0f)); }
+  // @ts-ignore: decorator
+  @inline w1(wb: usize, qs: v128, hv: v128): v128 { return i8x16.shr_u(qs, 4); }
+  // @ts-ignore: decorator
+  @inline u0(qs: v128, hv: v128): v128 { return v128.and(qs, i8x16.splat(0x0f)); }
+  // @ts-ignore: decorator
+  @inline u1(qs: v128, hv: v128): v128 { return i8x16.shr_u(qs, 4); }
+}
+
+@unmanaged class Q5_0 {
+  // @ts-ignore: decorator
+  @inline bytes(): usize { return Q5_0_BYTES; }
+  // @ts-ignore: decorator
+  @inline hasMin(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline hasU(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline off(): i32 { return 16; }
+  // @ts-ignore: decorator
+  @inline d(wb: usize): f32 { return f16t(load<u16>(wb + Q5_0_D)); }
+  // @ts-ignore: decorator
+  @inline m(wb: usize): f32 { return 0; }
+  // @ts-ignore: decorator
+  @inline qs(wb: usize): v128 { return v128.load(wb + Q5_0_QS); }
+  // @ts-ignore: decorator
+  @inline hv(wb: usize): v128 { return i32x4.splat(load<u32>(wb + Q5_0_QH)); }
+  // @ts-ignore: decorator
+  @inline w0(wb: usize, qs: v128, hv: v128): v128 { return i8x16.add(v128.and(qs, i8x16.splat(0x0f)), v128.andnot(i8x16.splat(-16), hmaskLo(hv))); }
+  // @ts-ignore: decorator
+  @inline w1(wb: usize, qs: v128, hv: v128): v128 { return i8x16.add(i8x16.shr_u(qs, 4), v128.andnot(i8x16.splat(-16), hmaskHi(hv))); }
+  // @ts-ignore: decorator
+  @inline u0(qs: v128, hv: v128): v128 { return v128.or(v128.and(qs, i8x16.splat(0x0f)), v128.and(hmaskLoP(hv), i8x16.splat(0x10))); }
+  // @ts-ignore: decorator
+  @inline u1(qs: v128, hv: v128): v128 { return v128.or(i8x16.shr_u(qs, 4), v128.and(hmaskHiP(hv), i8x16.splat(0x10))); }
+}
+
+@unmanaged class Q5_1 {
+  // @ts-ignore: decorator
+  @inline bytes(): usize { return Q5_1_BYTES; }
+  // @ts-ignore: decorator
+  @inline hasMin(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline hasU(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline off(): i32 { return 0; }
+  // @ts-ignore: decorator
+  @inline d(wb: usize): f32 { return f16t(load<u16>(wb + Q5_1_D)); }
+  // @ts-ignore: decorator
+  @inline m(wb: usize): f32 { return f16t(load<u16>(wb + Q5_1_M)); }
+  // @ts-ignore: decorator
+  @inline qs(wb: usize): v128 { return v128.load(wb + Q5_1_QS); }
+  // @ts-ignore: decorator
+  @inline hv(wb: usize): v128 { return i32x4.splat(load<u32>(wb + Q5_1_QH)); }
+  // @ts-ignore: decorator
+  @inline w0(wb: usize, qs: v128, hv: v128): v128 { return v128.or(v128.and(qs, i8x16.splat(0x0f)), v128.and(hmaskLo(hv), i8x16.splat(0x10))); }
+  // @ts-ignore: decorator
+  @inline w1(wb: usize, qs: v128, hv: v128): v128 { return v128.or(i8x16.shr_u(qs, 4), v128.and(hmaskHi(hv), i8x16.splat(0x10))); }
+  // @ts-ignore: decorator
+  @inline u0(qs: v128, hv: v128): v128 { return v128.or(v128.and(qs, i8x16.splat(0x0f)), v128.and(hmaskLoP(hv), i8x16.splat(0x10))); }
+  // @ts-ignore: decorator
+  @inline u1(qs: v128, hv: v128): v128 { return v128.or(i8x16.shr_u(qs, 4), v128.and(hmaskHiP(hv), i8x16.splat(0x10))); }
+}
+
+/**
+ * One token's update for one block: acc + (Σ q·qx as i32x4 lanes) * (d * dx). The baseline multiplies
+ * w0/w1 by the activations' i16 copies at xh; the relaxed build (types with u-forms) u0/u1 by the int8
+ * activations at xb, both in lanePerm order, minus off·Σqx: lane k holds elements 2k, 2k+1, 2k+8, 2k+9
+ * in both, so the float accumulation is bit-identical.
+ */
+// @ts-ignore: decorator
+@inline function legacyToken<W>(acc: v128, a: v128, b: v128, d: f32, xb: usize, xh: usize): v128 {
+  const k = changetype<W>(0);
+  let isum: v128;
+  if (ASC_FEATURE_RELAXED_SIMD && k.hasU()) {
+    const x0 = lanePerm(v128.load(xb + Q8A_QS)); const x1 = lanePerm(v128.load(xb + Q8A_QS + 16));
+    const s = i16x8.add(rdot(x0, a), rdot(x1, b));
+    if (k.off() != 0) {
+      const o = i8x16.splat(<i8>k.off());
+      isum = i32x4.extadd_pairwise_i16x8_s(i16x8.sub(s, i16x8.add(rdot(x0, o), rdot(x1, o))));
+    } else {
+      isum = i32x4.extadd_pairwise_i16x8_s(s);
+    }
+  } else {
+    isum = i32x4.add(dot16x(a, xh), dot16x(b, xh + 32));
+  }
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * load<f32>(xb + Q8A_D))));
+}
+
+/**
+ * W's blocks · Q8A activations for N tokens: sum over blocks of d*dx*Σ q·qx (+ m*s for the types with
+ * an offset). A Q8A row of nb blocks is followed by its q as i16 (Q8A_X16_BYTES per block).
+ */
+function dotLegacy<W, N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
+  const k = changetype<W>(0);
+  const n = tokens<N>();
+  const rx = ASC_FEATURE_RELAXED_SIMD && k.hasU();
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
+  let accm0: f32 = 0, accm1: f32 = 0, accm2: f32 = 0, accm3: f32 = 0;
+  // running pointers (no per-block multiplies): weight block, Q8A block, and the row's q as i16 after its blocks
+  let wb = w; let xb = x; let xh = x + <usize>nb * Q8A_BYTES;
+  for (let b = 0; b < nb; b++) {
+    const d = k.d(wb);
+    const m = k.m(wb);
+    const q = rx ? lanePerm(k.qs(wb)) : k.qs(wb);
+    const hv = k.hv(wb);
+    const a = rx ? k.u0(q, hv) : k.w0(wb, q, hv);
+    const c = rx ? k.u1(q, hv) : k.w1(wb, q, hv);
+    acc0 = legacyToken<W>(acc0, a, c, d, xb, xh);
+    if (k.hasMin()) accm0 += m * load<f32>(xb + Q8A_S);
+    if (n > 1) {
+      acc1 = legacyToken<W>(acc1, a, c, d, xb + xs, xh + xs);
+      acc2 = legacyToken<W>(acc2, a, c, d, xb + 2 * xs, xh + 2 * xs);
+      acc3 = legacyToken<W>(acc3, a, c, d, xb + 3 * xs, xh + 3 * xs);
+      if (k.hasMin()) {
+        accm1 += m * load<f32>(xb + xs + Q8A_S);
+        accm2 += m * load<f32>(xb + 2 * xs + Q8A_S);
+        accm3 += m * load<f32>(xb + 3 * xs + Q8A_S);
+      }
+    }
+    wb += k.bytes(); xb += Q8A_BYTES; xh += Q8A_X16_BYTES;
+  }
+  if (k.hasMin()) return storeOrReturn(n, hsumF32(acc0) + accm0, hsumF32(acc1) + accm1, hsumF32(acc2) + accm2, hsumF32(acc3) + accm3, o, os);
+  return storeOrReturn(n, hsumF32(acc0), hsumF32(acc1), hsumF32(acc2), hsumF32(acc3), o, os);
+}
+
+/** nb blocks of W to f32 at y (32 floats per block). */
+function dequantLegacy<W>(w: usize, y: usize, nb: i32): void {
+  const k = changetype<W>(0);
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * k.bytes();
+    const yb = y + <usize>b * 128;
+    const q = k.qs(wb);
+    const hv = k.hv(wb);
+    const dv = f32x4.splat(k.d(wb));
+    if (k.hasMin()) {
+      const mv = f32x4.splat(k.m(wb));
+      put16a(k.w0(wb, q, hv), dv, mv, yb); put16a(k.w1(wb, q, hv), dv, mv, yb + 64);
+    } else {
+      put16(k.w0(wb, q, hv), dv, yb); put16(k.w1(wb, q, hv), dv, yb + 64);
+    }
+  }
+}
+
+// ---- K-quants against Q8_K activations ------------------------------------------
+// Per super-block and token: integer sums isum (i32x4) and msum (the offsets through the activations'
+// 16-element sums), then one float update. Sub-block units are unpacked once per super-block and used by
+// every token of the kernel.
+
+/** The four tokens' activation blocks of super-block b. */
+// @ts-ignore: decorator
+@inline function q8k(x: usize, xs: usize, b: i32, t: i32): usize {
+  return x + <usize>t * xs + <usize>b * Q8_K_BYTES;
+}
+
+@unmanaged class Q4_K {
+  // @ts-ignore: decorator
+  @inline bytes(): usize { return Q4_K_BYTES; }
+  // @ts-ignore: decorator
+  @inline fifth(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline qs(): usize { return Q4_K_QS; }
+  // @ts-ignore: decorator
+  @inline qh(): usize { return 0; }
+  // @ts-ignore: decorator
+  @inline d(): usize { return Q4_K_D; }
+  // @ts-ignore: decorator
+  @inline dmin(): usize { return Q4_K_DMIN; }
+  // @ts-ignore: decorator
+  @inline scales(): usize { return Q4_K_SCALES; }
+}
+@unmanaged class Q5_K {
+  // @ts-ignore: decorator
+  @inline bytes(): usize { return Q5_K_BYTES; }
+  // @ts-ignore: decorator
+  @inline fifth(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline qs(): usize { return Q5_K_QS; }
+  // @ts-ignore: decorator
+  @inline qh(): usize { return Q5_K_QH; }
+  // @ts-ignore: decorator
+  @inline d(): usize { return Q5_K_D; }
+  // @ts-ignore: decorator
+  @inline dmin(): usize { return Q5_K_DMIN; }
+  // @ts-ignore: decorator
+  @inline scales(): usize { return Q5_K_SCALES; }
+}
+
+/** Q4_K / Q5_K: sub-block `sub`'s quants from qs vector v (low nibble, or high with `high`), plus Q5_K's fifth bit (bit sub of hv) as 16. */
+// @ts-ignore: decorator
+@inline function k45Quants<W>(v: v128, hv: v128, sub: i32, high: bool): v128 {
+  const q = high ? i8x16.shr_u(v, 4) : v128.and(v, i8x16.splat(0x0f));
+  if (!changetype<W>(0).fifth()) return q;
+  return v128.or(q, i8x16.shl(v128.and(i8x16.shr_u(hv, sub), i8x16.splat(1)), 4));
+}
+
+/** Q4_K / Q5_K unit p (sub-blocks 2p, 2p+1) for one token: the scaled integer sums. */
+// @ts-ignore: decorator
+@inline function k45Token(isum: v128, a0: v128, a1: v128, b0: v128, b1: v128, sa: v128, sb: v128, xb: usize, p: i32): v128 {
+  const xq = xb + Q8_K_QS + <usize>(64 * p);
+  const lo = kdot32s(a0, v128.load(xq), a1, v128.load(xq, 16), sa);
+  const hi = kdot32s(b0, v128.load(xq, 32), b1, v128.load(xq, 48), sb);
+  return i32x4.add(isum, i32x4.add(lo, hi));
+}
+/** Q4_K / Q5_K unit p: the mins times the activations' sums. */
+// @ts-ignore: decorator
+@inline function k45Min(ma: i32, mb: i32, xb: usize, p: i32): i32 {
+  return ma * (bsum(xb, 4 * p) + bsum(xb, 4 * p + 1)) + mb * (bsum(xb, 4 * p + 2) + bsum(xb, 4 * p + 3));
+}
+/** Q4_K / Q5_K super-block end for one token: y = d*sc*q - dmin*m. */
+// @ts-ignore: decorator
+@inline function k45Tail<W>(sumf: f32, wb: usize, xb: usize, isum: v128, msum: i32): f32 {
+  const k = changetype<W>(0);
+  return sumf + (f16t(load<u16>(wb + k.d())) * load<f32>(xb + Q8_K_D) * <f32>hsumI32(isum) - f16t(load<u16>(wb + k.dmin())) * load<f32>(xb + Q8_K_D) * <f32>msum);
+}
+
+/** Q4_K and Q5_K: eight 32-element sub-blocks with 6-bit scales and mins (get_scale_min_k4); Q5_K adds a fifth bit from qh. */
+function dotK45<W, N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
+  const k = changetype<W>(0);
+  const n = tokens<N>();
+  let sumf0: f32 = 0, sumf1: f32 = 0, sumf2: f32 = 0, sumf3: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * k.bytes();
+    const xb0 = q8k(x, xs, b, 0), xb1 = q8k(x, xs, b, 1), xb2 = q8k(x, xs, b, 2), xb3 = q8k(x, xs, b, 3);
+    let isum0 = i32x4.splat(0), isum1 = i32x4.splat(0), isum2 = i32x4.splat(0), isum3 = i32x4.splat(0);
+    let msum0: i32 = 0, msum1: i32 = 0, msum2: i32 = 0, msum3: i32 = 0;
+    const s = wb + k.scales();
+    const h0 = k.fifth() ? v128.load(wb + k.qh()) : i32x4.splat(0);
+    const h1 = k.fifth() ? v128.load(wb + k.qh() + 16) : i32x4.splat(0);
+    for (let p = 0; p < 4; p++) {
+      const q0 = v128.load(wb + k.qs() + <usize>(32 * p)); const q1 = v128.load(wb + k.qs() + <usize>(32 * p + 16));
+      const a0 = k45Quants<W>(q0, h0, 2 * p, false); const a1 = k45Quants<W>(q1, h1, 2 * p, false);
+      const b0 = k45Quants<W>(q0, h0, 2 * p + 1, true); const b1 = k45Quants<W>(q1, h1, 2 * p + 1, true);
+      const sa = kscale(scK4(s, 2 * p)); const sb = kscale(scK4(s, 2 * p + 1));
+      const ma = minK4(s, 2 * p); const mb = minK4(s, 2 * p + 1);
+      isum0 = k45Token(isum0, a0, a1, b0, b1, sa, sb, xb0, p); msum0 += k45Min(ma, mb, xb0, p);
+      if (n > 1) {
+        isum1 = k45Token(isum1, a0, a1, b0, b1, sa, sb, xb1, p); msum1 += k45Min(ma, mb, xb1, p);
+        isum2 = k45Token(isum2, a0, a1, b0, b1, sa, sb, xb2, p); msum2 += k45Min(ma, mb, xb2, p);
+        isum3 = k45Token(isum3, a0, a1, b0, b1, sa, sb, xb3, p); msum3 += k45Min(ma, mb, xb3, p);
+      }
+    }
+    sumf0 = k45Tail<W>(sumf0, wb, xb0, isum0, msum0);
+    if (n > 1) {
+      sumf1 = k45Tail<W>(sumf1, wb, xb1, isum1, msum1);
+      sumf2 = k45Tail<W>(sumf2, wb, xb2, isum2, msum2);
+      sumf3 = k45Tail<W>(sumf3, wb, xb3, isum3, msum3);
+    }
+  }
+  return storeOrReturn(n, sumf0, sumf1, sumf2, sumf3, o, os);
+}
+
+/** One token: returns its result; four: stores them at o, o + os, ... (and returns 0). */
+// @ts-ignore: decorator
+@inline function storeOrReturn(n: i32, s0: f32, s1: f32, s2: f32, s3: f32, o: usize, os: usize): f32 {
+  if (n == 1) return s0;
+  store<f32>(o, s0);
+  store<f32>(o + os, s1);
+  store<f32>(o + 2 * os, s2);
+  store<f32>(o + 3 * os, s3);
+  return 0;
+}
+
+/** Q6_K quant j (0..63) of the ql vectors a, bq and the qh vector hh of one 16-element column group. */
+// @ts-ignore: decorator
+@inline function q6Quant(a: v128, bq: v128, hh: v128, j: i32): v128 {
+  const m4 = i8x16.splat(0x0f); const m2 = i8x16.splat(3);
+  if (j == 0) return v128.or(v128.and(a, m4), i8x16.shl(v128.and(hh, m2), 4));
+  if (j == 1) return v128.or(v128.and(bq, m4), i8x16.shl(v128.and(i8x16.shr_u(hh, 2), m2), 4));
+  if (j == 2) return v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(hh, 4), m2), 4));
+  return v128.or(i8x16.shr_u(bq, 4), i8x16.shl(i8x16.shr_u(hh, 6), 4));
+}
+/** Q6_K quant j as the dot product takes it: signed (q - 32) in the baseline build, 0..63 in the relaxed one. */
+// @ts-ignore: decorator
+@inline function q6DotQuant(a: v128, bq: v128, hh: v128, j: i32): v128 {
+  const q = q6Quant(a, bq, hh, j);
+  if (ASC_FEATURE_RELAXED_SIMD) return q;
+  return i8x16.sub(q, i8x16.splat(32));
+}
+/** Q6_K scale group of quant j in unit (h, c): 16 elements each. */
+// @ts-ignore: decorator
+@inline function q6Group(h: i32, c: i32, j: i32): i32 {
+  return 8 * h + 2 * j + c;
+}
+/** Q6_K unit (h, c), one token: the four quants' scaled sums. */
+// @ts-ignore: decorator
+@inline function q6Token(isum: v128, q0: v128, q1: v128, q2: v128, q3: v128, v0: v128, v1: v128, v2: v128, v3: v128, xb: usize, h: i32, c: i32): v128 {
+  const xq = xb + Q8_K_QS;
+  isum = i32x4.add(isum, kdot16s(q0, v128.load(xq + <usize>(16 * q6Group(h, c, 0))), v0));
+  isum = i32x4.add(isum, kdot16s(q1, v128.load(xq + <usize>(16 * q6Group(h, c, 1))), v1));
+  isum = i32x4.add(isum, kdot16s(q2, v128.load(xq + <usize>(16 * q6Group(h, c, 2))), v2));
+  return i32x4.add(isum, kdot16s(q3, v128.load(xq + <usize>(16 * q6Group(h, c, 3))), v3));
+}
+/** Q6_K unit (h, c), relaxed build: scale times the activations' sums (32 of them come off at the end). */
+// @ts-ignore: decorator
+@inline function q6Min(s0: i32, s1: i32, s2: i32, s3: i32, xb: usize, h: i32, c: i32): i32 {
+  return s0 * bsum(xb, q6Group(h, c, 0)) + s1 * bsum(xb, q6Group(h, c, 1)) + s2 * bsum(xb, q6Group(h, c, 2)) + s3 * bsum(xb, q6Group(h, c, 3));
+}
+// @ts-ignore: decorator
+@inline function q6Tail(sumf: f32, wb: usize, xb: usize, isum: v128, msum: i32): f32 {
+  const i = ASC_FEATURE_RELAXED_SIMD ? hsumI32(isum) - 32 * msum : hsumI32(isum);
+  return sumf + f16t(load<u16>(wb + Q6_K_D)) * load<f32>(xb + Q8_K_D) * <f32>i;
+}
+
+/**
+ * Q6_K unit (h, c) for one token, its weights unpacked here: the one-token kernel calls it with
+ * constant (h, c), so every offset and shift is a constant in straight-line code (decode's hot path).
+ */
+// @ts-ignore: decorator
+@inline function q6UnitToken(isum: v128, wb: usize, xb: usize, h: i32, c: i32): v128 {
+  const a = v128.load(wb + Q6_K_QL + <usize>(64 * h + 16 * c));
+  const bq = v128.load(wb + Q6_K_QL + <usize>(64 * h + 32 + 16 * c));
+  const hh = v128.load(wb + Q6_K_QH + <usize>(32 * h + 16 * c));
+  const sc = wb + Q6_K_SCALES;
+  const s0 = <i32>load<i8>(sc + q6Group(h, c, 0)), s1 = <i32>load<i8>(sc + q6Group(h, c, 1));
+  const s2 = <i32>load<i8>(sc + q6Group(h, c, 2)), s3 = <i32>load<i8>(sc + q6Group(h, c, 3));
+  const sum = q6Token(
+    isum, q6DotQuant(a, bq, hh, 0), q6DotQuant(a, bq, hh, 1), q6DotQuant(a, bq, hh, 2), q6DotQuant(a, bq, hh, 3),
+    kscale(s0), kscale(s1), kscale(s2), kscale(s3), xb, h, c,
+  );
+  // relaxed: the quants' offset 32 comes off through the activation sums, here in lane 0 (the lanes are summed at the end)
+  if (ASC_FEATURE_RELAXED_SIMD) return offsetLane0(sum, 32 * q6Min(s0, s1, s2, s3, xb, h, c));
+  return sum;
+}
+/** v with m taken off lane 0: hsumI32 of it is hsumI32(v) - m, in the same wrapping integer arithmetic. */
+// @ts-ignore: decorator
+@inline function offsetLane0(v: v128, m: i32): v128 {
+  return i32x4.sub(v, i32x4.replace_lane(i32x4.splat(0), 0, m));
+}
+
+/** Q6_K, one token: the four units in straight-line code. */
+function dotQ6KOne(w: usize, x: usize, nb: i32): f32 {
+  let sumf: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * Q6_K_BYTES;
+    const xb = x + <usize>b * Q8_K_BYTES;
+    let isum = i32x4.splat(0);
+    isum = q6UnitToken(isum, wb, xb, 0, 0); isum = q6UnitToken(isum, wb, xb, 0, 1);
+    isum = q6UnitToken(isum, wb, xb, 1, 0); isum = q6UnitToken(isum, wb, xb, 1, 1);
+    sumf = q6Tail(sumf, wb, xb, isum, 0);
+  }
+  return sumf;
+}
+
+/**
+ * Q6_K: 6-bit quants (ql nibble + 2 bits of qh) minus 32, int8 scale per 16 elements. N tokens, each
+ * unit unpacked once for all of them (the same integer sums as dotQ6KOne, in another order).
+ */
+function dotQ6K<N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
+  const n = tokens<N>();
+  let sumf0: f32 = 0, sumf1: f32 = 0, sumf2: f32 = 0, sumf3: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * Q6_K_BYTES;
+    const xb0 = q8k(x, xs, b, 0), xb1 = q8k(x, xs, b, 1), xb2 = q8k(x, xs, b, 2), xb3 = q8k(x, xs, b, 3);
+    let isum0 = i32x4.splat(0), isum1 = i32x4.splat(0), isum2 = i32x4.splat(0), isum3 = i32x4.splat(0);
+    let msum0: i32 = 0, msum1: i32 = 0, msum2: i32 = 0, msum3: i32 = 0;
+    for (let u = 0; u < 4; u++) {
+      const h = u >> 1, c = u & 1;
+      const a = v128.load(wb + Q6_K_QL + <usize>(64 * h + 16 * c));
+      const bq = v128.load(wb + Q6_K_QL + <usize>(64 * h + 32 + 16 * c));
+      const hh = v128.load(wb + Q6_K_QH + <usize>(32 * h + 16 * c));
+      const q0 = q6DotQuant(a, bq, hh, 0), q1 = q6DotQuant(a, bq, hh, 1), q2 = q6DotQuant(a, bq, hh, 2), q3 = q6DotQuant(a, bq, hh, 3);
+      const sc = wb + Q6_K_SCALES;
+      const s0 = <i32>load<i8>(sc + q6Group(h, c, 0)), s1 = <i32>load<i8>(sc + q6Group(h, c, 1));
+      const s2 = <i32>load<i8>(sc + q6Group(h, c, 2)), s3 = <i32>load<i8>(sc + q6Group(h, c, 3));
+      const v0 = kscale(s0), v1 = kscale(s1), v2 = kscale(s2), v3 = kscale(s3);
+      isum0 = q6Token(isum0, q0, q1, q2, q3, v0, v1, v2, v3, xb0, h, c);
+      if (ASC_FEATURE_RELAXED_SIMD) msum0 += q6Min(s0, s1, s2, s3, xb0, h, c);
+      if (n > 1) {
+        isum1 = q6Token(isum1, q0, q1, q2, q3, v0, v1, v2, v3, xb1, h, c);
+        isum2 = q6Token(isum2, q0, q1, q2, q3, v0, v1, v2, v3, xb2, h, c);
+        isum3 = q6Token(isum3, q0, q1, q2, q3, v0, v1, v2, v3, xb3, h, c);
+        if (ASC_FEATURE_RELAXED_SIMD) {
+          msum1 += q6Min(s0, s1, s2, s3, xb1, h, c);
+          msum2 += q6Min(s0, s1, s2, s3, xb2, h, c);
+          msum3 += q6Min(s0, s1, s2, s3, xb3, h, c);
+        }
+      }
+    }
+    sumf0 = q6Tail(sumf0, wb, xb0, isum0, msum0);
+    if (n > 1) {
+      sumf1 = q6Tail(sumf1, wb, xb1, isum1, msum1);
+      sumf2 = q6Tail(sumf2, wb, xb2, isum2, msum2);
+      sumf3 = q6Tail(sumf3, wb, xb3, isum3, msum3);
+    }
+  }
+  return storeOrReturn(n, sumf0, sumf1, sumf2, sumf3, o, os);
+}
+
+// Q2_K and Q3_K: 2-bit fields at shifts 0, 2, 4, 6 of 32 qs bytes per 128 elements, sixteen 16-element
+// sub-blocks; unit u = 8h + 2sh + c covers sub-block u. Q2_K: y = d*(sc&15)*q - dmin*(sc>>4); Q3_K: a
+// high bit from hmask (clear = minus 4) and signed 6-bit scales.
+
+@unmanaged class Q2_K {
+  // @ts-ignore: decorator
+  @inline q3(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline bytes(): usize { return Q2_K_BYTES; }
+  // @ts-ignore: decorator
+  @inline qs(): usize { return Q2_K_QS; }
+}
+@unmanaged class Q3_K {
+  // @ts-ignore: decorator
+  @inline q3(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline bytes(): usize { return Q3_K_BYTES; }
+  // @ts-ignore: decorator
+  @inline qs(): usize { return Q3_K_QS; }
+}
+
+/** The 2-bit field of unit u (0..3). */
+// @ts-ignore: decorator
+@inline function k23Field<W>(wb: usize, u: i32): v128 {
+  const h = u >> 3, sh = (u >> 1) & 3, c = u & 1;
+  return v128.and(i8x16.shr_u(v128.load(wb + changetype<W>(0).qs() + <usize>(32 * h + 16 * c)), 2 * sh), i8x16.splat(3));
+}
+/** Q3_K's high bit of unit u (1 = set). */
+// @ts-ignore: decorator
+@inline function q3High(wb: usize, u: i32): v128 {
+  const h = u >> 3, sh = (u >> 1) & 3, c = u & 1;
+  return v128.and(i8x16.shr_u(v128.load(wb + Q3_K_HMASK + <usize>(16 * c)), 4 * h + sh), i8x16.splat(1));
+}
+/** Q3_K's signed value of unit u: q - 4 where the high bit is clear. */
+// @ts-ignore: decorator
+@inline function q3Signed(wb: usize, u: i32): v128 {
+  return i8x16.sub(k23Field<Q3_K>(wb, u), i8x16.shl(v128.xor(q3High(wb, u), i8x16.splat(1)), 2));
+}
+/** Unit u's quants as the dot product takes them (Q3_K relaxed: q + 4*hbit, 0..7, the 4 comes off through the sums). */
+// @ts-ignore: decorator
+@inline function k23DotQuant<W>(wb: usize, u: i32): v128 {
+  if (!changetype<W>(0).q3()) return k23Field<W>(wb, u);
+  if (ASC_FEATURE_RELAXED_SIMD) return v128.or(k23Field<W>(wb, u), i8x16.shl(q3High(wb, u), 2));
+  return q3Signed(wb, u);
+}
+/** Activation bytes of unit u. */
+// @ts-ignore: decorator
+@inline function k23X(xb: usize, u: i32): usize {
+  return xb + Q8_K_QS + <usize>(128 * (u >> 3) + 32 * ((u >> 1) & 3) + 16 * (u & 1));
+}
+// @ts-ignore: decorator
+@inline function k23Tail<W>(sumf: f32, wb: usize, xb: usize, isum: v128, msum: i32): f32 {
+  if (changetype<W>(0).q3()) {
+    const i = ASC_FEATURE_RELAXED_SIMD ? hsumI32(isum) - 4 * msum : hsumI32(isum);
+    return sumf + f16t(load<u16>(wb + Q3_K_D)) * load<f32>(xb + Q8_K_D) * <f32>i;
+  }
+  return sumf + (f16t(load<u16>(wb + Q2_K_D)) * load<f32>(xb + Q8_K_D) * <f32>hsumI32(isum) - f16t(load<u16>(wb + Q2_K_DMIN)) * load<f32>(xb + Q8_K_D) * <f32>msum);
+}
+
+/** Unit u's scale (Q2_K: low nibble; Q3_K: the signed 6-bit scale) and the factor of its activation sum in msum. */
+// @ts-ignore: decorator
+@inline function k23Scale<W>(wb: usize, u: i32): i32 {
+  return changetype<W>(0).q3() ? sc3(wb, u) : <i32>load<u8>(wb + Q2_K_SCALES + <usize>u) & 15;
+}
+// @ts-ignore: decorator
+@inline function k23Min<W>(wb: usize, u: i32): i32 {
+  return changetype<W>(0).q3() ? sc3(wb, u) : <i32>load<u8>(wb + Q2_K_SCALES + <usize>u) >> 4;
+}
+/** Unit u for one token, unpacked here (constant u: constant shifts and offsets). */
+// @ts-ignore: decorator
+@inline function k23UnitToken<W>(isum: v128, wb: usize, xb: usize, u: i32): v128 {
+  const sc = k23Scale<W>(wb, u);
+  const sum = i32x4.add(isum, kdot16s(k23DotQuant<W>(wb, u), v128.load(k23X(xb, u)), kscale(sc)));
+  // Q3_K relaxed: the quants' offset 4 comes off through the activation sums, here in lane 0
+  if (ASC_FEATURE_RELAXED_SIMD && changetype<W>(0).q3()) return offsetLane0(sum, 4 * sc * bsum(xb, u));
+  return sum;
+}
+/** All sixteen units of a super-block for one token, in straight-line code. */
+// @ts-ignore: decorator
+@inline function k23Units<W>(wb: usize, xb: usize): v128 {
+  let s = i32x4.splat(0);
+  s = k23UnitToken<W>(s, wb, xb, 0); s = k23UnitToken<W>(s, wb, xb, 1); s = k23UnitToken<W>(s, wb, xb, 2); s = k23UnitToken<W>(s, wb, xb, 3);
+  s = k23UnitToken<W>(s, wb, xb, 4); s = k23UnitToken<W>(s, wb, xb, 5); s = k23UnitToken<W>(s, wb, xb, 6); s = k23UnitToken<W>(s, wb, xb, 7);
+  s = k23UnitToken<W>(s, wb, xb, 8); s = k23UnitToken<W>(s, wb, xb, 9); s = k23UnitToken<W>(s, wb, xb, 10); s = k23UnitToken<W>(s, wb, xb, 11);
+  s = k23UnitToken<W>(s, wb, xb, 12); s = k23UnitToken<W>(s, wb, xb, 13); s = k23UnitToken<W>(s, wb, xb, 14); s = k23UnitToken<W>(s, wb, xb, 15);
+  return s;
+}
+/** The sixteen units' msum terms for one token. */
+// @ts-ignore: decorator
+@inline function k23Mins<W>(wb: usize, xb: usize): i32 {
+  return k23Mins4<W>(wb, xb, 0) + k23Mins4<W>(wb, xb, 4) + k23Mins4<W>(wb, xb, 8) + k23Mins4<W>(wb, xb, 12);
+}
+// @ts-ignore: decorator
+@inline function k23Mins4<W>(wb: usize, xb: usize, u: i32): i32 {
+  return k23Min<W>(wb, u) * bsum(xb, u) + k23Min<W>(wb, u + 1) * bsum(xb, u + 1) + k23Min<W>(wb, u + 2) * bsum(xb, u + 2) + k23Min<W>(wb, u + 3) * bsum(xb, u + 3);
+}
+
+/** Q2_K / Q3_K, one token: the sixteen units in straight-line code (decode's hot path). */
+function dotK23One<W>(w: usize, x: usize, nb: i32): f32 {
+  const k = changetype<W>(0);
+  let sumf: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * k.bytes();
+    const xb = x + <usize>b * Q8_K_BYTES;
+    const msum = k.q3() ? 0 : k23Mins<W>(wb, xb); // (Q3_K relaxed: folded into the units' sums)
+    sumf = k23Tail<W>(sumf, wb, xb, k23Units<W>(wb, xb), msum);
+  }
+  return sumf;
+}
+
+/** Q2_K / Q3_K for N tokens, each unit unpacked once for all of them. */
+function dotK23<W, N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
+  const k = changetype<W>(0);
+  const n = tokens<N>();
+  // Q2_K: msum carries the mins (sc >> 4); Q3_K relaxed: the scale times the sums (4 * it comes off)
+  const useMsum = !k.q3() || ASC_FEATURE_RELAXED_SIMD;
+  let sumf0: f32 = 0, sumf1: f32 = 0, sumf2: f32 = 0, sumf3: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * k.bytes();
+    const xb0 = q8k(x, xs, b, 0), xb1 = q8k(x, xs, b, 1), xb2 = q8k(x, xs, b, 2), xb3 = q8k(x, xs, b, 3);
+    let isum0 = i32x4.splat(0), isum1 = i32x4.splat(0), isum2 = i32x4.splat(0), isum3 = i32x4.splat(0);
+    let msum0: i32 = 0, msum1: i32 = 0, msum2: i32 = 0, msum3: i32 = 0;
+    for (let u = 0; u < 16; u++) {
+      const q = k23DotQuant<W>(wb, u);
+      const v = kscale(k23Scale<W>(wb, u));
+      const m = k23Min<W>(wb, u);
+      isum0 = i32x4.add(isum0, kdot16s(q, v128.load(k23X(xb0, u)), v));
+      if (useMsum) msum0 += m * bsum(xb0, u);
+      if (n > 1) {
+        isum1 = i32x4.add(isum1, kdot16s(q, v128.load(k23X(xb1, u)), v));
+        isum2 = i32x4.add(isum2, kdot16s(q, v128.load(k23X(xb2, u)), v));
+        isum3 = i32x4.add(isum3, kdot16s(q, v128.load(k23X(xb3, u)), v));
+        if (useMsum) {
+          msum1 += m * bsum(xb1, u);
+          msum2 += m * bsum(xb2, u);
+          msum3 += m * bsum(xb3, u);
+        }
+      }
+    }
+    sumf0 = k23Tail<W>(sumf0, wb, xb0, isum0, msum0);
+    if (n > 1) {
+      sumf1 = k23Tail<W>(sumf1, wb, xb1, isum1, msum1);
+      sumf2 = k23Tail<W>(sumf2, wb, xb2, isum2, msum2);
+      sumf3 = k23Tail<W>(sumf3, wb, xb3, isum3, msum3);
+    }
+  }
+  return storeOrReturn(n, sumf0, sumf1, sumf2, sumf3, o, os);
+}
+
+// ---- K-quant dequantizers (the embedding lookup) -----------------------------------
+// Bit for bit what the reference dequantizers (src/quant) give: every scale product is rounded to f32
+// before it multiplies the quant ((d*sc)*q - dmin*m as ggml), from the same unpacking as the dot kernels.
+
+function dequantK45<W>(w: usize, y: usize, nb: i32): void {
+  const k = changetype<W>(0);
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * k.bytes();
+    const yb = y + <usize>b * 1024;
+    const d = f16t(load<u16>(wb + k.d())); const dmin = f16t(load<u16>(wb + k.dmin())); const s = wb + k.scales();
+    const h0 = k.fifth() ? v128.load(wb + k.qh()) : i32x4.splat(0);
+    const h1 = k.fifth() ? v128.load(wb + k.qh() + 16) : i32x4.splat(0);
+    for (let p = 0; p < 4; p++) {
+      const q0 = v128.load(wb + k.qs() + <usize>(32 * p)); const q1 = v128.load(wb + k.qs() + <usize>(32 * p + 16));
+      const d1 = f32x4.splat(d * <f32>scK4(s, 2 * p)); const m1 = f32x4.splat(dmin * <f32>minK4(s, 2 * p));
+      const d2 = f32x4.splat(d * <f32>scK4(s, 2 * p + 1)); const m2 = f32x4.splat(dmin * <f32>minK4(s, 2 * p + 1));
+      const yp = yb + <usize>(256 * p);
+      put16s(k45Quants<W>(q0, h0, 2 * p, false), d1, m1, yp); put16s(k45Quants<W>(q1, h1, 2 * p, false), d1, m1, yp + 64);
+      put16s(k45Quants<W>(q0, h0, 2 * p + 1, true), d2, m2, yp + 128); put16s(k45Quants<W>(q1, h1, 2 * p + 1, true), d2, m2, yp + 192);
+    }
+  }
+}
+
+function dequantQ6K(w: usize, y: usize, nb: i32): void {
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * Q6_K_BYTES;
+    const yb = y + <usize>b * 1024;
+    const d = f16t(load<u16>(wb + Q6_K_D));
+    for (let u = 0; u < 4; u++) {
+      const h = u >> 1, c = u & 1;
+      const a = v128.load(wb + Q6_K_QL + <usize>(64 * h + 16 * c));
+      const bq = v128.load(wb + Q6_K_QL + <usize>(64 * h + 32 + 16 * c));
+      const hh = v128.load(wb + Q6_K_QH + <usize>(32 * h + 16 * c));
+      for (let j = 0; j < 4; j++) {
+        const q = i8x16.sub(q6Quant(a, bq, hh, j), i8x16.splat(32));
+        put16(q, f32x4.splat(d * <f32>load<i8>(wb + Q6_K_SCALES + <usize>q6Group(h, c, j))), yb + <usize>(4 * (128 * h + 32 * j + 16 * c)));
+      }
+    }
+  }
+}
+
+function dequantK23<W>(w: usize, y: usize, nb: i32): void {
+  const k = changetype<W>(0);
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * k.bytes();
+    const yb = y + <usize>b * 1024;
+    for (let u = 0; u < 16; u++) {
+      const yp = yb + <usize>(4 * (128 * (u >> 3) + 32 * ((u >> 1) & 3) + 16 * (u & 1)));
+      if (k.q3()) {
+        put16(q3Signed(wb, u), f32x4.splat(f16t(load<u16>(wb + Q3_K_D)) * <f32>sc3(wb, u)), yp);
+      } else {
+        const sc = <i32>load<u8>(wb + Q2_K_SCALES + <usize>u);
+        put16s(k23Field<W>(wb, u), f32x4.splat(f16t(load<u16>(wb + Q2_K_D)) * <f32>(sc & 15)), f32x4.splat(f16t(load<u16>(wb + Q2_K_DMIN)) * <f32>(sc >> 4)), yp);
+      }
+    }
+  }
+}
+
+// ---- kernel classes the matmul driver is generic over ----------------------------
+// dot(w, x, xs, nb, o, os) for one token (xs, o, os unused) and dot4 for four.
+
+@unmanaged export class Legacy<W> {
+  // @ts-ignore: decorator
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotLegacy<W, u8>(w, x, 0, nb, 0, 0); }
+  // @ts-ignore: decorator
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotLegacy<W, u32>(w, x, xs, nb, o, os); }
+  // @ts-ignore: decorator
+  @inline hasDot4(): bool { return true; }
+}
+@unmanaged export class K45<W> {
+  // @ts-ignore: decorator
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK45<W, u8>(w, x, 0, nb, 0, 0); }
+  // @ts-ignore: decorator
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK45<W, u32>(w, x, xs, nb, o, os); }
+  // @ts-ignore: decorator
+  @inline hasDot4(): bool { return true; }
+}
+@unmanaged export class K6 {
+  // @ts-ignore: decorator
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotQ6KOne(w, x, nb); }
+  // @ts-ignore: decorator
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotQ6K<u32>(w, x, xs, nb, o, os); }
+  // @ts-ignore: decorator
+  @inline hasDot4(): bool { return true; }
+}
+@unmanaged export class K23<W> {
+  // @ts-ignore: decorator
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK23One<W>(w, x, nb); }
+  // @ts-ignore: decorator
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK23<W, u32>(w, x, xs, nb, o, os); }
+  // @ts-ignore: decorator
+  @inline hasDot4(): bool { return true; }
+}
+
+export { Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q2_K, Q3_K };
+export { dequantLegacy, dequantK45, dequantQ6K, dequantK23 };

@@ -1,0 +1,70 @@
+/**
+ * The byte layout of every block the WASM kernels read: the ggml weight types
+ * they have kernels for, ggml's Q8_K activation block and this backend's own
+ * Q8A activation block. Fields are listed in order; offsets are their running
+ * sums, so no offset is written by hand. scripts/build-wasm.mjs checks every
+ * ggml type's total against the ggml type table (src/gguf/types.ts) and
+ * generates the AssemblyScript constants (TYPE_Q4_K, Q4_K_BYTES, Q4_K_QS, ...)
+ * into assembly/generated/layout.ts; the host (backend.ts, selftest.ts) reads
+ * the same table.
+ *
+ * This file imports nothing: the build script evaluates it before tsc runs.
+ */
+
+export type FieldKind = 'f16' | 'f32' | 'u8' | 'i8' | 'i16';
+/** [name, element kind, element count] */
+export type BlockField = readonly [name: string, kind: FieldKind, count: number];
+
+export interface BlockLayout {
+  /** Elements per block. */
+  readonly elements: number;
+  readonly fields: readonly BlockField[];
+}
+
+const KIND_BYTES: Record<FieldKind, number> = { f16: 2, f32: 4, u8: 1, i8: 1, i16: 2 };
+
+/** Block layouts by ggml type name (and Q8A, which is not a ggml type). */
+export const BLOCK_LAYOUTS = {
+  Q4_0: { elements: 32, fields: [['d', 'f16', 1], ['qs', 'u8', 16]] },
+  Q4_1: { elements: 32, fields: [['d', 'f16', 1], ['m', 'f16', 1], ['qs', 'u8', 16]] },
+  Q5_0: { elements: 32, fields: [['d', 'f16', 1], ['qh', 'u8', 4], ['qs', 'u8', 16]] },
+  Q5_1: { elements: 32, fields: [['d', 'f16', 1], ['m', 'f16', 1], ['qh', 'u8', 4], ['qs', 'u8', 16]] },
+  Q8_0: { elements: 32, fields: [['d', 'f16', 1], ['qs', 'i8', 32]] },
+  Q2_K: { elements: 256, fields: [['scales', 'u8', 16], ['qs', 'u8', 64], ['d', 'f16', 1], ['dmin', 'f16', 1]] },
+  Q3_K: { elements: 256, fields: [['hmask', 'u8', 32], ['qs', 'u8', 64], ['scales', 'u8', 12], ['d', 'f16', 1]] },
+  Q4_K: { elements: 256, fields: [['d', 'f16', 1], ['dmin', 'f16', 1], ['scales', 'u8', 12], ['qs', 'u8', 128]] },
+  Q5_K: { elements: 256, fields: [['d', 'f16', 1], ['dmin', 'f16', 1], ['scales', 'u8', 12], ['qh', 'u8', 32], ['qs', 'u8', 128]] },
+  Q6_K: { elements: 256, fields: [['ql', 'u8', 128], ['qh', 'u8', 64], ['scales', 'i8', 16], ['d', 'f16', 1]] },
+  /** ggml's block_q8_K: the K-quants' activations. */
+  Q8_K: { elements: 256, fields: [['d', 'f32', 1], ['qs', 'i8', 256], ['bsums', 'i16', 16]] },
+  /**
+   * This backend's activation block for the 32-element types: d = amax/127 and
+   * s = d·Σq, both rounded to half precision as in ggml's block_q8_0 / q8_1.
+   * A row's blocks are followed by every block's q again as i16 (Q8A_X16_BYTES each).
+   */
+  Q8A: { elements: 32, fields: [['d', 'f32', 1], ['s', 'f32', 1], ['qs', 'i8', 32]] },
+} as const satisfies Record<string, BlockLayout>;
+
+export type BlockName = keyof typeof BLOCK_LAYOUTS;
+
+/** Bytes per block after a Q8A row's blocks: the block's 32 quants as i16. */
+export const Q8A_X16_BYTES = 64;
+
+/** Byte offset of each field of a block, and the block's size. */
+export function blockOffsets(name: BlockName): { bytes: number; offsets: Record<string, number>; kinds: Record<string, FieldKind> } {
+  let at = 0;
+  const offsets: Record<string, number> = {};
+  const kinds: Record<string, FieldKind> = {};
+  for (const [field, kind, count] of BLOCK_LAYOUTS[name].fields as readonly BlockField[]) {
+    offsets[field] = at;
+    kinds[field] = kind;
+    at += KIND_BYTES[kind] * count;
+  }
+  return { bytes: at, offsets, kinds };
+}
+
+/** Offsets of a block's half-precision fields (the scales). */
+export function f16Fields(name: BlockName): number[] {
+  const { offsets, kinds } = blockOffsets(name);
+  return Object.keys(offsets).filter((f) => kinds[f] === 'f16').map((f) => offsets[f]!);
+}
