@@ -255,29 +255,53 @@ import {
   @inline u1(qs: v128, hv: v128): v128 { return v128.or(i8x16.shr_u(qs, 4), v128.and(hmaskHiP(hv), i8x16.splat(0x10))); }
 }
 
-/**
- * One token's update for one block: acc + (Σ q·qx as i32x4 lanes) * (d * dx). The baseline multiplies
- * w0/w1 by the activations' i16 copies at xh; the relaxed build (types with u-forms) u0/u1 by the int8
- * activations at xb, both in lanePerm order, minus off·Σqx: lane k holds elements 2k, 2k+1, 2k+8, 2k+9
- * in both, so the float accumulation is bit-identical.
- */
+// One token's activations of one block as the legacy dots take them (legacyX), the integer sum of a
+// weight block against them (legacyIsum) and the float update (legacyAcc). The baseline multiplies
+// w0/w1 by the activations' i16 copies at xh (v0..v3); the relaxed build (types with u-forms) u0/u1
+// by the int8 activations at xb in lanePerm order (v0, v1), minus off·Σqx (v2, from legacyOff): lane k
+// holds elements 2k, 2k+1, 2k+8, 2k+9 in both, so the float accumulation is bit-identical. Loading
+// them apart lets the two-row kernel load each block's activations once for both rows.
+
+/** Activation vector i (0..3) of the block at xb (i16 copy at xh); relaxed: 0, 1 only. */
+// @ts-ignore: decorator
+@inline function legacyX<W>(xb: usize, xh: usize, i: i32): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD && changetype<W>(0).hasU()) return lanePerm(v128.load(xb + Q8A_QS + <usize>(16 * i)));
+  return v128.load(xh + <usize>(16 * i));
+}
+/** Relaxed build: the offset's share off·Σqx as i16 pair sums (zero vector when off is 0). */
+// @ts-ignore: decorator
+@inline function legacyOff<W>(v0: v128, v1: v128): v128 {
+  const k = changetype<W>(0);
+  if (k.off() == 0) return i32x4.splat(0);
+  const o = i8x16.splat(<i8>k.off());
+  return i16x8.add(rdot(v0, o), rdot(v1, o));
+}
+/** Σ q·qx of one block as i32x4 lanes: weights a (elements 0-15), b (16-31) against v0..v3. */
+// @ts-ignore: decorator
+@inline function legacyIsum<W>(a: v128, b: v128, v0: v128, v1: v128, v2: v128, v3: v128): v128 {
+  const k = changetype<W>(0);
+  if (ASC_FEATURE_RELAXED_SIMD && k.hasU()) {
+    const s = i16x8.add(rdot(v0, a), rdot(v1, b));
+    return i32x4.extadd_pairwise_i16x8_s(k.off() != 0 ? i16x8.sub(s, v2) : s);
+  }
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(a), v0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(a), v1)),
+    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b), v2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b), v3)));
+}
+/** acc + isum * (d * dx). */
+// @ts-ignore: decorator
+@inline function legacyAcc(acc: v128, isum: v128, d: f32, dx: f32): v128 {
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * dx)));
+}
+
+/** One token's update for one block: acc + (Σ q·qx as i32x4 lanes) * (d * dx). */
 // @ts-ignore: decorator
 @inline function legacyToken<W>(acc: v128, a: v128, b: v128, d: f32, xb: usize, xh: usize): v128 {
-  const k = changetype<W>(0);
-  let isum: v128;
-  if (ASC_FEATURE_RELAXED_SIMD && k.hasU()) {
-    const x0 = lanePerm(v128.load(xb + Q8A_QS)); const x1 = lanePerm(v128.load(xb + Q8A_QS + 16));
-    const s = i16x8.add(rdot(x0, a), rdot(x1, b));
-    if (k.off() != 0) {
-      const o = i8x16.splat(<i8>k.off());
-      isum = i32x4.extadd_pairwise_i16x8_s(i16x8.sub(s, i16x8.add(rdot(x0, o), rdot(x1, o))));
-    } else {
-      isum = i32x4.extadd_pairwise_i16x8_s(s);
-    }
-  } else {
-    isum = i32x4.add(dot16x(a, xh), dot16x(b, xh + 32));
-  }
-  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * load<f32>(xb + Q8A_D))));
+  const rx = ASC_FEATURE_RELAXED_SIMD && changetype<W>(0).hasU();
+  const v0 = legacyX<W>(xb, xh, 0), v1 = legacyX<W>(xb, xh, 1);
+  const v2 = rx ? legacyOff<W>(v0, v1) : legacyX<W>(xb, xh, 2);
+  const v3 = rx ? v0 : legacyX<W>(xb, xh, 3);
+  return legacyAcc(acc, legacyIsum<W>(a, b, v0, v1, v2, v3), d, load<f32>(xb + Q8A_D));
 }
 
 /**
@@ -315,6 +339,44 @@ function dotLegacy<W, N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: u
   }
   if (k.hasMin()) return storeOrReturn(n, hsumF32(acc0) + accm0, hsumF32(acc1) + accm1, hsumF32(acc2) + accm2, hsumF32(acc3) + accm3, o, os);
   return storeOrReturn(n, hsumF32(acc0), hsumF32(acc1), hsumF32(acc2), hsumF32(acc3), o, os);
+}
+
+/**
+ * Two rows wA, wB of W times one token's Q8A activations, block by block in one loop (decode): two
+ * weight streams advance together and each block's activations are loaded once for both rows. Every
+ * row gets dotLegacy's integer sums and float order, so the results (at oA, oB) are its bits.
+ */
+function dotLegacy2<W>(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void {
+  const k = changetype<W>(0);
+  const rx = ASC_FEATURE_RELAXED_SIMD && k.hasU();
+  let accA = f32x4.splat(0), accB = f32x4.splat(0);
+  let accmA: f32 = 0, accmB: f32 = 0;
+  let wa = wA; let wb = wB; let xb = x; let xh = x + <usize>nb * Q8A_BYTES;
+  for (let b = 0; b < nb; b++) {
+    const v0 = legacyX<W>(xb, xh, 0), v1 = legacyX<W>(xb, xh, 1);
+    const v2 = rx ? legacyOff<W>(v0, v1) : legacyX<W>(xb, xh, 2);
+    const v3 = rx ? v0 : legacyX<W>(xb, xh, 3);
+    const dx = load<f32>(xb + Q8A_D);
+    {
+      const q = rx ? lanePerm(k.qs(wa)) : k.qs(wa);
+      const hv = k.hv(wa);
+      const a = rx ? k.u0(q, hv) : k.w0(wa, q, hv);
+      const c = rx ? k.u1(q, hv) : k.w1(wa, q, hv);
+      accA = legacyAcc(accA, legacyIsum<W>(a, c, v0, v1, v2, v3), k.d(wa), dx);
+      if (k.hasMin()) accmA += k.m(wa) * load<f32>(xb + Q8A_S);
+    }
+    {
+      const q = rx ? lanePerm(k.qs(wb)) : k.qs(wb);
+      const hv = k.hv(wb);
+      const a = rx ? k.u0(q, hv) : k.w0(wb, q, hv);
+      const c = rx ? k.u1(q, hv) : k.w1(wb, q, hv);
+      accB = legacyAcc(accB, legacyIsum<W>(a, c, v0, v1, v2, v3), k.d(wb), dx);
+      if (k.hasMin()) accmB += k.m(wb) * load<f32>(xb + Q8A_S);
+    }
+    wa += k.bytes(); wb += k.bytes(); xb += Q8A_BYTES; xh += Q8A_X16_BYTES;
+  }
+  store<f32>(oA, k.hasMin() ? hsumF32(accA) + accmA : hsumF32(accA));
+  store<f32>(oB, k.hasMin() ? hsumF32(accB) + accmB : hsumF32(accB));
 }
 
 /** nb blocks of W to f32 at y (32 floats per block). */
@@ -797,6 +859,10 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotLegacy<W, u32>(w, x, xs, nb, o, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline dot2(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void { dotLegacy2<W>(wA, wB, x, nb, oA, oB); }
+  // @ts-ignore: decorator
+  @inline hasDot2(): bool { return true; }
 }
 @unmanaged export class K45<W> {
   // @ts-ignore: decorator
@@ -805,6 +871,10 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK45<W, u32>(w, x, xs, nb, o, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline dot2(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void { unreachable(); }
+  // @ts-ignore: decorator
+  @inline hasDot2(): bool { return false; }
 }
 @unmanaged export class K6 {
   // @ts-ignore: decorator
@@ -813,6 +883,10 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotQ6K<u32>(w, x, xs, nb, o, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline dot2(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void { unreachable(); }
+  // @ts-ignore: decorator
+  @inline hasDot2(): bool { return false; }
 }
 @unmanaged export class K23<W> {
   // @ts-ignore: decorator
@@ -821,6 +895,10 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK23<W, u32>(w, x, xs, nb, o, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline dot2(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void { unreachable(); }
+  // @ts-ignore: decorator
+  @inline hasDot2(): bool { return false; }
 }
 
 export { Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q2_K, Q3_K };
