@@ -469,6 +469,25 @@ function dequantLegacy<W>(w: usize, y: usize, nb: i32): void {
   return sumf + (f16t(load<u16>(wb + k.d())) * load<f32>(xb + Q8_K_D) * <f32>hsumI32(isum) - f16t(load<u16>(wb + k.dmin())) * load<f32>(xb + Q8_K_D) * <f32>msum);
 }
 
+/** Q4_K / Q5_K, one token, one super-block at wb (activations at xb): sumf plus its update (dotK45's sums). */
+// @ts-ignore: decorator
+@inline function k45Block<W>(sumf: f32, wb: usize, xb: usize): f32 {
+  const k = changetype<W>(0);
+  let isum = i32x4.splat(0);
+  let msum: i32 = 0;
+  const s = wb + k.scales();
+  const h0 = k.fifth() ? v128.load(wb + k.qh()) : i32x4.splat(0);
+  const h1 = k.fifth() ? v128.load(wb + k.qh() + 16) : i32x4.splat(0);
+  for (let p = 0; p < 4; p++) {
+    const q0 = v128.load(wb + k.qs() + <usize>(32 * p)); const q1 = v128.load(wb + k.qs() + <usize>(32 * p + 16));
+    const a0 = k45Quants<W>(q0, h0, 2 * p, false); const a1 = k45Quants<W>(q1, h1, 2 * p, false);
+    const b0 = k45Quants<W>(q0, h0, 2 * p + 1, true); const b1 = k45Quants<W>(q1, h1, 2 * p + 1, true);
+    isum = k45Token(isum, a0, a1, b0, b1, kscale(scK4(s, 2 * p)), kscale(scK4(s, 2 * p + 1)), xb, p);
+    msum += k45Min(minK4(s, 2 * p), minK4(s, 2 * p + 1), xb, p);
+  }
+  return k45Tail<W>(sumf, wb, xb, isum, msum);
+}
+
 /** Q4_K and Q5_K: eight 32-element sub-blocks with 6-bit scales and mins (get_scale_min_k4); Q5_K adds a fifth bit from qh. */
 function dotK45<W, N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
   const k = changetype<W>(0);
@@ -583,18 +602,13 @@ function dotK45<W, N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usiz
   return i32x4.sub(v, i32x4.replace_lane(i32x4.splat(0), 0, m));
 }
 
-/** Q6_K, one token: the four units in straight-line code. */
-function dotQ6KOne(w: usize, x: usize, nb: i32): f32 {
-  let sumf: f32 = 0;
-  for (let b = 0; b < nb; b++) {
-    const wb = w + <usize>b * Q6_K_BYTES;
-    const xb = x + <usize>b * Q8_K_BYTES;
-    let isum = i32x4.splat(0);
-    isum = q6UnitToken(isum, wb, xb, 0, 0); isum = q6UnitToken(isum, wb, xb, 0, 1);
-    isum = q6UnitToken(isum, wb, xb, 1, 0); isum = q6UnitToken(isum, wb, xb, 1, 1);
-    sumf = q6Tail(sumf, wb, xb, isum, 0);
-  }
-  return sumf;
+/** Q6_K, one token, one super-block: the four units in straight-line code. */
+// @ts-ignore: decorator
+@inline function q6Block(sumf: f32, wb: usize, xb: usize): f32 {
+  let isum = i32x4.splat(0);
+  isum = q6UnitToken(isum, wb, xb, 0, 0); isum = q6UnitToken(isum, wb, xb, 0, 1);
+  isum = q6UnitToken(isum, wb, xb, 1, 0); isum = q6UnitToken(isum, wb, xb, 1, 1);
+  return q6Tail(sumf, wb, xb, isum, 0);
 }
 
 /**
@@ -739,17 +753,11 @@ function dotQ6K<N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize):
   return k23Min<W>(wb, u) * bsum(xb, u) + k23Min<W>(wb, u + 1) * bsum(xb, u + 1) + k23Min<W>(wb, u + 2) * bsum(xb, u + 2) + k23Min<W>(wb, u + 3) * bsum(xb, u + 3);
 }
 
-/** Q2_K / Q3_K, one token: the sixteen units in straight-line code (decode's hot path). */
-function dotK23One<W>(w: usize, x: usize, nb: i32): f32 {
-  const k = changetype<W>(0);
-  let sumf: f32 = 0;
-  for (let b = 0; b < nb; b++) {
-    const wb = w + <usize>b * k.bytes();
-    const xb = x + <usize>b * Q8_K_BYTES;
-    const msum = k.q3() ? 0 : k23Mins<W>(wb, xb); // (Q3_K relaxed: folded into the units' sums)
-    sumf = k23Tail<W>(sumf, wb, xb, k23Units<W>(wb, xb), msum);
-  }
-  return sumf;
+/** Q2_K / Q3_K, one token, one super-block: the sixteen units in straight-line code (decode's hot path). */
+// @ts-ignore: decorator
+@inline function k23Block<W>(sumf: f32, wb: usize, xb: usize): f32 {
+  const msum = changetype<W>(0).q3() ? 0 : k23Mins<W>(wb, xb); // (Q3_K relaxed: folded into the units' sums)
+  return k23Tail<W>(sumf, wb, xb, k23Units<W>(wb, xb), msum);
 }
 
 /** Q2_K / Q3_K for N tokens, each unit unpacked once for all of them. */
@@ -849,6 +857,36 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
   }
 }
 
+// ---- one-token K-quant kernels over a kernel class's block(sumf, wb, xb) --------------
+
+/** K-quant row at w times one token's Q8_K activations, super-block by super-block. */
+function dotKOne<K>(w: usize, x: usize, nb: i32): f32 {
+  const k = changetype<K>(0);
+  let sumf: f32 = 0;
+  let wb = w; let xb = x;
+  for (let b = 0; b < nb; b++) {
+    sumf = k.block(sumf, wb, xb);
+    wb += k.bytes(); xb += Q8_K_BYTES;
+  }
+  return sumf;
+}
+/**
+ * Two K-quant rows wA, wB times one token (decode), super-block by super-block in one loop: two weight
+ * streams advance together. Each row gets dotKOne's sums and float order (results at oA, oB).
+ */
+function dotK2<K>(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void {
+  const k = changetype<K>(0);
+  let sA: f32 = 0, sB: f32 = 0;
+  let wa = wA; let wb = wB; let xb = x;
+  for (let b = 0; b < nb; b++) {
+    sA = k.block(sA, wa, xb);
+    sB = k.block(sB, wb, xb);
+    wa += k.bytes(); wb += k.bytes(); xb += Q8_K_BYTES;
+  }
+  store<f32>(oA, sA);
+  store<f32>(oB, sB);
+}
+
 // ---- kernel classes the matmul driver is generic over ----------------------------
 // dot(w, x, xs, nb, o, os) for one token (xs, o, os unused) and dot4 for four.
 
@@ -866,39 +904,51 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
 }
 @unmanaged export class K45<W> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK45<W, u8>(w, x, 0, nb, 0, 0); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotKOne<K45<W>>(w, x, nb); }
   // @ts-ignore: decorator
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK45<W, u32>(w, x, xs, nb, o, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
   // @ts-ignore: decorator
-  @inline dot2(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void { unreachable(); }
+  @inline dot2(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void { dotK2<K45<W>>(wA, wB, x, nb, oA, oB); }
   // @ts-ignore: decorator
-  @inline hasDot2(): bool { return false; }
+  @inline hasDot2(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline block(sumf: f32, wb: usize, xb: usize): f32 { return k45Block<W>(sumf, wb, xb); }
+  // @ts-ignore: decorator
+  @inline bytes(): usize { return changetype<W>(0).bytes(); }
 }
 @unmanaged export class K6 {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotQ6KOne(w, x, nb); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotKOne<K6>(w, x, nb); }
   // @ts-ignore: decorator
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotQ6K<u32>(w, x, xs, nb, o, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
   // @ts-ignore: decorator
-  @inline dot2(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void { unreachable(); }
+  @inline dot2(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void { dotK2<K6>(wA, wB, x, nb, oA, oB); }
   // @ts-ignore: decorator
-  @inline hasDot2(): bool { return false; }
+  @inline hasDot2(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline block(sumf: f32, wb: usize, xb: usize): f32 { return q6Block(sumf, wb, xb); }
+  // @ts-ignore: decorator
+  @inline bytes(): usize { return Q6_K_BYTES; }
 }
 @unmanaged export class K23<W> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK23One<W>(w, x, nb); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotKOne<K23<W>>(w, x, nb); }
   // @ts-ignore: decorator
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK23<W, u32>(w, x, xs, nb, o, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
   // @ts-ignore: decorator
-  @inline dot2(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void { unreachable(); }
+  @inline dot2(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void { dotK2<K23<W>>(wA, wB, x, nb, oA, oB); }
   // @ts-ignore: decorator
-  @inline hasDot2(): bool { return false; }
+  @inline hasDot2(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline block(sumf: f32, wb: usize, xb: usize): f32 { return k23Block<W>(sumf, wb, xb); }
+  // @ts-ignore: decorator
+  @inline bytes(): usize { return changetype<W>(0).bytes(); }
 }
 
 export { Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q2_K, Q3_K };
