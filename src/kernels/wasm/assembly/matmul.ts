@@ -24,10 +24,6 @@ export const FMT_Q8K = 2;
   @inline dot4(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void { unreachable(); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return false; }
-  // @ts-ignore: decorator
-  @inline dot2(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void { unreachable(); }
-  // @ts-ignore: decorator
-  @inline hasDot2(): bool { return false; }
 }
 @unmanaged class F16K {
   // @ts-ignore: decorator
@@ -36,10 +32,6 @@ export const FMT_Q8K = 2;
   @inline dot4(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void { unreachable(); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return false; }
-  // @ts-ignore: decorator
-  @inline dot2(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void { unreachable(); }
-  // @ts-ignore: decorator
-  @inline hasDot2(): bool { return false; }
 }
 
 /** Tokens per tile of the driver: a tile's activations stay in L1 while a chunk of weight rows passes over them. */
@@ -47,21 +39,11 @@ const TILE = 16;
 
 /**
  * Rows [j0, j1) of W times every token row of x with kernel class K (blocks of
- * `elems` elements): four tokens at a time where K has a four-token kernel. One
- * token (decode) with a two-row kernel: rows j and j + half of the range in one
- * loop, so two weight streams advance together (each row's result unchanged).
+ * `elems` elements): four tokens at a time where K has a four-token kernel.
  */
 function drive<K>(elems: i32, w: usize, rowBytes: usize, x: usize, xRowBytes: usize, out: usize, n: i32, k: i32, tokens: i32, j0: i32, j1: i32): void {
   const kern = changetype<K>(0);
   const nb = k / elems;
-  if (kern.hasDot2() && tokens == 1) {
-    const half = (j1 - j0) >> 1;
-    for (let j = j0; j < j0 + half; j++) {
-      kern.dot2(w + <usize>j * rowBytes, w + <usize>(j + half) * rowBytes, x, nb, out + (<usize>j << 2), out + (<usize>(j + half) << 2));
-    }
-    if ((j1 - j0) & 1) store<f32>(out + (<usize>(j1 - 1) << 2), kern.dot(w + <usize>(j1 - 1) * rowBytes, x, nb));
-    return;
-  }
   for (let t0 = 0; t0 < tokens; t0 += TILE) {
     const t1 = min(tokens, t0 + TILE);
     for (let j = j0; j < j1; j++) {

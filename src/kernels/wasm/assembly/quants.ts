@@ -255,53 +255,29 @@ import {
   @inline u1(qs: v128, hv: v128): v128 { return v128.or(i8x16.shr_u(qs, 4), v128.and(hmaskHiP(hv), i8x16.splat(0x10))); }
 }
 
-// One token's activations of one block as the legacy dots take them (legacyX), the integer sum of a
-// weight block against them (legacyIsum) and the float update (legacyAcc). The baseline multiplies
-// w0/w1 by the activations' i16 copies at xh (v0..v3); the relaxed build (types with u-forms) u0/u1
-// by the int8 activations at xb in lanePerm order (v0, v1), minus off·Σqx (v2, from legacyOff): lane k
-// holds elements 2k, 2k+1, 2k+8, 2k+9 in both, so the float accumulation is bit-identical. Loading
-// them apart lets the two-row kernel load each block's activations once for both rows.
-
-/** Activation vector i (0..3) of the block at xb (i16 copy at xh); relaxed: 0, 1 only. */
-// @ts-ignore: decorator
-@inline function legacyX<W>(xb: usize, xh: usize, i: i32): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD && changetype<W>(0).hasU()) return lanePerm(v128.load(xb + Q8A_QS + <usize>(16 * i)));
-  return v128.load(xh + <usize>(16 * i));
-}
-/** Relaxed build: the offset's share off·Σqx as i16 pair sums (zero vector when off is 0). */
-// @ts-ignore: decorator
-@inline function legacyOff<W>(v0: v128, v1: v128): v128 {
-  const k = changetype<W>(0);
-  if (k.off() == 0) return i32x4.splat(0);
-  const o = i8x16.splat(<i8>k.off());
-  return i16x8.add(rdot(v0, o), rdot(v1, o));
-}
-/** Σ q·qx of one block as i32x4 lanes: weights a (elements 0-15), b (16-31) against v0..v3. */
-// @ts-ignore: decorator
-@inline function legacyIsum<W>(a: v128, b: v128, v0: v128, v1: v128, v2: v128, v3: v128): v128 {
-  const k = changetype<W>(0);
-  if (ASC_FEATURE_RELAXED_SIMD && k.hasU()) {
-    const s = i16x8.add(rdot(v0, a), rdot(v1, b));
-    return i32x4.extadd_pairwise_i16x8_s(k.off() != 0 ? i16x8.sub(s, v2) : s);
-  }
-  return i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(a), v0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(a), v1)),
-    i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b), v2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b), v3)));
-}
-/** acc + isum * (d * dx). */
-// @ts-ignore: decorator
-@inline function legacyAcc(acc: v128, isum: v128, d: f32, dx: f32): v128 {
-  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * dx)));
-}
-
-/** One token's update for one block: acc + (Σ q·qx as i32x4 lanes) * (d * dx). */
+/**
+ * One token's update for one block: acc + (Σ q·qx as i32x4 lanes) * (d * dx). The baseline multiplies
+ * w0/w1 by the activations' i16 copies at xh; the relaxed build (types with u-forms) u0/u1 by the int8
+ * activations at xb, both in lanePerm order, minus off·Σqx: lane k holds elements 2k, 2k+1, 2k+8, 2k+9
+ * in both, so the float accumulation is bit-identical.
+ */
 // @ts-ignore: decorator
 @inline function legacyToken<W>(acc: v128, a: v128, b: v128, d: f32, xb: usize, xh: usize): v128 {
-  const rx = ASC_FEATURE_RELAXED_SIMD && changetype<W>(0).hasU();
-  const v0 = legacyX<W>(xb, xh, 0), v1 = legacyX<W>(xb, xh, 1);
-  const v2 = rx ? legacyOff<W>(v0, v1) : legacyX<W>(xb, xh, 2);
-  const v3 = rx ? v0 : legacyX<W>(xb, xh, 3);
-  return legacyAcc(acc, legacyIsum<W>(a, b, v0, v1, v2, v3), d, load<f32>(xb + Q8A_D));
+  const k = changetype<W>(0);
+  let isum: v128;
+  if (ASC_FEATURE_RELAXED_SIMD && k.hasU()) {
+    const x0 = lanePerm(v128.load(xb + Q8A_QS)); const x1 = lanePerm(v128.load(xb + Q8A_QS + 16));
+    const s = i16x8.add(rdot(x0, a), rdot(x1, b));
+    if (k.off() != 0) {
+      const o = i8x16.splat(<i8>k.off());
+      isum = i32x4.extadd_pairwise_i16x8_s(i16x8.sub(s, i16x8.add(rdot(x0, o), rdot(x1, o))));
+    } else {
+      isum = i32x4.extadd_pairwise_i16x8_s(s);
+    }
+  } else {
+    isum = i32x4.add(dot16x(a, xh), dot16x(b, xh + 32));
+  }
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * load<f32>(xb + Q8A_D))));
 }
 
 /**
@@ -339,44 +315,6 @@ function dotLegacy<W, N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: u
   }
   if (k.hasMin()) return storeOrReturn(n, hsumF32(acc0) + accm0, hsumF32(acc1) + accm1, hsumF32(acc2) + accm2, hsumF32(acc3) + accm3, o, os);
   return storeOrReturn(n, hsumF32(acc0), hsumF32(acc1), hsumF32(acc2), hsumF32(acc3), o, os);
-}
-
-/**
- * Two rows wA, wB of W times one token's Q8A activations, block by block in one loop (decode): two
- * weight streams advance together and each block's activations are loaded once for both rows. Every
- * row gets dotLegacy's integer sums and float order, so the results (at oA, oB) are its bits.
- */
-function dotLegacy2<W>(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void {
-  const k = changetype<W>(0);
-  const rx = ASC_FEATURE_RELAXED_SIMD && k.hasU();
-  let accA = f32x4.splat(0), accB = f32x4.splat(0);
-  let accmA: f32 = 0, accmB: f32 = 0;
-  let wa = wA; let wb = wB; let xb = x; let xh = x + <usize>nb * Q8A_BYTES;
-  for (let b = 0; b < nb; b++) {
-    const v0 = legacyX<W>(xb, xh, 0), v1 = legacyX<W>(xb, xh, 1);
-    const v2 = rx ? legacyOff<W>(v0, v1) : legacyX<W>(xb, xh, 2);
-    const v3 = rx ? v0 : legacyX<W>(xb, xh, 3);
-    const dx = load<f32>(xb + Q8A_D);
-    {
-      const q = rx ? lanePerm(k.qs(wa)) : k.qs(wa);
-      const hv = k.hv(wa);
-      const a = rx ? k.u0(q, hv) : k.w0(wa, q, hv);
-      const c = rx ? k.u1(q, hv) : k.w1(wa, q, hv);
-      accA = legacyAcc(accA, legacyIsum<W>(a, c, v0, v1, v2, v3), k.d(wa), dx);
-      if (k.hasMin()) accmA += k.m(wa) * load<f32>(xb + Q8A_S);
-    }
-    {
-      const q = rx ? lanePerm(k.qs(wb)) : k.qs(wb);
-      const hv = k.hv(wb);
-      const a = rx ? k.u0(q, hv) : k.w0(wb, q, hv);
-      const c = rx ? k.u1(q, hv) : k.w1(wb, q, hv);
-      accB = legacyAcc(accB, legacyIsum<W>(a, c, v0, v1, v2, v3), k.d(wb), dx);
-      if (k.hasMin()) accmB += k.m(wb) * load<f32>(xb + Q8A_S);
-    }
-    wa += k.bytes(); wb += k.bytes(); xb += Q8A_BYTES; xh += Q8A_X16_BYTES;
-  }
-  store<f32>(oA, k.hasMin() ? hsumF32(accA) + accmA : hsumF32(accA));
-  store<f32>(oB, k.hasMin() ? hsumF32(accB) + accmB : hsumF32(accB));
 }
 
 /** nb blocks of W to f32 at y (32 floats per block). */
@@ -467,25 +405,6 @@ function dequantLegacy<W>(w: usize, y: usize, nb: i32): void {
 @inline function k45Tail<W>(sumf: f32, wb: usize, xb: usize, isum: v128, msum: i32): f32 {
   const k = changetype<W>(0);
   return sumf + (f16t(load<u16>(wb + k.d())) * load<f32>(xb + Q8_K_D) * <f32>hsumI32(isum) - f16t(load<u16>(wb + k.dmin())) * load<f32>(xb + Q8_K_D) * <f32>msum);
-}
-
-/** Q4_K / Q5_K, one token, one super-block at wb (activations at xb): sumf plus its update (dotK45's sums). */
-// @ts-ignore: decorator
-@inline function k45Block<W>(sumf: f32, wb: usize, xb: usize): f32 {
-  const k = changetype<W>(0);
-  let isum = i32x4.splat(0);
-  let msum: i32 = 0;
-  const s = wb + k.scales();
-  const h0 = k.fifth() ? v128.load(wb + k.qh()) : i32x4.splat(0);
-  const h1 = k.fifth() ? v128.load(wb + k.qh() + 16) : i32x4.splat(0);
-  for (let p = 0; p < 4; p++) {
-    const q0 = v128.load(wb + k.qs() + <usize>(32 * p)); const q1 = v128.load(wb + k.qs() + <usize>(32 * p + 16));
-    const a0 = k45Quants<W>(q0, h0, 2 * p, false); const a1 = k45Quants<W>(q1, h1, 2 * p, false);
-    const b0 = k45Quants<W>(q0, h0, 2 * p + 1, true); const b1 = k45Quants<W>(q1, h1, 2 * p + 1, true);
-    isum = k45Token(isum, a0, a1, b0, b1, kscale(scK4(s, 2 * p)), kscale(scK4(s, 2 * p + 1)), xb, p);
-    msum += k45Min(minK4(s, 2 * p), minK4(s, 2 * p + 1), xb, p);
-  }
-  return k45Tail<W>(sumf, wb, xb, isum, msum);
 }
 
 /** Q4_K and Q5_K: eight 32-element sub-blocks with 6-bit scales and mins (get_scale_min_k4); Q5_K adds a fifth bit from qh. */
@@ -602,13 +521,18 @@ function dotK45<W, N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usiz
   return i32x4.sub(v, i32x4.replace_lane(i32x4.splat(0), 0, m));
 }
 
-/** Q6_K, one token, one super-block: the four units in straight-line code. */
-// @ts-ignore: decorator
-@inline function q6Block(sumf: f32, wb: usize, xb: usize): f32 {
-  let isum = i32x4.splat(0);
-  isum = q6UnitToken(isum, wb, xb, 0, 0); isum = q6UnitToken(isum, wb, xb, 0, 1);
-  isum = q6UnitToken(isum, wb, xb, 1, 0); isum = q6UnitToken(isum, wb, xb, 1, 1);
-  return q6Tail(sumf, wb, xb, isum, 0);
+/** Q6_K, one token: the four units in straight-line code. */
+function dotQ6KOne(w: usize, x: usize, nb: i32): f32 {
+  let sumf: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * Q6_K_BYTES;
+    const xb = x + <usize>b * Q8_K_BYTES;
+    let isum = i32x4.splat(0);
+    isum = q6UnitToken(isum, wb, xb, 0, 0); isum = q6UnitToken(isum, wb, xb, 0, 1);
+    isum = q6UnitToken(isum, wb, xb, 1, 0); isum = q6UnitToken(isum, wb, xb, 1, 1);
+    sumf = q6Tail(sumf, wb, xb, isum, 0);
+  }
+  return sumf;
 }
 
 /**
@@ -753,11 +677,17 @@ function dotQ6K<N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize):
   return k23Min<W>(wb, u) * bsum(xb, u) + k23Min<W>(wb, u + 1) * bsum(xb, u + 1) + k23Min<W>(wb, u + 2) * bsum(xb, u + 2) + k23Min<W>(wb, u + 3) * bsum(xb, u + 3);
 }
 
-/** Q2_K / Q3_K, one token, one super-block: the sixteen units in straight-line code (decode's hot path). */
-// @ts-ignore: decorator
-@inline function k23Block<W>(sumf: f32, wb: usize, xb: usize): f32 {
-  const msum = changetype<W>(0).q3() ? 0 : k23Mins<W>(wb, xb); // (Q3_K relaxed: folded into the units' sums)
-  return k23Tail<W>(sumf, wb, xb, k23Units<W>(wb, xb), msum);
+/** Q2_K / Q3_K, one token: the sixteen units in straight-line code (decode's hot path). */
+function dotK23One<W>(w: usize, x: usize, nb: i32): f32 {
+  const k = changetype<W>(0);
+  let sumf: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * k.bytes();
+    const xb = x + <usize>b * Q8_K_BYTES;
+    const msum = k.q3() ? 0 : k23Mins<W>(wb, xb); // (Q3_K relaxed: folded into the units' sums)
+    sumf = k23Tail<W>(sumf, wb, xb, k23Units<W>(wb, xb), msum);
+  }
+  return sumf;
 }
 
 /** Q2_K / Q3_K for N tokens, each unit unpacked once for all of them. */
@@ -857,36 +787,6 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
   }
 }
 
-// ---- one-token K-quant kernels over a kernel class's block(sumf, wb, xb) --------------
-
-/** K-quant row at w times one token's Q8_K activations, super-block by super-block. */
-function dotKOne<K>(w: usize, x: usize, nb: i32): f32 {
-  const k = changetype<K>(0);
-  let sumf: f32 = 0;
-  let wb = w; let xb = x;
-  for (let b = 0; b < nb; b++) {
-    sumf = k.block(sumf, wb, xb);
-    wb += k.bytes(); xb += Q8_K_BYTES;
-  }
-  return sumf;
-}
-/**
- * Two K-quant rows wA, wB times one token (decode), super-block by super-block in one loop: two weight
- * streams advance together. Each row gets dotKOne's sums and float order (results at oA, oB).
- */
-function dotK2<K>(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void {
-  const k = changetype<K>(0);
-  let sA: f32 = 0, sB: f32 = 0;
-  let wa = wA; let wb = wB; let xb = x;
-  for (let b = 0; b < nb; b++) {
-    sA = k.block(sA, wa, xb);
-    sB = k.block(sB, wb, xb);
-    wa += k.bytes(); wb += k.bytes(); xb += Q8_K_BYTES;
-  }
-  store<f32>(oA, sA);
-  store<f32>(oB, sB);
-}
-
 // ---- kernel classes the matmul driver is generic over ----------------------------
 // dot(w, x, xs, nb, o, os) for one token (xs, o, os unused) and dot4 for four.
 
@@ -897,58 +797,30 @@ function dotK2<K>(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize)
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotLegacy<W, u32>(w, x, xs, nb, o, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
-  // @ts-ignore: decorator
-  @inline dot2(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void { dotLegacy2<W>(wA, wB, x, nb, oA, oB); }
-  // @ts-ignore: decorator
-  @inline hasDot2(): bool { return true; }
 }
 @unmanaged export class K45<W> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotKOne<K45<W>>(w, x, nb); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK45<W, u8>(w, x, 0, nb, 0, 0); }
   // @ts-ignore: decorator
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK45<W, u32>(w, x, xs, nb, o, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
-  // @ts-ignore: decorator
-  @inline dot2(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void { dotK2<K45<W>>(wA, wB, x, nb, oA, oB); }
-  // @ts-ignore: decorator
-  @inline hasDot2(): bool { return true; }
-  // @ts-ignore: decorator
-  @inline block(sumf: f32, wb: usize, xb: usize): f32 { return k45Block<W>(sumf, wb, xb); }
-  // @ts-ignore: decorator
-  @inline bytes(): usize { return changetype<W>(0).bytes(); }
 }
 @unmanaged export class K6 {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotKOne<K6>(w, x, nb); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotQ6KOne(w, x, nb); }
   // @ts-ignore: decorator
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotQ6K<u32>(w, x, xs, nb, o, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
-  // @ts-ignore: decorator
-  @inline dot2(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void { dotK2<K6>(wA, wB, x, nb, oA, oB); }
-  // @ts-ignore: decorator
-  @inline hasDot2(): bool { return true; }
-  // @ts-ignore: decorator
-  @inline block(sumf: f32, wb: usize, xb: usize): f32 { return q6Block(sumf, wb, xb); }
-  // @ts-ignore: decorator
-  @inline bytes(): usize { return Q6_K_BYTES; }
 }
 @unmanaged export class K23<W> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotKOne<K23<W>>(w, x, nb); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK23One<W>(w, x, nb); }
   // @ts-ignore: decorator
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK23<W, u32>(w, x, xs, nb, o, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
-  // @ts-ignore: decorator
-  @inline dot2(wA: usize, wB: usize, x: usize, nb: i32, oA: usize, oB: usize): void { dotK2<K23<W>>(wA, wB, x, nb, oA, oB); }
-  // @ts-ignore: decorator
-  @inline hasDot2(): bool { return true; }
-  // @ts-ignore: decorator
-  @inline block(sumf: f32, wb: usize, xb: usize): f32 { return k23Block<W>(sumf, wb, xb); }
-  // @ts-ignore: decorator
-  @inline bytes(): usize { return changetype<W>(0).bytes(); }
 }
 
 export { Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q2_K, Q3_K };
