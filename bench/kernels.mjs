@@ -21,6 +21,11 @@
  *   The per-call cost of the harness (op encoding, waking the pool) is measured
  *   on its own with a 4-row matrix and printed; it is included in the figures,
  *   as a barrier is in a model's decode step.
+ * - At 1 thread an on-CPU rate as well: bytes per second of the process's CPU
+ *   time (user + system) over the same passes. Only the calling thread works
+ *   then, so this removes the time-slicing by other jobs on a loaded machine,
+ *   where wall-clock rates vary several-fold from run to run; compare builds
+ *   by it, alternating.
  *
  *   node bench/kernels.mjs [--types Q8_0,Q4_K] [--threads 1,2] [--reps 7] [--dram-mib 1024] [--ceilings cache|fresh|off]
  *
