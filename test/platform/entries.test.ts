@@ -14,11 +14,11 @@ import * as node from '../../src/index.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 
 /** Exports of the Node entry that write files by path. */
-const NODE_ONLY = ['copyGGUF', 'gv', 'quantizeModel', 'QuantizeError', 'writeGGUF'];
+const NODE_ONLY = ['copyGGUF', 'createServer', 'gv', 'quantizeModel', 'QuantizeError', 'TsinferServer', 'writeGGUF'];
 /** Exports only the browser entry has. */
 const BROWSER_ONLY = ['platform'];
 
-it('the browser entry exports the Node entry minus the Node-only file writers', () => {
+it('the browser entry exports the Node entry minus the Node-only file writers and server', () => {
   const want = Object.keys(node).filter((k) => !NODE_ONLY.includes(k));
   expect(
     Object.keys(browser)
