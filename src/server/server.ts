@@ -17,12 +17,15 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { AbortError } from '../generate/errors.js';
 import type { FinishReason, GenerationChunk } from '../generate/generate.js';
+import { GrammarError, JsonSchemaError } from '../generate/grammar/errors.js';
+import type { GeneratedTokenLogprob } from '../generate/logprobs.js';
 import { DEFAULT_SAMPLING_OPTIONS } from '../generate/sampling.js';
 import { ContextOverflowError } from '../model/errors.js';
 import { encodeChat } from '../tokenizer/chat.js';
 import { TokenizerError } from '../tokenizer/errors.js';
 import { ApiError, badRequest, errorBody } from './errors.js';
 import { infillPrompt } from './infill.js';
+import { chatLogprobs, completionLogprobs, nativeLogprobs, textLogprobs } from './logprobs.js';
 import { chatMessages, generationParams, optBool, optString, parseBody, tokenArray, type Body, type GenerationParams } from './params.js';
 import { Scheduler, type ServedModel, type SlotResult } from './slots.js';
 
@@ -216,6 +219,8 @@ export class TsinferServer {
   private toApiError(e: unknown): ApiError {
     if (e instanceof ApiError) return e;
     if (e instanceof ContextOverflowError) return badRequest(e.message);
+    // A grammar or JSON Schema of the request that cannot be parsed or converted.
+    if (e instanceof GrammarError || e instanceof JsonSchemaError) return badRequest(e.message);
     if (e instanceof TokenizerError) {
       // A template's raise_exception is about the messages sent; a broken template is the server's.
       return e.code === 'TEMPLATE_ERROR' ? badRequest(e.message) : new ApiError('server_error', e.message);
@@ -374,10 +379,15 @@ export class TsinferServer {
     const sse = (data: unknown) => {
       if (!res.writableEnded) res.write(`data: ${JSON.stringify(data)}\n\n`);
     };
-    const chunk = (fields: Record<string, unknown>, finish: string | null) =>
-      format === 'chat'
-        ? { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta: fields, logprobs: null, finish_reason: finish }] }
-        : { id, object, created, model, choices: [{ index: 0, text: (fields.content as string | undefined) ?? '', logprobs: null, finish_reason: finish }] };
+    const tok = loaded.model.tokenizer;
+    const wantLogprobs = params.logprobs !== undefined;
+    let streamedText = 0; // characters sent so far (the completions shape's text_offset)
+    const chunk = (fields: Record<string, unknown>, finish: string | null, lps?: GeneratedTokenLogprob[]) => {
+      const lp = wantLogprobs && lps ? (format === 'chat' ? chatLogprobs(tok, lps) : completionLogprobs(tok, lps, streamedText)) : null;
+      return format === 'chat'
+        ? { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta: fields, logprobs: lp, finish_reason: finish }] }
+        : { id, object, created, model, choices: [{ index: 0, text: (fields.content as string | undefined) ?? '', logprobs: lp, finish_reason: finish }] };
+    };
     try {
       let onChunk: ((c: GenerationChunk) => void) | undefined;
       const submitted = loaded.scheduler.submit({
@@ -390,10 +400,18 @@ export class TsinferServer {
         res.writeHead(200, { ...CORS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
         res.flushHeaders();
         if (format === 'chat') sse(chunk({ role: 'assistant', content: null }, null));
+        // A token whose text is held back (an unfinished UTF-8 sequence or stop string) has its
+        // log-probability sent with the next chunk that carries text.
+        let held: GeneratedTokenLogprob[] = [];
         onChunk = (c) => {
+          if (c.logprobs) held.push(c.logprobs);
           if (!c.text) return;
-          if (format === 'native') sse({ content: c.text, tokens: c.tokenId >= 0 ? [c.tokenId] : [], stop: false, id_slot: -1 });
-          else sse(chunk({ content: c.text }, null));
+          const lps = held;
+          held = [];
+          if (format === 'native') {
+            sse({ content: c.text, tokens: c.tokenId >= 0 ? [c.tokenId] : [], stop: false, id_slot: -1, ...(wantLogprobs && { completion_probabilities: nativeLogprobs(tok, lps) }) });
+          } else sse(chunk({ content: c.text }, null, lps));
+          streamedText += c.text.length;
         };
       }
       const r = await submitted;
@@ -408,11 +426,14 @@ export class TsinferServer {
         res.end();
         return;
       }
-      if (format === 'native') return this.send(res, 200, this.nativeBody(loaded, r, r.text, prompt));
+      const lps = textLogprobs(tok, r.logprobs);
+      if (format === 'native') {
+        return this.send(res, 200, { ...this.nativeBody(loaded, r, r.text, prompt), ...(wantLogprobs && { completion_probabilities: nativeLogprobs(tok, lps) }) });
+      }
       const choice =
         format === 'chat'
-          ? { index: 0, message: { role: 'assistant', content: r.text }, logprobs: null, finish_reason: finishReason(r.finishReason) }
-          : { index: 0, text: r.text, logprobs: null, finish_reason: finishReason(r.finishReason) };
+          ? { index: 0, message: { role: 'assistant', content: r.text }, logprobs: wantLogprobs ? chatLogprobs(tok, lps) : null, finish_reason: finishReason(r.finishReason) }
+          : { index: 0, text: r.text, logprobs: wantLogprobs ? completionLogprobs(tok, lps) : null, finish_reason: finishReason(r.finishReason) };
       this.send(res, 200, { id, object, created, model, system_fingerprint: 'tsinfer', choices: [choice], usage: usage(r), timings: timings(r) });
     } catch (e) {
       finished = true;
