@@ -10,7 +10,7 @@ import { badRequest } from './errors.js';
 
 export type Body = Record<string, unknown>;
 
-function kind(v: unknown): string {
+export function kind(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
 }
 
@@ -159,7 +159,6 @@ function constraintParams(body: Body): Pick<GenerateOptions, 'grammar' | 'jsonSc
 export function generationParams(body: Body): GenerationParams {
   const constraint = constraintParams(body);
   const logprobs = logprobParams(body);
-  if (Array.isArray(body.tools) && body.tools.length > 0) throw badRequest("'tools' are not supported yet: this server does not parse tool calls");
   const n = optNumber(body, 'n', { integer: true });
   if (n !== undefined && n !== 1) throw badRequest(`only one choice per request is supported ('n' must be 1, got ${n})`);
 

@@ -28,6 +28,7 @@ import { infillPrompt } from './infill.js';
 import { chatLogprobs, completionLogprobs, nativeLogprobs, textLogprobs } from './logprobs.js';
 import { chatMessages, generationParams, optBool, optString, parseBody, tokenArray, type Body, type GenerationParams } from './params.js';
 import { Scheduler, type ServedModel, type SlotResult } from './slots.js';
+import { ChatOutput, chatExtras, forcedCallSchema, templateMessages, type ChatDelta } from './tools.js';
 
 export interface ServerOptions {
   /** Requests admitted at once (slots); default 4. Decoded together when the model has `sequences` >= parallel: see slots.ts. */
@@ -80,6 +81,20 @@ function readChatPage(): Buffer {
 /** OpenAI's finish_reason: the end of the context counts as the length limit, as in llama-server. */
 function finishReason(r: FinishReason): 'stop' | 'length' {
   return r === 'eos' || r === 'stop' ? 'stop' : 'length';
+}
+
+/** finish_reason "tool_calls" when the answer is calls. */
+function chatFinish(r: SlotResult, output: ChatOutput | undefined): string {
+  const f = finishReason(r.finishReason);
+  return f === 'stop' && output && output.toolCalls.length > 0 ? 'tool_calls' : f;
+}
+
+/** The non-streamed assistant message: the text split into reasoning, content and tool calls. */
+function chatMessage(text: string, output: ChatOutput | undefined): Record<string, unknown> {
+  if (!output) return { role: 'assistant', content: text };
+  output.push(text);
+  output.end();
+  return output.message();
 }
 
 /** llama-server's `timings`. */
@@ -308,13 +323,23 @@ export class TsinferServer {
         case '/v1/chat/completions':
         case '/chat/completions': {
           const body = parseBody(await this.readBody(req));
-          const messages = chatMessages(body);
+          const messages = templateMessages(chatMessages(body));
           const params = generationParams(body);
           if (loaded.template === undefined) {
             throw badRequest(`${loaded.alias} has no chat template (tokenizer.chat_template): start the server with --chat-template-file, or use /v1/completions`);
           }
-          const prompt = encodeChat(loaded.model.tokenizer, loaded.template, messages, { addGenerationPrompt: true });
-          return await this.complete(req, res, loaded, prompt, params, 'chat');
+          const extras = chatExtras(body, loaded.template);
+          const forced = forcedCallSchema(extras);
+          if (forced !== undefined) {
+            if (params.options.grammar !== undefined || params.options.jsonSchema !== undefined) {
+              throw badRequest(`'tool_choice' ${JSON.stringify(body.tool_choice)} constrains the output to tool calls: it cannot be combined with 'response_format', 'grammar' or 'json_schema'`);
+            }
+            params.options.jsonSchema = forced;
+          }
+          const tok = loaded.model.tokenizer;
+          const prompt = encodeChat(tok, loaded.template, messages, { addGenerationPrompt: true, variables: extras.variables });
+          const thinkingOpen = extras.reasoning && tok.decode(prompt.slice(-8), { special: true }).trimEnd().endsWith('<think>');
+          return await this.complete(req, res, loaded, prompt, params, 'chat', new ChatOutput(extras, thinkingOpen));
         }
         case '/v1/completions':
         case '/completions':
@@ -359,7 +384,15 @@ export class TsinferServer {
   }
 
   /** Runs one completion through the scheduler and answers in the endpoint's format, streamed or not. */
-  private async complete(req: http.IncomingMessage, res: http.ServerResponse, loaded: Loaded, prompt: number[], params: GenerationParams, format: Format): Promise<void> {
+  private async complete(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    loaded: Loaded,
+    prompt: number[],
+    params: GenerationParams,
+    format: Format,
+    output?: ChatOutput,
+  ): Promise<void> {
     const ctx = loaded.model.info.contextLength;
     if (prompt.length >= ctx) {
       throw badRequest(`the prompt has ${prompt.length} tokens and the context holds ${ctx}: it must be shorter than the context to leave room for an answer`);
@@ -390,6 +423,7 @@ export class TsinferServer {
     };
     try {
       let onChunk: ((c: GenerationChunk) => void) | undefined;
+      let sendDeltas: (deltas: ChatDelta[]) => void = () => {};
       const submitted = loaded.scheduler.submit({
         prompt,
         options: { ...params.options, maxTokens },
@@ -400,12 +434,19 @@ export class TsinferServer {
         res.writeHead(200, { ...CORS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
         res.flushHeaders();
         if (format === 'chat') sse(chunk({ role: 'assistant', content: null }, null));
-        // A token whose text is held back (an unfinished UTF-8 sequence or stop string) has its
-        // log-probability sent with the next chunk that carries text.
+        // A token whose text is held back (an unfinished UTF-8 sequence or stop string, or text
+        // that may begin a tool call) has its log-probability sent with the next chunk that carries text.
         let held: GeneratedTokenLogprob[] = [];
+        sendDeltas = (deltas: ChatDelta[]) => {
+          for (const d of deltas) {
+            sse(chunk(d, null, held));
+            held = [];
+          }
+        };
         onChunk = (c) => {
           if (c.logprobs) held.push(c.logprobs);
           if (!c.text) return;
+          if (output) return sendDeltas(output.push(c.text));
           const lps = held;
           held = [];
           if (format === 'native') {
@@ -419,7 +460,8 @@ export class TsinferServer {
       if (params.stream) {
         if (format === 'native') sse(this.nativeBody(loaded, r, '', prompt));
         else {
-          sse({ ...chunk({}, finishReason(r.finishReason)), timings: timings(r) });
+          if (output) sendDeltas(output.end());
+          sse({ ...chunk({}, chatFinish(r, output)), timings: timings(r) });
           if (params.includeUsage) sse({ id, object: format === 'chat' ? 'chat.completion.chunk' : object, created, model, choices: [], usage: usage(r) });
           res.write('data: [DONE]\n\n');
         }
@@ -432,7 +474,7 @@ export class TsinferServer {
       }
       const choice =
         format === 'chat'
-          ? { index: 0, message: { role: 'assistant', content: r.text }, logprobs: wantLogprobs ? chatLogprobs(tok, lps) : null, finish_reason: finishReason(r.finishReason) }
+          ? { index: 0, message: chatMessage(r.text, output), logprobs: wantLogprobs ? chatLogprobs(tok, lps) : null, finish_reason: chatFinish(r, output) }
           : { index: 0, text: r.text, logprobs: wantLogprobs ? completionLogprobs(tok, lps) : null, finish_reason: finishReason(r.finishReason) };
       this.send(res, 200, { id, object, created, model, system_fingerprint: 'tsinfer', choices: [choice], usage: usage(r), timings: timings(r) });
     } catch (e) {
