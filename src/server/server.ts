@@ -24,6 +24,7 @@ import { ContextOverflowError } from '../model/errors.js';
 import { encodeChat } from '../tokenizer/chat.js';
 import { TokenizerError } from '../tokenizer/errors.js';
 import { ApiError, badRequest, errorBody } from './errors.js';
+import { embeddingsResponse, type EmbeddingModel } from './embeddings.js';
 import { infillPrompt } from './infill.js';
 import { chatLogprobs, completionLogprobs, nativeLogprobs, textLogprobs } from './logprobs.js';
 import { chatMessages, generationParams, optBool, optString, parseBody, tokenArray, type Body, type GenerationParams } from './params.js';
@@ -43,6 +44,11 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** The model id in /v1/models and responses; default the file name. */
   alias?: string;
+  /**
+   * The model was loaded with `{ embeddings: true }`: /v1/embeddings answers and the completion
+   * endpoints are refused (as llama-server's --embeddings).
+   */
+  embeddings?: boolean;
   /** Prompt tokens per forward step of the model, llama-server's n_batch (for /metrics and how /infill splits the context); default 512, the model's default. */
   batchSize?: number;
 }
@@ -314,6 +320,16 @@ export class TsinferServer {
           return this.send(res, 200, this.metricsText(loaded), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
       }
       if (req.method !== 'POST') throw new ApiError('not_found_error', `no route for ${req.method} ${url.pathname}`);
+      if (url.pathname === '/v1/embeddings' || url.pathname === '/embeddings') {
+        const body = parseBody(await this.readBody(req));
+        if (!this.opts.embeddings || typeof loaded.model.embed !== 'function') {
+          throw new ApiError('not_supported_error', 'this server does not serve embeddings: start it with --embeddings (a model loaded for embeddings)');
+        }
+        return this.send(res, 200, await embeddingsResponse(loaded.model as EmbeddingModel, body, loaded.alias));
+      }
+      if (this.opts.embeddings && url.pathname !== '/tokenize' && url.pathname !== '/detokenize') {
+        throw new ApiError('not_supported_error', `this server was started with --embeddings: ${url.pathname} is not served (only /v1/embeddings)`);
+      }
       switch (url.pathname) {
         case '/tokenize':
         case '/detokenize': {
