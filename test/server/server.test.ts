@@ -178,7 +178,7 @@ describe('errors', () => {
   });
 
   it('unknown route is 404, a body over the limit is 413, infill without FIM tokens is a clear 400', async () => {
-    expect((await post(`${url}/v1/embeddings`, { input: 'x' })).status).toBe(404);
+    expect((await post(`${url}/v1/nothing`, { input: 'x' })).status).toBe(404);
     const big = await post(`${url}/v1/completions`, { prompt: 'x'.repeat(70 << 10) });
     expect(big.status).toBe(413);
     expect(big.json.error.message).toMatch(/larger than the limit of 65536 bytes/);
