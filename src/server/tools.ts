@@ -31,7 +31,7 @@ export interface ToolDef {
 }
 
 export interface ChatRequestExtras {
-  /** The tools, as sent (the template's `tools` variable); empty when none or tool_choice is none. */
+  /** The tools, as sent; empty when none or tool_choice is none. */
   tools: Body[];
   defs: ToolDef[];
   choice: 'auto' | 'none' | 'required' | { name: string };
@@ -87,19 +87,36 @@ export function chatExtras(body: Body, template: string | undefined): ChatReques
   };
 }
 
-/** The JSON Schema a required or named tool_choice constrains the output to, or undefined. */
+/** A copy of `schema` whose `$ref`s to its own root ("#…") point to `base` ("#/$defs/…") instead. */
+function rebaseRefs(schema: unknown, base: string): unknown {
+  if (Array.isArray(schema)) return schema.map((v) => rebaseRefs(v, base));
+  if (schema === null || typeof schema !== 'object') return schema;
+  return Object.fromEntries(
+    Object.entries(schema).map(([k, v]) => [k, k === '$ref' && typeof v === 'string' && v.startsWith('#') ? base + v.slice(1) : rebaseRefs(v, base)]),
+  );
+}
+
+/**
+ * The JSON Schema a required or named tool_choice constrains the output to, or undefined. Each
+ * tool's parameters go into `$defs` with their own references rebased, so schemas with `$defs`
+ * (as pydantic writes them) keep resolving.
+ */
 export function forcedCallSchema(x: ChatRequestExtras): Record<string, unknown> | undefined {
   if (x.choice === 'auto' || x.choice === 'none') return undefined;
   const named = x.choice;
   const defs = typeof named === 'object' ? x.defs.filter((d) => d.name === named.name) : x.defs;
-  const calls = defs.map((d) => ({
-    type: 'object',
-    properties: { name: { const: d.name }, arguments: d.parameters },
-    required: ['name', 'arguments'],
-    additionalProperties: false,
-  }));
+  const $defs: Record<string, unknown> = {};
+  const calls = defs.map((d, i) => {
+    $defs[`tool${i}`] = rebaseRefs(d.parameters, `#/$defs/tool${i}`);
+    return {
+      type: 'object',
+      properties: { name: { const: d.name }, arguments: { $ref: `#/$defs/tool${i}` } },
+      required: ['name', 'arguments'],
+      additionalProperties: false,
+    };
+  });
   const one = calls.length === 1 ? calls[0]! : { anyOf: calls };
-  return x.parallel ? { type: 'array', items: one, minItems: 1 } : one;
+  return { $defs, ...(x.parallel ? { type: 'array', items: one, minItems: 1 } : one) };
 }
 
 /**

@@ -88,6 +88,24 @@ describe('tool_choice required / named', () => {
     }
   });
 
+  it('tool schemas with their own $defs / $ref (as pydantic writes them) constrain and validate', async () => {
+    const params = {
+      $defs: { Unit: { enum: ['C', 'F'] }, Place: { type: 'object', properties: { city: { enum: ['Oslo', 'Lima'] }, unit: { $ref: '#/$defs/Unit' } }, required: ['city', 'unit'], additionalProperties: false } },
+      type: 'object',
+      properties: { place: { $ref: '#/$defs/Place' } },
+      required: ['place'],
+      additionalProperties: false,
+    };
+    const validate = ajv.compile(params);
+    const tool = { type: 'function' as const, function: { name: 'forecast', parameters: params } };
+    for (const seed of [1, 2]) {
+      const r = await clients.qwen!.chat.completions.create({ model: 'm', messages: user, tools: [tool, time], tool_choice: { type: 'function', function: { name: 'forecast' } }, parallel_tool_calls: false, seed, temperature: 1, max_tokens: 200 });
+      const call = r.choices[0]!.message.tool_calls![0]!;
+      if (call.type !== 'function') throw new Error('not a function call');
+      expect(validate(JSON.parse(call.function.arguments)), call.function.arguments).toBe(true);
+    }
+  });
+
   it('streamed: tool_calls deltas (id and name, then the arguments) add up to the non-streamed calls', async () => {
     const req = { model: 'm', messages: user, tools, tool_choice: 'required' as const, parallel_tool_calls: false, seed: 7, temperature: 1, max_tokens: 200 };
     const plain = await clients.llama!.chat.completions.create(req);
