@@ -346,3 +346,36 @@ export function mayStartToolCall(text: string, format: ToolCallFormat): boolean 
   };
   return markers[format].some((m) => t.startsWith(m) || m.startsWith(t) || text.includes(m));
 }
+
+/** Markers that begin a call after some text, per format (the generic format's calls are the whole output). */
+const MID_MARKERS: Record<ToolCallFormat, string[]> = {
+  hermes: ['<tool_call>'],
+  llama3: ['<|python_tag|>'],
+  mistral: ['[TOOL_CALLS]'],
+  functionary: ['>>>', '<function='],
+  'command-r': ['<|START_ACTION|>', 'Action:'],
+  generic: [],
+};
+
+/**
+ * For streaming text that is not a call so far: where a call marker begins in `text` (`at`, -1
+ * when none), else how many trailing characters could be the start of one (`hold`).
+ */
+export function toolCallMarker(text: string, format: ToolCallFormat): { at: number; hold: number } {
+  let at = -1;
+  for (const m of MID_MARKERS[format]) {
+    const i = text.indexOf(m);
+    if (i >= 0 && (at < 0 || i < at)) at = i;
+  }
+  if (at >= 0) return { at, hold: 0 };
+  let hold = 0;
+  for (const m of MID_MARKERS[format]) {
+    for (let n = Math.min(m.length - 1, text.length); n > hold; n--) {
+      if (text.endsWith(m.slice(0, n))) {
+        hold = n;
+        break;
+      }
+    }
+  }
+  return { at, hold };
+}

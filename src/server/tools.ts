@@ -15,12 +15,13 @@
  *
  * RESPONSE. `ChatOutput` turns generated text, as it streams, into OpenAI deltas:
  * `reasoning_content`, `content` and `tool_calls` (id, name, then the arguments); the same class
- * gives the non-streamed message. In auto mode, streamed text that may begin a call is held back
- * until it is known; a call that follows streamed text cannot be taken back and stays content.
+ * gives the non-streamed message. In auto mode, text streams as content up to a call marker of
+ * the format (text that may begin one is held back); from the marker on, the text is held and
+ * parsed at the end, and calls are sent whole (not argument fragments as tokens arrive).
  */
 import { randomBytes } from 'node:crypto';
 import type { ChatMessage } from '../tokenizer/chat.js';
-import { parseToolCalls, mayStartToolCall, toolCallFormat, type ParsedToolCall, type ToolCallFormat } from '../generate/toolcalls.js';
+import { parseToolCalls, mayStartToolCall, toolCallFormat, toolCallMarker, type ParsedToolCall, type ToolCallFormat } from '../generate/toolcalls.js';
 import { badRequest } from './errors.js';
 import { kind, optBool, optObject, optString, type Body } from './params.js';
 
@@ -182,6 +183,7 @@ export class ChatOutput {
   /** Content kept until the end (a call may be in it). */
   private held = '';
   private streaming = false; // content is being sent as it comes
+  private inCall = false; // a call marker came after streamed text: the rest is held to the end
   reasoning = '';
   content = '';
   toolCalls: OpenAIToolCall[] = [];
@@ -227,21 +229,24 @@ export class ChatOutput {
         // Spaces between the reasoning (or the start) and the answer are not content.
         const t = this.content === '' && this.held === '' ? this.pending.trimStart() : this.pending;
         this.pending = '';
-        if (this.streaming) {
-          if (t) {
-            this.content += t;
-            out.push({ content: t });
-          }
-          return out;
-        }
         this.held += t;
-        if (this.x.choice === 'none') this.streaming = true;
-        else if (!this.forced && !mayStartToolCall(this.held, this.x.format)) this.streaming = true;
-        if (this.streaming && this.held) {
-          const h = this.held;
-          this.held = '';
-          this.content += h;
-          out.push({ content: h });
+        let send = '';
+        if (this.x.choice === 'none') {
+          send = this.held;
+        } else if (!this.forced && !this.inCall) {
+          // Hold text that may begin a call; once it cannot, stream it, but stop at a call marker.
+          if (!this.streaming && !mayStartToolCall(this.held, this.x.format)) this.streaming = true;
+          if (this.streaming) {
+            const { at, hold } = toolCallMarker(this.held, this.x.format);
+            const cut = at >= 0 ? at : this.held.length - hold;
+            send = this.held.slice(0, cut);
+            if (at >= 0) this.inCall = true;
+          }
+        }
+        if (send) {
+          this.held = this.held.slice(send.length);
+          this.content += send;
+          out.push({ content: send });
         }
         return out;
       }
@@ -266,7 +271,6 @@ export class ChatOutput {
       // The grammar made it `[call, …]` or `call`.
       const parsed = parseToolCalls(this.x.parallel ? `{"tool_calls": ${text}}` : text, 'generic');
       calls = parsed.toolCalls;
-      content = parsed.content === text || calls.length === 0 ? text : parsed.content;
       if (calls.length > 0) content = '';
     } else if (text && this.x.choice === 'auto') {
       const parsed = parseToolCalls(text, this.x.format);
@@ -291,7 +295,7 @@ export class ChatOutput {
   message(): Record<string, unknown> {
     return {
       role: 'assistant',
-      content: this.content === '' && this.toolCalls.length > 0 ? null : this.content,
+      content: this.toolCalls.length === 0 ? this.content : this.content.trimEnd() || null,
       ...(this.reasoning !== '' && { reasoning_content: this.reasoning }),
       ...(this.toolCalls.length > 0 && { tool_calls: this.toolCalls }),
     };

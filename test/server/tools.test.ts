@@ -239,6 +239,14 @@ describe('ChatOutput: reasoning and calls from streamed text', () => {
     expect(run(plainX({ tools: [weather], parallel_tool_calls: false }), text).sum.calls).toBe(1);
     const prose = run(x, 'It is sunny.');
     expect(prose.sum).toEqual({ reasoning: '', content: 'It is sunny.', calls: 0 });
+    // A call after streamed text: the text streams, the call is parsed at the end, piece by piece or whole.
+    for (const step of [1, 4, 1000]) {
+      const mid = run(x, 'Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome", "celsius": true}}\n</tool_call>', false, step);
+      expect(mid.sum.calls).toBe(1);
+      expect(mid.out.message().content).toBe('Let me check.');
+      // A '<' that begins no marker is sent once it is known (here at the end).
+      expect(run(x, 'if a <', false, step).sum).toEqual({ reasoning: '', content: 'if a <', calls: 0 });
+    }
     // Malformed call text is content.
     expect(run(x, '<tool_call>\n{"name": "get_weather", "arguments": {').sum).toEqual({ reasoning: '', content: '<tool_call>\n{"name": "get_weather", "arguments": {', calls: 0 });
     // tool_choice none: never parsed.
