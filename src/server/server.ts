@@ -354,7 +354,7 @@ export class TsinferServer {
           }
           const tok = loaded.model.tokenizer;
           const prompt = encodeChat(tok, loaded.template, messages, { addGenerationPrompt: true, variables: extras.variables });
-          const thinkingOpen = extras.reasoning && tok.decode(prompt.slice(-8), { special: true }).trimEnd().endsWith('<think>');
+          const thinkingOpen = extras.reasoning && tok.decode(prompt.slice(-16), { special: true }).trimEnd().endsWith('<think>');
           return await this.complete(req, res, loaded, prompt, params, 'chat', new ChatOutput(extras, thinkingOpen));
         }
         case '/v1/completions':

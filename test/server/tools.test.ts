@@ -260,3 +260,30 @@ describe('ChatOutput: reasoning and calls from streamed text', () => {
     expect(run(plainX({ tools: [weather] }, LLAMA), '{"name": "get_weather", "parameters": {"city": "Rome"}}').sum.calls).toBe(1);
   });
 });
+
+describe('reasoning through the server (Qwen3-style template)', () => {
+  // Opens <think> in the generation prompt unless enable_thinking is false (then an empty think block).
+  const THINK = `{%- for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{%- endfor %}{%- if add_generation_prompt %}<|im_start|>assistant\n{%- if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{%- else %}<think>\n{%- endif %}{%- endif %}`;
+  it('output after an opened <think> is reasoning_content; enable_thinking false or reasoning_format none give content', async () => {
+    const { server, url } = await start(model, { chatTemplate: THINK, parallel: 1 });
+    try {
+      const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      const req = { model: 'm', messages: user, max_tokens: 8, temperature: 0 };
+      const thinking = await client.chat.completions.create(req);
+      const msg = thinking.choices[0]!.message as { content: string | null; reasoning_content?: string };
+      expect(msg.reasoning_content?.length).toBeGreaterThan(0);
+      expect(msg.content).toBe('');
+      const raw = await client.chat.completions.create({ ...req, reasoning_format: 'none' } as never);
+      expect(raw.choices[0]!.message.content).toBe(msg.reasoning_content);
+      const off = await client.chat.completions.create({ ...req, chat_template_kwargs: { enable_thinking: false } } as never);
+      expect((off.choices[0]!.message as { reasoning_content?: string }).reasoning_content).toBeUndefined();
+      expect(off.usage!.prompt_tokens).toBeGreaterThan(thinking.usage!.prompt_tokens);
+      const s = await client.chat.completions.create({ ...req, stream: true });
+      let streamed = '';
+      for await (const ch of s) streamed += (ch.choices[0]?.delta as { reasoning_content?: string } | undefined)?.reasoning_content ?? '';
+      expect(streamed).toBe(msg.reasoning_content);
+    } finally {
+      await server.close();
+    }
+  });
+});
