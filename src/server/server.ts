@@ -352,6 +352,8 @@ export class TsinferServer {
             }
             params.options.jsonSchema = forced;
           }
+          // Constrained output (a grammar, a schema, forced calls) is the answer from its first token: no reasoning to split off.
+          if (params.options.grammar !== undefined || params.options.jsonSchema !== undefined) extras.reasoning = false;
           const tok = loaded.model.tokenizer;
           const prompt = encodeChat(tok, loaded.template, messages, { addGenerationPrompt: true, variables: extras.variables });
           const thinkingOpen = extras.reasoning && tok.decode(prompt.slice(-16), { special: true }).trimEnd().endsWith('<think>');

@@ -278,6 +278,9 @@ describe('reasoning through the server (Qwen3-style template)', () => {
       const off = await client.chat.completions.create({ ...req, chat_template_kwargs: { enable_thinking: false } } as never);
       expect((off.choices[0]!.message as { reasoning_content?: string }).reasoning_content).toBeUndefined();
       expect(off.usage!.prompt_tokens).toBeGreaterThan(thinking.usage!.prompt_tokens);
+      // Constrained output is the answer itself, even after an opened <think>.
+      const json = await client.chat.completions.create({ ...req, max_tokens: 60, seed: 1, temperature: 1, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { enum: ['yes', 'no'] } } } });
+      expect(JSON.parse(json.choices[0]!.message.content!)).toMatch(/^(yes|no)$/);
       const s = await client.chat.completions.create({ ...req, stream: true });
       let streamed = '';
       for await (const ch of s) streamed += (ch.choices[0]?.delta as { reasoning_content?: string } | undefined)?.reasoning_content ?? '';
