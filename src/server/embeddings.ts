@@ -6,14 +6,18 @@
  *   input            a string or an array of strings (token-id inputs are refused with a 400)
  *   encoding_format  "float" (default) or "base64" (little-endian float32, as OpenAI)
  *   dimensions       refused unless equal to the model's width (no truncation)
+ *
+ * Pooling is the server's (`--pooling`, else the file's `<arch>.pooling_type`); pooling "none"
+ * (one vector per token) is refused with a 400, as llama-server does on this endpoint.
  */
+import type { Pooling } from '../model/embed.js';
 import type { Model } from '../model/model.js';
 import { badRequest } from './errors.js';
 import { kind, optNumber, optString, type Body } from './params.js';
 
 export type EmbeddingModel = Pick<Model, 'embed' | 'tokenizer' | 'info'>;
 
-export async function embeddingsResponse(model: EmbeddingModel, body: Body, alias: string): Promise<Record<string, unknown>> {
+export async function embeddingsResponse(model: EmbeddingModel, body: Body, alias: string, pooling?: Pooling): Promise<Record<string, unknown>> {
   const input = body.input;
   let texts: string[];
   if (typeof input === 'string') texts = [input];
@@ -28,7 +32,10 @@ export async function embeddingsResponse(model: EmbeddingModel, body: Body, alia
   const dims = optNumber(body, 'dimensions', { integer: true, min: 1 });
   if (dims !== undefined && dims !== dim) throw badRequest(`'dimensions' must be the model's embedding width ${dim} (vectors are not truncated), got ${dims}`);
   for (const [i, t] of texts.entries()) if (t === '') throw badRequest(`'input[${i}]' is empty`);
-  const vectors = await model.embed(texts);
+  const vectors = await model.embed(texts, { pooling });
+  if (vectors.some((v) => v.length !== dim)) {
+    throw badRequest("the model's pooling is 'none' (one vector per token), which /v1/embeddings cannot return: start the server with --pooling mean, cls or last");
+  }
   const promptTokens = texts.reduce((n, t) => n + model.tokenizer.encode(t, { addSpecial: true, parseSpecial: false }).length, 0);
   return {
     object: 'list',

@@ -20,6 +20,7 @@ import type { FinishReason, GenerationChunk } from '../generate/generate.js';
 import { GrammarError, JsonSchemaError } from '../generate/grammar/errors.js';
 import type { GeneratedTokenLogprob } from '../generate/logprobs.js';
 import { DEFAULT_SAMPLING_OPTIONS } from '../generate/sampling.js';
+import type { Pooling } from '../model/embed.js';
 import { ContextOverflowError } from '../model/errors.js';
 import { encodeChat } from '../tokenizer/chat.js';
 import { TokenizerError } from '../tokenizer/errors.js';
@@ -49,6 +50,8 @@ export interface ServerOptions {
    * endpoints are refused (as llama-server's --embeddings).
    */
   embeddings?: boolean;
+  /** Pooling of /v1/embeddings (default: the file's `<arch>.pooling_type`). */
+  pooling?: Pooling;
   /** Prompt tokens per forward step of the model, llama-server's n_batch (for /metrics and how /infill splits the context); default 512, the model's default. */
   batchSize?: number;
 }
@@ -325,7 +328,7 @@ export class TsinferServer {
         if (!this.opts.embeddings || typeof loaded.model.embed !== 'function') {
           throw new ApiError('not_supported_error', 'this server does not serve embeddings: start it with --embeddings (a model loaded for embeddings)');
         }
-        return this.send(res, 200, await embeddingsResponse(loaded.model as EmbeddingModel, body, loaded.alias));
+        return this.send(res, 200, await embeddingsResponse(loaded.model as EmbeddingModel, body, loaded.alias, this.opts.pooling));
       }
       if (this.opts.embeddings && url.pathname !== '/tokenize' && url.pathname !== '/detokenize') {
         throw new ApiError('not_supported_error', `this server was started with --embeddings: ${url.pathname} is not served (only /v1/embeddings)`);

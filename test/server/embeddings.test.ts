@@ -12,7 +12,7 @@ let client: OpenAI;
 
 beforeAll(async () => {
   model = await loadModel(STORIES, { contextLength: 128, embeddings: true });
-  ({ server, url } = await start(model, { embeddings: true, parallel: 1 }));
+  ({ server, url } = await start(model, { embeddings: true, pooling: 'mean', parallel: 1 }));
   client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 
@@ -24,7 +24,7 @@ afterAll(async () => {
 describe('/v1/embeddings', () => {
   it('vectors equal model.embed, as base64 (the client default) and as floats', async () => {
     const texts = ['Once upon a time', 'a cat sat on the mat'];
-    const want = await model.embed(texts);
+    const want = await model.embed(texts, { pooling: 'mean' });
     const r = await client.embeddings.create({ model: 'm', input: texts });
     expect(r.object).toBe('list');
     expect(r.data.map((d) => d.index)).toEqual([0, 1]);
@@ -39,6 +39,14 @@ describe('/v1/embeddings', () => {
     expect((await post(`${url}/v1/embeddings`, { input: [1, 2, 3] })).json.error.message).toMatch(/token ids is not supported/);
     expect((await post(`${url}/v1/embeddings`, { input: 'x', encoding_format: 'hex' })).status).toBe(400);
     expect((await post(`${url}/v1/embeddings`, { input: 'x', dimensions: 3 })).json.error.message).toMatch(/'dimensions'/);
+    // stories260K has no pooling type (none: one vector per token), which this endpoint cannot return.
+    const none = await start(model, { embeddings: true, parallel: 1 });
+    try {
+      const r = await post(`${none.url}/v1/embeddings`, { input: 'x' });
+      expect([r.status, r.json.error.message]).toEqual([400, expect.stringMatching(/--pooling mean/)]);
+    } finally {
+      await none.server.close();
+    }
     const c = await post(`${url}/v1/completions`, { prompt: 'x' });
     expect([c.status, c.json.error.message]).toEqual([501, expect.stringMatching(/--embeddings/)]);
   });
