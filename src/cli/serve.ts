@@ -5,6 +5,7 @@
  * SIGINT/SIGTERM cancel the requests in flight, free the model and exit.
  */
 import { BACKENDS } from '../kernels/index.js';
+import type { Pooling } from '../model/embed.js';
 import { loadModel } from '../model/model.js';
 import { createServer } from '../server/server.js';
 import { num, parseArgs, usage, UsageError } from './args.js';
@@ -24,10 +25,13 @@ export const SERVE_USAGE = `serve options:
       --chat-template TEXT    Jinja chat template instead of the model's
       --chat-template-file F  the same, read from a file
       --alias NAME            model id in /v1/models (default: the file name)
+      --embeddings            load the model for embeddings: serve /v1/embeddings (only)
+      --pooling P             pooling of /v1/embeddings: mean, cls or last (default: the file's)
       --cache-type T          KV cache type: f16 (default) or f32
       --backend NAME          ${BACKENDS.join(', ')} (default as for generate)
   -t, --threads N             compute threads of the wasm backend
-endpoints: POST /v1/chat/completions, /v1/completions, /completion, /infill, /tokenize, /detokenize;
+endpoints: POST /v1/chat/completions, /v1/completions, /completion, /infill, /tokenize, /detokenize,
+/v1/embeddings (with --embeddings);
 GET /v1/models, /health, /props, /slots, /metrics, and a chat page at /.
 `;
 
@@ -49,6 +53,8 @@ export async function cmdServe(argv: string[]): Promise<number> {
     'chat-template': { type: 'string' },
     'chat-template-file': { type: 'string' },
     alias: { type: 'string' },
+    embeddings: { type: 'boolean' },
+    pooling: { type: 'string' },
     ...LOAD_FLAGS,
   } }));
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -60,8 +66,12 @@ export async function cmdServe(argv: string[]): Promise<number> {
   const loadOpts = loadOptions(values);
   const host = values.host ?? '127.0.0.1';
   const progress = loadProgress(values.model, process.stderr.isTTY);
-  const loading = loadModel(values.model, { ...loadOpts, sequences: parallel, onProgress: progress.onProgress });
-  const server = createServer(loading, { parallel, queueSize, apiKey: values['api-key'], chatTemplate, alias: values.alias });
+  const embeddings = values.embeddings === true;
+  const pooling = values.pooling as Pooling | undefined;
+  if (pooling !== undefined && !['mean', 'cls', 'last'].includes(pooling)) throw new UsageError(`--pooling must be mean, cls or last, got "${pooling}"`);
+  if (pooling !== undefined && !embeddings) throw new UsageError('--pooling needs --embeddings');
+  const loading = loadModel(values.model, { ...loadOpts, sequences: parallel, embeddings, onProgress: progress.onProgress });
+  const server = createServer(loading, { parallel, queueSize, apiKey: values['api-key'], chatTemplate, alias: values.alias, embeddings, pooling });
   try {
     await server.listen(port, host);
   } catch (e) {
@@ -79,7 +89,7 @@ export async function cmdServe(argv: string[]): Promise<number> {
     throw e;
   }
   progress.clear();
-  if (chatTemplate === undefined && model.chatTemplate === undefined) {
+  if (!embeddings && chatTemplate === undefined && model.chatTemplate === undefined) {
     err(`warning: ${values.model} has no chat template: /v1/chat/completions answers 400 (give one with --chat-template-file)\n`);
   }
   if (model.info.sequences < parallel) {

@@ -5,11 +5,12 @@
  */
 import type { GenerateOptions } from '../generate/generate.js';
 import type { ChatMessage } from '../tokenizer/chat.js';
+import { MAX_TOP_LOGPROBS } from '../generate/logprobs.js';
 import { badRequest } from './errors.js';
 
 export type Body = Record<string, unknown>;
 
-function kind(v: unknown): string {
+export function kind(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
 }
 
@@ -73,9 +74,6 @@ function positive(body: Body, name: string): number | undefined {
   return v;
 }
 
-/** A parameter llama-server has and this server does not yet: a 400 rather than a silently missing field. */
-const notYet = (name: string) => badRequest(`'${name}' is not supported yet: the engine does not return token probabilities`);
-
 /** Generation parameters shared by every completion endpoint. */
 export interface GenerationParams {
   /** Tokens to generate at most (undefined: until the end of the context). */
@@ -84,6 +82,73 @@ export interface GenerationParams {
   stream: boolean;
   /** stream_options.include_usage: a last chunk with the usage. */
   includeUsage: boolean;
+  /** Alternatives per token when log-probabilities are asked for (0: the chosen token's only); undefined when not asked. */
+  logprobs: number | undefined;
+}
+
+/**
+ * Log-probabilities: chat's `logprobs: true` with `top_logprobs: N`, the completions API's
+ * `logprobs: N` (N alternatives per token), llama-server's `n_probs: N`. Undefined when none is
+ * asked for, else the number of alternatives per token.
+ */
+function logprobParams(body: Body): number | undefined {
+  const lp = body.logprobs;
+  let asked = false;
+  let top = 0;
+  if (lp !== undefined && lp !== null) {
+    if (typeof lp === 'boolean') asked = lp;
+    else if (typeof lp === 'number') {
+      top = optNumber(body, 'logprobs', { integer: true, min: 0, max: MAX_TOP_LOGPROBS })!;
+      asked = true;
+    } else throw badRequest(`'logprobs' must be a boolean or an integer, got ${kind(lp)}`);
+  }
+  const topLogprobs = optNumber(body, 'top_logprobs', { integer: true, min: 0, max: MAX_TOP_LOGPROBS });
+  if (topLogprobs !== undefined) {
+    if (topLogprobs > 0 && lp === false) throw badRequest("'top_logprobs' needs 'logprobs' to be true");
+    top = Math.max(top, topLogprobs);
+    asked ||= topLogprobs > 0;
+  }
+  const nProbs = optNumber(body, 'n_probs', { integer: true, min: 0, max: MAX_TOP_LOGPROBS });
+  if (nProbs !== undefined && nProbs > 0) {
+    top = Math.max(top, nProbs);
+    asked = true;
+  }
+  return asked ? top : undefined;
+}
+
+/**
+ * Constrained output: `response_format` {type: "json_object"} (any JSON object, or llama-server's
+ * `schema` beside it) or {type: "json_schema", json_schema: {schema}}, and llama-server's `grammar`
+ * (GBNF text) and `json_schema` fields. At most one of them per request.
+ */
+function constraintParams(body: Body): Pick<GenerateOptions, 'grammar' | 'jsonSchema'> {
+  const found: [string, Pick<GenerateOptions, 'grammar' | 'jsonSchema'>][] = [];
+  const grammar = optString(body, 'grammar');
+  if (grammar !== undefined && grammar !== '') found.push(['grammar', { grammar }]);
+  const schema = body.json_schema;
+  if (schema !== undefined && schema !== null) {
+    if (typeof schema !== 'object' && typeof schema !== 'boolean') throw badRequest(`'json_schema' must be a JSON Schema (an object), got ${kind(schema)}`);
+    found.push(['json_schema', { jsonSchema: schema }]);
+  }
+  const format = optObject(body, 'response_format');
+  if (format && format.type !== undefined && format.type !== null && format.type !== 'text') {
+    if (format.type === 'json_object') {
+      const s = format.schema;
+      if (s !== undefined && s !== null && (typeof s !== 'object' || Array.isArray(s))) throw badRequest(`'response_format.schema' must be an object, got ${kind(s)}`);
+      found.push(['response_format', { jsonSchema: s ?? { type: 'object' } }]);
+    } else if (format.type === 'json_schema') {
+      const js = optObject(format, 'json_schema');
+      if (js === undefined) throw badRequest("'response_format.json_schema' is required when type is \"json_schema\"");
+      const s = js.schema;
+      if (s === undefined || s === null) throw badRequest("'response_format.json_schema.schema' is required");
+      if (typeof s !== 'object' && typeof s !== 'boolean') throw badRequest(`'response_format.json_schema.schema' must be an object, got ${kind(s)}`);
+      found.push(['response_format', { jsonSchema: s }]);
+    } else {
+      throw badRequest(`'response_format.type' must be "text", "json_object" or "json_schema", got ${JSON.stringify(format.type)}`);
+    }
+  }
+  if (found.length > 1) throw badRequest(`give one of ${found.map(([n]) => `'${n}'`).join(' and ')}, not several: each constrains the output`);
+  return found[0]?.[1] ?? {};
 }
 
 /**
@@ -92,24 +157,8 @@ export interface GenerationParams {
  * string or an array), ignore_eos, cache_prompt, stream and stream_options.
  */
 export function generationParams(body: Body): GenerationParams {
-  // TODO(logprobs): the engine does not return token probabilities yet. Asking for them is an
-  // error rather than a silently missing field; map them here once generate() yields logprobs.
-  if (body.logprobs !== undefined && body.logprobs !== null && body.logprobs !== false) {
-    if (typeof body.logprobs !== 'boolean' && typeof body.logprobs !== 'number') throw badRequest(`'logprobs' must be a boolean, got ${kind(body.logprobs)}`);
-    if (body.logprobs !== 0) throw notYet('logprobs');
-  }
-  if ((optNumber(body, 'top_logprobs', { integer: true, min: 0 }) ?? 0) > 0) throw notYet('top_logprobs');
-  if ((optNumber(body, 'n_probs', { integer: true, min: 0 }) ?? 0) > 0) throw notYet('n_probs');
-  // TODO(grammar): constrained sampling is being added to generate(); until the server maps these
-  // to it, a request for constrained output is refused rather than answered unconstrained.
-  for (const name of ['grammar', 'json_schema']) {
-    if (body[name] !== undefined && body[name] !== null && body[name] !== '') throw badRequest(`'${name}' is not supported yet: this server cannot constrain the output`);
-  }
-  const format = optObject(body, 'response_format');
-  if (format && format.type !== undefined && format.type !== 'text') {
-    throw badRequest(`'response_format' of type ${JSON.stringify(format.type)} is not supported yet: this server cannot constrain the output (only "text")`);
-  }
-  if (Array.isArray(body.tools) && body.tools.length > 0) throw badRequest("'tools' are not supported yet: this server does not parse tool calls");
+  const constraint = constraintParams(body);
+  const logprobs = logprobParams(body);
   const n = optNumber(body, 'n', { integer: true });
   if (n !== undefined && n !== 1) throw badRequest(`only one choice per request is supported ('n' must be 1, got ${n})`);
 
@@ -144,12 +193,15 @@ export function generationParams(body: Body): GenerationParams {
     stop,
     ignoreEos: optBool(body, 'ignore_eos'),
     cachePrompt: optBool(body, 'cache_prompt') ?? true,
+    ...constraint,
+    ...(logprobs !== undefined && { logprobs: true, topLogprobs: logprobs }),
   };
   return {
     maxTokens,
     options,
     stream: optBool(body, 'stream') ?? false,
     includeUsage: streamOptions ? (optBool(streamOptions, 'include_usage') ?? false) : false,
+    logprobs,
   };
 }
 

@@ -17,14 +17,20 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { AbortError } from '../generate/errors.js';
 import type { FinishReason, GenerationChunk } from '../generate/generate.js';
+import { GrammarError, JsonSchemaError } from '../generate/grammar/errors.js';
+import type { GeneratedTokenLogprob } from '../generate/logprobs.js';
 import { DEFAULT_SAMPLING_OPTIONS } from '../generate/sampling.js';
+import type { Pooling } from '../model/embed.js';
 import { ContextOverflowError } from '../model/errors.js';
 import { encodeChat } from '../tokenizer/chat.js';
 import { TokenizerError } from '../tokenizer/errors.js';
 import { ApiError, badRequest, errorBody } from './errors.js';
+import { embeddingsResponse, type EmbeddingModel } from './embeddings.js';
 import { infillPrompt } from './infill.js';
+import { chatLogprobs, completionLogprobs, nativeLogprobs, textLogprobs } from './logprobs.js';
 import { chatMessages, generationParams, optBool, optString, parseBody, tokenArray, type Body, type GenerationParams } from './params.js';
 import { Scheduler, type ServedModel, type SlotResult } from './slots.js';
+import { ChatOutput, chatExtras, forcedCallSchema, templateMessages, type ChatDelta } from './tools.js';
 
 export interface ServerOptions {
   /** Requests admitted at once (slots); default 4. Decoded together when the model has `sequences` >= parallel: see slots.ts. */
@@ -39,6 +45,13 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** The model id in /v1/models and responses; default the file name. */
   alias?: string;
+  /**
+   * The model was loaded with `{ embeddings: true }`: /v1/embeddings answers and the completion
+   * endpoints are refused (as llama-server's --embeddings).
+   */
+  embeddings?: boolean;
+  /** Pooling of /v1/embeddings (default: the file's `<arch>.pooling_type`). */
+  pooling?: Pooling;
   /** Prompt tokens per forward step of the model, llama-server's n_batch (for /metrics and how /infill splits the context); default 512, the model's default. */
   batchSize?: number;
 }
@@ -77,6 +90,20 @@ function readChatPage(): Buffer {
 /** OpenAI's finish_reason: the end of the context counts as the length limit, as in llama-server. */
 function finishReason(r: FinishReason): 'stop' | 'length' {
   return r === 'eos' || r === 'stop' ? 'stop' : 'length';
+}
+
+/** finish_reason "tool_calls" when the answer is calls. */
+function chatFinish(r: SlotResult, output: ChatOutput | undefined): string {
+  const f = finishReason(r.finishReason);
+  return f === 'stop' && output && output.toolCalls.length > 0 ? 'tool_calls' : f;
+}
+
+/** The non-streamed assistant message: the text split into reasoning, content and tool calls. */
+function chatMessage(text: string, output: ChatOutput | undefined): Record<string, unknown> {
+  if (!output) return { role: 'assistant', content: text };
+  output.push(text);
+  output.end();
+  return output.message();
 }
 
 /** llama-server's `timings`. */
@@ -216,6 +243,8 @@ export class TsinferServer {
   private toApiError(e: unknown): ApiError {
     if (e instanceof ApiError) return e;
     if (e instanceof ContextOverflowError) return badRequest(e.message);
+    // A grammar or JSON Schema of the request that cannot be parsed or converted.
+    if (e instanceof GrammarError || e instanceof JsonSchemaError) return badRequest(e.message);
     if (e instanceof TokenizerError) {
       // A template's raise_exception is about the messages sent; a broken template is the server's.
       return e.code === 'TEMPLATE_ERROR' ? badRequest(e.message) : new ApiError('server_error', e.message);
@@ -294,6 +323,16 @@ export class TsinferServer {
           return this.send(res, 200, this.metricsText(loaded), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
       }
       if (req.method !== 'POST') throw new ApiError('not_found_error', `no route for ${req.method} ${url.pathname}`);
+      if (url.pathname === '/v1/embeddings' || url.pathname === '/embeddings') {
+        const body = parseBody(await this.readBody(req));
+        if (!this.opts.embeddings || typeof loaded.model.embed !== 'function') {
+          throw new ApiError('not_supported_error', 'this server does not serve embeddings: start it with --embeddings (a model loaded for embeddings)');
+        }
+        return this.send(res, 200, await embeddingsResponse(loaded.model as EmbeddingModel, body, loaded.alias, this.opts.pooling));
+      }
+      if (this.opts.embeddings && url.pathname !== '/tokenize' && url.pathname !== '/detokenize') {
+        throw new ApiError('not_supported_error', `this server was started with --embeddings: ${url.pathname} is not served (only /v1/embeddings)`);
+      }
       switch (url.pathname) {
         case '/tokenize':
         case '/detokenize': {
@@ -303,13 +342,25 @@ export class TsinferServer {
         case '/v1/chat/completions':
         case '/chat/completions': {
           const body = parseBody(await this.readBody(req));
-          const messages = chatMessages(body);
+          const messages = templateMessages(chatMessages(body));
           const params = generationParams(body);
           if (loaded.template === undefined) {
             throw badRequest(`${loaded.alias} has no chat template (tokenizer.chat_template): start the server with --chat-template-file, or use /v1/completions`);
           }
-          const prompt = encodeChat(loaded.model.tokenizer, loaded.template, messages, { addGenerationPrompt: true });
-          return await this.complete(req, res, loaded, prompt, params, 'chat');
+          const extras = chatExtras(body, loaded.template);
+          const forced = forcedCallSchema(extras);
+          if (forced !== undefined) {
+            if (params.options.grammar !== undefined || params.options.jsonSchema !== undefined) {
+              throw badRequest(`'tool_choice' ${JSON.stringify(body.tool_choice)} constrains the output to tool calls: it cannot be combined with 'response_format', 'grammar' or 'json_schema'`);
+            }
+            params.options.jsonSchema = forced;
+          }
+          // Constrained output (a grammar, a schema, forced calls) is the answer from its first token: no reasoning to split off.
+          if (params.options.grammar !== undefined || params.options.jsonSchema !== undefined) extras.reasoning = false;
+          const tok = loaded.model.tokenizer;
+          const prompt = encodeChat(tok, loaded.template, messages, { addGenerationPrompt: true, variables: extras.variables });
+          const thinkingOpen = extras.reasoning && tok.decode(prompt.slice(-16), { special: true }).trimEnd().endsWith('<think>');
+          return await this.complete(req, res, loaded, prompt, params, 'chat', new ChatOutput(extras, thinkingOpen));
         }
         case '/v1/completions':
         case '/completions':
@@ -354,7 +405,15 @@ export class TsinferServer {
   }
 
   /** Runs one completion through the scheduler and answers in the endpoint's format, streamed or not. */
-  private async complete(req: http.IncomingMessage, res: http.ServerResponse, loaded: Loaded, prompt: number[], params: GenerationParams, format: Format): Promise<void> {
+  private async complete(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    loaded: Loaded,
+    prompt: number[],
+    params: GenerationParams,
+    format: Format,
+    output?: ChatOutput,
+  ): Promise<void> {
     const ctx = loaded.model.info.contextLength;
     if (prompt.length >= ctx) {
       throw badRequest(`the prompt has ${prompt.length} tokens and the context holds ${ctx}: it must be shorter than the context to leave room for an answer`);
@@ -374,12 +433,18 @@ export class TsinferServer {
     const sse = (data: unknown) => {
       if (!res.writableEnded) res.write(`data: ${JSON.stringify(data)}\n\n`);
     };
-    const chunk = (fields: Record<string, unknown>, finish: string | null) =>
-      format === 'chat'
-        ? { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta: fields, logprobs: null, finish_reason: finish }] }
-        : { id, object, created, model, choices: [{ index: 0, text: (fields.content as string | undefined) ?? '', logprobs: null, finish_reason: finish }] };
+    const tok = loaded.model.tokenizer;
+    const wantLogprobs = params.logprobs !== undefined;
+    let streamedText = 0; // characters sent so far (the completions shape's text_offset)
+    const chunk = (fields: Record<string, unknown>, finish: string | null, lps?: GeneratedTokenLogprob[]) => {
+      const lp = wantLogprobs && lps ? (format === 'chat' ? chatLogprobs(tok, lps) : completionLogprobs(tok, lps, streamedText)) : null;
+      return format === 'chat'
+        ? { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta: fields, logprobs: lp, finish_reason: finish }] }
+        : { id, object, created, model, choices: [{ index: 0, text: (fields.content as string | undefined) ?? '', logprobs: lp, finish_reason: finish }] };
+    };
     try {
       let onChunk: ((c: GenerationChunk) => void) | undefined;
+      let sendDeltas: (deltas: ChatDelta[]) => void = () => {};
       const submitted = loaded.scheduler.submit({
         prompt,
         options: { ...params.options, maxTokens },
@@ -390,10 +455,25 @@ export class TsinferServer {
         res.writeHead(200, { ...CORS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
         res.flushHeaders();
         if (format === 'chat') sse(chunk({ role: 'assistant', content: null }, null));
+        // A token whose text is held back (an unfinished UTF-8 sequence or stop string, or text
+        // that may begin a tool call) has its log-probability sent with the next chunk that carries text.
+        let held: GeneratedTokenLogprob[] = [];
+        sendDeltas = (deltas: ChatDelta[]) => {
+          for (const d of deltas) {
+            sse(chunk(d, null, held));
+            held = [];
+          }
+        };
         onChunk = (c) => {
+          if (c.logprobs) held.push(c.logprobs);
           if (!c.text) return;
-          if (format === 'native') sse({ content: c.text, tokens: c.tokenId >= 0 ? [c.tokenId] : [], stop: false, id_slot: -1 });
-          else sse(chunk({ content: c.text }, null));
+          if (output) return sendDeltas(output.push(c.text));
+          const lps = held;
+          held = [];
+          if (format === 'native') {
+            sse({ content: c.text, tokens: c.tokenId >= 0 ? [c.tokenId] : [], stop: false, id_slot: -1, ...(wantLogprobs && { completion_probabilities: nativeLogprobs(tok, lps) }) });
+          } else sse(chunk({ content: c.text }, null, lps));
+          streamedText += c.text.length;
         };
       }
       const r = await submitted;
@@ -401,18 +481,22 @@ export class TsinferServer {
       if (params.stream) {
         if (format === 'native') sse(this.nativeBody(loaded, r, '', prompt));
         else {
-          sse({ ...chunk({}, finishReason(r.finishReason)), timings: timings(r) });
+          if (output) sendDeltas(output.end());
+          sse({ ...chunk({}, chatFinish(r, output)), timings: timings(r) });
           if (params.includeUsage) sse({ id, object: format === 'chat' ? 'chat.completion.chunk' : object, created, model, choices: [], usage: usage(r) });
           res.write('data: [DONE]\n\n');
         }
         res.end();
         return;
       }
-      if (format === 'native') return this.send(res, 200, this.nativeBody(loaded, r, r.text, prompt));
+      const lps = textLogprobs(tok, r.logprobs);
+      if (format === 'native') {
+        return this.send(res, 200, { ...this.nativeBody(loaded, r, r.text, prompt), ...(wantLogprobs && { completion_probabilities: nativeLogprobs(tok, lps) }) });
+      }
       const choice =
         format === 'chat'
-          ? { index: 0, message: { role: 'assistant', content: r.text }, logprobs: null, finish_reason: finishReason(r.finishReason) }
-          : { index: 0, text: r.text, logprobs: null, finish_reason: finishReason(r.finishReason) };
+          ? { index: 0, message: chatMessage(r.text, output), logprobs: wantLogprobs ? chatLogprobs(tok, lps) : null, finish_reason: chatFinish(r, output) }
+          : { index: 0, text: r.text, logprobs: wantLogprobs ? completionLogprobs(tok, lps) : null, finish_reason: finishReason(r.finishReason) };
       this.send(res, 200, { id, object, created, model, system_fingerprint: 'tsinfer', choices: [choice], usage: usage(r), timings: timings(r) });
     } catch (e) {
       finished = true;

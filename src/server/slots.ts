@@ -28,7 +28,7 @@ import type { Model } from '../model/model.js';
 import { ApiError } from './errors.js';
 
 /** What the server needs from a loaded model (a `Model`, or a wrapper of one in tests). */
-export type ServedModel = Pick<Model, 'generate' | 'tokenizer' | 'info' | 'chatTemplate'> & Partial<Pick<Model, 'batchCounters'>>;
+export type ServedModel = Pick<Model, 'generate' | 'tokenizer' | 'info' | 'chatTemplate'> & Partial<Pick<Model, 'batchCounters' | 'embed'>>;
 
 export interface SlotTask {
   /** Prompt token ids (checked to fit the context by the caller). */

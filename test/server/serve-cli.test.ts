@@ -67,3 +67,20 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     }
   }, 60_000);
 }
+
+it('--embeddings serves /v1/embeddings and refuses completions', async () => {
+  const { child, url, exited } = await serve(['--embeddings', '--pooling', 'mean', '-np', '1']);
+  try {
+    const r = await fetch(`${url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: 'Once upon a time', encoding_format: 'float' }) });
+    const body = (await r.json()) as { data: { embedding: number[] }[] };
+    expect(r.status).toBe(200);
+    expect(body.data[0]!.embedding.length).toBeGreaterThan(0);
+    expect(Math.hypot(...body.data[0]!.embedding)).toBeCloseTo(1, 5);
+    const c = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'x' }) });
+    expect(c.status).toBe(501);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}, 60_000);
