@@ -27,6 +27,7 @@ export { ScoringError, openLogProbsFile, type PerplexityOptions, type Perplexity
 export type { EmbedOptions, Pooling } from './model/embed.js';
 export type { TokenLogprob, GeneratedTokenLogprob } from './generate/logprobs.js';
 export { AbortError } from './generate/errors.js';
+export { parseToolCalls, toolCallFormat, type ParsedToolCall, type ParsedToolOutput, type ToolCallFormat } from './generate/toolcalls.js';
 export { Grammar, GrammarError, JsonSchemaError, jsonSchemaToGbnf, jsonObjectGbnf, type GrammarOptions } from './generate/grammar/index.js';
 export { BpeTokenizer, SpmTokenizer, TokenizerError, PRE_TOKENIZER_NAMES, type DecodeOptions, type EncodeOptions } from './tokenizer/index.js';
 export { renderChatTemplate, type ChatTemplateOptions } from './tokenizer/chat.js';
