@@ -1,7 +1,8 @@
 import type { Backend, BackendName } from './backend.js';
 import { ReferenceBackend } from './reference/backend.js';
-import { WebGPUBackend, type WebGPUBackendOptions } from './webgpu/backend.js';
-import { WasmBackend, type WasmBackendOptions } from './wasm/backend.js';
+import { WebGPUBackend, webgpuUnsupported, type WebGPUBackendOptions } from './webgpu/backend.js';
+import { WasmBackend, wasmUnsupported, type WasmBackendOptions } from './wasm/backend.js';
+import type { Program } from '../model/program.js';
 import { wasmAvailable } from './wasm/loader.js';
 
 export const BACKENDS: readonly BackendName[] = ['reference', 'wasm', 'webgpu'];
@@ -27,6 +28,11 @@ export function createBackend(name: BackendName, options: BackendOptions = {}): 
     default:
       throw new Error(`backend "${name}" is not available yet (available: ${BACKENDS.join(', ')})`);
   }
+}
+
+/** Ops and op features of a program the backend does not implement (empty: it runs the program). */
+export function unsupportedFeatures(name: BackendName, program: Program): string[] {
+  return name === 'wasm' ? wasmUnsupported(program) : name === 'webgpu' ? webgpuUnsupported(program) : [];
 }
 
 export type { Backend, BackendName, LoadProgress } from './backend.js';

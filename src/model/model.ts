@@ -12,7 +12,8 @@ import { encodeChat, renderChatTemplate, templateTokens, type ChatMessage } from
 import { ModelError } from './errors.js';
 import { AbortError } from '../generate/errors.js';
 import type { KvCacheType } from './program.js';
-import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters, type LlamaHyperparameters } from './llama.js';
+import { planModel, type Hyperparameters } from './arch/index.js';
+import { backendFor } from './backend-choice.js';
 
 export interface LoadModelOptions {
   /** Default 'wasm' where the engine runs it (Node), else 'reference'. */
@@ -37,7 +38,7 @@ export interface ModelInfo {
   readonly weightBytes: number;
   /** ggml type name → number of tensors of that type. */
   readonly tensorTypes: Record<string, number>;
-  readonly hyperparameters: LlamaHyperparameters;
+  readonly hyperparameters: Hyperparameters;
   readonly contextLength: number;
   readonly backend: Record<string, string | number>;
 }
@@ -122,11 +123,12 @@ export class Model {
 
   /** @internal */
   static async load(path: string, opts: LoadModelOptions = {}): Promise<Model> {
-    const backendName = opts.backend ?? defaultBackend();
     const file = await openGGUF(path);
     try {
-      const hp = llamaHyperparameters(file);
-      const tensors = checkLlamaTensors(file, hp);
+      const kvCacheType = opts.kvCacheType ?? 'f16';
+      if (kvCacheType !== 'f16' && kvCacheType !== 'f32') throw new RangeError(`kvCacheType must be 'f16' or 'f32', got ${String(kvCacheType)}`);
+      const { hyperparameters: hp, tensors, program } = planModel(file, kvCacheType);
+      const backendName = backendFor(program, opts.backend, defaultBackend());
       const tokenizer = tokenizerFromGGUF(file);
       if (tokenizer.vocabSize !== hp.vocabSize) {
         throw new ModelError(`the tokenizer has ${tokenizer.vocabSize} tokens but token_embd.weight has ${hp.vocabSize} rows`);
@@ -136,9 +138,6 @@ export class Model {
       const batchSize = opts.batchSize ?? 512;
       if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${opts.batchSize}`);
       const maxBatch = Math.min(batchSize, contextLength);
-      const kvCacheType = opts.kvCacheType ?? 'f16';
-      if (kvCacheType !== 'f16' && kvCacheType !== 'f32') throw new RangeError(`kvCacheType must be 'f16' or 'f32', got ${String(kvCacheType)}`);
-      const program = buildLlamaProgram(hp, kvCacheType);
       const backend = createBackend(backendName, { threads: opts.threads });
       await backend.init({ file, program, contextLength, maxBatch, onProgress: opts.onProgress });
       const tensorTypes: Record<string, number> = {};

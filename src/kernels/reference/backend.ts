@@ -6,6 +6,7 @@
 import { GGMLType, rowBytes } from '../../gguf/types.js';
 import { dequantize } from '../../quant/index.js';
 import type { Program, Step } from '../../model/program.js';
+import { ropeKey, ropeTable } from '../../model/rope.js';
 import type { Backend, BackendInit } from '../backend.js';
 import * as k from './ops.js';
 
@@ -21,6 +22,8 @@ export class ReferenceBackend implements Backend {
   private kCache: Float32Array[] = [];
   private vCache: Float32Array[] = [];
   private scratch = new Float32Array(0);
+  /** Rope tables (model/rope.ts) by ropeKey. */
+  private ropeTables = new Map<string, Float32Array>();
   private contextLength = 0;
   private maxBatch = 0;
   private weightBytes = 0;
@@ -59,6 +62,9 @@ export class ReferenceBackend implements Backend {
       this.widths.set(b.name, b.width);
       if (b.rows === 'tokens') this.perToken.add(b.name);
     }
+    for (const op of program.ops) {
+      if (op.op === 'rope' && !this.ropeTables.has(ropeKey(op.freqs))) this.ropeTables.set(ropeKey(op.freqs), ropeTable(op.freqs, contextLength));
+    }
     for (let l = 0; l < program.kv.layers; l++) {
       this.kCache.push(new Float32Array(contextLength * program.kv.width));
       this.vCache.push(new Float32Array(contextLength * program.kv.width));
@@ -92,26 +98,42 @@ export class ReferenceBackend implements Backend {
         case 'embed':
           k.embed(this.buf(op.out), this.weight(op.table), step.tokens);
           break;
-        case 'rmsnorm':
-          k.rmsnorm(this.buf(op.out), this.buf(op.x), this.vector(op.weight), rowsOf(op.x), this.widths.get(op.x)!, op.eps);
+        case 'rmsnorm': {
+          // Per-head norms: each group of groupWidth values is a row of its own.
+          const width = this.widths.get(op.x)!;
+          const g = op.groupWidth ?? width;
+          k.rmsnorm(this.buf(op.out), this.buf(op.x), this.vector(op.weight), (rowsOf(op.x) * width) / g, g, op.eps);
           break;
+        }
         case 'matmul':
-          k.matmul(this.buf(op.out), this.buf(op.x), this.weight(op.weight), rowsOf(op.x), this.scratch);
+          k.matmul(this.buf(op.out), this.buf(op.x), this.weight(op.weight), rowsOf(op.x), this.scratch, op.bias ? this.vector(op.bias) : undefined);
           break;
         case 'rope':
-          k.rope(this.buf(op.x), T, step.pos, op.nHeads, op.headDim, op.ropeDim, op.base);
+          k.rope(this.buf(op.x), rowsOf(op.x), step.pos, op.nHeads, op.headDim, op.ropeDim, this.ropeTables.get(ropeKey(op.freqs))!, op.mode);
           break;
         case 'kv_store':
           k.kvStore(this.kCache[op.layer]!, this.vCache[op.layer]!, this.buf(op.k), this.buf(op.v), T, step.pos, this.program.kv.width, this.program.kv.type === 'f16');
           break;
         case 'attention':
-          k.attention(this.buf(op.out), this.buf(op.q), this.kCache[op.layer]!, this.vCache[op.layer]!, T, step.pos, op.nHeads, op.nKvHeads, op.headDim, op.scale, this.program.kv.type === 'f16');
+          k.attention(this.buf(op.out), this.buf(op.q), this.kCache[op.layer]!, this.vCache[op.layer]!, T, step.pos, op.nHeads, op.nKvHeads, op.headDim, op.scale, this.program.kv.type === 'f16', op.window);
           break;
         case 'add':
           k.add(this.buf(op.out), this.buf(op.a), this.buf(op.b), rowsOf(op.a) * this.widths.get(op.a)!);
           break;
         case 'silu_mul':
           k.siluMul(this.buf(op.out), this.buf(op.gate), this.buf(op.up), rowsOf(op.gate) * this.widths.get(op.gate)!);
+          break;
+        case 'gelu_mul':
+          k.geluMul(this.buf(op.out), this.buf(op.gate), this.buf(op.up), rowsOf(op.gate) * this.widths.get(op.gate)!);
+          break;
+        case 'scale':
+          k.scale(this.buf(op.out), this.buf(op.x), op.scale, rowsOf(op.x) * this.widths.get(op.x)!);
+          break;
+        case 'softcap':
+          k.softcap(this.buf(op.x), op.cap, rowsOf(op.x) * this.widths.get(op.x)!);
+          break;
+        case 'slice':
+          k.slice(this.buf(op.out), this.buf(op.x), rowsOf(op.x), this.widths.get(op.x)!, op.offset, this.widths.get(op.out)!);
           break;
         case 'gather_outputs': {
           const w = this.widths.get(op.x)!;

@@ -85,6 +85,24 @@ const { OUTPUTS: F_OUTPUTS, NOBARRIER: F_NOBARRIER, REPLICATE: F_REPLICATE } = O
 type OpRec = { [K in OpName]: { op: K; f: OpRecord<K> } }[OpName];
 const rec = <K extends OpName>(op: K, f: OpRecord<K>) => ({ op, f }) as OpRec;
 
+/**
+ * Ops and op features of the program the wasm backend does not implement yet (it runs Llama's op
+ * list: plain rope without frequency scaling, no biases, per-head norms, sliding windows, ...).
+ */
+export function wasmUnsupported(program: Program): string[] {
+  const missing = new Set<string>();
+  for (const o of program.ops) {
+    if (o.op === 'rmsnorm' && o.groupWidth !== undefined) missing.add('per-head rmsnorm');
+    else if (o.op === 'matmul' && o.bias) missing.add('matmul bias');
+    else if (o.op === 'rope' && o.mode !== 'normal') missing.add(`rope mode ${o.mode}`);
+    else if (o.op === 'rope' && (o.freqs.freqScale !== 1 || o.freqs.factors)) missing.add('rope frequency scaling');
+    else if (o.op === 'attention' && o.window) missing.add('sliding-window attention');
+    else if (!['embed', 'rmsnorm', 'matmul', 'rope', 'kv_store', 'attention', 'add', 'silu_mul', 'gather_outputs'].includes(o.op)) missing.add(`op ${o.op}`);
+  }
+  return [...missing];
+}
+
+
 type OpOf<K extends Op['op']> = Extract<Op, { op: K }>;
 /** Quantize a buffer's rows into an activation format for the matmuls that read it. */
 interface QuantOp { op: 'quant'; x: string; fmt: number }
@@ -178,6 +196,8 @@ export class WasmBackend implements Backend {
   }
 
   async init({ file, program, contextLength, maxBatch, onProgress }: BackendInit): Promise<void> {
+    const missing = wasmUnsupported(program);
+    if (missing.length) throw new ModelError(`the wasm backend does not implement ${missing.join(', ')} yet (the reference backend does)`);
     this.program = program;
     this.contextLength = contextLength;
     this.maxBatch = maxBatch;
@@ -353,6 +373,9 @@ export class WasmBackend implements Backend {
         case 'add': out.push({ op: o, reads: [o.a, o.b], writes: [o.out] }); write(o.out); return;
         case 'silu_mul': out.push({ op: o, reads: [o.gate, o.up], writes: [o.out] }); write(o.out); return;
         case 'gather_outputs': out.push({ op: o, reads: [o.x], writes: [o.out] }); write(o.out); return;
+        // Not implemented in wasm yet: init refuses programs with them (wasmUnsupported).
+        case 'gelu_mul': case 'scale': case 'softcap': case 'slice':
+          throw new ModelError(`the wasm backend does not implement op ${o.op} yet`);
         default: {
           const never: never = o;
           throw new ModelError(`the wasm backend has no kernel for op ${(never as { op: string }).op}`);
@@ -485,6 +508,8 @@ export class WasmBackend implements Backend {
         }
         case 'gather_outputs':
           return rec('gather_outputs', { flags: 0, chunk: 1, x: ptr(o.x), out: ptr(o.out), width: width(o.x) });
+        case 'gelu_mul': case 'scale': case 'softcap': case 'slice':
+          throw new ModelError(`the wasm backend does not implement op ${o.op} yet`);
         default: {
           const never: never = o;
           throw new Error(`the wasm backend cannot run op ${(never as { op: string }).op}`);

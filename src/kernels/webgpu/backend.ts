@@ -15,18 +15,21 @@ import { GGMLType, ggmlType, rowBytes as rowBytesOf } from '../../gguf/types.js'
 import type { GGUFTensorInfo } from '../../gguf/reader.js';
 import { dequantize } from '../../quant/index.js';
 import type { Op, Program, Step } from '../../model/program.js';
+import { ModelError } from '../../model/errors.js';
+import { ropeKey, ropeTable } from '../../model/rope.js';
 import type { Backend, BackendInit } from '../backend.js';
 import { MAP_READ_MODE, Usage, createGPUContext, destroyGPUContext, type DeviceOptions, type GPUContext } from './device.js';
 import { TOPK_MAX, topkWGSL } from './kernels/topk.js';
 import { ATTENTION_MAX_HEAD_DIM, attentionWGSL } from './kernels/attention.js';
 import { SPLIT, attentionDecodeWGSL, type DecodePass } from './kernels/attention-decode.js';
 import { attentionPrefillWGSL, prefillTiles } from './kernels/attention-prefill.js';
-import { ELEMENTWISE_WG, elementwiseWGSL, type ElementwiseKind } from './kernels/elementwise.js';
+import { ELEMENTWISE_WG, elementwiseParams, elementwiseWGSL, type ElementwiseKind } from './kernels/elementwise.js';
+import { geluTableF16 } from '../reference/ops.js';
 import { embedWGSL } from './kernels/embed.js';
 import { MATMUL_TT, MATMUL_WG, matmulParams, matmulThreadsPerRow, matmulWGSL } from './kernels/matmul.js';
 import { checkColumns } from './kernels/quant.js';
 import { rmsnormWGSL } from './kernels/rmsnorm.js';
-import { ropeTable, ropeWGSL } from './kernels/rope.js';
+import { ropeWGSL } from './kernels/rope.js';
 
 export interface WebGPUBackendOptions extends DeviceOptions {
   /**
@@ -114,6 +117,13 @@ function grid1d(workgroups: number): [number, number, number] {
   return [65535, Math.ceil(workgroups / 65535), 1];
 }
 
+const WEBGPU_OPS = ['embed', 'rmsnorm', 'matmul', 'rope', 'kv_store', 'attention', 'add', 'silu_mul', 'gelu_mul', 'scale', 'softcap', 'slice', 'gather_outputs'];
+
+/** Ops of the program the WebGPU backend does not implement (empty: it runs the program). */
+export function webgpuUnsupported(program: Program): string[] {
+  return [...new Set(program.ops.filter((o) => !WEBGPU_OPS.includes(o.op)).map((o) => `op ${o.op}`))];
+}
+
 export class WebGPUBackend implements Backend {
   readonly name = 'webgpu' as const;
   private ctx!: GPUContext;
@@ -127,6 +137,7 @@ export class WebGPUBackend implements Backend {
   private readonly matrices = new Map<string, WeightMatrix>();
   private readonly vectors = new Map<string, GPUBuffer>();
   private readonly ropeTables = new Map<string, GPUBuffer>();
+  private geluTable: GPUBuffer | undefined;
   private kCache: GPUBuffer[] = [];
   private splitScratch: { stats: GPUBuffer; part: GPUBuffer } | undefined;
   /** Rows of the `outputs` buffers; index of the first command of the output head (the gather), -1 if none. */
@@ -209,6 +220,8 @@ export class WebGPUBackend implements Backend {
   }
 
   private async setup({ file, program, contextLength, maxBatch, onProgress }: BackendInit): Promise<void> {
+    const missing = webgpuUnsupported(program);
+    if (missing.length) throw new ModelError(`the webgpu backend does not implement ${missing.join(', ')} yet (the reference backend does)`);
     this.program = program;
     this.contextLength = contextLength;
     this.maxBatch = maxBatch;
@@ -339,7 +352,7 @@ export class WebGPUBackend implements Backend {
     return w;
   }
 
-  private async elementwise(kind: ElementwiseKind, aliased: boolean, label: string, params: Uint32Array, buffers: GPUBuffer[], count: (T: number, nOut: number) => [number, number, number]): Promise<Command> {
+  private async elementwise(kind: ElementwiseKind, aliased: boolean, label: string, params: Uint32Array, buffers: (GPUBuffer | null)[], count: (T: number, nOut: number) => [number, number, number]): Promise<Command> {
     const pl = await this.pipeline(`${kind}${aliased ? '.inplace' : ''}`, () => elementwiseWGSL(kind, aliased));
     return {
       kind: 'dispatch',
@@ -376,17 +389,20 @@ export class WebGPUBackend implements Backend {
         const out = this.act(op.out);
         if (op.x === op.out) throw new Error('rmsnorm in place is not supported by the WebGPU backend');
         const pl = await this.pipeline(`rmsnorm.${sub}`, () => rmsnormWGSL(sub));
+        // Per-head norms: each group of groupWidth values is normalised as a row of its own.
+        const g = op.groupWidth ?? x.width;
         const p = new DataView(new ArrayBuffer(16));
-        p.setUint32(0, x.width, true);
+        p.setUint32(0, g, true);
         p.setUint32(4, x.kind, true);
         p.setFloat32(8, op.eps, true);
         const r = rows(x);
+        const groups = x.width / g;
         return [{
           kind: 'dispatch',
           label: `rmsnorm ${op.weight}`,
           pipeline: pl,
           bindGroup: this.bind(pl, [this.uniform(p, 'rmsnorm.p'), this.stepBuf, x.buf, this.vector(op.weight), out.buf], 'rmsnorm'),
-          grid: (T, nOut) => [r(T, nOut), 1, 1],
+          grid: (T, nOut) => grid1d(r(T, nOut) * groups),
         }];
       }
       case 'matmul': {
@@ -397,7 +413,8 @@ export class WebGPUBackend implements Backend {
         const tpr = this.options.matmulThreadsPerRow ?? matmulThreadsPerRow(w.cols, this.ctx.cpuAdapter);
         const pl = await this.pipeline(`matmul.${w.typeId}.${sub}.${tpr}.${h}`, () => matmulWGSL(w.typeId, sub, tpr, h));
         const r = rows(x);
-        return w.parts.map((part, i) => {
+        const bias = op.bias ? [await this.elementwise('add_row', true, `bias ${op.bias}`, elementwiseParams(out.width, out.kind), [out.buf, this.vector(op.bias)], (T, nOut) => [r(T, nOut) * out.width, 1, 1])] : [];
+        return w.parts.map((part, i): Command => {
           const groups = Math.ceil(part.rowCount / (MATMUL_WG / tpr));
           const nx = Math.min(groups, 65535);
           const ny = Math.ceil(groups / nx);
@@ -409,20 +426,20 @@ export class WebGPUBackend implements Backend {
             bindGroup: this.bind(pl, [this.uniform(params, 'matmul.p'), this.stepBuf, part.buf, x.buf, out.buf], 'matmul'),
             grid: (T: number, nOut: number): [number, number, number] => [nx, ny, Math.ceil(r(T, nOut) / MATMUL_TT)],
           };
-        });
+        }).concat(bias);
       }
       case 'rope': {
         const x = this.act(op.x);
         if (x.width !== op.nHeads * op.headDim) throw new Error(`rope: ${op.x} has width ${x.width}, not ${op.nHeads} x ${op.headDim}`);
-        const key = `${op.ropeDim}:${op.base}`;
+        const key = ropeKey(op.freqs);
         let table = this.ropeTables.get(key);
         if (!table) {
-          const data = ropeTable(this.contextLength, op.ropeDim, op.base);
-          table = this.createBuffer(data.byteLength, Usage.STORAGE | Usage.COPY_DST, `rope ${key}`);
+          const data = ropeTable(op.freqs, this.contextLength);
+          table = this.createBuffer(data.byteLength, Usage.STORAGE | Usage.COPY_DST, `rope ${op.ropeDim}/${op.base}`);
           this.device.queue.writeBuffer(table, 0, data.buffer, data.byteOffset, data.byteLength);
           this.ropeTables.set(key, table);
         }
-        const pl = await this.pipeline('rope', ropeWGSL);
+        const pl = await this.pipeline(`rope.${op.mode}`, () => ropeWGSL(op.mode === 'neox'));
         const half = op.ropeDim / 2;
         const r = rows(x);
         return [{
@@ -442,7 +459,7 @@ export class WebGPUBackend implements Backend {
         const width = this.program.kv.width;
         if (k.width !== width || v.width !== width) throw new Error(`kv_store: ${op.k}/${op.v} are not ${width} wide`);
         const f16 = this.program.kv.type === 'f16';
-        return [await this.elementwise(f16 ? (h ? 'kv_store_f16_native' : 'kv_store_f16') : 'kv_store_f32', false, `kv_store ${op.layer}`, Uint32Array.of(width, 0),
+        return [await this.elementwise(f16 ? (h ? 'kv_store_f16_native' : 'kv_store_f16') : 'kv_store_f32', false, `kv_store ${op.layer}`, elementwiseParams(width, 0),
           [k.buf, v.buf, this.kCache[op.layer]!, this.vCache[op.layer]!], (T) => [T * (f16 ? width / 2 : width), 1, 1])];
       }
       case 'attention': {
@@ -463,6 +480,7 @@ export class WebGPUBackend implements Backend {
         const tiles = this.options.prefillTiles ?? true;
         const maxSplits = Math.ceil(this.contextLength / SPLIT);
         p.setUint32(20, maxSplits, true);
+        p.setUint32(24, op.window ?? 0, true);
         const params = this.uniform(p, 'attention.p');
         const kc = this.kCache[op.layer]!;
         const vc = this.vCache[op.layer]!;
@@ -519,8 +537,45 @@ export class WebGPUBackend implements Backend {
         const out = this.act(op.out);
         const aliased = op.out === aName;
         const r = rows(a);
-        return [await this.elementwise(op.op, aliased, `${op.op} ${op.out}`, Uint32Array.of(a.width, a.kind),
+        return [await this.elementwise(op.op, aliased, `${op.op} ${op.out}`, elementwiseParams(a.width, a.kind),
           aliased ? [a.buf, b.buf] : [a.buf, b.buf, out.buf], (T, nOut) => [r(T, nOut) * a.width, 1, 1])];
+      }
+      case 'gelu_mul': {
+        if (op.out === op.up && op.out !== op.gate) throw new Error('gelu_mul: an output aliasing up is not supported');
+        const a = this.act(op.gate);
+        const b = this.act(op.up);
+        const out = this.act(op.out);
+        const aliased = op.out === op.gate;
+        if (!this.geluTable) {
+          const t = geluTableF16();
+          this.geluTable = this.createBuffer(t.byteLength, Usage.STORAGE | Usage.COPY_DST, 'gelu table');
+          this.device.queue.writeBuffer(this.geluTable, 0, t.buffer, t.byteOffset, t.byteLength);
+        }
+        const r = rows(a);
+        return [await this.elementwise('gelu_mul', aliased, `gelu_mul ${op.out}`, elementwiseParams(a.width, a.kind),
+          [a.buf, b.buf, aliased ? null : out.buf, this.geluTable], (T, nOut) => [r(T, nOut) * a.width, 1, 1])];
+      }
+      case 'scale': {
+        const a = this.act(op.x);
+        const out = this.act(op.out);
+        const aliased = op.out === op.x;
+        const r = rows(a);
+        return [await this.elementwise('scale', aliased, `scale ${op.out}`, elementwiseParams(a.width, a.kind, { f: op.scale }),
+          aliased ? [a.buf] : [a.buf, null, out.buf], (T, nOut) => [r(T, nOut) * a.width, 1, 1])];
+      }
+      case 'softcap': {
+        const a = this.act(op.x);
+        const r = rows(a);
+        return [await this.elementwise('softcap', true, `softcap ${op.x}`, elementwiseParams(a.width, a.kind, { f: 1 / op.cap, g: op.cap }),
+          [a.buf], (T, nOut) => [r(T, nOut) * a.width, 1, 1])];
+      }
+      case 'slice': {
+        const a = this.act(op.x);
+        const out = this.act(op.out);
+        if (op.offset + out.width > a.width || a.kind !== out.kind) throw new Error(`slice: ${op.out} (${out.width}) at ${op.offset} does not fit in ${op.x} (${a.width})`);
+        const r = rows(a);
+        return [await this.elementwise('slice', false, `slice ${op.out}`, elementwiseParams(out.width, out.kind, { srcWidth: a.width, offset: op.offset }),
+          [a.buf, null, out.buf], (T, nOut) => [r(T, nOut) * out.width, 1, 1])];
       }
       case 'gather_outputs': {
         const x = this.act(op.x);

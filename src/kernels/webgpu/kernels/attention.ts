@@ -1,6 +1,7 @@
 /**
  * Causal attention with grouped KV heads over the layer's KV cache; the query
- * row t of the batch (position pos + t) attends to positions 0 .. pos + t.
+ * row t of the batch (position pos + t) attends to positions 0 .. pos + t, or
+ * the last p.window of them on sliding-window layers (window > 0).
  * Numerics follow the reference (src/kernels/reference/ops.ts): with an f16
  * cache, q and the normalised softmax weights are rounded to f16.
  *
@@ -63,7 +64,7 @@ export function attentionWGSL(f16: boolean, native = false): string {
   const per = ATTENTION_MAX_HEAD_DIM / WG;
   const cacheDecl = kvCacheWGSL(f16, native);
   return /* wgsl */ `${enableF16(f16 && native)}
-struct P { nHeads: u32, group: u32, headDim: u32, kvWidth: u32, scale: f32, p1: u32, p2: u32, p3: u32 }
+struct P { nHeads: u32, group: u32, headDim: u32, kvWidth: u32, scale: f32, p1: u32, window: u32, p3: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 ${STEP_WGSL}
 @group(0) @binding(2) var<storage, read> q: array<f32>;
@@ -81,6 +82,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let h = wid.x;
   let t = wid.y;
   let n = st.pos + t + 1u;
+  // Sliding window: positions lo .. n - 1.
+  let lo = select(0u, n - p.window, p.window > 0u && n > p.window);
   let ko = (h / p.group) * p.headDim;
   let qo = (t * p.nHeads + h) * p.headDim;
   for (var d = lid; d < p.headDim; d += ${WG}u) { qs[d] = rnd(q[qo + d]); }
@@ -88,7 +91,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
   var m = -1e30;
   var l = 0.0;
-  for (var j = lid; j < n; j += ${WG}u) {
+  for (var j = lo + lid; j < n; j += ${WG}u) {
     let s = score(j, ko);
     let m2 = max(m, s);
     l = l * exp(m - m2) + exp(s - m2);
@@ -111,7 +114,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let L = lred[0];
 
   var acc: array<f32, ${per}>;
-  for (var base = 0u; base < n; base += ${WG}u) {
+  for (var base = lo; base < n; base += ${WG}u) {
     let j = base + lid;
     var wv = 0.0;
     if (j < n) { wv = rnd(exp(score(j, ko) - M) / L); }
