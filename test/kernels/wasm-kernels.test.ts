@@ -350,7 +350,7 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
     const xp = alloc(x.length * 4), tp = alloc(tab.length * 4);
     f32(xp, x.length).set(x);
     f32(tp, tab.length).set(tab);
-    exp.rope(xp, nHeads, headDim, ropeDim, tp, pos0, 0, rows * nHeads);
+    exp.rope(xp, nHeads, headDim, ropeDim, tp, 0, pos0, 0, rows * nHeads);
     const want = x.slice();
     ref.rope(want, rows, pos0, nHeads, headDim, ropeDim, base);
     expect(Array.from(f32(xp, x.length))).toEqual(Array.from(want));
@@ -413,8 +413,8 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
         }
         // tasks = row tiles x KV heads, run in two calls as two threads would split them
         const tasks = Math.ceil(rows / tile) * nKv;
-        exp.attention(qp, op, kc, vc, nHeads, nKv, headDim, 1 / 8, f16 ? 1 : 0, flash ? 1 : 0, pos0, rows, tile, scratch, 0, tasks >> 1);
-        exp.attention(qp, op, kc, vc, nHeads, nKv, headDim, 1 / 8, f16 ? 1 : 0, flash ? 1 : 0, pos0, rows, tile, scratch, tasks >> 1, tasks);
+        exp.attention(qp, op, kc, vc, nHeads, nKv, headDim, 1 / 8, f16 ? 1 : 0, flash ? 1 : 0, 0, pos0, rows, tile, scratch, 0, tasks >> 1);
+        exp.attention(qp, op, kc, vc, nHeads, nKv, headDim, 1 / 8, f16 ? 1 : 0, flash ? 1 : 0, 0, pos0, rows, tile, scratch, tasks >> 1, tasks);
         const want = new Float32Array(q.length);
         ref.attention(want, q, kRef, vRef, rows, pos0, nHeads, nKv, headDim, 1 / 8, f16);
         let vmax = 0;

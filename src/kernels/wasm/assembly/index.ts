@@ -8,11 +8,14 @@ import {
   C_SCRATCH_STRIDE, C_SPIN_US, C_TOKENS, C_WAITERS, Embed, F_NOBARRIER, F_OUTPUTS, F_REPLICATE, GatherOutputs, KvStore, Matmul,
   OP_ADD, OP_ADD_NORM, OP_ATTENTION, OP_BYTES, OP_EMBED, OP_GATHER_OUTPUTS, OP_KV_STORE, OP_MATMUL, OP_QUANT, OP_RMSNORM, OP_ROPE,
   OP_ROPE_STORE, OP_SILU_MUL, opChunk, opCode, opFlags, Quant, Rmsnorm, Rope, RopeStore, SiluMul,
+  GeluMul, OP_GELU_MUL, OP_SCALE, OP_SLICE, OP_SOFTCAP, Scale, Slice, Softcap,
 } from './generated/schema';
-import { add, argmax, attention, attentionScratch, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, siluMul } from './ops';
+import {
+  add, addBias, argmax, attention, attentionScratch, geluMul, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, scaleF32, siluMul, softcap,
+} from './ops';
 import { f16, f16x4hi, f16x4lo, roundF16, setF16Table, toF16, trap } from './util';
 
-export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, attentionScratch, add, siluMul, matmul, argmax, dequantRow };
+export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, attentionScratch, add, siluMul, geluMul, scaleF32, softcap, matmul, argmax, dequantRow };
 
 /** Every instance calls this once: tab is the host's binary16 -> f32 table (65536 floats). */
 export function init(tab: usize): void {
@@ -190,7 +193,8 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
     let chunk = opChunk(op);
     // work items of the op (rows, tasks, elements), split into chunks below
     switch (code) {
-      case OP_RMSNORM: case OP_QUANT: case OP_ADD_NORM: total = rows; break;
+      case OP_RMSNORM: total = rows * Rmsnorm.groups(op); break;
+      case OP_QUANT: case OP_ADD_NORM: total = rows; break;
       case OP_ROPE_STORE: total = T; break;
       case OP_MATMUL:
         total = Matmul.rows(op);
@@ -203,6 +207,10 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
       case OP_ATTENTION: total = (T + Attention.rowsPerTask(op) - 1) / Attention.rowsPerTask(op) * Attention.nKvHeads(op); break; // row tiles x KV heads
       case OP_ADD: total = rows * Add.width(op); break;
       case OP_SILU_MUL: total = SiluMul.qFmt(op) != 0 ? rows : rows * SiluMul.width(op); break;
+      case OP_GELU_MUL: total = GeluMul.qFmt(op) != 0 ? rows : rows * GeluMul.width(op); break;
+      case OP_SCALE: total = rows * Scale.width(op); break;
+      case OP_SOFTCAP: total = rows * Softcap.width(op); break;
+      case OP_SLICE: total = rows; break;
       case OP_GATHER_OUTPUTS: total = 1; break;
       case OP_EMBED: total = T; break;
       default:
@@ -220,7 +228,9 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
     }
     if (chunk <= 0) {
       chunk = total / (nth * 4);
-      if (code == OP_ADD || (code == OP_SILU_MUL && SiluMul.qFmt(op) == 0)) chunk = max(1024, (chunk + 3) & ~3);
+      if (code == OP_ADD || code == OP_SCALE || code == OP_SOFTCAP || (code == OP_SILU_MUL && SiluMul.qFmt(op) == 0) || (code == OP_GELU_MUL && GeluMul.qFmt(op) == 0)) {
+        chunk = max(1024, (chunk + 3) & ~3);
+      }
       if (chunk < 1) chunk = 1;
     }
     const nChunks = (total + chunk - 1) / chunk;
@@ -236,7 +246,8 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
       const e = min(total, s + chunk);
       switch (code) {
         case OP_RMSNORM:
-          rmsnorm(Rmsnorm.x(op), Rmsnorm.weight(op), Rmsnorm.out(op), Rmsnorm.width(op), Rmsnorm.eps(op), s, e);
+          // groups > 1: the work items are the rows' groups, each a row of width/groups values
+          rmsnorm(Rmsnorm.x(op), Rmsnorm.weight(op), Rmsnorm.out(op), Rmsnorm.width(op) / Rmsnorm.groups(op), Rmsnorm.eps(op), s, e);
           if (Rmsnorm.qFmt(op) != 0) quantRows(Rmsnorm.out(op), Rmsnorm.width(op), Rmsnorm.qOut(op), Rmsnorm.qFmt(op), Rmsnorm.qRowBytes(op), s, e);
           break;
         case OP_ADD_NORM: {
@@ -249,19 +260,20 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
         case OP_QUANT: quantRows(Quant.x(op), Quant.width(op), Quant.out(op), Quant.fmt(op), Quant.rowBytes(op), s, e); break;
         case OP_ROPE_STORE: {
           const nKv = RopeStore.nHeads(op);
-          rope(RopeStore.k(op), nKv, RopeStore.headDim(op), RopeStore.ropeDim(op), RopeStore.tab(op), pos0, s * nKv, e * nKv);
+          rope(RopeStore.k(op), nKv, RopeStore.headDim(op), RopeStore.ropeDim(op), RopeStore.tab(op), RopeStore.neox(op), pos0, s * nKv, e * nKv);
           kvStore(RopeStore.k(op), RopeStore.v(op), RopeStore.kCache(op), RopeStore.vCache(op), RopeStore.width(op), RopeStore.f16(op), pos0, s, e);
           break;
         }
         case OP_MATMUL:
           matmul(Matmul.type(op), Matmul.w(op), Matmul.rowBytes(op), Matmul.x(op), Matmul.xRowBytes(op), Matmul.out(op), Matmul.rows(op), Matmul.cols(op), rows, s, e);
+          if (Matmul.bias(op) != 0) addBias(Matmul.out(op), Matmul.bias(op), Matmul.rows(op), rows, s, e);
           break;
-        case OP_ROPE: rope(Rope.x(op), Rope.nHeads(op), Rope.headDim(op), Rope.ropeDim(op), Rope.tab(op), pos0, s, e); break;
+        case OP_ROPE: rope(Rope.x(op), Rope.nHeads(op), Rope.headDim(op), Rope.ropeDim(op), Rope.tab(op), Rope.neox(op), pos0, s, e); break;
         case OP_KV_STORE: kvStore(KvStore.k(op), KvStore.v(op), KvStore.kCache(op), KvStore.vCache(op), KvStore.width(op), KvStore.f16(op), pos0, s, e); break;
         case OP_ATTENTION:
           attention(
             Attention.q(op), Attention.out(op), Attention.kCache(op), Attention.vCache(op), Attention.nHeads(op), Attention.nKvHeads(op),
-            Attention.headDim(op), Attention.scale(op), Attention.f16(op), Attention.flash(op), pos0, T, Attention.rowsPerTask(op), scratch, s, e,
+            Attention.headDim(op), Attention.scale(op), Attention.f16(op), Attention.flash(op), Attention.window(op), pos0, T, Attention.rowsPerTask(op), scratch, s, e,
           );
           break;
         case OP_ADD: add(Add.a(op), Add.b(op), Add.out(op), s, e); break;
@@ -274,6 +286,23 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
             siluMul(SiluMul.gate(op), SiluMul.up(op), SiluMul.out(op), s, e);
           }
           break;
+        case OP_GELU_MUL:
+          if (GeluMul.qFmt(op) != 0) {
+            const width = GeluMul.width(op);
+            geluMul(GeluMul.gate(op), GeluMul.up(op), GeluMul.out(op), GeluMul.tab(op), s * width, e * width);
+            quantRows(GeluMul.out(op), width, GeluMul.qOut(op), GeluMul.qFmt(op), GeluMul.qRowBytes(op), s, e);
+          } else {
+            geluMul(GeluMul.gate(op), GeluMul.up(op), GeluMul.out(op), GeluMul.tab(op), s, e);
+          }
+          break;
+        case OP_SCALE: scaleF32(Scale.x(op), Scale.out(op), Scale.scale(op), s, e); break;
+        case OP_SOFTCAP: softcap(Softcap.x(op), Softcap.cap(op), s, e); break;
+        case OP_SLICE: {
+          const width = <usize>Slice.width(op);
+          const ow = <usize>Slice.outWidth(op);
+          for (let r = s; r < e; r++) memory.copy(Slice.out(op) + <usize>r * ow * 4, Slice.x(op) + (<usize>r * width + <usize>Slice.offset(op)) * 4, ow * 4);
+          break;
+        }
         case OP_EMBED: {
           const width = Embed.width(op);
           for (let t = s; t < e; t++) {
