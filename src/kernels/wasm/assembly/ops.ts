@@ -298,6 +298,8 @@ export function attention(
     const ko = <usize>g * hd;
     const nq = (r1 - r0) * group;
     const n = pos0 + r1; // positions the tile's last row sees
+    // sliding window: no row of the tile sees a position before its first row's window
+    const pLo = window > 0 ? max(0, pos0 + r0 + 1 - window) : 0;
     for (let qi = 0; qi < nq; qi++) {
       const r = r0 + qi / group;
       const h = g * group + qi % group;
@@ -318,7 +320,7 @@ export function attention(
     } else {
       // scores: rows p..p+3 of K converted once, then every query of the tile that sees them,
       // four positions per pass over the query (the same sums, in the same order, as one at a time)
-      let p = 0;
+      let p = pLo;
       for (; p + 4 <= n; p += 4) {
         cacheRows4(kc, <usize>p * kvw + ko, kvw, hd, f16cache, buf);
         const k0 = buf, k1 = buf + (hd << 2), k2 = buf + (hd << 3), k3 = buf + 3 * (hd << 2);
@@ -353,9 +355,9 @@ export function attention(
       for (let qi = 0; qi < nq; qi++) {
         const nr = pos0 + r0 + qi / group + 1;
         const sc = scores + ((<usize>qi * <usize>n) << 2);
-        // sliding window: positions before p0 get weight 0 (their scores were computed, and are not used)
+        // sliding window: this row gives weight 0 to the positions in [pLo, p0) (scored for the tile, not for it)
         const p0 = window > 0 ? max(0, nr - window) : 0;
-        for (let p = 0; p < p0; p++) store<f32>(sc + (<usize>p << 2), 0);
+        for (let p = pLo; p < p0; p++) store<f32>(sc + (<usize>p << 2), 0);
         // max, then e^(s - max) four at a time with the vector e^x (≤ 2 ulp), summed in position order
         let m4 = f32x4.splat(-Infinity);
         let p = p0;
@@ -385,7 +387,7 @@ export function attention(
       }
       // Σ w·V: rows p..p+3 of V converted once; each accumulator vector stays in a register for
       // the four positions (acc + w0·V0 + w1·V1 + ... in position order, as one at a time)
-      for (p = 0; p + 4 <= n; p += 4) {
+      for (p = pLo; p + 4 <= n; p += 4) {
         cacheRows4(vc, <usize>p * kvw + ko, kvw, hd, f16cache, buf);
         const v0 = buf, v1 = buf + (hd << 2), v2 = buf + (hd << 3), v3 = buf + 3 * (hd << 2);
         for (let qi = max(0, p - pos0 - r0) * group; qi < nq; qi++) {
