@@ -1,8 +1,7 @@
 /**
  * The rope table: cos and sin of every (position, pair) angle, computed once
- * from the hyperparameters and used by every backend (the reference and WebGPU
- * backends read this table; the WASM backend still builds its own for plain
- * rope and refuses the rest, see kernels/wasm/backend.ts).
+ * from the hyperparameters and used by every backend (the reference backend
+ * reads it, the WASM and WebGPU backends copy it into their memory).
  *
  * As ggml's CPU rope (ggml_rope_cache_init / rope_yarn) computes it, in float32:
  *   theta_0 = pos, theta_{i+1} = theta_i * base^(-2/dim)

@@ -47,6 +47,11 @@ interface Row {
    * SwiftShader), so the GPU runs a subset: every op, every weight type, one- and multi-token steps.
    */
   gpu: boolean;
+  /**
+   * A variant of the op (a field of its record, not a new op): matmul 'bias'; rmsnorm 'heads' (per-head
+   * groups of shape[1]); rope 'neox' and 'scaled' (linear scaling and frequency factors); attention 'window'.
+   */
+  variant?: 'bias' | 'heads' | 'neox' | 'scaled' | 'window';
 }
 
 /** A built case: the program, its tensors, and each output element's error scale. */
@@ -127,9 +132,10 @@ const BUILD = {
     const w = dequantize(typeId, bytes, cols * rows);
     const block = ggmlType(typeId)!.blockSize === 256 ? 256 : 32;
     const c = actQuantBound(typeId);
+    const bias = row.variant === 'bias' ? randomF32(rows, r) : undefined;
     return {
-      program: program(cols, [{ name: 'y', width: rows, rows: 'tokens' }], [{ op: 'matmul', weight: 'w', x: 'x', out: 'y' }], 'y', rows, ['w']),
-      tensors: [table(cols, r), { name: 'w', typeId, shape: [cols, rows], bytes }],
+      program: program(cols, [{ name: 'y', width: rows, rows: 'tokens' }], [{ op: 'matmul', weight: 'w', x: 'x', out: 'y', ...(bias ? { bias: 'b' } : {}) }], 'y', rows, bias ? ['w', 'b'] : ['w']),
+      tensors: [table(cols, r), { name: 'w', typeId, shape: [cols, rows], bytes }, ...(bias ? [{ name: 'b', typeId: GGMLType.F32, shape: [rows], bytes: f32Bytes(bias) }] : [])],
       scale: (want, x, T) => {
         const s = new Float64Array(T * rows);
         for (let t = 0; t < T; t++) {
@@ -141,7 +147,7 @@ const BUILD = {
               q += Math.abs(w[j * cols + i]!) * amax[Math.floor(i / block)]!;
               a += Math.abs(w[j * cols + i]! * x[t * cols + i]!);
             }
-            s[t * rows + j] = q * c + 1e-5 * a + 1e-30;
+            s[t * rows + j] = q * c + 1e-5 * a + (bias ? 1e-6 * Math.abs(bias[j]!) : 0) + 1e-30;
           }
         }
         return s;
@@ -149,21 +155,30 @@ const BUILD = {
       tol: 1, vocab: VOCAB, width: cols,
     };
   },
-  /** rmsnorm with an F32 weight. Scale: max |row|; tol 1e-6. */
+  /** rmsnorm with an F32 weight ('heads': per-head norms over groups of shape[1] values). Scale: max |row|; tol 1e-6. */
   rmsnorm(row: Row, r: Rand): Built {
-    const [width] = row.shape as [number];
+    const [width, group] = row.shape as [number, number?];
+    const g = row.variant === 'heads' ? group! : width;
     return {
-      program: program(width, [{ name: 'h', width, rows: 'tokens' }], [{ op: 'rmsnorm', x: 'x', weight: 'nw', eps: EPS, out: 'h' }], 'h', width, ['nw']),
-      tensors: [table(width, r), { name: 'nw', typeId: GGMLType.F32, shape: [width], bytes: f32Bytes(randomF32(width, r)) }],
+      program: program(width, [{ name: 'h', width, rows: 'tokens' }],
+        [{ op: 'rmsnorm', x: 'x', weight: 'nw', eps: EPS, out: 'h', ...(row.variant === 'heads' ? { groupWidth: g } : {}) }], 'h', width, ['nw']),
+      tensors: [table(width, r), { name: 'nw', typeId: GGMLType.F32, shape: [g], bytes: f32Bytes(randomF32(g, r)) }],
       scale: rowMax(width), tol: 1e-6, vocab: VOCAB, width,
     };
   },
-  /** rope (normal mode) of nHeads heads at the rows' positions. Scale: max |row|; tol 1e-5 (a GPU's cos/sin). */
+  /**
+   * rope of nHeads heads at the rows' positions: normal mode; 'neox' and 'scaled' with linear scaling (factor 4)
+   * and frequency factors (as Llama 3's rope_freqs), 'neox' in NeoX mode. Scale: max |row|; tol 1e-5 (a GPU's cos/sin).
+   */
   rope(row: Row, r: Rand): Built {
     const [nHeads, headDim, ropeDim] = row.shape as [number, number, number];
     const width = nHeads * headDim;
+    const scaled = row.variant === 'neox' || row.variant === 'scaled';
+    const freqs = scaled
+      ? { dim: ropeDim, base: 500000, freqScale: 0.25, factors: Float32Array.from({ length: ropeDim / 2 }, () => 1 + Math.floor(r.rand() * 8)) }
+      : { dim: ropeDim, base: 10000, freqScale: 1 };
     return {
-      program: program(width, [], [{ op: 'rope', x: 'x', nHeads, headDim, ropeDim, base: 10000, mode: 'normal', freqs: { dim: ropeDim, base: 10000, freqScale: 1 } }], 'x', width, []),
+      program: program(width, [], [{ op: 'rope', x: 'x', nHeads, headDim, ropeDim, base: freqs.base, mode: row.variant === 'neox' ? 'neox' : 'normal', freqs }], 'x', width, []),
       tensors: [table(width, r)],
       scale: rowMax(width), tol: 1e-5, vocab: VOCAB, width,
     };
@@ -185,7 +200,7 @@ const BUILD = {
         [
           { op: 'matmul', weight: 'wq', x: 'x', out: 'q' }, { op: 'matmul', weight: 'wk', x: 'x', out: 'k' }, { op: 'matmul', weight: 'wv', x: 'x', out: 'v' },
           { op: 'kv_store', layer: 0, k: 'k', v: 'v' },
-          { op: 'attention', layer: 0, q: 'q', out: 'a', nHeads, nKvHeads, headDim, scale: 1 / Math.sqrt(headDim) },
+          { op: 'attention', layer: 0, q: 'q', out: 'a', nHeads, nKvHeads, headDim, scale: 1 / Math.sqrt(headDim), ...(row.variant === 'window' ? { window: 5 } : {}) },
         ],
         'a', qw, ['wq', 'wk', 'wv'], { type: row.kv, layers: 1, width: kvw },
       ),
@@ -210,6 +225,47 @@ const BUILD = {
         [{ op: 'rmsnorm', x: 'x', weight: 'nw', eps: EPS, out: 'h' }, { op: 'silu_mul', gate: 'x', up: 'h', out: 's' }], 's', width, ['nw']),
       tensors: [table(width, r), { name: 'nw', typeId: GGMLType.F32, shape: [width], bytes: f32Bytes(randomF32(width, r)) }],
       scale: rowMax(width), tol: 1e-6, vocab: VOCAB, width,
+    };
+  },
+  /**
+   * gelu_mul: gelu(4x) * rmsnorm(x) (the scale spreads the gate over ggml's table and past |g| = 10).
+   * Scale: max |row|; tol 1e-6 (ggml's binary16 table, the same bits on every backend).
+   */
+  gelu_mul(row: Row, r: Rand): Built {
+    const [width] = row.shape as [number];
+    return {
+      program: program(width, [{ name: 'g', width, rows: 'tokens' }, { name: 'h', width, rows: 'tokens' }, { name: 's', width, rows: 'tokens' }],
+        [
+          { op: 'scale', x: 'x', scale: 4, out: 'g' }, { op: 'rmsnorm', x: 'x', weight: 'nw', eps: EPS, out: 'h' },
+          { op: 'gelu_mul', gate: 'g', up: 'h', out: 's' },
+        ], 's', width, ['nw']),
+      tensors: [table(width, r), { name: 'nw', typeId: GGMLType.F32, shape: [width], bytes: f32Bytes(randomF32(width, r)) }],
+      scale: rowMax(width), tol: 1e-6, vocab: VOCAB, width,
+    };
+  },
+  /** scale: x * 0.37 in place. Scale: max |row|; tol 1e-7 (one f32 product). */
+  scale(row: Row, r: Rand): Built {
+    const [width] = row.shape as [number];
+    return {
+      program: program(width, [], [{ op: 'scale', x: 'x', scale: 0.37, out: 'x' }], 'x', width, []),
+      tensors: [table(width, r)], scale: rowMax(width), tol: 1e-7, vocab: VOCAB, width,
+    };
+  },
+  /** softcap: 15 tanh(30x / 15) (the scale makes part of it saturate). Scale: max |row|; tol 1e-6 (tanh). */
+  softcap(row: Row, r: Rand): Built {
+    const [width] = row.shape as [number];
+    return {
+      program: program(width, [{ name: 'y', width, rows: 'outputs' }],
+        [{ op: 'scale', x: 'x', scale: 30, out: 'x' }, { op: 'gather_outputs', x: 'x', out: 'y' }, { op: 'softcap', x: 'y', cap: 15 }], 'y', width, []),
+      tensors: [table(width, r)], scale: rowMax(width), tol: 1e-6, vocab: VOCAB, width,
+    };
+  },
+  /** slice: columns [shape[1], shape[1] + shape[2]) of x. Exact (tol 0). */
+  slice(row: Row, r: Rand): Built {
+    const [width, offset, w] = row.shape as [number, number, number];
+    return {
+      program: program(width, [{ name: 'y', width: w, rows: 'tokens' }], [{ op: 'slice', x: 'x', offset, out: 'y' }], 'y', w, []),
+      tensors: [table(width, r)], scale: () => new Float64Array(w * 64).fill(1), tol: 0, vocab: VOCAB, width,
     };
   },
 };
@@ -255,6 +311,20 @@ const ROWS: Row[] = [
   ]),
   row('add', 'F32', [576], { tokens: 3, threads: 2 }), row('add', 'F32', [40], { gpu: false }),
   row('silu_mul', 'F32', [576], { tokens: 3 }), row('silu_mul', 'F32', [1536], { threads: 2, gpu: false }),
+  // the ops and variants of the architectures beyond Llama (model/arch/)
+  row('matmul', 'F32', [96, 33], { variant: 'bias', tokens: 3 }), row('matmul', 'Q8_0', [576, 129], { variant: 'bias', tokens: 5, threads: 2, gpu: false }),
+  row('matmul', 'Q4_K', [512, 19], { variant: 'bias', gpu: false }),
+  row('rmsnorm', 'F32', [512, 128], { variant: 'heads', tokens: 3 }), row('rmsnorm', 'F32', [256, 64], { variant: 'heads', tokens: 5, threads: 2, gpu: false }),
+  row('rope', 'F32', [3, 64, 64], { variant: 'neox', tokens: 2, pos: 37 }), row('rope', 'F32', [2, 32, 16], { variant: 'neox', tokens: 5, gpu: false }),
+  row('rope', 'F32', [4, 16, 16], { variant: 'scaled', tokens: 3, pos: 40, gpu: false }),
+  ...(['f32', 'f16'] as KvCacheType[]).flatMap((kv) => [
+    row('attention', 'F32', [4, 2, 32], { variant: 'window', tokens: 3, pos: 11, kv, gpu: kv === 'f16' }),
+    row('attention', 'F32', [6, 2, 64], { variant: 'window', tokens: 9, kv, threads: 2, gpu: false }),
+  ]),
+  row('gelu_mul', 'F32', [576], { tokens: 3 }), row('gelu_mul', 'F32', [1536], { threads: 2, gpu: false }),
+  row('scale', 'F32', [576], { tokens: 2 }), row('scale', 'F32', [1536], { threads: 2, gpu: false }),
+  row('softcap', 'F32', [640], { tokens: 3 }),
+  row('slice', 'F32', [288, 96, 128], { tokens: 3 }), row('slice', 'F32', [96, 0, 32], { tokens: 4, threads: 2, gpu: false }),
 ];
 
 /** Every backend the engine has; the reference is the oracle. */
@@ -288,7 +358,7 @@ async function run(be: Backend, b: Built, row: Row, steps: Int32Array[]): Promis
   }
 }
 
-const label = (r: Row) => `${r.op} ${r.type} [${r.shape.join(', ')}] T=${r.tokens} pos=${r.pos}${r.op === 'attention' ? ` kv=${r.kv}` : ''} on ${
+const label = (r: Row) => `${r.op}${r.variant ? ` (${r.variant})` : ''} ${r.type} [${r.shape.join(', ')}] T=${r.tokens} pos=${r.pos}${r.op === 'attention' ? ` kv=${r.kv}` : ''} on ${
   ['reference', ...BACKENDS.filter((b) => b.available && b.runs(r)).map((b) => b.name + (b.name === 'wasm' ? `/${r.threads}t` : ''))].join(', ')}`;
 
 describe('op test table: every backend against the reference', () => {
@@ -318,7 +388,10 @@ describe('op test table: every backend against the reference', () => {
     }
   });
   it('covers every op of the program contract (a new op must be listed here, or this file does not compile) and every wasm weight type', () => {
-    const CONTRACT: Record<Op['op'], true> = { embed: true, rmsnorm: true, matmul: true, rope: true, kv_store: true, attention: true, add: true, silu_mul: true, gather_outputs: true };
+    const CONTRACT: Record<Op['op'], true> = {
+      embed: true, rmsnorm: true, matmul: true, rope: true, kv_store: true, attention: true, add: true, silu_mul: true, gather_outputs: true,
+      gelu_mul: true, scale: true, softcap: true, slice: true,
+    };
     const r = seededRandom('op coverage');
     const used = new Set(ROWS.flatMap((x) => BUILD[x.op](x, r).program.ops.map((o) => o.op)));
     for (const op of Object.keys(CONTRACT)) expect(used.has(op as Op['op']), op).toBe(true);

@@ -350,7 +350,7 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
     const xp = alloc(x.length * 4), tp = alloc(tab.length * 4);
     f32(xp, x.length).set(x);
     f32(tp, tab.length).set(tab);
-    exp.rope(xp, nHeads, headDim, ropeDim, tp, pos0, 0, rows * nHeads);
+    exp.rope(xp, nHeads, headDim, ropeDim, tp, 0, pos0, 0, rows * nHeads);
     const want = x.slice();
     ref.rope(want, rows, pos0, nHeads, headDim, ropeDim, base);
     expect(Array.from(f32(xp, x.length))).toEqual(Array.from(want));
@@ -388,8 +388,12 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
     for (let i = 0; i < edge.length; i++) expect(Math.abs(f32(op, edge.length)[i]! - want[i]!)).toBeLessThanOrEqual(3 * Math.abs(want[i]!) * 2 ** -23 + 1e-30);
   });
 
-  for (const [f16, flash, tile] of [[true, false, 4], [true, false, 1], [true, true, 4], [false, false, 4], [false, false, 1], [false, true, 1]] as const) {
-    it(`${flash ? 'flash (online softmax)' : 'llama.cpp-numerics'} attention vs the reference, ${f16 ? 'f16' : 'f32'} cache, ${tile} row(s) per task (9 heads / 3 KV heads of 64, prompt rows at 0..2, 3..39, then 40..42)`, () => {
+  for (const [f16, flash, tile, window] of [
+    [true, false, 4, 0], [true, false, 1, 0], [true, true, 4, 0], [false, false, 4, 0], [false, false, 1, 0], [false, true, 1, 0],
+    // sliding window (Gemma 3's local layers): each row sees its last 7 positions
+    [true, false, 4, 7], [false, false, 1, 7], [true, true, 4, 7], [false, true, 1, 7],
+  ] as const) {
+    it(`${flash ? 'flash (online softmax)' : 'llama.cpp-numerics'} attention vs the reference, ${f16 ? 'f16' : 'f32'} cache, ${tile} row(s) per task${window ? `, window ${window}` : ''} (9 heads / 3 KV heads of 64, prompt rows at 0..2, 3..39, then 40..42)`, () => {
       resetAlloc();
       const r = rng(SEED + (f16 ? 6 : 7));
       const nHeads = 9, nKv = 3, headDim = 64, ctx = 64;
@@ -413,10 +417,10 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
         }
         // tasks = row tiles x KV heads, run in two calls as two threads would split them
         const tasks = Math.ceil(rows / tile) * nKv;
-        exp.attention(qp, op, kc, vc, nHeads, nKv, headDim, 1 / 8, f16 ? 1 : 0, flash ? 1 : 0, pos0, rows, tile, scratch, 0, tasks >> 1);
-        exp.attention(qp, op, kc, vc, nHeads, nKv, headDim, 1 / 8, f16 ? 1 : 0, flash ? 1 : 0, pos0, rows, tile, scratch, tasks >> 1, tasks);
+        exp.attention(qp, op, kc, vc, nHeads, nKv, headDim, 1 / 8, f16 ? 1 : 0, flash ? 1 : 0, window, pos0, rows, tile, scratch, 0, tasks >> 1);
+        exp.attention(qp, op, kc, vc, nHeads, nKv, headDim, 1 / 8, f16 ? 1 : 0, flash ? 1 : 0, window, pos0, rows, tile, scratch, tasks >> 1, tasks);
         const want = new Float32Array(q.length);
-        ref.attention(want, q, kRef, vRef, rows, pos0, nHeads, nKv, headDim, 1 / 8, f16);
+        ref.attention(want, q, kRef, vRef, rows, pos0, nHeads, nKv, headDim, 1 / 8, f16, window);
         let vmax = 0;
         for (let i = 0; i < (pos0 + rows) * kvw; i++) vmax = Math.max(vmax, Math.abs(vRef[i]!));
         // flash keeps the softmax weights in f32 where the reference rounds them to f16 (relative 2^-11);

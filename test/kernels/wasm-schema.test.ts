@@ -35,14 +35,15 @@ describe('wasm op schema', () => {
   it('encodes named fields where the layout says, and rejects missing, unknown and out-of-range fields', () => {
     const view = new DataView(new ArrayBuffer(OP_WORDS * 4 * 2));
     encodeOp(view, 64, 'attention', {
-      flags: 2, chunk: 1, q: 100, out: 200, kCache: 300, vCache: 400, nHeads: 9, nKvHeads: 3, headDim: 64, scale: 0.125, f16: true, flash: false, rowsPerTask: 4,
+      flags: 2, chunk: 1, q: 100, out: 200, kCache: 300, vCache: 400, nHeads: 9, nKvHeads: 3, headDim: 64, scale: 0.125, f16: true, flash: false, rowsPerTask: 4, window: 32,
     });
+    expect(readOpField(view, 64, 'attention', 'window')).toBe(32);
     expect(readOpField(view, 64, 'attention', 'code')).toBe(OPS.attention.id);
     expect(readOpField(view, 64, 'attention', 'nKvHeads')).toBe(3);
     expect(readOpField(view, 64, 'attention', 'scale')).toBe(0.125);
     expect(readOpField(view, 64, 'attention', 'f16')).toBe(1);
     expect(readOpField(view, 64, 'attention', 'rowsPerTask')).toBe(4);
-    encodeOp(view, 0, 'rmsnorm', { flags: 0, chunk: 0, x: 1, weight: 2, out: 3, width: 576, eps: 1e-5, qOut: 0, qFmt: 0, qRowBytes: 0 });
+    encodeOp(view, 0, 'rmsnorm', { flags: 0, chunk: 0, x: 1, weight: 2, out: 3, width: 576, eps: 1e-5, qOut: 0, qFmt: 0, qRowBytes: 0, groups: 1 });
     expect(readOpField(view, 0, 'rmsnorm', 'eps')).toBe(1e-5);
     const bad = (f: Record<string, unknown>) => () => encodeOp(view, 0, 'add', f as never);
     expect(bad({ flags: 0, chunk: 0, a: 1, b: 2, out: 3 })).toThrow(/field width is missing/);

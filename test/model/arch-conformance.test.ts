@@ -7,7 +7,7 @@
  * by evaluating the prompt followed by llama.cpp's continuation in one batch: the argmax
  * after every prefix must be llama.cpp's next token (what a greedy run produces, token by
  * token). conformance/arch.mjs runs the real greedy loop on both prompts.
- * On the reference backend always, on WebGPU where an adapter is found.
+ * On the reference and WASM backends always, on WebGPU where an adapter is found.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -30,7 +30,7 @@ function argmax(a: Float32Array): number {
   return b;
 }
 
-const backends: BackendName[] = HAVE_WEBGPU ? ['reference', 'webgpu'] : ['reference'];
+const backends: BackendName[] = HAVE_WEBGPU ? ['reference', 'wasm', 'webgpu'] : ['reference', 'wasm'];
 
 describe('architectures against stored llama.cpp outputs (1-layer fixtures)', () => {
   let paths: Record<string, string> = {};

@@ -86,11 +86,22 @@ describe('rope metadata of a file', () => {
     expect(String(err)).toMatch(/unsupported architecture "mamba" \(supported: llama, qwen2, qwen3, gemma3, phi3\)/);
   });
 
-  it('the wasm backend refuses rope scaling it does not implement; without a backend named, loading falls back to the reference backend', async () => {
-    const file = variant({ add: [f32Tensor('rope_freqs.weight', [1, 1, 4, 8])] });
-    await expect(loadModel(file, { backend: 'wasm' })).rejects.toThrow(/wasm backend does not implement rope frequency scaling/);
+  it('the wasm backend honours linear scaling and rope_freqs (the one rope table), and is the default backend for them', async () => {
+    const meta = { 'llama.rope.scaling.type': { t: 'string' as const, v: 'linear' }, 'llama.rope.scaling.factor': { t: 'f32' as const, v: 8 } };
+    const file = variant({ meta, add: [f32Tensor('rope_freqs.weight', [1, 1, 4, 8])] });
+    const plain = await logits(variant({}));
+    const want = await logits(file);
     const m = await loadModel(file);
-    expect(m.info.backend.backend).toBe('reference');
-    await m.dispose();
+    let got: Float32Array;
+    try {
+      expect(m.info.backend.backend).toBe('wasm');
+      got = await m.evaluate(TOKENS);
+    } finally {
+      await m.dispose();
+    }
+    const maxAbs = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => Math.max(s, Math.abs(v - b[i]!)), 0);
+    // the scaling moves the logits far more than wasm and the reference differ
+    expect(maxAbs(want, plain)).toBeGreaterThan(0.05);
+    expect(maxAbs(got, want)).toBeLessThan(5e-3);
   });
 });

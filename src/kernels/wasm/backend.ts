@@ -22,6 +22,8 @@ import type { GGUFTensorInfo } from '../../gguf/reader.js';
 import { dequantize, dequantizeRow } from '../../quant/index.js';
 import { ModelError } from '../../model/errors.js';
 import type { Op, Program, Step } from '../../model/program.js';
+import { ropeKey, ropeTable } from '../../model/rope.js';
+import { geluTableF16 } from '../reference/ops.js';
 import { checkStep, type Backend, type BackendInit, type OpProfile } from '../backend.js';
 import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmBuild, type WasmExports, type WasmMemory } from './loader.js';
 import { ThreadPool } from './pool.js';
@@ -85,19 +87,21 @@ const { OUTPUTS: F_OUTPUTS, NOBARRIER: F_NOBARRIER, REPLICATE: F_REPLICATE } = O
 type OpRec = { [K in OpName]: { op: K; f: OpRecord<K> } }[OpName];
 const rec = <K extends OpName>(op: K, f: OpRecord<K>) => ({ op, f }) as OpRec;
 
+/** Ops of the program list the wasm backend runs. */
+const WASM_OPS: readonly string[] = [
+  'embed', 'rmsnorm', 'matmul', 'rope', 'kv_store', 'attention', 'add', 'silu_mul', 'gelu_mul', 'scale', 'softcap', 'slice', 'gather_outputs',
+] satisfies readonly Op['op'][];
+
 /**
- * Ops and op features of the program the wasm backend does not implement yet (it runs Llama's op
- * list: plain rope without frequency scaling, no biases, per-head norms, sliding windows, ...).
+ * Ops and op features of the program the wasm backend does not implement: every op of every
+ * architecture in model/arch/ runs; what is left is an op it does not know and attention
+ * heads whose size is not a multiple of 8 (its attention kernel works eight values at a time).
  */
 export function wasmUnsupported(program: Program): string[] {
   const missing = new Set<string>();
   for (const o of program.ops) {
-    if (o.op === 'rmsnorm' && o.groupWidth !== undefined) missing.add('per-head rmsnorm');
-    else if (o.op === 'matmul' && o.bias) missing.add('matmul bias');
-    else if (o.op === 'rope' && o.mode !== 'normal') missing.add(`rope mode ${o.mode}`);
-    else if (o.op === 'rope' && (o.freqs.freqScale !== 1 || o.freqs.factors)) missing.add('rope frequency scaling');
-    else if (o.op === 'attention' && o.window) missing.add('sliding-window attention');
-    else if (!['embed', 'rmsnorm', 'matmul', 'rope', 'kv_store', 'attention', 'add', 'silu_mul', 'gather_outputs'].includes(o.op)) missing.add(`op ${o.op}`);
+    if (!WASM_OPS.includes(o.op)) missing.add(`op ${o.op}`);
+    else if (o.op === 'attention' && o.headDim % 8 !== 0) missing.add(`attention with a head size of ${o.headDim} (not a multiple of 8)`);
   }
   return [...missing];
 }
@@ -190,6 +194,8 @@ export class WasmBackend implements Backend {
   private weightBytes = 0;
   private barriers = 0;
   private attnRows = 1;
+  /** ggml's GELU table in the memory (0: no gelu_mul). */
+  private geluTab = 0;
   private prof = 0;
   private readonly profiling: boolean;
   private opLabels: string[] = [];
@@ -245,13 +251,16 @@ export class WasmBackend implements Backend {
     this.attnRows = maxBatch > 1 && scratchFor(ATTN_ROWS) <= ATTN_SCRATCH_MAX ? ATTN_ROWS : 1;
     const scratchStride = align(scratchFor(this.attnRows));
     const scratch = plan.take(scratchStride * this.threads, 'scratch');
-    // rope tables, one per (ropeDim, base)
+    // rope tables (model/rope.ts), one per distinct table the rope ops use
     const ropeTabs = new Map<string, number>();
     for (const o of program.ops) {
       if (o.op !== 'rope') continue;
-      const key = `${o.ropeDim}/${o.base}`;
-      if (!ropeTabs.has(key)) ropeTabs.set(key, plan.take(contextLength * (o.ropeDim / 2) * 8, 'rope'));
+      if (o.ropeDim !== o.freqs.dim) throw new Error(`rope op: ropeDim ${o.ropeDim} differs from its table's dimension ${o.freqs.dim}`);
+      const key = ropeKey(o.freqs);
+      if (!ropeTabs.has(key)) ropeTabs.set(key, plan.take(contextLength * (o.freqs.dim / 2) * 8, 'rope'));
     }
+    // ggml's GELU table (binary16 results as f32, 65536 floats), when a gelu_mul reads it
+    this.geluTab = program.ops.some((o) => o.op === 'gelu_mul') ? plan.take(65536 * 4, 'tables') : 0;
     for (const b of program.buffers) {
       this.bufPtr.set(b.name, plan.take(b.width * maxBatch * 4, 'activations'));
       this.bufWidth.set(b.name, b.width);
@@ -313,21 +322,16 @@ export class WasmBackend implements Backend {
     }
     this.weightBytes = totalW;
 
-    // -- rope tables, computed exactly as the reference kernel computes its angles
-    const f = Math.fround;
+    // -- rope tables: the one table every backend uses (model/rope.ts)
+    const filled = new Set<string>();
     for (const o of program.ops) {
       if (o.op !== 'rope') continue;
-      const tab = new Float32Array(buf, ropeTabs.get(`${o.ropeDim}/${o.base}`)!, contextLength * o.ropeDim);
-      const thetaScale = f(Math.pow(o.base, -2 / o.ropeDim));
-      for (let pos = 0; pos < contextLength; pos++) {
-        let theta = f(pos);
-        for (let i = 0; i < o.ropeDim / 2; i++) {
-          tab[(pos * (o.ropeDim / 2) + i) * 2] = f(Math.cos(theta));
-          tab[(pos * (o.ropeDim / 2) + i) * 2 + 1] = f(Math.sin(theta));
-          theta = f(theta * thetaScale);
-        }
-      }
+      const key = ropeKey(o.freqs);
+      if (filled.has(key)) continue;
+      filled.add(key);
+      new Float32Array(buf, ropeTabs.get(key)!, contextLength * o.freqs.dim).set(ropeTable(o.freqs, contextLength));
     }
+    if (this.geluTab) new Float32Array(buf, this.geluTab, 65536).set(geluTableF16());
 
     // -- op list
     const records = this.compile(program, file, quantBufs, ropeTabs, kv);
@@ -381,15 +385,16 @@ export class WasmBackend implements Backend {
           return;
         }
         case 'rmsnorm': out.push({ op: o, reads: [o.x], writes: [o.out] }); write(o.out); return;
+        case 'gelu_mul': out.push({ op: o, reads: [o.gate, o.up], writes: [o.out] }); write(o.out); return;
+        case 'scale': out.push({ op: o, reads: [o.x], writes: [o.out] }); write(o.out); return;
+        case 'softcap': out.push({ op: o, reads: [o.x], writes: [o.x] }); write(o.x); return;
+        case 'slice': out.push({ op: o, reads: [o.x], writes: [o.out] }); write(o.out); return;
         case 'rope': out.push({ op: o, reads: [o.x], writes: [o.x] }); write(o.x); return;
         case 'kv_store': out.push({ op: o, reads: [o.k, o.v], writes: [`kv${o.layer}`] }); return;
         case 'attention': out.push({ op: o, reads: [o.q, `kv${o.layer}`], writes: [o.out] }); write(o.out); return;
         case 'add': out.push({ op: o, reads: [o.a, o.b], writes: [o.out] }); write(o.out); return;
         case 'silu_mul': out.push({ op: o, reads: [o.gate, o.up], writes: [o.out] }); write(o.out); return;
         case 'gather_outputs': out.push({ op: o, reads: [o.x], writes: [o.out] }); write(o.out); return;
-        // Not implemented in wasm yet: init refuses programs with them (wasmUnsupported).
-        case 'gelu_mul': case 'scale': case 'softcap': case 'slice':
-          throw new ModelError(`the wasm backend does not implement op ${o.op} yet`);
         default: {
           const never: never = o;
           throw new ModelError(`the wasm backend has no kernel for op ${(never as { op: string }).op}`);
@@ -407,12 +412,17 @@ export class WasmBackend implements Backend {
   private fuse(list: Entry[]): Entry[] {
     const out: Entry[] = [];
     const rowsOf = (b: string) => this.perToken.has(b);
+    // ops whose output rows a following quantize may be fused into (not per-head norms: their work items are heads)
     const output = (e: Entry): string | undefined =>
-      e.op.op === 'rmsnorm' || e.op.op === 'silu_mul' ? e.op.out : e.op.op === 'add_norm' ? e.op.norm.out : undefined;
+      (e.op.op === 'rmsnorm' && e.op.groupWidth === undefined) || e.op.op === 'silu_mul' || e.op.op === 'gelu_mul' ? e.op.out
+        : e.op.op === 'add_norm' ? e.op.norm.out : undefined;
     for (let i = 0; i < list.length; i++) {
       const e = list[i]!;
       const n = list[i + 1];
-      if (e.op.op === 'add' && n?.op.op === 'rmsnorm' && e.op.out === e.op.a && n.op.x === e.op.out && rowsOf(e.op.a) === rowsOf(n.op.out)) {
+      if (
+        e.op.op === 'add' && n?.op.op === 'rmsnorm' && n.op.groupWidth === undefined && e.op.out === e.op.a && n.op.x === e.op.out
+        && rowsOf(e.op.a) === rowsOf(n.op.out)
+      ) {
         out.push({ op: { op: 'add_norm', add: e.op, norm: n.op }, reads: [e.op.a, e.op.b], writes: [e.op.a, n.op.out] });
         i++;
         continue;
@@ -452,6 +462,12 @@ export class WasmBackend implements Backend {
       if (w === undefined) throw new Error(`op list names unknown vector ${name}`);
       return w;
     };
+    /** A vector weight that must hold n floats. */
+    const vectorOf = (name: string, n: number) => {
+      const t = file.tensor(name);
+      if (!t || t.nElements !== n) throw new ModelError(`tensor ${name} has ${t?.nElements ?? 0} values, expected ${n}`);
+      return vector(name);
+    };
     const matrix = (name: string) => {
       const m = this.matrices.get(name);
       if (!m) throw new Error(`op list names unknown matrix ${name}`);
@@ -460,7 +476,7 @@ export class WasmBackend implements Backend {
     const outFlag = (b: string) => (this.perToken.has(b) ? 0 : F_OUTPUTS);
     const f16 = program.kv.type === 'f16';
     const width = (b: string) => this.bufWidth.get(b)!;
-    const ropeTab = (r: OpOf<'rope'>) => ropeTabs.get(`${r.ropeDim}/${r.base}`)!;
+    const ropeTab = (r: OpOf<'rope'>) => ropeTabs.get(ropeKey(r.freqs))!;
     /** The quantize-after fields of a row-wise op (qFmt 0: none). */
     const quantOut = (q: QuantOp | undefined) => q
       ? { qOut: quantBufs.get(`${q.x}:${q.fmt}`)!, qFmt: q.fmt, qRowBytes: activationRowBytes(q.fmt, width(q.x)) }
@@ -477,7 +493,7 @@ export class WasmBackend implements Backend {
           const c = kv[o.store.layer]!;
           return rec('rope_store', {
             flags: 0, chunk: 0, k: ptr(o.store.k), v: ptr(o.store.v), kCache: c.k, vCache: c.v, width: program.kv.width, f16,
-            nHeads: r.nHeads, headDim: r.headDim, ropeDim: r.ropeDim, tab: ropeTab(r),
+            nHeads: r.nHeads, headDim: r.headDim, ropeDim: r.ropeDim, tab: ropeTab(r), neox: r.mode === 'neox',
           });
         }
         case 'quant':
@@ -493,21 +509,28 @@ export class WasmBackend implements Backend {
           return rec('matmul', {
             flags: outFlag(o.x), chunk: matmulChunkRows(m.rowBytes), type: m.info.typeId, w: m.ptr, rowBytes: m.rowBytes,
             x: fmt === FMT_F32 ? ptr(o.x) : quantBufs.get(`${o.x}:${fmt}`)!, xRowBytes: activationRowBytes(fmt, w), out: ptr(o.out), rows: m.rows, cols: m.cols,
+            bias: o.bias ? vectorOf(o.bias, m.rows) : 0,
           });
         }
-        case 'rmsnorm':
+        case 'rmsnorm': {
+          const g = o.groupWidth ?? width(o.x);
+          if (width(o.x) % g !== 0) throw new Error(`rmsnorm ${o.weight}: group width ${g} does not divide the row width ${width(o.x)}`);
           return rec('rmsnorm', {
-            flags: outFlag(o.x), chunk: 0, x: ptr(o.x), weight: vector(o.weight), out: ptr(o.out), width: width(o.x), eps: o.eps, ...quantOut(quantAfter),
+            flags: outFlag(o.x), chunk: 0, x: ptr(o.x), weight: vectorOf(o.weight, g), out: ptr(o.out), width: width(o.x), eps: o.eps, ...quantOut(quantAfter),
+            groups: width(o.x) / g,
           });
+        }
         case 'rope':
-          return rec('rope', { flags: outFlag(o.x), chunk: 0, x: ptr(o.x), nHeads: o.nHeads, headDim: o.headDim, ropeDim: o.ropeDim, tab: ropeTab(o) });
+          return rec('rope', {
+            flags: outFlag(o.x), chunk: 0, x: ptr(o.x), nHeads: o.nHeads, headDim: o.headDim, ropeDim: o.ropeDim, tab: ropeTab(o), neox: o.mode === 'neox',
+          });
         case 'kv_store':
           return rec('kv_store', { flags: 0, chunk: 0, k: ptr(o.k), v: ptr(o.v), kCache: kv[o.layer]!.k, vCache: kv[o.layer]!.v, width: program.kv.width, f16 });
         case 'attention':
           if (o.headDim % 8 !== 0) throw new ModelError(`the wasm backend needs a head size that is a multiple of 8, got ${o.headDim}`);
           return rec('attention', {
             flags: 0, chunk: 1, q: ptr(o.q), out: ptr(o.out), kCache: kv[o.layer]!.k, vCache: kv[o.layer]!.v, nHeads: o.nHeads, nKvHeads: o.nKvHeads,
-            headDim: o.headDim, scale: o.scale, f16, flash: this.flash, rowsPerTask: this.attnRows,
+            headDim: o.headDim, scale: o.scale, f16, flash: this.flash, rowsPerTask: this.attnRows, window: o.window ?? 0,
           });
         case 'add':
           return rec('add', { flags: outFlag(o.a), chunk: 0, a: ptr(o.a), b: ptr(o.b), out: ptr(o.out), width: width(o.a) });
@@ -522,8 +545,19 @@ export class WasmBackend implements Backend {
         }
         case 'gather_outputs':
           return rec('gather_outputs', { flags: 0, chunk: 1, x: ptr(o.x), out: ptr(o.out), width: width(o.x) });
-        case 'gelu_mul': case 'scale': case 'softcap': case 'slice':
-          throw new ModelError(`the wasm backend does not implement op ${o.op} yet`);
+        case 'gelu_mul':
+          // with its quantization fused, the work is split by rows, one row per chunk
+          return rec('gelu_mul', {
+            flags: outFlag(o.gate), chunk: quantAfter ? 1 : 0, gate: ptr(o.gate), up: ptr(o.up), out: ptr(o.out), width: width(o.gate), tab: this.geluTab,
+            ...quantOut(quantAfter),
+          });
+        case 'scale':
+          return rec('scale', { flags: outFlag(o.x), chunk: 0, x: ptr(o.x), out: ptr(o.out), width: width(o.x), scale: o.scale });
+        case 'softcap':
+          return rec('softcap', { flags: outFlag(o.x), chunk: 0, x: ptr(o.x), width: width(o.x), cap: o.cap });
+        case 'slice':
+          if (o.offset < 0 || o.offset + width(o.out) > width(o.x)) throw new Error(`slice of ${o.x}: columns ${o.offset}..${o.offset + width(o.out)} outside its width ${width(o.x)}`);
+          return rec('slice', { flags: outFlag(o.x), chunk: 0, x: ptr(o.x), out: ptr(o.out), width: width(o.x), offset: o.offset, outWidth: width(o.out) });
         default: {
           const never: never = o;
           throw new Error(`the wasm backend cannot run op ${(never as { op: string }).op}`);

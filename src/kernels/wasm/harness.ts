@@ -71,7 +71,7 @@ export class KernelHarness {
     const fmt = this.exp.activationFormat(typeId);
     const chunk = matmulChunkRows(rowBytes);
     encodeOp(new DataView(this.memory.buffer), this.ops, 'matmul', {
-      flags: 0, chunk, type: typeId, w, rowBytes, x: xq, xRowBytes: activationRowBytes(fmt, cols), out, rows, cols,
+      flags: 0, chunk, type: typeId, w, rowBytes, x: xq, xRowBytes: activationRowBytes(fmt, cols), out, rows, cols, bias: 0,
     });
     const c = new Int32Array(this.memory.buffer, this.ctl, CONTROL_BYTES / 4);
     c[C.tokens / 4] = tokens;

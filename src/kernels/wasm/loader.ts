@@ -56,15 +56,18 @@ export interface WasmExports {
   quantizeQ8K(x: number, dst: number, n: number): void;
   matmul(type: number, w: number, rowBytes: number, x: number, xRowBytes: number, out: number, n: number, k: number, tokens: number, j0: number, j1: number): void;
   rmsnorm(x: number, w: number, out: number, width: number, eps: number, r0: number, r1: number): void;
-  rope(x: number, nHeads: number, headDim: number, ropeDim: number, tab: number, pos0: number, t0: number, t1: number): void;
+  rope(x: number, nHeads: number, headDim: number, ropeDim: number, tab: number, neox: boolean | number, pos0: number, t0: number, t1: number): void;
   kvStore(k: number, v: number, kc: number, vc: number, width: number, f16: boolean | number, pos0: number, r0: number, r1: number): void;
   attention(
     q: number, out: number, kc: number, vc: number, nHeads: number, nKv: number, headDim: number, scale: number, f16: boolean | number, flash: boolean | number,
-    pos0: number, tokens: number, rowsPerTask: number, scratch: number, t0: number, t1: number,
+    window: number, pos0: number, tokens: number, rowsPerTask: number, scratch: number, t0: number, t1: number,
   ): void;
   attentionScratch(rowsPerTask: number, group: number, headDim: number, ctx: number): number;
   add(a: number, b: number, out: number, i0: number, i1: number): void;
   siluMul(gate: number, up: number, out: number, i0: number, i1: number): void;
+  geluMul(gate: number, up: number, out: number, tab: number, i0: number, i1: number): void;
+  scaleF32(x: number, out: number, s: number, i0: number, i1: number): void;
+  softcap(x: number, cap: number, i0: number, i1: number): void;
   argmax(x: number, n: number): number;
   dequantRow(type: number, w: number, y: number, n: number): void;
   halvesToF32(src: number, dst: number, n: number): void;

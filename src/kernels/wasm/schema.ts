@@ -59,20 +59,36 @@ const QUANT_OUT = {
 
 /** Every op the interpreter runs: id and fields. */
 export const OPS = {
-  /** out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight, then optionally its quantization. */
-  rmsnorm: { id: 1, fields: { x: 'ptr', weight: 'ptr', out: 'ptr', width: 'i32', eps: 'f64', ...QUANT_OUT } },
+  /**
+   * out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight, then optionally its quantization. groups > 1 (per-head
+   * norms): each of the row's `groups` runs of width/groups values is normalised on its own with the same weight
+   * (no quantization then).
+   */
+  rmsnorm: { id: 1, fields: { x: 'ptr', weight: 'ptr', out: 'ptr', width: 'i32', eps: 'f64', ...QUANT_OUT, groups: 'i32' } },
   /** Rows of x quantized into out in activation format fmt. */
   quant: { id: 2, fields: { x: 'ptr', out: 'ptr', width: 'i32', fmt: 'i32', rowBytes: 'ptr' } },
-  /** out[t][j] = W[j] · x[t] for rows j of W (weight type `type`, rows of rowBytes); x in the type's activation format. */
-  matmul: { id: 3, fields: { type: 'i32', w: 'ptr', rowBytes: 'ptr', x: 'ptr', xRowBytes: 'ptr', out: 'ptr', rows: 'i32', cols: 'i32' } },
-  /** RoPE (normal mode) of every head of x's rows at their positions; tab: (cos, sin) per position and pair. */
-  rope: { id: 4, fields: { x: 'ptr', nHeads: 'i32', headDim: 'i32', ropeDim: 'i32', tab: 'ptr' } },
+  /**
+   * out[t][j] = W[j] · x[t] (+ bias[j] when bias is not 0, an f32 add) for rows j of W (weight type `type`, rows of
+   * rowBytes); x in the type's activation format.
+   */
+  matmul: { id: 3, fields: { type: 'i32', w: 'ptr', rowBytes: 'ptr', x: 'ptr', xRowBytes: 'ptr', out: 'ptr', rows: 'i32', cols: 'i32', bias: 'ptr' } },
+  /**
+   * RoPE of every head of x's rows at their positions; tab: (cos, sin) per position and pair (model/rope.ts).
+   * neox: pairs (x[i], x[i + ropeDim/2]) instead of (x[2i], x[2i+1]).
+   */
+  rope: { id: 4, fields: { x: 'ptr', nHeads: 'i32', headDim: 'i32', ropeDim: 'i32', tab: 'ptr', neox: 'bool' } },
   /** Rows of k and v into the KV cache at their positions (binary16 when f16). */
   kv_store: { id: 5, fields: { k: 'ptr', v: 'ptr', kCache: 'ptr', vCache: 'ptr', width: 'i32', f16: 'bool' } },
-  /** Causal attention of q's rows over the cache; tasks are tiles of rowsPerTask rows x one KV head. */
+  /**
+   * Causal attention of q's rows over the cache; tasks are tiles of rowsPerTask rows x one KV head.
+   * window > 0 (sliding-window layers): the row at position p sees positions p - window + 1 .. p only.
+   */
   attention: {
     id: 6,
-    fields: { q: 'ptr', out: 'ptr', kCache: 'ptr', vCache: 'ptr', nHeads: 'i32', nKvHeads: 'i32', headDim: 'i32', scale: 'f32', f16: 'bool', flash: 'bool', rowsPerTask: 'i32' },
+    fields: {
+      q: 'ptr', out: 'ptr', kCache: 'ptr', vCache: 'ptr', nHeads: 'i32', nKvHeads: 'i32', headDim: 'i32', scale: 'f32', f16: 'bool', flash: 'bool', rowsPerTask: 'i32',
+      window: 'i32',
+    },
   },
   /** out = a + b over rows of width floats. */
   add: { id: 7, fields: { a: 'ptr', b: 'ptr', out: 'ptr', width: 'i32' } },
@@ -85,10 +101,22 @@ export const OPS = {
   /** RoPE of k's rows (nHeads heads: the KV heads), then k and v into the cache. */
   rope_store: {
     id: 11,
-    fields: { k: 'ptr', v: 'ptr', kCache: 'ptr', vCache: 'ptr', width: 'i32', f16: 'bool', nHeads: 'i32', headDim: 'i32', ropeDim: 'i32', tab: 'ptr' },
+    fields: { k: 'ptr', v: 'ptr', kCache: 'ptr', vCache: 'ptr', width: 'i32', f16: 'bool', nHeads: 'i32', headDim: 'i32', ropeDim: 'i32', tab: 'ptr', neox: 'bool' },
   },
   /** Embedding lookup: row ids[t] of the table (weight type `type`), dequantized, for every token t. */
   embed: { id: 12, fields: { table: 'ptr', rowBytes: 'ptr', type: 'i32', ids: 'ptr', out: 'ptr', width: 'i32' } },
+  /**
+   * out = gelu(gate) * up as ggml's CPU geglu: |gate| < 10 looks up the gate rounded to binary16 in tab (GELU of
+   * every binary16 value, rounded to binary16, as f32: 65536 floats); below 0, above the gate itself. Then
+   * optionally its quantization (then the work is split by rows).
+   */
+  gelu_mul: { id: 13, fields: { gate: 'ptr', up: 'ptr', out: 'ptr', width: 'i32', tab: 'ptr', ...QUANT_OUT } },
+  /** out = x * scale over rows of width floats (f32 products). */
+  scale: { id: 14, fields: { x: 'ptr', out: 'ptr', width: 'i32', scale: 'f32' } },
+  /** x = cap * tanh(x / cap) in place over rows of width floats (each step rounded to f32). */
+  softcap: { id: 15, fields: { x: 'ptr', width: 'i32', cap: 'f32' } },
+  /** out[r] = x[r][offset .. offset + outWidth) for rows of width floats. */
+  slice: { id: 16, fields: { x: 'ptr', out: 'ptr', width: 'i32', offset: 'i32', outWidth: 'i32' } },
 } as const;
 
 /** The control block: i32 words at fixed byte offsets, shared by every thread. */

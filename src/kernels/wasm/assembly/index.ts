@@ -8,11 +8,14 @@ import {
   C_SCRATCH_STRIDE, C_SPIN_US, C_TOKENS, C_WAITERS, Embed, F_NOBARRIER, F_OUTPUTS, F_REPLICATE, GatherOutputs, KvStore, Matmul,
   OP_ADD, OP_ADD_NORM, OP_ATTENTION, OP_BYTES, OP_EMBED, OP_GATHER_OUTPUTS, OP_KV_STORE, OP_MATMUL, OP_QUANT, OP_RMSNORM, OP_ROPE,
   OP_ROPE_STORE, OP_SILU_MUL, opChunk, opCode, opFlags, Quant, Rmsnorm, Rope, RopeStore, SiluMul,
+  GeluMul, OP_GELU_MUL, OP_SCALE, OP_SLICE, OP_SOFTCAP, Scale, Slice, Softcap,
 } from './generated/schema';
-import { add, argmax, attention, attentionScratch, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, siluMul } from './ops';
+import {
+  add, addBias, argmax, attention, attentionScratch, geluMul, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, scaleF32, siluMul, softcap,
+} from './ops';
 import { f16, f16x4hi, f16x4lo, roundF16, setF16Table, toF16, trap } from './util';
 
-export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, attentionScratch, add, siluMul, matmul, argmax, dequantRow };
+export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, attentionScratch, add, siluMul, geluMul, scaleF32, softcap, matmul, argmax, dequantRow };
 
 /** Every instance calls this once: tab is the host's binary16 -> f32 table (65536 floats). */
 export function init(tab: usize): void {
@@ -193,7 +196,8 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
     let chunk = opChunk(op);
     // work items of the op (rows, tasks, elements), split into chunks below
     switch (code) {
-      case OP_RMSNORM: case OP_QUANT: case OP_ADD_NORM: total = rows; break;
+      case OP_RMSNORM: total = rows * Rmsnorm.groups(op); break;
+      case OP_QUANT: case OP_ADD_NORM: total = rows; break;
       case OP_ROPE_STORE: total = T; break;
       case OP_MATMUL:
         total = Matmul.rows(op);
@@ -208,6 +212,10 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
         break;
       case OP_ADD: total = rows * Add.width(op); break;
       case OP_SILU_MUL: total = SiluMul.qFmt(op) != 0 ? rows : rows * SiluMul.width(op); break;
+      case OP_GELU_MUL: total = GeluMul.qFmt(op) != 0 ? rows : rows * GeluMul.width(op); break;
+      case OP_SCALE: total = rows * Scale.width(op); break;
+      case OP_SOFTCAP: total = rows * Softcap.width(op); break;
+      case OP_SLICE: total = rows; break;
       case OP_GATHER_OUTPUTS: total = 1; break;
       case OP_EMBED: total = T; break;
       default:
@@ -225,7 +233,9 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
     }
     if (chunk <= 0) {
       chunk = total / (nth * 4);
-      if (code == OP_ADD || (code == OP_SILU_MUL && SiluMul.qFmt(op) == 0)) chunk = max(1024, (chunk + 3) & ~3);
+      if (code == OP_ADD || code == OP_SCALE || code == OP_SOFTCAP || (code == OP_SILU_MUL && SiluMul.qFmt(op) == 0) || (code == OP_GELU_MUL && GeluMul.qFmt(op) == 0)) {
+        chunk = max(1024, (chunk + 3) & ~3);
+      }
       if (chunk < 1) chunk = 1;
     }
     const nChunks = (total + chunk - 1) / chunk;
@@ -241,7 +251,8 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
       const e = min(total, s + chunk);
       switch (code) {
         case OP_RMSNORM:
-          rmsnorm(Rmsnorm.x(op), Rmsnorm.weight(op), Rmsnorm.out(op), Rmsnorm.width(op), Rmsnorm.eps(op), s, e);
+          // groups > 1: the work items are the rows' groups, each a row of width/groups values
+          rmsnorm(Rmsnorm.x(op), Rmsnorm.weight(op), Rmsnorm.out(op), Rmsnorm.width(op) / Rmsnorm.groups(op), Rmsnorm.eps(op), s, e);
           if (Rmsnorm.qFmt(op) != 0) quantRows(Rmsnorm.out(op), Rmsnorm.width(op), Rmsnorm.qOut(op), Rmsnorm.qFmt(op), Rmsnorm.qRowBytes(op), s, e);
           break;
         case OP_ADD_NORM: {
@@ -255,13 +266,13 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
         case OP_ROPE_STORE: {
           const nKv = RopeStore.nHeads(op);
           if (rowTab == 0) {
-            rope(RopeStore.k(op), nKv, RopeStore.headDim(op), RopeStore.ropeDim(op), RopeStore.tab(op), pos0, s * nKv, e * nKv);
+            rope(RopeStore.k(op), nKv, RopeStore.headDim(op), RopeStore.ropeDim(op), RopeStore.tab(op), RopeStore.neox(op), pos0, s * nKv, e * nKv);
             kvStore(RopeStore.k(op), RopeStore.v(op), RopeStore.kCache(op) + kvOff, RopeStore.vCache(op) + kvOff, RopeStore.width(op), RopeStore.f16(op), pos0, s, e);
           } else {
             for (let t = s; t < e; t++) {
               const p = rowPos(rowTab, t) - t; // the kernels add the row index
               const off = rowOff(rowTab, t);
-              rope(RopeStore.k(op), nKv, RopeStore.headDim(op), RopeStore.ropeDim(op), RopeStore.tab(op), p, t * nKv, (t + 1) * nKv);
+              rope(RopeStore.k(op), nKv, RopeStore.headDim(op), RopeStore.ropeDim(op), RopeStore.tab(op), RopeStore.neox(op), p, t * nKv, (t + 1) * nKv);
               kvStore(RopeStore.k(op), RopeStore.v(op), RopeStore.kCache(op) + off, RopeStore.vCache(op) + off, RopeStore.width(op), RopeStore.f16(op), p, t, t + 1);
             }
           }
@@ -269,15 +280,16 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
         }
         case OP_MATMUL:
           matmul(Matmul.type(op), Matmul.w(op), Matmul.rowBytes(op), Matmul.x(op), Matmul.xRowBytes(op), Matmul.out(op), Matmul.rows(op), Matmul.cols(op), rows, s, e);
+          if (Matmul.bias(op) != 0) addBias(Matmul.out(op), Matmul.bias(op), Matmul.rows(op), rows, s, e);
           break;
         case OP_ROPE:
-          if (rowTab == 0) rope(Rope.x(op), Rope.nHeads(op), Rope.headDim(op), Rope.ropeDim(op), Rope.tab(op), pos0, s, e);
+          if (rowTab == 0) rope(Rope.x(op), Rope.nHeads(op), Rope.headDim(op), Rope.ropeDim(op), Rope.tab(op), Rope.neox(op), pos0, s, e);
           else {
             const nh = Rope.nHeads(op);
             for (let t = s; t < e; ) {
               const r = t / nh;
               const t1 = min(e, (r + 1) * nh);
-              rope(Rope.x(op), nh, Rope.headDim(op), Rope.ropeDim(op), Rope.tab(op), rowPos(rowTab, r) - r, t, t1);
+              rope(Rope.x(op), nh, Rope.headDim(op), Rope.ropeDim(op), Rope.tab(op), Rope.neox(op), rowPos(rowTab, r) - r, t, t1);
               t = t1;
             }
           }
@@ -295,7 +307,7 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
           if (rowTab == 0) {
             attention(
               Attention.q(op), Attention.out(op), Attention.kCache(op) + kvOff, Attention.vCache(op) + kvOff, Attention.nHeads(op), Attention.nKvHeads(op),
-              Attention.headDim(op), Attention.scale(op), Attention.f16(op), Attention.flash(op), pos0, T, Attention.rowsPerTask(op), scratch, s, e,
+              Attention.headDim(op), Attention.scale(op), Attention.f16(op), Attention.flash(op), Attention.window(op), pos0, T, Attention.rowsPerTask(op), scratch, s, e,
             );
           } else {
             // task = row x KV head: one query row at its own position over its own sequence's cache
@@ -307,7 +319,7 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
               const off = rowOff(rowTab, r);
               attention(
                 Attention.q(op) + <usize>r * rowBytes, Attention.out(op) + <usize>r * rowBytes, Attention.kCache(op) + off, Attention.vCache(op) + off,
-                Attention.nHeads(op), nKv, Attention.headDim(op), Attention.scale(op), Attention.f16(op), Attention.flash(op), rowPos(rowTab, r), 1, 1, scratch, g, g + 1,
+                Attention.nHeads(op), nKv, Attention.headDim(op), Attention.scale(op), Attention.f16(op), Attention.flash(op), Attention.window(op), rowPos(rowTab, r), 1, 1, scratch, g, g + 1,
               );
             }
           }
@@ -322,6 +334,23 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
             siluMul(SiluMul.gate(op), SiluMul.up(op), SiluMul.out(op), s, e);
           }
           break;
+        case OP_GELU_MUL:
+          if (GeluMul.qFmt(op) != 0) {
+            const width = GeluMul.width(op);
+            geluMul(GeluMul.gate(op), GeluMul.up(op), GeluMul.out(op), GeluMul.tab(op), s * width, e * width);
+            quantRows(GeluMul.out(op), width, GeluMul.qOut(op), GeluMul.qFmt(op), GeluMul.qRowBytes(op), s, e);
+          } else {
+            geluMul(GeluMul.gate(op), GeluMul.up(op), GeluMul.out(op), GeluMul.tab(op), s, e);
+          }
+          break;
+        case OP_SCALE: scaleF32(Scale.x(op), Scale.out(op), Scale.scale(op), s, e); break;
+        case OP_SOFTCAP: softcap(Softcap.x(op), Softcap.cap(op), s, e); break;
+        case OP_SLICE: {
+          const width = <usize>Slice.width(op);
+          const ow = <usize>Slice.outWidth(op);
+          for (let r = s; r < e; r++) memory.copy(Slice.out(op) + <usize>r * ow * 4, Slice.x(op) + (<usize>r * width + <usize>Slice.offset(op)) * 4, ow * 4);
+          break;
+        }
         case OP_EMBED: {
           const width = Embed.width(op);
           for (let t = s; t < e; t++) {

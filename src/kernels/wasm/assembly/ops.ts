@@ -127,12 +127,15 @@ export function rmsnorm(x: usize, w: usize, out: usize, width: i32, eps: f64, r0
 }
 
 /**
- * RoPE (normal mode) on tasks [t0, t1) of (row, head); tab holds (cos, sin)
- * for every position and pair index, computed by the host exactly as the
- * reference does.
+ * RoPE on tasks [t0, t1) of (row, head); tab holds (cos, sin) for every
+ * position and pair index (the host copies model/rope.ts's table). Normal
+ * mode rotates the pairs (x[2i], x[2i+1]); neox the pairs (x[i], x[i + ropeDim/2]).
  */
-export function rope(x: usize, nHeads: i32, headDim: i32, ropeDim: i32, tab: usize, pos0: i32, t0: i32, t1: i32): void {
+export function rope(x: usize, nHeads: i32, headDim: i32, ropeDim: i32, tab: usize, neox: bool, pos0: i32, t0: i32, t1: i32): void {
   const half = ropeDim >> 1;
+  // byte offsets of pair i's first element and of its partner
+  const step: usize = neox ? 4 : 8;
+  const other: usize = neox ? <usize>half << 2 : 4;
   for (let t = t0; t < t1; t++) {
     const r = t / nHeads;
     const h = t - r * nHeads;
@@ -141,11 +144,22 @@ export function rope(x: usize, nHeads: i32, headDim: i32, ropeDim: i32, tab: usi
     for (let i = 0; i < half; i++) {
       const c = load<f32>(tb + (<usize>i << 3));
       const s = load<f32>(tb + (<usize>i << 3), 4);
-      const p = base + (<usize>i << 3);
+      const p = base + <usize>i * step;
       const a = load<f32>(p);
-      const b = load<f32>(p, 4);
+      const b = load<f32>(p + other);
       store<f32>(p, a * c - b * s);
-      store<f32>(p, a * s + b * c, 4);
+      store<f32>(p + other, a * s + b * c);
+    }
+  }
+}
+
+/** out[t][j] += bias[j] (f32) for weight rows j in [j0, j1) of every token row t < T; rows = out's width. */
+export function addBias(out: usize, bias: usize, rows: i32, T: i32, j0: i32, j1: i32): void {
+  for (let t = 0; t < T; t++) {
+    const o = out + (<usize>t * <usize>rows << 2);
+    for (let j = j0; j < j1; j++) {
+      const p = o + (<usize>j << 2);
+      store<f32>(p, load<f32>(p) + load<f32>(bias + (<usize>j << 2)));
     }
   }
 }
@@ -264,7 +278,7 @@ export function attentionScratch(rowsPerTask: i32, group: i32, headDim: i32, ctx
  * headDim must be a multiple of 8; scratch holds attentionScratch() bytes.
  */
 export function attention(
-  q: usize, out: usize, kc: usize, vc: usize, nHeads: i32, nKv: i32, headDim: i32, scale: f32, f16cache: bool, flash: bool,
+  q: usize, out: usize, kc: usize, vc: usize, nHeads: i32, nKv: i32, headDim: i32, scale: f32, f16cache: bool, flash: bool, window: i32,
   pos0: i32, T: i32, rowsPerTask: i32, scratch: usize, t0: i32, t1: i32,
 ): void {
   const group = nHeads / nKv;
@@ -284,6 +298,8 @@ export function attention(
     const ko = <usize>g * hd;
     const nq = (r1 - r0) * group;
     const n = pos0 + r1; // positions the tile's last row sees
+    // sliding window: no row of the tile sees a position before its first row's window
+    const pLo = window > 0 ? max(0, pos0 + r0 + 1 - window) : 0;
     for (let qi = 0; qi < nq; qi++) {
       const r = r0 + qi / group;
       const h = g * group + qi % group;
@@ -298,12 +314,13 @@ export function attention(
     if (flash) {
       for (let qi = 0; qi < nq; qi++) {
         const r = r0 + qi / group;
-        flashQuery(qs + ((<usize>qi * hd) << 2), acc + ((<usize>qi * hd) << 2), kc, vc, ko, kvw, hd, pos0 + r + 1, scale, f16cache);
+        const nr = pos0 + r + 1;
+        flashQuery(qs + ((<usize>qi * hd) << 2), acc + ((<usize>qi * hd) << 2), kc, vc, ko, kvw, hd, window > 0 ? max(0, nr - window) : 0, nr, scale, f16cache);
       }
     } else {
       // scores: rows p..p+3 of K converted once, then every query of the tile that sees them,
       // four positions per pass over the query (the same sums, in the same order, as one at a time)
-      let p = 0;
+      let p = pLo;
       for (; p + 4 <= n; p += 4) {
         cacheRows4(kc, <usize>p * kvw + ko, kvw, hd, f16cache, buf);
         const k0 = buf, k1 = buf + (hd << 2), k2 = buf + (hd << 3), k3 = buf + 3 * (hd << 2);
@@ -338,15 +355,18 @@ export function attention(
       for (let qi = 0; qi < nq; qi++) {
         const nr = pos0 + r0 + qi / group + 1;
         const sc = scores + ((<usize>qi * <usize>n) << 2);
+        // sliding window: this row gives weight 0 to the positions in [pLo, p0) (scored for the tile, not for it)
+        const p0 = window > 0 ? max(0, nr - window) : 0;
+        for (let p = pLo; p < p0; p++) store<f32>(sc + (<usize>p << 2), 0);
         // max, then e^(s - max) four at a time with the vector e^x (≤ 2 ulp), summed in position order
         let m4 = f32x4.splat(-Infinity);
-        let p = 0;
+        let p = p0;
         for (; p + 4 <= nr; p += 4) m4 = f32x4.max(m4, v128.load(sc + (<usize>p << 2)));
         let mx: f32 = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
         for (; p < nr; p++) mx = max(mx, load<f32>(sc + (<usize>p << 2)));
         const mv = f32x4.splat(mx);
         let sum: f32 = 0;
-        for (p = 0; p + 4 <= nr; p += 4) {
+        for (p = p0; p + 4 <= nr; p += 4) {
           const e = expV(f32x4.sub(v128.load(sc + (<usize>p << 2)), mv));
           v128.store(sc + (<usize>p << 2), e);
           sum += f32x4.extract_lane(e, 0);
@@ -360,14 +380,14 @@ export function attention(
           sum += e;
         }
         const inv: f32 = <f32>1 / sum;
-        for (p = 0; p < nr; p++) {
+        for (p = p0; p < nr; p++) {
           const wv = load<f32>(sc + (<usize>p << 2)) * inv;
           store<f32>(sc + (<usize>p << 2), f16cache ? roundF16(wv) : wv);
         }
       }
       // Σ w·V: rows p..p+3 of V converted once; each accumulator vector stays in a register for
       // the four positions (acc + w0·V0 + w1·V1 + ... in position order, as one at a time)
-      for (p = 0; p + 4 <= n; p += 4) {
+      for (p = pLo; p + 4 <= n; p += 4) {
         cacheRows4(vc, <usize>p * kvw + ko, kvw, hd, f16cache, buf);
         const v0 = buf, v1 = buf + (hd << 2), v2 = buf + (hd << 3), v3 = buf + 3 * (hd << 2);
         for (let qi = max(0, p - pos0 - r0) * group; qi < nq; qi++) {
@@ -406,11 +426,11 @@ export function attention(
   }
 }
 
-/** One query's flash attention over positions [0, n): running max and sum, acc = Σ softmax·V (normalised at the end). */
-function flashQuery(qh: usize, acc: usize, kc: usize, vc: usize, ko: usize, kvw: usize, hd: usize, n: i32, scale: f32, f16cache: bool): void {
+/** One query's flash attention over positions [p0, n): running max and sum, acc = Σ softmax·V (normalised at the end). */
+function flashQuery(qh: usize, acc: usize, kc: usize, vc: usize, ko: usize, kvw: usize, hd: usize, p0: i32, n: i32, scale: f32, f16cache: bool): void {
   let mx: f32 = -Infinity;
   let sum: f32 = 0;
-  for (let p = 0; p < n; p++) {
+  for (let p = p0; p < n; p++) {
     const row = <usize>p * kvw + ko;
     const s = scoreAt(qh, kc, row, hd, f16cache) * scale;
     let wgt: f32;
@@ -494,6 +514,42 @@ export function siluMul(gate: usize, up: usize, out: usize, i0: i32, i1: i32): v
   for (; i < i1; i++) {
     const o = <usize>i << 2;
     store<f32>(out + o, f32x4.extract_lane(siluMulV(f32x4.splat(load<f32>(gate + o)), f32x4.splat(load<f32>(up + o))), 0));
+  }
+}
+
+/**
+ * out[i] = gelu(gate[i]) * up[i] as ggml's CPU geglu: tab[f16 bits of g] (ggml's table of binary16
+ * GELU results, as f32) for |g| < 10, 0 for g <= -10, g for g >= 10.
+ */
+export function geluMul(gate: usize, up: usize, out: usize, tab: usize, i0: i32, i1: i32): void {
+  for (let i = i0; i < i1; i++) {
+    const o = <usize>i << 2;
+    const g = load<f32>(gate + o);
+    const a: f32 = g <= -10 ? 0 : g >= 10 ? g : load<f32>(tab + (<usize>toF16(g) << 2));
+    store<f32>(out + o, a * load<f32>(up + o));
+  }
+}
+
+/** out[i] = x[i] * s for i in [i0, i1). */
+export function scaleF32(x: usize, out: usize, s: f32, i0: i32, i1: i32): void {
+  const sv = f32x4.splat(s);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(out + o, f32x4.mul(v128.load(x + o), sv));
+  }
+  for (; i < i1; i++) {
+    const o = <usize>i << 2;
+    store<f32>(out + o, load<f32>(x + o) * s);
+  }
+}
+
+/** x[i] = cap * tanh(x[i] / cap) for i in [i0, i1), each step rounded to f32 (ggml: scale, tanh, scale). */
+export function softcap(x: usize, cap: f32, i0: i32, i1: i32): void {
+  const inv: f32 = <f32>1 / cap;
+  for (let i = i0; i < i1; i++) {
+    const o = <usize>i << 2;
+    store<f32>(x + o, <f32>Math.tanh(<f64>(load<f32>(x + o) * inv)) * cap);
   }
 }
 
