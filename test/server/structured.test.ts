@@ -37,7 +37,7 @@ const schema = {
 
 describe('constrained output', () => {
   it('response_format json_schema: every answer parses and validates against the schema', async () => {
-    const validate = new Ajv2020({ strict: false }).compile(schema);
+    const validate = new Ajv2020.default({ strict: false }).compile(schema);
     for (const seed of [1, 2, 3, 4]) {
       const r = await client.chat.completions.create({
         model: 'm',

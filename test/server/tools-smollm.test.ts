@@ -20,7 +20,7 @@ describe.skipIf(!existsSync(SMOLLM) && !process.env.CI)('tools on SmolLM2 1-laye
     try {
       const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
       const parameters = { type: 'object', properties: { city: { enum: ['Paris', 'Rome'] }, days: { type: 'integer', minimum: 1, maximum: 7 } }, required: ['city', 'days'], additionalProperties: false };
-      const validate = new Ajv2020({ strict: false }).compile(parameters);
+      const validate = new Ajv2020.default({ strict: false }).compile(parameters);
       for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
         const r = await client.chat.completions.create({
           model: 'm',

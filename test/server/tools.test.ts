@@ -54,7 +54,7 @@ const time = {
   function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: 'integer', minimum: -12, maximum: 12 } }, required: ['zone'], additionalProperties: false } },
 };
 const tools = [weather, time];
-const ajv = new Ajv2020({ strict: false });
+const ajv = new Ajv2020.default({ strict: false });
 const validators = Object.fromEntries(tools.map((t) => [t.function.name, ajv.compile(t.function.parameters)]));
 const user = [{ role: 'user' as const, content: 'What is the weather in Paris?' }];
 
