@@ -176,7 +176,8 @@ export async function writeArchFixture(set, out = archFixturePath(set)) {
 }
 
 /** Makes the missing fixture files of the sets (all with force); returns the paths, F32 first per set. */
-export async function ensureArchFixtures({ sets = DEFAULT_ARCH_SETS, force = false, log = () => {} } = {}) {
+/** @param {{ sets?: string[], force?: boolean, log?: (line: string) => void }} [opts] */
+export async function ensureArchFixtures({ sets = DEFAULT_ARCH_SETS, force = false, log = (/** @type {string} */ _line) => {} } = {}) {
   mkdirSync(FIXTURE_DIR, { recursive: true });
   const paths = [];
   for (const set of sets) {
