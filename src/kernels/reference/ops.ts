@@ -165,7 +165,7 @@ export function siluMul(out: Float32Array, gate: Float32Array, up: Float32Array,
   }
 }
 
-const SQRT_2_OVER_PI = Math.fround(0.79788456080286535587989211986876);
+const SQRT_2_OVER_PI = Math.fround(0.7978845608028654);
 const GELU_COEF_A = Math.fround(0.044715);
 
 /** GELU, tanh approximation, in float32 as ggml_gelu_f32. */
