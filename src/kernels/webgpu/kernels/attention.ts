@@ -16,6 +16,7 @@
  *           3 kc, 4 vc: array<f16>, array<u32> (f16 pairs) or array<f32>, 5 out: array<f32> (like q).
  */
 import { F16_WGSL, STEP_WGSL, enableF16 } from './common.js';
+import { rowsWGSL } from './rows.js';
 
 export const ATTENTION_WG = 64;
 export const ATTENTION_MAX_HEAD_DIM = 256;
@@ -58,7 +59,8 @@ fn score(pos: u32, ko: u32) -> f32 {
   return s * p.scale;
 }`;
 
-export function attentionWGSL(f16: boolean, native = false): string {
+/** perRow: each query row at its own position in its own sequence's cache region (rows buffer at binding 6, ./rows.ts). */
+export function attentionWGSL(f16: boolean, native = false, perRow = false): string {
   const WG = ATTENTION_WG;
   const per = ATTENTION_MAX_HEAD_DIM / WG;
   const cacheDecl = kvCacheWGSL(f16, native);
@@ -69,6 +71,7 @@ ${STEP_WGSL}
 @group(0) @binding(2) var<storage, read> q: array<f32>;
 ${cacheDecl}
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+${rowsWGSL(perRow ? 6 : undefined)}
 
 var<workgroup> qs: array<f32, ${ATTENTION_MAX_HEAD_DIM}>;
 var<workgroup> wsh: array<f32, ${WG}>;
@@ -80,8 +83,8 @@ ${SCORE_WGSL}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let h = wid.x;
   let t = wid.y;
-  let n = st.pos + t + 1u;
-  let ko = (h / p.group) * p.headDim;
+  let n = row_pos(t) + 1u;
+  let ko = row_base(t) * p.kvWidth + (h / p.group) * p.headDim;
   let qo = (t * p.nHeads + h) * p.headDim;
   for (var d = lid; d < p.headDim; d += ${WG}u) { qs[d] = rnd(q[qo + d]); }
   workgroupBarrier();
