@@ -7,6 +7,10 @@
  * tensors larger than a storage binding are split into parts of whole rows);
  * the KV cache and all activations stay on the GPU. `forwardArgmax` samples
  * greedily on the GPU and reads back the 4-byte token id only.
+ * With `sequences` > 1 the cache holds a region of contextLength positions per
+ * sequence, and steps with rows (or of a sequence other than 0) replace rope,
+ * the KV store, attention and the output copy by per-row kernels reading a rows
+ * buffer uploaded with the step (./kernels/rows.ts); still one submit per step.
  *
  * Kernels: ./kernels/*.ts (one WGSL kernel per file, layout documented there).
  */

@@ -1,6 +1,7 @@
 /**
  * Causal attention with grouped KV heads over the layer's KV cache; the query
- * row t of the batch (position pos + t) attends to positions 0 .. pos + t.
+ * row t of the batch (position pos + t; per-row variant: its own position in its
+ * own sequence's region of the cache, ./rows.ts) attends to positions 0 .. pos + t.
  * Numerics follow the reference (src/kernels/reference/ops.ts): with an f16
  * cache, q and the normalised softmax weights are rounded to f16.
  *
