@@ -12,7 +12,9 @@ import { checkStep, type Backend, type BackendName } from '../../src/kernels/bac
 import { buildLlamaProgram, llamaHyperparameters } from '../../src/model/llama.js';
 import { argmax, topK } from '../../src/model/batch.js';
 import { loadModel } from '../../src/index.js';
-import { sharedPath } from '../helpers/shared.js';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT, sharedPath } from '../helpers/shared.js';
 import { compareRow } from '../helpers/compare.js';
 import { F16_RUN, HAVE_WEBGPU, requireAdapterUnderCI } from '../kernels/webgpu-helpers.js';
 import type { WebGPUBackend } from '../../src/kernels/webgpu/backend.js';
@@ -221,6 +223,28 @@ describe('webgpu', () => {
       file.close();
     }
   });
+});
+
+// GQA 9/3 heads of 64 and a 49152-token vocabulary: the per-row attention over wider heads than stories260K's.
+const SMOL = path.join(REPO_ROOT, 'fixtures', 'generated', 'smollm2-135m-1l-q8_0.gguf');
+
+describe.runIf(HAVE_WEBGPU && !F16_RUN)('webgpu, 1-layer SmolLM2-shaped fixture', () => {
+  it.runIf(existsSync(SMOL))('two concurrent greedy generations give the tokens each gives alone', async () => {
+    const alone = await loadModel(SMOL, { backend: 'webgpu', contextLength: CTX });
+    const together = await loadModel(SMOL, { backend: 'webgpu', contextLength: CTX, sequences: 2 });
+    try {
+      const prompts = [[1, 504, 2365, 282, 253, 1345, 28, 665], [1, 38, 7021, 314]];
+      const opts = { maxTokens: 4, temperature: 0, ignoreEos: true };
+      const want = [];
+      for (const p of prompts) want.push((await alone.complete(p, opts)).tokens);
+      const got = await Promise.all(prompts.map((p) => together.complete(p, opts)));
+      expect(got.map((g) => g.tokens)).toEqual(want);
+      expect(together.batchCounters.multiSequenceSteps).toBeGreaterThanOrEqual(opts.maxTokens - 1);
+    } finally {
+      await alone.dispose();
+      await together.dispose();
+    }
+  }, 120_000);
 });
 
 describe('host-side selection', () => {
