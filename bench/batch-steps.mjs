@@ -31,7 +31,7 @@ const REPS = Number(values.reps);
 const STEPS = 8;
 const file = await openGGUF(values.model);
 const hp = llamaHyperparameters(file);
-const b = createBackend(values.backend, { threads: values.threads ? Number(values.threads) : undefined });
+const b = await createBackend(/** @type {import('../dist/kernels/index.js').BackendName} */ (values.backend), { threads: values.threads ? Number(values.threads) : undefined });
 await b.init({ file, program: buildLlamaProgram(hp), contextLength: 512, maxBatch: 64, sequences: 8 });
 // Every sequence starts with a 32-token prompt in its cache.
 const prompt = Int32Array.from({ length: 32 }, (_, i) => 1000 + i);

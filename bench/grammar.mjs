@@ -251,7 +251,7 @@ const result = { machine: os.cpus()[0]?.model, cores: os.cpus().length, loadavg:
 const plain = replay ? median(Array.from({ length: runs }, plainPerToken)) : NaN;
 if (replay) rows.push({ grammar: '-', mode: 'plain sampling, no grammar (sampler only)', total: plain });
 for (const [name, source] of replay ? Object.entries(grammars) : []) {
-  for (const [mode, o] of [['cold', { shared: false, temperature: 0.8 }], ['steady', { shared: true, temperature: 0.8 }], ['greedy', { shared: true, temperature: 0 }]]) {
+  for (const [mode, o] of /** @type {Array<[string, { shared: boolean; temperature: number }]>} */ ([['cold', { shared: false, temperature: 0.8 }], ['steady', { shared: true, temperature: 0.8 }], ['greedy', { shared: true, temperature: 0 }]])) {
     const rs = Array.from({ length: runs }, () => grammarPerToken(source, o));
     rows.push({ grammar: name, mode, grammarMs: median(rs.map((r) => r.mean)), cpuMs: median(rs.map((r) => r.cpu)), total: median(rs.map((r) => r.total)), medianStep: median(rs.map((r) => r.median)), p99Step: median(rs.map((r) => r.p99)), counters: rs[0].counters });
   }

@@ -21,6 +21,11 @@
  *   The per-call cost of the harness (op encoding, waking the pool) is measured
  *   on its own with a 4-row matrix and printed; it is included in the figures,
  *   as a barrier is in a model's decode step.
+ * - At 1 thread an on-CPU rate as well: bytes per second of the process's CPU
+ *   time (user + system) over the same passes. Only the calling thread works
+ *   then, so this removes the time-slicing by other jobs on a loaded machine,
+ *   where wall-clock rates vary several-fold from run to run; compare builds
+ *   by it, alternating.
  *
  *   node bench/kernels.mjs [--types Q8_0,Q4_K] [--threads 1,2] [--reps 7] [--dram-mib 1024] [--ceilings cache|fresh|off]
  *
@@ -106,21 +111,29 @@ for (const threads of threadList) {
       if (fmt === 1) h.exp.quantizeQ8A(xf, x, cols);
       else if (fmt === 2) h.exp.quantizeQ8K(xf, x, cols);
       else h.floats(x, cols).set(h.floats(xf, cols));
+      const cpuMs = []; // process CPU time per call (user + system): time-slicing by other jobs removed
       const pass = () => {
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         for (let c = 0; c < copies; c++) h.matmul(type.id, w + c * matBytes, rb, x, cols, out, rows, 1);
-        return (performance.now() - t0) / copies;
+        const wall = (performance.now() - t0) / copies;
+        const cu = process.cpuUsage(c0);
+        cpuMs.push((cu.user + cu.system) / 1000 / copies);
+        return wall;
       };
       pass(); // warm-up: page faults, tier-up
+      cpuMs.length = 0;
       const ms = Array.from({ length: REPS }, pass);
+      // at 1 thread only the calling thread works, so bytes per CPU second is the kernel's rate while it runs
+      const onCpu = threads === 1 ? matBytes / (median(cpuMs) / 1000) / 1e9 : undefined;
       const med = median(ms), best = Math.min(...ms);
       const gb = matBytes / (med / 1000) / 1e9, gbBest = matBytes / (best / 1000) / 1e9;
       results.push({
         type: name, rows, cols, threads, bytes: matBytes, copies, medianMs: med, bestMs: best, samplesMs: ms,
-        gbPerSecond: gb, bestGbPerSecond: gbBest,
+        gbPerSecond: gb, bestGbPerSecond: gbBest, ...(onCpu ? { onCpuGbPerSecond: onCpu } : {}),
         ...(at ? { dramFraction: gb / at.dramReadGBps, bestDramFraction: gbBest / at.dramReadGBps } : {}),
       });
-      process.stderr.write(`${name} ${rows}x${cols} t${threads}: ${gb.toFixed(2)} GB/s median, ${gbBest.toFixed(2)} best${at ? ` (${(100 * gb / at.dramReadGBps).toFixed(0)} % / ${(100 * gbBest / at.dramReadGBps).toFixed(0)} % of ${at.dramReadGBps.toFixed(1)})` : ''}\n`);
+      process.stderr.write(`${name} ${rows}x${cols} t${threads}: ${gb.toFixed(2)} GB/s median, ${gbBest.toFixed(2)} best${onCpu ? `, ${onCpu.toFixed(2)} on-CPU` : ''}${at ? ` (${(100 * gb / at.dramReadGBps).toFixed(0)} % / ${(100 * gbBest / at.dramReadGBps).toFixed(0)} % of ${at.dramReadGBps.toFixed(1)})` : ''}\n`);
     }
   }
   // the harness's fixed cost per call: a 4-row F32 matvec (one chunk)

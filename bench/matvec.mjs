@@ -58,6 +58,9 @@ const VARIANTS = [
   ['cur 4 rows', 'cur4', { chunk: 64 * K }, 'as cur, four adjacent rows block by block (activations loaded once per block for four rows)'],
   ['cur two streams', 'curTwo', {}, 'as cur, the thread\'s rows in two halves, one row of each in turn'],
   ['cur two interleaved', 'twoInterleaved', {}, 'as cur, two far-apart rows block by block in one loop (activations loaded once for both)'],
+  ['cur two in chunk', 'twoNear', { chunk: 64 * K }, 'as cur two interleaved, but the two rows j and j + half of each 64 KiB chunk (32 KiB apart), as a driver that sees one chunk can pair them'],
+  ['cur two in chunk 256K', 'twoNear', { chunk: 256 * K }, 'as cur two in chunk, 256 KiB chunks (rows 128 KiB apart)'],
+  ['cur two in chunk 1M', 'twoNear', { chunk: 1024 * K }, 'as cur two in chunk, 1 MiB chunks (rows 512 KiB apart)'],
   ['lite two streams', 'liteTwo', {}, 'lite, two halves in turn'],
 ].filter(([label, fn]) => !values.only || values.only.split(',').some((o) => o === label || o === fn));
 const NAMES = [...new Set(VARIANTS.map((v) => v[1]))];

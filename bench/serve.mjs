@@ -53,7 +53,7 @@ function promptIds(n, seed) {
 async function completion(prompt, maxTokens, extra = {}) {
   const t0 = performance.now();
   const r = await fetch(`${url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, ...extra }) });
-  const j = await r.json();
+  const j = /** @type {any} */ (await r.json());
   if (r.status !== 200) throw new Error(JSON.stringify(j));
   return { ms: performance.now() - t0, usage: j.usage, timings: j.timings };
 }

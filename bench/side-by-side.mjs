@@ -101,7 +101,7 @@ function oursTests(s) {
   };
 }
 
-const TESTS = [['pp', P > 0, `pp${P}`], ['tg', N > 0, `tg${N}`], ['tgDeep', N > 0 && D > 0, `tg${N} @ d${D}`]].filter((t) => t[1]);
+const TESTS = /** @type {Array<[string, boolean, string]>} */ ([['pp', P > 0, `pp${P}`], ['tg', N > 0, `tg${N}`], ['tgDeep', N > 0 && D > 0, `tg${N} @ d${D}`]]).filter((t) => t[1]);
 const rows = [];
 for (const file of files) {
   const name = path.basename(file);

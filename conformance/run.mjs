@@ -76,7 +76,7 @@ async function llamaInstance() {
   return llamaPromise;
 }
 
-async function llamaRun(modelPath, prompts, texts, nGreedy) {
+export async function llamaRun(modelPath, prompts, texts, nGreedy) {
   const llama = await llamaInstance();
   const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
   const context = await model.createContext({ contextSize: 512, batchSize: 512, threads: 1, flashAttention: false, sequences: 1 });
@@ -110,7 +110,7 @@ async function llamaRun(modelPath, prompts, texts, nGreedy) {
 
 // ------------------------------------------------------------------ tsinfer side
 
-async function oursRun(modelPath, prompts, texts, nGreedy, backend = 'reference') {
+export async function oursRun(modelPath, prompts, texts, nGreedy, backend = 'reference') {
   const { loadModel } = await import(path.join(ROOT, 'dist', 'index.js'));
   const model = await loadModel(modelPath, { contextLength: 512, backend });
   try {
@@ -137,7 +137,7 @@ async function oursRun(modelPath, prompts, texts, nGreedy, backend = 'reference'
 // ------------------------------------------------------------------ prompts
 
 /** Token-id prompts (no tokenizer involved): BOS-less random ids, fixed seeds. */
-async function idPrompts(nVocab, lengths, seed) {
+export async function idPrompts(nVocab, lengths, seed) {
   const { mulberry32 } = await import(path.join(ROOT, 'scripts', 'fixtures.mjs'));
   const rnd = mulberry32(seed);
   return lengths.map((len) => Array.from({ length: len }, () => Math.floor(rnd() * nVocab)));

@@ -1,13 +1,11 @@
 /** tsinfer: GGUF language models in pure TypeScript. Public API. */
-import { loadModel, type Model } from './model/model.js';
-import { GenerationStream, type GenerateOptions } from './generate/generate.js';
-
 export { loadModel, loadTokenizer, Model, type ChatMessage, type ChatOptions, type LoadModelOptions, type ModelGenerateOptions, type ModelInfo, type Tokenizer } from './model/model.js';
 export type { BatchCounters } from './model/batch.js';
 export type { GenerateOptions, GenerationChunk, GenerationResult, GenerationStats, FinishReason, GenerationStream } from './generate/generate.js';
 export type { SamplingOptions } from './generate/sampling.js';
 export type { BackendName, LoadProgress } from './kernels/index.js';
 export { GGUFError, type GGUFErrorCode } from './gguf/errors.js';
+export { openGGUFFrom, type ModelSource, type ReadProgress } from './gguf/open.js';
 export { openGGUF, type GGUFFile, type GGUFTensorInfo, type GGUFValue } from './gguf/reader.js';
 export { GGML_TYPES, ggmlType, type GGMLTypeInfo } from './gguf/types.js';
 export { copyGGUF, gv, writeGGUF, type GGUFWriteOptions, type GGUFWriteTensor, type GGUFWriteValue } from './gguf/writer.js';
@@ -23,24 +21,4 @@ export { BpeTokenizer, SpmTokenizer, TokenizerError, PRE_TOKENIZER_NAMES, type D
 export { renderChatTemplate, type ChatTemplateOptions } from './tokenizer/chat.js';
 export { createServer, TsinferServer, type ServerOptions } from './server/server.js';
 
-/**
- * One-shot generation: `generate({ model: 'file.gguf' | loadedModel, prompt, ...options })`.
- * Streams like `model.generate`; when given a path, the model is loaded first and disposed at the end.
- */
-export function generate(args: { model: string | Model; prompt: string | number[] } & GenerateOptions): GenerationStream {
-  const { model, prompt, ...opts } = args;
-  if (typeof model !== 'string') return model.generate(prompt, opts);
-  const path = model;
-  // Load lazily inside the stream so errors surface through iteration / result.
-  async function* run() {
-    const m = await loadModel(path);
-    try {
-      const s = m.generate(prompt, opts);
-      for await (const chunk of s) yield chunk;
-      return await s.result;
-    } finally {
-      await m.dispose();
-    }
-  }
-  return new GenerationStream(run());
-}
+export { generate } from './model/oneshot.js';

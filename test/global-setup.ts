@@ -6,6 +6,7 @@
  */
 export default async function setup(): Promise<void> {
   // scripts/fixtures.mjs runs on the built library (dist/), which `npm test` builds first.
+  // @ts-expect-error: plain ESM script without type declarations
   const { ensureFixtures } = (await import('../scripts/fixtures.mjs')) as { ensureFixtures: (o: object) => Promise<string[]> };
   const t0 = Date.now();
   const made: string[] = [];

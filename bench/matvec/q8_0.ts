@@ -196,6 +196,34 @@ let sink: u32 = 0;
   if ((r1 - r0) & 1) store<f32>(out + (<usize>(r1 - 1) << 2), kind == 0 ? dotCur(w + <usize>(r1 - 1) * rb, xa, nb, tab) : dotLite(w + <usize>(r1 - 1) * rb, xq, nb, tab));
 }
 
+/** Rows at wA and wB block by block in one loop, each block's activations loaded once for both (results at oA, oB). */
+// @ts-ignore: decorator
+@inline function dotTwo(wA: usize, wB: usize, xa: usize, nb: i32, tab: usize, oA: usize, oB: usize): void {
+  let accA = f32x4.splat(0), accB = f32x4.splat(0);
+  let wa = wA, wb = wB, xp = xa, hp = xa + <usize>nb * 40;
+  for (let b = 0; b < nb; b++) {
+    const h0 = v128.load(hp), h1 = v128.load(hp, 16), h2 = v128.load(hp, 32), h3 = v128.load(hp, 48);
+    const dx = load<f32>(xp);
+    {
+      const w0 = v128.load(wa, 2), w1 = v128.load(wa, 18);
+      const isum = i32x4.add(
+        i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), h0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), h1)),
+        i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), h2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), h3)));
+      accA = f32x4.add(accA, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(f16t(tab, load<u16>(wa)) * dx)));
+    }
+    {
+      const w0 = v128.load(wb, 2), w1 = v128.load(wb, 18);
+      const isum = i32x4.add(
+        i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), h0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), h1)),
+        i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), h2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), h3)));
+      accB = f32x4.add(accB, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(f16t(tab, load<u16>(wb)) * dx)));
+    }
+    wa += 34; wb += 34; xp += 40; hp += 64;
+  }
+  store<f32>(oA, hsum(accA));
+  store<f32>(oB, hsum(accB));
+}
+
 /**
  * Two streams per thread with the blocks of the two rows interleaved inside one loop
  * (block b of row j, then block b of row j + half): both streams advance together, line by line.
@@ -205,32 +233,27 @@ export function twoInterleaved(p: usize, tid: i32, nth: i32): void {
   const xa = P(p, 5), tab = P(p, 7);
   const r0 = <i32>(<i64>rows * tid / nth), r1 = <i32>(<i64>rows * (tid + 1) / nth);
   const half = (r1 - r0) >> 1;
-  for (let j = r0; j < r0 + half; j++) {
-    let accA = f32x4.splat(0), accB = f32x4.splat(0);
-    let wa = w + <usize>j * rb, wb = w + <usize>(j + half) * rb, xp = xa, hp = xa + <usize>nb * 40;
-    for (let b = 0; b < nb; b++) {
-      const h0 = v128.load(hp), h1 = v128.load(hp, 16), h2 = v128.load(hp, 32), h3 = v128.load(hp, 48);
-      const dx = load<f32>(xp);
-      {
-        const w0 = v128.load(wa, 2), w1 = v128.load(wa, 18);
-        const isum = i32x4.add(
-          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), h0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), h1)),
-          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), h2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), h3)));
-        accA = f32x4.add(accA, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(f16t(tab, load<u16>(wa)) * dx)));
-      }
-      {
-        const w0 = v128.load(wb, 2), w1 = v128.load(wb, 18);
-        const isum = i32x4.add(
-          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), h0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), h1)),
-          i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), h2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), h3)));
-        accB = f32x4.add(accB, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(f16t(tab, load<u16>(wb)) * dx)));
-      }
-      wa += 34; wb += 34; xp += 40; hp += 64;
-    }
-    store<f32>(out + (<usize>j << 2), hsum(accA));
-    store<f32>(out + (<usize>(j + half) << 2), hsum(accB));
-  }
+  for (let j = r0; j < r0 + half; j++) dotTwo(w + <usize>j * rb, w + <usize>(j + half) * rb, xa, nb, tab, out + (<usize>j << 2), out + (<usize>(j + half) << 2));
   if ((r1 - r0) & 1) store<f32>(out + (<usize>(r1 - 1) << 2), dotCur(w + <usize>(r1 - 1) * rb, xa, nb, tab));
+}
+
+/**
+ * As twoInterleaved but inside each 64 KiB chunk of the engine's interpreter (atomic counter per chunk):
+ * rows j and j + half of the chunk, 32 KiB apart, as a matmul driver that only sees its chunk can pair them.
+ */
+export function twoNear(p: usize, tid: i32, nth: i32): void {
+  const w = P(p, 0), rb = P(p, 1), rows = <i32>P(p, 2), nb = <i32>P(p, 3), out = P(p, 4);
+  const xa = P(p, 5), tab = P(p, 7), chunk = <i32>P(p, 8), ctr = P(p, 9) + (<usize>tid << 6);
+  const nChunks = (rows + chunk - 1) / chunk;
+  const c0 = <i32>(<i64>nChunks * tid / nth), c1 = <i32>(<i64>nChunks * (tid + 1) / nth);
+  for (;;) {
+    const c = c0 + atomic.add<i32>(ctr, 1);
+    if (c >= c1) break;
+    const j0 = c * chunk, j1 = min(rows, (c + 1) * chunk);
+    const half = (j1 - j0) >> 1;
+    for (let j = j0; j < j0 + half; j++) dotTwo(w + <usize>j * rb, w + <usize>(j + half) * rb, xa, nb, tab, out + (<usize>j << 2), out + (<usize>(j + half) << 2));
+    if ((j1 - j0) & 1) store<f32>(out + (<usize>(j1 - 1) << 2), dotCur(w + <usize>(j1 - 1) * rb, xa, nb, tab));
+  }
 }
 
 /**

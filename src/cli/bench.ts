@@ -10,7 +10,7 @@
 import { availableParallelism, cpus } from 'node:os';
 import { basename } from 'node:path';
 import { openGGUF } from '../gguf/reader.js';
-import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters } from '../model/llama.js';
+import { planModel } from '../model/arch/index.js';
 import { BACKENDS, createBackend, defaultBackend, type Backend, type BackendName } from '../kernels/index.js';
 import type { OpProfile } from '../kernels/backend.js';
 import { loadWasmBuild, WA, wasmAvailable, type WasmBuild } from '../kernels/wasm/loader.js';
@@ -172,10 +172,8 @@ export async function openBenchSession(o: { file: string; backend: BackendName; 
   const file = await openGGUF(o.file);
   let backend: Backend | undefined;
   try {
-    const hp = llamaHyperparameters(file);
-    checkLlamaTensors(file, hp);
-    const program = buildLlamaProgram(hp, 'f16');
-    backend = createBackend(o.backend, { threads: o.threads, flashAttention: o.flashAttention, profile: o.profile });
+    const { program, hyperparameters: hp } = planModel(file, 'f16');
+    backend = await createBackend(o.backend, { threads: o.threads, flashAttention: o.flashAttention, profile: o.profile });
     await backend.init({ file, program, contextLength: o.contextLength, maxBatch: o.maxBatch, onProgress: undefined });
     const matmulWeights = [...new Set(program.ops.flatMap((op) => (op.op === 'matmul' ? [op.weight] : [])))].map((n) => file.tensor(n)!);
     const b = backend;
@@ -337,7 +335,7 @@ export async function cmdBench(argv: string[]): Promise<number> {
   } }));
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.model) throw new UsageError(`bench needs a model: -m FILE\n${BENCH_USAGE}`);
-  const backend = (values.backend ?? defaultBackend()) as BackendName;
+  const backend = (values.backend ?? (await defaultBackend())) as BackendName;
   if (!BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got "${values.backend}"`);
   const mode = (values.ceilings ?? 'cache') as CeilingMode;
   if (!['cache', 'fresh', 'off'].includes(mode)) throw new UsageError(`--ceilings must be cache, fresh or off, got "${values.ceilings}"`);
@@ -440,7 +438,7 @@ function describeWasmBuild(b: WasmBuild): string {
     : 'simd: baseline SIMD128 + threads (AssemblyScript)';
 }
 
-export function runtimeInfo(): RuntimeInfo {
+export async function runtimeInfo(): Promise<RuntimeInfo> {
   let build: WasmBuild | undefined;
   let failure = '';
   try {
@@ -458,7 +456,7 @@ export function runtimeInfo(): RuntimeInfo {
     v8: process.versions.v8,
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: availableParallelism(),
-    defaultBackend: defaultBackend(),
+    defaultBackend: await defaultBackend(),
     wasm: {
       available: wasmAvailable(),
       build: build ? describeWasmBuild(build) : `none: ${failure}`,
@@ -478,7 +476,7 @@ export async function cmdInfo(argv: string[]): Promise<number> {
     json: { type: 'boolean' },
   } }));
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const info = { ...runtimeInfo(), webgpu: await probeWebGPU() };
+  const info = { ...(await runtimeInfo()), webgpu: await probeWebGPU() };
   if (values.json) {
     process.stdout.write(JSON.stringify(info) + '\n');
     return 0;

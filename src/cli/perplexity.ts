@@ -9,7 +9,7 @@
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { AbortError } from '../generate/errors.js';
-import { FileSource } from '../gguf/source.js';
+import { FileSource } from '../platform/node.js';
 import { loadModel, type Model } from '../model/model.js';
 import { openLogProbsFile, type KlRunning, type KlDivergenceResult, type LogProbsFile, type PerplexityProgress, type PerplexityResult } from '../model/scoring.js';
 import { num, parseArgs, usage, UsageError } from './args.js';

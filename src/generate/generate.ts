@@ -11,6 +11,7 @@ import { Sampler, validateSamplingOptions, type SamplingOptions } from './sampli
 import { StopMatcher } from './stop.js';
 import { grammarConstraint, type GrammarOptions } from './grammar/index.js';
 import { tokenLogprob, validateLogprobOptions, wantsLogprobs, type GeneratedTokenLogprob } from './logprobs.js';
+import { platform } from '../platform/index.js';
 
 export interface GenerateOptions extends SamplingOptions, GrammarOptions {
   /** Most tokens to generate; default: until end of generation or the context is full. */
@@ -154,7 +155,7 @@ export function checkPromptFits(promptTokens: number, contextLength: number): vo
   }
 }
 
-const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+const yieldToEventLoop = () => platform.yieldToEventLoop();
 
 /** Length of the common prefix of two token lists. */
 function commonPrefix(a: readonly number[], b: readonly number[]): number {

@@ -8,7 +8,8 @@
  * bytes once into its destination.
  */
 import { GGUFError, type GGUFErrorCode } from './errors.js';
-import { FileSource, MemorySource, type ByteSource } from './source.js';
+import { MemorySource, type ByteSource } from './source.js';
+import { platform } from '../platform/index.js';
 import { ggmlType, ggmlTypeName, type GGMLTypeInfo } from './types.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
@@ -427,13 +428,13 @@ export function parseGGUF(src: ByteSource): GGUFFile {
 }
 
 /** Opens a GGUF file and reads its header; tensor data stays in the file until asked for. */
-export function openGGUFSync(path: string): GGUFFile {
-  let src: FileSource;
+export function openGGUFSync(path: string | URL): GGUFFile {
+  let src: ByteSource;
   try {
-    src = new FileSource(path);
+    src = platform.openFile(path);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new GGUFError('IO', `cannot open ${path}: ${err.code ?? err.message}`, 0, path);
+    throw new GGUFError('IO', `cannot open ${String(path)}: ${err.code ?? err.message}`, 0, String(path));
   }
   try {
     return parseGGUF(src);

@@ -4,7 +4,12 @@ import type { Program, Step } from '../model/program.js';
 export type BackendName = 'reference' | 'wasm' | 'webgpu';
 
 export interface LoadProgress {
-  /** Bytes of weights loaded so far and in all. */
+  /**
+   * Set by loadModel: 'download' while a URL or Blob is read (bytes of the file; totalBytes 0 when
+   * unknown, tensor ''), then 'weights' while the weights go to the backend (bytes of weights).
+   */
+  readonly stage?: 'download' | 'weights';
+  /** Bytes loaded so far and in all. */
   readonly loadedBytes: number;
   readonly totalBytes: number;
   readonly tensor: string;

@@ -4,7 +4,8 @@
  * sequences (default 1): that many generate() calls run at once, their steps
  * batched into one forward pass (model/batch.ts); more calls wait for a free one.
  */
-import { openGGUF, type GGUFFile } from '../gguf/reader.js';
+import type { GGUFFile } from '../gguf/reader.js';
+import { openGGUFFrom, sourceName, type ModelSource } from '../gguf/open.js';
 import { createBackend, defaultBackend, type Backend, type BackendName, type BackendOptions, type LoadProgress } from '../kernels/index.js';
 import { GenerationStream, generateTokens, type GenerateOptions, type GenerationEngine, type GenerationResult, type GenerationTokenizer } from '../generate/generate.js';
 import { BpeTokenizer, SpmTokenizer, TokenizerError, type EncodeOptions, type DecodeOptions, type Tokenizer } from '../tokenizer/index.js';
@@ -16,7 +17,7 @@ import type { KvCacheType } from './program.js';
 import { klDivergence, perplexityOfTokens, type KlDivergenceOptions, type KlDivergenceResult, type LogProbsFile, type PerplexityOptions, type PerplexityResult, type ScoringEngine } from './scoring.js';
 import { checkPooling, filePooling, hiddenStateProgram, pool, type EmbedOptions, type Pooling } from './embed.js';
 import { StepScheduler, type BatchCounters, type Sequence } from './batch.js';
-import { buildLlamaProgram, checkLlamaTensors, llamaHyperparameters, type LlamaHyperparameters } from './llama.js';
+import { planModel, type Hyperparameters } from './arch/index.js';
 
 export interface LoadModelOptions {
   /**
@@ -81,6 +82,7 @@ function backendOptions(name: BackendName, opts: LoadModelOptions, explicit: boo
 }
 
 export interface ModelInfo {
+  /** The path or URL the model came from (a File's name, or a description of a Blob or bytes). */
   readonly path: string;
   readonly name: string | undefined;
   readonly architecture: string;
@@ -89,7 +91,7 @@ export interface ModelInfo {
   readonly weightBytes: number;
   /** ggml type name → number of tensors of that type. */
   readonly tensorTypes: Record<string, number>;
-  readonly hyperparameters: LlamaHyperparameters;
+  readonly hyperparameters: Hyperparameters;
   readonly contextLength: number;
   /** Sequences the KV cache holds: generations that run at once, batched. */
   readonly sequences: number;
@@ -122,8 +124,8 @@ export function tokenizerFromGGUF(file: GGUFFile, opts: { warn?: (message: strin
 }
 
 /** Loads only the tokenizer of a GGUF file (works on vocabulary-only files with no tensors). */
-export async function loadTokenizer(path: string, opts: { warn?: (message: string) => void } = {}): Promise<Tokenizer> {
-  const file = await openGGUF(path);
+export async function loadTokenizer(source: ModelSource, opts: { warn?: (message: string) => void } = {}): Promise<Tokenizer> {
+  const file = await openGGUFFrom(source);
   try {
     return tokenizerFromGGUF(file, opts);
   } finally {
@@ -207,13 +209,16 @@ export class Model {
   }
 
   /** @internal */
-  static async load(path: string, opts: LoadModelOptions = {}): Promise<Model> {
+  static async load(source: ModelSource, opts: LoadModelOptions = {}): Promise<Model> {
     const explicit = opts.backend !== undefined;
-    let backendName = opts.backend ?? defaultBackend();
-    const file = await openGGUF(path);
+    let backendName = opts.backend ?? (await defaultBackend());
+    const path = sourceName(source);
+    const onProgress = opts.onProgress;
+    const file = await openGGUFFrom(source, { onProgress: onProgress && ((p) => onProgress({ stage: 'download', ...p, tensor: '' })) });
     try {
-      const hp = llamaHyperparameters(file);
-      const tensors = checkLlamaTensors(file, hp);
+      const kvCacheType = opts.kvCacheType ?? 'f16';
+      if (kvCacheType !== 'f16' && kvCacheType !== 'f32') throw new RangeError(`kvCacheType must be 'f16' or 'f32', got ${String(kvCacheType)}`);
+      const { hyperparameters: hp, tensors, program: planned } = planModel(file, kvCacheType);
       const tokenizer = tokenizerFromGGUF(file);
       if (tokenizer.vocabSize !== hp.vocabSize) {
         throw new ModelError(`the tokenizer has ${tokenizer.vocabSize} tokens but token_embd.weight has ${hp.vocabSize} rows`);
@@ -223,16 +228,13 @@ export class Model {
       const batchSize = opts.batchSize ?? 512;
       if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${opts.batchSize}`);
       const maxBatch = Math.min(batchSize, contextLength);
-      const kvCacheType = opts.kvCacheType ?? 'f16';
-      if (kvCacheType !== 'f16' && kvCacheType !== 'f32') throw new RangeError(`kvCacheType must be 'f16' or 'f32', got ${String(kvCacheType)}`);
-      const llama = buildLlamaProgram(hp, kvCacheType);
       const embedding = opts.embeddings ? { pooling: filePooling(file, hp.architecture) } : undefined;
-      const program = embedding ? hiddenStateProgram(llama) : llama;
+      const program = embedding ? hiddenStateProgram(planned) : planned;
       const asked = opts.sequences ?? 1;
       if (!Number.isInteger(asked) || asked < 1) throw new RangeError(`sequences must be a positive integer, got ${opts.sequences}`);
       // A backend without multi-sequence steps holds one sequence: generations are then serialised.
-      const initFor = (b: Backend) => ({ file, program, contextLength, maxBatch, sequences: Math.min(asked, b.maxSequences), onProgress: opts.onProgress });
-      let backend = createBackend(backendName, backendOptions(backendName, opts, explicit));
+      const initFor = (b: Backend) => ({ file, program, contextLength, maxBatch, sequences: Math.min(asked, b.maxSequences), onProgress: onProgress && ((p: LoadProgress) => onProgress({ ...p, stage: 'weights' })) });
+      let backend = await createBackend(backendName, backendOptions(backendName, opts, explicit));
       try {
         await backend.init(initFor(backend));
       } catch (e) {
@@ -241,7 +243,7 @@ export class Model {
         backend.dispose();
         (opts.onWarning ?? console.warn)(`the default ${backendName} backend cannot run this model (${e.message}); using the reference backend`);
         backendName = 'reference';
-        backend = createBackend(backendName);
+        backend = await createBackend(backendName);
         await backend.init(initFor(backend));
       }
       const sequences = Math.min(asked, backend.maxSequences);
@@ -492,6 +494,6 @@ export class Model {
   }
 }
 
-export function loadModel(path: string, opts?: LoadModelOptions): Promise<Model> {
-  return Model.load(path, opts);
+export function loadModel(source: ModelSource, opts?: LoadModelOptions): Promise<Model> {
+  return Model.load(source, opts);
 }

@@ -1,6 +1,6 @@
 /**
  * The forward pass as data: a list of ops over named buffers, built once per
- * model by model/llama.ts and compiled by each backend.
+ * model by its architecture (model/arch/) and compiled by each backend.
  *
  * Every activation buffer is a matrix of `rows × width` float32, row-major.
  * Its row count is decided per step: `tokens` buffers have one row per token
@@ -20,22 +20,57 @@ export interface BufferDecl {
 export type Op =
   /** out[t] = dequantized row tokens[t] of `table` (shape [width, nVocab]). */
   | { readonly op: 'embed'; readonly table: string; readonly out: string }
-  /** out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight */
-  | { readonly op: 'rmsnorm'; readonly x: string; readonly weight: string; readonly eps: number; readonly out: string }
-  /** out[r] = W · x[r], W of GGUF shape [cols, outRows] (each of its outRows rows has `cols` elements). */
-  | { readonly op: 'matmul'; readonly weight: string; readonly x: string; readonly out: string }
-  /** Rotates adjacent pairs (llama.cpp "normal" mode) of the first ropeDim dims of every head, at the row's position. */
-  | { readonly op: 'rope'; readonly x: string; readonly nHeads: number; readonly headDim: number; readonly ropeDim: number; readonly base: number }
+  /**
+   * out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight. With `groupWidth` (per-head norms, Qwen3/Gemma 3's
+   * q/k norms) every run of groupWidth values of a row is normalised on its own with the same weight.
+   */
+  | { readonly op: 'rmsnorm'; readonly x: string; readonly weight: string; readonly eps: number; readonly out: string; readonly groupWidth?: number }
+  /** out[r] = W · x[r] (+ bias), W of GGUF shape [cols, outRows] (each of its outRows rows has `cols` elements); bias a vector of outRows. */
+  | { readonly op: 'matmul'; readonly weight: string; readonly x: string; readonly out: string; readonly bias?: string }
+  /**
+   * RoPE of the first ropeDim dims of every head at the row's position, with the angles of the
+   * rope table `freqs` (model/rope.ts; ropeDim and base repeat freqs.dim and freqs.base).
+   * 'normal' (llama.cpp's default) rotates adjacent pairs (x[2i], x[2i+1]); 'neox' rotates (x[i], x[i + ropeDim/2]).
+   */
+  | { readonly op: 'rope'; readonly x: string; readonly nHeads: number; readonly headDim: number; readonly ropeDim: number; readonly base: number; readonly mode: RopeMode; readonly freqs: RopeFreqs }
   /** Writes rows of k and v into layer `layer` of the KV cache at the rows' positions. */
   | { readonly op: 'kv_store'; readonly layer: number; readonly k: string; readonly v: string }
-  /** Causal attention of q's rows over the cache of `layer` up to each row's position; GQA: head h reads KV head floor(h / (nHeads / nKvHeads)). */
-  | { readonly op: 'attention'; readonly layer: number; readonly q: string; readonly out: string; readonly nHeads: number; readonly nKvHeads: number; readonly headDim: number; readonly scale: number }
+  /**
+   * Causal attention of q's rows over the cache of `layer` up to each row's position; GQA: head h reads KV head
+   * floor(h / (nHeads / nKvHeads)). With `window` (sliding-window layers), the row at position p sees only
+   * positions p - window + 1 .. p (llama.cpp's LLAMA_SWA_TYPE_STANDARD mask).
+   */
+  | { readonly op: 'attention'; readonly layer: number; readonly q: string; readonly out: string; readonly nHeads: number; readonly nKvHeads: number; readonly headDim: number; readonly scale: number; readonly window?: number }
   /** out = a + b (element-wise; out may alias a). */
   | { readonly op: 'add'; readonly a: string; readonly b: string; readonly out: string }
   /** out = silu(gate) * up */
   | { readonly op: 'silu_mul'; readonly gate: string; readonly up: string; readonly out: string }
+  /**
+   * out = gelu(gate) * up, GELU's tanh approximation as ggml's CPU backend computes it: the input rounded
+   * to f16 and looked up in a table of f16 results (|x| < 10; 0 below, x above).
+   */
+  | { readonly op: 'gelu_mul'; readonly gate: string; readonly up: string; readonly out: string }
+  /** out = x * scale (element-wise, float32; out may alias x). */
+  | { readonly op: 'scale'; readonly x: string; readonly scale: number; readonly out: string }
+  /** x = cap * tanh(x / cap), in place (final logit soft-capping). */
+  | { readonly op: 'softcap'; readonly x: string; readonly cap: number }
+  /** out[r] = x[r][offset .. offset + width(out)): a column slice (fused QKV and gate-up tensors). */
+  | { readonly op: 'slice'; readonly x: string; readonly offset: number; readonly out: string }
   /** Copies the output rows of a `tokens` buffer into an `outputs` buffer. */
   | { readonly op: 'gather_outputs'; readonly x: string; readonly out: string };
+
+export type RopeMode = 'normal' | 'neox';
+
+/**
+ * What a rope table is computed from (model/rope.ts): theta(pos, i) = freqScale * pos * base^(-2i/dim) / factors[i].
+ * factors: llama.cpp's rope "freq factors" (Llama 3's rope_freqs.weight), dim/2 values.
+ */
+export interface RopeFreqs {
+  readonly dim: number;
+  readonly base: number;
+  readonly freqScale: number;
+  readonly factors?: Float32Array;
+}
 
 /**
  * KV cache element type. 'f16' (llama.cpp's default) stores K and V rounded to

@@ -163,7 +163,7 @@ const BUILD = {
     const [nHeads, headDim, ropeDim] = row.shape as [number, number, number];
     const width = nHeads * headDim;
     return {
-      program: program(width, [], [{ op: 'rope', x: 'x', nHeads, headDim, ropeDim, base: 10000 }], 'x', width, []),
+      program: program(width, [], [{ op: 'rope', x: 'x', nHeads, headDim, ropeDim, base: 10000, mode: 'normal', freqs: { dim: ropeDim, base: 10000, freqScale: 1 } }], 'x', width, []),
       tensors: [table(width, r)],
       scale: rowMax(width), tol: 1e-5, vocab: VOCAB, width,
     };

@@ -1,8 +1,9 @@
 /**
  * The same library code in headless Chromium (Debian's /usr/bin/chromium through
- * playwright-core, WebGPU on SwiftShader): a page loads stories260K over HTTP from
- * a local server, generates 50 greedy tokens on navigator.gpu, and the tokens and
- * text equal the Node (Dawn) result. Serves dist/ as built by `npm test`'s pretest.
+ * playwright-core, WebGPU on SwiftShader): a page imports the browser bundle
+ * (dist/tsinfer.browser.js), loads stories260K by URL from a local server, generates
+ * 50 greedy tokens on navigator.gpu, and the tokens and text equal the Node (Dawn)
+ * result. Serves dist/ as built by `npm test`'s pretest.
  * Without Chromium the test is skipped with a warning, and fails under
  * TSINFER_REQUIRE_WEBGPU=1 (.ci/run installs it).
  */
@@ -23,7 +24,7 @@ const MODEL = sharedPath('models', 'stories260K.gguf');
 const PROMPT = 'Once upon a time';
 const N = 50;
 
-const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json' };
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.map': 'application/json' };
 
 /** Serves the repository's dist/ and the test page, and the model at /model.gguf; nothing else. */
 function serve(): Promise<http.Server> {
@@ -48,7 +49,7 @@ function serve(): Promise<http.Server> {
 
 it.runIf(HAVE_WEBGPU && (HAVE_CHROMIUM || CI))(`headless Chromium: ${N} greedy tokens of stories260K on WebGPU equal the Node result`, async () => {
   expect(HAVE_CHROMIUM, `Chromium at ${CHROMIUM}`).toBe(true);
-  expect(existsSync(path.join(REPO_ROOT, 'dist', 'kernels', 'webgpu', 'backend.js')), 'dist/ is built (npm run build)').toBe(true);
+  expect(existsSync(path.join(REPO_ROOT, 'dist', 'tsinfer.browser.js')), 'dist/tsinfer.browser.js is built (npm run build)').toBe(true);
   const node = await loadModel(MODEL, { backend: 'webgpu', contextLength: 128, batchSize: 32 });
   let want: { ids: number[]; text: string };
   try {
@@ -68,9 +69,10 @@ it.runIf(HAVE_WEBGPU && (HAVE_CHROMIUM || CI))(`headless Chromium: ${N} greedy t
     const port = (server.address() as AddressInfo).port;
     await page.goto(`http://localhost:${port}/test/kernels/webgpu-browser/page.html?n=${N}&prompt=${encodeURIComponent(PROMPT)}`);
     await page.waitForFunction(() => (window as unknown as { tsinferResult?: unknown }).tsinferResult !== undefined, undefined, { timeout: 240_000 });
-    const got = (await page.evaluate(() => (window as unknown as { tsinferResult: unknown }).tsinferResult)) as { ids?: number[]; text?: string; adapter?: string; error?: string; counters?: Record<string, number> };
+    const got = (await page.evaluate(() => (window as unknown as { tsinferResult: unknown }).tsinferResult)) as { ids?: number[]; text?: string; adapter?: string; error?: string; stages?: string[] };
     expect(got.error, logs.join('\n')).toBeUndefined();
-    console.log(`browser (${got.adapter}): ${JSON.stringify(got.text)}; counters ${JSON.stringify(got.counters)}`);
+    console.log(`browser (${got.adapter}): ${JSON.stringify(got.text)}`);
+    expect(got.stages).toEqual(['download', 'weights']);
     expect(got.ids).toEqual(want.ids);
     expect(got.text).toBe(want.text);
   } finally {

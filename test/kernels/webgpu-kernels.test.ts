@@ -182,11 +182,12 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
     }
   }
 
-  it('rope: 9 heads x 64 (rope 64) and 8 heads x 8, 5 rows at a random position', async () => {
+  it('rope (normal and NeoX): 9 heads x 64 (rope 64) and 8 heads x 8, 5 rows at a random position', async () => {
     const { rand, normal } = seededRandom('rope');
-    for (const [nHeads, headDim, ropeDim] of [[9, 64, 64], [8, 8, 8], [4, 64, 32]] as const) {
+    for (const [nHeads, headDim, ropeDim, mode] of [[9, 64, 64, 'normal'], [8, 8, 8, 'normal'], [4, 64, 32, 'normal'], [9, 64, 64, 'neox'], [4, 64, 32, 'neox']] as const) {
       const width = nHeads * headDim;
-      const prog = program([{ name: 'q', width, rows: 'tokens' }], [{ op: 'rope', x: 'q', nHeads, headDim, ropeDim, base: 10000 }], 'q', []);
+      const freqs = { dim: ropeDim, base: 10000, freqScale: 1 };
+      const prog = program([{ name: 'q', width, rows: 'tokens' }], [{ op: 'rope', x: 'q', nHeads, headDim, ropeDim, base: 10000, mode, freqs }], 'q', []);
       const be = await opBackend(prog, [], { subgroups: false, maxBatch: 5, contextLength: 2048 });
       try {
         const pos = (rand() * 2040) | 0;
@@ -194,9 +195,9 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
         be.writeActivation('q', x);
         const got = await be.forward(steps(5, pos));
         const want = x.slice();
-        ref.rope(want, 5, pos, nHeads, headDim, ropeDim, 10000);
+        ref.rope(want, 5, pos, nHeads, headDim, ropeDim, 10000, mode);
         const { err, at } = maxScaledError(got, want, 1);
-        expect(err, `${nHeads}x${headDim} at pos ${pos}, element ${at}`).toBeLessThan(2e-6);
+        expect(err, `${mode} ${nHeads}x${headDim} at pos ${pos}, element ${at}`).toBeLessThan(2e-6);
       } finally {
         be.dispose();
       }

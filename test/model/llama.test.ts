@@ -3,49 +3,15 @@
  * GGUF builder: tied embeddings, F16 weights, and the ModelErrors that name
  * what is wrong.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { GGUFValueType, openGGUFSync, type GGUFMetaValue } from '../../src/gguf/reader.js';
+import { openGGUFSync } from '../../src/gguf/reader.js';
 import { GGMLType } from '../../src/gguf/types.js';
 import { loadModel, ModelError } from '../../src/index.js';
 import { f32ToF16 } from '../../src/quant/index.js';
-import { arr, buildGGUF, type TensorSpec, type VTName, type WValue } from '../gguf/writer-helper.js';
+import type { TensorSpec } from '../gguf/writer-helper.js';
+import { variant } from '../helpers/variant.js';
 import { sharedPath } from '../helpers/shared.js';
 import { compareRow } from '../helpers/compare.js';
-
-const NAMES = Object.keys({ u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9, u64: 10, i64: 11, f64: 12 }) as VTName[];
-
-function toW(type: number, value: unknown): WValue {
-  const t = NAMES[type]!;
-  if (t === 'array') throw new Error('nested');
-  return { t, v: value } as WValue;
-}
-function metaToW(m: GGUFMetaValue): WValue {
-  if (m.type !== GGUFValueType.ARRAY) return toW(m.type, m.value);
-  const of = NAMES[m.elementType!]!;
-  return arr(of, Array.from(m.value as ArrayLike<unknown>, (v) => toW(m.elementType!, v)));
-}
-
-const dir = mkdtempSync(path.join(tmpdir(), 'tsinfer-llama-'));
-let n = 0;
-
-/** stories260K rebuilt with changes; returns the path of the new file. */
-function variant(opts: { meta?: Record<string, WValue>; drop?: string[]; tensor?: (t: TensorSpec) => TensorSpec }): string {
-  const src = openGGUFSync(sharedPath('models', 'stories260K.gguf'));
-  try {
-    const meta: [string, WValue][] = [...src.metadata].map(([k, v]) => [k, opts.meta?.[k] ?? metaToW(v)]);
-    const tensors: TensorSpec[] = src.tensors
-      .filter((t) => !opts.drop?.includes(t.name))
-      .map((t) => (opts.tensor ?? ((x) => x))({ name: t.name, type: t.typeId, shape: t.shape, data: src.readTensor(t) }));
-    const file = path.join(dir, `v${n++}.gguf`);
-    writeFileSync(file, buildGGUF(meta, tensors).bytes);
-    return file;
-  } finally {
-    src.close();
-  }
-}
 
 async function logits(file: string, tokens: number[]): Promise<Float32Array> {
   const m = await loadModel(file);

@@ -25,7 +25,7 @@ const CTX = 64;
 async function backendFor(name: BackendName, sequences: number): Promise<{ b: Backend; vocab: number; close: () => void }> {
   const file = await openGGUF(MODEL);
   const hp = llamaHyperparameters(file);
-  const b = createBackend(name, { threads: 2 });
+  const b = await createBackend(name, { threads: 2 });
   await b.init({ file, program: buildLlamaProgram(hp, 'f16'), contextLength: CTX, maxBatch: 16, sequences });
   return { b, vocab: hp.vocabSize, close: () => (b.dispose(), file.close()) };
 }
@@ -163,7 +163,7 @@ describe('concurrent generate() calls', () => {
 
 describe('webgpu', () => {
   it('refuses more sequences than it holds before touching a device', async () => {
-    const b = createBackend('webgpu');
+    const b = await createBackend('webgpu');
     const file = await openGGUF(MODEL);
     try {
       const program = buildLlamaProgram(llamaHyperparameters(file), 'f16');
@@ -179,7 +179,7 @@ describe('webgpu', () => {
     const V = hp.vocabSize;
     const open = async (sequences: number) => {
       // Two output rows per chunk: a step asking for more runs the output head (and the gather) in chunks.
-      const b = createBackend('webgpu', { maxOutputRows: 2 }) as WebGPUBackend;
+      const b = (await createBackend('webgpu', { maxOutputRows: 2 })) as WebGPUBackend;
       await b.init({ file, program: buildLlamaProgram(hp, 'f16'), contextLength: CTX, maxBatch: 16, sequences });
       return b;
     };

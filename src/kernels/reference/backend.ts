@@ -6,8 +6,10 @@
 import { GGMLType, rowBytes } from '../../gguf/types.js';
 import { dequantize } from '../../quant/index.js';
 import type { Program, Step } from '../../model/program.js';
+import { ropeKey, ropeTable } from '../../model/rope.js';
 import { checkStep, type Backend, type BackendInit } from '../backend.js';
 import * as k from './ops.js';
+import { platform } from '../../platform/index.js';
 
 export class ReferenceBackend implements Backend {
   readonly name = 'reference' as const;
@@ -22,6 +24,8 @@ export class ReferenceBackend implements Backend {
   private kCache: Float32Array[] = [];
   private vCache: Float32Array[] = [];
   private scratch = new Float32Array(0);
+  /** Rope tables (model/rope.ts) by ropeKey. */
+  private ropeTables = new Map<string, Float32Array>();
   private contextLength = 0;
   private maxBatch = 0;
   private sequences = 1;
@@ -54,7 +58,7 @@ export class ReferenceBackend implements Backend {
       }
       onProgress?.({ loadedBytes: loaded, totalBytes: total, tensor: t.name });
       // Let progress callbacks and signals run between tensors.
-      await new Promise<void>((r) => setImmediate(r));
+      await platform.yieldToEventLoop();
     }
     this.weightBytes = total;
     this.scratch = new Float32Array(maxCols);
@@ -62,6 +66,9 @@ export class ReferenceBackend implements Backend {
       this.buffers.set(b.name, new Float32Array(b.width * maxBatch));
       this.widths.set(b.name, b.width);
       if (b.rows === 'tokens') this.perToken.add(b.name);
+    }
+    for (const op of program.ops) {
+      if (op.op === 'rope' && !this.ropeTables.has(ropeKey(op.freqs))) this.ropeTables.set(ropeKey(op.freqs), ropeTable(op.freqs, contextLength));
     }
     for (let l = 0; l < program.kv.layers; l++) {
       this.kCache.push(new Float32Array(sequences * contextLength * program.kv.width));
@@ -106,15 +113,22 @@ export class ReferenceBackend implements Backend {
         case 'embed':
           k.embed(this.buf(op.out), this.weight(op.table), step.tokens);
           break;
-        case 'rmsnorm':
-          k.rmsnorm(this.buf(op.out), this.buf(op.x), this.vector(op.weight), rowsOf(op.x), this.widths.get(op.x)!, op.eps);
+        case 'rmsnorm': {
+          // Per-head norms: each group of groupWidth values is a row of its own.
+          const width = this.widths.get(op.x)!;
+          const g = op.groupWidth ?? width;
+          k.rmsnorm(this.buf(op.out), this.buf(op.x), this.vector(op.weight), (rowsOf(op.x) * width) / g, g, op.eps);
           break;
+        }
         case 'matmul':
-          k.matmul(this.buf(op.out), this.buf(op.x), this.weight(op.weight), rowsOf(op.x), this.scratch);
+          k.matmul(this.buf(op.out), this.buf(op.x), this.weight(op.weight), rowsOf(op.x), this.scratch, op.bias ? this.vector(op.bias) : undefined);
           break;
         case 'rope':
-          if (!rows) k.rope(this.buf(op.x), T, step.pos, op.nHeads, op.headDim, op.ropeDim, op.base);
-          else perRow(this.widths.get(op.x)!, (row, pos) => k.rope(row(this.buf(op.x)), 1, pos, op.nHeads, op.headDim, op.ropeDim, op.base));
+          {
+            const tab = this.ropeTables.get(ropeKey(op.freqs))!;
+            if (!rows) k.rope(this.buf(op.x), T, step.pos, op.nHeads, op.headDim, op.ropeDim, tab, op.mode);
+            else perRow(this.widths.get(op.x)!, (row, pos) => k.rope(row(this.buf(op.x)), 1, pos, op.nHeads, op.headDim, op.ropeDim, tab, op.mode));
+          }
           break;
         case 'kv_store': {
           const w = this.program.kv.width;
@@ -124,7 +138,7 @@ export class ReferenceBackend implements Backend {
         }
         case 'attention': {
           const attend = (out: Float32Array, q: Float32Array, n: number, pos: number, s: number) =>
-            k.attention(out, q, ...this.cacheOf(op.layer, s), n, pos, op.nHeads, op.nKvHeads, op.headDim, op.scale, f16);
+            k.attention(out, q, ...this.cacheOf(op.layer, s), n, pos, op.nHeads, op.nKvHeads, op.headDim, op.scale, f16, op.window);
           if (!rows) attend(this.buf(op.out), this.buf(op.q), T, step.pos, seq);
           else perRow(op.nHeads * op.headDim, (row, pos, s) => attend(row(this.buf(op.out)), row(this.buf(op.q)), 1, pos, s));
           break;
@@ -134,6 +148,18 @@ export class ReferenceBackend implements Backend {
           break;
         case 'silu_mul':
           k.siluMul(this.buf(op.out), this.buf(op.gate), this.buf(op.up), rowsOf(op.gate) * this.widths.get(op.gate)!);
+          break;
+        case 'gelu_mul':
+          k.geluMul(this.buf(op.out), this.buf(op.gate), this.buf(op.up), rowsOf(op.gate) * this.widths.get(op.gate)!);
+          break;
+        case 'scale':
+          k.scale(this.buf(op.out), this.buf(op.x), op.scale, rowsOf(op.x) * this.widths.get(op.x)!);
+          break;
+        case 'softcap':
+          k.softcap(this.buf(op.x), op.cap, rowsOf(op.x) * this.widths.get(op.x)!);
+          break;
+        case 'slice':
+          k.slice(this.buf(op.out), this.buf(op.x), rowsOf(op.x), this.widths.get(op.x)!, op.offset, this.widths.get(op.out)!);
           break;
         case 'gather_outputs': {
           const w = this.widths.get(op.x)!;

@@ -17,7 +17,6 @@
  * activations. A quantized copy is made once per buffer version and shared by
  * every matmul that reads it (q, k and v read one copy of h).
  */
-import { availableParallelism } from 'node:os';
 import { GGMLType, ggmlType, ggmlTypeName, rowBytes } from '../../gguf/types.js';
 import type { GGUFTensorInfo } from '../../gguf/reader.js';
 import { dequantize, dequantizeRow } from '../../quant/index.js';
@@ -28,6 +27,7 @@ import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type Wa
 import { ThreadPool } from './pool.js';
 import { BLOCK_LAYOUTS, blockOffsets, Q8A_X16_BYTES } from './layout.js';
 import { CONTROL_BYTES, CONTROL_POOL, controlLayout, encodeOp, OP_FLAGS, OP_WORDS, type OpName, type OpRecord } from './schema.js';
+import { platform } from '../../platform/index.js';
 
 export interface WasmBackendOptions {
   /** Compute threads including the main thread; default the core count. */
@@ -68,7 +68,7 @@ const ATTN_SCRATCH_MAX = 16 << 20;
  */
 export const BARRIER_SPIN_US = 20;
 export function barrierSpinUs(): number {
-  const v = process.env.TSINFER_SPIN_US;
+  const v = platform.env('TSINFER_SPIN_US');
   if (v === undefined || v === '') return BARRIER_SPIN_US;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 1e6) throw new RangeError(`TSINFER_SPIN_US must be an integer number of microseconds in [0, 1e6], got "${v}"`);
@@ -84,6 +84,24 @@ const { OUTPUTS: F_OUTPUTS, NOBARRIER: F_NOBARRIER, REPLICATE: F_REPLICATE } = O
 /** One compiled op record: the op's schema name and its fields. */
 type OpRec = { [K in OpName]: { op: K; f: OpRecord<K> } }[OpName];
 const rec = <K extends OpName>(op: K, f: OpRecord<K>) => ({ op, f }) as OpRec;
+
+/**
+ * Ops and op features of the program the wasm backend does not implement yet (it runs Llama's op
+ * list: plain rope without frequency scaling, no biases, per-head norms, sliding windows, ...).
+ */
+export function wasmUnsupported(program: Program): string[] {
+  const missing = new Set<string>();
+  for (const o of program.ops) {
+    if (o.op === 'rmsnorm' && o.groupWidth !== undefined) missing.add('per-head rmsnorm');
+    else if (o.op === 'matmul' && o.bias) missing.add('matmul bias');
+    else if (o.op === 'rope' && o.mode !== 'normal') missing.add(`rope mode ${o.mode}`);
+    else if (o.op === 'rope' && (o.freqs.freqScale !== 1 || o.freqs.factors)) missing.add('rope frequency scaling');
+    else if (o.op === 'attention' && o.window) missing.add('sliding-window attention');
+    else if (!['embed', 'rmsnorm', 'matmul', 'rope', 'kv_store', 'attention', 'add', 'silu_mul', 'gather_outputs'].includes(o.op)) missing.add(`op ${o.op}`);
+  }
+  return [...missing];
+}
+
 
 type OpOf<K extends Op['op']> = Extract<Op, { op: K }>;
 /** Quantize a buffer's rows into an activation format for the matmuls that read it. */
@@ -108,7 +126,7 @@ const Q8A_BYTES = blockOffsets('Q8A').bytes;
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
 export function defaultThreads(): number {
-  return Math.max(1, availableParallelism());
+  return platform.cores();
 }
 
 /** Bytes of one row of `width` activations in format fmt. */
@@ -187,6 +205,8 @@ export class WasmBackend implements Backend {
   async init({ file, program, contextLength, maxBatch, sequences = 1, onProgress }: BackendInit): Promise<void> {
     if (!Number.isInteger(sequences) || sequences < 1 || sequences > this.maxSequences) throw new RangeError(`sequences must be 1 to ${this.maxSequences}, got ${sequences}`);
     this.sequences = sequences;
+    const missing = wasmUnsupported(program);
+    if (missing.length) throw new ModelError(`the wasm backend does not implement ${missing.join(', ')} yet (the reference backend does)`);
     this.program = program;
     this.contextLength = contextLength;
     this.maxBatch = maxBatch;
@@ -289,7 +309,7 @@ export class WasmBackend implements Backend {
       }
       loaded += t.nBytes;
       onProgress?.({ loadedBytes: loaded, totalBytes: totalW, tensor: t.name });
-      await new Promise<void>((r) => setImmediate(r));
+      await platform.yieldToEventLoop();
     }
     this.weightBytes = totalW;
 
@@ -322,7 +342,8 @@ export class WasmBackend implements Backend {
     ctl[C.counters / 4] = this.counters;
     ctl[C.scratch / 4] = scratch;
     ctl[C.scratchStride / 4] = scratchStride;
-    ctl[C.spinUs / 4] = barrierSpinUs();
+    // Where this thread may not block (a browser page's main thread), barriers only spin.
+    ctl[C.spinUs / 4] = platform.canBlock ? barrierSpinUs() : 0x7fffffff;
     ctl[C.prof / 4] = this.prof;
     if (this.threads > 1) this.pool = await ThreadPool.start(this.build, this.memory, this.ctl, this.threads, this.ctl + CONTROL_POOL, 20000, f16Table);
   }
@@ -366,6 +387,9 @@ export class WasmBackend implements Backend {
         case 'add': out.push({ op: o, reads: [o.a, o.b], writes: [o.out] }); write(o.out); return;
         case 'silu_mul': out.push({ op: o, reads: [o.gate, o.up], writes: [o.out] }); write(o.out); return;
         case 'gather_outputs': out.push({ op: o, reads: [o.x], writes: [o.out] }); write(o.out); return;
+        // Not implemented in wasm yet: init refuses programs with them (wasmUnsupported).
+        case 'gelu_mul': case 'scale': case 'softcap': case 'slice':
+          throw new ModelError(`the wasm backend does not implement op ${o.op} yet`);
         default: {
           const never: never = o;
           throw new ModelError(`the wasm backend has no kernel for op ${(never as { op: string }).op}`);
@@ -498,6 +522,8 @@ export class WasmBackend implements Backend {
         }
         case 'gather_outputs':
           return rec('gather_outputs', { flags: 0, chunk: 1, x: ptr(o.x), out: ptr(o.out), width: width(o.x) });
+        case 'gelu_mul': case 'scale': case 'softcap': case 'slice':
+          throw new ModelError(`the wasm backend does not implement op ${o.op} yet`);
         default: {
           const never: never = o;
           throw new Error(`the wasm backend cannot run op ${(never as { op: string }).op}`);

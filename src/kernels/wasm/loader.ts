@@ -17,6 +17,7 @@
 import { WASM_BUILDS } from './generated/binaries.js';
 import { f16ToF32 } from '../../quant/index.js';
 import { knownAnswerTest, SELF_TEST_BYTES } from './selftest.js';
+import { base64Bytes, platform } from '../../platform/index.js';
 
 /** The parts of the WebAssembly JS API this backend uses (the project's lib has no DOM types). */
 export interface WasmMemory {
@@ -84,30 +85,9 @@ export function writeF16Table(memory: WasmMemory, ptr: number): void {
 /** Whether this engine has shared memory and SIMD128 (the baseline build's needs). */
 export function wasmAvailable(): boolean {
   try {
-    return typeof SharedArrayBuffer !== 'undefined' && typeof WA === 'object' && WA.validate(Buffer.from(WASM_BUILDS.simd!, 'base64'));
+    return typeof SharedArrayBuffer !== 'undefined' && typeof WA === 'object' && WA.validate(base64Bytes(WASM_BUILDS.simd!));
   } catch {
     return false;
-  }
-}
-
-const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
-
-/**
- * Node only: sets V8's relaxed-SIMD flag (process-wide; needed by V8 11.3, a no-op where relaxed SIMD
- * is on by default). Returns true when set, else why not. Browsers and other engines have no node:v8
- * and skip this; Node before 20.16 has no process.getBuiltinModule to reach it synchronously.
- */
-function setRelaxedFlag(): true | string {
-  const proc = (globalThis as { process?: { versions?: { v8?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
-  if (!proc?.versions?.v8) return 'not running under Node (no node:v8)';
-  if (typeof proc.getBuiltinModule !== 'function') return 'this Node has no process.getBuiltinModule (before 20.16) to set it';
-  try {
-    const v8 = proc.getBuiltinModule('node:v8') as { setFlagsFromString?: (flags: string) => void } | undefined;
-    if (typeof v8?.setFlagsFromString !== 'function') return 'node:v8 has no setFlagsFromString';
-    v8.setFlagsFromString(RELAXED_FLAG);
-    return true;
-  } catch (e) {
-    return `setting it failed: ${e instanceof Error ? e.message : String(e)}`;
   }
 }
 
@@ -137,7 +117,7 @@ export interface SelectOptions {
 export function selectWasmBuild(opts: SelectOptions = {}): WasmBuild {
   const force = opts.force ?? 'auto';
   const simd = (note: string, detail: string): WasmBuild => {
-    const bytes = Buffer.from(WASM_BUILDS.simd!, 'base64');
+    const bytes = base64Bytes(WASM_BUILDS.simd!);
     if (!WA.validate(bytes)) throw new Error('this JavaScript engine cannot run the WASM backend (needs SIMD128, threads and shared memory)');
     return { name: 'simd', module: new WA.Module(bytes), bytes: bytes.length, note, detail };
   };
@@ -148,19 +128,19 @@ export function selectWasmBuild(opts: SelectOptions = {}): WasmBuild {
   };
   const b64 = WASM_BUILDS['relaxed-simd'];
   if (!b64) return reject('not in this package');
-  const bytes = Buffer.from(b64, 'base64');
+  const bytes = base64Bytes(b64);
   let flag = false;
   let valid = WA.validate(bytes);
   if (!valid) {
-    const set = setRelaxedFlag();
+    const set = platform.enableRelaxedSimd();
     flag = set === true;
     if (flag) valid = WA.validate(bytes);
-    if (!valid) return reject(`this engine does not validate relaxed SIMD (${flag ? `even with ${RELAXED_FLAG}` : `${RELAXED_FLAG}: ${set}`})`);
+    if (!valid) return reject(`this engine does not validate relaxed SIMD (${flag ? 'even with --experimental-wasm-relaxed-simd' : set})`);
   }
   const module = new WA.Module(bytes);
   const failed = selfTest(module, opts.selfTestScale ?? 1);
   if (failed) return reject(`its self-test failed on this engine: ${failed}`);
-  const how = `self-test passed${flag ? `; V8 flag ${RELAXED_FLAG} set at start-up` : ''}`;
+  const how = `self-test passed${flag ? '; V8 flag --experimental-wasm-relaxed-simd set at start-up' : ''}`;
   return { name: 'relaxed-simd', module, bytes: bytes.length, note: '', detail: force === 'relaxed-simd' ? `forced by TSINFER_WASM_BUILD; ${how}` : how };
 }
 
@@ -168,7 +148,7 @@ const cache = new Map<string, WasmBuild>();
 
 /** TSINFER_WASM_BUILD from the environment (Node), checked. */
 function forcedBuild(): WasmBuildName | 'auto' {
-  const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.TSINFER_WASM_BUILD;
+  const v = platform.env('TSINFER_WASM_BUILD');
   if (v === undefined || v === '' || v === 'auto') return 'auto';
   if (v === 'simd' || v === 'relaxed-simd') return v;
   if (v === 'relaxed') return 'relaxed-simd';

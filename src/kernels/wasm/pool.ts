@@ -1,5 +1,5 @@
 /**
- * Compute threads for the WASM backend: worker_threads that each instantiate
+ * Compute threads for the WASM backend: workers (platform.startWorker) that each instantiate
  * the module over the one shared memory and run the op list when the host
  * bumps a start counter. The main thread is thread 0 and computes too.
  *
@@ -7,12 +7,11 @@
  * once per step), QUIT. Workers spin briefly on START, then block in
  * Atomics.wait, so idle workers cost nothing.
  */
-import { Worker } from 'node:worker_threads';
 import type { WasmBuild, WasmMemory } from './loader.js';
+import { platform, type PlatformWorker } from '../../platform/index.js';
 
-/** The worker's whole program (CommonJS, run with eval so it needs no file next to the compiled output). */
+/** The worker's whole program (a script with workerData and parentPort in scope: platform.startWorker). */
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
 const { module, memory, ctl, tid, nth, startIdx, quitIdx, spin, f16Table } = workerData;
 (function main() {
 let exp;
@@ -42,7 +41,7 @@ for (;;) {
 `;
 
 export class ThreadPool {
-  private workers: Worker[] = [];
+  private workers: PlatformWorker[] = [];
   private i32: Int32Array;
   error: string | undefined;
 
@@ -57,18 +56,18 @@ export class ThreadPool {
     const pool = new ThreadPool(memory, startIdx, quitIdx);
     const ready: Promise<void>[] = [];
     for (let tid = 1; tid < nth; tid++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module: build.module, memory, ctl, tid, nth, startIdx, quitIdx, spin, f16Table } });
-      worker.unref();
+      const worker = platform.startWorker(WORKER_SOURCE, { module: build.module, memory, ctl, tid, nth, startIdx, quitIdx, spin, f16Table });
       pool.workers.push(worker);
       ready.push(new Promise<void>((resolve, reject) => {
-        worker.on('message', (m: { ready?: boolean; error?: string }) => {
+        worker.onMessage((msg) => {
+          const m = msg as { ready?: boolean; error?: string };
           if (m.ready) resolve();
           if (m.error) {
             pool.error = m.error;
             reject(new Error(`WASM worker ${tid} failed: ${m.error}`));
           }
         });
-        worker.on('error', (e) => {
+        worker.onError((e) => {
           pool.error = String(e);
           reject(e);
         });

@@ -19,18 +19,21 @@ import { GGMLType, ggmlType, rowBytes as rowBytesOf } from '../../gguf/types.js'
 import type { GGUFTensorInfo } from '../../gguf/reader.js';
 import { dequantize } from '../../quant/index.js';
 import type { Op, Program, Step } from '../../model/program.js';
+import { ModelError } from '../../model/errors.js';
+import { ropeKey, ropeTable } from '../../model/rope.js';
 import { checkStep, type Backend, type BackendInit } from '../backend.js';
 import { MAP_READ_MODE, Usage, createGPUContext, destroyGPUContext, type DeviceOptions, type GPUContext } from './device.js';
 import { TOPK_MAX, topkWGSL } from './kernels/topk.js';
 import { ATTENTION_MAX_HEAD_DIM, attentionWGSL } from './kernels/attention.js';
 import { SPLIT, attentionDecodeWGSL, type DecodePass } from './kernels/attention-decode.js';
 import { attentionPrefillWGSL, prefillTiles } from './kernels/attention-prefill.js';
-import { ELEMENTWISE_WG, elementwiseWGSL, type ElementwiseKind } from './kernels/elementwise.js';
+import { ELEMENTWISE_WG, elementwiseParams, elementwiseWGSL, type ElementwiseKind } from './kernels/elementwise.js';
+import { geluTableF16 } from '../reference/ops.js';
 import { embedWGSL } from './kernels/embed.js';
 import { MATMUL_TT, MATMUL_WG, matmulParams, matmulThreadsPerRow, matmulWGSL } from './kernels/matmul.js';
 import { checkColumns } from './kernels/quant.js';
 import { rmsnormWGSL } from './kernels/rmsnorm.js';
-import { ropeTable, ropeWGSL } from './kernels/rope.js';
+import { ropeWGSL } from './kernels/rope.js';
 import { GATHER_WG, ROW_WORDS, gatherRowsWGSL, rowsRecord } from './kernels/rows.js';
 
 export interface WebGPUBackendOptions extends DeviceOptions {
@@ -124,6 +127,13 @@ function grid1d(workgroups: number): [number, number, number] {
   return [65535, Math.ceil(workgroups / 65535), 1];
 }
 
+const WEBGPU_OPS = ['embed', 'rmsnorm', 'matmul', 'rope', 'kv_store', 'attention', 'add', 'silu_mul', 'gelu_mul', 'scale', 'softcap', 'slice', 'gather_outputs'];
+
+/** Ops of the program the WebGPU backend does not implement (empty: it runs the program). */
+export function webgpuUnsupported(program: Program): string[] {
+  return [...new Set(program.ops.filter((o) => !WEBGPU_OPS.includes(o.op)).map((o) => `op ${o.op}`))];
+}
+
 export class WebGPUBackend implements Backend {
   readonly name = 'webgpu' as const;
   /** Multi-sequence steps run rope, the KV store, attention and the output gather per row (./kernels/rows.ts). */
@@ -142,6 +152,7 @@ export class WebGPUBackend implements Backend {
   private readonly matrices = new Map<string, WeightMatrix>();
   private readonly vectors = new Map<string, GPUBuffer>();
   private readonly ropeTables = new Map<string, GPUBuffer>();
+  private geluTable: GPUBuffer | undefined;
   private kCache: GPUBuffer[] = [];
   private splitScratch: { stats: GPUBuffer; part: GPUBuffer } | undefined;
   /** Rows of the `outputs` buffers; index of the first command of the output head (the gather), -1 if none. */
@@ -226,6 +237,8 @@ export class WebGPUBackend implements Backend {
   }
 
   private async setup({ file, program, contextLength, maxBatch, sequences = 1, onProgress }: BackendInit): Promise<void> {
+    const missing = webgpuUnsupported(program);
+    if (missing.length) throw new ModelError(`the webgpu backend does not implement ${missing.join(', ')} yet (the reference backend does)`);
     this.program = program;
     this.sequences = sequences;
     this.contextLength = contextLength;
@@ -359,7 +372,7 @@ export class WebGPUBackend implements Backend {
     return w;
   }
 
-  private async elementwise(kind: ElementwiseKind, aliased: boolean, label: string, params: Uint32Array, buffers: GPUBuffer[], count: (T: number, nOut: number) => [number, number, number]): Promise<Command> {
+  private async elementwise(kind: ElementwiseKind, aliased: boolean, label: string, params: Uint32Array, buffers: (GPUBuffer | null)[], count: (T: number, nOut: number) => [number, number, number]): Promise<Command> {
     const pl = await this.pipeline(`${kind}${aliased ? '.inplace' : ''}`, () => elementwiseWGSL(kind, aliased));
     return {
       kind: 'dispatch',
@@ -406,17 +419,20 @@ export class WebGPUBackend implements Backend {
         const out = this.act(op.out);
         if (op.x === op.out) throw new Error('rmsnorm in place is not supported by the WebGPU backend');
         const pl = await this.pipeline(`rmsnorm.${sub}`, () => rmsnormWGSL(sub));
+        // Per-head norms: each group of groupWidth values is normalised as a row of its own.
+        const g = op.groupWidth ?? x.width;
         const p = new DataView(new ArrayBuffer(16));
-        p.setUint32(0, x.width, true);
+        p.setUint32(0, g, true);
         p.setUint32(4, x.kind, true);
         p.setFloat32(8, op.eps, true);
         const r = rows(x);
+        const groups = x.width / g;
         return [{
           kind: 'dispatch',
           label: `rmsnorm ${op.weight}`,
           pipeline: pl,
           bindGroup: this.bind(pl, [this.uniform(p, 'rmsnorm.p'), this.stepBuf, x.buf, this.vector(op.weight), out.buf], 'rmsnorm'),
-          grid: (T, nOut) => [r(T, nOut), 1, 1],
+          grid: (T, nOut) => grid1d(r(T, nOut) * groups),
         }];
       }
       case 'matmul': {
@@ -427,7 +443,8 @@ export class WebGPUBackend implements Backend {
         const tpr = this.options.matmulThreadsPerRow ?? matmulThreadsPerRow(w.cols, this.ctx.cpuAdapter);
         const pl = await this.pipeline(`matmul.${w.typeId}.${sub}.${tpr}.${h}`, () => matmulWGSL(w.typeId, sub, tpr, h));
         const r = rows(x);
-        return w.parts.map((part, i) => {
+        const bias = op.bias ? [await this.elementwise('add_row', true, `bias ${op.bias}`, elementwiseParams(out.width, out.kind), [out.buf, this.vector(op.bias)], (T, nOut) => [r(T, nOut) * out.width, 1, 1])] : [];
+        return w.parts.map((part, i): Command => {
           const groups = Math.ceil(part.rowCount / (MATMUL_WG / tpr));
           const nx = Math.min(groups, 65535);
           const ny = Math.ceil(groups / nx);
@@ -439,20 +456,20 @@ export class WebGPUBackend implements Backend {
             bindGroup: this.bind(pl, [this.uniform(params, 'matmul.p'), this.stepBuf, part.buf, x.buf, out.buf], 'matmul'),
             grid: (T: number, nOut: number): [number, number, number] => [nx, ny, Math.ceil(r(T, nOut) / MATMUL_TT)],
           };
-        });
+        }).concat(bias);
       }
       case 'rope': {
         const x = this.act(op.x);
         if (x.width !== op.nHeads * op.headDim) throw new Error(`rope: ${op.x} has width ${x.width}, not ${op.nHeads} x ${op.headDim}`);
-        const key = `${op.ropeDim}:${op.base}`;
+        const key = ropeKey(op.freqs);
         let table = this.ropeTables.get(key);
         if (!table) {
-          const data = ropeTable(this.contextLength, op.ropeDim, op.base);
-          table = this.createBuffer(data.byteLength, Usage.STORAGE | Usage.COPY_DST, `rope ${key}`);
+          const data = ropeTable(op.freqs, this.contextLength);
+          table = this.createBuffer(data.byteLength, Usage.STORAGE | Usage.COPY_DST, `rope ${op.ropeDim}/${op.base}`);
           this.device.queue.writeBuffer(table, 0, data.buffer, data.byteOffset, data.byteLength);
           this.ropeTables.set(key, table);
         }
-        const pl = await this.pipeline('rope', () => ropeWGSL());
+        const pl = await this.pipeline(`rope.${op.mode}`, () => ropeWGSL(op.mode === 'neox'));
         const half = op.ropeDim / 2;
         const r = rows(x);
         const params = this.uniform(Uint32Array.of(op.nHeads, op.headDim, half, x.kind), 'rope.p');
@@ -467,7 +484,7 @@ export class WebGPUBackend implements Backend {
           bindGroup: this.bind(pl, [params, this.stepBuf, x.buf, table], 'rope'),
           grid,
         }], async (rowsBuf) => {
-          const rpl = await this.pipeline('rope.rows', () => ropeWGSL(true));
+          const rpl = await this.pipeline(`rope.${op.mode}.rows`, () => ropeWGSL(op.mode === 'neox', true));
           return [{ kind: 'dispatch', label: `rope.rows ${op.x}`, pipeline: rpl, bindGroup: this.bind(rpl, [params, this.stepBuf, x.buf, table, rowsBuf], 'rope.rows'), grid }];
         });
       }
@@ -480,10 +497,10 @@ export class WebGPUBackend implements Backend {
         const kind = f16 ? (h ? 'kv_store_f16_native' : 'kv_store_f16') : 'kv_store_f32';
         const buffers = [k.buf, v.buf, this.kCache[op.layer]!, this.vCache[op.layer]!];
         const count = (T: number): [number, number, number] => [T * (f16 ? width / 2 : width), 1, 1];
-        const single = await this.elementwise(kind, false, `kv_store ${op.layer}`, Uint32Array.of(width, 0), buffers, count);
+        const single = await this.elementwise(kind, false, `kv_store ${op.layer}`, elementwiseParams(width, 0), buffers, count);
         return this.withRows([single], async (rowsBuf) => {
           const rpl = await this.pipeline(`${kind}.rows`, () => elementwiseWGSL(kind, false, true));
-          const params = this.uniform(Uint32Array.of(width, 0), `kv_store.rows ${op.layer}.p`);
+          const params = this.uniform(elementwiseParams(width, 0), `kv_store.rows ${op.layer}.p`);
           return [{ ...single, label: `kv_store.rows ${op.layer}`, pipeline: rpl, bindGroup: this.bind(rpl, [params, this.stepBuf, ...buffers, rowsBuf], 'kv_store.rows') }];
         });
       }
@@ -505,6 +522,7 @@ export class WebGPUBackend implements Backend {
         const tiles = this.options.prefillTiles ?? true;
         const maxSplits = Math.ceil(this.contextLength / SPLIT);
         p.setUint32(20, maxSplits, true);
+        p.setUint32(24, op.window ?? 0, true);
         const params = this.uniform(p, 'attention.p');
         const kc = this.kCache[op.layer]!;
         const vc = this.vCache[op.layer]!;
@@ -566,8 +584,45 @@ export class WebGPUBackend implements Backend {
         const out = this.act(op.out);
         const aliased = op.out === aName;
         const r = rows(a);
-        return [await this.elementwise(op.op, aliased, `${op.op} ${op.out}`, Uint32Array.of(a.width, a.kind),
+        return [await this.elementwise(op.op, aliased, `${op.op} ${op.out}`, elementwiseParams(a.width, a.kind),
           aliased ? [a.buf, b.buf] : [a.buf, b.buf, out.buf], (T, nOut) => [r(T, nOut) * a.width, 1, 1])];
+      }
+      case 'gelu_mul': {
+        if (op.out === op.up && op.out !== op.gate) throw new Error('gelu_mul: an output aliasing up is not supported');
+        const a = this.act(op.gate);
+        const b = this.act(op.up);
+        const out = this.act(op.out);
+        const aliased = op.out === op.gate;
+        if (!this.geluTable) {
+          const t = geluTableF16();
+          this.geluTable = this.createBuffer(t.byteLength, Usage.STORAGE | Usage.COPY_DST, 'gelu table');
+          this.device.queue.writeBuffer(this.geluTable, 0, t.buffer, t.byteOffset, t.byteLength);
+        }
+        const r = rows(a);
+        return [await this.elementwise('gelu_mul', aliased, `gelu_mul ${op.out}`, elementwiseParams(a.width, a.kind),
+          [a.buf, b.buf, aliased ? null : out.buf, this.geluTable], (T, nOut) => [r(T, nOut) * a.width, 1, 1])];
+      }
+      case 'scale': {
+        const a = this.act(op.x);
+        const out = this.act(op.out);
+        const aliased = op.out === op.x;
+        const r = rows(a);
+        return [await this.elementwise('scale', aliased, `scale ${op.out}`, elementwiseParams(a.width, a.kind, { f: op.scale }),
+          aliased ? [a.buf] : [a.buf, null, out.buf], (T, nOut) => [r(T, nOut) * a.width, 1, 1])];
+      }
+      case 'softcap': {
+        const a = this.act(op.x);
+        const r = rows(a);
+        return [await this.elementwise('softcap', true, `softcap ${op.x}`, elementwiseParams(a.width, a.kind, { f: 1 / op.cap, g: op.cap }),
+          [a.buf], (T, nOut) => [r(T, nOut) * a.width, 1, 1])];
+      }
+      case 'slice': {
+        const a = this.act(op.x);
+        const out = this.act(op.out);
+        if (op.offset + out.width > a.width || a.kind !== out.kind) throw new Error(`slice: ${op.out} (${out.width}) at ${op.offset} does not fit in ${op.x} (${a.width})`);
+        const r = rows(a);
+        return [await this.elementwise('slice', false, `slice ${op.out}`, elementwiseParams(out.width, out.kind, { srcWidth: a.width, offset: op.offset }),
+          [a.buf, null, out.buf], (T, nOut) => [r(T, nOut) * out.width, 1, 1])];
       }
       case 'gather_outputs': {
         const x = this.act(op.x);

@@ -1,37 +1,30 @@
-// The browser side of test/kernels/webgpu-browser.test.ts: the library's ES modules (dist/) as
-// they are, the model fetched over HTTP, greedy decoding on navigator.gpu. The result goes to
-// window.tsinferResult: { ids, text, adapter } or { error }.
-import { parseGGUFBytes } from '/dist/gguf/reader.js';
-import { buildLlamaProgram, llamaHyperparameters } from '/dist/model/llama.js';
-import { SpmTokenizer } from '/dist/tokenizer/index.js';
-import { WebGPUBackend } from '/dist/kernels/webgpu/backend.js';
+// The browser side of test/kernels/webgpu-browser.test.ts: the library as browsers get it (the
+// one-file bundle dist/tsinfer.browser.js), the model loaded from its URL, greedy decoding on
+// navigator.gpu. The result goes to window.tsinferResult: { ids, text, adapter, progress } or { error }.
+import { loadModel } from '/dist/tsinfer.browser.js';
 
 const params = new URLSearchParams(location.search);
 const prompt = params.get('prompt') ?? 'Once upon a time';
 const n = Number(params.get('n') ?? 50);
 
 async function run() {
-  const bytes = new Uint8Array(await (await fetch('/model.gguf')).arrayBuffer());
-  const file = parseGGUFBytes(bytes);
-  const tok = SpmTokenizer.fromMetadata((key) => file.get(key));
-  const program = buildLlamaProgram(llamaHyperparameters(file), 'f16');
-  const backend = new WebGPUBackend();
-  await backend.init({ file, program, contextLength: 128, maxBatch: 32 });
+  const stages = new Set();
+  const model = await loadModel('/model.gguf', { backend: 'webgpu', contextLength: 128, batchSize: 32, onProgress: (p) => stages.add(p.stage) });
   try {
-    const promptIds = tok.encode(prompt, { addSpecial: true });
-    let next = await backend.forwardArgmax({ tokens: Int32Array.from(promptIds), pos: 0, allLogits: false });
-    const ids = [next];
-    for (let i = 1; i < n; i++) {
-      next = await backend.forwardArgmax({ tokens: Int32Array.of(next), pos: promptIds.length + i - 1, allLogits: false });
-      ids.push(next);
-    }
-    return { ids, text: tok.decode(ids), adapter: String(backend.describe().adapter), counters: backend.getCounters() };
+    const r = await model.complete(prompt, { temperature: 0, maxTokens: n, ignoreEos: true });
+    return { ids: r.tokens, text: model.detokenize(r.tokens), adapter: String(model.info.backend.adapter), stages: [...stages] };
   } finally {
-    backend.dispose();
+    await model.dispose();
   }
 }
 
 run().then(
-  (r) => { window.tsinferResult = r; document.getElementById('out').textContent = r.text; },
-  (e) => { window.tsinferResult = { error: String(e && e.stack || e) }; document.getElementById('out').textContent = String(e); },
+  (r) => {
+    window.tsinferResult = r;
+    document.getElementById('out').textContent = r.text;
+  },
+  (e) => {
+    window.tsinferResult = { error: String(e?.stack ?? e) };
+    document.getElementById('out').textContent = String(e);
+  },
 );

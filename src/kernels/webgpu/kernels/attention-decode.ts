@@ -24,7 +24,7 @@ export const SPLIT = 64;
 export type DecodePass = 'stats' | 'values' | 'combine';
 
 const HEADER = /* wgsl */ `
-struct P { nHeads: u32, group: u32, headDim: u32, kvWidth: u32, scale: f32, maxSplits: u32, p2: u32, p3: u32 }
+struct P { nHeads: u32, group: u32, headDim: u32, kvWidth: u32, scale: f32, maxSplits: u32, window: u32, p3: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 ${STEP_WGSL}`;
 
@@ -56,6 +56,8 @@ ${SCORE_WGSL}`;
   let s = wid.x;
   let h = wid.y;
   let n = st.pos + 1u;
+  // Sliding window: positions lo .. n - 1 (splits below lo contribute nothing).
+  let lo = select(0u, n - p.window, p.window > 0u && n > p.window);
   let ko = (h / p.group) * p.headDim;
   for (var d = lid; d < p.headDim; d += 64u) { qs[d] = rnd(q[h * p.headDim + d]); }
   workgroupBarrier();
@@ -68,7 +70,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   ${prologue}
   var m = -1e30;
   var l = 0.0;
-  if (j < n) { m = score(j, ko); l = 1.0; }
+  if (j < n && j >= lo) { m = score(j, ko); l = 1.0; }
   wm[lid] = m;
   wl[lid] = l;
   workgroupBarrier();
@@ -98,7 +100,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var L = 0.0;
   for (var t = 0u; t < nSplits; t += 1u) { let st2 = stats[h * p.maxSplits + t]; L += st2.y * exp(st2.x - M); }
   var w = 0.0;
-  if (j < n) { w = rnd(exp(score(j, ko) - M) / L); }
+  if (j < n && j >= lo) { w = rnd(exp(score(j, ko) - M) / L); }
   wsh[lid] = w;
   workgroupBarrier();
   let cnt = min(${SPLIT}u, n - s * ${SPLIT}u);

@@ -27,7 +27,7 @@ export function attentionPrefillWGSL(f16: boolean, headDim: number, native = fal
   const D = headDim;
   const accPer = Math.ceil((QT * D) / 64);
   return /* wgsl */ `${enableF16(f16 && native)}
-struct P { nHeads: u32, group: u32, headDim: u32, kvWidth: u32, scale: f32, p1: u32, p2: u32, p3: u32 }
+struct P { nHeads: u32, group: u32, headDim: u32, kvWidth: u32, scale: f32, p1: u32, window: u32, p3: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 ${STEP_WGSL}
 @group(0) @binding(2) var<storage, read> q: array<f32>;
@@ -60,7 +60,7 @@ fn load_tile(base: u32, nMax: u32, ko: u32, lid: u32, values: bool) {
 fn tile_score(i: u32, base: u32, nq: u32, t0: u32) -> f32 {
   let r = i / KT;
   let j = base + i % KT;
-  if (r >= nq || j > st.pos + t0 + r) { return -1e30; }
+  if (r >= nq || j > st.pos + t0 + r || (p.window > 0u && j + p.window <= st.pos + t0 + r)) { return -1e30; }
   var a = 0.0;
   for (var d = 0u; d < D; d += 1u) { a += qs[r * D + d] * kv[(i % KT) * D + d]; }
   return a * p.scale;

@@ -1,7 +1,8 @@
 /**
  * Causal attention with grouped KV heads over the layer's KV cache; the query
  * row t of the batch (position pos + t; per-row variant: its own position in its
- * own sequence's region of the cache, ./rows.ts) attends to positions 0 .. pos + t.
+ * own sequence's region of the cache, ./rows.ts) attends to positions 0 .. pos + t, or
+ * the last p.window of them on sliding-window layers (window > 0).
  * Numerics follow the reference (src/kernels/reference/ops.ts): with an f16
  * cache, q and the normalised softmax weights are rounded to f16.
  *
@@ -66,7 +67,7 @@ export function attentionWGSL(f16: boolean, native = false, perRow = false): str
   const per = ATTENTION_MAX_HEAD_DIM / WG;
   const cacheDecl = kvCacheWGSL(f16, native);
   return /* wgsl */ `${enableF16(f16 && native)}
-struct P { nHeads: u32, group: u32, headDim: u32, kvWidth: u32, scale: f32, p1: u32, p2: u32, p3: u32 }
+struct P { nHeads: u32, group: u32, headDim: u32, kvWidth: u32, scale: f32, p1: u32, window: u32, p3: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 ${STEP_WGSL}
 @group(0) @binding(2) var<storage, read> q: array<f32>;
@@ -85,6 +86,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let h = wid.x;
   let t = wid.y;
   let n = row_pos(t) + 1u;
+  // Sliding window: positions lo .. n - 1.
+  let lo = select(0u, n - p.window, p.window > 0u && n > p.window);
   let ko = row_base(t) * p.kvWidth + (h / p.group) * p.headDim;
   let qo = (t * p.nHeads + h) * p.headDim;
   for (var d = lid; d < p.headDim; d += ${WG}u) { qs[d] = rnd(q[qo + d]); }
@@ -92,7 +95,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
   var m = -1e30;
   var l = 0.0;
-  for (var j = lid; j < n; j += ${WG}u) {
+  for (var j = lo + lid; j < n; j += ${WG}u) {
     let s = score(j, ko);
     let m2 = max(m, s);
     l = l * exp(m - m2) + exp(s - m2);
@@ -115,7 +118,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let L = lred[0];
 
   var acc: array<f32, ${per}>;
-  for (var base = 0u; base < n; base += ${WG}u) {
+  for (var base = lo; base < n; base += ${WG}u) {
     let j = base + lid;
     var wv = 0.0;
     if (j < n) { wv = rnd(exp(score(j, ko) - M) / L); }

@@ -1,0 +1,78 @@
+/** The Node implementation of the platform seam (./types.ts). */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { ByteSource } from '../gguf/source.js';
+import type { Platform, PlatformWorker } from './types.js';
+
+/** Positioned reads over a file: the weights go from here straight into their final home. */
+export class FileSource implements ByteSource {
+  readonly size: number;
+  readonly path: string;
+  private fd: number;
+  constructor(file: string | URL) {
+    this.path = typeof file === 'string' ? file : fileURLToPath(file);
+    this.fd = openSync(this.path, 'r');
+    try {
+      this.size = fstatSync(this.fd).size;
+    } catch (e) {
+      closeSync(this.fd);
+      throw e;
+    }
+  }
+  readInto(position: number, dst: Uint8Array): number {
+    let done = 0;
+    while (done < dst.length) {
+      // Large reads are split: readSync takes at most 2 GiB at a time.
+      const len = Math.min(dst.length - done, 1 << 30);
+      const n = readSync(this.fd, dst, done, len, position + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return done;
+  }
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
+
+/** Sets V8's relaxed-SIMD flag (process-wide; a no-op where relaxed SIMD is on by default). */
+function enableRelaxedSimd(): true | string {
+  const proc = process as { getBuiltinModule?: (id: string) => unknown };
+  // node:v8 is reached synchronously through getBuiltinModule (Node ≥ 20.16), so this module imports no more than it needs.
+  if (typeof proc.getBuiltinModule !== 'function') return `${RELAXED_FLAG}: this Node has no process.getBuiltinModule (before 20.16) to set it`;
+  try {
+    const v8 = proc.getBuiltinModule('node:v8') as { setFlagsFromString?: (flags: string) => void } | undefined;
+    if (typeof v8?.setFlagsFromString !== 'function') return `${RELAXED_FLAG}: node:v8 has no setFlagsFromString`;
+    v8.setFlagsFromString(RELAXED_FLAG);
+    return true;
+  } catch (e) {
+    return `${RELAXED_FLAG}: setting it failed: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
+
+function startWorker(body: string, data: unknown): PlatformWorker {
+  const source = `const { parentPort, workerData } = require('node:worker_threads');\n${body}`;
+  const w = new Worker(source, { eval: true, workerData: data });
+  w.unref();
+  return {
+    onMessage: (cb) => void w.on('message', cb),
+    onError: (cb) => void w.on('error', cb),
+    terminate: async () => void (await w.terminate()),
+  };
+}
+
+export const platform: Platform = {
+  name: 'node',
+  openFile: (path) => new FileSource(path),
+  startWorker,
+  canBlock: true,
+  cores: () => Math.max(1, availableParallelism()),
+  env: (name) => process.env[name],
+  enableRelaxedSimd,
+  yieldToEventLoop: () => new Promise<void>((r) => setImmediate(r)),
+};
