@@ -51,20 +51,26 @@ const kinds = [
   })),
 ];
 const times = new Map(kinds.map((k) => [k.name, []]));
+// Backend work per step (webgpu: dispatches, submits), from getCounters differences.
+const work = new Map();
 for (let r = 0; r < REPS; r++) {
   for (const k of kinds) {
+    const c0 = b.getCounters?.();
     const t0 = performance.now();
     for (let i = 0; i < STEPS; i++) await b.forward(k.step(32 + ((r * STEPS + i) % 400)));
     times.get(k.name).push((performance.now() - t0) / STEPS);
+    const c1 = b.getCounters?.();
+    if (c0 && c1 && 'dispatches' in c1) work.set(k.name, ` ${(c1.dispatches - c0.dispatches) / STEPS} | ${(c1.submits - c0.submits) / STEPS} |`);
   }
 }
 const median = (xs) => [...xs].sort((a, c) => a - c)[Math.floor(xs.length / 2)];
 const one = median(times.get(kinds[0].name));
 console.log(`${path.basename(values.model)}, ${values.backend} ${b.describe().threads} threads, ${cpus()[0]?.model} × ${cpus().length}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
-console.log('| step | ms/step | ms/token | tokens/s gain vs 1 token |\n|---|---:|---:|---:|');
+const counted = work.size > 0;
+console.log(`| step | ms/step | ms/token | tokens/s gain vs 1 token |${counted ? ' dispatches/step | submits/step |' : ''}\n|---|---:|---:|---:|${counted ? '---:|---:|' : ''}`);
 for (const k of kinds) {
   const ms = median(times.get(k.name));
-  console.log(`| ${k.name} | ${ms.toFixed(1)} | ${(ms / k.n).toFixed(1)} | ${((one * k.n) / ms).toFixed(2)}× |`);
+  console.log(`| ${k.name} | ${ms.toFixed(1)} | ${(ms / k.n).toFixed(1)} | ${((one * k.n) / ms).toFixed(2)}× |${counted ? work.get(k.name) : ''}`);
 }
 b.dispose();
 file.close();

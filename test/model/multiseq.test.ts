@@ -1,8 +1,9 @@
 /**
  * Multi-sequence steps: one forward pass over tokens of several sequences (each at its own
  * position in its own region of the KV cache) gives the logits those sequences get when run one
- * by one, on the reference and wasm backends; and concurrent generate() calls on a model with
+ * by one, on the reference, wasm and webgpu backends; and concurrent generate() calls on a model with
  * several sequences are batched into such steps and give the tokens they give alone.
+ * WebGPU runs when there is an adapter (under TSINFER_REQUIRE_WEBGPU=1 a missing one fails).
  */
 import { describe, expect, it } from 'vitest';
 import { openGGUF } from '../../src/gguf/reader.js';
@@ -11,8 +12,12 @@ import { checkStep, type Backend, type BackendName } from '../../src/kernels/bac
 import { buildLlamaProgram, llamaHyperparameters } from '../../src/model/llama.js';
 import { argmax, topK } from '../../src/model/batch.js';
 import { loadModel } from '../../src/index.js';
-import { sharedPath } from '../helpers/shared.js';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT, sharedPath } from '../helpers/shared.js';
 import { compareRow } from '../helpers/compare.js';
+import { F16_RUN, HAVE_WEBGPU, requireAdapterUnderCI } from '../kernels/webgpu-helpers.js';
+import type { WebGPUBackend } from '../../src/kernels/webgpu/backend.js';
 
 const MODEL = sharedPath('models', 'stories260K.gguf');
 const CTX = 64;
@@ -30,7 +35,13 @@ const A = [1, 403, 261, 506, 325, 199, 289];
 const B = [1, 451, 360, 311];
 const C = [1, 73, 300];
 
-describe.each(['reference', 'wasm'] as const)('multi-sequence steps on %s', (name) => {
+// The webgpu-f16 project (lavapipe, shader-f16 kernels) runs the webgpu cases only.
+const BACKENDS = [...(F16_RUN ? [] : ['reference', 'wasm'] as const), ...(HAVE_WEBGPU ? ['webgpu' as const] : [])] as const;
+const tolerance = (name: BackendName) => (name === 'reference' ? 1e-5 : 2e-3);
+
+describe('a WebGPU adapter', () => requireAdapterUnderCI());
+
+describe.each(BACKENDS)('multi-sequence steps on %s', (name) => {
   it('one batched step equals the sequences run one by one, including sequences other than 0', async () => {
     const multi = await backendFor(name, 3);
     const single = await backendFor(name, 1);
@@ -44,8 +55,15 @@ describe.each(['reference', 'wasm'] as const)('multi-sequence steps on %s', (nam
       const seqs = Int32Array.from([0, 2, 1, 0, 1, 1]);
       const positions = Int32Array.from([B.length - 2, A.length - 1, 0, B.length - 1, 1, 2]);
       const outputs = Int32Array.from([1, 3, 5, 0]);
+      const before = multi.b.getCounters?.();
       const got = (await multi.b.forward({ tokens, pos: 0, allLogits: false, rows: { seqs, positions, outputs } })).slice();
       expect(got.length).toBe(4 * V);
+      if (name === 'webgpu') {
+        // One submit for the whole step; the per-row kernels replace the single-sequence ones, so dispatches are those of a prompt step plus one gather.
+        const after = multi.b.getCounters!();
+        expect(after.submits! - before!.submits!).toBe(1);
+        console.log(`webgpu multi-sequence step (6 tokens, 3 sequences, 4 outputs): ${after.dispatches! - before!.dispatches!} dispatches, ${after.submits! - before!.submits!} submit`);
+      }
       // The same tokens one sequence at a time on a one-sequence cache.
       const alone = async (ids: number[]) => (await single.b.forward({ tokens: Int32Array.from(ids), pos: 0, allLogits: true })).slice();
       const a = await alone(A);
@@ -55,20 +73,21 @@ describe.each(['reference', 'wasm'] as const)('multi-sequence steps on %s', (nam
       want.forEach((w, i) => {
         const row = got.subarray(i * V, (i + 1) * V);
         const { maxAbs } = compareRow(w, row);
-        expect(maxAbs, `output ${i}`).toBeLessThan(name === 'reference' ? 1e-5 : 2e-3);
+        expect(maxAbs, `output ${i}`).toBeLessThan(tolerance(name));
         expect(argmax(row), `output ${i}`).toBe(argmax(w));
       });
       // The batched step extended each sequence: a single-sequence step on sequence 1 continues C.
       const next = await multi.b.forward({ tokens: Int32Array.of(A[1]!), pos: C.length, allLogits: false, seq: 1 });
       const ref = await alone([...C, A[1]!]);
-      expect(compareRow(ref.subarray(C.length * V), next).maxAbs).toBeLessThan(name === 'reference' ? 1e-5 : 2e-3);
+      expect(compareRow(ref.subarray(C.length * V), next).maxAbs).toBeLessThan(tolerance(name));
     } finally {
       multi.close();
       single.close();
     }
   });
 
-  it('refuses steps outside the cache with a RangeError', async () => {
+  // WebGPU validates with the same checkStep (exercised on it in the webgpu block below, without another device).
+  it.skipIf(name === 'webgpu')('refuses steps outside the cache with a RangeError', async () => {
     const m = await backendFor(name, 2);
     try {
       const rows = (seqs: number[], positions: number[], outputs: number[]) => ({ seqs: Int32Array.from(seqs), positions: Int32Array.from(positions), outputs: Int32Array.from(outputs) });
@@ -86,8 +105,8 @@ describe.each(['reference', 'wasm'] as const)('multi-sequence steps on %s', (nam
 describe('concurrent generate() calls', () => {
   const prompts = ['Once upon a time', 'The little dog', 'Lily wanted to', 'One day, a bird'];
 
-  it.each(['reference', 'wasm'] as const)('are batched into multi-sequence steps and give the tokens they give alone (%s)', async (backend) => {
-    const maxTokens = backend === 'reference' ? 12 : 24;
+  it.each(BACKENDS)('are batched into multi-sequence steps and give the tokens they give alone (%s)', async (backend) => {
+    const maxTokens = backend === 'wasm' ? 24 : 12;
     const alone = await loadModel(MODEL, { backend, contextLength: CTX, threads: 2 });
     const together = await loadModel(MODEL, { backend, contextLength: CTX, threads: 2, sequences: 3 });
     try {
@@ -143,17 +162,89 @@ describe('concurrent generate() calls', () => {
 });
 
 describe('webgpu', () => {
-  it('holds one sequence and refuses more before touching a device (the model serialises generations on it)', async () => {
+  it('refuses more sequences than it holds before touching a device', async () => {
     const b = await createBackend('webgpu');
-    expect(b.maxSequences).toBe(1);
     const file = await openGGUF(MODEL);
     try {
       const program = buildLlamaProgram(llamaHyperparameters(file), 'f16');
-      await expect(b.init({ file, program, contextLength: CTX, maxBatch: 4, sequences: 2 })).rejects.toThrow(/webgpu backend holds one sequence/);
+      await expect(b.init({ file, program, contextLength: CTX, maxBatch: 4, sequences: b.maxSequences + 1 })).rejects.toThrow(/sequences must be 1 to/);
     } finally {
       file.close();
     }
   });
+
+  it.runIf(HAVE_WEBGPU)('chunked output heads with rows, steps of sequence 1, and unchanged sequence-0 fast paths', async () => {
+    const file = await openGGUF(MODEL);
+    const hp = llamaHyperparameters(file);
+    const V = hp.vocabSize;
+    const open = async (sequences: number) => {
+      // Two output rows per chunk: a step asking for more runs the output head (and the gather) in chunks.
+      const b = (await createBackend('webgpu', { maxOutputRows: 2 })) as WebGPUBackend;
+      await b.init({ file, program: buildLlamaProgram(hp, 'f16'), contextLength: CTX, maxBatch: 16, sequences });
+      return b;
+    };
+    const one = await open(1);
+    const two = await open(2);
+    try {
+      // All logits of A on sequence 1 (per-row commands, four chunks of the head) equal those on a one-sequence cache.
+      const want = (await one.forward({ tokens: Int32Array.from(A), pos: 0, allLogits: true })).slice();
+      const got = (await two.forward({ tokens: Int32Array.from(A), pos: 0, allLogits: true, seq: 1 })).slice();
+      expect(got.length).toBe(A.length * V);
+      expect(compareRow(want, got).maxAbs).toBeLessThan(2e-3);
+      // Greedy and top-k on the GPU for sequence 1 continue it like the one-sequence cache.
+      const next = Int32Array.of(argmax(want.subarray((A.length - 1) * V)));
+      const wantTop = await one.forwardTopK({ tokens: next, pos: A.length, allLogits: false }, 5);
+      const gotTop = await two.forwardTopK({ tokens: next, pos: A.length, allLogits: false, seq: 1 }, 5);
+      expect([...gotTop.ids]).toEqual([...wantTop.ids]);
+      expect(await two.forwardArgmax({ tokens: Int32Array.of(wantTop.ids[0]!), pos: A.length + 1, allLogits: false, seq: 1 }))
+        .toBe(await one.forwardArgmax({ tokens: Int32Array.of(wantTop.ids[0]!), pos: A.length + 1, allLogits: false }));
+      await expect(two.forward({ tokens: Int32Array.of(1, 2), pos: 0, allLogits: false, rows: { seqs: Int32Array.of(0, 1), positions: Int32Array.of(0, CTX), outputs: Int32Array.of(1) } })).rejects.toThrow(/position 64/);
+      await expect(two.forward({ tokens: Int32Array.of(1), pos: 0, allLogits: false, seq: 2 })).rejects.toThrow(/sequence 2 is outside the 2/);
+      await expect(two.forwardArgmax({ tokens: Int32Array.of(1), pos: 0, allLogits: false, rows: { seqs: Int32Array.of(0), positions: Int32Array.of(0), outputs: Int32Array.of(0) } })).rejects.toThrow(/single-sequence steps only/);
+      // A sequence-0 decode step records the same work on a two-sequence cache as on a one-sequence one.
+      const work = async (b: WebGPUBackend) => {
+        await b.forward({ tokens: Int32Array.from(B), pos: 0, allLogits: false });
+        const c0 = b.getCounters();
+        await b.forwardArgmax({ tokens: Int32Array.of(B[0]!), pos: B.length, allLogits: false });
+        const c1 = b.getCounters();
+        return [c1.dispatches - c0.dispatches, c1.submits - c0.submits];
+      };
+      const single = await work(one);
+      expect(await work(two)).toEqual(single);
+      // A decode step of three sequences (one token each) in one submit.
+      const c0 = two.getCounters();
+      await two.forward({ tokens: Int32Array.of(5, 6, 7), pos: 0, allLogits: false, rows: { seqs: Int32Array.of(0, 1, 0), positions: Int32Array.of(B.length + 1, A.length + 2, B.length + 2), outputs: Int32Array.of(0, 1, 2) } });
+      const c1 = two.getCounters();
+      expect(c1.submits - c0.submits).toBe(1);
+      console.log(`webgpu stories260K decode step: one sequence ${single[0]} dispatches, ${single[1]} submit; three sequences (one token each, output head in chunks of 2) ${c1.dispatches - c0.dispatches} dispatches, ${c1.submits - c0.submits} submit`);
+    } finally {
+      one.dispose();
+      two.dispose();
+      file.close();
+    }
+  });
+});
+
+// GQA 9/3 heads of 64 and a 49152-token vocabulary: the per-row attention over wider heads than stories260K's.
+const SMOL = path.join(REPO_ROOT, 'fixtures', 'generated', 'smollm2-135m-1l-q8_0.gguf');
+
+describe.runIf(HAVE_WEBGPU && !F16_RUN)('webgpu, 1-layer SmolLM2-shaped fixture', () => {
+  it.runIf(existsSync(SMOL))('two concurrent greedy generations give the tokens each gives alone', async () => {
+    const alone = await loadModel(SMOL, { backend: 'webgpu', contextLength: CTX });
+    const together = await loadModel(SMOL, { backend: 'webgpu', contextLength: CTX, sequences: 2 });
+    try {
+      const prompts = [[1, 504, 2365, 282, 253, 1345, 28, 665], [1, 38, 7021, 314]];
+      const opts = { maxTokens: 4, temperature: 0, ignoreEos: true };
+      const want = [];
+      for (const p of prompts) want.push((await alone.complete(p, opts)).tokens);
+      const got = await Promise.all(prompts.map((p) => together.complete(p, opts)));
+      expect(got.map((g) => g.tokens)).toEqual(want);
+      expect(together.batchCounters.multiSequenceSteps).toBeGreaterThanOrEqual(opts.maxTokens - 1);
+    } finally {
+      await alone.dispose();
+      await together.dispose();
+    }
+  }, 120_000);
 });
 
 describe('host-side selection', () => {

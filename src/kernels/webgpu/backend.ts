@@ -7,6 +7,10 @@
  * tensors larger than a storage binding are split into parts of whole rows);
  * the KV cache and all activations stay on the GPU. `forwardArgmax` samples
  * greedily on the GPU and reads back the 4-byte token id only.
+ * With `sequences` > 1 the cache holds a region of contextLength positions per
+ * sequence, and steps with rows (or of a sequence other than 0) replace rope,
+ * the KV store, attention and the output copy by per-row kernels reading a rows
+ * buffer uploaded with the step (./kernels/rows.ts); still one submit per step.
  *
  * Kernels: ./kernels/*.ts (one WGSL kernel per file, layout documented there).
  */
@@ -17,7 +21,7 @@ import { dequantize } from '../../quant/index.js';
 import type { Op, Program, Step } from '../../model/program.js';
 import { ModelError } from '../../model/errors.js';
 import { ropeKey, ropeTable } from '../../model/rope.js';
-import type { Backend, BackendInit } from '../backend.js';
+import { checkStep, type Backend, type BackendInit } from '../backend.js';
 import { MAP_READ_MODE, Usage, createGPUContext, destroyGPUContext, type DeviceOptions, type GPUContext } from './device.js';
 import { TOPK_MAX, topkWGSL } from './kernels/topk.js';
 import { ATTENTION_MAX_HEAD_DIM, attentionWGSL } from './kernels/attention.js';
@@ -30,6 +34,7 @@ import { MATMUL_TT, MATMUL_WG, matmulParams, matmulThreadsPerRow, matmulWGSL } f
 import { checkColumns } from './kernels/quant.js';
 import { rmsnormWGSL } from './kernels/rmsnorm.js';
 import { ropeWGSL } from './kernels/rope.js';
+import { GATHER_WG, ROW_WORDS, gatherRowsWGSL, rowsRecord } from './kernels/rows.js';
 
 export interface WebGPUBackendOptions extends DeviceOptions {
   /**
@@ -90,9 +95,14 @@ interface WeightMatrix {
 /** Workgroups of a dispatch for a step of T tokens at position pos with nOut output rows (0 skips it). */
 type Grid = (T: number, nOut: number, pos: number) => [number, number, number];
 
-type Command =
+/**
+ * A recorded command; `only` restricts it to single-sequence steps or to steps with
+ * per-row positions and sequences (multi-sequence steps, and single-sequence steps of a sequence other than 0).
+ */
+type Command = (
   | { readonly kind: 'dispatch'; readonly label: string; readonly pipeline: GPUComputePipeline; readonly bindGroup: GPUBindGroup; readonly grid: Grid }
-  | { readonly kind: 'copy'; readonly src: GPUBuffer; readonly dst: GPUBuffer; readonly width: number };
+  | { readonly kind: 'copy'; readonly src: GPUBuffer; readonly dst: GPUBuffer; readonly width: number }
+) & { readonly only?: 'single' | 'rows' };
 
 const UPLOAD_CHUNK = 4 << 20;
 const align4 = (n: number) => Math.ceil(n / 4) * 4;
@@ -126,8 +136,11 @@ export function webgpuUnsupported(program: Program): string[] {
 
 export class WebGPUBackend implements Backend {
   readonly name = 'webgpu' as const;
-  /** One sequence: no multi-sequence steps yet (the model serialises generations on this backend). */
-  readonly maxSequences = 1;
+  /** Multi-sequence steps run rope, the KV store, attention and the output gather per row (./kernels/rows.ts). */
+  readonly maxSequences = 256;
+  private sequences = 1;
+  /** Per-row records of a step with rows (./kernels/rows.ts); allocated when sequences > 1. */
+  private rowsBuf: GPUBuffer | undefined;
   private ctx!: GPUContext;
   private device!: GPUDevice;
   private program!: Program;
@@ -212,7 +225,8 @@ export class WebGPUBackend implements Backend {
   }
 
   async init(init: BackendInit): Promise<void> {
-    if ((init.sequences ?? 1) > this.maxSequences) throw new RangeError(`the webgpu backend holds one sequence (multi-sequence steps are not implemented on it yet), asked for ${init.sequences}`);
+    const sequences = init.sequences ?? 1;
+    if (!Number.isInteger(sequences) || sequences < 1 || sequences > this.maxSequences) throw new RangeError(`sequences must be 1 to ${this.maxSequences}, got ${sequences}`);
     try {
       await this.setup(init);
     } catch (e) {
@@ -222,10 +236,11 @@ export class WebGPUBackend implements Backend {
     }
   }
 
-  private async setup({ file, program, contextLength, maxBatch, onProgress }: BackendInit): Promise<void> {
+  private async setup({ file, program, contextLength, maxBatch, sequences = 1, onProgress }: BackendInit): Promise<void> {
     const missing = webgpuUnsupported(program);
     if (missing.length) throw new ModelError(`the webgpu backend does not implement ${missing.join(', ')} yet (the reference backend does)`);
     this.program = program;
+    this.sequences = sequences;
     this.contextLength = contextLength;
     this.maxBatch = maxBatch;
     this.fileSize = file.size;
@@ -299,7 +314,8 @@ export class WebGPUBackend implements Backend {
     const kvw = program.kv.width;
     const f16 = program.kv.type === 'f16';
     if (f16 && kvw % 2 !== 0) throw new Error(`an f16 KV cache needs an even row width, got ${kvw}`);
-    const kvLayerBytes = contextLength * kvw * (f16 ? 2 : 4);
+    const kvLayerBytes = sequences * contextLength * kvw * (f16 ? 2 : 4);
+    if (kvLayerBytes > maxBinding) throw new RangeError(`the KV cache of one layer (${sequences} sequences x ${contextLength} positions x ${kvw}) takes ${kvLayerBytes} bytes, more than the largest storage binding (${maxBinding})`);
     for (let l = 0; l < program.kv.layers; l++) {
       this.kCache.push(this.createBuffer(kvLayerBytes, Usage.STORAGE, `k_cache.${l}`));
       this.vCache.push(this.createBuffer(kvLayerBytes, Usage.STORAGE, `v_cache.${l}`));
@@ -307,6 +323,7 @@ export class WebGPUBackend implements Backend {
     }
     this.stepBuf = this.createBuffer(16, Usage.UNIFORM | Usage.COPY_DST, 'step');
     this.tokensBuf = this.createBuffer(maxBatch * 4, Usage.STORAGE | Usage.COPY_DST, 'tokens');
+    if (sequences > 1) this.rowsBuf = this.createBuffer(maxBatch * ROW_WORDS * 4, Usage.STORAGE | Usage.COPY_DST, 'rows');
     this.resultBuf = this.createBuffer(16, Usage.STORAGE | Usage.COPY_SRC, 'sampled');
     this.readResult = this.createBuffer(16, Usage.MAP_READ | Usage.COPY_DST, 'sampled.read');
 
@@ -364,6 +381,16 @@ export class WebGPUBackend implements Backend {
       bindGroup: this.bind(pl, [this.uniform(params, `${label}.p`), this.stepBuf, ...buffers], label),
       grid: (T, nOut) => grid1d(Math.ceil(count(T, nOut)[0] / ELEMENTWISE_WG)),
     };
+  }
+
+  /**
+   * The commands of an op that reads positions: `single` as they are when the cache holds one
+   * sequence; else those for single-sequence steps of sequence 0 and `perRow(rows buffer)` for
+   * steps with rows.
+   */
+  private async withRows(single: Command[], perRow: (rows: GPUBuffer) => Promise<Command[]>): Promise<Command[]> {
+    if (!this.rowsBuf) return single;
+    return [...single.map((c) => ({ ...c, only: 'single' as const })), ...(await perRow(this.rowsBuf)).map((c) => ({ ...c, only: 'rows' as const }))];
   }
 
   /** The recorded commands of one op. */
@@ -445,16 +472,21 @@ export class WebGPUBackend implements Backend {
         const pl = await this.pipeline(`rope.${op.mode}`, () => ropeWGSL(op.mode === 'neox'));
         const half = op.ropeDim / 2;
         const r = rows(x);
-        return [{
+        const params = this.uniform(Uint32Array.of(op.nHeads, op.headDim, half, x.kind), 'rope.p');
+        const grid: Grid = (T, nOut) => {
+          const n = Math.ceil((r(T, nOut) * op.nHeads * half) / 64);
+          return n <= 65535 ? [n, 1, 1] : [65535, Math.ceil(n / 65535), 1];
+        };
+        return this.withRows([{
           kind: 'dispatch',
           label: `rope ${op.x}`,
           pipeline: pl,
-          bindGroup: this.bind(pl, [this.uniform(Uint32Array.of(op.nHeads, op.headDim, half, x.kind), 'rope.p'), this.stepBuf, x.buf, table], 'rope'),
-          grid: (T, nOut) => {
-            const n = Math.ceil((r(T, nOut) * op.nHeads * half) / 64);
-            return n <= 65535 ? [n, 1, 1] : [65535, Math.ceil(n / 65535), 1];
-          },
-        }];
+          bindGroup: this.bind(pl, [params, this.stepBuf, x.buf, table], 'rope'),
+          grid,
+        }], async (rowsBuf) => {
+          const rpl = await this.pipeline(`rope.${op.mode}.rows`, () => ropeWGSL(op.mode === 'neox', true));
+          return [{ kind: 'dispatch', label: `rope.rows ${op.x}`, pipeline: rpl, bindGroup: this.bind(rpl, [params, this.stepBuf, x.buf, table, rowsBuf], 'rope.rows'), grid }];
+        });
       }
       case 'kv_store': {
         const k = this.act(op.k);
@@ -462,8 +494,15 @@ export class WebGPUBackend implements Backend {
         const width = this.program.kv.width;
         if (k.width !== width || v.width !== width) throw new Error(`kv_store: ${op.k}/${op.v} are not ${width} wide`);
         const f16 = this.program.kv.type === 'f16';
-        return [await this.elementwise(f16 ? (h ? 'kv_store_f16_native' : 'kv_store_f16') : 'kv_store_f32', false, `kv_store ${op.layer}`, elementwiseParams(width, 0),
-          [k.buf, v.buf, this.kCache[op.layer]!, this.vCache[op.layer]!], (T) => [T * (f16 ? width / 2 : width), 1, 1])];
+        const kind = f16 ? (h ? 'kv_store_f16_native' : 'kv_store_f16') : 'kv_store_f32';
+        const buffers = [k.buf, v.buf, this.kCache[op.layer]!, this.vCache[op.layer]!];
+        const count = (T: number): [number, number, number] => [T * (f16 ? width / 2 : width), 1, 1];
+        const single = await this.elementwise(kind, false, `kv_store ${op.layer}`, elementwiseParams(width, 0), buffers, count);
+        return this.withRows([single], async (rowsBuf) => {
+          const rpl = await this.pipeline(`${kind}.rows`, () => elementwiseWGSL(kind, false, true));
+          const params = this.uniform(elementwiseParams(width, 0), `kv_store.rows ${op.layer}.p`);
+          return [{ ...single, label: `kv_store.rows ${op.layer}`, pipeline: rpl, bindGroup: this.bind(rpl, [params, this.stepBuf, ...buffers, rowsBuf], 'kv_store.rows') }];
+        });
       }
       case 'attention': {
         const q = this.act(op.q);
@@ -495,11 +534,16 @@ export class WebGPUBackend implements Backend {
           // Decode steps (T = 1) go to the split path, prompt batches to the tiled kernel, when enabled.
           grid: (T) => ((split && T === 1) || (tiles && T > 1) ? [0, 0, 0] : [op.nHeads, T, 1]),
         };
-        const cmds: Command[] = [full];
+        const cmds: Command[] = await this.withRows([full], async (rowsBuf) => {
+          // Steps with rows: one workgroup per (row, head), each row over its own sequence's cache up to its position.
+          const rpl = await this.pipeline(`attention.rows.${kvName}`, () => attentionWGSL(f16, h, true));
+          return [{ kind: 'dispatch', label: `attention.rows ${op.layer}`, pipeline: rpl, bindGroup: this.bind(rpl, [params, this.stepBuf, q.buf, kc, vc, out.buf, rowsBuf], 'attention.rows'), grid: (T) => [op.nHeads, T, 1] }];
+        });
         if (tiles) {
           const { qt } = prefillTiles(op.headDim);
           const ppl = await this.pipeline(`attention.prefill.${kvName}.${op.headDim}`, () => attentionPrefillWGSL(f16, op.headDim, h));
           cmds.push({
+            only: 'single',
             kind: 'dispatch',
             label: `attention.prefill ${op.layer}`,
             pipeline: ppl,
@@ -526,7 +570,7 @@ export class WebGPUBackend implements Backend {
         ];
         for (const [pass, buffers, grid] of passes) {
           const ppl = await this.pipeline(`attention.${pass}.${kvName}`, () => attentionDecodeWGSL(f16, pass, h));
-          cmds.push({ kind: 'dispatch', label: `attention.${pass} ${op.layer}`, pipeline: ppl, bindGroup: this.bind(ppl, buffers, `attention.${pass}`), grid });
+          cmds.push({ only: 'single', kind: 'dispatch', label: `attention.${pass} ${op.layer}`, pipeline: ppl, bindGroup: this.bind(ppl, buffers, `attention.${pass}`), grid });
         }
         return cmds;
       }
@@ -583,7 +627,11 @@ export class WebGPUBackend implements Backend {
       case 'gather_outputs': {
         const x = this.act(op.x);
         const out = this.act(op.out);
-        return [{ kind: 'copy', src: x.buf, dst: out.buf, width: x.width }];
+        return this.withRows([{ kind: 'copy', src: x.buf, dst: out.buf, width: x.width }], async (rowsBuf) => {
+          const gpl = await this.pipeline('gather.rows', gatherRowsWGSL);
+          const params = this.uniform(Uint32Array.of(x.width, 0, 0, 0), 'gather.rows.p');
+          return [{ kind: 'dispatch', label: `gather.rows ${op.out}`, pipeline: gpl, bindGroup: this.bind(gpl, [params, this.stepBuf, x.buf, out.buf, rowsBuf], 'gather.rows'), grid: (_T, nOut) => grid1d(Math.ceil((nOut * x.width) / GATHER_WG)) }];
+        });
       }
       default: { const never: never = op; throw new Error(`the webgpu backend has no kernel for op ${(never as { op: string }).op}`); }
     }
@@ -603,14 +651,13 @@ export class WebGPUBackend implements Backend {
    * each chunk (first output row, rows).
    */
   private record(step: Step, extra: Command[], afterChunk?: (encoder: GPUCommandEncoder, row: number, rows: number) => void): { encoder: GPUCommandEncoder; T: number; nOut: number } {
-    if (step.rows || (step.seq ?? 0) !== 0) throw new RangeError('the webgpu backend holds one sequence: multi-sequence steps are not implemented on it yet');
-    const T = step.tokens.length;
-    if (T < 1 || T > this.maxBatch) throw new RangeError(`a step carries 1 to ${this.maxBatch} tokens, got ${T}`);
-    if (step.pos < 0 || step.pos + T > this.contextLength) throw new RangeError(`positions ${step.pos}..${step.pos + T - 1} are outside the context of ${this.contextLength}`);
+    const { T, nOut } = checkStep(step, { maxBatch: this.maxBatch, contextLength: this.contextLength, sequences: this.sequences });
     if (this.hasEmbed) {
       for (const id of step.tokens) if (id < 0 || id >= this.embedRows) throw new RangeError(`token id ${id} is outside the vocabulary of ${this.embedRows}`);
     }
-    const nOut = step.allLogits ? T : 1;
+    // Steps with rows, and single-sequence steps of a sequence other than 0, run the per-row commands.
+    const seq = step.seq ?? 0;
+    const multi = !!step.rows || seq !== 0;
     const chunks: [number, number][] = [];
     if (this.headStart < 0) {
       // No output head to repeat: one pass (programs without outputs buffers do not care about nOut).
@@ -622,7 +669,18 @@ export class WebGPUBackend implements Backend {
     const q = this.device.queue;
     const ids = new Uint32Array(step.tokens.buffer, step.tokens.byteOffset, T);
     q.writeBuffer(this.tokensBuf, 0, ids.buffer, ids.byteOffset, T * 4);
-    const first0 = T - nOut;
+    if (multi) {
+      const rows = step.rows ?? {
+        positions: Int32Array.from({ length: T }, (_, t) => step.pos + t),
+        seqs: new Int32Array(T).fill(seq),
+        outputs: Int32Array.from({ length: nOut }, (_, i) => T - nOut + i),
+      };
+      const rec = rowsRecord(rows.positions, rows.seqs, rows.outputs, this.contextLength);
+      q.writeBuffer(this.rowsBuf!, 0, rec.buffer, 0, rec.byteLength);
+      this.counters.bytesWritten += rec.byteLength;
+    }
+    // First output row of the chunk: a token row (single-sequence steps) or an index into the rows' outputs.
+    const first0 = multi ? 0 : T - nOut;
     const stepRecords = new Uint32Array(chunks.length * 4);
     chunks.forEach(([r, n], i) => stepRecords.set([T, step.pos, n, first0 + r], i * 4));
     q.writeBuffer(this.stepBuf, 0, stepRecords.buffer, 0, 16);
@@ -632,6 +690,7 @@ export class WebGPUBackend implements Backend {
     let pass: GPUComputePassEncoder | undefined;
     const run = (cmds: Command[], n: number, first: number) => {
       for (const c of cmds) {
+        if (c.only && (c.only === 'rows') !== multi) continue;
         if (c.kind === 'dispatch') {
           const [x, y, z] = c.grid(T, n, step.pos);
           if (x * y * z === 0) continue;
@@ -681,7 +740,8 @@ export class WebGPUBackend implements Backend {
     return this.exclusive(async () => {
       const logits = this.act(this.program.logits);
       const rowBytes = logits.width * 4;
-      const rowsOut = logits.kind === 0 ? step.tokens.length : step.allLogits ? step.tokens.length : 1;
+      const { T, nOut } = checkStep(step, { maxBatch: this.maxBatch, contextLength: this.contextLength, sequences: this.sequences });
+      const rowsOut = logits.kind === 0 ? T : nOut;
       const bytes = rowsOut * rowBytes;
       if (!this.readLogits || this.readLogits.size < bytes) {
         if (this.readLogits) {
@@ -713,6 +773,7 @@ export class WebGPUBackend implements Backend {
    * (ties -> lowest id), computed on the GPU: only the 4-byte id is read back.
    */
   async forwardArgmax(step: Step): Promise<number> {
+    if (step.rows) throw new RangeError('forwardArgmax takes single-sequence steps only (use forward for a step with rows)');
     return this.exclusive(async () => {
       const { encoder } = this.record({ ...step, allLogits: false }, [this.argmaxCmd]);
       encoder.copyBufferToBuffer(this.resultBuf, 0, this.readResult, 0, 4);
@@ -737,6 +798,7 @@ export class WebGPUBackend implements Backend {
    */
   async forwardTopK(step: Step, k: number): Promise<{ ids: Int32Array; logits: Float32Array }> {
     if (!Number.isInteger(k) || k < 1 || k > TOPK_MAX) throw new RangeError(`top-k on the GPU takes 1 to ${TOPK_MAX} candidates, got ${k}`);
+    if (step.rows) throw new RangeError('forwardTopK takes single-sequence steps only (use forward for a step with rows)');
     return this.exclusive(async () => {
       this.device.queue.writeBuffer(this.topkParams, 0, Uint32Array.of(this.vocab, k, 0xff800000, 0));
       this.counters.bytesWritten += 16;
@@ -780,6 +842,7 @@ export class WebGPUBackend implements Backend {
       subgroups: this.ctx.subgroups ? 'yes' : 'no',
       shaderF16: this.ctx.shaderF16 ? 'yes' : this.ctx.adapterF16 ? 'off' : 'no',
       kvCacheType: this.program.kv.type,
+      sequences: this.sequences,
       fileBytes: this.fileSize,
       gpuBytes: this.gpuBytes,
       weightGpuBytes: this.weightGpuBytes,

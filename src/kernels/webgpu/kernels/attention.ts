@@ -1,6 +1,7 @@
 /**
  * Causal attention with grouped KV heads over the layer's KV cache; the query
- * row t of the batch (position pos + t) attends to positions 0 .. pos + t, or
+ * row t of the batch (position pos + t; per-row variant: its own position in its
+ * own sequence's region of the cache, ./rows.ts) attends to positions 0 .. pos + t, or
  * the last p.window of them on sliding-window layers (window > 0).
  * Numerics follow the reference (src/kernels/reference/ops.ts): with an f16
  * cache, q and the normalised softmax weights are rounded to f16.
@@ -17,6 +18,7 @@
  *           3 kc, 4 vc: array<f16>, array<u32> (f16 pairs) or array<f32>, 5 out: array<f32> (like q).
  */
 import { F16_WGSL, STEP_WGSL, enableF16 } from './common.js';
+import { rowsWGSL } from './rows.js';
 
 export const ATTENTION_WG = 64;
 export const ATTENTION_MAX_HEAD_DIM = 256;
@@ -59,7 +61,8 @@ fn score(pos: u32, ko: u32) -> f32 {
   return s * p.scale;
 }`;
 
-export function attentionWGSL(f16: boolean, native = false): string {
+/** perRow: each query row at its own position in its own sequence's cache region (rows buffer at binding 6, ./rows.ts). */
+export function attentionWGSL(f16: boolean, native = false, perRow = false): string {
   const WG = ATTENTION_WG;
   const per = ATTENTION_MAX_HEAD_DIM / WG;
   const cacheDecl = kvCacheWGSL(f16, native);
@@ -70,6 +73,7 @@ ${STEP_WGSL}
 @group(0) @binding(2) var<storage, read> q: array<f32>;
 ${cacheDecl}
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+${rowsWGSL(perRow ? 6 : undefined)}
 
 var<workgroup> qs: array<f32, ${ATTENTION_MAX_HEAD_DIM}>;
 var<workgroup> wsh: array<f32, ${WG}>;
@@ -81,10 +85,10 @@ ${SCORE_WGSL}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let h = wid.x;
   let t = wid.y;
-  let n = st.pos + t + 1u;
+  let n = row_pos(t) + 1u;
   // Sliding window: positions lo .. n - 1.
   let lo = select(0u, n - p.window, p.window > 0u && n > p.window);
-  let ko = (h / p.group) * p.headDim;
+  let ko = row_base(t) * p.kvWidth + (h / p.group) * p.headDim;
   let qo = (t * p.nHeads + h) * p.headDim;
   for (var d = lid; d < p.headDim; d += ${WG}u) { qs[d] = rnd(q[qo + d]); }
   workgroupBarrier();

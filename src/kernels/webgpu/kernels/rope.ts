@@ -9,8 +9,10 @@
  *           3 cs: array<vec2<f32>> (context × ropeDim/2: cos, sin).
  */
 import { STEP_WGSL } from './common.js';
+import { rowsWGSL } from './rows.js';
 
-export function ropeWGSL(neox = false): string {
+/** neox: pairs (x[i], x[i + half]); perRow: positions from the rows buffer at binding 4 (multi-sequence steps, ./rows.ts). */
+export function ropeWGSL(neox = false, perRow = false): string {
   const [o, o2] = neox ? ['h * p.headDim + i', 'o + p.half'] : ['h * p.headDim + 2u * i', 'o + 1u'];
   return /* wgsl */ `
 struct P { nHeads: u32, headDim: u32, half: u32, xKind: u32 }
@@ -18,6 +20,7 @@ struct P { nHeads: u32, headDim: u32, half: u32, xKind: u32 }
 ${STEP_WGSL}
 @group(0) @binding(2) var<storage, read_write> x: array<f32>;
 @group(0) @binding(3) var<storage, read> cs: array<vec2<f32>>;
+${rowsWGSL(perRow ? 4 : undefined)}
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -27,7 +30,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let r = k / perRow;
   let h = (k % perRow) / p.half;
   let i = k % p.half;
-  let a = cs[(st.pos + r) * p.half + i];
+  let a = cs[row_pos(r) * p.half + i];
   let o = r * p.nHeads * p.headDim + ${o};
   let o2 = ${o2};
   let x0 = x[o];
