@@ -5,7 +5,13 @@ import { defineConfig } from 'vitest/config';
 // the project "webgpu-f16", on Mesa's lavapipe (scripts/lavapipe.sh), whose
 // adapter has shader-f16, so the f16 kernels are checked against the reference
 // too. test/kernels/webgpu-helpers.ts points VK_ICD_FILENAMES at lavapipe there.
-const F16_FILES = ['test/kernels/webgpu-kernels.test.ts', 'test/kernels/webgpu-model.test.ts', 'test/kernels/webgpu-fixtures.test.ts', 'test/model/load-options.test.ts', 'test/model/multiseq.test.ts'];
+const F16_FILES = [
+  'test/kernels/webgpu-kernels.test.ts',
+  'test/kernels/webgpu-model.test.ts',
+  'test/kernels/webgpu-fixtures.test.ts',
+  'test/model/load-options.test.ts',
+  'test/model/multiseq.test.ts',
+];
 
 export default defineConfig({
   test: {

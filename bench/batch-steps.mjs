@@ -45,7 +45,9 @@ const kinds = [
     name: `${n} sequences × 1 token`,
     n,
     step: (pos) => ({
-      tokens: ids(n), pos: 0, allLogits: false,
+      tokens: ids(n),
+      pos: 0,
+      allLogits: false,
       rows: { seqs: Int32Array.from({ length: n }, (_, j) => j), positions: new Int32Array(n).fill(pos), outputs: Int32Array.from({ length: n }, (_, j) => j) },
     }),
   })),
@@ -65,7 +67,11 @@ for (let r = 0; r < REPS; r++) {
 }
 const median = (xs) => [...xs].sort((a, c) => a - c)[Math.floor(xs.length / 2)];
 const one = median(times.get(kinds[0].name));
-console.log(`${path.basename(values.model)}, ${values.backend} ${b.describe().threads} threads, ${cpus()[0]?.model} × ${cpus().length}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+console.log(
+  `${path.basename(values.model)}, ${values.backend} ${b.describe().threads} threads, ${cpus()[0]?.model} × ${cpus().length}, load ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')}`,
+);
 const counted = work.size > 0;
 console.log(`| step | ms/step | ms/token | tokens/s gain vs 1 token |${counted ? ' dispatches/step | submits/step |' : ''}\n|---|---:|---:|---:|${counted ? '---:|---:|' : ''}`);
 for (const k of kinds) {

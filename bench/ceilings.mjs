@@ -18,19 +18,26 @@ import { parseArgs } from 'node:util';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { measureCeilings, ceilingsTable, ceilingsCachePath, writeCeilingsCache } = await import(path.join(ROOT, 'dist', 'cli', 'ceilings.js'));
-const { values } = parseArgs({ options: {
-  threads: { type: 'string', default: '1,2' },
-  'dram-mib': { type: 'string', default: '1024' },
-  'cache-kib': { type: 'string', default: '256' },
-  reps: { type: 'string', default: '5' },
-} });
+const { values } = parseArgs({
+  options: {
+    threads: { type: 'string', default: '1,2' },
+    'dram-mib': { type: 'string', default: '1024' },
+    'cache-kib': { type: 'string', default: '256' },
+    reps: { type: 'string', default: '5' },
+  },
+});
 const threads = values.threads.split(',').map(Number);
 const c = await measureCeilings({
-  threads, dramBytes: Number(values['dram-mib']) << 20, cacheBytes: Number(values['cache-kib']) << 10, repetitions: Number(values.reps),
+  threads,
+  dramBytes: Number(values['dram-mib']) << 20,
+  cacheBytes: Number(values['cache-kib']) << 10,
+  repetitions: Number(values.reps),
   log: (l) => process.stderr.write(l + '\n'),
 });
 let commit = 'unknown';
-try { commit = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim(); } catch {}
+try {
+  commit = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim();
+} catch {}
 mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
 const out = path.join(ROOT, 'bench', 'results', `ceilings-${c.date.replace(/[:.]/g, '-')}.json`);
 writeFileSync(out, JSON.stringify({ ...c, commit }, null, 2));

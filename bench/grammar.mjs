@@ -106,11 +106,12 @@ function plainPerToken() {
   const s = new Sampler({ seed: 1 }, n);
   const t = now();
   let steps = 0;
-  for (const ids of streams) for (const id of ids) {
-    s.sample(logits, []);
-    steps++;
-    void id;
-  }
+  for (const ids of streams)
+    for (const id of ids) {
+      s.sample(logits, []);
+      steps++;
+      void id;
+    }
   return (now() - t) / steps;
 }
 
@@ -247,26 +248,62 @@ if (withModel && existsSync(modelPath)) {
 const rows = [];
 const agreement = [];
 const replay = !process.argv.includes('--no-replay');
-const result = { machine: os.cpus()[0]?.model, cores: os.cpus().length, loadavg: os.loadavg(), node: process.version, vocab: n, trieNodes: trie.size, trieMs, docs: nDocs, tokens: tokensTotal, decodeMs, endToEnd, cases: rows };
+const result = {
+  machine: os.cpus()[0]?.model,
+  cores: os.cpus().length,
+  loadavg: os.loadavg(),
+  node: process.version,
+  vocab: n,
+  trieNodes: trie.size,
+  trieMs,
+  docs: nDocs,
+  tokens: tokensTotal,
+  decodeMs,
+  endToEnd,
+  cases: rows,
+};
 const plain = replay ? median(Array.from({ length: runs }, plainPerToken)) : NaN;
 if (replay) rows.push({ grammar: '-', mode: 'plain sampling, no grammar (sampler only)', total: plain });
 for (const [name, source] of replay ? Object.entries(grammars) : []) {
-  for (const [mode, o] of /** @type {Array<[string, { shared: boolean; temperature: number }]>} */ ([['cold', { shared: false, temperature: 0.8 }], ['steady', { shared: true, temperature: 0.8 }], ['greedy', { shared: true, temperature: 0 }]])) {
+  for (const [mode, o] of /** @type {Array<[string, { shared: boolean; temperature: number }]>} */ ([
+    ['cold', { shared: false, temperature: 0.8 }],
+    ['steady', { shared: true, temperature: 0.8 }],
+    ['greedy', { shared: true, temperature: 0 }],
+  ])) {
     const rs = Array.from({ length: runs }, () => grammarPerToken(source, o));
-    rows.push({ grammar: name, mode, grammarMs: median(rs.map((r) => r.mean)), cpuMs: median(rs.map((r) => r.cpu)), total: median(rs.map((r) => r.total)), medianStep: median(rs.map((r) => r.median)), p99Step: median(rs.map((r) => r.p99)), counters: rs[0].counters });
+    rows.push({
+      grammar: name,
+      mode,
+      grammarMs: median(rs.map((r) => r.mean)),
+      cpuMs: median(rs.map((r) => r.cpu)),
+      total: median(rs.map((r) => r.total)),
+      medianStep: median(rs.map((r) => r.median)),
+      p99Step: median(rs.map((r) => r.p99)),
+      counters: rs[0].counters,
+    });
   }
   if (llama) {
     const a = maskAgreement(source);
     agreement.push({ grammar: name, ...a });
     const rs = Array.from({ length: runs }, () => llamaPerToken(source));
-    rows.push({ grammar: name, mode: 'llama.cpp grammar sampler (apply + accept)', grammarMs: median(rs.map((r) => r.mean)), cpuMs: median(rs.map((r) => r.cpu)), medianStep: median(rs.map((r) => r.median)), p99Step: median(rs.map((r) => r.p99)) });
+    rows.push({
+      grammar: name,
+      mode: 'llama.cpp grammar sampler (apply + accept)',
+      grammarMs: median(rs.map((r) => r.mean)),
+      cpuMs: median(rs.map((r) => r.cpu)),
+      medianStep: median(rs.map((r) => r.median)),
+      p99Step: median(rs.map((r) => r.p99)),
+    });
   }
 }
 
 console.log(`${result.machine} (${result.cores} cores, load ${result.loadavg.map((x) => x.toFixed(1)).join(' ')}), node ${result.node}`);
 console.log(`SmolLM2 vocabulary: ${n} tokens, trie ${trie.size} nodes built in ${trieMs.toFixed(0)} ms; ${nDocs} documents, ${tokensTotal} tokens`);
 if (decodeMs) console.log(`decode step of SmolLM2-135M Q8_0 (wasm, greedy): ${decodeMs.toFixed(2)} ms`);
-if (endToEnd) console.log(`end to end, temperature 0.8, 48 tokens: ${endToEnd.plainMs.toFixed(2)} ms/token plain, ${endToEnd.schemaMs.toFixed(2)} ms/token under the JSON schema (medians of ${runs} alternating runs after a warm-up)`);
+if (endToEnd)
+  console.log(
+    `end to end, temperature 0.8, 48 tokens: ${endToEnd.plainMs.toFixed(2)} ms/token plain, ${endToEnd.schemaMs.toFixed(2)} ms/token under the JSON schema (medians of ${runs} alternating runs after a warm-up)`,
+  );
 console.log('| grammar | mode | grammar ms/token (mean, wall) | CPU ms/token | median step | p99 step | of a decode step | grammar + sampler ms/token | masks walked / cached / argmax kept |');
 console.log('|---|---|---:|---:|---:|---:|---:|---:|---|');
 const f3 = (x) => (x === undefined ? '' : x.toFixed(3));

@@ -44,18 +44,28 @@ const { KernelHarness } = await dist('kernels/wasm/harness.js');
 const { GGML_TYPES, rowBytes } = await dist('gguf/types.js');
 const { loadCeilings, ceilingAt, ceilingsTable } = await dist('cli/ceilings.js');
 
-const { values } = parseArgs({ options: {
-  types: { type: 'string', default: 'Q8_0,Q4_0,Q4_1,Q5_0,Q5_1,Q2_K,Q3_K,Q4_K,Q5_K,Q6_K,F16,F32' },
-  threads: { type: 'string', default: '1,2' },
-  reps: { type: 'string', default: '5' },
-  'dram-mib': { type: 'string', default: '1024' },
-  shapes: { type: 'string' },
-  ceilings: { type: 'string', default: 'cache' },
-} });
+const { values } = parseArgs({
+  options: {
+    types: { type: 'string', default: 'Q8_0,Q4_0,Q4_1,Q5_0,Q5_1,Q2_K,Q3_K,Q4_K,Q5_K,Q6_K,F16,F32' },
+    threads: { type: 'string', default: '1,2' },
+    reps: { type: 'string', default: '5' },
+    'dram-mib': { type: 'string', default: '1024' },
+    shapes: { type: 'string' },
+    ceilings: { type: 'string', default: 'cache' },
+  },
+});
 /** [rows (outputs), cols (inputs)] of SmolLM2-135M (576 / 1536 / 49152) and -360M (960 / 2560). */
 const SHAPES = values.shapes
   ? values.shapes.split(',').map((s) => s.split('x').map(Number))
-  : [[576, 576], [1536, 576], [576, 1536], [49152, 576], [960, 960], [2560, 960], [960, 2560]];
+  : [
+      [576, 576],
+      [1536, 576],
+      [576, 1536],
+      [49152, 576],
+      [960, 960],
+      [2560, 960],
+      [960, 2560],
+    ];
 const TOTAL = Number(values['dram-mib']) * 2 ** 20;
 const REPS = Number(values.reps);
 const threadList = values.threads.split(',').map(Number);
@@ -65,7 +75,11 @@ const ceilings = await loadCeilings(threadList, values.ceilings, { log: (l) => p
 function rng(seed) {
   let s = seed >>> 0 || 1;
   return () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     return s;
   };
 }
@@ -126,20 +140,37 @@ for (const threads of threadList) {
       const ms = Array.from({ length: REPS }, pass);
       // at 1 thread only the calling thread works, so bytes per CPU second is the kernel's rate while it runs
       const onCpu = threads === 1 ? matBytes / (median(cpuMs) / 1000) / 1e9 : undefined;
-      const med = median(ms), best = Math.min(...ms);
-      const gb = matBytes / (med / 1000) / 1e9, gbBest = matBytes / (best / 1000) / 1e9;
+      const med = median(ms),
+        best = Math.min(...ms);
+      const gb = matBytes / (med / 1000) / 1e9,
+        gbBest = matBytes / (best / 1000) / 1e9;
       results.push({
-        type: name, rows, cols, threads, bytes: matBytes, copies, medianMs: med, bestMs: best, samplesMs: ms,
-        gbPerSecond: gb, bestGbPerSecond: gbBest, ...(onCpu ? { onCpuGbPerSecond: onCpu } : {}),
+        type: name,
+        rows,
+        cols,
+        threads,
+        bytes: matBytes,
+        copies,
+        medianMs: med,
+        bestMs: best,
+        samplesMs: ms,
+        gbPerSecond: gb,
+        bestGbPerSecond: gbBest,
+        ...(onCpu ? { onCpuGbPerSecond: onCpu } : {}),
         ...(at ? { dramFraction: gb / at.dramReadGBps, bestDramFraction: gbBest / at.dramReadGBps } : {}),
       });
-      process.stderr.write(`${name} ${rows}x${cols} t${threads}: ${gb.toFixed(2)} GB/s median, ${gbBest.toFixed(2)} best${onCpu ? `, ${onCpu.toFixed(2)} on-CPU` : ''}${at ? ` (${(100 * gb / at.dramReadGBps).toFixed(0)} % / ${(100 * gbBest / at.dramReadGBps).toFixed(0)} % of ${at.dramReadGBps.toFixed(1)})` : ''}\n`);
+      process.stderr.write(
+        `${name} ${rows}x${cols} t${threads}: ${gb.toFixed(2)} GB/s median, ${gbBest.toFixed(2)} best${onCpu ? `, ${onCpu.toFixed(2)} on-CPU` : ''}${at ? ` (${((100 * gb) / at.dramReadGBps).toFixed(0)} % / ${((100 * gbBest) / at.dramReadGBps).toFixed(0)} % of ${at.dramReadGBps.toFixed(1)})` : ''}\n`,
+      );
     }
   }
   // the harness's fixed cost per call: a 4-row F32 matvec (one chunk)
   {
     h.top = h.base;
-    const cols = 64, w = h.alloc(4 * cols * 4), x = h.alloc(cols * 4), out = h.alloc(64);
+    const cols = 64,
+      w = h.alloc(4 * cols * 4),
+      x = h.alloc(cols * 4),
+      out = h.alloc(64);
     h.floats(w, 4 * cols).fill(0.5);
     h.floats(x, cols).fill(0.5);
     const n = 2000;
@@ -152,7 +183,9 @@ for (const threads of threadList) {
 }
 
 let commit = 'unknown';
-try { commit = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim(); } catch {}
+try {
+  commit = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim();
+} catch {}
 const report = { date: new Date().toISOString(), commit, node: process.version, cpu: cpus()[0]?.model, loadAverage: loadavg(), dramMiB: TOTAL / 2 ** 20, reps: REPS, ceilings, overheads, results };
 mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
 const file = path.join(ROOT, 'bench', 'results', `kernels-${report.date.replace(/[:.]/g, '-')}.json`);
@@ -161,7 +194,14 @@ const pct = (x) => (x === undefined ? '–' : `${(100 * x).toFixed(0)} %`);
 console.log(`${report.cpu}, Node ${process.version}; weights cycled over ${report.dramMiB} MiB; median and best of ${REPS} passes\n`);
 console.log('| type | rows × cols | threads | MiB | median ms | GB/s (median) | GB/s (best) | of DRAM read ceiling (median / best) |');
 console.log('|---|---|---:|---:|---:|---:|---:|---:|');
-for (const r of results) console.log(`| ${r.type} | ${r.rows} × ${r.cols} | ${r.threads} | ${(r.bytes / 2 ** 20).toFixed(2)} | ${r.medianMs.toFixed(3)} | ${r.gbPerSecond.toFixed(2)} | ${r.bestGbPerSecond.toFixed(2)} | ${pct(r.dramFraction)} / ${pct(r.bestDramFraction)} |`);
+for (const r of results)
+  console.log(
+    `| ${r.type} | ${r.rows} × ${r.cols} | ${r.threads} | ${(r.bytes / 2 ** 20).toFixed(2)} | ${r.medianMs.toFixed(3)} | ${r.gbPerSecond.toFixed(2)} | ${r.bestGbPerSecond.toFixed(2)} | ${pct(r.dramFraction)} / ${pct(r.bestDramFraction)} |`,
+  );
 if (ceilings) console.log(`\nceilings (${ceilings.date}, best of ${ceilings.repetitions}):\n${ceilingsTable(ceilings)}`);
 console.log(`\nharness cost per call: ${overheads.map((o) => `${o.usPerCall.toFixed(1)} µs at ${o.threads} thread${o.threads > 1 ? 's' : ''}`).join(', ')}`);
-console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; commit ${commit}; JSON: ${path.relative(ROOT, file)}`);
+console.log(
+  `load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}; commit ${commit}; JSON: ${path.relative(ROOT, file)}`,
+);

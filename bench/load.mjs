@@ -22,5 +22,15 @@ await m.complete([1], { temperature: 0, maxTokens: 1 });
 const firstTokenMs = performance.now() - t1;
 const peak = process.resourceUsage().maxRSS * 1024;
 const fileBytes = statSync(file).size;
-console.log(JSON.stringify({ file: path.basename(file), fileBytes, loadMs: Math.round(loadMs), firstTokenMs: Math.round(firstTokenMs), peakRssBytes: peak, rssOverFileBytes: peak - fileBytes, backend: m.info.backend }));
+console.log(
+  JSON.stringify({
+    file: path.basename(file),
+    fileBytes,
+    loadMs: Math.round(loadMs),
+    firstTokenMs: Math.round(firstTokenMs),
+    peakRssBytes: peak,
+    rssOverFileBytes: peak - fileBytes,
+    backend: m.info.backend,
+  }),
+);
 await m.dispose();

@@ -20,14 +20,16 @@ import { parseArgs } from 'node:util';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { compileAssemblyScript, WasmThreads, loadCeilings, ceilingAt } = await import(path.join(ROOT, 'dist', 'cli', 'ceilings.js'));
-const { values } = parseArgs({ options: {
-  mib: { type: 'string', default: '512' },
-  cols: { type: 'string', default: '576' },
-  threads: { type: 'string', default: '1,2' },
-  rounds: { type: 'string', default: '7' },
-  only: { type: 'string' },
-  ceilings: { type: 'string', default: 'cache' },
-} });
+const { values } = parseArgs({
+  options: {
+    mib: { type: 'string', default: '512' },
+    cols: { type: 'string', default: '576' },
+    threads: { type: 'string', default: '1,2' },
+    rounds: { type: 'string', default: '7' },
+    only: { type: 'string' },
+    ceilings: { type: 'string', default: 'cache' },
+  },
+});
 const COLS = Number(values.cols);
 if (COLS % 32 !== 0) throw new Error('--cols must be a multiple of 32');
 const NB = COLS / 32;
@@ -42,13 +44,13 @@ const K = 1024;
 /** label, exported function, params overrides (chunk bytes, touch distance), what it does differently. */
 const VARIANTS = [
   ['read', 'read', {}, 'plain f32x4 loads of the same bytes, 4 accumulators (the ceiling)'],
-  ['cur', 'cur', { chunk: 64 * K }, 'the engine today: i8 weights sign-extended to i16, i32x4.dot_i16x8_s against Q8A\'s i16 copy, 64 KiB chunks'],
-  ['engine', 'engine', { chunk: 64 * K }, 'the engine\'s generated dot_Q8_0 as built today (two blocks per iteration, f16 table through a global, one call per row)'],
+  ['cur', 'cur', { chunk: 64 * K }, "the engine today: i8 weights sign-extended to i16, i32x4.dot_i16x8_s against Q8A's i16 copy, 64 KiB chunks"],
+  ['engine', 'engine', { chunk: 64 * K }, "the engine's generated dot_Q8_0 as built today (two blocks per iteration, f16 table through a global, one call per row)"],
   ['engine, table in a local', 'engineLocalTable', { chunk: 64 * K }, 'engine with the f16 table address passed as a parameter instead of read from a global'],
-  ['cur, called per row', 'curCall', { chunk: 64 * K }, 'cur\'s dot as a function called per row (not inlined)'],
+  ['cur, called per row', 'curCall', { chunk: 64 * K }, "cur's dot as a function called per row (not inlined)"],
   ['cur chunk 16K', 'cur', { chunk: 16 * K }, 'as cur, 16 KiB chunks'],
   ['cur chunk 256K', 'cur', { chunk: 256 * K }, 'as cur, 256 KiB chunks'],
-  ['cur one chunk', 'cur', { chunk: 0 }, 'as cur, each thread\'s share as one chunk'],
+  ['cur one chunk', 'cur', { chunk: 0 }, "as cur, each thread's share as one chunk"],
   ['lite', 'lite', { chunk: 64 * K }, 'i8 x i8 extmul + pairwise widening against block_q8_0 activations (no i16 copy)'],
   ['aligned', 'aligned', { chunk: 64 * K }, 'as cur over a repacked layout: 32-byte qs rows (aligned loads), f16 scales apart'],
   ['cur touch 1K', 'curTouch', { chunk: 64 * K, touch: 1 * K }, 'as cur, one byte per line of the row 1 KiB ahead read first'],
@@ -56,7 +58,7 @@ const VARIANTS = [
   ['cur touch 16K', 'curTouch', { chunk: 64 * K, touch: 16 * K }, 'as cur, touch 16 KiB ahead'],
   ['lite touch 4K', 'liteTouch', { chunk: 64 * K, touch: 4 * K }, 'lite, touch 4 KiB ahead'],
   ['cur 4 rows', 'cur4', { chunk: 64 * K }, 'as cur, four adjacent rows block by block (activations loaded once per block for four rows)'],
-  ['cur two streams', 'curTwo', {}, 'as cur, the thread\'s rows in two halves, one row of each in turn'],
+  ['cur two streams', 'curTwo', {}, "as cur, the thread's rows in two halves, one row of each in turn"],
   ['cur two interleaved', 'twoInterleaved', {}, 'as cur, two far-apart rows block by block in one loop (activations loaded once for both)'],
   ['cur two in chunk', 'twoNear', { chunk: 64 * K }, 'as cur two interleaved, but the two rows j and j + half of each 64 KiB chunk (32 KiB apart), as a driver that sees one chunk can pair them'],
   ['cur two in chunk 256K', 'twoNear', { chunk: 256 * K }, 'as cur two in chunk, 256 KiB chunks (rows 128 KiB apart)'],
@@ -69,14 +71,23 @@ const module = await compileAssemblyScript(path.join(ROOT, 'bench', 'matvec', 'q
 const ceilings = await loadCeilings(threadList, values.ceilings, { log: (l) => process.stderr.write(`ceilings: ${l}\n`) });
 
 function f16ToF32(h) {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 31, m = h & 1023;
+  const s = h & 0x8000 ? -1 : 1,
+    e = (h >> 10) & 31,
+    m = h & 1023;
   if (e === 0) return s * m * 2 ** -24;
   if (e === 31) return m ? NaN : s * Infinity;
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 function rng(seed) {
   let s = seed >>> 0 || 1;
-  return () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s; };
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s;
+  };
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
@@ -131,21 +142,54 @@ for (const nth of threadList) {
   for (const v of VARIANTS) runT(v); // warm-up: page faults, tier-up
   const samples = VARIANTS.map(() => []);
   const cpuRates = VARIANTS.map(() => []);
-  for (let r = 0; r < ROUNDS; r++) VARIANTS.forEach((v, i) => { const x = runT(v); samples[i].push(x.wall); cpuRates[i].push(x.cpuRate); });
+  for (let r = 0; r < ROUNDS; r++)
+    VARIANTS.forEach((v, i) => {
+      const x = runT(v);
+      samples[i].push(x.wall);
+      cpuRates[i].push(x.cpuRate);
+    });
   const at = ceilingAt(ceilings, nth);
   VARIANTS.forEach((v, i) => {
-    const med = median(samples[i]), best = Math.min(...samples[i]);
+    const med = median(samples[i]),
+      best = Math.min(...samples[i]);
     const matBytes = v[1] === 'aligned' ? ROWS * NB * 34 : MAT; // same element count; the aligned layout's padding is not counted
-    results.push({ variant: v[0], fn: v[1], threads: nth, what: v[3], params: v[2], medianMs: med, bestMs: best, samplesMs: samples[i],
-      gbPerSecond: matBytes / med / 1e6, bestGbPerSecond: matBytes / best / 1e6, onCpuGbPerSecond: median(cpuRates[i]) * (matBytes / MAT), onCpuSamples: cpuRates[i], ...(at ? { dramCeilingGBps: at.dramReadGBps } : {}) });
+    results.push({
+      variant: v[0],
+      fn: v[1],
+      threads: nth,
+      what: v[3],
+      params: v[2],
+      medianMs: med,
+      bestMs: best,
+      samplesMs: samples[i],
+      gbPerSecond: matBytes / med / 1e6,
+      bestGbPerSecond: matBytes / best / 1e6,
+      onCpuGbPerSecond: median(cpuRates[i]) * (matBytes / MAT),
+      onCpuSamples: cpuRates[i],
+      ...(at ? { dramCeilingGBps: at.dramReadGBps } : {}),
+    });
   });
   await w.dispose();
   process.stderr.write(`${nth} thread(s) done\n`);
 }
 
 let commit = 'unknown';
-try { commit = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim(); } catch {}
-const report = { date: new Date().toISOString(), commit, cpu: cpus()[0]?.model, node: process.version, loadAverage: loadavg(), cols: COLS, rows: ROWS, matrixBytes: MAT, rounds: ROUNDS, ceilings, results };
+try {
+  commit = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim();
+} catch {}
+const report = {
+  date: new Date().toISOString(),
+  commit,
+  cpu: cpus()[0]?.model,
+  node: process.version,
+  loadAverage: loadavg(),
+  cols: COLS,
+  rows: ROWS,
+  matrixBytes: MAT,
+  rounds: ROUNDS,
+  ceilings,
+  results,
+};
 mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
 const file = path.join(ROOT, 'bench', 'results', `matvec-${report.date.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify(report, null, 2));
@@ -156,6 +200,12 @@ for (const r of results) {
   const cur = results.find((x) => x.variant === 'cur' && x.threads === r.threads);
   const rd = results.find((x) => x.variant === 'read' && x.threads === r.threads);
   const f = (x) => (x ? `${(r.onCpuGbPerSecond / x.onCpuGbPerSecond).toFixed(2)}×` : '–');
-  console.log(`| ${r.variant} | ${r.threads} | ${r.gbPerSecond.toFixed(2)} | ${r.bestGbPerSecond.toFixed(2)} | ${r.onCpuGbPerSecond.toFixed(2)} | ${f(cur)} | ${f(rd)} | ${r.dramCeilingGBps ? `${((100 * r.gbPerSecond) / r.dramCeilingGBps).toFixed(0)} %` : '–'} |`);
+  console.log(
+    `| ${r.variant} | ${r.threads} | ${r.gbPerSecond.toFixed(2)} | ${r.bestGbPerSecond.toFixed(2)} | ${r.onCpuGbPerSecond.toFixed(2)} | ${f(cur)} | ${f(rd)} | ${r.dramCeilingGBps ? `${((100 * r.gbPerSecond) / r.dramCeilingGBps).toFixed(0)} %` : '–'} |`,
+  );
 }
-console.log(`\nload average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; commit ${commit}; JSON: ${path.relative(ROOT, file)}`);
+console.log(
+  `\nload average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}; commit ${commit}; JSON: ${path.relative(ROOT, file)}`,
+);

@@ -42,7 +42,7 @@ const vocab = model.info.hyperparameters.vocabSize;
 /** A prompt of n token ids, different for each seed (ordinary tokens, away from the specials). */
 function promptIds(n, seed) {
   const ids = [model.tokenizer.bosId >= 0 ? model.tokenizer.bosId : 1];
-  let s = seed * 2654435761 >>> 0;
+  let s = (seed * 2654435761) >>> 0;
   while (ids.length < n) {
     s = (s * 1664525 + 1013904223) >>> 0;
     ids.push(1000 + (s % (vocab - 2000)));
@@ -61,7 +61,10 @@ async function completion(prompt, maxTokens, extra = {}) {
 /** Streams one completion; resolves with the time of the first token and the token count. */
 async function stream(prompt, maxTokens) {
   const t0 = performance.now();
-  const r = await fetch(`${url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }) });
+  const r = await fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    body: JSON.stringify({ prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }),
+  });
   const reader = r.body.getReader();
   const dec = new TextDecoder();
   let buf = '';
@@ -137,6 +140,8 @@ const result = {
 mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
 writeFileSync(path.join(ROOT, `bench/results/serve-${result.date.slice(0, 19).replace(/:/g, '-')}.json`), JSON.stringify(result, null, 2));
 console.log(`${result.model}, ${result.cpu} × ${result.cores}, load ${result.loadavg.map((x) => x.toFixed(1)).join(' ')}, commit ${commit}`);
-console.log(`time to first token, ${PROMPT_TOKENS}-token prompt: ${result.ttftColdMs.toFixed(0)} ms uncached, ${result.ttftCachedMs.toFixed(0)} ms with ${cachedN} tokens cached (+16 new), medians of ${REPS}`);
+console.log(
+  `time to first token, ${PROMPT_TOKENS}-token prompt: ${result.ttftColdMs.toFixed(0)} ms uncached, ${result.ttftCachedMs.toFixed(0)} ms with ${cachedN} tokens cached (+16 new), medians of ${REPS}`,
+);
 console.log('| concurrent streams | aggregate tok/s | × one stream |\n|---:|---:|---:|');
 for (const n of [1, 2, 4, 8]) console.log(`| ${n} | ${agg[n].toFixed(1)} | ${(agg[n] / agg[1]).toFixed(2)} |`);

@@ -30,17 +30,23 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values, positionals } = parseArgs({ allowPositionals: true, options: {
-  threads: { type: 'string', short: 't', default: '1,2' },
-  prompt: { type: 'string', short: 'p', default: '512' },
-  gen: { type: 'string', short: 'n', default: '128' },
-  depth: { type: 'string', short: 'd', default: '1500' },
-  reps: { type: 'string', short: 'r', default: '3' },
-  flash: { type: 'boolean', default: false },
-  ceilings: { type: 'string', default: 'cache' },
-} });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    threads: { type: 'string', short: 't', default: '1,2' },
+    prompt: { type: 'string', short: 'p', default: '512' },
+    gen: { type: 'string', short: 'n', default: '128' },
+    depth: { type: 'string', short: 'd', default: '1500' },
+    reps: { type: 'string', short: 'r', default: '3' },
+    flash: { type: 'boolean', default: false },
+    ceilings: { type: 'string', default: 'cache' },
+  },
+});
 const threadList = values.threads.split(',').map(Number);
-const P = Number(values.prompt), N = Number(values.gen), D = Number(values.depth), R = Number(values.reps);
+const P = Number(values.prompt),
+  N = Number(values.gen),
+  D = Number(values.depth),
+  R = Number(values.reps);
 const files = positionals.length ? positionals : ['smollm2-135m-q8_0.gguf', 'smollm2-135m-q4_k_m.gguf', 'smollm2-360m-q8_0.gguf'].map((f) => path.join(ROOT, 'fixtures', 'generated', f));
 for (const f of files) if (!existsSync(f)) throw new Error(`${f} not found (fixtures: npm run fixtures, or link fixtures/generated)`);
 if (!existsSync(path.join(ROOT, 'conformance', 'node_modules', 'koffi'))) {
@@ -101,7 +107,11 @@ function oursTests(s) {
   };
 }
 
-const TESTS = /** @type {Array<[string, boolean, string]>} */ ([['pp', P > 0, `pp${P}`], ['tg', N > 0, `tg${N}`], ['tgDeep', N > 0 && D > 0, `tg${N} @ d${D}`]]).filter((t) => t[1]);
+const TESTS = /** @type {Array<[string, boolean, string]>} */ ([
+  ['pp', P > 0, `pp${P}`],
+  ['tg', N > 0, `tg${N}`],
+  ['tgDeep', N > 0 && D > 0, `tg${N} @ d${D}`],
+]).filter((t) => t[1]);
 const rows = [];
 for (const file of files) {
   const name = path.basename(file);
@@ -111,9 +121,15 @@ for (const file of files) {
     const s = await openBenchSession({ file, backend: 'wasm', threads, flashAttention: values.flash, contextLength: Math.max(P, D + N, N) + 16, maxBatch: Math.max(512, P) });
     const engines = { llama: llamaTests(l), ours: oursTests(s) };
     const res = { file: name, threads, build: String(s.backend.describe().build), bytesPerToken: s.bytesPerToken, macsPerToken: s.macsPerToken, floatWeights: s.floatWeights, llama: {}, ours: {} };
-    for (const [k] of TESTS) { res.llama[k] = []; res.ours[k] = []; }
+    for (const [k] of TESTS) {
+      res.llama[k] = [];
+      res.ours[k] = [];
+    }
     // warm-up: each test once on each engine (untimed)
-    for (const [k] of TESTS) { await engines.llama[k](); await engines.ours[k](); }
+    for (const [k] of TESTS) {
+      await engines.llama[k]();
+      await engines.ours[k]();
+    }
     for (let r = 0; r < R; r++) {
       for (const [k] of TESTS) {
         const order = r % 2 === 0 ? ['llama', 'ours'] : ['ours', 'llama'];
@@ -124,15 +140,31 @@ for (const file of files) {
     s.close();
     res.seconds = (performance.now() - t0) / 1000;
     rows.push(res);
-    process.stderr.write(`${name} t${threads}: ${TESTS.map(([k, , label]) => `${label} llama ${median(res.llama[k]).toFixed(1)} / tsinfer ${median(res.ours[k]).toFixed(1)}`).join('; ')} (${res.seconds.toFixed(0)} s)\n`);
+    process.stderr.write(
+      `${name} t${threads}: ${TESTS.map(([k, , label]) => `${label} llama ${median(res.llama[k]).toFixed(1)} / tsinfer ${median(res.ours[k]).toFixed(1)}`).join('; ')} (${res.seconds.toFixed(0)} s)\n`,
+    );
   }
 }
 
 let commit = 'unknown';
-try { commit = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim(); } catch {}
+try {
+  commit = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim();
+} catch {}
 const report = {
-  date: new Date().toISOString(), commit, node: process.version, cpu: cpus()[0]?.model, llamaCpp: LLAMA_CPP_RELEASE, threads: threadList,
-  prompt: P, gen: N, depth: D, reps: R, flash: values.flash, loadAverage: loadavg(), ceilings, rows,
+  date: new Date().toISOString(),
+  commit,
+  node: process.version,
+  cpu: cpus()[0]?.model,
+  llamaCpp: LLAMA_CPP_RELEASE,
+  threads: threadList,
+  prompt: P,
+  gen: N,
+  depth: D,
+  reps: R,
+  flash: values.flash,
+  loadAverage: loadavg(),
+  ceilings,
+  rows,
 };
 mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
 const out = path.join(ROOT, 'bench', 'results', `side-by-side-${report.date.replace(/[:.]/g, '-')}.json`);
@@ -146,16 +178,31 @@ console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const at = ceilingAt(ceilings, r.threads);
   for (const [k, , label] of TESTS) {
-    const a = median(r.llama[k]), b = median(r.ours[k]);
+    const a = median(r.llama[k]),
+      b = median(r.ours[k]);
     // decode: weight bytes per token x tok/s against the DRAM read ceiling; prompt: matmul MACs against the MAC peak
     const decode = k !== 'pp';
     const rate = (x) => (decode ? (x * r.bytesPerToken) / 1e9 : (x * r.macsPerToken) / 1e9);
     const ceil = at ? (decode ? at.dramReadGBps : r.floatWeights ? at.f32GMACs : Math.max(at.i8GMACs, at.i8RelaxedGMACs ?? 0)) : NaN;
     const unit = decode ? 'GB/s' : 'GMAC/s';
-    console.log(`| ${r.file} | ${r.threads} | ${label} | ${f1(a)} | ${f1(b)} | ${(b / a).toFixed(2)}× | ${rate(a).toFixed(2)} ${unit} | ${rate(b).toFixed(2)} ${unit} | ${pct(rate(b) / ceil)} | ${pct(rate(a) / ceil)} |`);
+    console.log(
+      `| ${r.file} | ${r.threads} | ${label} | ${f1(a)} | ${f1(b)} | ${(b / a).toFixed(2)}× | ${rate(a).toFixed(2)} ${unit} | ${rate(b).toFixed(2)} ${unit} | ${pct(rate(b) / ceil)} | ${pct(rate(a) / ceil)} |`,
+    );
   }
 }
 if (ceilings) {
-  console.log(`\nceilings (${ceilings.date}): ${ceilings.byThreads.filter((c) => threadList.includes(c.threads)).map((c) => `${c.threads} thread${c.threads > 1 ? 's' : ''}: DRAM read ${c.dramReadGBps.toFixed(1)} GB/s, int8 ${Math.max(c.i8GMACs, c.i8RelaxedGMACs ?? 0).toFixed(1)} GMAC/s, f32 ${c.f32GMACs.toFixed(1)} GMAC/s`).join('; ')}`);
+  console.log(
+    `\nceilings (${ceilings.date}): ${ceilings.byThreads
+      .filter((c) => threadList.includes(c.threads))
+      .map(
+        (c) =>
+          `${c.threads} thread${c.threads > 1 ? 's' : ''}: DRAM read ${c.dramReadGBps.toFixed(1)} GB/s, int8 ${Math.max(c.i8GMACs, c.i8RelaxedGMACs ?? 0).toFixed(1)} GMAC/s, f32 ${c.f32GMACs.toFixed(1)} GMAC/s`,
+      )
+      .join('; ')}`,
+  );
 }
-console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; JSON: ${path.relative(ROOT, out)}`);
+console.log(
+  `load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}; JSON: ${path.relative(ROOT, out)}`,
+);

@@ -20,10 +20,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = path.resolve(ROOT, '..', 'shared');
 const VOCABS = {
-  'smollm2': 'vocab/smollm2/smollm2-vocab.gguf',
+  smollm2: 'vocab/smollm2/smollm2-vocab.gguf',
   'llama-bpe': 'vocab/ggml-vocab-llama-bpe.gguf',
   'gpt-2': 'vocab/ggml-vocab-gpt-2.gguf',
-  'starcoder': 'vocab/ggml-vocab-starcoder.gguf',
+  starcoder: 'vocab/ggml-vocab-starcoder.gguf',
   'deepseek-coder': 'vocab/ggml-vocab-deepseek-coder.gguf',
   'llama-spm': 'vocab/ggml-vocab-llama-spm.gguf',
   'phi-3': 'vocab/ggml-vocab-phi-3.gguf',
@@ -34,7 +34,7 @@ function arg(name, def) {
   return i >= 0 ? process.argv[i + 1] : def;
 }
 const runs = Number(arg('--runs', '5'));
-const names = (arg('--vocab', Object.keys(VOCABS).join(','))).split(',');
+const names = arg('--vocab', Object.keys(VOCABS).join(',')).split(',');
 const jsonOut = arg('--json', undefined);
 const withLlama = !process.argv.includes('--no-llama');
 
@@ -63,7 +63,9 @@ if (withLlama) {
 const rows = [];
 for (const name of names) {
   const file = path.join(SHARED, VOCABS[name]);
-  const cold = [], warm = [], ref = [];
+  const cold = [],
+    warm = [],
+    ref = [];
   let ours, theirs, lm;
   if (llama) lm = await llama.loadModel({ modelPath: file, vocabOnly: true, gpuLayers: 0 });
   for (let r = 0; r < runs; r++) {
@@ -108,7 +110,10 @@ const lines = [
   '',
   '| vocabulary | tokens | tsinfer cold MB/s | tsinfer warm MB/s | llama.cpp MB/s | cold / llama.cpp | same ids as llama.cpp |',
   '|---|---:|---:|---:|---:|---:|---|',
-  ...rows.map((r) => `| ${r.vocab} | ${r.tokens} | ${f(r.coldMBps)} | ${f(r.warmMBps)} | ${f(r.llamaMBps)} | ${r.llamaMBps ? f(r.coldMBps / r.llamaMBps, 2) + '×' : '—'} | ${r.sameIds === undefined ? '—' : r.sameIds ? 'yes' : 'NO'} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.vocab} | ${r.tokens} | ${f(r.coldMBps)} | ${f(r.warmMBps)} | ${f(r.llamaMBps)} | ${r.llamaMBps ? f(r.coldMBps / r.llamaMBps, 2) + '×' : '—'} | ${r.sameIds === undefined ? '—' : r.sameIds ? 'yes' : 'NO'} |`,
+  ),
 ];
 console.log(lines.join('\n'));
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ header, rows }, null, 2) + '\n');

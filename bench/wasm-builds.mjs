@@ -24,12 +24,14 @@ const { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table } = await
 const { activationRowBytes } = await dist('kernels/wasm/backend.js');
 const { GGMLType, ggmlType, rowBytes } = await dist('gguf/types.js');
 
-const { values } = parseArgs({ options: {
-  tokens: { type: 'string', default: '1,16' },
-  types: { type: 'string', default: 'Q8_0,Q4_0,Q4_1,Q5_0,Q5_1,Q2_K,Q3_K,Q4_K,Q5_K,Q6_K' },
-  rounds: { type: 'string', default: '15' },
-  model: { type: 'string' },
-} });
+const { values } = parseArgs({
+  options: {
+    tokens: { type: 'string', default: '1,16' },
+    types: { type: 'string', default: 'Q8_0,Q4_0,Q4_1,Q5_0,Q5_1,Q2_K,Q3_K,Q4_K,Q5_K,Q6_K' },
+    rounds: { type: 'string', default: '15' },
+    model: { type: 'string' },
+  },
+});
 const median = (x) => x.slice().sort((a, b) => a - b)[x.length >> 1];
 
 if (values.model) {
@@ -41,7 +43,11 @@ if (values.model) {
   }
   const prompt = Array.from({ length: 64 }, (_, i) => 1 + ((i * 7919) % 1000));
   const res = Object.fromEntries(Object.keys(models).map((b) => [b, { pp: [], tg: [] }]));
-  console.log(`load average before: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `load average before: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   for (let r = -1; r < Number(values.rounds); r++) {
     for (const b of r % 2 ? ['simd', 'relaxed-simd'] : ['relaxed-simd', 'simd']) {
       let t0 = performance.now();
@@ -50,7 +56,10 @@ if (values.model) {
       t0 = performance.now();
       const c = await models[b].complete([1], { temperature: 0, maxTokens: 64, ignoreEos: true });
       const tg = c.tokens.length / ((performance.now() - t0) / 1000);
-      if (r >= 0) { res[b].pp.push(pp); res[b].tg.push(tg); }
+      if (r >= 0) {
+        res[b].pp.push(pp);
+        res[b].tg.push(tg);
+      }
     }
   }
   console.log(`| ${path.basename(values.model)} | simd tok/s median (best) | relaxed-simd tok/s median (best) | relaxed / simd (medians) |\n|---|---|---|---|`);
@@ -58,11 +67,23 @@ if (values.model) {
     const [s, x] = [res.simd[t], res['relaxed-simd'][t]];
     console.log(`| ${t}64 | ${median(s).toFixed(1)} (${Math.max(...s).toFixed(1)}) | ${median(x).toFixed(1)} (${Math.max(...x).toFixed(1)}) | ${(median(x) / median(s)).toFixed(2)} |`);
   }
-  console.log(`load average after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `load average after: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   for (const m of Object.values(models)) await m.dispose();
   process.exit(0);
 }
-const SHAPES = [[576, 576], [1536, 576], [576, 1536], [960, 960], [2560, 960], [960, 2560], [49152, 576]];
+const SHAPES = [
+  [576, 576],
+  [1536, 576],
+  [576, 1536],
+  [960, 960],
+  [2560, 960],
+  [960, 2560],
+  [49152, 576],
+];
 const ROUNDS = Number(values.rounds);
 /** Weight bytes timed per round and build (several calls for the small matrices). */
 const BYTES_PER_ROUND = 3e6;
@@ -77,7 +98,11 @@ const base = table + F16_TABLE_BYTES;
 const u8 = new Uint8Array(memory.buffer);
 for (let i = base; i < u8.length; i++) u8[i] = Math.imul(i, 2654435761) >>> 24;
 
-console.log(`load average before: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(
+  `load average before: ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`,
+);
 console.log('| type | rows × cols | tokens | simd GB/s best (median) | relaxed-simd GB/s best (median) | relaxed / simd |');
 console.log('|---|---|---|---|---|---|');
 const ratios = {};
@@ -90,7 +115,10 @@ for (const tokens of values.tokens.split(',').map(Number)) {
       const rb = rowBytes(info, cols);
       const fmt = builds[0].exp.activationFormat(id);
       const xrb = activationRowBytes(fmt, cols);
-      const wp = base, xf = wp + Math.ceil(rows * rb / 64) * 64, xq = xf + tokens * cols * 4, op = xq + tokens * xrb + 64;
+      const wp = base,
+        xf = wp + Math.ceil((rows * rb) / 64) * 64,
+        xq = xf + tokens * cols * 4,
+        op = xq + tokens * xrb + 64;
       const x = new Float32Array(memory.buffer, xf, tokens * cols);
       for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37) * (i % 41 === 3 ? 10 : 1);
       for (let t = 0; t < tokens; t++) {
@@ -118,4 +146,8 @@ for (const [k, r] of Object.entries(ratios)) {
   const [name, t] = k.split(' T=');
   console.log(`| ${name} | ${t} | ${Math.exp(r.reduce((s, v) => s + Math.log(v), 0) / r.length).toFixed(2)} |`);
 }
-console.log(`\nload average after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(
+  `\nload average after: ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`,
+);

@@ -87,13 +87,15 @@ const prefix = (a, b) => {
   while (k < N && a[k] === b[k]) k++;
   return k;
 };
-console.log(JSON.stringify({
-  model: path.basename(MODEL),
-  backend: values.backend ?? 'reference',
-  ctx: CTX,
-  keep: KEEP,
-  generated: N,
-  firstShiftAfterToken: CTX - ref.prompt.length,
-  shifts: ref.shifts,
-  equalPrefix: { tsinferVsLlamaCppInPlace: prefix(got, ref.tokens), tsinferVsLlamaCppFresh: prefix(got, fresh.tokens), llamaCppInPlaceVsFresh: prefix(ref.tokens, fresh.tokens) },
-}));
+console.log(
+  JSON.stringify({
+    model: path.basename(MODEL),
+    backend: values.backend ?? 'reference',
+    ctx: CTX,
+    keep: KEEP,
+    generated: N,
+    firstShiftAfterToken: CTX - ref.prompt.length,
+    shifts: ref.shifts,
+    equalPrefix: { tsinferVsLlamaCppInPlace: prefix(got, ref.tokens), tsinferVsLlamaCppFresh: prefix(got, fresh.tokens), llamaCppInPlaceVsFresh: prefix(ref.tokens, fresh.tokens) },
+  }),
+);

@@ -163,7 +163,9 @@ async function greedyLogprobs(llamaEngineOf, scoring) {
     const steps = g.continuationIds.map((id, k) => {
       const row = rows.subarray(k * n, (k + 1) * n);
       const lse = scoring.negLogProb(row, 0) + row[0];
-      const top = Array.from(row.keys()).sort((a, b) => row[b] - row[a] || a - b).slice(0, 5);
+      const top = Array.from(row.keys())
+        .sort((a, b) => row[b] - row[a] || a - b)
+        .slice(0, 5);
       return { tokenId: id, logprob: round(row[id] - lse, 7), top: top.map((t) => ({ tokenId: t, logprob: round(row[t] - lse, 7) })) };
     });
     out.push({ prompt: g.prompt, promptIds: g.promptIds, steps });
@@ -193,8 +195,14 @@ async function speed(o, tokens, llamaTokens, vocab, scoring, loadModel) {
   await l.dispose();
   for (const b of o.backends) await models[b].dispose();
   const n = o.chunks * o.ctx;
-  console.log(`speed: ${o.chunks} chunks of ${o.ctx} (${n} tokens), ${o.threads} thread(s), median of ${o.speed}, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, ${os.cpus()[0]?.model}`);
-  for (const [k, v] of Object.entries(t)) console.log(`  ${k.padEnd(12)} ${(median(v) / 1000).toFixed(3)} s  ${((n * 1000) / median(v)).toFixed(0)} tokens/s  (runs: ${v.map((x) => (x / 1000).toFixed(2)).join(', ')})`);
+  console.log(
+    `speed: ${o.chunks} chunks of ${o.ctx} (${n} tokens), ${o.threads} thread(s), median of ${o.speed}, load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}, ${os.cpus()[0]?.model}`,
+  );
+  for (const [k, v] of Object.entries(t))
+    console.log(`  ${k.padEnd(12)} ${(median(v) / 1000).toFixed(3)} s  ${((n * 1000) / median(v)).toFixed(0)} tokens/s  (runs: ${v.map((x) => (x / 1000).toFixed(2)).join(', ')})`);
 }
 
 async function main(argv) {
@@ -227,7 +235,13 @@ async function main(argv) {
     const provenance = `Written by conformance/perplexity.mjs: llama.cpp release ${LLAMA_CPP_RELEASE} (CPU build of @node-llama-cpp/linux-x64 3.22.1, f16 KV cache, flash attention off) logits of stories260K.gguf for prompt + greedy continuation (../shared/reference/stories260K-greedy.json) in one batch; log-softmax of the row before each continuation token, and the 5 best.`;
     writeFileSync(LOGPROBS_FIXTURE, JSON.stringify({ provenance, prompts: lps }) + '\n');
     const embeddings = await llamaEmbeddings();
-    writeFileSync(EMBEDDINGS_FIXTURE, JSON.stringify({ provenance: `Written by conformance/perplexity.mjs: llama.cpp release ${LLAMA_CPP_RELEASE} (CPU build of @node-llama-cpp/linux-x64 3.22.1, 1 thread, f16 KV cache) embeddings of stories260K.gguf through node-llama-cpp's embedding context (LlamaEmbeddingContext.getEmbeddingFor): no pooling_type in the file, so the last token's hidden state after output_norm, not normalised.`, texts: embeddings }) + '\n');
+    writeFileSync(
+      EMBEDDINGS_FIXTURE,
+      JSON.stringify({
+        provenance: `Written by conformance/perplexity.mjs: llama.cpp release ${LLAMA_CPP_RELEASE} (CPU build of @node-llama-cpp/linux-x64 3.22.1, 1 thread, f16 KV cache) embeddings of stories260K.gguf through node-llama-cpp's embedding context (LlamaEmbeddingContext.getEmbeddingFor): no pooling_type in the file, so the last token's hidden state after output_norm, not normalised.`,
+        texts: embeddings,
+      }) + '\n',
+    );
   }
 
   const types = [];
@@ -271,7 +285,11 @@ async function main(argv) {
       }
       await m.dispose();
       row.tsinfer[backend] = r;
-      console.log(`${type} ${backend}: PPL ${p.ppl.toFixed(4)} (llama.cpp ${lp.ppl.toFixed(4)}, ${(100 * r.relDiff).toFixed(4)} %)` + (r.kl ? `, KL ${r.kl.mean.toExponential(3)} (llama.cpp ${row.llama.kl.mean.toExponential(3)})` : '') + ` in ${p.ms.toFixed(0)} ms (llama.cpp ${row.llama.ms.toFixed(0)} ms)`);
+      console.log(
+        `${type} ${backend}: PPL ${p.ppl.toFixed(4)} (llama.cpp ${lp.ppl.toFixed(4)}, ${(100 * r.relDiff).toFixed(4)} %)` +
+          (r.kl ? `, KL ${r.kl.mean.toExponential(3)} (llama.cpp ${row.llama.kl.mean.toExponential(3)})` : '') +
+          ` in ${p.ms.toFixed(0)} ms (llama.cpp ${row.llama.ms.toFixed(0)} ms)`,
+      );
     }
     types.push(row);
   }

@@ -34,7 +34,9 @@ for (let i = 0; i < args.length; i++) {
 }
 const dir = path.join(ROOT, 'fixtures/generated');
 if (!existsSync(dir)) throw new Error('no fixtures: run `npm run fixtures` first');
-const files = readdirSync(dir).filter((f) => f.endsWith('.gguf') && (filters.length === 0 || filters.some((s) => f.includes(s)))).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.gguf') && (filters.length === 0 || filters.some((s) => f.includes(s))))
+  .sort();
 
 function logSoftmax(x) {
   let max = -Infinity;
@@ -64,17 +66,24 @@ for (const f of files) {
     const vocab = ours.info.hyperparameters.vocabSize;
     const a = await ours.evaluate(seq);
     const b = await ref.evaluate(seq);
-    let klSum = 0, klMax = 0, top1 = 0, worst = 0;
+    let klSum = 0,
+      klMax = 0,
+      top1 = 0,
+      worst = 0;
     // positions whose next token was generated (the prompt's last one onwards)
-    const first = prompt.length - 1, n = seq.length - 1 - first;
+    const first = prompt.length - 1,
+      n = seq.length - 1 - first;
     for (let p = first; p < seq.length - 1; p++) {
-      const ra = b.subarray(p * vocab, (p + 1) * vocab), ga = a.subarray(p * vocab, (p + 1) * vocab);
-      const lp = logSoftmax(ra), lq = logSoftmax(ga);
+      const ra = b.subarray(p * vocab, (p + 1) * vocab),
+        ga = a.subarray(p * vocab, (p + 1) * vocab);
+      const lp = logSoftmax(ra),
+        lq = logSoftmax(ga);
       let kl = 0;
       for (let i = 0; i < vocab; i++) kl += Math.exp(lp[i]) * (lp[i] - lq[i]);
       klSum += kl;
       klMax = Math.max(klMax, kl);
-      const ir = argmax(ra), ig = argmax(ga);
+      const ir = argmax(ra),
+        ig = argmax(ga);
       if (ir === ig) top1++;
       else worst = Math.max(worst, ra[ir] - ra[ig]);
     }
@@ -90,7 +99,9 @@ for (const f of files) {
 let commit = 'unknown';
 try {
   commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-} catch { /* not a checkout */ }
+} catch {
+  /* not a checkout */
+}
 const lines = [
   `## ${backend} backend vs the reference backend`,
   '',

@@ -41,10 +41,71 @@ const { llamaTensorOrder } = await import(path.join(DIST, 'quant', 'filetype.js'
 const { quantizeModel } = await import(path.join(DIST, 'quant', 'quantize-model.js'));
 
 const qwen2 = { arch: 'qwen2', name: 'Qwen2.5-0.5B', vocab: 'ggml-vocab-gpt-2.gguf', nEmbd: 896, nHead: 14, nHeadKv: 2, headDim: 64, nFf: 4864, ctx: 32768, ropeBase: 1e6, eps: 1e-6, bias: true };
-const qwen3 = { arch: 'qwen3', name: 'Qwen3-0.6B', vocab: 'ggml-vocab-gpt-2.gguf', nEmbd: 1024, nHead: 16, nHeadKv: 8, headDim: 128, nFf: 3072, ctx: 40960, ropeBase: 1e6, eps: 1e-6, qkNorm: true, keyLength: true };
-const gemma3 = { arch: 'gemma3', name: 'Gemma-3-270M', vocab: 'ggml-vocab-llama-spm.gguf', nEmbd: 640, nHead: 4, nHeadKv: 1, headDim: 256, nFf: 2048, ctx: 32768, ropeBase: 1e6, eps: 1e-6, qkNorm: true, keyLength: true, gemma: true, window: 32 };
-const phi3 = { arch: 'phi3', name: 'Phi-3-mini-4k', vocab: 'ggml-vocab-phi-3.gguf', nEmbd: 3072, nHead: 32, nHeadKv: 32, headDim: 96, nFf: 8192, ctx: 4096, ropeBase: 10000, eps: 1e-5, fused: true, untied: true, ropeDim: true, window: 2047 };
-const smol = { arch: 'llama', name: 'SmolLM2-135M', vocab: path.join('smollm2', 'smollm2-vocab.gguf'), nEmbd: 576, nHead: 9, nHeadKv: 3, headDim: 64, nFf: 1536, ctx: 8192, ropeBase: 500000, eps: 1e-5, ropeDim: true, llama3Rope: { factor: 32, low: 1, high: 4, orig: 8192 }, linear: 2 };
+const qwen3 = {
+  arch: 'qwen3',
+  name: 'Qwen3-0.6B',
+  vocab: 'ggml-vocab-gpt-2.gguf',
+  nEmbd: 1024,
+  nHead: 16,
+  nHeadKv: 8,
+  headDim: 128,
+  nFf: 3072,
+  ctx: 40960,
+  ropeBase: 1e6,
+  eps: 1e-6,
+  qkNorm: true,
+  keyLength: true,
+};
+const gemma3 = {
+  arch: 'gemma3',
+  name: 'Gemma-3-270M',
+  vocab: 'ggml-vocab-llama-spm.gguf',
+  nEmbd: 640,
+  nHead: 4,
+  nHeadKv: 1,
+  headDim: 256,
+  nFf: 2048,
+  ctx: 32768,
+  ropeBase: 1e6,
+  eps: 1e-6,
+  qkNorm: true,
+  keyLength: true,
+  gemma: true,
+  window: 32,
+};
+const phi3 = {
+  arch: 'phi3',
+  name: 'Phi-3-mini-4k',
+  vocab: 'ggml-vocab-phi-3.gguf',
+  nEmbd: 3072,
+  nHead: 32,
+  nHeadKv: 32,
+  headDim: 96,
+  nFf: 8192,
+  ctx: 4096,
+  ropeBase: 10000,
+  eps: 1e-5,
+  fused: true,
+  untied: true,
+  ropeDim: true,
+  window: 2047,
+};
+const smol = {
+  arch: 'llama',
+  name: 'SmolLM2-135M',
+  vocab: path.join('smollm2', 'smollm2-vocab.gguf'),
+  nEmbd: 576,
+  nHead: 9,
+  nHeadKv: 3,
+  headDim: 64,
+  nFf: 1536,
+  ctx: 8192,
+  ropeBase: 500000,
+  eps: 1e-5,
+  ropeDim: true,
+  llama3Rope: { factor: 32, low: 1, high: 4, orig: 8192 },
+  linear: 2,
+};
 
 export const ARCH_SETS = {
   'llama-rope-1l': { ...smol, base: 'llama-rope-1l', nLayer: 1, seed: 31001, types: [] },
@@ -97,11 +158,7 @@ function tensorsOf(s, nVocab) {
     t.push({ name: b + 'attn_norm.weight', shape: [d], kind: 'norm' });
     if (s.fused) t.push({ name: b + 'attn_qkv.weight', shape: [d, q + 2 * kv], kind: 'w' });
     else {
-      t.push(
-        { name: b + 'attn_q.weight', shape: [d, q], kind: 'w' },
-        { name: b + 'attn_k.weight', shape: [d, kv], kind: 'w' },
-        { name: b + 'attn_v.weight', shape: [d, kv], kind: 'w' },
-      );
+      t.push({ name: b + 'attn_q.weight', shape: [d, q], kind: 'w' }, { name: b + 'attn_k.weight', shape: [d, kv], kind: 'w' }, { name: b + 'attn_v.weight', shape: [d, kv], kind: 'w' });
     }
     if (s.bias) {
       t.push(
@@ -161,8 +218,15 @@ export async function writeArchFixture(set, out = archFixturePath(set)) {
     vocab.close();
   }
   const tensors = tensorsOf(s, nVocab).map((t) => ({
-    name: t.name, typeId: GGMLType.F32, shape: t.shape,
-    data: t.kind === 'fixed' ? function* () { yield new Uint8Array(t.values.buffer); } : () => weightBytes(s, t),
+    name: t.name,
+    typeId: GGMLType.F32,
+    shape: t.shape,
+    data:
+      t.kind === 'fixed'
+        ? function* () {
+            yield new Uint8Array(t.values.buffer);
+          }
+        : () => weightBytes(s, t),
   }));
   const tmp = `${out}.${process.pid}-${Math.random().toString(36).slice(2, 8)}.tmp`;
   try {
@@ -209,7 +273,10 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   let force = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--force') force = true;
-    else if (argv[i] === '--only') sets = String(argv[++i] ?? '').split(',').filter(Boolean);
+    else if (argv[i] === '--only')
+      sets = String(argv[++i] ?? '')
+        .split(',')
+        .filter(Boolean);
     else if (argv[i] === '--list') {
       for (const set of DEFAULT_ARCH_SETS) console.log(path.relative(ROOT, archFixturePath(set)));
       process.exit(0);

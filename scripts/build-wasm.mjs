@@ -37,7 +37,8 @@ const asmDir = join(wasmDir, 'assembly');
 async function importTs(rel) {
   const src = readFileSync(join(root, rel), 'utf8');
   const { outputText, diagnostics } = ts.transpileModule(src, {
-    fileName: rel, reportDiagnostics: true,
+    fileName: rel,
+    reportDiagnostics: true,
     compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
   });
   if (diagnostics?.length) throw new Error(`${rel}: ${ts.flattenDiagnosticMessageText(diagnostics[0].messageText, '\n')}`);
@@ -81,11 +82,19 @@ function layoutSource(types, layout) {
 /** assembly/generated/schema.ts: op codes, flags, control-block offsets and one typed accessor per field. */
 function schemaSource(schema) {
   schema.checkSchema();
-  const pascal = (s) => s.split('_').map((w) => w[0].toUpperCase() + w.slice(1)).join('');
-  const read = (type, off) => ({
-    i32: `load<i32>(op, ${off})`, bool: `load<i32>(op, ${off}) != 0`, ptr: `<usize>load<u32>(op, ${off})`,
-    f32: `load<f32>(op, ${off})`, f64: `load<f64>(op, ${off})`,
-  })[type];
+  const pascal = (s) =>
+    s
+      .split('_')
+      .map((w) => w[0].toUpperCase() + w.slice(1))
+      .join('');
+  const read = (type, off) =>
+    ({
+      i32: `load<i32>(op, ${off})`,
+      bool: `load<i32>(op, ${off}) != 0`,
+      ptr: `<usize>load<u32>(op, ${off})`,
+      f32: `load<f32>(op, ${off})`,
+      f64: `load<f64>(op, ${off})`,
+    })[type];
   const ret = { i32: 'i32', bool: 'bool', ptr: 'usize', f32: 'f32', f64: 'f64' };
   const lines = [HEADER_NOTE('src/kernels/wasm/schema.ts')];
   lines.push(`export const OP_WORDS: i32 = ${schema.OP_WORDS};`);
@@ -124,12 +133,27 @@ async function main() {
   for (const v of VARIANTS) {
     const files = {};
     const args = [
-      join(asmDir, 'index.ts'), '-o', 'out.wasm', ...(wat ? ['-t', 'out.wat'] : []),
-      '-O3', '--noAssert', '--runtime', 'stub', '--enable', v.features,
-      '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '65536',
+      join(asmDir, 'index.ts'),
+      '-o',
+      'out.wasm',
+      ...(wat ? ['-t', 'out.wat'] : []),
+      '-O3',
+      '--noAssert',
+      '--runtime',
+      'stub',
+      '--enable',
+      v.features,
+      '--importMemory',
+      '--sharedMemory',
+      '--initialMemory',
+      '1',
+      '--maximumMemory',
+      '65536',
     ];
     const { error, stderr } = await asc.main(args, {
-      writeFile: (name, contents) => { files[name] = contents; },
+      writeFile: (name, contents) => {
+        files[name] = contents;
+      },
     });
     if (error) {
       process.stderr.write(stderr.toString());

@@ -23,7 +23,18 @@ export { openGGUF, type GGUFFile, type GGUFTensorInfo, type GGUFValue } from './
 export { GGML_TYPES, ggmlType, type GGMLTypeInfo } from './gguf/types.js';
 export { dequantize, quantize } from './quant/index.js';
 export { ModelError, ContextOverflowError } from './model/errors.js';
-export { ScoringError, openLogProbsFile, type PerplexityOptions, type PerplexityResult, type PerplexityProgress, type KlDivergenceOptions, type KlDivergenceResult, type LogProbsFile, type ByteSink, type Estimate } from './model/scoring.js';
+export {
+  ScoringError,
+  openLogProbsFile,
+  type PerplexityOptions,
+  type PerplexityResult,
+  type PerplexityProgress,
+  type KlDivergenceOptions,
+  type KlDivergenceResult,
+  type LogProbsFile,
+  type ByteSink,
+  type Estimate,
+} from './model/scoring.js';
 export type { EmbedOptions, Pooling } from './model/embed.js';
 export type { TokenLogprob, GeneratedTokenLogprob } from './generate/logprobs.js';
 export { AbortError } from './generate/errors.js';

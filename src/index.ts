@@ -12,7 +12,18 @@ export { copyGGUF, gv, writeGGUF, type GGUFWriteOptions, type GGUFWriteTensor, t
 export { quantizeModel, QuantizeError, type QuantizeModelOptions, type QuantizeProgress, type QuantizeSummary } from './quant/quantize-model.js';
 export { dequantize, quantize } from './quant/index.js';
 export { ModelError, ContextOverflowError } from './model/errors.js';
-export { ScoringError, openLogProbsFile, type PerplexityOptions, type PerplexityResult, type PerplexityProgress, type KlDivergenceOptions, type KlDivergenceResult, type LogProbsFile, type ByteSink, type Estimate } from './model/scoring.js';
+export {
+  ScoringError,
+  openLogProbsFile,
+  type PerplexityOptions,
+  type PerplexityResult,
+  type PerplexityProgress,
+  type KlDivergenceOptions,
+  type KlDivergenceResult,
+  type LogProbsFile,
+  type ByteSink,
+  type Estimate,
+} from './model/scoring.js';
 export type { EmbedOptions, Pooling } from './model/embed.js';
 export type { TokenLogprob, GeneratedTokenLogprob } from './generate/logprobs.js';
 export { AbortError } from './generate/errors.js';

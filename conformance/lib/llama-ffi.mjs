@@ -16,10 +16,20 @@ function load() {
   const LogCallback = koffi.proto('void ggml_log_callback(int level, const char *text, void *user_data)');
   // struct llama_model_quantize_params of include/llama.h at v0.5.0
   koffi.struct('llama_model_quantize_params', {
-    nthread: 'int32', ftype: 'int', output_tensor_type: 'int', token_embedding_type: 'int',
-    allow_requantize: 'bool', quantize_output_tensor: 'bool', only_copy: 'bool', pure: 'bool',
-    keep_split: 'bool', dry_run: 'bool',
-    imatrix: 'void *', kv_overrides: 'void *', tt_overrides: 'void *', prune_layers: 'void *',
+    nthread: 'int32',
+    ftype: 'int',
+    output_tensor_type: 'int',
+    token_embedding_type: 'int',
+    allow_requantize: 'bool',
+    quantize_output_tensor: 'bool',
+    only_copy: 'bool',
+    pure: 'bool',
+    keep_split: 'bool',
+    dry_run: 'bool',
+    imatrix: 'void *',
+    kv_overrides: 'void *',
+    tt_overrides: 'void *',
+    prune_layers: 'void *',
     max_buf_size: 'size_t',
   });
   fns = {
@@ -56,21 +66,62 @@ function loadDecode() {
   if (dec) return dec;
   load();
   koffi.struct('llama_model_params', {
-    devices: 'void *', tensor_buft_overrides: 'void *',
-    n_gpu_layers: 'int32', split_mode: 'int', load_mode: 'int', lazy_mode: 'int', main_gpu: 'int32',
-    tensor_split: 'void *', progress_callback: 'void *', progress_callback_user_data: 'void *', kv_overrides: 'void *',
-    vocab_only: 'bool', check_tensors: 'bool', use_extra_bufts: 'bool', no_host: 'bool', no_alloc: 'bool', load_mtp: 'bool',
+    devices: 'void *',
+    tensor_buft_overrides: 'void *',
+    n_gpu_layers: 'int32',
+    split_mode: 'int',
+    load_mode: 'int',
+    lazy_mode: 'int',
+    main_gpu: 'int32',
+    tensor_split: 'void *',
+    progress_callback: 'void *',
+    progress_callback_user_data: 'void *',
+    kv_overrides: 'void *',
+    vocab_only: 'bool',
+    check_tensors: 'bool',
+    use_extra_bufts: 'bool',
+    no_host: 'bool',
+    no_alloc: 'bool',
+    load_mtp: 'bool',
   });
   koffi.struct('llama_context_params', {
-    n_ctx: 'uint32', n_batch: 'uint32', n_ubatch: 'uint32', n_seq_max: 'uint32', n_rs_seq: 'uint32',
-    n_outputs_max: 'uint32', n_outputs_max_per_seq: 'uint32', n_threads: 'int32', n_threads_batch: 'int32',
-    ctx_type: 'int', rope_scaling_type: 'int', pooling_type: 'int', attention_type: 'int', flash_attn_type: 'int',
-    rope_freq_base: 'float', rope_freq_scale: 'float', yarn_ext_factor: 'float', yarn_attn_factor: 'float',
-    yarn_beta_fast: 'float', yarn_beta_slow: 'float', yarn_orig_ctx: 'uint32', defrag_thold: 'float',
-    cb_eval: 'void *', cb_eval_user_data: 'void *', type_k: 'int', type_v: 'int',
-    abort_callback: 'void *', abort_callback_data: 'void *',
-    embeddings: 'bool', offload_kqv: 'bool', no_perf: 'bool', op_offload: 'bool', swa_full: 'bool', kv_unified: 'bool',
-    samplers: 'void *', n_samplers: 'size_t', ctx_other: 'void *',
+    n_ctx: 'uint32',
+    n_batch: 'uint32',
+    n_ubatch: 'uint32',
+    n_seq_max: 'uint32',
+    n_rs_seq: 'uint32',
+    n_outputs_max: 'uint32',
+    n_outputs_max_per_seq: 'uint32',
+    n_threads: 'int32',
+    n_threads_batch: 'int32',
+    ctx_type: 'int',
+    rope_scaling_type: 'int',
+    pooling_type: 'int',
+    attention_type: 'int',
+    flash_attn_type: 'int',
+    rope_freq_base: 'float',
+    rope_freq_scale: 'float',
+    yarn_ext_factor: 'float',
+    yarn_attn_factor: 'float',
+    yarn_beta_fast: 'float',
+    yarn_beta_slow: 'float',
+    yarn_orig_ctx: 'uint32',
+    defrag_thold: 'float',
+    cb_eval: 'void *',
+    cb_eval_user_data: 'void *',
+    type_k: 'int',
+    type_v: 'int',
+    abort_callback: 'void *',
+    abort_callback_data: 'void *',
+    embeddings: 'bool',
+    offload_kqv: 'bool',
+    no_perf: 'bool',
+    op_offload: 'bool',
+    swa_full: 'bool',
+    kv_unified: 'bool',
+    samplers: 'void *',
+    n_samplers: 'size_t',
+    ctx_other: 'void *',
   });
   koffi.struct('llama_batch', { n_tokens: 'int32', token: 'void *', embd: 'void *', pos: 'void *', n_seq_id: 'void *', seq_id: 'void *', logits: 'void *' });
   dec = {
@@ -103,7 +154,18 @@ export function llamaDecoder(file, { threads, nCtx = 2048, nBatch = 512, flash =
   const model = f.loadModel(file, mp);
   if (!model) throw new Error(`llama.cpp could not load ${file}`);
   const cp = f.contextDefaults();
-  Object.assign(cp, { n_ctx: nCtx, n_batch: nBatch, n_ubatch: nBatch, n_seq_max: 1, n_threads: threads, n_threads_batch: threads, flash_attn_type: flash ? 1 : 0, type_k: 1, type_v: 1, no_perf: true });
+  Object.assign(cp, {
+    n_ctx: nCtx,
+    n_batch: nBatch,
+    n_ubatch: nBatch,
+    n_seq_max: 1,
+    n_threads: threads,
+    n_threads_batch: threads,
+    flash_attn_type: flash ? 1 : 0,
+    type_k: 1,
+    type_v: 1,
+    no_perf: true,
+  });
   const ctx = f.initContext(model, cp);
   if (!ctx) {
     f.freeModel(model);

@@ -108,7 +108,12 @@ export function profileRows(before: OpProfile[], after: OpProfile[], tokens: num
 
 export function formatProfile(rows: ProfileRow[]): string {
   const nth = rows[0]?.work.length ?? 0;
-  const total = { op: 'total', count: rows.reduce((s, r) => s + r.count, 0), work: rows[0]!.work.map((_, t) => rows.reduce((s, r) => s + r.work[t]!, 0)), wait: rows[0]!.wait.map((_, t) => rows.reduce((s, r) => s + r.wait[t]!, 0)) };
+  const total = {
+    op: 'total',
+    count: rows.reduce((s, r) => s + r.count, 0),
+    work: rows[0]!.work.map((_, t) => rows.reduce((s, r) => s + r.work[t]!, 0)),
+    wait: rows[0]!.wait.map((_, t) => rows.reduce((s, r) => s + r.wait[t]!, 0)),
+  };
   const head = ['op', 'per step', ...Array.from({ length: nth }, (_, t) => `work µs t${t}`), ...Array.from({ length: nth }, (_, t) => `wait µs t${t}`)];
   const body = [...rows, total].map((r) => [r.op, String(r.count), ...r.work.map((v) => v.toFixed(1)), ...r.wait.map((v) => v.toFixed(1))]);
   return table(head, body, new Set(Array.from({ length: head.length - 1 }, (_, i) => i + 1)));
@@ -168,7 +173,15 @@ export interface BenchSession {
 }
 
 /** Opens `file` on a backend with room for `contextLength` positions and prompt batches of `maxBatch`. */
-export async function openBenchSession(o: { file: string; backend: BackendName; threads?: number; flashAttention?: boolean; profile?: boolean; contextLength: number; maxBatch: number }): Promise<BenchSession> {
+export async function openBenchSession(o: {
+  file: string;
+  backend: BackendName;
+  threads?: number;
+  flashAttention?: boolean;
+  profile?: boolean;
+  contextLength: number;
+  maxBatch: number;
+}): Promise<BenchSession> {
   const file = await openGGUF(o.file);
   let backend: Backend | undefined;
   try {
@@ -221,8 +234,13 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const depths = list(o.depth, [0]);
   const maxDepth = Math.max(0, ...depths);
   const session = await openBenchSession({
-    file: o.file, backend: o.backend, threads: o.threads, flashAttention: o.flashAttention, profile: o.profile,
-    contextLength: Math.max(1, maxDepth + Math.max(0, ...prompts, ...gens)), maxBatch: Math.max(1, ...prompts, Math.min(maxDepth, 512)),
+    file: o.file,
+    backend: o.backend,
+    threads: o.threads,
+    flashAttention: o.flashAttention,
+    profile: o.profile,
+    contextLength: Math.max(1, maxDepth + Math.max(0, ...prompts, ...gens)),
+    maxBatch: Math.max(1, ...prompts, Math.min(maxDepth, 512)),
   });
   const b = session.backend;
   try {
@@ -304,11 +322,19 @@ export function addFractions(r: BenchReport, c: Ceilings | undefined): void {
 const pct = (x: number | undefined, what: string) => (x === undefined ? '' : `${(100 * x).toFixed(0)} % ${what}`);
 
 export function formatBenchTable(reports: BenchReport[], fileName: string): string {
-  const rows = reports.flatMap((r) => r.results.map((x) => [
-    fileName, formatBytes(r.fileBytes), formatCount(r.parameters), `${r.backend} (${r.build})`, String(x.threads ?? r.threads), x.test,
-    `${x.tokensPerSecond.toFixed(2)} ± ${x.stddev.toFixed(2)}`, x.gbPerSecond === undefined ? '' : x.gbPerSecond.toFixed(2),
-    x.ofDramRead !== undefined ? pct(x.ofDramRead, 'of DRAM read') : pct(x.ofMacPeak, `of ${r.floatWeights ? 'f32' : 'int8'} MAC peak`),
-  ]));
+  const rows = reports.flatMap((r) =>
+    r.results.map((x) => [
+      fileName,
+      formatBytes(r.fileBytes),
+      formatCount(r.parameters),
+      `${r.backend} (${r.build})`,
+      String(x.threads ?? r.threads),
+      x.test,
+      `${x.tokensPerSecond.toFixed(2)} ± ${x.stddev.toFixed(2)}`,
+      x.gbPerSecond === undefined ? '' : x.gbPerSecond.toFixed(2),
+      x.ofDramRead !== undefined ? pct(x.ofDramRead, 'of DRAM read') : pct(x.ofMacPeak, `of ${r.floatWeights ? 'f32' : 'int8'} MAC peak`),
+    ]),
+  );
   return table(['model', 'size', 'params', 'backend', 'threads', 'test', 't/s', 'GB/s', 'of ceiling'], rows, new Set([1, 2, 4, 6, 7, 8]));
 }
 
@@ -320,19 +346,26 @@ function numList(value: string | undefined, flag: string, opts: { min: number; m
 }
 
 export async function cmdBench(argv: string[]): Promise<number> {
-  const { values, positionals } = usage(() => parseArgs({ args: argv, allowPositionals: true, strict: true, options: {
-    model: { type: 'string', short: 'm' },
-    'n-prompt': { type: 'string', short: 'p' },
-    'n-gen': { type: 'string', short: 'n' },
-    'n-depth': { type: 'string', short: 'd' },
-    threads: { type: 'string', short: 't' },
-    repetitions: { type: 'string', short: 'r' },
-    backend: { type: 'string' },
-    flash: { type: 'boolean' },
-    json: { type: 'boolean' },
-    profile: { type: 'boolean' },
-    ceilings: { type: 'string' },
-  } }));
+  const { values, positionals } = usage(() =>
+    parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        model: { type: 'string', short: 'm' },
+        'n-prompt': { type: 'string', short: 'p' },
+        'n-gen': { type: 'string', short: 'n' },
+        'n-depth': { type: 'string', short: 'd' },
+        threads: { type: 'string', short: 't' },
+        repetitions: { type: 'string', short: 'r' },
+        backend: { type: 'string' },
+        flash: { type: 'boolean' },
+        json: { type: 'boolean' },
+        profile: { type: 'boolean' },
+        ceilings: { type: 'string' },
+      },
+    }),
+  );
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.model) throw new UsageError(`bench needs a model: -m FILE\n${BENCH_USAGE}`);
   const backend = (values.backend ?? (await defaultBackend())) as BackendName;
@@ -346,10 +379,19 @@ export async function cmdBench(argv: string[]): Promise<number> {
   const repetitions = num(values.repetitions, '-r', { integer: true, min: 1, max: 1000 }) ?? 3;
   const reports: BenchReport[] = [];
   for (const threads of threadList) {
-    reports.push(await runBench({
-      file: values.model, backend, threads, prompt: prompts, generate: gens, depth: depths, repetitions,
-      flashAttention: values.flash === true, profile: values.profile === true,
-    }));
+    reports.push(
+      await runBench({
+        file: values.model,
+        backend,
+        threads,
+        prompt: prompts,
+        generate: gens,
+        depth: depths,
+        repetitions,
+        flashAttention: values.flash === true,
+        profile: values.profile === true,
+      }),
+    );
   }
   let ceilings: Ceilings | undefined;
   let ceilingNote = '';
@@ -357,7 +399,10 @@ export async function cmdBench(argv: string[]): Promise<number> {
     try {
       const cached = mode === 'cache' && ceilingsCached(reports.map((r) => r.threads));
       if (!cached) process.stderr.write(`measuring this machine's WASM ceilings (once; cached in ${ceilingsCachePath()})…\n`);
-      ceilings = await loadCeilings(reports.map((r) => r.threads), mode);
+      ceilings = await loadCeilings(
+        reports.map((r) => r.threads),
+        mode,
+      );
       for (const r of reports) addFractions(r, ceilings);
     } catch (e) {
       ceilingNote = `ceilings not measured: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
@@ -368,24 +413,34 @@ export async function cmdBench(argv: string[]): Promise<number> {
   if (values.json) {
     const threadsOut = reports.length === 1 ? report.threads : reports.map((r) => r.threads);
     const last = reports[reports.length - 1]!;
-    process.stdout.write(JSON.stringify({
-      model: report.model, backend: report.backend, threads: threadsOut, build: report.build,
-      results: reports.flatMap((r) => r.results.map(({ samples: _samples, ...x }) => x)),
-      ...(last.profilePrompt ? { profilePrompt: last.profilePrompt } : {}),
-      ...(last.profile ? { profile: last.profile } : {}),
-      ...(last.perToken ? { perToken: last.perToken, deviceBytes: last.deviceBytes, fileBytes: last.fileBytes, weightBytesPerToken: last.bytesPerToken } : {}),
-      ...(ceilings ? { ceilings: { cpu: ceilings.cpu, date: ceilings.date, byThreads: ceilings.byThreads.filter((c) => reports.some((r) => r.threads === c.threads)) } } : {}),
-      ...(ceilingNote ? { ceilingNote } : {}),
-    }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        model: report.model,
+        backend: report.backend,
+        threads: threadsOut,
+        build: report.build,
+        results: reports.flatMap((r) => r.results.map(({ samples: _samples, ...x }) => x)),
+        ...(last.profilePrompt ? { profilePrompt: last.profilePrompt } : {}),
+        ...(last.profile ? { profile: last.profile } : {}),
+        ...(last.perToken ? { perToken: last.perToken, deviceBytes: last.deviceBytes, fileBytes: last.fileBytes, weightBytesPerToken: last.bytesPerToken } : {}),
+        ...(ceilings ? { ceilings: { cpu: ceilings.cpu, date: ceilings.date, byThreads: ceilings.byThreads.filter((c) => reports.some((r) => r.threads === c.threads)) } } : {}),
+        ...(ceilingNote ? { ceilingNote } : {}),
+      }) + '\n',
+    );
   } else {
     process.stdout.write(formatBenchTable(reports, basename(values.model)) + '\n');
-    process.stdout.write(`weights read per decode token: ${formatBytes(report.bytesPerToken)}; matmul MACs per token: ${formatCount(report.macsPerToken)}; load average ${report.loadAverage.map((x) => x.toFixed(2)).join(' ')}\n`);
+    process.stdout.write(
+      `weights read per decode token: ${formatBytes(report.bytesPerToken)}; matmul MACs per token: ${formatCount(report.macsPerToken)}; load average ${report.loadAverage.map((x) => x.toFixed(2)).join(' ')}\n`,
+    );
     if (ceilings) {
       for (const r of reports) {
         const at = ceilingAt(ceilings, r.threads);
         if (at) process.stdout.write(`ceilings (${ceilings.cpu}, measured ${ceilings.date.slice(0, 16)}): ${formatCeilingRow(at)}\n`);
       }
-      if (ceilings.loadAverage[0]! > ceilings.cores) process.stdout.write(`the ceilings were measured at load average ${ceilings.loadAverage[0]!.toFixed(1)} on ${ceilings.cores} cores (too low, fractions too high): --ceilings fresh on a quiet machine\n`);
+      if (ceilings.loadAverage[0]! > ceilings.cores)
+        process.stdout.write(
+          `the ceilings were measured at load average ${ceilings.loadAverage[0]!.toFixed(1)} on ${ceilings.cores} cores (too low, fractions too high): --ceilings fresh on a quiet machine\n`,
+        );
     }
     if (ceilingNote) process.stdout.write(ceilingNote + '\n');
     for (const r of reports) {
@@ -410,10 +465,30 @@ export function engineHasRelaxedSimd(): boolean {
   const c = [0xfd, 0x0c, ...new Array<number>(16).fill(0)];
   const body = [0x00, ...c, ...c, ...c, 0xfd, 0x85, 0x02, 0x0b];
   const bytes = Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type: () -> v128
-    0x03, 0x02, 0x01, 0x00, // one function of type 0
-    0x0a, body.length + 2, 0x01, body.length, ...body,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
+    0x01,
+    0x05,
+    0x01,
+    0x60,
+    0x00,
+    0x01,
+    0x7b, // type: () -> v128
+    0x03,
+    0x02,
+    0x01,
+    0x00, // one function of type 0
+    0x0a,
+    body.length + 2,
+    0x01,
+    body.length,
+    ...body,
   ]);
   try {
     return WA.validate(bytes);
@@ -433,9 +508,7 @@ export interface RuntimeInfo {
 
 /** One line naming a WASM build and what it uses. */
 function describeWasmBuild(b: WasmBuild): string {
-  return b.name === 'relaxed-simd'
-    ? 'relaxed-simd: SIMD128 + threads, int8 dot products in relaxed SIMD (AssemblyScript)'
-    : 'simd: baseline SIMD128 + threads (AssemblyScript)';
+  return b.name === 'relaxed-simd' ? 'relaxed-simd: SIMD128 + threads, int8 dot products in relaxed SIMD (AssemblyScript)' : 'simd: baseline SIMD128 + threads (AssemblyScript)';
 }
 
 export async function runtimeInfo(): Promise<RuntimeInfo> {
@@ -446,11 +519,7 @@ export async function runtimeInfo(): Promise<RuntimeInfo> {
   } catch (e) {
     failure = e instanceof Error ? e.message : String(e);
   }
-  const relaxedNote = !build
-    ? `unknown: ${failure}`
-    : build.name === 'relaxed-simd'
-      ? `in use: ${build.detail}`
-      : build.note || `not used: ${build.detail}`;
+  const relaxedNote = !build ? `unknown: ${failure}` : build.name === 'relaxed-simd' ? `in use: ${build.detail}` : build.note || `not used: ${build.detail}`;
   return {
     node: process.version,
     v8: process.versions.v8,
@@ -472,9 +541,16 @@ export const INFO_USAGE = `usage: tsinfer info [--json]
 `;
 
 export async function cmdInfo(argv: string[]): Promise<number> {
-  const { values, positionals } = usage(() => parseArgs({ args: argv, allowPositionals: true, strict: true, options: {
-    json: { type: 'boolean' },
-  } }));
+  const { values, positionals } = usage(() =>
+    parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        json: { type: 'boolean' },
+      },
+    }),
+  );
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const info = { ...(await runtimeInfo()), webgpu: await probeWebGPU() };
   if (values.json) {
@@ -489,7 +565,12 @@ export async function cmdInfo(argv: string[]): Promise<number> {
     ['wasm build', info.wasm.build],
     ['wasm relaxed SIMD', info.wasm.relaxedSimd],
     ['wasm threads', `${info.wasm.threads} (main thread + ${info.wasm.threads - 1} worker${info.wasm.threads === 2 ? '' : 's'}; -t to change)`],
-    ['webgpu', info.webgpu.available ? `available: ${info.webgpu.adapter} (shader-f16 ${info.webgpu.shaderF16 ? 'yes' : 'no'}, subgroups ${info.webgpu.subgroups ? 'yes' : 'no'})` : `not available: ${info.webgpu.reason}`],
+    [
+      'webgpu',
+      info.webgpu.available
+        ? `available: ${info.webgpu.adapter} (shader-f16 ${info.webgpu.shaderF16 ? 'yes' : 'no'}, subgroups ${info.webgpu.subgroups ? 'yes' : 'no'})`
+        : `not available: ${info.webgpu.reason}`,
+    ],
   ];
   process.stdout.write(keyValues(rows) + '\n');
   return 0;

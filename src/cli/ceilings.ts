@@ -69,14 +69,22 @@ export interface CeilingOptions {
 }
 
 /** The few WebAssembly API pieces used here (the compile target has no DOM typings). */
-interface WasmModule { readonly __module?: never }
-interface WasmMemory { readonly buffer: SharedArrayBuffer | ArrayBuffer }
-const WA = (globalThis as unknown as { WebAssembly: {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => WasmModule;
-  Memory: new (d: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
-  Instance: new (m: WasmModule, imports: object) => { exports: unknown };
-} }).WebAssembly;
+interface WasmModule {
+  readonly __module?: never;
+}
+interface WasmMemory {
+  readonly buffer: SharedArrayBuffer | ArrayBuffer;
+}
+const WA = (
+  globalThis as unknown as {
+    WebAssembly: {
+      validate(bytes: Uint8Array): boolean;
+      Module: new (bytes: Uint8Array) => WasmModule;
+      Memory: new (d: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
+      Instance: new (m: WasmModule, imports: object) => { exports: unknown };
+    };
+  }
+).WebAssembly;
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The AssemblyScript source of the ceiling kernels. */
@@ -112,11 +120,32 @@ export async function compileAssemblyScript(file: string, relaxed = false): Prom
   }
   if (!existsSync(file)) throw new Error(`AssemblyScript source not found: ${file}`);
   const files: Record<string, Uint8Array | string> = {};
-  const { error, stderr } = await asc.main([
-    file, '-o', 'out.wasm', '-O3', '--noAssert', '--runtime', 'stub',
-    '--enable', relaxed ? 'simd,threads,relaxed-simd' : 'simd,threads',
-    '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '65536', '--use', 'abort=',
-  ], { writeFile: (name, contents) => { files[name] = contents; } });
+  const { error, stderr } = await asc.main(
+    [
+      file,
+      '-o',
+      'out.wasm',
+      '-O3',
+      '--noAssert',
+      '--runtime',
+      'stub',
+      '--enable',
+      relaxed ? 'simd,threads,relaxed-simd' : 'simd,threads',
+      '--importMemory',
+      '--sharedMemory',
+      '--initialMemory',
+      '1',
+      '--maximumMemory',
+      '65536',
+      '--use',
+      'abort=',
+    ],
+    {
+      writeFile: (name, contents) => {
+        files[name] = contents;
+      },
+    },
+  );
   if (error) throw new Error(`asc ${path.basename(file)}: ${error.message}\n${stderr.toString()}`);
   const bytes = files['out.wasm'] as Uint8Array;
   if (relaxed) enableRelaxedSimd();
@@ -180,10 +209,22 @@ export class WasmThreads {
   private readonly times: number;
   private workers: Worker[] = [];
 
-  private constructor(readonly module: WasmModule, readonly threads: number, bytes: number, private readonly names: string[]) {
+  private constructor(
+    readonly module: WasmModule,
+    readonly threads: number,
+    bytes: number,
+    private readonly names: string[],
+  ) {
     const pages = Math.ceil((bytes + (1 << 20)) / 65536);
     this.memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
-    const inst = new WA.Instance(module, { env: { memory: this.memory, abort: () => { throw new Error('abort'); } } });
+    const inst = new WA.Instance(module, {
+      env: {
+        memory: this.memory,
+        abort: () => {
+          throw new Error('abort');
+        },
+      },
+    });
     this.exports = inst.exports as unknown as Record<string, (...a: number[]) => number>;
     this.top = this.exports.heapBase!();
     this.ctl = this.alloc(CTL_WORDS * 4);
@@ -323,8 +364,16 @@ export async function measureCeilings(o: CeilingOptions = {}): Promise<Ceilings>
     byThreads.push(row);
   }
   return {
-    key: ceilingKey(), date: new Date().toISOString(), cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(),
-    node: process.version, dramBytes, cacheBytes, loadAverage: loadavg(), repetitions: reps, byThreads,
+    key: ceilingKey(),
+    date: new Date().toISOString(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: availableParallelism(),
+    node: process.version,
+    dramBytes,
+    cacheBytes,
+    loadAverage: loadavg(),
+    repetitions: reps,
+    byThreads,
   };
 }
 
@@ -398,7 +447,14 @@ export function formatCeilingRow(r: ThreadCeilings): string {
 
 /** A markdown table of the ceilings. */
 export function ceilingsTable(c: Ceilings): string {
-  const head = '| threads | DRAM read GB/s | DRAM, 2 streams/thread GB/s | cache (L2) read GB/s | f32 GMAC/s | f32 GMAC/s, subnormal | int8 GMAC/s (i16 dot) | int8 GMAC/s (relaxed dot) |\n|---:|---:|---:|---:|---:|---:|---:|---:|';
+  const head =
+    '| threads | DRAM read GB/s | DRAM, 2 streams/thread GB/s | cache (L2) read GB/s | f32 GMAC/s | f32 GMAC/s, subnormal | int8 GMAC/s (i16 dot) | int8 GMAC/s (relaxed dot) |\n|---:|---:|---:|---:|---:|---:|---:|---:|';
   const f = (x: number | undefined) => (x === undefined ? '–' : x.toFixed(1));
-  return [head, ...c.byThreads.map((r) => `| ${r.threads} | ${f(r.dramReadGBps)} | ${f(r.dramReadTwoStreamsGBps)} | ${f(r.cacheReadGBps)} | ${f(r.f32GMACs)} | ${f(r.f32SubnormalGMACs)} | ${f(r.i8GMACs)} | ${f(r.i8RelaxedGMACs)} |`)].join('\n');
+  return [
+    head,
+    ...c.byThreads.map(
+      (r) =>
+        `| ${r.threads} | ${f(r.dramReadGBps)} | ${f(r.dramReadTwoStreamsGBps)} | ${f(r.cacheReadGBps)} | ${f(r.f32GMACs)} | ${f(r.f32SubnormalGMACs)} | ${f(r.i8GMACs)} | ${f(r.i8RelaxedGMACs)} |`,
+    ),
+  ].join('\n');
 }

@@ -128,16 +128,23 @@ export function readTemplate(values: { 'chat-template'?: string; 'chat-template-
 
 /** `tsinfer chat`; returns the exit code. Errors are thrown for main() to report in one line. */
 export async function cmdChat(argv: string[]): Promise<number> {
-  const { values, positionals } = usage(() => parseArgs({ args: argv, allowPositionals: true, strict: true, options: {
-    model: { type: 'string', short: 'm' },
-    prompt: { type: 'string', short: 'p' },
-    system: { type: 'string' },
-    'chat-template': { type: 'string' },
-    'chat-template-file': { type: 'string' },
-    'print-prompt': { type: 'boolean' },
-    ...SAMPLING_FLAGS,
-    ...LOAD_FLAGS,
-  } }));
+  const { values, positionals } = usage(() =>
+    parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        model: { type: 'string', short: 'm' },
+        prompt: { type: 'string', short: 'p' },
+        system: { type: 'string' },
+        'chat-template': { type: 'string' },
+        'chat-template-file': { type: 'string' },
+        'print-prompt': { type: 'boolean' },
+        ...SAMPLING_FLAGS,
+        ...LOAD_FLAGS,
+      },
+    }),
+  );
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.model) throw new UsageError('chat needs a model: -m FILE');
   const template = readTemplate(values);

@@ -22,16 +22,23 @@ One embedding per line of text: the hidden state after output_norm, pooled.
 `;
 
 export async function cmdEmbed(argv: string[]): Promise<number> {
-  const { values, positionals } = usage(() => parseArgs({ args: argv, allowPositionals: true, strict: true, options: {
-    model: { type: 'string', short: 'm' },
-    prompt: { type: 'string', short: 'p' },
-    file: { type: 'string', short: 'f' },
-    pooling: { type: 'string' },
-    'no-normalize': { type: 'boolean' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-    ...LOAD_FLAGS,
-  } }));
+  const { values, positionals } = usage(() =>
+    parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        model: { type: 'string', short: 'm' },
+        prompt: { type: 'string', short: 'p' },
+        file: { type: 'string', short: 'f' },
+        pooling: { type: 'string' },
+        'no-normalize': { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        ...LOAD_FLAGS,
+      },
+    }),
+  );
   if (values.help) {
     process.stdout.write(EMBED_USAGE);
     return 0;

@@ -44,7 +44,8 @@ export function formatMeta(v: GGUFMetaValue, max = 60): string {
     let len = 0;
     for (let i = 0; i < arr.length && len < max; i++) {
       const e = arr[i];
-      const s = typeof e === 'string' ? short(e, 20) : typeof e === 'bigint' ? e.toString() : Array.isArray(e) ? `[${e.length}]` : v.elementType === GGUFValueType.FLOAT32 ? formatF32(e as number) : String(e);
+      const s =
+        typeof e === 'string' ? short(e, 20) : typeof e === 'bigint' ? e.toString() : Array.isArray(e) ? `[${e.length}]` : v.elementType === GGUFValueType.FLOAT32 ? formatF32(e as number) : String(e);
       head.push(s);
       len += s.length + 2;
     }
@@ -60,7 +61,10 @@ export function formatMeta(v: GGUFMetaValue, max = 60): string {
 export function table(header: string[], rows: string[][], rightAlign: Set<number> = new Set()): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (rightAlign.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (rightAlign.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 

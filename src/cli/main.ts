@@ -84,17 +84,24 @@ function err(s: string): void {
 }
 
 async function cmdGenerate(argv: string[]): Promise<number> {
-  const { values, positionals } = usage(() => parseArgs({ args: argv, allowPositionals: true, strict: true, options: {
-    model: { type: 'string', short: 'm' },
-    prompt: { type: 'string', short: 'p' },
-    file: { type: 'string', short: 'f' },
-    ...SAMPLING_FLAGS,
-    ...PROMPT_FLAGS,
-    ...LOAD_FLAGS,
-    stop: { type: 'string', multiple: true },
-    'no-display-prompt': { type: 'boolean' },
-    json: { type: 'boolean' },
-  } }));
+  const { values, positionals } = usage(() =>
+    parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        model: { type: 'string', short: 'm' },
+        prompt: { type: 'string', short: 'p' },
+        file: { type: 'string', short: 'f' },
+        ...SAMPLING_FLAGS,
+        ...PROMPT_FLAGS,
+        ...LOAD_FLAGS,
+        stop: { type: 'string', multiple: true },
+        'no-display-prompt': { type: 'boolean' },
+        json: { type: 'boolean' },
+      },
+    }),
+  );
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.model) throw new UsageError('generate needs a model: -m FILE');
   if (values.prompt !== undefined && values.file !== undefined) throw new UsageError('give the prompt with -p or -f, not both');
@@ -169,7 +176,9 @@ async function cmdInspect(argv: string[]): Promise<number> {
       return 0;
     }
     const params = file.tensors.reduce((s, t) => s + t.nElements, 0);
-    out(`${path}: GGUF v${file.version}, ${formatBytes(file.size)}, ${file.metadata.size} metadata keys, ${file.tensors.length} tensors, ${formatCount(params)} parameters, alignment ${file.alignment}, data at ${file.dataOffset}\n\n`);
+    out(
+      `${path}: GGUF v${file.version}, ${formatBytes(file.size)}, ${file.metadata.size} metadata keys, ${file.tensors.length} tensors, ${formatCount(params)} parameters, alignment ${file.alignment}, data at ${file.dataOffset}\n\n`,
+    );
     const meta = [...file.metadata].map(([k, v]) => [k, valueTypeName(v.type), formatMeta(v)]);
     out(table(['key', 'type', 'value'], meta) + '\n\n');
     if (file.tensors.length > 0) {
@@ -231,7 +240,17 @@ export async function main(argv: string[]): Promise<number> {
       err(`tsinfer: ${e.message}\nrun "tsinfer ${cmd !== undefined && cmd in HELP ? `${cmd} --help` : 'help'}" for usage\n`);
       return 2;
     }
-    if (e instanceof GGUFError || e instanceof ModelError || e instanceof TokenizerError || e instanceof ContextOverflowError || e instanceof GrammarError || e instanceof JsonSchemaError || e instanceof ScoringError || e instanceof RangeError || e instanceof TypeError && !process.env.TSINFER_DEBUG) {
+    if (
+      e instanceof GGUFError ||
+      e instanceof ModelError ||
+      e instanceof TokenizerError ||
+      e instanceof ContextOverflowError ||
+      e instanceof GrammarError ||
+      e instanceof JsonSchemaError ||
+      e instanceof ScoringError ||
+      e instanceof RangeError ||
+      (e instanceof TypeError && !process.env.TSINFER_DEBUG)
+    ) {
       err(`tsinfer: ${e.name}: ${e.message}\n`);
       return 1;
     }

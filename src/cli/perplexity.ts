@@ -50,7 +50,7 @@ function readText(path: string): string {
 function progress(enabled: boolean, label: string) {
   return (p: PerplexityProgress, extra = ''): void => {
     if (!enabled) return;
-    const eta = p.chunk < p.chunks ? `, ETA ${((p.elapsedMs / p.chunk) * (p.chunks - p.chunk) / 1000).toFixed(0)} s` : '';
+    const eta = p.chunk < p.chunks ? `, ETA ${(((p.elapsedMs / p.chunk) * (p.chunks - p.chunk)) / 1000).toFixed(0)} s` : '';
     process.stderr.write(`\r\x1b[K${label} ${bar(p.chunk / p.chunks)} ${p.chunk}/${p.chunks}  PPL ${p.ppl.toFixed(4)}${extra}${eta}`);
   };
 }
@@ -134,17 +134,24 @@ export function formatKl(r: KlDivergenceResult): string {
 }
 
 export async function cmdPerplexity(argv: string[]): Promise<number> {
-  const { values, positionals } = usage(() => parseArgs({ args: argv, allowPositionals: true, strict: true, options: {
-    model: { type: 'string', short: 'm' },
-    file: { type: 'string', short: 'f' },
-    chunks: { type: 'string' },
-    'batch-size': { type: 'string', short: 'b' },
-    'kl-divergence-base': { type: 'string' },
-    'kl-divergence': { type: 'boolean' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-    ...LOAD_FLAGS,
-  } }));
+  const { values, positionals } = usage(() =>
+    parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        model: { type: 'string', short: 'm' },
+        file: { type: 'string', short: 'f' },
+        chunks: { type: 'string' },
+        'batch-size': { type: 'string', short: 'b' },
+        'kl-divergence-base': { type: 'string' },
+        'kl-divergence': { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        ...LOAD_FLAGS,
+      },
+    }),
+  );
   if (values.help) {
     process.stdout.write(PERPLEXITY_USAGE);
     return 0;
@@ -171,11 +178,15 @@ export async function cmdPerplexity(argv: string[]): Promise<number> {
         throw new UsageError(`cannot read ${basePath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
       try {
-        const base: LogProbsFile = openLogProbsFile(src.size, (pos, len) => {
-          const b = new Uint8Array(len);
-          if (src.readInto(pos, b) !== len) throw new UsageError(`${basePath} ended early`);
-          return b;
-        }, basePath);
+        const base: LogProbsFile = openLogProbsFile(
+          src.size,
+          (pos, len) => {
+            const b = new Uint8Array(len);
+            if (src.readInto(pos, b) !== len) throw new UsageError(`${basePath} ended early`);
+            return b;
+          },
+          basePath,
+        );
         if (values['ctx-size'] !== undefined && Number(values['ctx-size']) !== base.nCtx) throw new UsageError(`${basePath} was computed with -c ${base.nCtx}, not ${values['ctx-size']}`);
         const model = await load(values.model, values, base.nCtx, batch, tty);
         try {
@@ -239,7 +250,9 @@ export async function cmdPerplexity(argv: string[]): Promise<number> {
         process.stdout.write(JSON.stringify({ model: values.model, file: values.file, backend: model.info.backend.backend, ...r }) + '\n');
       } else {
         out('\n');
-        process.stderr.write(`perplexity: ${r.chunks} chunks, n_ctx=${r.contextLength}, batch_size=${r.batchSize}, ${r.textTokens} tokens in the text, ${(r.ms / 1000).toFixed(2)} s (${r.tokensPerSecond.toFixed(0)} tokens/s)\n`);
+        process.stderr.write(
+          `perplexity: ${r.chunks} chunks, n_ctx=${r.contextLength}, batch_size=${r.batchSize}, ${r.textTokens} tokens in the text, ${(r.ms / 1000).toFixed(2)} s (${r.tokensPerSecond.toFixed(0)} tokens/s)\n`,
+        );
         out(`Final estimate: PPL = ${r.ppl.toFixed(4)} +/- ${r.pplError.toFixed(5)}\n`);
       }
       ok = true;

@@ -30,13 +30,20 @@ export function bar(fraction: number, width = 24): string {
 }
 
 export async function cmdQuantize(argv: string[]): Promise<number> {
-  const { values, positionals } = usage(() => parseArgs({ args: argv, allowPositionals: true, strict: true, options: {
-    force: { type: 'boolean' },
-    'allow-requantize': { type: 'boolean' },
-    threads: { type: 'string', short: 't' },
-    quiet: { type: 'boolean', short: 'q' },
-    help: { type: 'boolean', short: 'h' },
-  } }));
+  const { values, positionals } = usage(() =>
+    parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        force: { type: 'boolean' },
+        'allow-requantize': { type: 'boolean' },
+        threads: { type: 'string', short: 't' },
+        quiet: { type: 'boolean', short: 'q' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+  );
   if (values.help) {
     process.stdout.write(QUANTIZE_USAGE);
     return 0;

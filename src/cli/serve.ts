@@ -43,20 +43,27 @@ function err(s: string): void {
 export async function cmdServe(argv: string[]): Promise<number> {
   // llama-server spells --parallel's short form -np.
   const args = argv.map((a) => (a === '-np' ? '--parallel' : a));
-  const { values, positionals } = usage(() => parseArgs({ args, allowPositionals: true, strict: true, options: {
-    model: { type: 'string', short: 'm' },
-    host: { type: 'string' },
-    port: { type: 'string' },
-    parallel: { type: 'string' },
-    'queue-size': { type: 'string' },
-    'api-key': { type: 'string' },
-    'chat-template': { type: 'string' },
-    'chat-template-file': { type: 'string' },
-    alias: { type: 'string' },
-    embeddings: { type: 'boolean' },
-    pooling: { type: 'string' },
-    ...LOAD_FLAGS,
-  } }));
+  const { values, positionals } = usage(() =>
+    parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        model: { type: 'string', short: 'm' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        parallel: { type: 'string' },
+        'queue-size': { type: 'string' },
+        'api-key': { type: 'string' },
+        'chat-template': { type: 'string' },
+        'chat-template-file': { type: 'string' },
+        alias: { type: 'string' },
+        embeddings: { type: 'boolean' },
+        pooling: { type: 'string' },
+        ...LOAD_FLAGS,
+      },
+    }),
+  );
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.model) throw new UsageError('serve needs a model: -m FILE');
   const port = num(values.port, '--port', { integer: true, min: 0, max: 65535 }) ?? 8080;
@@ -76,7 +83,10 @@ export async function cmdServe(argv: string[]): Promise<number> {
     await server.listen(port, host);
   } catch (e) {
     // Still free the model once it has loaded.
-    void loading.then((m) => m.dispose(), () => {});
+    void loading.then(
+      (m) => m.dispose(),
+      () => {},
+    );
     const code = (e as NodeJS.ErrnoException).code;
     throw new UsageError(`cannot listen on ${host}:${port}: ${code ?? (e as Error).message}`);
   }

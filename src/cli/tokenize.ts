@@ -51,16 +51,23 @@ function showPiece(tok: Tokenizer, id: number): string {
 }
 
 export async function cmdTokenize(argv: string[]): Promise<number> {
-  const { values, positionals } = usage(() => parseArgs({ args: argv, allowPositionals: true, strict: true, options: {
-    model: { type: 'string', short: 'm' },
-    prompt: { type: 'string', short: 'p' },
-    file: { type: 'string', short: 'f' },
-    stdin: { type: 'boolean' },
-    'no-bos': { type: 'boolean' },
-    'parse-special': { type: 'boolean' },
-    'show-pieces': { type: 'boolean' },
-    'show-count': { type: 'boolean' },
-  } }));
+  const { values, positionals } = usage(() =>
+    parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        model: { type: 'string', short: 'm' },
+        prompt: { type: 'string', short: 'p' },
+        file: { type: 'string', short: 'f' },
+        stdin: { type: 'boolean' },
+        'no-bos': { type: 'boolean' },
+        'parse-special': { type: 'boolean' },
+        'show-pieces': { type: 'boolean' },
+        'show-count': { type: 'boolean' },
+      },
+    }),
+  );
   if (!values.model) throw new UsageError('tokenize needs a vocabulary or model file: -m FILE');
   const text = readText(values, positionals);
   const tok = await loadTokenizer(values.model);

@@ -139,7 +139,7 @@ function logitsForSampling(engine: GenerationEngine, o: Sampler['options']): (to
 function checkOptions(o: GenerateOptions): void {
   validateSamplingOptions(o);
   validateLogprobOptions(o);
-  if (o.maxTokens !== undefined && !(Number.isInteger(o.maxTokens) || o.maxTokens === Infinity) || (o.maxTokens ?? 0) < 0) {
+  if ((o.maxTokens !== undefined && !(Number.isInteger(o.maxTokens) || o.maxTokens === Infinity)) || (o.maxTokens ?? 0) < 0) {
     throw new RangeError(`maxTokens must be a non-negative integer, got ${o.maxTokens}`);
   }
   if (o.nKeep !== undefined && !(Number.isSafeInteger(o.nKeep) && o.nKeep >= -1)) throw new RangeError(`nKeep must be an integer >= -1, got ${o.nKeep}`);

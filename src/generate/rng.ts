@@ -54,10 +54,14 @@ export class Rng {
     const hi = Math.floor(s / TWO_POW_32) >>> 0;
     let st = lo ^ Math.imul(hi, 0x27d4eb2d);
     let out: number;
-    [st, out] = splitmix32(st); this.a = out;
-    [st, out] = splitmix32(st ^ hi); this.b = out;
-    [st, out] = splitmix32(st); this.c = out;
-    [st, out] = splitmix32(st); this.d = out;
+    [st, out] = splitmix32(st);
+    this.a = out;
+    [st, out] = splitmix32(st ^ hi);
+    this.b = out;
+    [st, out] = splitmix32(st);
+    this.c = out;
+    [st, out] = splitmix32(st);
+    this.d = out;
     if ((this.a | this.b | this.c | this.d) === 0) this.d = 1; // unreachable in practice
   }
 

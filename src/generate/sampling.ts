@@ -248,9 +248,7 @@ export class Sampler {
   private truncate(logits: Float32Array, history: ArrayLike<number>): number {
     const n = this.vocabSize;
     if (!(logits instanceof Float32Array) || logits.length !== n) {
-      throw new RangeError(
-        `Sampler: expected a Float32Array of ${n} logits, got ${logits instanceof Float32Array ? `length ${logits.length}` : describe(logits)}`,
-      );
+      throw new RangeError(`Sampler: expected a Float32Array of ${n} logits, got ${logits instanceof Float32Array ? `length ${logits.length}` : describe(logits)}`);
     }
     if (history == null || typeof history.length !== 'number') {
       throw new RangeError('Sampler: history must be an array-like of token ids');
@@ -420,11 +418,7 @@ export class Sampler {
   private applyPenalties(logits: Float32Array, history: ArrayLike<number>): Float32Array {
     const o = this.options;
     const lastN = o.repeatLastN;
-    if (
-      lastN === 0 ||
-      history.length === 0 ||
-      (o.repeatPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0)
-    ) {
+    if (lastN === 0 || history.length === 0 || (o.repeatPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0)) {
       return logits;
     }
     const n = this.vocabSize;

@@ -117,7 +117,11 @@ export function leadingJson(s: string, from = 0): { value: unknown; end: number 
   return undefined;
 }
 
-const joinText = (...parts: string[]) => parts.map((p) => p.trim()).filter((p) => p !== '').join('\n');
+const joinText = (...parts: string[]) =>
+  parts
+    .map((p) => p.trim())
+    .filter((p) => p !== '')
+    .join('\n');
 
 function hermes(text: string): ParsedToolOutput | undefined {
   const open = '<tool_call>';

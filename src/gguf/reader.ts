@@ -27,17 +27,26 @@ const MAX_ARRAY_ELEMENTS = 1 << 26;
 const MAX_ARRAY_BYTES = 1 << 28;
 
 export const GGUFValueType = {
-  UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6,
-  BOOL: 7, STRING: 8, ARRAY: 9, UINT64: 10, INT64: 11, FLOAT64: 12,
+  UINT8: 0,
+  INT8: 1,
+  UINT16: 2,
+  INT16: 3,
+  UINT32: 4,
+  INT32: 5,
+  FLOAT32: 6,
+  BOOL: 7,
+  STRING: 8,
+  ARRAY: 9,
+  UINT64: 10,
+  INT64: 11,
+  FLOAT64: 12,
 } as const;
 
 const VALUE_TYPE_NAMES = ['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'f32', 'bool', 'string', 'array', 'u64', 'i64', 'f64'];
 /** Bytes of a scalar of each value type (0 for string and array). */
 const SCALAR_SIZE = [1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8];
 
-export type GGUFNumericArray =
-  | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array
-  | Float32Array | Float64Array | BigUint64Array | BigInt64Array;
+export type GGUFNumericArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array | BigUint64Array | BigInt64Array;
 
 /**
  * A metadata value. 64-bit integers are numbers when they fit in 2^53, bigint
@@ -82,7 +91,10 @@ class Cursor {
   // ignoreBOM: a string that starts with U+FEFF keeps it (the default would strip it).
   private static readonly decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
-  constructor(private src: ByteSource, windowSize = 1 << 20) {
+  constructor(
+    private src: ByteSource,
+    windowSize = 1 << 20,
+  ) {
     this.window = new Uint8Array(Math.min(windowSize, Math.max(16, src.size)));
     this.view = new DataView(this.window.buffer);
   }
@@ -119,16 +131,36 @@ class Cursor {
     return at;
   }
 
-  u8(what: string): number { return this.view.getUint8(this.ensure(1, what)); }
-  i8(what: string): number { return this.view.getInt8(this.ensure(1, what)); }
-  u16(what: string): number { return this.view.getUint16(this.ensure(2, what), true); }
-  i16(what: string): number { return this.view.getInt16(this.ensure(2, what), true); }
-  u32(what: string): number { return this.view.getUint32(this.ensure(4, what), true); }
-  i32(what: string): number { return this.view.getInt32(this.ensure(4, what), true); }
-  f32(what: string): number { return this.view.getFloat32(this.ensure(4, what), true); }
-  f64(what: string): number { return this.view.getFloat64(this.ensure(8, what), true); }
-  u64big(what: string): bigint { return this.view.getBigUint64(this.ensure(8, what), true); }
-  i64big(what: string): bigint { return this.view.getBigInt64(this.ensure(8, what), true); }
+  u8(what: string): number {
+    return this.view.getUint8(this.ensure(1, what));
+  }
+  i8(what: string): number {
+    return this.view.getInt8(this.ensure(1, what));
+  }
+  u16(what: string): number {
+    return this.view.getUint16(this.ensure(2, what), true);
+  }
+  i16(what: string): number {
+    return this.view.getInt16(this.ensure(2, what), true);
+  }
+  u32(what: string): number {
+    return this.view.getUint32(this.ensure(4, what), true);
+  }
+  i32(what: string): number {
+    return this.view.getInt32(this.ensure(4, what), true);
+  }
+  f32(what: string): number {
+    return this.view.getFloat32(this.ensure(4, what), true);
+  }
+  f64(what: string): number {
+    return this.view.getFloat64(this.ensure(8, what), true);
+  }
+  u64big(what: string): bigint {
+    return this.view.getBigUint64(this.ensure(8, what), true);
+  }
+  i64big(what: string): bigint {
+    return this.view.getBigInt64(this.ensure(8, what), true);
+  }
 
   /** A u64 used as a count or size: must fit in a JS number. */
   u64(what: string): number {
@@ -164,14 +196,22 @@ function errorText(e: unknown): string {
 
 function scalarValue(c: Cursor, type: number, what: string): number | bigint | boolean {
   switch (type) {
-    case GGUFValueType.UINT8: return c.u8(what);
-    case GGUFValueType.INT8: return c.i8(what);
-    case GGUFValueType.UINT16: return c.u16(what);
-    case GGUFValueType.INT16: return c.i16(what);
-    case GGUFValueType.UINT32: return c.u32(what);
-    case GGUFValueType.INT32: return c.i32(what);
-    case GGUFValueType.FLOAT32: return c.f32(what);
-    case GGUFValueType.FLOAT64: return c.f64(what);
+    case GGUFValueType.UINT8:
+      return c.u8(what);
+    case GGUFValueType.INT8:
+      return c.i8(what);
+    case GGUFValueType.UINT16:
+      return c.u16(what);
+    case GGUFValueType.INT16:
+      return c.i16(what);
+    case GGUFValueType.UINT32:
+      return c.u32(what);
+    case GGUFValueType.INT32:
+      return c.i32(what);
+    case GGUFValueType.FLOAT32:
+      return c.f32(what);
+    case GGUFValueType.FLOAT64:
+      return c.f64(what);
     case GGUFValueType.BOOL: {
       const at = c.pos;
       const b = c.u8(what);
@@ -191,11 +231,16 @@ function scalarValue(c: Cursor, type: number, what: string): number | bigint | b
 }
 
 const ARRAY_CTORS: Record<number, new (n: number) => GGUFNumericArray> = {
-  [GGUFValueType.UINT8]: Uint8Array, [GGUFValueType.INT8]: Int8Array,
-  [GGUFValueType.UINT16]: Uint16Array, [GGUFValueType.INT16]: Int16Array,
-  [GGUFValueType.UINT32]: Uint32Array, [GGUFValueType.INT32]: Int32Array,
-  [GGUFValueType.FLOAT32]: Float32Array, [GGUFValueType.FLOAT64]: Float64Array,
-  [GGUFValueType.UINT64]: BigUint64Array, [GGUFValueType.INT64]: BigInt64Array,
+  [GGUFValueType.UINT8]: Uint8Array,
+  [GGUFValueType.INT8]: Int8Array,
+  [GGUFValueType.UINT16]: Uint16Array,
+  [GGUFValueType.INT16]: Int16Array,
+  [GGUFValueType.UINT32]: Uint32Array,
+  [GGUFValueType.INT32]: Int32Array,
+  [GGUFValueType.FLOAT32]: Float32Array,
+  [GGUFValueType.FLOAT64]: Float64Array,
+  [GGUFValueType.UINT64]: BigUint64Array,
+  [GGUFValueType.INT64]: BigInt64Array,
 };
 
 function readArray(c: Cursor, what: string, depth: number): { elementType: number; value: GGUFValue } {
@@ -277,11 +322,7 @@ export class GGUFFile {
 
   /** Any integer or float scalar as a number (64-bit values beyond 2^53 are rejected). */
   getNumber(key: string): number | undefined {
-    return this.typed(
-      key,
-      (v) => typeof v.value === 'number',
-      'a number',
-    )?.value as number | undefined;
+    return this.typed(key, (v) => typeof v.value === 'number', 'a number')?.value as number | undefined;
   }
 
   getBool(key: string): boolean | undefined {
@@ -335,7 +376,7 @@ export function parseGGUF(src: ByteSource): GGUFFile {
   }
   const version = c.u32('version');
   if (version !== 2 && version !== 3) {
-    if (version > 0xffff && (version >>> 24) <= 3) c.fail('BIG_ENDIAN', `big-endian GGUF files are not supported`, 4);
+    if (version > 0xffff && version >>> 24 <= 3) c.fail('BIG_ENDIAN', `big-endian GGUF files are not supported`, 4);
     c.fail('UNSUPPORTED_VERSION', `GGUF version ${version} is not supported (only 2 and 3)`, 4);
   }
   const tensorCountAt = c.pos;

@@ -74,9 +74,28 @@ const BY_NAME = new Map(GGML_TYPES.map((x) => [x.name, x]));
 
 /** Named ids for the types code refers to directly. */
 export const GGMLType = {
-  F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q8_1: 9,
-  Q2_K: 10, Q3_K: 11, Q4_K: 12, Q5_K: 13, Q6_K: 14, Q8_K: 15,
-  IQ4_NL: 20, IQ4_XS: 23, I8: 24, I16: 25, I32: 26, I64: 27, F64: 28, BF16: 30,
+  F32: 0,
+  F16: 1,
+  Q4_0: 2,
+  Q4_1: 3,
+  Q5_0: 6,
+  Q5_1: 7,
+  Q8_0: 8,
+  Q8_1: 9,
+  Q2_K: 10,
+  Q3_K: 11,
+  Q4_K: 12,
+  Q5_K: 13,
+  Q6_K: 14,
+  Q8_K: 15,
+  IQ4_NL: 20,
+  IQ4_XS: 23,
+  I8: 24,
+  I16: 25,
+  I32: 26,
+  I64: 27,
+  F64: 28,
+  BF16: 30,
 } as const;
 
 /** The table entry for a type id, or undefined when the id is unknown. */

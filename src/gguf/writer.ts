@@ -109,10 +109,22 @@ class Bytes {
     const at = this.reserve(n);
     return [this.dv, at];
   }
-  u8(v: number): void { const [dv, at] = this.at(1); dv.setUint8(at, v); }
-  u32(v: number): void { const [dv, at] = this.at(4); dv.setUint32(at, v >>> 0, true); }
-  u64(v: number | bigint): void { const [dv, at] = this.at(8); dv.setBigUint64(at, BigInt.asUintN(64, BigInt(v)), true); }
-  bytes(b: Uint8Array): void { const at = this.reserve(b.length); this.buf.set(b, at); }
+  u8(v: number): void {
+    const [dv, at] = this.at(1);
+    dv.setUint8(at, v);
+  }
+  u32(v: number): void {
+    const [dv, at] = this.at(4);
+    dv.setUint32(at, v >>> 0, true);
+  }
+  u64(v: number | bigint): void {
+    const [dv, at] = this.at(8);
+    dv.setBigUint64(at, BigInt.asUintN(64, BigInt(v)), true);
+  }
+  bytes(b: Uint8Array): void {
+    const at = this.reserve(b.length);
+    this.buf.set(b, at);
+  }
   string(s: string): void {
     const b = Bytes.enc.encode(s);
     this.u64(b.length);
@@ -121,11 +133,16 @@ class Bytes {
 }
 
 const TYPED_ELEMENT: [new (...a: never[]) => GGUFNumericArray, number][] = [
-  [Uint8Array, GGUFValueType.UINT8], [Int8Array, GGUFValueType.INT8],
-  [Uint16Array, GGUFValueType.UINT16], [Int16Array, GGUFValueType.INT16],
-  [Uint32Array, GGUFValueType.UINT32], [Int32Array, GGUFValueType.INT32],
-  [Float32Array, GGUFValueType.FLOAT32], [Float64Array, GGUFValueType.FLOAT64],
-  [BigUint64Array, GGUFValueType.UINT64], [BigInt64Array, GGUFValueType.INT64],
+  [Uint8Array, GGUFValueType.UINT8],
+  [Int8Array, GGUFValueType.INT8],
+  [Uint16Array, GGUFValueType.UINT16],
+  [Int16Array, GGUFValueType.INT16],
+  [Uint32Array, GGUFValueType.UINT32],
+  [Int32Array, GGUFValueType.INT32],
+  [Float32Array, GGUFValueType.FLOAT32],
+  [Float64Array, GGUFValueType.FLOAT64],
+  [BigUint64Array, GGUFValueType.UINT64],
+  [BigInt64Array, GGUFValueType.INT64],
 ];
 
 /** Element type of an array value whose type was not given (nested arrays, hand-built values). */
@@ -146,14 +163,54 @@ function writeScalar(b: Bytes, type: number, v: GGUFValue, what: string): void {
     return v;
   };
   switch (type) {
-    case GGUFValueType.UINT8: { const [dv, at] = b.at(1); dv.setUint8(at, num()); } return;
-    case GGUFValueType.INT8: { const [dv, at] = b.at(1); dv.setInt8(at, num()); } return;
-    case GGUFValueType.UINT16: { const [dv, at] = b.at(2); dv.setUint16(at, num(), true); } return;
-    case GGUFValueType.INT16: { const [dv, at] = b.at(2); dv.setInt16(at, num(), true); } return;
-    case GGUFValueType.UINT32: { const [dv, at] = b.at(4); dv.setUint32(at, num(), true); } return;
-    case GGUFValueType.INT32: { const [dv, at] = b.at(4); dv.setInt32(at, num(), true); } return;
-    case GGUFValueType.FLOAT32: { const [dv, at] = b.at(4); dv.setFloat32(at, num(), true); } return;
-    case GGUFValueType.FLOAT64: { const [dv, at] = b.at(8); dv.setFloat64(at, num(), true); } return;
+    case GGUFValueType.UINT8:
+      {
+        const [dv, at] = b.at(1);
+        dv.setUint8(at, num());
+      }
+      return;
+    case GGUFValueType.INT8:
+      {
+        const [dv, at] = b.at(1);
+        dv.setInt8(at, num());
+      }
+      return;
+    case GGUFValueType.UINT16:
+      {
+        const [dv, at] = b.at(2);
+        dv.setUint16(at, num(), true);
+      }
+      return;
+    case GGUFValueType.INT16:
+      {
+        const [dv, at] = b.at(2);
+        dv.setInt16(at, num(), true);
+      }
+      return;
+    case GGUFValueType.UINT32:
+      {
+        const [dv, at] = b.at(4);
+        dv.setUint32(at, num(), true);
+      }
+      return;
+    case GGUFValueType.INT32:
+      {
+        const [dv, at] = b.at(4);
+        dv.setInt32(at, num(), true);
+      }
+      return;
+    case GGUFValueType.FLOAT32:
+      {
+        const [dv, at] = b.at(4);
+        dv.setFloat32(at, num(), true);
+      }
+      return;
+    case GGUFValueType.FLOAT64:
+      {
+        const [dv, at] = b.at(8);
+        dv.setFloat64(at, num(), true);
+      }
+      return;
     case GGUFValueType.BOOL:
       if (typeof v !== 'boolean') throw new TypeError(`${what}: expected a boolean, got ${typeof v}`);
       b.u8(v ? 1 : 0);
@@ -220,12 +277,7 @@ export function tensorBytes(typeId: number, shape: readonly number[], name = 'te
  * Computes the header bytes and the data layout. `metadata` is written in
  * iteration order. The alignment is general.alignment when present (u32), 32 otherwise.
  */
-export function layoutGGUF(
-  metadata: Iterable<[string, GGUFWriteValue]>,
-  tensors: readonly Pick<GGUFWriteTensor, 'name' | 'typeId' | 'shape'>[],
-  version = 3,
-  padEmptyHeader = true,
-): GGUFLayout {
+export function layoutGGUF(metadata: Iterable<[string, GGUFWriteValue]>, tensors: readonly Pick<GGUFWriteTensor, 'name' | 'typeId' | 'shape'>[], version = 3, padEmptyHeader = true): GGUFLayout {
   const entries = [...metadata];
   const keys = new Set<string>();
   let alignment = GGUF_DEFAULT_ALIGNMENT;
@@ -288,12 +340,7 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
  * it is (callers that need atomicity write to a temporary path and rename:
  * see src/cli/quantize.ts). Returns the layout written.
  */
-export async function writeGGUF(
-  path: string,
-  metadata: Iterable<[string, GGUFWriteValue]>,
-  tensors: readonly GGUFWriteTensor[],
-  options: GGUFWriteOptions = {},
-): Promise<GGUFLayout> {
+export async function writeGGUF(path: string, metadata: Iterable<[string, GGUFWriteValue]>, tensors: readonly GGUFWriteTensor[], options: GGUFWriteOptions = {}): Promise<GGUFLayout> {
   const layout = layoutGGUF(metadata, tensors, 3, options.padEmptyHeader ?? true);
   const fd = openSync(path, options.flags ?? 'wx');
   try {

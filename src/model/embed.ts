@@ -27,7 +27,7 @@ export interface EmbedOptions {
 export function hiddenStateProgram(program: Program): Program {
   const i = program.ops.findIndex((o) => 'out' in o && o.out === program.logits);
   const last = program.ops[i];
-  if (i !== program.ops.length - 1 || !last || last.op !== 'matmul') throw new ModelError('the model\'s op list does not end with the output matmul; embeddings cannot be taken from it');
+  if (i !== program.ops.length - 1 || !last || last.op !== 'matmul') throw new ModelError("the model's op list does not end with the output matmul; embeddings cannot be taken from it");
   const ops = program.ops.slice(0, i);
   const weights = program.weights.filter((w) => ops.some((o) => ('weight' in o && o.weight === w) || ('table' in o && o.table === w)));
   return { ...program, ops, weights, logits: last.x, buffers: program.buffers.filter((b) => b.name !== program.logits) };

@@ -6,7 +6,11 @@ export class ModelError extends Error {
 /** The prompt (plus what was asked to be generated) does not fit in the context window. */
 export class ContextOverflowError extends Error {
   override readonly name = 'ContextOverflowError';
-  constructor(readonly needed: number, readonly contextLength: number, message?: string) {
+  constructor(
+    readonly needed: number,
+    readonly contextLength: number,
+    message?: string,
+  ) {
     super(message ?? `prompt needs ${needed} tokens but the context holds ${contextLength}`);
   }
 }

@@ -14,7 +14,16 @@ import { encodeChat, renderChatTemplate, templateTokens, type ChatMessage } from
 import { AbortError } from '../generate/errors.js';
 import { ContextOverflowError, ModelError } from './errors.js';
 import type { KvCacheType } from './program.js';
-import { klDivergence, perplexityOfTokens, type KlDivergenceOptions, type KlDivergenceResult, type LogProbsFile, type PerplexityOptions, type PerplexityResult, type ScoringEngine } from './scoring.js';
+import {
+  klDivergence,
+  perplexityOfTokens,
+  type KlDivergenceOptions,
+  type KlDivergenceResult,
+  type LogProbsFile,
+  type PerplexityOptions,
+  type PerplexityResult,
+  type ScoringEngine,
+} from './scoring.js';
 import { checkPooling, filePooling, hiddenStateProgram, pool, type EmbedOptions, type Pooling } from './embed.js';
 import { StepScheduler, type BatchCounters, type Sequence } from './batch.js';
 import { planModel, type Hyperparameters } from './arch/index.js';
@@ -73,7 +82,10 @@ function eitherSignal(a: AbortSignal, b: AbortSignal): AbortSignal {
 
 /** The backend options of LoadModelOptions, checked against the backend that takes each. */
 function backendOptions(name: BackendName, opts: LoadModelOptions, explicit: boolean): BackendOptions {
-  const only: [keyof LoadModelOptions, BackendName][] = [['flashAttention', 'wasm'], ['shaderF16', 'webgpu']];
+  const only: [keyof LoadModelOptions, BackendName][] = [
+    ['flashAttention', 'wasm'],
+    ['shaderF16', 'webgpu'],
+  ];
   for (const [key, owner] of only) {
     if (opts[key] !== undefined && typeof opts[key] !== 'boolean') throw new RangeError(`${key} must be a boolean, got ${String(opts[key])}`);
     if (explicit && opts[key] !== undefined && name !== owner) throw new RangeError(`${key} is an option of the ${owner} backend, not of ${name}`);
@@ -192,12 +204,13 @@ export class Model {
         self.checkOpen();
         return sched.submit(seq, tokens, pos, { kind: 'logits' });
       },
-      forwardArgmax: b.forwardArgmax || this.info.sequences > 1
-        ? (tokens, pos) => {
-            self.checkOpen();
-            return sched.submit(seq, tokens, pos, { kind: 'argmax' });
-          }
-        : undefined,
+      forwardArgmax:
+        b.forwardArgmax || this.info.sequences > 1
+          ? (tokens, pos) => {
+              self.checkOpen();
+              return sched.submit(seq, tokens, pos, { kind: 'argmax' });
+            }
+          : undefined,
       forwardTopK: b.forwardTopK
         ? (tokens, pos, k) => {
             self.checkOpen();
@@ -233,7 +246,14 @@ export class Model {
       const asked = opts.sequences ?? 1;
       if (!Number.isInteger(asked) || asked < 1) throw new RangeError(`sequences must be a positive integer, got ${opts.sequences}`);
       // A backend without multi-sequence steps holds one sequence: generations are then serialised.
-      const initFor = (b: Backend) => ({ file, program, contextLength, maxBatch, sequences: Math.min(asked, b.maxSequences), onProgress: onProgress && ((p: LoadProgress) => onProgress({ ...p, stage: 'weights' })) });
+      const initFor = (b: Backend) => ({
+        file,
+        program,
+        contextLength,
+        maxBatch,
+        sequences: Math.min(asked, b.maxSequences),
+        onProgress: onProgress && ((p: LoadProgress) => onProgress({ ...p, stage: 'weights' })),
+      });
       let backend = await createBackend(backendName, backendOptions(backendName, opts, explicit));
       try {
         await backend.init(initFor(backend));
@@ -447,10 +467,7 @@ export class Model {
    * Renders the conversation with the chat template as Hugging Face's apply_chat_template does
    * (bos_token/eos_token are this model's). `addGenerationPrompt` defaults to false, as there.
    */
-  applyChatTemplate(
-    messages: readonly ChatMessage[],
-    opts: { addGenerationPrompt?: boolean; template?: string; templateVariables?: Record<string, unknown> } = {},
-  ): string {
+  applyChatTemplate(messages: readonly ChatMessage[], opts: { addGenerationPrompt?: boolean; template?: string; templateVariables?: Record<string, unknown> } = {}): string {
     return renderChatTemplate(this.template(opts.template), messages, {
       ...templateTokens(this.tokenizer),
       addGenerationPrompt: opts.addGenerationPrompt ?? false,

@@ -40,7 +40,17 @@ export type Op =
    * floor(h / (nHeads / nKvHeads)). With `window` (sliding-window layers), the row at position p sees only
    * positions p - window + 1 .. p (llama.cpp's LLAMA_SWA_TYPE_STANDARD mask).
    */
-  | { readonly op: 'attention'; readonly layer: number; readonly q: string; readonly out: string; readonly nHeads: number; readonly nKvHeads: number; readonly headDim: number; readonly scale: number; readonly window?: number }
+  | {
+      readonly op: 'attention';
+      readonly layer: number;
+      readonly q: string;
+      readonly out: string;
+      readonly nHeads: number;
+      readonly nKvHeads: number;
+      readonly headDim: number;
+      readonly scale: number;
+      readonly window?: number;
+    }
   /** out = a + b (element-wise; out may alias a). */
   | { readonly op: 'add'; readonly a: string; readonly b: string; readonly out: string }
   /** out = silu(gate) * up */

@@ -331,7 +331,20 @@ export interface KlRunning {
   readonly sameTop: Estimate;
 }
 
-interface KlSums { nll: number; nll2: number; nllBase: number; nllBase2: number; nllNllBase: number; kld: number; kld2: number; pDiff: number; pDiff2: number; pDiff4: number; sameTop: number; count: number }
+interface KlSums {
+  nll: number;
+  nll2: number;
+  nllBase: number;
+  nllBase2: number;
+  nllNllBase: number;
+  kld: number;
+  kld2: number;
+  pDiff: number;
+  pDiff2: number;
+  pDiff4: number;
+  sameTop: number;
+  count: number;
+}
 
 /** llama.cpp's running estimates from the sums (the same formulas as its per-chunk line and summary). */
 function klEstimates(s: KlSums) {

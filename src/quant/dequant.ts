@@ -8,21 +8,8 @@ import { GGMLType, ggmlType, ggmlTypeName, rowBytes } from '../gguf/types.js';
 import type { RowDequantizer } from './block.js';
 import { dequantizeRowBF16, dequantizeRowF16, dequantizeRowF32 } from './float.js';
 import { dequantizeRowIQ4_NL, dequantizeRowIQ4_XS } from './iquants.js';
-import {
-  dequantizeRowQ2_K,
-  dequantizeRowQ3_K,
-  dequantizeRowQ4_K,
-  dequantizeRowQ5_K,
-  dequantizeRowQ6_K,
-  dequantizeRowQ8_K,
-} from './kquants.js';
-import {
-  dequantizeRowQ4_0,
-  dequantizeRowQ4_1,
-  dequantizeRowQ5_0,
-  dequantizeRowQ5_1,
-  dequantizeRowQ8_0,
-} from './legacy.js';
+import { dequantizeRowQ2_K, dequantizeRowQ3_K, dequantizeRowQ4_K, dequantizeRowQ5_K, dequantizeRowQ6_K, dequantizeRowQ8_K } from './kquants.js';
+import { dequantizeRowQ4_0, dequantizeRowQ4_1, dequantizeRowQ5_0, dequantizeRowQ5_1, dequantizeRowQ8_0 } from './legacy.js';
 
 const DEQUANTIZERS: ReadonlyMap<number, RowDequantizer> = new Map<number, RowDequantizer>([
   [GGMLType.F32, dequantizeRowF32],

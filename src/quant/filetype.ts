@@ -113,9 +113,20 @@ function categoryOf(name: string): Category {
 }
 
 const NOT_QUANTIZED = [
-  '_norm.weight', 'ffn_gate_inp.weight', 'altup', 'laurel', 'per_layer_model_proj', 'ssm_conv1d',
-  'shortconv.conv.weight', 'attn_rel_b.weight', 'time_mix_first.weight', 'time_mix_w1.weight', 'time_mix_w2.weight',
-  'time_mix_decay_w1.weight', 'time_mix_decay_w2.weight', 'time_mix_lerp_fused.weight',
+  '_norm.weight',
+  'ffn_gate_inp.weight',
+  'altup',
+  'laurel',
+  'per_layer_model_proj',
+  'ssm_conv1d',
+  'shortconv.conv.weight',
+  'attn_rel_b.weight',
+  'time_mix_first.weight',
+  'time_mix_w1.weight',
+  'time_mix_w2.weight',
+  'time_mix_decay_w1.weight',
+  'time_mix_decay_w2.weight',
+  'time_mix_lerp_fused.weight',
 ];
 
 /** ggml_n_dims: trailing dimensions of 1 do not count. */
@@ -214,7 +225,11 @@ export function planTensorTypes(tensors: readonly TensorDesc[], fileType: FileTy
   };
 
   const FALLBACK: Record<number, number> = {
-    [T.Q2_K]: T.Q4_0, [T.Q3_K]: T.Q4_0, [T.Q4_K]: T.Q5_0, [T.Q5_K]: T.Q5_1, [T.Q6_K]: T.Q8_0,
+    [T.Q2_K]: T.Q4_0,
+    [T.Q3_K]: T.Q4_0,
+    [T.Q4_K]: T.Q5_0,
+    [T.Q5_K]: T.Q5_1,
+    [T.Q6_K]: T.Q8_0,
   };
 
   return tensors.map((t): TensorPlan => {

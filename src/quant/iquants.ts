@@ -14,9 +14,7 @@ import { f16At } from './float.js';
 const fround = Math.fround;
 
 /** kvalues_iq4nl (ggml-common.h): the 16 levels of the non-linear 4-bit grid. */
-export const KVALUES_IQ4NL: readonly number[] = [
-  -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
-];
+export const KVALUES_IQ4NL: readonly number[] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 const KV = Int8Array.from(KVALUES_IQ4NL);
 
 const IQ4_NL = blockInfo(GGMLType.IQ4_NL);

@@ -31,7 +31,10 @@ export type QuantizeErrorCode = 'BAD_TYPE' | 'SAME_FILE' | 'EXISTS' | 'UNSUPPORT
 /** A quantization that cannot be done (or was stopped): a code and a one-line message. */
 export class QuantizeError extends Error {
   override readonly name = 'QuantizeError';
-  constructor(readonly code: QuantizeErrorCode, message: string) {
+  constructor(
+    readonly code: QuantizeErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }

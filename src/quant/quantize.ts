@@ -367,10 +367,7 @@ const laux = new Uint8Array(32);
  * scale and a min (min <= 0; its negation goes to theMin[0]), refined by a
  * search over nstep+1 scales fitting scale and min by weighted least squares.
  */
-function makeQkx2Quants(
-  n: number, nmax: number, x: Float32Array, xo: number, weights: Float32Array,
-  L: Uint8Array, lo: number, rmin: number, rdelta: number, nstep: number, useMad: boolean,
-): number {
+function makeQkx2Quants(n: number, nmax: number, x: Float32Array, xo: number, weights: Float32Array, L: Uint8Array, lo: number, rmin: number, rdelta: number, nstep: number, useMad: boolean): number {
   let min = x[xo]!;
   let max = x[xo]!;
   let sumW = weights[0]!;
@@ -794,7 +791,6 @@ export function quantize(typeId: number, src: Float32Array, nRows: number, nPerR
   quantizeChunk(typeId, src, dst, nRows, nPerRow);
   return dst;
 }
-
 
 /** The ggml helper routines, exported for tests that compare intermediate values. */
 export const quantizeInternals = {

@@ -3,13 +3,7 @@
  * `{"error":{"code":400,"message":"…","type":"invalid_request_error"}}`.
  */
 
-export type ApiErrorType =
-  | 'invalid_request_error'
-  | 'authentication_error'
-  | 'not_found_error'
-  | 'server_error'
-  | 'unavailable_error'
-  | 'not_supported_error';
+export type ApiErrorType = 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'server_error' | 'unavailable_error' | 'not_supported_error';
 
 const STATUS: Record<ApiErrorType, number> = {
   invalid_request_error: 400,
@@ -24,7 +18,11 @@ const STATUS: Record<ApiErrorType, number> = {
 export class ApiError extends Error {
   override readonly name = 'ApiError';
   readonly status: number;
-  constructor(readonly type: ApiErrorType, message: string, status?: number) {
+  constructor(
+    readonly type: ApiErrorType,
+    message: string,
+    status?: number,
+  ) {
     super(message);
     this.status = status ?? STATUS[type];
   }

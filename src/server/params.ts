@@ -138,7 +138,7 @@ function constraintParams(body: Body): Pick<GenerateOptions, 'grammar' | 'jsonSc
       found.push(['response_format', { jsonSchema: s ?? { type: 'object' } }]);
     } else if (format.type === 'json_schema') {
       const js = optObject(format, 'json_schema');
-      if (js === undefined) throw badRequest("'response_format.json_schema' is required when type is \"json_schema\"");
+      if (js === undefined) throw badRequest('\'response_format.json_schema\' is required when type is "json_schema"');
       const s = js.schema;
       if (s === undefined || s === null) throw badRequest("'response_format.json_schema.schema' is required");
       if (typeof s !== 'object' && typeof s !== 'boolean') throw badRequest(`'response_format.json_schema.schema' must be an object, got ${kind(s)}`);

@@ -144,7 +144,10 @@ export class TsinferServer {
   private readonly apiKey: Buffer | undefined;
   private readonly maxBody: number;
 
-  constructor(model: ServedModel | Promise<ServedModel>, readonly opts: ServerOptions = {}) {
+  constructor(
+    model: ServedModel | Promise<ServedModel>,
+    readonly opts: ServerOptions = {},
+  ) {
     this.apiKey = opts.apiKey !== undefined ? Buffer.from(opts.apiKey) : undefined;
     this.maxBody = opts.maxBodyBytes ?? 4 << 20;
     const parallel = opts.parallel ?? 4;
@@ -405,15 +408,7 @@ export class TsinferServer {
   }
 
   /** Runs one completion through the scheduler and answers in the endpoint's format, streamed or not. */
-  private async complete(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    loaded: Loaded,
-    prompt: number[],
-    params: GenerationParams,
-    format: Format,
-    output?: ChatOutput,
-  ): Promise<void> {
+  private async complete(req: http.IncomingMessage, res: http.ServerResponse, loaded: Loaded, prompt: number[], params: GenerationParams, format: Format, output?: ChatOutput): Promise<void> {
     const ctx = loaded.model.info.contextLength;
     if (prompt.length >= ctx) {
       throw badRequest(`the prompt has ${prompt.length} tokens and the context holds ${ctx}: it must be shorter than the context to leave room for an answer`);
@@ -546,7 +541,18 @@ export class TsinferServer {
     return {
       default_generation_settings: {
         n_ctx: loaded.model.info.contextLength,
-        params: { n_predict: -1, temperature: d.temperature, top_k: d.topK, top_p: d.topP, min_p: d.minP, repeat_penalty: d.repeatPenalty, repeat_last_n: d.repeatLastN, presence_penalty: d.presencePenalty, frequency_penalty: d.frequencyPenalty, seed: -1 },
+        params: {
+          n_predict: -1,
+          temperature: d.temperature,
+          top_k: d.topK,
+          top_p: d.topP,
+          min_p: d.minP,
+          repeat_penalty: d.repeatPenalty,
+          repeat_last_n: d.repeatLastN,
+          presence_penalty: d.presencePenalty,
+          frequency_penalty: d.frequencyPenalty,
+          seed: -1,
+        },
       },
       total_slots: loaded.scheduler.slots.length,
       slots_time_shared: true,

@@ -80,7 +80,6 @@ export interface SchedulerMetrics {
   requestsRejected: number;
 }
 
-
 export class Scheduler {
   readonly slots: Slot[];
   private readonly queue: Pending[] = [];

@@ -92,9 +92,7 @@ export function chatExtras(body: Body, template: string | undefined): ChatReques
 function rebaseRefs(schema: unknown, base: string): unknown {
   if (Array.isArray(schema)) return schema.map((v) => rebaseRefs(v, base));
   if (schema === null || typeof schema !== 'object') return schema;
-  return Object.fromEntries(
-    Object.entries(schema).map(([k, v]) => [k, k === '$ref' && typeof v === 'string' && v.startsWith('#') ? base + v.slice(1) : rebaseRefs(v, base)]),
-  );
+  return Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, k === '$ref' && typeof v === 'string' && v.startsWith('#') ? base + v.slice(1) : rebaseRefs(v, base)]));
 }
 
 /**
@@ -214,7 +212,7 @@ export class ChatOutput {
       } else if (this.phase === 'think') {
         const close = this.pending.indexOf(THINK_CLOSE);
         const upto = close >= 0 ? close : this.pending.length - partialSuffix(this.pending, THINK_CLOSE);
-        const r = (this.reasoning === '' ? this.pending.slice(0, upto).trimStart() : this.pending.slice(0, upto));
+        const r = this.reasoning === '' ? this.pending.slice(0, upto).trimStart() : this.pending.slice(0, upto);
         if (r) {
           this.reasoning += r;
           out.push({ reasoning_content: r });

@@ -121,8 +121,10 @@ export class BpeTokenizer extends VocabTokenizer {
       if (typeof m !== 'string') throw new TokenizerError('BAD_VALUE', `merge ${r} is not a string`);
       const sp = m.indexOf(' ', 1);
       if (sp < 0) continue;
-      const left = m.slice(0, sp), right = m.slice(sp + 1);
-      const l = this.toId.get(left), rt = this.toId.get(right);
+      const left = m.slice(0, sp),
+        right = m.slice(sp + 1);
+      const l = this.toId.get(left),
+        rt = this.toId.get(right);
       if (l !== undefined && rt !== undefined) this.pairRanks.addIfAbsent(l, rt, r);
       else if (!this.textRanks.has(m)) this.textRanks.set(m, r);
       this.mergeResult[r] = this.toId.get(left + right) ?? NO_TOKEN;
@@ -147,7 +149,8 @@ export class BpeTokenizer extends VocabTokenizer {
 
   /** The merge rank of the pair (left, right) in byte-level characters, or -1. */
   mergeRank(left: string, right: string): number {
-    const l = this.toId.get(left), r = this.toId.get(right);
+    const l = this.toId.get(left),
+      r = this.toId.get(right);
     if (l !== undefined && r !== undefined) return this.pairRanks.get(l, r);
     return this.textRanks.get(left + ' ' + right) ?? -1;
   }
@@ -208,7 +211,11 @@ export class BpeTokenizer extends VocabTokenizer {
       this.symNext = new Int32Array(c);
       this.symId = new Int32Array(c);
     }
-    const start = this.symStart, len = this.symLen, prev = this.symPrev, next = this.symNext, sym = this.symId;
+    const start = this.symStart,
+      len = this.symLen,
+      prev = this.symPrev,
+      next = this.symNext,
+      sym = this.symId;
     const charId = this.charId;
     for (let i = 0; i < count; i++) {
       start[i] = i;
@@ -220,12 +227,14 @@ export class BpeTokenizer extends VocabTokenizer {
     next[count - 1] = -1;
 
     if (count > 1) {
-      const pairRanks = this.pairRanks, textRanks = this.textRanks;
+      const pairRanks = this.pairRanks,
+        textRanks = this.textRanks;
       const queue = this.queue;
       queue.clear();
       const tryAdd = (l: number, r: number): void => {
         if (l < 0 || r < 0) return;
-        const li = sym[l]!, ri = sym[r]!;
+        const li = sym[l]!,
+          ri = sym[r]!;
         let rank = li >= 0 && ri >= 0 ? pairRanks.get(li, ri) : -1;
         if (rank < 0 && (li < 0 || ri < 0) && textRanks.size > 0) {
           rank = textRanks.get(word.substr(start[l]!, len[l]!) + ' ' + word.substr(start[r]!, len[r]!)) ?? -1;
@@ -272,7 +281,7 @@ export class BpeTokenizer extends VocabTokenizer {
   /** The UTF-8 bytes of a token sequence (llama.cpp's `llama_detokenize`, with its space cleaning). */
   override decodeBytes(ids: readonly number[], opts: DecodeOptions = {}): Uint8Array {
     const out = joinPieces(this, ids, opts);
-    return opts.cleanSpaces ?? this.cleanSpaces ? cleanSpaces(out) : out;
+    return (opts.cleanSpaces ?? this.cleanSpaces) ? cleanSpaces(out) : out;
   }
 }
 
@@ -285,8 +294,7 @@ function byteEncode(cps: Uint32Array, from: number, to: number): string {
     else if (c < 0x800) s += BYTE_TO_CHAR[0xc0 | (c >> 6)]! + BYTE_TO_CHAR[0x80 | (c & 0x3f)]!;
     else if (c < 0x10000) s += BYTE_TO_CHAR[0xe0 | (c >> 12)]! + BYTE_TO_CHAR[0x80 | ((c >> 6) & 0x3f)]! + BYTE_TO_CHAR[0x80 | (c & 0x3f)]!;
     else {
-      s += BYTE_TO_CHAR[0xf0 | (c >> 18)]! + BYTE_TO_CHAR[0x80 | ((c >> 12) & 0x3f)]! +
-        BYTE_TO_CHAR[0x80 | ((c >> 6) & 0x3f)]! + BYTE_TO_CHAR[0x80 | (c & 0x3f)]!;
+      s += BYTE_TO_CHAR[0xf0 | (c >> 18)]! + BYTE_TO_CHAR[0x80 | ((c >> 12) & 0x3f)]! + BYTE_TO_CHAR[0x80 | ((c >> 6) & 0x3f)]! + BYTE_TO_CHAR[0x80 | (c & 0x3f)]!;
     }
   }
   return s;
@@ -313,7 +321,8 @@ function byteDecode(text: string): Uint8Array {
   return Uint8Array.from(out);
 }
 
-const SP = 0x20, QUOTE = 0x27;
+const SP = 0x20,
+  QUOTE = 0x27;
 
 /** llama.cpp's clean_spaces passes over detokenized bytes. */
 function cleanSpaces(t: Uint8Array): Uint8Array {

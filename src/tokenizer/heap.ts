@@ -24,23 +24,40 @@ export class BigramQueue {
 
   /** True when entry i should come out before entry j. */
   private before(i: number, j: number): boolean {
-    const si = this.score[i]!, sj = this.score[j]!;
+    const si = this.score[i]!,
+      sj = this.score[j]!;
     return si > sj || (si === sj && this.left[i]! < this.left[j]!);
   }
 
   private swap(i: number, j: number): void {
-    const s = this.score[i]!; this.score[i] = this.score[j]!; this.score[j] = s;
-    const l = this.left[i]!; this.left[i] = this.left[j]!; this.left[j] = l;
-    const r = this.right[i]!; this.right[i] = this.right[j]!; this.right[j] = r;
-    const z = this.size[i]!; this.size[i] = this.size[j]!; this.size[j] = z;
+    const s = this.score[i]!;
+    this.score[i] = this.score[j]!;
+    this.score[j] = s;
+    const l = this.left[i]!;
+    this.left[i] = this.left[j]!;
+    this.left[j] = l;
+    const r = this.right[i]!;
+    this.right[i] = this.right[j]!;
+    this.right[j] = r;
+    const z = this.size[i]!;
+    this.size[i] = this.size[j]!;
+    this.size[j] = z;
   }
 
   private grow(): void {
     const c = this.score.length * 2;
-    const s = new Float64Array(c); s.set(this.score); this.score = s;
-    const l = new Int32Array(c); l.set(this.left); this.left = l;
-    const r = new Int32Array(c); r.set(this.right); this.right = r;
-    const z = new Int32Array(c); z.set(this.size); this.size = z;
+    const s = new Float64Array(c);
+    s.set(this.score);
+    this.score = s;
+    const l = new Int32Array(c);
+    l.set(this.left);
+    this.left = l;
+    const r = new Int32Array(c);
+    r.set(this.right);
+    this.right = r;
+    const z = new Int32Array(c);
+    z.set(this.size);
+    this.size = z;
   }
 
   push(left: number, right: number, score: number, size: number): void {
@@ -73,7 +90,8 @@ export class BigramQueue {
       this.size[0] = this.size[last]!;
       let i = 0;
       for (;;) {
-        const a = 2 * i + 1, b = a + 1;
+        const a = 2 * i + 1,
+          b = a + 1;
         let m = i;
         if (a < last && this.before(a, m)) m = a;
         if (b < last && this.before(b, m)) m = b;
@@ -107,7 +125,8 @@ export function runMerges(
 ): void {
   const top = { left: 0, right: 0, score: 0, size: 0 };
   while (queue.pop(top)) {
-    const l = top.left, r = top.right;
+    const l = top.left,
+      r = top.right;
     if (len[l] === 0 || len[r] === 0 || len[l]! + len[r]! !== top.size) continue;
     len[l] = len[l]! + len[r]!;
     len[r] = 0;

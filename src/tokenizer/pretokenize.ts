@@ -61,7 +61,11 @@ const STARCODER: SpecInit = { regexes: [DIGIT_REGEX, GPT2_REGEX] };
 const CONTRACTIONS = String.raw`(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])`;
 const GPT4O: SpecInit = {
   regexes: [
-    String.raw`[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+` + CONTRACTIONS + String.raw`?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*` + CONTRACTIONS + String.raw`?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
+    String.raw`[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+` +
+      CONTRACTIONS +
+      String.raw`?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*` +
+      CONTRACTIONS +
+      String.raw`?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
   ],
   cleanSpaces: false,
 };
@@ -72,27 +76,27 @@ const BAILINGMOE: SpecInit = {
 
 // Expressions of newer pre-tokenizers, as llama.cpp's llama-vocab.cpp spells them (non-ASCII escaped).
 const DEEPSEEK3_LLM_REGEXES = [
-  "\\p{N}{1,3}",
-  "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
-  "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+  '\\p{N}{1,3}',
+  '[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+',
+  '[!"#$%&\'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+',
 ];
 const SPARK2_5_REGEXES = [
-  "\\p{N}{1,3}",
-  "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
-  "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+|[\r\n]|\\s+(?!\\S)|\\s+",
-  "\\p{N}",
+  '\\p{N}{1,3}',
+  '[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+',
+  '[!"#$%&\'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+|[\r\n]|\\s+(?!\\S)|\\s+',
+  '\\p{N}',
 ];
 const YOUTU_REGEXES = [
-  "[\uac00-\ud7a3\u3131-\u318e]+|[\uff01\u2026\u201c\u201d\u2018\u2019\u2014\uff1a\uff1b\uff0c\u3001-\u303f\ufe30-\ufe4f]+|[\u3105-\u312f]+|[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+  '[\uac00-\ud7a3\u3131-\u318e]+|[\uff01\u2026\u201c\u201d\u2018\u2019\u2014\uff1a\uff1b\uff0c\u3001-\u303f\ufe30-\ufe4f]+|[\u3105-\u312f]+|[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+',
   "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
 ];
 const AFMOE_REGEXES = [
-  "\\p{AFMoE_digits}",
-  "[\u4e00-\u9fff\u3400-\u4dbf\u8c48-\ufaff\u3040-\u309f\u30a0-\u30ff\uff65-\uff9f\u2f00-\u2fdf\u0e40-\u0e7f\u0e80-\u0eff\u1780-\u17ff\u1000-\u109f\uaa60-\uaa7f\ua9e0-\ua9ff\uac00-\ud7af\u1100-\u11ff]+",
-  "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+  '\\p{AFMoE_digits}',
+  '[\u4e00-\u9fff\u3400-\u4dbf\u8c48-\ufaff\u3040-\u309f\u30a0-\u30ff\uff65-\uff9f\u2f00-\u2fdf\u0e40-\u0e7f\u0e80-\u0eff\u1780-\u17ff\u1000-\u109f\uaa60-\uaa7f\ua9e0-\ua9ff\uac00-\ud7af\u1100-\u11ff]+',
+  '[!"#$%&\'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+',
 ];
 const TINY_AYA_REGEXES = [
-  "\\d{1,3}(?=(?:\\d{3})*\\b)",
+  '\\d{1,3}(?=(?:\\d{3})*\\b)',
   "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
 ];
 const GRANITE_EMB_MULTI_REGEXES = [
@@ -102,22 +106,46 @@ const GRANITE_EMB_MULTI_REGEXES = [
 const SPECS: Record<string, SpecInit> = {
   default: DEFAULT,
   // Llama 3 family
-  llama3: LLAMA3, 'llama-v3': LLAMA3, 'llama-bpe': LLAMA3, falcon3: LLAMA3, 'falcon-h1': LLAMA3,
-  pixtral: LLAMA3, 'midm-2.0': LLAMA3, lfm2: LLAMA3, 'jina-v5-nano': LLAMA3,
+  llama3: LLAMA3,
+  'llama-v3': LLAMA3,
+  'llama-bpe': LLAMA3,
+  falcon3: LLAMA3,
+  'falcon-h1': LLAMA3,
+  pixtral: LLAMA3,
+  'midm-2.0': LLAMA3,
+  lfm2: LLAMA3,
+  'jina-v5-nano': LLAMA3,
   dbrx: { regexes: [LLAMA3_REGEX] },
   'smaug-bpe': { regexes: [LLAMA3_REGEX] },
   // GPT-2 family
-  'gpt-2': GPT2, 'phi-2': GPT2, 'jina-es': GPT2, 'jina-de': GPT2, gigachat: GPT2, 'jina-v2-es': GPT2,
-  'jina-v2-de': GPT2, 'a.x-4.0': GPT2, mellum: GPT2, 'modern-bert': GPT2, exaone4: GPT2,
-  mpt: GPT2, olmo: GPT2, jais: GPT2,
+  'gpt-2': GPT2,
+  'phi-2': GPT2,
+  'jina-es': GPT2,
+  'jina-de': GPT2,
+  gigachat: GPT2,
+  'jina-v2-es': GPT2,
+  'jina-v2-de': GPT2,
+  'a.x-4.0': GPT2,
+  mellum: GPT2,
+  'modern-bert': GPT2,
+  exaone4: GPT2,
+  mpt: GPT2,
+  olmo: GPT2,
+  jais: GPT2,
   // GPT-2 rules; llama.cpp also sets add_sep for these (used by embedding callers, not by tokenize)
-  'jina-v1-en': GPT2, 'jina-v2-code': GPT2, 'roberta-bpe': GPT2,
+  'jina-v1-en': GPT2,
+  'jina-v2-code': GPT2,
+  'roberta-bpe': GPT2,
   // Not a llama.cpp name; GPT-NeoX tokenizers use the GPT-2 expression.
   'gpt-neox': GPT2,
   trillion: { regexes: [GPT2_REGEX], cleanSpaces: false },
   'granite-docling': { regexes: [GPT2_REGEX], cleanSpaces: false },
   // digits one by one, then GPT-2
-  starcoder: STARCODER, refact: STARCODER, codeshell: STARCODER, exaone: STARCODER, 'minerva-7b': STARCODER,
+  starcoder: STARCODER,
+  refact: STARCODER,
+  codeshell: STARCODER,
+  exaone: STARCODER,
+  'minerva-7b': STARCODER,
   mellum2: STARCODER,
   smollm: { regexes: [DIGIT_REGEX, GPT2_REGEX], cleanSpaces: false },
   'command-r': { regexes: [DIGIT_REGEX, GPT2_REGEX], cleanSpaces: false },
@@ -164,7 +192,9 @@ const SPECS: Record<string, SpecInit> = {
   'solar-open': { regexes: [QWEN2_REGEX], cleanSpaces: false },
   kormo: { regexes: [QWEN2_REGEX], cleanSpaces: false },
   tekken: {
-    regexes: [String.raw`[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`],
+    regexes: [
+      String.raw`[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
+    ],
     cleanSpaces: false,
     ignoreMerges: true,
     addBos: true,
@@ -194,7 +224,10 @@ const SPECS: Record<string, SpecInit> = {
   'chatglm-bpe': { regexes: [LLAMA3_REGEX], defaultBos: false },
   laguna: { regexes: ['[^\\n]+|[\\n]+', QWEN2_REGEX], cleanSpaces: false },
   'jais-2': {
-    regexes: [CONTRACTIONS + String.raw`|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s{512}(?!\S)|\s{256}(?!\S)|\s{128}(?!\S)|\s{64}(?!\S)|\s{32}(?!\S)|\s{16}(?!\S)|\s{8}(?!\S)|\s{4}(?!\S)|\s{1,2}(?!\S)|\s{1}`],
+    regexes: [
+      CONTRACTIONS +
+        String.raw`|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s{512}(?!\S)|\s{256}(?!\S)|\s{128}(?!\S)|\s{64}(?!\S)|\s{32}(?!\S)|\s{16}(?!\S)|\s{8}(?!\S)|\s{4}(?!\S)|\s{1,2}(?!\S)|\s{1}`,
+    ],
   },
   minicpm5: {
     regexes: [String.raw`\p{N}{1,3}`, CONTRACTIONS + String.raw`|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`],
@@ -304,7 +337,10 @@ class SplitText {
 type Stage = (t: SplitText, pieces: number[]) => number[];
 
 const { WHITESPACE, LETTER, NUMBER } = CpFlag;
-const CR = 0x0d, LF = 0x0a, SPACE = 0x20, APOS = 0x27;
+const CR = 0x0d,
+  LF = 0x0a,
+  SPACE = 0x20,
+  APOS = 0x27;
 
 /** Reads code points and flags of one piece; outside it both are "nothing" (-1 and 0), as in llama.cpp. */
 class Cursor {
@@ -411,26 +447,26 @@ function splitLlama3(t: SplitText, pieces: number[]): number[] {
 
 /** The end of Llama 3's expression: `<space>?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`. */
 function llama3Tail(pos: number, at: Cursor): number {
-    const cpt = at.C(pos);
-    const flags = at.F(pos);
-    // <space>?[^\s\p{L}\p{N}]+[\r\n]*  (llama.cpp tests the first code point's flags here)
-    let f2 = cpt === SPACE ? at.F(pos + 1) : flags;
-    if (!(f2 & (WHITESPACE | LETTER | NUMBER)) && flags !== 0) {
-      if (cpt === SPACE) pos++;
-      while (!(f2 & (WHITESPACE | LETTER | NUMBER)) && f2 !== 0) f2 = at.F(++pos);
-      while (at.C(pos) === CR || at.C(pos) === LF) pos++;
-      return pos;
-    }
-    // \s*[\r\n]+
-    let nws = 0;
-    let lastRN = 0;
-    while (at.F(pos + nws) & WHITESPACE) {
-      const c2 = at.C(pos + nws);
-      if (c2 === CR || c2 === LF) lastRN = pos + nws + 1;
-      nws++;
-    }
-    if (lastRN > 0) return lastRN;
-    return spaces(pos, at);
+  const cpt = at.C(pos);
+  const flags = at.F(pos);
+  // <space>?[^\s\p{L}\p{N}]+[\r\n]*  (llama.cpp tests the first code point's flags here)
+  let f2 = cpt === SPACE ? at.F(pos + 1) : flags;
+  if (!(f2 & (WHITESPACE | LETTER | NUMBER)) && flags !== 0) {
+    if (cpt === SPACE) pos++;
+    while (!(f2 & (WHITESPACE | LETTER | NUMBER)) && f2 !== 0) f2 = at.F(++pos);
+    while (at.C(pos) === CR || at.C(pos) === LF) pos++;
+    return pos;
+  }
+  // \s*[\r\n]+
+  let nws = 0;
+  let lastRN = 0;
+  while (at.F(pos + nws) & WHITESPACE) {
+    const c2 = at.C(pos + nws);
+    if (c2 === CR || c2 === LF) lastRN = pos + nws + 1;
+    nws++;
+  }
+  if (lastRN > 0) return lastRN;
+  return spaces(pos, at);
 }
 
 /** `\p{N}`: every number code point is a piece of its own; the text between stays whole. */
@@ -492,9 +528,15 @@ function splitDigitGroups(t: SplitText, pieces: number[]): number[] {
 /** The Han ranges of llama.cpp's `unicode_cpt_is_han`. */
 function isHan(cp: number): boolean {
   return (
-    (cp >= 0x4e00 && cp <= 0x9fff) || (cp >= 0x3400 && cp <= 0x4dbf) || (cp >= 0x20000 && cp <= 0x2a6df) ||
-    (cp >= 0x2a700 && cp <= 0x2b73f) || (cp >= 0x2b740 && cp <= 0x2b81f) || (cp >= 0x2b820 && cp <= 0x2ceaf) ||
-    (cp >= 0x2ceb0 && cp <= 0x2ebef) || (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0x2f800 && cp <= 0x2fa1f)
+    (cp >= 0x4e00 && cp <= 0x9fff) ||
+    (cp >= 0x3400 && cp <= 0x4dbf) ||
+    (cp >= 0x20000 && cp <= 0x2a6df) ||
+    (cp >= 0x2a700 && cp <= 0x2b73f) ||
+    (cp >= 0x2b740 && cp <= 0x2b81f) ||
+    (cp >= 0x2b820 && cp <= 0x2ceaf) ||
+    (cp >= 0x2ceb0 && cp <= 0x2ebef) ||
+    (cp >= 0xf900 && cp <= 0xfaff) ||
+    (cp >= 0x2f800 && cp <= 0x2fa1f)
   );
 }
 
@@ -608,7 +650,8 @@ function regexStage(expr: string): Stage {
       const u1 = whole.at ? whole.at[start + len]! : start + len;
       const s = whole.text.slice(u0, u1);
       // UTF-16 index in s → code point index in the piece (they differ only outside the BMP).
-      let cpAt = start, uAt = u0;
+      let cpAt = start,
+        uAt = u0;
       const toCp = (idx: number): number => {
         if (!whole.at) return idx;
         while (uAt < u0 + idx) uAt = whole.at[++cpAt]!;
@@ -666,7 +709,8 @@ export class PreTokenizer {
       this.cps = new Uint32Array(text.length);
       this.fl = new Uint16Array(text.length);
     }
-    const cps = this.cps, fl = this.fl;
+    const cps = this.cps,
+      fl = this.fl;
     let n = 0;
     for (let i = 0; i < text.length; i++) {
       let cp = text.charCodeAt(i);

@@ -21,10 +21,7 @@ export const TokenAttr = {
   SINGLE_WORD: 1 << 9,
 } as const;
 
-const EOT_TEXTS = new Set([
-  '<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '<|endoftext|>', '<|end_of_text|>',
-  '<EOT>', '_<EOT>', '[EOT]', '<｜end▁of▁sentence｜>', '<end_of_utterance>',
-]);
+const EOT_TEXTS = new Set(['<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '<|endoftext|>', '<|end_of_text|>', '<EOT>', '_<EOT>', '[EOT]', '<｜end▁of▁sentence｜>', '<end_of_utterance>']);
 const EOM_TEXTS = new Set(['<|eom_id|>']);
 const FIM_PRE_TEXTS = new Set(['<|fim_prefix|>', '<fim-prefix>', '<fim_prefix>', '<｜fim▁begin｜>', '<PRE>', '▁<PRE>', '<|code_prefix|>', '<|prefix|>']);
 const FIM_SUF_TEXTS = new Set(['<|fim_suffix|>', '<fim-suffix>', '<fim_suffix>', '<｜fim▁hole｜>', '<SUF>', '▁<SUF>', '<|code_suffix|>', '<|suffix|>']);
@@ -33,9 +30,28 @@ const FIM_PAD_TEXTS = new Set(['<|fim_pad|>', '<fim-pad>', '<fim_pad>', '<PAD>',
 const FIM_REP_TEXTS = new Set(['<|fim_repo|>', '<|repo_name|>', '<fim-repo>', '<REPO>', '<reponame>']);
 const FIM_SEP_TEXTS = new Set(['<|file_sep|>']);
 const EOG_TEXTS = new Set([
-  '<|eot_id|>', '<|im_end|>', '<|end|>', '<|return|>', '<|call|>', '<|flush|>', '<|calls|>', '<end_of_turn>',
-  '<|endoftext|>', '</s>', '<|eom_id|>', '<EOT>', '_<EOT>', '[EOT]', '[EOS]', '<|end_of_text|>',
-  '<end_of_utterance>', '<eos>', '<turn|>', '<|tool_response>', '<｜end▁of▁sentence｜>', '[e~[',
+  '<|eot_id|>',
+  '<|im_end|>',
+  '<|end|>',
+  '<|return|>',
+  '<|call|>',
+  '<|flush|>',
+  '<|calls|>',
+  '<end_of_turn>',
+  '<|endoftext|>',
+  '</s>',
+  '<|eom_id|>',
+  '<EOT>',
+  '_<EOT>',
+  '[EOT]',
+  '[EOS]',
+  '<|end_of_text|>',
+  '<end_of_utterance>',
+  '<eos>',
+  '<turn|>',
+  '<|tool_response>',
+  '<｜end▁of▁sentence｜>',
+  '[e~[',
 ]);
 const ALWAYS_RENDERED = new Set(['<|channel|>', '<|message|>', '<|start|>', '<|constrain|>']);
 
@@ -66,13 +82,20 @@ export interface SpecialTokens {
 
 function attrFromType(t: number): number {
   switch (t) {
-    case TokenType.UNKNOWN: return TokenAttr.UNKNOWN;
-    case TokenType.UNUSED: return TokenAttr.UNUSED;
-    case TokenType.NORMAL: return TokenAttr.NORMAL;
-    case TokenType.CONTROL: return TokenAttr.CONTROL;
-    case TokenType.USER_DEFINED: return TokenAttr.USER_DEFINED;
-    case TokenType.BYTE: return TokenAttr.BYTE;
-    default: return TokenAttr.UNDEFINED;
+    case TokenType.UNKNOWN:
+      return TokenAttr.UNKNOWN;
+    case TokenType.UNUSED:
+      return TokenAttr.UNUSED;
+    case TokenType.NORMAL:
+      return TokenAttr.NORMAL;
+    case TokenType.CONTROL:
+      return TokenAttr.CONTROL;
+    case TokenType.USER_DEFINED:
+      return TokenAttr.USER_DEFINED;
+    case TokenType.BYTE:
+      return TokenAttr.BYTE;
+    default:
+      return TokenAttr.UNDEFINED;
   }
 }
 
@@ -87,12 +110,7 @@ function attrFromType(t: number): number {
  * texts are tried in llama.cpp's list order (only matters when a vocabulary has two candidate
  * texts for one role).
  */
-export function resolveSpecialTokens(
-  tokens: readonly string[],
-  tokenTypes: ArrayLike<number> | undefined,
-  given: Partial<SpecialIds>,
-  modelName?: string,
-): SpecialTokens {
+export function resolveSpecialTokens(tokens: readonly string[], tokenTypes: ArrayLike<number> | undefined, given: Partial<SpecialIds>, modelName?: string): SpecialTokens {
   const n = tokens.length;
   const attrs = new Uint16Array(n);
   for (let i = 0; i < n; i++) attrs[i] = tokenTypes ? attrFromType(tokenTypes[i]!) : TokenAttr.NORMAL;
@@ -162,7 +180,10 @@ export function resolveSpecialTokens(
 
   // o200k_harmony / solar-open: "<|end|>" is not end-of-generation when <|return|>+<|call|> (or <|calls|>+<|flush|>) exist.
   {
-    let hasReturn = false, hasCall = false, hasFlush = false, endId = NO_TOKEN;
+    let hasReturn = false,
+      hasCall = false,
+      hasFlush = false,
+      endId = NO_TOKEN;
     for (const id of eog) {
       const t = tokens[id];
       if (t === '<|return|>') hasReturn = true;
@@ -177,7 +198,8 @@ export function resolveSpecialTokens(
   }
   // gemma4 / paddleocr: "</s>" is not end-of-generation when "<|tool_response>" is.
   {
-    let hasToolResponse = false, sId = NO_TOKEN;
+    let hasToolResponse = false,
+      sId = NO_TOKEN;
     for (const id of eog) {
       if (tokens[id] === '<|tool_response>') hasToolResponse = true;
       else if (tokens[id] === '</s>') sId = id;
@@ -230,13 +252,7 @@ function isSpace(c: number): boolean {
  * `parseSpecial`; user-defined tokens always. LSTRIP/RSTRIP tokens swallow ASCII whitespace
  * on that side.
  */
-export function partitionSpecial(
-  text: string,
-  tokens: readonly string[],
-  attrs: Uint16Array,
-  order: readonly number[],
-  parseSpecial: boolean,
-): Fragment[] {
+export function partitionSpecial(text: string, tokens: readonly string[], attrs: Uint16Array, order: readonly number[], parseSpecial: boolean): Fragment[] {
   let frags: Fragment[] = text.length > 0 ? [{ token: -1, start: 0, end: text.length }] : [];
   for (const id of order) {
     const a = attrs[id]!;

@@ -88,12 +88,7 @@ export type Fragment = number | string;
  * Splits segments around special tokens (each with its own `parseSpecial`) and joins raw text
  * that touches across segment boundaries, so segmenting never changes how plain text is cut.
  */
-export function segmentFragments(
-  segments: readonly EncodeSegment[],
-  tokens: readonly string[],
-  attrs: Uint16Array,
-  order: readonly number[],
-): Fragment[] {
+export function segmentFragments(segments: readonly EncodeSegment[], tokens: readonly string[], attrs: Uint16Array, order: readonly number[]): Fragment[] {
   const out: Fragment[] = [];
   for (const seg of segments) {
     const text = toWellFormed(seg.text);

@@ -28,9 +28,7 @@ export const CpFlag = {
 
 /** Unicode White_Space (PropList.txt), the set llama.cpp's `unicode_set_whitespace` holds. */
 const WHITESPACE = [
-  0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0x85, 0xa0, 0x1680,
-  0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a,
-  0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
+  0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
 ];
 
 const MAX_CP = 0x110000;
@@ -39,17 +37,7 @@ const flags = new Uint16Array(MAX_CP);
 const ready = new Uint8Array(MAX_CP >> 8);
 
 const CATEGORY = /(\p{L})|(\p{N})|(\p{P})|(\p{M})|(\p{S})|(\p{Z})|(\p{Cn})|(\p{C})/u;
-const CATEGORY_FLAGS = [
-  0,
-  CpFlag.LETTER,
-  CpFlag.NUMBER,
-  CpFlag.PUNCTUATION,
-  CpFlag.MARK,
-  CpFlag.SYMBOL,
-  CpFlag.SEPARATOR,
-  CpFlag.UNDEFINED,
-  CpFlag.CONTROL,
-];
+const CATEGORY_FLAGS = [0, CpFlag.LETTER, CpFlag.NUMBER, CpFlag.PUNCTUATION, CpFlag.MARK, CpFlag.SYMBOL, CpFlag.SEPARATOR, CpFlag.UNDEFINED, CpFlag.CONTROL];
 
 function fillBlock(block: number): void {
   const base = block << 8;

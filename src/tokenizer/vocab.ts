@@ -56,15 +56,7 @@ const K = 'tokenizer.ggml.';
 
 /** Accept either a raw value or a GGUF reader's `{ type, value }` wrapper. */
 export function unwrap(v: unknown): unknown {
-  if (
-    v !== null &&
-    typeof v === 'object' &&
-    !Array.isArray(v) &&
-    !ArrayBuffer.isView(v) &&
-    'value' in v &&
-    'type' in v &&
-    typeof (v as { type: unknown }).type === 'number'
-  ) {
+  if (v !== null && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v) && 'value' in v && 'type' in v && typeof (v as { type: unknown }).type === 'number') {
     return (v as { value: unknown }).value;
   }
   return v;
@@ -102,10 +94,7 @@ export function numericArray(v: unknown, key: string, n: number, ints: boolean):
       throw new TokenizerError('BAD_VALUE', `${key} must be an array of integers`, key);
     }
     out = v;
-  } else if (
-    Array.isArray(v) ||
-    (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array))
-  ) {
+  } else if (Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array))) {
     const a = Array.from(v as ArrayLike<unknown>);
     for (const x of a) {
       if (typeof x !== 'number' || (ints && !Number.isInteger(x))) {
@@ -152,10 +141,7 @@ export function vocabFromMetadata(get: Getter): SpmVocab {
   const rawScores = unwrap(get(K + 'scores'));
   const scores = rawScores === undefined || rawScores === null ? new Float32Array(n) : numericArray(rawScores, K + 'scores', n, false);
   const rawTypes = unwrap(get(K + 'token_type'));
-  const tokenTypes =
-    rawTypes === undefined || rawTypes === null
-      ? new Int32Array(n).fill(TokenType.NORMAL)
-      : (numericArray(rawTypes, K + 'token_type', n, true) as Int32Array | number[]);
+  const tokenTypes = rawTypes === undefined || rawTypes === null ? new Int32Array(n).fill(TokenType.NORMAL) : (numericArray(rawTypes, K + 'token_type', n, true) as Int32Array | number[]);
 
   const vocab: SpmVocab = {
     tokens,

@@ -16,13 +16,27 @@ const MODEL = sharedPath('models', 'stories260K.gguf');
  * (test/cli/ceilings.test.ts measures for real).
  */
 const row = (threads: number): ThreadCeilings => ({
-  threads, dramReadGBps: 10 * threads, dramReadTwoStreamsGBps: 12 * threads, cacheReadGBps: 50 * threads,
-  f32GMACs: 8 * threads, f32SubnormalGMACs: 8 * threads, i8GMACs: 16 * threads, i8RelaxedGMACs: 20 * threads,
+  threads,
+  dramReadGBps: 10 * threads,
+  dramReadTwoStreamsGBps: 12 * threads,
+  cacheReadGBps: 50 * threads,
+  f32GMACs: 8 * threads,
+  f32SubnormalGMACs: 8 * threads,
+  i8GMACs: 16 * threads,
+  i8RelaxedGMACs: 20 * threads,
 });
 const CACHE = path.join(mkdtempSync(path.join(tmpdir(), 'tsinfer-ceilings-')), 'ceilings.json');
 const fake: Ceilings = {
-  key: ceilingKey(), date: '2026-01-01T00:00:00.000Z', cpu: 'test CPU', cores: 2, node: process.version,
-  dramBytes: 1 << 30, cacheBytes: 256 << 10, loadAverage: [0, 0, 0], repetitions: 1, byThreads: [row(1), row(2)],
+  key: ceilingKey(),
+  date: '2026-01-01T00:00:00.000Z',
+  cpu: 'test CPU',
+  cores: 2,
+  node: process.version,
+  dramBytes: 1 << 30,
+  cacheBytes: 256 << 10,
+  loadAverage: [0, 0, 0],
+  repetitions: 1,
+  byThreads: [row(1), row(2)],
 };
 writeFileSync(CACHE, JSON.stringify(fake));
 
@@ -69,7 +83,14 @@ describe('tsinfer bench', () => {
     const table = run('bench', '-m', MODEL, '-t', '1,2', '-p', '0', '-n', '2,4', '-r', '1');
     expect(table.code).toBe(0);
     const rows = table.stdout.split('\n').filter((l) => /stories260K\.gguf/.test(l));
-    expect(rows.map((l) => l.match(/\s(\d)\s+(tg\d)\s/)!.slice(1).join(' '))).toEqual(['1 tg2', '1 tg4', '2 tg2', '2 tg4']);
+    expect(
+      rows.map((l) =>
+        l
+          .match(/\s(\d)\s+(tg\d)\s/)!
+          .slice(1)
+          .join(' '),
+      ),
+    ).toEqual(['1 tg2', '1 tg4', '2 tg2', '2 tg4']);
     for (const l of rows) expect(l).toMatch(/\d+ % of DRAM read$/);
     expect(table.stdout).toMatch(/ceilings \(test CPU, measured 2026-01-01T00:00\): 1 thread: DRAM read 10\.0 GB\/s/);
   });
@@ -95,7 +116,6 @@ describe('tsinfer bench', () => {
     expect(r.stdout).not.toMatch(/pp\d/);
   });
 
-
   it('--profile times every op kind on every thread during tg', () => {
     const r = run('bench', '-m', MODEL, '-p', '0', '-n', '8', '-r', '1', '-t', '2', '--profile', '--json');
     expect(r.code).toBe(0);
@@ -120,8 +140,15 @@ describe('tsinfer bench', () => {
   });
 
   it('user errors: missing model, bad backend, bad numbers', () => {
-    for (const args of [['bench'], ['bench', '-m', MODEL, '--backend', 'cuda'], ['bench', '-m', MODEL, '-p', '-3'], ['bench', '-m', MODEL, '-t', 'x'],
-      ['bench', '-m', MODEL, '-t', '1,x'], ['bench', '-m', MODEL, '-p', '8,'], ['bench', '-m', MODEL, '--ceilings', 'maybe']]) {
+    for (const args of [
+      ['bench'],
+      ['bench', '-m', MODEL, '--backend', 'cuda'],
+      ['bench', '-m', MODEL, '-p', '-3'],
+      ['bench', '-m', MODEL, '-t', 'x'],
+      ['bench', '-m', MODEL, '-t', '1,x'],
+      ['bench', '-m', MODEL, '-p', '8,'],
+      ['bench', '-m', MODEL, '--ceilings', 'maybe'],
+    ]) {
       const r = run(...args);
       expect(r.code).toBe(2);
       expect(r.stderr).not.toMatch(/\n\s+at /);

@@ -38,7 +38,10 @@ describe('tsinfer chat', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const want = await model.chat(
-      [{ role: 'system', content: 'Tell a story.' }, { role: 'user', content: 'Once upon a time' }],
+      [
+        { role: 'system', content: 'Tell a story.' },
+        { role: 'user', content: 'Once upon a time' },
+      ],
       { template: TEMPLATE, temperature: 0, maxTokens: 24 },
     ).result;
     expect(want.text.length).toBeGreaterThan(0);
@@ -50,21 +53,24 @@ describe('tsinfer chat', () => {
     expect(r.code).toBe(0);
     const first = await model.chat([{ role: 'user', content: 'Tom had a dog.' }], { template: TEMPLATE, temperature: 0, maxTokens: 12 }).result;
     const second = await model.chat(
-      [{ role: 'user', content: 'Tom had a dog.' }, { role: 'assistant', content: first.text }, { role: 'user', content: 'The dog ran.' }],
+      [
+        { role: 'user', content: 'Tom had a dog.' },
+        { role: 'assistant', content: first.text },
+        { role: 'user', content: 'The dog ran.' },
+      ],
       { template: TEMPLATE, temperature: 0, maxTokens: 12 },
     ).result;
     expect(r.stdout).toBe(first.text + '\n' + second.text + '\n');
     // The second prompt holds the first turn (the empty line was skipped).
-    expect(r.stderr).toBe(
-      'user: Tom had a dog.\nassistant:\n' + `user: Tom had a dog.\nassistant: ${first.text}\nuser: The dog ran.\nassistant:\n`,
-    );
+    expect(r.stderr).toBe('user: Tom had a dog.\nassistant:\n' + `user: Tom had a dog.\nassistant: ${first.text}\nuser: The dog ran.\nassistant:\n`);
   });
 
   it('Ctrl-C stops the reply being written and the chat goes on', async () => {
     const child = spawn(process.execPath, [BIN, 'chat', '-m', MODEL, '--chat-template-file', templateFile, '--temp', '0', '-n', '3000', '-c', '4096', '--ignore-eos'], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     const t0 = Date.now();

@@ -120,7 +120,12 @@ const ROWS: Row[] = [
   { argv: ['chat', '-m', M, '-p', 'hi'], code: 1, stderr: 'has no chat template' },
   // llama.cpp's habits that work
   { argv: ['generate', '-m', M, '-p', 'Once', '-n', '-1', '-s', '-1', '-c', '24', '--temp', '0'], code: 0, stderr: 'finish: context', stdout: /^Once upon a time/ },
-  { argv: ['generate', '-m', M, '-p', 'Once', '-n', '-2', '-c', '24', '--context-shift', '--temp', '0', '--ignore-eos', '--json'], code: 0, stderr: '', stdout: (s) => expect(JSON.parse(s)).toMatchObject({ finishReason: 'context' }) },
+  {
+    argv: ['generate', '-m', M, '-p', 'Once', '-n', '-2', '-c', '24', '--context-shift', '--temp', '0', '--ignore-eos', '--json'],
+    code: 0,
+    stderr: '',
+    stdout: (s) => expect(JSON.parse(s)).toMatchObject({ finishReason: 'context' }),
+  },
   { argv: ['generate', '-m', M, '-p', 'Once', '-n', '3', '-c', '4096', '--temp', '0'], code: 0, stderr: 'tsinfer: warning: model was trained on only 2048 context tokens (4096 specified)' },
   { argv: ['generate', '-m', HS4, '-p', 'Once', '-n', '4', '--temp', '0'], code: 0, stderr: /warning: the default wasm backend cannot run this model \(.*\); using the reference backend/ },
   {

@@ -77,7 +77,10 @@ describe('tsinfer perplexity equals llama.cpp on stories260K (-c 256)', () => {
   it("prints llama-perplexity's running line and final estimate", () => {
     const r = run('-m', STORIES, '-f', TEXT, '-c', C, '--chunks', '3', '--backend', 'wasm');
     expect(r.code).toBe(0);
-    const want = llama('F32').chunkPpl.slice(0, 3).map((p, i) => `[${i + 1}]${p.toFixed(4)},`).join('');
+    const want = llama('F32')
+      .chunkPpl.slice(0, 3)
+      .map((p, i) => `[${i + 1}]${p.toFixed(4)},`)
+      .join('');
     // running figures equal llama.cpp's to the 4 printed decimals (or the last one off by rounding)
     const got = r.stdout.split('\n')[0]!;
     expect(got).toMatch(/^(\[\d\]\d\.\d{4},){3}$/);

@@ -106,8 +106,24 @@ describe('tsinfer quantize', () => {
   });
 
   it.each([
-    ['a non-GGUF file', () => { const p = path.join(dir, 'not.gguf'); writeFileSync(p, 'hello, this is not a model'); return p; }, /not a GGUF file/],
-    ['a truncated GGUF file', () => { const p = path.join(dir, 'trunc.gguf'); writeFileSync(p, readFileSync(STORIES).subarray(0, 600_000)); return p; }, /lies (outside the file|past the end of the file)/],
+    [
+      'a non-GGUF file',
+      () => {
+        const p = path.join(dir, 'not.gguf');
+        writeFileSync(p, 'hello, this is not a model');
+        return p;
+      },
+      /not a GGUF file/,
+    ],
+    [
+      'a truncated GGUF file',
+      () => {
+        const p = path.join(dir, 'trunc.gguf');
+        writeFileSync(p, readFileSync(STORIES).subarray(0, 600_000));
+        return p;
+      },
+      /lies (outside the file|past the end of the file)/,
+    ],
     ['a missing file', () => path.join(dir, 'missing.gguf'), /cannot open .*ENOENT/],
   ])('fails on %s with one line and no output', (_what, make, message) => {
     const input = make();
@@ -150,7 +166,14 @@ describe('tsinfer quantize', () => {
         }
       },
     }));
-    await writeGGUF(big, [['general.architecture', gv.string('llama')], ['llama.block_count', gv.u32(24)]], tensors);
+    await writeGGUF(
+      big,
+      [
+        ['general.architecture', gv.string('llama')],
+        ['llama.block_count', gv.u32(24)],
+      ],
+      tensors,
+    );
     const out = path.join(sub, 'interrupted.gguf');
     const child = spawn(process.execPath, [BIN, 'quantize', big, out, 'Q4_K_M']);
     let stderr = '';

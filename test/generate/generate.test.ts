@@ -4,7 +4,11 @@ import { AbortError, ContextOverflowError, generate, loadModel, type Model } fro
 import { readSharedJson, sharedPath } from '../helpers/shared.js';
 
 const MODEL = sharedPath('models', 'stories260K.gguf');
-interface Greedy { prompt: string; continuationIds: number[]; continuationText: string }
+interface Greedy {
+  prompt: string;
+  continuationIds: number[];
+  continuationText: string;
+}
 const greedy = readSharedJson<Greedy[]>('reference', 'stories260K-greedy.json');
 
 describe('generate loop', () => {
@@ -88,10 +92,7 @@ describe('generate loop', () => {
   });
 
   it('concurrent generations on one model are serialised and each is correct', async () => {
-    const [a, b] = await Promise.all([
-      model.complete('Once upon a time', { temperature: 0, maxTokens: 20 }),
-      model.complete('The little dog', { temperature: 0, maxTokens: 20 }),
-    ]);
+    const [a, b] = await Promise.all([model.complete('Once upon a time', { temperature: 0, maxTokens: 20 }), model.complete('The little dog', { temperature: 0, maxTokens: 20 })]);
     expect(a.tokens).toEqual(greedy[0]!.continuationIds.slice(0, 20));
     expect(b.tokens).toEqual(greedy[1]!.continuationIds.slice(0, 20));
   });

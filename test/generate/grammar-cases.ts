@@ -125,7 +125,12 @@ export const SCHEMAS: Record<string, object> = {
           { type: 'object', properties: { kind: { const: 'rect' }, w: { type: 'integer' }, h: { type: 'integer' } }, required: ['kind', 'w', 'h'] },
         ],
       },
-      extra: { anyOf: [{ type: 'string', maxLength: 3 }, { type: 'integer', exclusiveMinimum: 10, exclusiveMaximum: 13 }] },
+      extra: {
+        anyOf: [
+          { type: 'string', maxLength: 3 },
+          { type: 'integer', exclusiveMinimum: 10, exclusiveMaximum: 13 },
+        ],
+      },
     },
     required: ['shape'],
   },

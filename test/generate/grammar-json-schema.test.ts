@@ -11,8 +11,6 @@ import { GrammarConstraint } from '../../src/generate/grammar/constraint.js';
 import { Rng } from '../../src/generate/rng.js';
 import { SCHEMAS } from './grammar-cases.js';
 
-
-
 const ajv = new Ajv2020.default({ strict: false });
 addFormats.default(ajv);
 
@@ -98,7 +96,13 @@ describe('JSON Schema to grammar', () => {
   });
 
   it('integer ranges are exact over a span of values', () => {
-    for (const [lo, hi] of [[-57, 113], [0, 0], [7, 7], [95, 1040], [-1000, -990]] as const) {
+    for (const [lo, hi] of [
+      [-57, 113],
+      [0, 0],
+      [7, 7],
+      [95, 1040],
+      [-1000, -990],
+    ] as const) {
       const g = Grammar.parse(jsonSchemaToGbnf({ type: 'integer', minimum: lo, maximum: hi }));
       for (let n = lo - 120; n <= hi + 120; n++) expect(g.matchesString(String(n)), `${n} in [${lo}, ${hi}]`).toBe(n >= lo && n <= hi);
     }

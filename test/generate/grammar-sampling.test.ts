@@ -34,9 +34,7 @@ const CHECKS: Partial<Record<keyof typeof GRAMMARS, (s: string) => boolean>> = {
 
 const SMOLLM = path.join(REPO_ROOT, 'fixtures', 'generated', 'smollm2-135m-1l-q8_0.gguf');
 
-const models: [string, () => Promise<Model>][] = [
-  ['stories260K', () => loadModel(sharedPath('models', 'stories260K.gguf'), { contextLength: 256, backend: 'reference' })],
-];
+const models: [string, () => Promise<Model>][] = [['stories260K', () => loadModel(sharedPath('models', 'stories260K.gguf'), { contextLength: 256, backend: 'reference' })]];
 if (existsSync(SMOLLM) || process.env.CI) models.push(['smollm2-1l', () => loadModel(SMOLLM, { contextLength: 256, backend: 'wasm', threads: 1 })]);
 
 for (const [modelName, load] of models) {

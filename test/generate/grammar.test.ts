@@ -4,8 +4,6 @@ import { Grammar, GrammarError } from '../../src/index.js';
 import { GRAMMARS } from './grammar-cases.js';
 import { GrammarConstraint } from '../../src/generate/grammar/constraint.js';
 
-
-
 const cases: Record<keyof typeof GRAMMARS, { accept: string[]; reject: string[] }> = {
   json: {
     accept: ['{}', '{"a": 1}', '{"a": [1, -2.5e3, {"b": null}], "c": "x\\n\\u00e9", "d": true}', '{ "k" : "v" }'],

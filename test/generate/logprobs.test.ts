@@ -10,7 +10,11 @@ import { loadModel, type Model } from '../../src/index.js';
 import { MAX_TOP_LOGPROBS, tokenLogprob } from '../../src/generate/logprobs.js';
 import { REPO_ROOT, sharedPath } from '../helpers/shared.js';
 
-interface Step { tokenId: number; logprob: number; top: { tokenId: number; logprob: number }[] }
+interface Step {
+  tokenId: number;
+  logprob: number;
+  top: { tokenId: number; logprob: number }[];
+}
 const LLAMA = JSON.parse(readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'llama-logprobs.json'), 'utf8')) as { prompts: { prompt: string; promptIds: number[]; steps: Step[] }[] };
 const MODEL = sharedPath('models', 'stories260K.gguf');
 

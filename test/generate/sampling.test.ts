@@ -1,10 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  Sampler,
-  argmax,
-  validateSamplingOptions,
-  type SamplingOptions,
-} from '../../src/generate/sampling.js';
+import { Sampler, argmax, validateSamplingOptions, type SamplingOptions } from '../../src/generate/sampling.js';
 import { Rng } from '../../src/generate/rng.js';
 
 // No truncation at all: the draw must follow softmax(logits / temperature).
@@ -54,11 +49,7 @@ function support(s: Sampler, logits: Float32Array, count: number): number[] {
  * Straightforward re-statement of llama.cpp's chain (penalties, top-k, top-p,
  * min-p, temperature) with a full sort; returns the final distribution.
  */
-function referenceChain(
-  logitsIn: Float32Array,
-  history: number[],
-  opts: Required<Omit<SamplingOptions, 'seed'>>,
-): Map<number, number> {
+function referenceChain(logitsIn: Float32Array, history: number[], opts: Required<Omit<SamplingOptions, 'seed'>>): Map<number, number> {
   const n = logitsIn.length;
   const l = Array.from(logitsIn);
   const window = opts.repeatLastN < 0 ? history : opts.repeatLastN === 0 ? [] : history.slice(-opts.repeatLastN);
@@ -195,7 +186,7 @@ describe('Sampler: seeding', () => {
 });
 
 describe('Sampler: distribution', () => {
-  const weights = [0.30, 0.22, 0.15, 0.12, 0.09, 0.07, 0.03, 0.02];
+  const weights = [0.3, 0.22, 0.15, 0.12, 0.09, 0.07, 0.03, 0.02];
   const logits = logitsFromWeights(weights);
   const N = 20000;
 
@@ -395,7 +386,8 @@ describe('Sampler: large vocabularies', () => {
     for (let i = 7; i < n; i += 131) logits[i] = 1.25; // positive ties
     logits[3] = -Infinity;
     const full = Array.from({ length: n }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]! || a - b);
-    for (const topK of [15000, 3000, 2000]) { // key sort, key sort, heap
+    for (const topK of [15000, 3000, 2000]) {
+      // key sort, key sort, heap
       const s = new Sampler({ topK, topP: 1, minP: 0, seed: 1 }, n);
       expect(s.candidates(logits, []).ids).toEqual(full.slice(0, topK));
     }
@@ -405,12 +397,17 @@ describe('Sampler: large vocabularies', () => {
     // flat-ish logits: top-p needs thousands of tokens, far beyond the first 256
     const n = 20000;
     const opts = { temperature: 1, topK: 0, topP: 0.9, minP: 0, repeatPenalty: 1, repeatLastN: 64, frequencyPenalty: 0, presencePenalty: 0 };
-    for (const [scale, topP] of [[0.1, 0.9], [3, 0.95], [8, 0.99], [0, 0.5]] as const) {
+    for (const [scale, topP] of [
+      [0.1, 0.9],
+      [3, 0.95],
+      [8, 0.99],
+      [0, 0.5],
+    ] as const) {
       const logits = randomLogits(n, 77, scale);
       // outliers: masked tokens and far-away logits land in the lowest bucket
       logits[5] = -Infinity;
       logits[6] = -1e30;
-      logits[7] = (logits[argmax(logits)]! - 60);
+      logits[7] = logits[argmax(logits)]! - 60;
       const o = { ...opts, topP };
       const ref = referenceChain(logits, [], o);
       expect(ref.size).toBeGreaterThan(256);
@@ -467,8 +464,15 @@ describe('validateSamplingOptions', () => {
     expect(() => validateSamplingOptions(undefined)).not.toThrow();
     expect(() =>
       validateSamplingOptions({
-        temperature: 0, topK: 0, topP: 1, minP: 0, repeatPenalty: 1, repeatLastN: -1,
-        frequencyPenalty: -2, presencePenalty: 2, seed: 0,
+        temperature: 0,
+        topK: 0,
+        topP: 1,
+        minP: 0,
+        repeatPenalty: 1,
+        repeatLastN: -1,
+        frequencyPenalty: -2,
+        presencePenalty: 2,
+        seed: 0,
       }),
     ).not.toThrow();
     expect(() => validateSamplingOptions({ topK: -1, topP: 0, minP: 1, seed: -1, maxTokens: 5 })).not.toThrow();

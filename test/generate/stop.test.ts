@@ -119,8 +119,7 @@ describe('StopMatcher', () => {
   it('agrees with a whole-text reference under random chunkings', () => {
     const rng = new Rng(99);
     const alphabet = 'ab c';
-    const pick = (len: number) =>
-      Array.from({ length: len }, () => alphabet[Math.floor(rng.next() * alphabet.length)]).join('');
+    const pick = (len: number) => Array.from({ length: len }, () => alphabet[Math.floor(rng.next() * alphabet.length)]).join('');
     let stoppedCases = 0;
     for (let trial = 0; trial < 2000; trial++) {
       const stops = Array.from({ length: 1 + Math.floor(rng.next() * 3) }, () => pick(1 + Math.floor(rng.next() * 4)));

@@ -31,7 +31,11 @@ describe('parsing', () => {
     ['llama3', '{"type": "function", "name": "a", "parameters": {"x": 1}}; {"name": "b", "parameters": {}}', { content: '', toolCalls: [call('a', { x: 1 }), call('b', {})] }],
     ['llama3', '<|python_tag|>{"name": "a", "parameters": {"q": "x"}}', { content: '', toolCalls: [call('a', { q: 'x' })] }],
     ['llama3', '<|python_tag|>brave_search.call(query="weather in Paris", n=3)', { content: '', toolCalls: [call('brave_search', { query: 'weather in Paris', n: 3 })] }],
-    ['mistral', '[TOOL_CALLS][{"name": "a", "arguments": {"x": 1}, "id": "abcdefghi"}, {"name": "b", "arguments": {"y": "z"}, "id": "123456789"}]', { content: '', toolCalls: [call('a', { x: 1 }, 'abcdefghi'), call('b', { y: 'z' }, '123456789')] }],
+    [
+      'mistral',
+      '[TOOL_CALLS][{"name": "a", "arguments": {"x": 1}, "id": "abcdefghi"}, {"name": "b", "arguments": {"y": "z"}, "id": "123456789"}]',
+      { content: '', toolCalls: [call('a', { x: 1 }, 'abcdefghi'), call('b', { y: 'z' }, '123456789')] },
+    ],
     ['mistral', '[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}', { content: '', toolCalls: [call('get_weather', { city: 'Paris' })] }],
     ['functionary', '>>>all\nSure.\n>>>get_weather\n{"city": "Paris"}', { content: 'Sure.', toolCalls: [call('get_weather', { city: 'Paris' })] }],
     ['functionary', 'get_weather\n{"city": "Paris"}>>>get_time\n{}', { content: '', toolCalls: [call('get_weather', { city: 'Paris' }), call('get_time', {})] }],

@@ -11,10 +11,7 @@ import { GGUFError, type GGUFErrorCode } from '../../src/gguf/errors.js';
 import { openGGUFSync, parseGGUF, parseGGUFBytes, type GGUFFile } from '../../src/gguf/reader.js';
 import type { ByteSource } from '../../src/gguf/source.js';
 import { GGMLType } from '../../src/gguf/types.js';
-import {
-  arr, bool, buildGGUF, f32, f64, i16, i32, i64, i8, raw, setU32, setU64, str, u16, u32, u64, u8, xorshift32,
-  type BuildOptions, type TensorSpec, type WValue,
-} from './writer-helper.js';
+import { arr, bool, buildGGUF, f32, f64, i16, i32, i64, i8, raw, setU32, setU64, str, u16, u32, u64, u8, xorshift32, type BuildOptions, type TensorSpec, type WValue } from './writer-helper.js';
 
 const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
 const STORIES = join(SHARED, 'models/stories260K.gguf');
@@ -29,11 +26,7 @@ function caught(fn: () => unknown): unknown {
 }
 
 /** Asserts fn throws a GGUFError with this code (one of these codes), a sane offset, and a message naming `mentions`. */
-function expectGGUFError(
-  fn: () => unknown,
-  code: GGUFErrorCode | GGUFErrorCode[],
-  opts: { mentions?: string[]; offset?: number } = {},
-): GGUFError {
+function expectGGUFError(fn: () => unknown, code: GGUFErrorCode | GGUFErrorCode[], opts: { mentions?: string[]; offset?: number } = {}): GGUFError {
   const e = caught(fn);
   if (!(e instanceof GGUFError)) {
     throw new Error(`expected a GGUFError(${String(code)}), got ${e === undefined ? 'no error' : String((e as Error)?.stack ?? e)}`);
@@ -145,14 +138,20 @@ describe('metadata', () => {
     for (const depth of [9, 10, 200]) {
       let v: WValue = arr('u8', []);
       for (let i = 1; i < depth; i++) v = arr('array', [v]);
-      const b = build([['ok', u8(1)], ['deep.array', v]]);
+      const b = build([
+        ['ok', u8(1)],
+        ['deep.array', v],
+      ]);
       expectGGUFError(() => parseGGUFBytes(b.bytes), 'NESTING_TOO_DEEP', { mentions: ['deep.array'] });
     }
   });
 
   it('unknown value types and element types', () => {
     for (const t of [13, 14, 255, 0x80000000, 0xffffffff]) {
-      const b = build([['general.name', str('x')], ['weird.value', raw(t, [0, 0, 0, 0, 0, 0, 0, 0])]]);
+      const b = build([
+        ['general.name', str('x')],
+        ['weird.value', raw(t, [0, 0, 0, 0, 0, 0, 0, 0])],
+      ]);
       expectGGUFError(() => parseGGUFBytes(b.bytes), 'BAD_VALUE_TYPE', { offset: b.kv.get('weird.value')!.typeAt, mentions: ['weird.value', String(t)] });
       const elem = new Uint8Array(12);
       setU32(elem, 0, t);
@@ -163,7 +162,10 @@ describe('metadata', () => {
 
   it('a bool byte other than 0 or 1, as a scalar and in an array', () => {
     for (const byte of [2, 0x80, 0xff]) {
-      const s = build([['general.name', str('x')], ['use_parallel', bool(byte)]]);
+      const s = build([
+        ['general.name', str('x')],
+        ['use_parallel', bool(byte)],
+      ]);
       expectGGUFError(() => parseGGUFBytes(s.bytes), 'BAD_VALUE_TYPE', { offset: s.kv.get('use_parallel')!.valueAt, mentions: ['use_parallel', 'bool'] });
       const a = build([['bits', arr('bool', [bool(true), bool(byte)])]]);
       expectGGUFError(() => parseGGUFBytes(a.bytes), 'BAD_VALUE_TYPE', { offset: a.kv.get('bits')!.valueAt + 13, mentions: ['bits[1]'] });
@@ -171,14 +173,44 @@ describe('metadata', () => {
   });
 
   it('duplicate key', () => {
-    const b = build([['general.name', str('a')], ['x', u8(1)], ['general.name', str('b')]]);
+    const b = build([
+      ['general.name', str('a')],
+      ['x', u8(1)],
+      ['general.name', str('b')],
+    ]);
     expectGGUFError(() => parseGGUFBytes(b.bytes), 'DUPLICATE_KEY', { offset: b.kv.get('general.name')!.keyAt, mentions: ['general.name'] });
   });
 
   it('bad general.alignment: 0, 3, 48, 2^31, negative, beyond 2^53, a string, a float, a bool, a u8', () => {
-    const bad: WValue[] = [u32(0), u32(3), u32(48), u32(0x80000000), u32(0xffffffff), i32(-32), u64(0), u64(2n ** 60n), str('32'), f32(32), f64(32), bool(true), u8(32), u16(32), i8(32), i16(32), i64(32), arr('u32', [u32(32)])];
+    const bad: WValue[] = [
+      u32(0),
+      u32(3),
+      u32(48),
+      u32(0x80000000),
+      u32(0xffffffff),
+      i32(-32),
+      u64(0),
+      u64(2n ** 60n),
+      str('32'),
+      f32(32),
+      f64(32),
+      bool(true),
+      u8(32),
+      u16(32),
+      i8(32),
+      i16(32),
+      i64(32),
+      arr('u32', [u32(32)]),
+    ];
     for (const v of bad) {
-      const b = build([['general.architecture', str('llama')], ['general.alignment', v]], undefined, { alignment: 32 });
+      const b = build(
+        [
+          ['general.architecture', str('llama')],
+          ['general.alignment', v],
+        ],
+        undefined,
+        { alignment: 32 },
+      );
       expectGGUFError(() => parseGGUFBytes(b.bytes), 'BAD_ALIGNMENT', { offset: b.kv.get('general.alignment')!.keyAt, mentions: ['general.alignment'] });
     }
   });
@@ -193,7 +225,12 @@ describe('tensor infos', () => {
       setU32(b.bytes, at(b, 'blk.0.attn_q.weight').typeAt, id);
       expectGGUFError(() => parseGGUFBytes(b.bytes), 'UNKNOWN_TYPE', { offset: at(b, 'blk.0.attn_q.weight').typeAt, mentions: ['blk.0.attn_q.weight', String(id)] });
     }
-    for (const [id, name] of [[4, 'Q4_2'], [5, 'Q4_3'], [31, 'Q4_0_4_4'], [36, 'IQ4_NL_4_4']] as const) {
+    for (const [id, name] of [
+      [4, 'Q4_2'],
+      [5, 'Q4_3'],
+      [31, 'Q4_0_4_4'],
+      [36, 'IQ4_NL_4_4'],
+    ] as const) {
       const b = build(undefined, [T('old.weight', id, [32, 2], { data: new Uint8Array(64) })]);
       expectGGUFError(() => parseGGUFBytes(b.bytes), 'UNKNOWN_TYPE', { offset: at(b, 'old.weight').typeAt, mentions: ['old.weight', name] });
     }
@@ -207,9 +244,7 @@ describe('tensor infos', () => {
   });
 
   it('shapes whose element count overflows, or with a dimension beyond 2^53', () => {
-    const shapes: (number | bigint)[][] = [
-      [2 ** 32, 2 ** 32], [2 ** 26, 2 ** 26, 2 ** 26], [65536, 65536, 65536, 65536], [1, 2n ** 63n], [2n ** 64n - 1n], [2n ** 53n, 1], [1, 1, 1, 2n ** 54n],
-    ];
+    const shapes: (number | bigint)[][] = [[2 ** 32, 2 ** 32], [2 ** 26, 2 ** 26, 2 ** 26], [65536, 65536, 65536, 65536], [1, 2n ** 63n], [2n ** 64n - 1n], [2n ** 53n, 1], [1, 1, 1, 2n ** 54n]];
     for (const shape of shapes) {
       const b = build(undefined, [T('huge', GGMLType.F32, shape, { data: new Uint8Array(0) })]);
       expectGGUFError(() => parseGGUFBytes(b.bytes), 'BAD_SHAPE', { mentions: ['huge'] });
@@ -217,7 +252,12 @@ describe('tensor infos', () => {
   });
 
   it('a row length that is not a multiple of the block size', () => {
-    const cases: [number, number[]][] = [[GGMLType.Q8_0, [33, 2]], [GGMLType.Q4_K, [128, 4]], [GGMLType.Q4_0, [1]], [GGMLType.Q6_K, [255, 1]]];
+    const cases: [number, number[]][] = [
+      [GGMLType.Q8_0, [33, 2]],
+      [GGMLType.Q4_K, [128, 4]],
+      [GGMLType.Q4_0, [1]],
+      [GGMLType.Q6_K, [255, 1]],
+    ];
     for (const [type, shape] of cases) {
       const b = build(undefined, [T('odd.rows', type, shape, { data: new Uint8Array(1024) })]);
       const e = expectGGUFError(() => parseGGUFBytes(b.bytes), 'BAD_SHAPE', { mentions: ['odd.rows', 'block size'] });
@@ -264,7 +304,10 @@ describe('tensor infos', () => {
 class HugeSource implements ByteSource {
   totalRead = 0;
   largestRead = 0;
-  constructor(private head: Uint8Array, readonly size = 2 ** 40) {}
+  constructor(
+    private head: Uint8Array,
+    readonly size = 2 ** 40,
+  ) {}
   readInto(position: number, dst: Uint8Array): number {
     const n = Math.max(0, Math.min(dst.length, this.size - position));
     this.totalRead += n;
@@ -287,7 +330,10 @@ describe('huge claims in a huge (sparse) file are rejected before allocating', (
     ['text', { t: 'raw', typeId: 8, bytes: setU64(new Uint8Array(8), 0, 2n ** 34n) }, 'BAD_STRING'],
   ];
   it.each(claims)('%s', (key, value, code) => {
-    const b = buildGGUF([['general.name', str('sparse')], [key, value]]);
+    const b = buildGGUF([
+      ['general.name', str('sparse')],
+      [key, value],
+    ]);
     const src = new HugeSource(b.bytes);
     const before = process.memoryUsage().arrayBuffers;
     const t0 = performance.now();
@@ -319,13 +365,35 @@ describe('I/O failures are GGUFErrors too', () => {
 
   it('a source that throws or reads short', () => {
     const good = build().bytes;
-    const throwing: ByteSource = { size: good.length, readInto: () => { throw Object.assign(new Error('disk on fire'), { code: 'EIO' }); }, close() {} };
+    const throwing: ByteSource = {
+      size: good.length,
+      readInto: () => {
+        throw Object.assign(new Error('disk on fire'), { code: 'EIO' });
+      },
+      close() {},
+    };
     expectGGUFError(() => parseGGUF(throwing), 'IO', { mentions: ['EIO'] });
     // A source that delivers fewer bytes than it promised, in the header...
-    const halfHeader: ByteSource = { size: good.length, readInto: (p, d) => { const n = Math.min(d.length, p < 30 ? 30 - p : 2); d.set(good.subarray(p, p + n)); return n; }, close() {} };
+    const halfHeader: ByteSource = {
+      size: good.length,
+      readInto: (p, d) => {
+        const n = Math.min(d.length, p < 30 ? 30 - p : 2);
+        d.set(good.subarray(p, p + n));
+        return n;
+      },
+      close() {},
+    };
     expectGGUFError(() => parseGGUF(halfHeader), 'IO', { mentions: ['short read'], offset: 24 });
     // ...or only in the tensor data (it claims 100 bytes more than it has).
-    const lying: ByteSource = { size: good.length + 100, readInto: (p, d) => { const n = Math.max(0, Math.min(d.length, good.length - p)); d.set(good.subarray(p, p + n)); return n; }, close() {} };
+    const lying: ByteSource = {
+      size: good.length + 100,
+      readInto: (p, d) => {
+        const n = Math.max(0, Math.min(d.length, good.length - p));
+        d.set(good.subarray(p, p + n));
+        return n;
+      },
+      close() {},
+    };
     const g = parseGGUF(lying);
     const last = g.tensors[g.tensors.length - 1]!;
     expect(g.readTensor(last).length).toBe(last.nBytes);
@@ -338,7 +406,12 @@ describe('I/O failures are GGUFErrors too', () => {
     let fail = false;
     const src: ByteSource = {
       size: good.length,
-      readInto: (p, d) => { if (fail) throw new Error('EIO'); const n = Math.min(d.length, good.length - p); d.set(good.subarray(p, p + n)); return n; },
+      readInto: (p, d) => {
+        if (fail) throw new Error('EIO');
+        const n = Math.min(d.length, good.length - p);
+        d.set(good.subarray(p, p + n));
+        return n;
+      },
       close() {},
     };
     const g = parseGGUF(src);
@@ -388,13 +461,28 @@ describe('truncation', () => {
   it('a file with every value type, truncated at every offset', () => {
     const b = build([
       ...baseMeta(),
-      ['u8', u8(1)], ['i8', i8(-1)], ['u16', u16(2)], ['i16', i16(-2)], ['u32', u32(3)], ['i32', i32(-3)],
-      ['f32', f32(1.5)], ['f64', f64(2.5)], ['bool', bool(true)], ['u64', u64(2n ** 60n)], ['i64', i64(-(2n ** 60n))],
-      ['u64s', arr('u64', [u64(1), u64(2)])], ['deep', arr('array', [arr('array', [arr('string', [str('z')])])])],
+      ['u8', u8(1)],
+      ['i8', i8(-1)],
+      ['u16', u16(2)],
+      ['i16', i16(-2)],
+      ['u32', u32(3)],
+      ['i32', i32(-3)],
+      ['f32', f32(1.5)],
+      ['f64', f64(2.5)],
+      ['bool', bool(true)],
+      ['u64', u64(2n ** 60n)],
+      ['i64', i64(-(2n ** 60n))],
+      ['u64s', arr('u64', [u64(1), u64(2)])],
+      ['deep', arr('array', [arr('array', [arr('string', [str('z')])])])],
       ['general.alignment', u32(64)],
     ]);
     expect(() => parseGGUFBytes(b.bytes)).not.toThrow();
-    expect(truncationAnomalies(b.bytes, Array.from({ length: b.bytes.length }, (_, i) => i))).toEqual([]);
+    expect(
+      truncationAnomalies(
+        b.bytes,
+        Array.from({ length: b.bytes.length }, (_, i) => i),
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -421,10 +509,30 @@ describe('random corruption of the header (seeded)', () => {
       if (pos + width > bytes.length) continue;
       saved.push([pos, bytes.slice(pos, pos + width)]);
       switch (kind) {
-        case 0: { const bit = rnd() % 8; bytes[pos] ^= 1 << bit; what.push(`flip ${pos}.${bit}`); break; }
-        case 1: { const v = rnd() & 0xff; bytes[pos] = v; what.push(`byte ${pos}=${v}`); break; }
-        case 2: { const v = [0, 1, 2, 9, 0x7f, 0x80, 0xff][rnd() % 7]!; bytes[pos] = v; what.push(`byte ${pos}=${v}`); break; }
-        case 3: { const v = rnd() % 4 === 0 ? rnd() : U32S[rnd() % U32S.length]!; dv.setUint32(pos, v, true); what.push(`u32 ${pos}=${v}`); break; }
+        case 0: {
+          const bit = rnd() % 8;
+          bytes[pos] ^= 1 << bit;
+          what.push(`flip ${pos}.${bit}`);
+          break;
+        }
+        case 1: {
+          const v = rnd() & 0xff;
+          bytes[pos] = v;
+          what.push(`byte ${pos}=${v}`);
+          break;
+        }
+        case 2: {
+          const v = [0, 1, 2, 9, 0x7f, 0x80, 0xff][rnd() % 7]!;
+          bytes[pos] = v;
+          what.push(`byte ${pos}=${v}`);
+          break;
+        }
+        case 3: {
+          const v = rnd() % 4 === 0 ? rnd() : U32S[rnd() % U32S.length]!;
+          dv.setUint32(pos, v, true);
+          what.push(`u32 ${pos}=${v}`);
+          break;
+        }
         case 4: {
           const choices = [...U64S, BigInt(size), BigInt(size - 1), BigInt(size + 1), BigInt(rnd()) * BigInt(rnd())];
           const v = choices[rnd() % choices.length]!;
@@ -435,7 +543,9 @@ describe('random corruption of the header (seeded)', () => {
       }
     }
     return {
-      undo: () => { for (let i = saved.length - 1; i >= 0; i--) bytes.set(saved[i]![1], saved[i]![0]); },
+      undo: () => {
+        for (let i = saved.length - 1; i >= 0; i--) bytes.set(saved[i]![1], saved[i]![0]);
+      },
       what: what.join(', '),
     };
   }
@@ -503,7 +613,9 @@ describe('random corruption of the header (seeded)', () => {
       }
     }
     expect(Buffer.compare(bytes, original), 'mutations were undone').toBe(0);
-    console.log(`${label}: ${iterations} mutations, ${parsed} parsed, parse total ${total.toFixed(0)} ms, slowest ${slowest.toFixed(1)} ms (${slowWhat}), errors ${JSON.stringify(Object.fromEntries(codes))}`);
+    console.log(
+      `${label}: ${iterations} mutations, ${parsed} parsed, parse total ${total.toFixed(0)} ms, slowest ${slowest.toFixed(1)} ms (${slowWhat}), errors ${JSON.stringify(Object.fromEntries(codes))}`,
+    );
     expect(problems, `seed ${seed}`).toEqual([]);
   }
 
@@ -518,18 +630,47 @@ describe('random corruption of the header (seeded)', () => {
     }
     expect(infos).toBeGreaterThan(24);
     const lastKey = Math.max(...[...f.metadata.values()].map((m) => m.offset));
-    fuzz('stories260K', bytes, [[0, 64], [0, f.dataOffset], [lastKey, infos], [infos, f.dataOffset], [infos, f.dataOffset]], 2000, false);
+    fuzz(
+      'stories260K',
+      bytes,
+      [
+        [0, 64],
+        [0, f.dataOffset],
+        [lastKey, infos],
+        [infos, f.dataOffset],
+        [infos, f.dataOffset],
+      ],
+      2000,
+      false,
+    );
   });
 
   it('a small file with every value type and several tensor types', { timeout: 30_000 * scale }, () => {
-    const b = build([
-      ...baseMeta(),
-      ['u8', u8(1)], ['i16', i16(-2)], ['u32', u32(3)], ['f64', f64(2.5)], ['bool', bool(true)], ['u64', u64(2n ** 60n)],
-      ['i64s', arr('i64', [i64(1), i64(-2)])], ['deep', arr('array', [arr('array', [arr('string', [str('z')])])])],
-      ['general.alignment', u32(32)],
-    ], [
-      T('f32', GGMLType.F32, [4, 3]), T('f16', GGMLType.F16, [8]), T('q8', GGMLType.Q8_0, [32, 2]), T('q4k', GGMLType.Q4_K, [256]),
-    ]);
-    fuzz('synthetic', b.bytes, [[0, b.dataOffset], [0, 24], [b.tensors.get('f32')!.at, b.dataOffset]], 2500, true);
+    const b = build(
+      [
+        ...baseMeta(),
+        ['u8', u8(1)],
+        ['i16', i16(-2)],
+        ['u32', u32(3)],
+        ['f64', f64(2.5)],
+        ['bool', bool(true)],
+        ['u64', u64(2n ** 60n)],
+        ['i64s', arr('i64', [i64(1), i64(-2)])],
+        ['deep', arr('array', [arr('array', [arr('string', [str('z')])])])],
+        ['general.alignment', u32(32)],
+      ],
+      [T('f32', GGMLType.F32, [4, 3]), T('f16', GGMLType.F16, [8]), T('q8', GGMLType.Q8_0, [32, 2]), T('q4k', GGMLType.Q4_K, [256])],
+    );
+    fuzz(
+      'synthetic',
+      b.bytes,
+      [
+        [0, b.dataOffset],
+        [0, 24],
+        [b.tensors.get('f32')!.at, b.dataOffset],
+      ],
+      2500,
+      true,
+    );
   });
 });

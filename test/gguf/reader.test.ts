@@ -5,13 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GGUFError } from '../../src/gguf/errors.js';
 import { MemorySource } from '../../src/gguf/source.js';
-import {
-  GGUFValueType, openGGUF, openGGUFSync, parseGGUF, parseGGUFBytes, type GGUFFile,
-} from '../../src/gguf/reader.js';
+import { GGUFValueType, openGGUF, openGGUFSync, parseGGUF, parseGGUFBytes, type GGUFFile } from '../../src/gguf/reader.js';
 import { GGMLType } from '../../src/gguf/types.js';
-import {
-  arr, bool, buildGGUF, f32, f64, i16, i32, i64, i8, pattern, str, u16, u32, u64, u8, type WValue,
-} from './writer-helper.js';
+import { arr, bool, buildGGUF, f32, f64, i16, i32, i64, i8, pattern, str, u16, u32, u64, u8, type WValue } from './writer-helper.js';
 
 const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
 const STORIES = join(SHARED, 'models/stories260K.gguf');
@@ -67,7 +63,10 @@ describe('metadata values round-trip', () => {
       expect(m.offset, key).toBe(built.kv.get(key)!.keyAt);
       expect(f.get(key), key).toEqual(value);
     }
-    const nan = parse([['nan', f32(NaN)], ['nan64', f64(NaN)]]);
+    const nan = parse([
+      ['nan', f32(NaN)],
+      ['nan64', f64(NaN)],
+    ]);
     expect(nan.get('nan')).toBeNaN();
     expect(nan.get('nan64')).toBeNaN();
   });
@@ -100,7 +99,13 @@ describe('metadata values round-trip', () => {
     const strings = ['', 'a', 'Ġthe', '▁', '\uFEFF', '日本語', '🦙🦙', '<0x0A>', ''];
     const f = parse([
       ['a.bool', arr('bool', [bool(true), bool(false), bool(true)])],
-      ['a.str', arr('string', strings.map((s) => str(s)))],
+      [
+        'a.str',
+        arr(
+          'string',
+          strings.map((s) => str(s)),
+        ),
+      ],
       ['a.nested.str', arr('array', [arr('string', [str('x'), str('')]), arr('string', []), arr('string', [str('ÿ')])])],
       ['a.nested.u32', arr('array', [arr('u32', [u32(1), u32(2)]), arr('u32', [])])],
       ['a.nested.mixed', arr('array', [arr('u8', [u8(9)]), arr('bool', [bool(false)]), arr('array', [arr('i64', [i64(-3)])])])],
@@ -138,7 +143,12 @@ describe('metadata values round-trip', () => {
     const n = (1 << 20) / 4 + 1000;
     const vals = Array.from({ length: n }, (_, i) => u32(i * 2654435761));
     const long = 'x'.repeat(1_500_000) + 'end';
-    const f = parse([['first', str('a')], ['big', arr('u32', vals)], ['long', str(long)], ['last', u8(3)]]);
+    const f = parse([
+      ['first', str('a')],
+      ['big', arr('u32', vals)],
+      ['long', str(long)],
+      ['last', u8(3)],
+    ]);
     const got = f.get('big') as Uint32Array;
     expect(got.length).toBe(n);
     expect(got[n - 1]).toBe(((n - 1) * 2654435761) >>> 0);
@@ -150,7 +160,12 @@ describe('metadata values round-trip', () => {
 
 describe('typed getters', () => {
   const f = parse([
-    ['s', str('x')], ['n', u32(5)], ['n64', u64(2n ** 60n)], ['f', f32(0.5)], ['b', bool(true)], ['a', arr('string', [str('q')])],
+    ['s', str('x')],
+    ['n', u32(5)],
+    ['n64', u64(2n ** 60n)],
+    ['f', f32(0.5)],
+    ['b', bool(true)],
+    ['a', arr('string', [str('q')])],
   ]);
 
   it('return the value for the right type and undefined for a missing key', () => {
@@ -169,12 +184,20 @@ describe('typed getters', () => {
 
   it('throw WRONG_VALUE_TYPE naming the key otherwise (incl. a u64 beyond 2^53 as number)', () => {
     const bad: [() => unknown, string][] = [
-      [() => f.getString('n'), 'n'], [() => f.getNumber('s'), 's'], [() => f.getNumber('b'), 'b'],
-      [() => f.getNumber('n64'), 'n64'], [() => f.getBool('n'), 'n'], [() => f.getArray('s'), 's'],
+      [() => f.getString('n'), 'n'],
+      [() => f.getNumber('s'), 's'],
+      [() => f.getNumber('b'), 'b'],
+      [() => f.getNumber('n64'), 'n64'],
+      [() => f.getBool('n'), 'n'],
+      [() => f.getArray('s'), 's'],
     ];
     for (const [fn, key] of bad) {
       let err: unknown;
-      try { fn(); } catch (e) { err = e; }
+      try {
+        fn();
+      } catch (e) {
+        err = e;
+      }
       expect(err).toBeInstanceOf(GGUFError);
       const g = err as GGUFError;
       expect(g.code).toBe('WRONG_VALUE_TYPE');
@@ -192,7 +215,14 @@ describe('versions, alignment and the data section', () => {
 
   it('reads v2 and v3 files alike', () => {
     for (const version of [2, 3]) {
-      const built = buildGGUF([['general.architecture', str('llama')], ['x', u64(2n ** 63n)]], tensors, { version });
+      const built = buildGGUF(
+        [
+          ['general.architecture', str('llama')],
+          ['x', u64(2n ** 63n)],
+        ],
+        tensors,
+        { version },
+      );
       const f = parseGGUFBytes(built.bytes);
       expect(f.version).toBe(version);
       expect(f.getString('general.architecture')).toBe('llama');
@@ -209,7 +239,13 @@ describe('versions, alignment and the data section', () => {
     expect(fd.dataOffset % 32).toBe(0);
     expect(fd.tensors[1]!.relativeOffset).toBe(32);
 
-    const built = buildGGUF([['general.alignment', u32(64)], ['pad', str('y'.repeat(7))]], tensors);
+    const built = buildGGUF(
+      [
+        ['general.alignment', u32(64)],
+        ['pad', str('y'.repeat(7))],
+      ],
+      tensors,
+    );
     const f = parseGGUFBytes(built.bytes);
     expect(f.alignment).toBe(64);
     expect(built.headerEnd % 64).not.toBe(0);
@@ -266,7 +302,10 @@ describe('tensor views', () => {
     { name: 'empty', type: GGMLType.F32, shape: [4, 0], nBytes: 0, nElements: 0 },
     { name: 'blk.0.ättn.wéight', type: GGMLType.BF16, shape: [3], nBytes: 6, nElements: 3 },
   ];
-  const built = buildGGUF([['general.architecture', str('test')]], specs.map(({ name, type, shape }) => ({ name, type, shape })));
+  const built = buildGGUF(
+    [['general.architecture', str('test')]],
+    specs.map(({ name, type, shape }) => ({ name, type, shape })),
+  );
   const f = parseGGUFBytes(built.bytes);
 
   it('shape, nElements, nBytes, type and offsets', () => {
@@ -390,10 +429,7 @@ describe('shared files', () => {
     'ggml-vocab-starcoder.gguf': { tokens: 49152, merges: 48872 },
     'smollm2/smollm2-vocab.gguf': { tokens: 49152, merges: 48900 },
   };
-  const files = [
-    ...readdirSync(VOCAB_DIR).filter((n) => n.endsWith('.gguf')),
-    'smollm2/smollm2-vocab.gguf',
-  ];
+  const files = [...readdirSync(VOCAB_DIR).filter((n) => n.endsWith('.gguf')), 'smollm2/smollm2-vocab.gguf'];
 
   it('every vocabulary file is known to this test', () => {
     expect(files.sort()).toEqual(Object.keys(vocab).sort());

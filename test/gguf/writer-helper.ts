@@ -11,8 +11,19 @@ import { ggmlType } from '../../src/gguf/types.js';
 
 /** GGUF metadata value type ids (spec numbering). */
 export const VT = {
-  u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6,
-  bool: 7, string: 8, array: 9, u64: 10, i64: 11, f64: 12,
+  u8: 0,
+  i8: 1,
+  u16: 2,
+  i16: 3,
+  u32: 4,
+  i32: 5,
+  f32: 6,
+  bool: 7,
+  string: 8,
+  array: 9,
+  u64: 10,
+  i64: 11,
+  f64: 12,
 } as const;
 export type VTName = keyof typeof VT;
 
@@ -58,17 +69,61 @@ export class ByteWriter {
     this.length += n;
     return at;
   }
-  u8(v: number): number { const at = this.grow(1); this.dv.setUint8(at, v); return at; }
-  i8(v: number): number { const at = this.grow(1); this.dv.setInt8(at, v); return at; }
-  u16(v: number): number { const at = this.grow(2); this.dv.setUint16(at, v, true); return at; }
-  i16(v: number): number { const at = this.grow(2); this.dv.setInt16(at, v, true); return at; }
-  u32(v: number): number { const at = this.grow(4); this.dv.setUint32(at, v >>> 0, true); return at; }
-  i32(v: number): number { const at = this.grow(4); this.dv.setInt32(at, v, true); return at; }
-  f32(v: number): number { const at = this.grow(4); this.dv.setFloat32(at, v, true); return at; }
-  f64(v: number): number { const at = this.grow(8); this.dv.setFloat64(at, v, true); return at; }
-  u64(v: number | bigint): number { const at = this.grow(8); this.dv.setBigUint64(at, BigInt.asUintN(64, BigInt(v)), true); return at; }
-  i64(v: number | bigint): number { const at = this.grow(8); this.dv.setBigInt64(at, BigInt.asIntN(64, BigInt(v)), true); return at; }
-  bytes(b: Uint8Array): number { const at = this.grow(b.length); this.buf.set(b, at); return at; }
+  u8(v: number): number {
+    const at = this.grow(1);
+    this.dv.setUint8(at, v);
+    return at;
+  }
+  i8(v: number): number {
+    const at = this.grow(1);
+    this.dv.setInt8(at, v);
+    return at;
+  }
+  u16(v: number): number {
+    const at = this.grow(2);
+    this.dv.setUint16(at, v, true);
+    return at;
+  }
+  i16(v: number): number {
+    const at = this.grow(2);
+    this.dv.setInt16(at, v, true);
+    return at;
+  }
+  u32(v: number): number {
+    const at = this.grow(4);
+    this.dv.setUint32(at, v >>> 0, true);
+    return at;
+  }
+  i32(v: number): number {
+    const at = this.grow(4);
+    this.dv.setInt32(at, v, true);
+    return at;
+  }
+  f32(v: number): number {
+    const at = this.grow(4);
+    this.dv.setFloat32(at, v, true);
+    return at;
+  }
+  f64(v: number): number {
+    const at = this.grow(8);
+    this.dv.setFloat64(at, v, true);
+    return at;
+  }
+  u64(v: number | bigint): number {
+    const at = this.grow(8);
+    this.dv.setBigUint64(at, BigInt.asUintN(64, BigInt(v)), true);
+    return at;
+  }
+  i64(v: number | bigint): number {
+    const at = this.grow(8);
+    this.dv.setBigInt64(at, BigInt.asIntN(64, BigInt(v)), true);
+    return at;
+  }
+  bytes(b: Uint8Array): number {
+    const at = this.grow(b.length);
+    this.buf.set(b, at);
+    return at;
+  }
   /** u64 length + bytes (UTF-8 for a JS string); returns the offset of the length. */
   string(s: string | Uint8Array): number {
     const b = typeof s === 'string' ? new TextEncoder().encode(s) : s;
@@ -89,24 +144,50 @@ export class ByteWriter {
 /** Writes a value's payload (no type tag). */
 export function writePayload(w: ByteWriter, v: WValue): void {
   switch (v.t) {
-    case 'u8': w.u8(v.v); break;
-    case 'i8': w.i8(v.v); break;
-    case 'u16': w.u16(v.v); break;
-    case 'i16': w.i16(v.v); break;
-    case 'u32': w.u32(v.v); break;
-    case 'i32': w.i32(v.v); break;
-    case 'f32': w.f32(v.v); break;
-    case 'f64': w.f64(v.v); break;
-    case 'u64': w.u64(v.v); break;
-    case 'i64': w.i64(v.v); break;
-    case 'bool': w.u8(typeof v.v === 'number' ? v.v : v.v ? 1 : 0); break;
-    case 'string': w.string(v.v); break;
+    case 'u8':
+      w.u8(v.v);
+      break;
+    case 'i8':
+      w.i8(v.v);
+      break;
+    case 'u16':
+      w.u16(v.v);
+      break;
+    case 'i16':
+      w.i16(v.v);
+      break;
+    case 'u32':
+      w.u32(v.v);
+      break;
+    case 'i32':
+      w.i32(v.v);
+      break;
+    case 'f32':
+      w.f32(v.v);
+      break;
+    case 'f64':
+      w.f64(v.v);
+      break;
+    case 'u64':
+      w.u64(v.v);
+      break;
+    case 'i64':
+      w.i64(v.v);
+      break;
+    case 'bool':
+      w.u8(typeof v.v === 'number' ? v.v : v.v ? 1 : 0);
+      break;
+    case 'string':
+      w.string(v.v);
+      break;
     case 'array':
       w.u32(VT[v.of]);
       w.u64(v.count ?? v.v.length);
       for (const e of v.v) writePayload(w, e);
       break;
-    case 'raw': w.bytes(v.bytes); break;
+    case 'raw':
+      w.bytes(v.bytes);
+      break;
   }
 }
 
@@ -137,10 +218,20 @@ export interface BuildOptions {
   kvCount?: number | bigint;
 }
 
-export interface KVLayout { keyAt: number; typeAt: number; valueAt: number }
+export interface KVLayout {
+  keyAt: number;
+  typeAt: number;
+  valueAt: number;
+}
 export interface TensorLayout {
-  at: number; nDimsAt: number; dimsAt: number[]; typeAt: number; offsetAt: number;
-  relOffset: number; fileOffset: number; nBytes: number;
+  at: number;
+  nDimsAt: number;
+  dimsAt: number[];
+  typeAt: number;
+  offsetAt: number;
+  relOffset: number;
+  fileOffset: number;
+  nBytes: number;
 }
 export interface Built {
   bytes: Uint8Array;
@@ -170,7 +261,11 @@ export function pattern(n: number, seed = 1): Uint8Array {
   const out = new Uint8Array(n);
   let x = (seed * 2654435761) >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     out[i] = x & 0xff;
   }
   return out;
@@ -247,7 +342,11 @@ export function setU64(b: Uint8Array, at: number, v: number | bigint): Uint8Arra
 export function xorshift32(seed: number): () => number {
   let x = seed >>> 0 || 0x9e3779b9;
   return () => {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     return x;
   };
 }

@@ -12,7 +12,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const vocabDir = sharedPath('vocab');
 const files = [
   sharedPath('models', 'stories260K.gguf'),
-  ...readdirSync(vocabDir).filter((f) => f.endsWith('.gguf')).map((f) => path.join(vocabDir, f)),
+  ...readdirSync(vocabDir)
+    .filter((f) => f.endsWith('.gguf'))
+    .map((f) => path.join(vocabDir, f)),
   sharedPath('vocab', 'smollm2', 'smollm2-vocab.gguf'),
 ];
 

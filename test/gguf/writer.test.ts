@@ -10,9 +10,18 @@ const dir = mkdtempSync(path.join(tmpdir(), 'tsinfer-writer-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const META: [string, GGUFWriteValue][] = [
-  ['u8', gv.u8(255)], ['i8', gv.i8(-128)], ['u16', gv.u16(65535)], ['i16', gv.i16(-32768)],
-  ['u32', gv.u32(4294967295)], ['i32', gv.i32(-2147483648)], ['f32', gv.f32(Math.fround(0.1))], ['f64', gv.f64(0.1)],
-  ['bool', gv.bool(true)], ['string', gv.string('héllo ☃ \u0000 end')], ['u64', gv.u64(2n ** 64n - 1n)], ['i64', gv.i64(-(2n ** 63n))],
+  ['u8', gv.u8(255)],
+  ['i8', gv.i8(-128)],
+  ['u16', gv.u16(65535)],
+  ['i16', gv.i16(-32768)],
+  ['u32', gv.u32(4294967295)],
+  ['i32', gv.i32(-2147483648)],
+  ['f32', gv.f32(Math.fround(0.1))],
+  ['f64', gv.f64(0.1)],
+  ['bool', gv.bool(true)],
+  ['string', gv.string('héllo ☃ \u0000 end')],
+  ['u64', gv.u64(2n ** 64n - 1n)],
+  ['i64', gv.i64(-(2n ** 63n))],
   ['small_u64', gv.u64(12345)],
   ['arr_f32', gv.array(GGUFValueType.FLOAT32, new Float32Array([1.5, -2, 3e-8]))],
   ['arr_i32', gv.array(GGUFValueType.INT32, new Int32Array([1, -2, 3]))],
@@ -47,7 +56,10 @@ describe('GGUF writer', () => {
       expect(g.get('arr_str')).toEqual(['a', '', 'ç']);
       expect(g.get('arr_nested')).toEqual([new Uint8Array([1, 2]), ['x', 'y']]);
       expect(Array.from(g.get('arr_f32') as Float32Array)).toEqual([1.5, -2, Math.fround(3e-8)]);
-      expect(g.tensors.map((t) => [t.name, t.relativeOffset, t.nBytes])).toEqual([['a', 0, 24], ['b', 32, 34]]);
+      expect(g.tensors.map((t) => [t.name, t.relativeOffset, t.nBytes])).toEqual([
+        ['a', 0, 24],
+        ['b', 32, 34],
+      ]);
       expect(g.dataOffset % 32).toBe(0);
       expect(Array.from(new Float32Array(g.readTensor(g.tensors[0]!).slice().buffer))).toEqual([1, 2, 3, 4, 5, 6]);
       expect(statSync(file).size).toBe(g.dataOffset + 32 + 64); // the last tensor is padded too
@@ -57,10 +69,13 @@ describe('GGUF writer', () => {
   });
 
   it('honours general.alignment', () => {
-    const layout = layoutGGUF([['general.alignment', gv.u32(64)]], [
-      { name: 'x', typeId: GGMLType.F16, shape: [3] },
-      { name: 'y', typeId: GGMLType.F16, shape: [5] },
-    ]);
+    const layout = layoutGGUF(
+      [['general.alignment', gv.u32(64)]],
+      [
+        { name: 'x', typeId: GGMLType.F16, shape: [3] },
+        { name: 'y', typeId: GGMLType.F16, shape: [5] },
+      ],
+    );
     expect(layout.alignment).toBe(64);
     expect(layout.dataOffset % 64).toBe(0);
     expect(layout.tensors.map((t) => t.relativeOffset)).toEqual([0, 64]);
@@ -70,7 +85,15 @@ describe('GGUF writer', () => {
   });
 
   it('rejects bad input before or while writing', async () => {
-    expect(() => layoutGGUF([['k', gv.u8(1)], ['k', gv.u8(2)]], [])).toThrow(/given twice/);
+    expect(() =>
+      layoutGGUF(
+        [
+          ['k', gv.u8(1)],
+          ['k', gv.u8(2)],
+        ],
+        [],
+      ),
+    ).toThrow(/given twice/);
     expect(() => layoutGGUF([], [{ name: 'q', typeId: GGMLType.Q4_K, shape: [576, 2] }])).toThrow(/multiple of Q4_K's block size 256/);
     expect(() => layoutGGUF([['general.alignment', gv.u32(48)]], [])).toThrow(/power of two/);
     expect(() => layoutGGUF([['s', gv.u32('x' as unknown as number)]], [])).toThrow(/expected a number/);

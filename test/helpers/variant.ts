@@ -16,7 +16,10 @@ function toW(type: number, value: unknown): WValue {
 function metaToW(m: GGUFMetaValue): WValue {
   if (m.type !== GGUFValueType.ARRAY) return toW(m.type, m.value);
   const of = NAMES[m.elementType!]!;
-  return arr(of, Array.from(m.value as ArrayLike<unknown>, (v) => toW(m.elementType!, v)));
+  return arr(
+    of,
+    Array.from(m.value as ArrayLike<unknown>, (v) => toW(m.elementType!, v)),
+  );
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'tsinfer-llama-'));
@@ -39,4 +42,3 @@ export function variant(opts: { meta?: Record<string, WValue>; drop?: string[]; 
     src.close();
   }
 }
-

@@ -117,7 +117,10 @@ const BUILD = {
     return {
       program: program(width, [], [], 'x', width, []),
       tensors: [{ name: 'tok_embd', typeId, shape: [width, VOCAB], bytes }],
-      scale: rowMax(width), tol: 1e-6, vocab: VOCAB, width,
+      scale: rowMax(width),
+      tol: 1e-6,
+      vocab: VOCAB,
+      width,
     };
   },
   /**
@@ -142,7 +145,8 @@ const BUILD = {
           const amax = new Float64Array(cols / block);
           for (let i = 0; i < cols; i++) amax[Math.floor(i / block)] = Math.max(amax[Math.floor(i / block)]!, Math.abs(x[t * cols + i]!));
           for (let j = 0; j < rows; j++) {
-            let q = 0, a = 0;
+            let q = 0,
+              a = 0;
             for (let i = 0; i < cols; i++) {
               q += Math.abs(w[j * cols + i]!) * amax[Math.floor(i / block)]!;
               a += Math.abs(w[j * cols + i]! * x[t * cols + i]!);
@@ -152,7 +156,9 @@ const BUILD = {
         }
         return s;
       },
-      tol: 1, vocab: VOCAB, width: cols,
+      tol: 1,
+      vocab: VOCAB,
+      width: cols,
     };
   },
   /** rmsnorm with an F32 weight ('heads': per-head norms over groups of shape[1] values). Scale: max |row|; tol 1e-6. */
@@ -160,10 +166,19 @@ const BUILD = {
     const [width, group] = row.shape as [number, number?];
     const g = row.variant === 'heads' ? group! : width;
     return {
-      program: program(width, [{ name: 'h', width, rows: 'tokens' }],
-        [{ op: 'rmsnorm', x: 'x', weight: 'nw', eps: EPS, out: 'h', ...(row.variant === 'heads' ? { groupWidth: g } : {}) }], 'h', width, ['nw']),
+      program: program(
+        width,
+        [{ name: 'h', width, rows: 'tokens' }],
+        [{ op: 'rmsnorm', x: 'x', weight: 'nw', eps: EPS, out: 'h', ...(row.variant === 'heads' ? { groupWidth: g } : {}) }],
+        'h',
+        width,
+        ['nw'],
+      ),
       tensors: [table(width, r), { name: 'nw', typeId: GGMLType.F32, shape: [g], bytes: f32Bytes(randomF32(g, r)) }],
-      scale: rowMax(width), tol: 1e-6, vocab: VOCAB, width,
+      scale: rowMax(width),
+      tol: 1e-6,
+      vocab: VOCAB,
+      width,
     };
   },
   /**
@@ -180,7 +195,10 @@ const BUILD = {
     return {
       program: program(width, [], [{ op: 'rope', x: 'x', nHeads, headDim, ropeDim, base: freqs.base, mode: row.variant === 'neox' ? 'neox' : 'normal', freqs }], 'x', width, []),
       tensors: [table(width, r)],
-      scale: rowMax(width), tol: 1e-5, vocab: VOCAB, width,
+      scale: rowMax(width),
+      tol: 1e-5,
+      vocab: VOCAB,
+      width,
     };
   },
   /**
@@ -191,40 +209,82 @@ const BUILD = {
   attention(row: Row, r: Rand): Built {
     const [nHeads, nKvHeads, headDim] = row.shape as [number, number, number];
     const width = 64;
-    const qw = nHeads * headDim, kvw = nKvHeads * headDim;
+    const qw = nHeads * headDim,
+      kvw = nKvHeads * headDim;
     const mat = (name: string, rows: number): FakeTensor => ({ name, typeId: GGMLType.F32, shape: [width, rows], bytes: f32Bytes(randomF32(width * rows, r, 0.2)) });
     return {
       program: program(
         width,
-        [{ name: 'q', width: qw, rows: 'tokens' }, { name: 'k', width: kvw, rows: 'tokens' }, { name: 'v', width: kvw, rows: 'tokens' }, { name: 'a', width: qw, rows: 'tokens' }],
         [
-          { op: 'matmul', weight: 'wq', x: 'x', out: 'q' }, { op: 'matmul', weight: 'wk', x: 'x', out: 'k' }, { op: 'matmul', weight: 'wv', x: 'x', out: 'v' },
+          { name: 'q', width: qw, rows: 'tokens' },
+          { name: 'k', width: kvw, rows: 'tokens' },
+          { name: 'v', width: kvw, rows: 'tokens' },
+          { name: 'a', width: qw, rows: 'tokens' },
+        ],
+        [
+          { op: 'matmul', weight: 'wq', x: 'x', out: 'q' },
+          { op: 'matmul', weight: 'wk', x: 'x', out: 'k' },
+          { op: 'matmul', weight: 'wv', x: 'x', out: 'v' },
           { op: 'kv_store', layer: 0, k: 'k', v: 'v' },
           { op: 'attention', layer: 0, q: 'q', out: 'a', nHeads, nKvHeads, headDim, scale: 1 / Math.sqrt(headDim), ...(row.variant === 'window' ? { window: 5 } : {}) },
         ],
-        'a', qw, ['wq', 'wk', 'wv'], { type: row.kv, layers: 1, width: kvw },
+        'a',
+        qw,
+        ['wq', 'wk', 'wv'],
+        { type: row.kv, layers: 1, width: kvw },
       ),
       tensors: [table(width, r), mat('wq', qw), mat('wk', kvw), mat('wv', kvw)],
-      scale: rowMax(qw), tol: row.kv === 'f16' ? 2e-3 : 1e-5, vocab: VOCAB, width,
+      scale: rowMax(qw),
+      tol: row.kv === 'f16' ? 2e-3 : 1e-5,
+      vocab: VOCAB,
+      width,
     };
   },
   /** add: x + rmsnorm(x) (the norm gives the second operand). Scale: max |row|; tol 1e-6. */
   add(row: Row, r: Rand): Built {
     const [width] = row.shape as [number];
     return {
-      program: program(width, [{ name: 'h', width, rows: 'tokens' }], [{ op: 'rmsnorm', x: 'x', weight: 'nw', eps: EPS, out: 'h' }, { op: 'add', a: 'x', b: 'h', out: 'x' }], 'x', width, ['nw']),
+      program: program(
+        width,
+        [{ name: 'h', width, rows: 'tokens' }],
+        [
+          { op: 'rmsnorm', x: 'x', weight: 'nw', eps: EPS, out: 'h' },
+          { op: 'add', a: 'x', b: 'h', out: 'x' },
+        ],
+        'x',
+        width,
+        ['nw'],
+      ),
       tensors: [table(width, r), { name: 'nw', typeId: GGMLType.F32, shape: [width], bytes: f32Bytes(randomF32(width, r)) }],
-      scale: rowMax(width), tol: 1e-6, vocab: VOCAB, width,
+      scale: rowMax(width),
+      tol: 1e-6,
+      vocab: VOCAB,
+      width,
     };
   },
   /** silu_mul: silu(x) * rmsnorm(x). Scale: max |row|; tol 1e-6 (vectorised e^x, a few ulp as ggml's). */
   silu_mul(row: Row, r: Rand): Built {
     const [width] = row.shape as [number];
     return {
-      program: program(width, [{ name: 'h', width, rows: 'tokens' }, { name: 's', width, rows: 'tokens' }],
-        [{ op: 'rmsnorm', x: 'x', weight: 'nw', eps: EPS, out: 'h' }, { op: 'silu_mul', gate: 'x', up: 'h', out: 's' }], 's', width, ['nw']),
+      program: program(
+        width,
+        [
+          { name: 'h', width, rows: 'tokens' },
+          { name: 's', width, rows: 'tokens' },
+        ],
+        [
+          { op: 'rmsnorm', x: 'x', weight: 'nw', eps: EPS, out: 'h' },
+          { op: 'silu_mul', gate: 'x', up: 'h', out: 's' },
+        ],
+        's',
+        width,
+        ['nw'],
+      ),
       tensors: [table(width, r), { name: 'nw', typeId: GGMLType.F32, shape: [width], bytes: f32Bytes(randomF32(width, r)) }],
-      scale: rowMax(width), tol: 1e-6, vocab: VOCAB, width,
+      scale: rowMax(width),
+      tol: 1e-6,
+      vocab: VOCAB,
+      width,
     };
   },
   /**
@@ -234,13 +294,27 @@ const BUILD = {
   gelu_mul(row: Row, r: Rand): Built {
     const [width] = row.shape as [number];
     return {
-      program: program(width, [{ name: 'g', width, rows: 'tokens' }, { name: 'h', width, rows: 'tokens' }, { name: 's', width, rows: 'tokens' }],
+      program: program(
+        width,
         [
-          { op: 'scale', x: 'x', scale: 4, out: 'g' }, { op: 'rmsnorm', x: 'x', weight: 'nw', eps: EPS, out: 'h' },
+          { name: 'g', width, rows: 'tokens' },
+          { name: 'h', width, rows: 'tokens' },
+          { name: 's', width, rows: 'tokens' },
+        ],
+        [
+          { op: 'scale', x: 'x', scale: 4, out: 'g' },
+          { op: 'rmsnorm', x: 'x', weight: 'nw', eps: EPS, out: 'h' },
           { op: 'gelu_mul', gate: 'g', up: 'h', out: 's' },
-        ], 's', width, ['nw']),
+        ],
+        's',
+        width,
+        ['nw'],
+      ),
       tensors: [table(width, r), { name: 'nw', typeId: GGMLType.F32, shape: [width], bytes: f32Bytes(randomF32(width, r)) }],
-      scale: rowMax(width), tol: 1e-6, vocab: VOCAB, width,
+      scale: rowMax(width),
+      tol: 1e-6,
+      vocab: VOCAB,
+      width,
     };
   },
   /** scale: x * 0.37 in place. Scale: max |row|; tol 1e-7 (one f32 product). */
@@ -248,16 +322,34 @@ const BUILD = {
     const [width] = row.shape as [number];
     return {
       program: program(width, [], [{ op: 'scale', x: 'x', scale: 0.37, out: 'x' }], 'x', width, []),
-      tensors: [table(width, r)], scale: rowMax(width), tol: 1e-7, vocab: VOCAB, width,
+      tensors: [table(width, r)],
+      scale: rowMax(width),
+      tol: 1e-7,
+      vocab: VOCAB,
+      width,
     };
   },
   /** softcap: 15 tanh(30x / 15) (the scale makes part of it saturate). Scale: max |row|; tol 1e-6 (tanh). */
   softcap(row: Row, r: Rand): Built {
     const [width] = row.shape as [number];
     return {
-      program: program(width, [{ name: 'y', width, rows: 'outputs' }],
-        [{ op: 'scale', x: 'x', scale: 30, out: 'x' }, { op: 'gather_outputs', x: 'x', out: 'y' }, { op: 'softcap', x: 'y', cap: 15 }], 'y', width, []),
-      tensors: [table(width, r)], scale: rowMax(width), tol: 1e-6, vocab: VOCAB, width,
+      program: program(
+        width,
+        [{ name: 'y', width, rows: 'outputs' }],
+        [
+          { op: 'scale', x: 'x', scale: 30, out: 'x' },
+          { op: 'gather_outputs', x: 'x', out: 'y' },
+          { op: 'softcap', x: 'y', cap: 15 },
+        ],
+        'y',
+        width,
+        [],
+      ),
+      tensors: [table(width, r)],
+      scale: rowMax(width),
+      tol: 1e-6,
+      vocab: VOCAB,
+      width,
     };
   },
   /** slice: columns [shape[1], shape[1] + shape[2]) of x. Exact (tol 0). */
@@ -265,7 +357,11 @@ const BUILD = {
     const [width, offset, w] = row.shape as [number, number, number];
     return {
       program: program(width, [{ name: 'y', width: w, rows: 'tokens' }], [{ op: 'slice', x: 'x', offset, out: 'y' }], 'y', w, []),
-      tensors: [table(width, r)], scale: () => new Float64Array(w * 64).fill(1), tol: 0, vocab: VOCAB, width,
+      tensors: [table(width, r)],
+      scale: () => new Float64Array(w * 64).fill(1),
+      tol: 0,
+      vocab: VOCAB,
+      width,
     };
   },
 };
@@ -277,7 +373,8 @@ function typeIdOf(name: string): number {
 }
 function bf16Table(n: number, r: Rand): Uint8Array {
   const out = new Uint16Array(n);
-  const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+  const f = new Float32Array(1),
+    u = new Uint32Array(f.buffer);
   for (let i = 0; i < n; i++) {
     f[0] = r.normal();
     out[i] = u[0]! >>> 16;
@@ -286,8 +383,17 @@ function bf16Table(n: number, r: Rand): Uint8Array {
 }
 
 const QUANT = ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'];
-const row = (op: Row['op'], type: string, shape: number[], o: Partial<Omit<Row, 'op' | 'type' | 'shape'>> = {}): Row =>
-  ({ op, type, shape, tokens: 1, pos: 0, kv: 'f32', threads: 1, gpu: true, ...o });
+const row = (op: Row['op'], type: string, shape: number[], o: Partial<Omit<Row, 'op' | 'type' | 'shape'>> = {}): Row => ({
+  op,
+  type,
+  shape,
+  tokens: 1,
+  pos: 0,
+  kv: 'f32',
+  threads: 1,
+  gpu: true,
+  ...o,
+});
 const cols = (t: string) => (ggmlType(typeIdOf(t))!.blockSize === 256 ? 512 : 96);
 
 /** The table. */
@@ -300,8 +406,11 @@ const ROWS: Row[] = [
   row('matmul', 'Q8_0', [576, 129], { tokens: 5, threads: 2, gpu: false }),
   row('matmul', 'Q4_K', [768, 65], { tokens: 9, threads: 2, gpu: false }),
   row('matmul', 'Q6_K', [256, 40], { threads: 2, gpu: false }),
-  row('rmsnorm', 'F32', [576]), row('rmsnorm', 'F32', [96], { tokens: 7, threads: 2 }),
-  row('rope', 'F32', [3, 64, 64], { pos: 37 }), row('rope', 'F32', [2, 32, 16], { tokens: 5, gpu: false }), row('rope', 'F32', [4, 16, 16], { tokens: 3, pos: 60, gpu: false }),
+  row('rmsnorm', 'F32', [576]),
+  row('rmsnorm', 'F32', [96], { tokens: 7, threads: 2 }),
+  row('rope', 'F32', [3, 64, 64], { pos: 37 }),
+  row('rope', 'F32', [2, 32, 16], { tokens: 5, gpu: false }),
+  row('rope', 'F32', [4, 16, 16], { tokens: 3, pos: 60, gpu: false }),
   ...(['f32', 'f16'] as KvCacheType[]).flatMap((kv) => [
     row('attention', 'F32', [4, 2, 32], { kv, gpu: false }),
     row('attention', 'F32', [4, 2, 32], { pos: 11, kv, gpu: kv === 'f32' }),
@@ -309,22 +418,30 @@ const ROWS: Row[] = [
     row('attention', 'F32', [6, 3, 16], { tokens: 5, pos: 9, kv, gpu: kv === 'f16' }),
     row('attention', 'F32', [2, 2, 64], { tokens: 6, pos: 40, kv, gpu: false }),
   ]),
-  row('add', 'F32', [576], { tokens: 3, threads: 2 }), row('add', 'F32', [40], { gpu: false }),
-  row('silu_mul', 'F32', [576], { tokens: 3 }), row('silu_mul', 'F32', [1536], { threads: 2, gpu: false }),
+  row('add', 'F32', [576], { tokens: 3, threads: 2 }),
+  row('add', 'F32', [40], { gpu: false }),
+  row('silu_mul', 'F32', [576], { tokens: 3 }),
+  row('silu_mul', 'F32', [1536], { threads: 2, gpu: false }),
   // the ops and variants of the architectures beyond Llama (model/arch/)
-  row('matmul', 'F32', [96, 33], { variant: 'bias', tokens: 3 }), row('matmul', 'Q8_0', [576, 129], { variant: 'bias', tokens: 5, threads: 2, gpu: false }),
+  row('matmul', 'F32', [96, 33], { variant: 'bias', tokens: 3 }),
+  row('matmul', 'Q8_0', [576, 129], { variant: 'bias', tokens: 5, threads: 2, gpu: false }),
   row('matmul', 'Q4_K', [512, 19], { variant: 'bias', gpu: false }),
-  row('rmsnorm', 'F32', [512, 128], { variant: 'heads', tokens: 3 }), row('rmsnorm', 'F32', [256, 64], { variant: 'heads', tokens: 5, threads: 2, gpu: false }),
-  row('rope', 'F32', [3, 64, 64], { variant: 'neox', tokens: 2, pos: 37 }), row('rope', 'F32', [2, 32, 16], { variant: 'neox', tokens: 5, gpu: false }),
+  row('rmsnorm', 'F32', [512, 128], { variant: 'heads', tokens: 3 }),
+  row('rmsnorm', 'F32', [256, 64], { variant: 'heads', tokens: 5, threads: 2, gpu: false }),
+  row('rope', 'F32', [3, 64, 64], { variant: 'neox', tokens: 2, pos: 37 }),
+  row('rope', 'F32', [2, 32, 16], { variant: 'neox', tokens: 5, gpu: false }),
   row('rope', 'F32', [4, 16, 16], { variant: 'scaled', tokens: 3, pos: 40, gpu: false }),
   ...(['f32', 'f16'] as KvCacheType[]).flatMap((kv) => [
     row('attention', 'F32', [4, 2, 32], { variant: 'window', tokens: 3, pos: 11, kv, gpu: kv === 'f16' }),
     row('attention', 'F32', [6, 2, 64], { variant: 'window', tokens: 9, kv, threads: 2, gpu: false }),
   ]),
-  row('gelu_mul', 'F32', [576], { tokens: 3 }), row('gelu_mul', 'F32', [1536], { threads: 2, gpu: false }),
-  row('scale', 'F32', [576], { tokens: 2 }), row('scale', 'F32', [1536], { threads: 2, gpu: false }),
+  row('gelu_mul', 'F32', [576], { tokens: 3 }),
+  row('gelu_mul', 'F32', [1536], { threads: 2, gpu: false }),
+  row('scale', 'F32', [576], { tokens: 2 }),
+  row('scale', 'F32', [1536], { threads: 2, gpu: false }),
   row('softcap', 'F32', [640], { tokens: 3 }),
-  row('slice', 'F32', [288, 96, 128], { tokens: 3 }), row('slice', 'F32', [96, 0, 32], { tokens: 4, threads: 2, gpu: false }),
+  row('slice', 'F32', [288, 96, 128], { tokens: 3 }),
+  row('slice', 'F32', [96, 0, 32], { tokens: 4, threads: 2, gpu: false }),
 ];
 
 /** Every backend the engine has; the reference is the oracle. */
@@ -358,8 +475,11 @@ async function run(be: Backend, b: Built, row: Row, steps: Int32Array[]): Promis
   }
 }
 
-const label = (r: Row) => `${r.op}${r.variant ? ` (${r.variant})` : ''} ${r.type} [${r.shape.join(', ')}] T=${r.tokens} pos=${r.pos}${r.op === 'attention' ? ` kv=${r.kv}` : ''} on ${
-  ['reference', ...BACKENDS.filter((b) => b.available && b.runs(r)).map((b) => b.name + (b.name === 'wasm' ? `/${r.threads}t` : ''))].join(', ')}`;
+const label = (r: Row) =>
+  `${r.op}${r.variant ? ` (${r.variant})` : ''} ${r.type} [${r.shape.join(', ')}] T=${r.tokens} pos=${r.pos}${r.op === 'attention' ? ` kv=${r.kv}` : ''} on ${[
+    'reference',
+    ...BACKENDS.filter((b) => b.available && b.runs(r)).map((b) => b.name + (b.name === 'wasm' ? `/${r.threads}t` : '')),
+  ].join(', ')}`;
 
 describe('op test table: every backend against the reference', () => {
   requireAdapterUnderCI();
@@ -377,10 +497,15 @@ describe('op test table: every backend against the reference', () => {
         tokens.forEach((id, t) => x.set(tableF32.subarray(id * built.width, (id + 1) * built.width), t * built.width));
         const w = Float64Array.from(want[s]!);
         const scale = built.scale(w, x, T);
-        let worst = 0, at = -1;
+        let worst = 0,
+          at = -1;
         for (let i = 0; i < w.length; i++) {
           const e = Math.abs(got[s]![i]! - w[i]!) / scale[i]!;
-          if (!(e <= worst)) { worst = e; at = i; if (Number.isNaN(e)) break; }
+          if (!(e <= worst)) {
+            worst = e;
+            at = i;
+            if (Number.isNaN(e)) break;
+          }
         }
         expect(got[s]!.length, `${b.name} step ${s} length`).toBe(w.length);
         expect(worst, `${b.name} step ${s}: element ${at} got ${got[s]![at]}, reference ${w[at]} (error/scale ${worst}, tol ${built.tol})`).toBeLessThanOrEqual(built.tol);
@@ -389,8 +514,19 @@ describe('op test table: every backend against the reference', () => {
   });
   it('covers every op of the program contract (a new op must be listed here, or this file does not compile) and every wasm weight type', () => {
     const CONTRACT: Record<Op['op'], true> = {
-      embed: true, rmsnorm: true, matmul: true, rope: true, kv_store: true, attention: true, add: true, silu_mul: true, gather_outputs: true,
-      gelu_mul: true, scale: true, softcap: true, slice: true,
+      embed: true,
+      rmsnorm: true,
+      matmul: true,
+      rope: true,
+      kv_store: true,
+      attention: true,
+      add: true,
+      silu_mul: true,
+      gather_outputs: true,
+      gelu_mul: true,
+      scale: true,
+      softcap: true,
+      slice: true,
     };
     const r = seededRandom('op coverage');
     const used = new Set(ROWS.flatMap((x) => BUILD[x.op](x, r).program.ops.map((o) => o.op)));

@@ -17,7 +17,12 @@ import { compareRow } from '../helpers/compare.js';
 
 const MODEL = sharedPath('models', 'stories260K.gguf');
 
-interface Greedy { prompt: string; promptIds: number[]; continuationIds: number[]; continuationText: string }
+interface Greedy {
+  prompt: string;
+  promptIds: number[];
+  continuationIds: number[];
+  continuationText: string;
+}
 
 function argmax(x: Float32Array): number {
   let a = 0;
@@ -29,15 +34,21 @@ function argmax(x: Float32Array): number {
  * largest reference margin at a disagreement: ref[argmax ref] - ref[argmax got].
  */
 function compareRows(ref: Float32Array, got: Float32Array, vocab: number) {
-  let klSum = 0, klMax = 0, maxAbs = 0, top1 = 0, worstMargin = 0;
+  let klSum = 0,
+    klMax = 0,
+    maxAbs = 0,
+    top1 = 0,
+    worstMargin = 0;
   const n = ref.length / vocab;
   for (let p = 0; p < n; p++) {
-    const a = ref.subarray(p * vocab, (p + 1) * vocab), b = got.subarray(p * vocab, (p + 1) * vocab);
+    const a = ref.subarray(p * vocab, (p + 1) * vocab),
+      b = got.subarray(p * vocab, (p + 1) * vocab);
     const { kl, maxAbs: m } = compareRow(a, b);
     maxAbs = Math.max(maxAbs, m);
     klSum += kl;
     klMax = Math.max(klMax, kl);
-    const ia = argmax(a), ib = argmax(b);
+    const ia = argmax(a),
+      ib = argmax(b);
     if (ia === ib) top1++;
     else worstMargin = Math.max(worstMargin, a[ia]! - a[ib]!);
   }
@@ -131,7 +142,10 @@ describe('wasm backend on stories260K', () => {
         if (t.name !== 'token_embd.weight') return { name: t.name, typeId: t.typeId, shape: t.shape, data: () => tensorChunks(src, t.name) };
         const bytes = new Uint8Array(t.nBytes);
         let o = 0;
-        for (const c of tensorChunks(src, t.name)) { bytes.set(c, o); o += c.length; }
+        for (const c of tensorChunks(src, t.name)) {
+          bytes.set(c, o);
+          o += c.length;
+        }
         const f = dequantize(t.typeId, bytes, t.nElements);
         return { name: t.name, typeId: GGMLType.BF16, shape: t.shape, data: () => [quantize(GGMLType.BF16, f, t.nElements / t.shape[0]!, t.shape[0]!)] };
       });
@@ -192,7 +206,9 @@ describe.skipIf(!TINY.every((f) => existsSync(f)))('wasm backend on the 1-layer 
           }
         }
         const s = compareRows(b, a, vocab);
-        console.log(`${file.split('/').pop()}: top-1 ${(s.top1 * 100).toFixed(1)} %, worst disagreeing margin ${s.worstMargin.toExponential(2)}, mean KL ${s.meanKL.toExponential(2)}, max KL ${s.maxKL.toExponential(2)}, max |Δ| ${s.maxAbs.toExponential(2)}`);
+        console.log(
+          `${file.split('/').pop()}: top-1 ${(s.top1 * 100).toFixed(1)} %, worst disagreeing margin ${s.worstMargin.toExponential(2)}, mean KL ${s.meanKL.toExponential(2)}, max KL ${s.maxKL.toExponential(2)}, max |Δ| ${s.maxAbs.toExponential(2)}`,
+        );
         expect(s.worstMargin).toBeLessThan(NEAR_TIE);
         expect(s.meanKL).toBeLessThan(1e-3);
       } finally {

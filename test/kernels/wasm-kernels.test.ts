@@ -64,7 +64,16 @@ function activations(r: ReturnType<typeof rng>, n: number): Float32Array {
 
 /** The f16 fields of each type's block (byte offsets), for blocks of random bytes with sane scales. */
 const F16_FIELDS: Record<string, number[]> = {
-  Q4_0: [0], Q4_1: [0, 2], Q5_0: [0], Q5_1: [0, 2], Q8_0: [0], Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208],
+  Q4_0: [0],
+  Q4_1: [0, 2],
+  Q5_0: [0],
+  Q5_1: [0, 2],
+  Q8_0: [0],
+  Q2_K: [80, 82],
+  Q3_K: [108],
+  Q4_K: [0, 2],
+  Q5_K: [0, 2],
+  Q6_K: [208],
 };
 
 /** A weight matrix: quantizer output for most rows, random bytes with sane scales for the last two (every bit pattern). */
@@ -104,9 +113,18 @@ function readActivations(fmt: number, p: number, cols: number): Float32Array {
 }
 
 const TYPES: Array<[string, number]> = [
-  ['F32', GGMLType.F32], ['F16', GGMLType.F16], ['Q8_0', GGMLType.Q8_0], ['Q4_0', GGMLType.Q4_0], ['Q4_1', GGMLType.Q4_1],
-  ['Q5_0', GGMLType.Q5_0], ['Q5_1', GGMLType.Q5_1], ['Q2_K', GGMLType.Q2_K], ['Q3_K', GGMLType.Q3_K], ['Q4_K', GGMLType.Q4_K],
-  ['Q5_K', GGMLType.Q5_K], ['Q6_K', GGMLType.Q6_K],
+  ['F32', GGMLType.F32],
+  ['F16', GGMLType.F16],
+  ['Q8_0', GGMLType.Q8_0],
+  ['Q4_0', GGMLType.Q4_0],
+  ['Q4_1', GGMLType.Q4_1],
+  ['Q5_0', GGMLType.Q5_0],
+  ['Q5_1', GGMLType.Q5_1],
+  ['Q2_K', GGMLType.Q2_K],
+  ['Q3_K', GGMLType.Q3_K],
+  ['Q4_K', GGMLType.Q4_K],
+  ['Q5_K', GGMLType.Q5_K],
+  ['Q6_K', GGMLType.Q6_K],
 ];
 
 /** Random weights (rows x cols of typeId) and tokens activation rows in WASM memory, quantized as the matmul wants them. */
@@ -154,7 +172,10 @@ function checkMatmul(name: string, typeId: number, rows: number, cols: number, t
     for (let t = 0; t < tokens; t++) {
       const xt = x.subarray(t * cols, (t + 1) * cols);
       const xh = xhat[t]!;
-      let paired = 0, pairedAbs = 0, exact = 0, bound = 0;
+      let paired = 0,
+        pairedAbs = 0,
+        exact = 0,
+        bound = 0;
       for (let i = 0; i < cols; i++) {
         paired += wrow[i]! * xh[i]!;
         pairedAbs += Math.abs(wrow[i]! * xh[i]!);
@@ -164,7 +185,8 @@ function checkMatmul(name: string, typeId: number, rows: number, cols: number, t
         const bs = fmt === 1 ? 32 : 256;
         const c = fmt === 1 ? 0.0045 : (1 / 254) * 1.01;
         for (let b = 0; b < cols / bs; b++) {
-          let amax = 0, wabs = 0;
+          let amax = 0,
+            wabs = 0;
           for (let i = b * bs; i < (b + 1) * bs; i++) {
             amax = Math.max(amax, Math.abs(xt[i]!));
             wabs += Math.abs(wrow[i]!);
@@ -199,9 +221,12 @@ describe(`wasm matmul kernels, ${BUILD.name} build (seed ${SEED})`, () => {
   }
   it('prompt batches give every token the same bits as one token at a time (4-token weight reuse), every type', () => {
     for (const [name, id] of TYPES) {
-      const cols = ggmlType(id)!.blockSize === 256 ? 1536 : 576, rows = 24, tokens = 19;
+      const cols = ggmlType(id)!.blockSize === 256 ? 1536 : 576,
+        rows = 24,
+        tokens = 19;
       const { rb, wp, xrb, xq } = matmulInputs(rng(SEED ^ (id * 104729)), id, rows, cols, tokens);
-      const batch = alloc(rows * tokens * 4), single = alloc(rows * 4);
+      const batch = alloc(rows * tokens * 4),
+        single = alloc(rows * 4);
       exp.matmul(id, wp, rb, xq, xrb, batch, rows, cols, tokens, 0, rows);
       for (let t = 0; t < tokens; t++) {
         exp.matmul(id, wp, rb, xq + t * xrb, xrb, single, rows, cols, 1, 0, rows);
@@ -211,11 +236,12 @@ describe(`wasm matmul kernels, ${BUILD.name} build (seed ${SEED})`, () => {
       }
     }
   });
-  it('dequantRow (the embedding lookup) gives the reference dequantizer\'s bits for every type, including random-byte rows', () => {
+  it("dequantRow (the embedding lookup) gives the reference dequantizer's bits for every type, including random-byte rows", () => {
     for (const [name, id] of TYPES) {
       resetAlloc();
       const r = rng(SEED ^ (id * 15485863));
-      const cols = ggmlType(id)!.blockSize === 256 ? 1536 : 576, rows = 6;
+      const cols = ggmlType(id)!.blockSize === 256 ? 1536 : 576,
+        rows = 6;
       const wbytes = weights(r, id, rows, cols); // the last two rows are random bytes with sane scales
       const wp = alloc(wbytes.length + 16);
       u8(wp, wbytes.length).set(wbytes);
@@ -286,10 +312,14 @@ describe(`wasm activation quantizers (seed ${SEED})`, () => {
     const f = Math.fround;
     for (let b = 0; b < n / 256; b++) {
       const o = b * 292;
-      let amax = 0, mx = 0;
+      let amax = 0,
+        mx = 0;
       for (let j = 0; j < 256; j++) {
         const v = x[b * 256 + j]!;
-        if (Math.abs(v) > amax) { amax = Math.abs(v); mx = v; }
+        if (Math.abs(v) > amax) {
+          amax = Math.abs(v);
+          mx = v;
+        }
       }
       if (amax === 0) {
         expect(dv.getFloat32(o, true)).toBe(0);
@@ -318,10 +348,13 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
   it('rmsnorm equals the reference bit for bit (576 wide, 3 rows)', () => {
     resetAlloc();
     const r = rng(SEED + 3);
-    const width = 576, rows = 3;
+    const width = 576,
+      rows = 3;
     const x = activations(r, width * rows);
     const w = activations(r, width);
-    const xp = alloc(x.length * 4), wp = alloc(width * 4), op = alloc(x.length * 4);
+    const xp = alloc(x.length * 4),
+      wp = alloc(width * 4),
+      op = alloc(x.length * 4);
     f32(xp, x.length).set(x);
     f32(wp, width).set(w);
     exp.rmsnorm(xp, wp, op, width, 1e-5, 0, 1);
@@ -334,7 +367,13 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
   it('rope equals the reference bit for bit (9 heads of 64, positions 37..40)', () => {
     resetAlloc();
     const r = rng(SEED + 4);
-    const nHeads = 9, headDim = 64, ropeDim = 64, rows = 4, pos0 = 37, base = 10000, ctx = 64;
+    const nHeads = 9,
+      headDim = 64,
+      ropeDim = 64,
+      rows = 4,
+      pos0 = 37,
+      base = 10000,
+      ctx = 64;
     const x = activations(r, rows * nHeads * headDim);
     const f = Math.fround;
     const tab = new Float32Array(ctx * ropeDim);
@@ -347,7 +386,8 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
         theta = f(theta * thetaScale);
       }
     }
-    const xp = alloc(x.length * 4), tp = alloc(tab.length * 4);
+    const xp = alloc(x.length * 4),
+      tp = alloc(tab.length * 4);
     f32(xp, x.length).set(x);
     f32(tp, tab.length).set(tab);
     exp.rope(xp, nHeads, headDim, ropeDim, tp, 0, pos0, 0, rows * nHeads);
@@ -356,12 +396,15 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
     expect(Array.from(f32(xp, x.length))).toEqual(Array.from(want));
   });
 
-  it('add is exact; silu·mul within 3 ulp of the reference (vectorised e^x, as ggml\'s silu)', () => {
+  it("add is exact; silu·mul within 3 ulp of the reference (vectorised e^x, as ggml's silu)", () => {
     resetAlloc();
     const r = rng(SEED + 5);
     const n = 1536 * 3 + 3;
-    const a = activations(r, n), b = activations(r, n);
-    const ap = alloc(n * 4), bp = alloc(n * 4), op = alloc(n * 4);
+    const a = activations(r, n),
+      b = activations(r, n);
+    const ap = alloc(n * 4),
+      bp = alloc(n * 4),
+      op = alloc(n * 4);
     f32(ap, n).set(a);
     f32(bp, n).set(b);
     exp.add(ap, bp, op, 0, 1000);
@@ -389,23 +432,45 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
   });
 
   for (const [f16, flash, tile, window] of [
-    [true, false, 4, 0], [true, false, 1, 0], [true, true, 4, 0], [false, false, 4, 0], [false, false, 1, 0], [false, true, 1, 0],
+    [true, false, 4, 0],
+    [true, false, 1, 0],
+    [true, true, 4, 0],
+    [false, false, 4, 0],
+    [false, false, 1, 0],
+    [false, true, 1, 0],
     // sliding window (Gemma 3's local layers): each row sees its last 7 positions
-    [true, false, 4, 7], [false, false, 1, 7], [true, true, 4, 7], [false, true, 1, 7],
+    [true, false, 4, 7],
+    [false, false, 1, 7],
+    [true, true, 4, 7],
+    [false, true, 1, 7],
   ] as const) {
     it(`${flash ? 'flash (online softmax)' : 'llama.cpp-numerics'} attention vs the reference, ${f16 ? 'f16' : 'f32'} cache, ${tile} row(s) per task${window ? `, window ${window}` : ''} (9 heads / 3 KV heads of 64, prompt rows at 0..2, 3..39, then 40..42)`, () => {
       resetAlloc();
       const r = rng(SEED + (f16 ? 6 : 7));
-      const nHeads = 9, nKv = 3, headDim = 64, ctx = 64;
-      const kvw = nKv * headDim, qw = nHeads * headDim;
+      const nHeads = 9,
+        nKv = 3,
+        headDim = 64,
+        ctx = 64;
+      const kvw = nKv * headDim,
+        qw = nHeads * headDim;
       const esz = f16 ? 2 : 4;
-      const kc = alloc(ctx * kvw * esz), vc = alloc(ctx * kvw * esz);
-      const kRef = new Float32Array(ctx * kvw), vRef = new Float32Array(ctx * kvw);
+      const kc = alloc(ctx * kvw * esz),
+        vc = alloc(ctx * kvw * esz);
+      const kRef = new Float32Array(ctx * kvw),
+        vRef = new Float32Array(ctx * kvw);
       const scratch = alloc(exp.attentionScratch(tile, nHeads / nKv, headDim, ctx));
-      for (const [pos0, rows] of [[0, 3], [3, 37], [40, 3]] as const) {
-        const k = activations(r, rows * kvw), v = activations(r, rows * kvw);
+      for (const [pos0, rows] of [
+        [0, 3],
+        [3, 37],
+        [40, 3],
+      ] as const) {
+        const k = activations(r, rows * kvw),
+          v = activations(r, rows * kvw);
         const q = activations(r, rows * qw);
-        const kp = alloc(k.length * 4), vp = alloc(v.length * 4), qp = alloc(q.length * 4), op = alloc(q.length * 4);
+        const kp = alloc(k.length * 4),
+          vp = alloc(v.length * 4),
+          qp = alloc(q.length * 4),
+          op = alloc(q.length * 4);
         f32(kp, k.length).set(k);
         f32(vp, v.length).set(v);
         f32(qp, q.length).set(q);
@@ -443,7 +508,10 @@ describe(`wasm matmul on 2 threads (seed ${SEED})`, () => {
     const h = await KernelHarness.create(2, 64 << 20);
     try {
       const r = rng(SEED + 9);
-      for (const [typeId, rows, cols, tokens] of [[GGMLType.Q4_K, 960, 2560, 1], [GGMLType.Q5_0, 1536, 576, 7]] as const) {
+      for (const [typeId, rows, cols, tokens] of [
+        [GGMLType.Q4_K, 960, 2560, 1],
+        [GGMLType.Q5_0, 1536, 576, 7],
+      ] as const) {
         h.top = h.base;
         const info = ggmlType(typeId)!;
         const rb = rowBytes(info, cols);
@@ -472,9 +540,10 @@ describe(`wasm matmul on 2 threads (seed ${SEED})`, () => {
 });
 
 describe('wasm binary16 -> f32 (KV cache, F16 weights)', () => {
-  it('the vector conversion gives f16ToF32\'s bits for every finite half (subnormals, -0 included)', () => {
+  it("the vector conversion gives f16ToF32's bits for every finite half (subnormals, -0 included)", () => {
     resetAlloc();
-    const src = alloc(65536 * 2), dst = alloc(65536 * 4);
+    const src = alloc(65536 * 2),
+      dst = alloc(65536 * 4);
     const h = new Uint16Array(memory.buffer, src, 65536);
     for (let i = 0; i < 65536; i++) h[i] = i;
     exp.halvesToF32(src, dst, 65536);
@@ -491,21 +560,25 @@ describe('wasm binary16 -> f32 (KV cache, F16 weights)', () => {
 });
 
 describe(`wasm argmax (seed ${SEED})`, () => {
-  it('equals the generate loop\'s argmax: random rows of real vocabulary sizes, ties, -Infinity, NaN', async () => {
+  it("equals the generate loop's argmax: random rows of real vocabulary sizes, ties, -Infinity, NaN", async () => {
     const { argmax } = await import('../../src/generate/sampling.js');
     const r = rng(SEED + 11);
     resetAlloc();
     const cases: Float32Array[] = [];
     for (const n of [1, 3, 512, 49152, 32000, 128256]) cases.push(activations(r, n));
     const tie = activations(r, 49152);
-    tie[40001] = 99; tie[40003] = 99; tie[7] = 98;
+    tie[40001] = 99;
+    tie[40003] = 99;
+    tie[7] = 98;
     cases.push(tie);
     const last = activations(r, 49151);
     last[49150] = 1e9; // the maximum in the scalar tail
     cases.push(last);
     cases.push(new Float32Array(9).fill(-Infinity));
     const nan = activations(r, 1000);
-    nan[0] = NaN; nan[500] = NaN; nan[999] = 50;
+    nan[0] = NaN;
+    nan[500] = NaN;
+    nan[999] = 50;
     cases.push(nan);
     for (const c of cases) {
       const p = alloc(c.length * 4);

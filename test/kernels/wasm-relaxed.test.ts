@@ -37,11 +37,11 @@ describe('choosing the relaxed-SIMD build', () => {
     expect(b.detail).toMatch(/self-test passed/);
   });
 
-  it('the self-test\'s known answers are right: the baseline build passes it too', () => {
+  it("the self-test's known answers are right: the baseline build passes it too", () => {
     expect(selfTest(loadWasmBuild('simd').module)).toBeUndefined();
   });
 
-  it('falls back silently to the baseline build when the self-test fails (answers off by 2x, as V8 11.3\'s first tier), saying why', () => {
+  it("falls back silently to the baseline build when the self-test fails (answers off by 2x, as V8 11.3's first tier), saying why", () => {
     const b = selectWasmBuild({ selfTestScale: 2 });
     expect(b.name).toBe('simd');
     expect(b.note).toMatch(/^relaxed-SIMD build not used: its self-test failed on this engine: Q8_0 token 0 row 0: got .*, expected .* \(first call\)$/);
@@ -61,7 +61,9 @@ describe('choosing the relaxed-SIMD build', () => {
 
   it('where relaxed SIMD cannot be enabled (no node:v8 reachable, as in a browser or Node < 20.16), tsinfer info shows the baseline build and why', () => {
     const r = spawnSync(process.execPath, ['--import', 'data:text/javascript,delete process.getBuiltinModule', path.join(REPO_ROOT, 'bin', 'tsinfer.js'), 'info', '--json'], {
-      encoding: 'utf8', timeout: 60_000, env: { ...process.env, TSINFER_WASM_BUILD: '' },
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, TSINFER_WASM_BUILD: '' },
     });
     expect(r.status, r.stderr).toBe(0);
     const o = JSON.parse(r.stdout) as { wasm: { build: string; relaxedSimd: string } };
@@ -74,7 +76,9 @@ describe('choosing the relaxed-SIMD build', () => {
   for (const flag of ['--liftoff-only', '--no-liftoff']) {
     it(`the self-test passes with V8 ${flag} (tsinfer info picks the relaxed-SIMD build)`, () => {
       const r = spawnSync(process.execPath, [flag, path.join(REPO_ROOT, 'bin', 'tsinfer.js'), 'info', '--json'], {
-        encoding: 'utf8', timeout: 60_000, env: { ...process.env, TSINFER_WASM_BUILD: '' },
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, TSINFER_WASM_BUILD: '' },
       });
       expect(r.status, r.stderr).toBe(0);
       const o = JSON.parse(r.stdout) as { wasm: { build: string; relaxedSimd: string } };
@@ -97,7 +101,16 @@ function rng(seed: number) {
 
 /** The f16 fields of each type's block (byte offsets), given sane random scales in the random-byte rows. */
 const F16_FIELDS: Record<string, number[]> = {
-  Q4_0: [0], Q4_1: [0, 2], Q5_0: [0], Q5_1: [0, 2], Q8_0: [0], Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208],
+  Q4_0: [0],
+  Q4_1: [0, 2],
+  Q5_0: [0],
+  Q5_1: [0, 2],
+  Q8_0: [0],
+  Q2_K: [80, 82],
+  Q3_K: [108],
+  Q4_K: [0, 2],
+  Q5_K: [0, 2],
+  Q6_K: [208],
 };
 
 describe(`relaxed-SIMD and baseline matmuls are bit-identical (seed ${SEED})`, () => {
@@ -114,7 +127,17 @@ describe(`relaxed-SIMD and baseline matmuls are bit-identical (seed ${SEED})`, (
     const typeId = GGMLType[name as keyof typeof GGMLType] as number;
     const info = ggmlType(typeId)!;
     // SmolLM2 shapes: 576 and 960 (135M / 360M hidden), 1536 and 2560 (their FFN)
-    const shapes = info.blockSize === 256 ? [[64, 1536], [40, 2560]] : [[64, 576], [40, 960], [33, 1536]];
+    const shapes =
+      info.blockSize === 256
+        ? [
+            [64, 1536],
+            [40, 2560],
+          ]
+        : [
+            [64, 576],
+            [40, 960],
+            [33, 1536],
+          ];
     it(`${name}: ${shapes.map(([r, c]) => `${r}x${c}`).join(', ')} at T=1, 4, 19 (quantizer rows and every bit pattern)`, () => {
       const r = rng(SEED ^ (typeId * 7919));
       for (const [rows, cols] of shapes as [number, number][]) {
@@ -166,7 +189,7 @@ describe(`relaxed-SIMD and baseline matmuls are bit-identical (seed ${SEED})`, (
 
 describe('models on the relaxed-SIMD build', () => {
   const STORIES = sharedPath('models', 'stories260K.gguf');
-  it('stories260K: the 200-token greedy story equals llama2.c\'s, and the logits of both builds are bit-identical', async () => {
+  it("stories260K: the 200-token greedy story equals llama2.c's, and the logits of both builds are bit-identical", async () => {
     const expected = readFileSync(sharedPath('models', 'stories260K-greedy-200steps.expected.txt'), 'utf8');
     const runs: { text: string; logits: Float32Array }[] = [];
     for (const build of ['simd', 'relaxed-simd']) {

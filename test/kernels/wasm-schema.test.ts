@@ -35,7 +35,20 @@ describe('wasm op schema', () => {
   it('encodes named fields where the layout says, and rejects missing, unknown and out-of-range fields', () => {
     const view = new DataView(new ArrayBuffer(OP_WORDS * 4 * 2));
     encodeOp(view, 64, 'attention', {
-      flags: 2, chunk: 1, q: 100, out: 200, kCache: 300, vCache: 400, nHeads: 9, nKvHeads: 3, headDim: 64, scale: 0.125, f16: true, flash: false, rowsPerTask: 4, window: 32,
+      flags: 2,
+      chunk: 1,
+      q: 100,
+      out: 200,
+      kCache: 300,
+      vCache: 400,
+      nHeads: 9,
+      nKvHeads: 3,
+      headDim: 64,
+      scale: 0.125,
+      f16: true,
+      flash: false,
+      rowsPerTask: 4,
+      window: 32,
     });
     expect(readOpField(view, 64, 'attention', 'window')).toBe(32);
     expect(readOpField(view, 64, 'attention', 'code')).toBe(OPS.attention.id);
@@ -53,7 +66,7 @@ describe('wasm op schema', () => {
     expect(bad({ flags: 0, chunk: 0, a: 1, b: 2, out: 3, width: NaN })).toThrow(/width is NaN/);
   });
 
-  it('block layouts add up to the ggml type table\'s bytes and elements per block; scale fields are where ggml has them', () => {
+  it("block layouts add up to the ggml type table's bytes and elements per block; scale fields are where ggml has them", () => {
     for (const name of Object.keys(BLOCK_LAYOUTS) as BlockName[]) {
       if (name === 'Q8A') continue;
       const t = GGML_TYPES.find((x) => x.name === name)!;

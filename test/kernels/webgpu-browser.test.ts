@@ -47,36 +47,46 @@ function serve(): Promise<http.Server> {
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
 }
 
-it.runIf(HAVE_WEBGPU && (HAVE_CHROMIUM || CI))(`headless Chromium: ${N} greedy tokens of stories260K on WebGPU equal the Node result`, async () => {
-  expect(HAVE_CHROMIUM, `Chromium at ${CHROMIUM}`).toBe(true);
-  expect(existsSync(path.join(REPO_ROOT, 'dist', 'tsinfer.browser.js')), 'dist/tsinfer.browser.js is built (npm run build)').toBe(true);
-  const node = await loadModel(MODEL, { backend: 'webgpu', contextLength: 128, batchSize: 32 });
-  let want: { ids: number[]; text: string };
-  try {
-    const r = await node.complete(PROMPT, { temperature: 0, maxTokens: N, ignoreEos: true });
-    want = { ids: r.tokens, text: node.detokenize(r.tokens) };
-  } finally {
-    await node.dispose();
-  }
-  const { chromium } = await import('playwright-core');
-  const server = await serve();
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu'] });
-  try {
-    const page = await browser.newPage();
-    const logs: string[] = [];
-    page.on('console', (m) => logs.push(m.text()));
-    page.on('pageerror', (e) => logs.push(String(e)));
-    const port = (server.address() as AddressInfo).port;
-    await page.goto(`http://localhost:${port}/test/kernels/webgpu-browser/page.html?n=${N}&prompt=${encodeURIComponent(PROMPT)}`);
-    await page.waitForFunction(() => (window as unknown as { tsinferResult?: unknown }).tsinferResult !== undefined, undefined, { timeout: 240_000 });
-    const got = (await page.evaluate(() => (window as unknown as { tsinferResult: unknown }).tsinferResult)) as { ids?: number[]; text?: string; adapter?: string; error?: string; stages?: string[] };
-    expect(got.error, logs.join('\n')).toBeUndefined();
-    console.log(`browser (${got.adapter}): ${JSON.stringify(got.text)}`);
-    expect(got.stages).toEqual(['download', 'weights']);
-    expect(got.ids).toEqual(want.ids);
-    expect(got.text).toBe(want.text);
-  } finally {
-    await browser.close();
-    server.close();
-  }
-}, 300_000);
+it.runIf(HAVE_WEBGPU && (HAVE_CHROMIUM || CI))(
+  `headless Chromium: ${N} greedy tokens of stories260K on WebGPU equal the Node result`,
+  async () => {
+    expect(HAVE_CHROMIUM, `Chromium at ${CHROMIUM}`).toBe(true);
+    expect(existsSync(path.join(REPO_ROOT, 'dist', 'tsinfer.browser.js')), 'dist/tsinfer.browser.js is built (npm run build)').toBe(true);
+    const node = await loadModel(MODEL, { backend: 'webgpu', contextLength: 128, batchSize: 32 });
+    let want: { ids: number[]; text: string };
+    try {
+      const r = await node.complete(PROMPT, { temperature: 0, maxTokens: N, ignoreEos: true });
+      want = { ids: r.tokens, text: node.detokenize(r.tokens) };
+    } finally {
+      await node.dispose();
+    }
+    const { chromium } = await import('playwright-core');
+    const server = await serve();
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu'] });
+    try {
+      const page = await browser.newPage();
+      const logs: string[] = [];
+      page.on('console', (m) => logs.push(m.text()));
+      page.on('pageerror', (e) => logs.push(String(e)));
+      const port = (server.address() as AddressInfo).port;
+      await page.goto(`http://localhost:${port}/test/kernels/webgpu-browser/page.html?n=${N}&prompt=${encodeURIComponent(PROMPT)}`);
+      await page.waitForFunction(() => (window as unknown as { tsinferResult?: unknown }).tsinferResult !== undefined, undefined, { timeout: 240_000 });
+      const got = (await page.evaluate(() => (window as unknown as { tsinferResult: unknown }).tsinferResult)) as {
+        ids?: number[];
+        text?: string;
+        adapter?: string;
+        error?: string;
+        stages?: string[];
+      };
+      expect(got.error, logs.join('\n')).toBeUndefined();
+      console.log(`browser (${got.adapter}): ${JSON.stringify(got.text)}`);
+      expect(got.stages).toEqual(['download', 'weights']);
+      expect(got.ids).toEqual(want.ids);
+      expect(got.text).toBe(want.text);
+    } finally {
+      await browser.close();
+      server.close();
+    }
+  },
+  300_000,
+);

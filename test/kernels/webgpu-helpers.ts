@@ -50,7 +50,7 @@ export const HAVE_WEBGPU = probe.ok;
 export const HAVE_SUBGROUPS = probe.subgroups;
 if (!probe.ok) {
   const hint = F16_RUN
-    ? 'run scripts/lavapipe.sh (Mesa lavapipe into .cache/lavapipe) and keep the Vulkan loader on LD_LIBRARY_PATH (its dir, or scripts/swiftshader.sh\'s)'
+    ? "run scripts/lavapipe.sh (Mesa lavapipe into .cache/lavapipe) and keep the Vulkan loader on LD_LIBRARY_PATH (its dir, or scripts/swiftshader.sh's)"
     : 'run scripts/swiftshader.sh and set VK_ICD_FILENAMES=<dir>/vk_swiftshader_icd.json LD_LIBRARY_PATH=<dir>';
   console.warn(`WebGPU${F16_RUN ? ' shader-f16' : ''} tests ${CI ? 'FAIL' : 'skipped'}: ${probe.why} (${hint})`);
 } else if (F16_RUN) {
@@ -96,8 +96,16 @@ export function seededRandom(label: string): { seed: number; rand: () => number;
 
 /** Byte offsets of the f16 scale/min fields in one block of each quantized type. */
 const F16_FIELDS: Record<number, number[]> = {
-  [GGMLType.Q4_0]: [0], [GGMLType.Q4_1]: [0, 2], [GGMLType.Q5_0]: [0], [GGMLType.Q5_1]: [0, 2], [GGMLType.Q8_0]: [0],
-  [GGMLType.Q2_K]: [80, 82], [GGMLType.Q3_K]: [108], [GGMLType.Q4_K]: [0, 2], [GGMLType.Q5_K]: [0, 2], [GGMLType.Q6_K]: [208],
+  [GGMLType.Q4_0]: [0],
+  [GGMLType.Q4_1]: [0, 2],
+  [GGMLType.Q5_0]: [0],
+  [GGMLType.Q5_1]: [0, 2],
+  [GGMLType.Q8_0]: [0],
+  [GGMLType.Q2_K]: [80, 82],
+  [GGMLType.Q3_K]: [108],
+  [GGMLType.Q4_K]: [0, 2],
+  [GGMLType.Q5_K]: [0, 2],
+  [GGMLType.Q6_K]: [208],
 };
 
 /** Random tensor bytes of a type: random quants, f16 scales of sane size (|d| in [1e-3, 1e-2]). */
@@ -152,7 +160,11 @@ export function fakeFile(tensors: FakeTensor[]): GGUFFile {
 }
 
 /** A WebGPU backend initialised on a one-op (or few-op) program over fake tensors. */
-export async function opBackend(program: Program, tensors: FakeTensor[], opts: { subgroups: boolean; maxBatch: number; contextLength?: number; matmulThreadsPerRow?: number; splitKv?: boolean; prefillTiles?: boolean; maxBindingBytes?: number }): Promise<WebGPUBackend> {
+export async function opBackend(
+  program: Program,
+  tensors: FakeTensor[],
+  opts: { subgroups: boolean; maxBatch: number; contextLength?: number; matmulThreadsPerRow?: number; splitKv?: boolean; prefillTiles?: boolean; maxBindingBytes?: number },
+): Promise<WebGPUBackend> {
   const { subgroups, matmulThreadsPerRow, splitKv, prefillTiles, maxBindingBytes } = opts;
   const b = new WebGPUBackend({ subgroups, matmulThreadsPerRow, splitKv, prefillTiles, maxBindingBytes });
   await b.init({ file: fakeFile(tensors), program, contextLength: opts.contextLength ?? 64, maxBatch: opts.maxBatch });

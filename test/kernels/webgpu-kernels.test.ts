@@ -43,7 +43,15 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
         const { rand, normal } = seededRandom(`matmul ${tname} tpr=${tpr} sg=${sub}`);
         const [cols, rows] = shapeOf(typeId);
         const bytes = randomTensor(typeId, cols, rows, rand, normal);
-        const prog = program([{ name: 'x', width: cols, rows: 'tokens' }, { name: 'y', width: rows, rows: 'tokens' }], [{ op: 'matmul', weight: 'w', x: 'x', out: 'y' }], 'y', ['w']);
+        const prog = program(
+          [
+            { name: 'x', width: cols, rows: 'tokens' },
+            { name: 'y', width: rows, rows: 'tokens' },
+          ],
+          [{ op: 'matmul', weight: 'w', x: 'x', out: 'y' }],
+          'y',
+          ['w'],
+        );
         const be = await opBackend(prog, [{ name: 'w', typeId, shape: [cols, rows], bytes }], { subgroups: sub, maxBatch: 11, matmulThreadsPerRow: tpr });
         try {
           const rb = rowBytes(ggmlType(typeId)!, cols);
@@ -83,7 +91,15 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
     const [cols, rows] = [576, 49152];
     const typeId = GGMLType.Q8_0;
     const bytes = randomTensor(typeId, cols, rows, rand, normal);
-    const prog = program([{ name: 'x', width: cols, rows: 'outputs' }, { name: 'y', width: rows, rows: 'outputs' }], [{ op: 'matmul', weight: 'w', x: 'x', out: 'y' }], 'y', ['w']);
+    const prog = program(
+      [
+        { name: 'x', width: cols, rows: 'outputs' },
+        { name: 'y', width: rows, rows: 'outputs' },
+      ],
+      [{ op: 'matmul', weight: 'w', x: 'x', out: 'y' }],
+      'y',
+      ['w'],
+    );
     const be = await opBackend(prog, [{ name: 'w', typeId, shape: [cols, rows], bytes }], { subgroups: SUBGROUP_PATHS[0]!, maxBatch: 1 });
     try {
       const x = randomF32(cols, normal);
@@ -100,7 +116,15 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
 
   it('a weight type the kernels cannot read is an error naming it (and init frees the device)', async () => {
     const cols = 64;
-    const prog = program([{ name: 'x', width: cols, rows: 'tokens' }, { name: 'y', width: 4, rows: 'tokens' }], [{ op: 'matmul', weight: 'w', x: 'x', out: 'y' }], 'y', ['w']);
+    const prog = program(
+      [
+        { name: 'x', width: cols, rows: 'tokens' },
+        { name: 'y', width: 4, rows: 'tokens' },
+      ],
+      [{ op: 'matmul', weight: 'w', x: 'x', out: 'y' }],
+      'y',
+      ['w'],
+    );
     const bytes = new Uint8Array(rowBytes(ggmlType(GGMLType.IQ4_NL)!, cols) * 4);
     await expect(opBackend(prog, [{ name: 'w', typeId: GGMLType.IQ4_NL, shape: [cols, 4], bytes }], { subgroups: false, maxBatch: 1 })).rejects.toThrow(/IQ4_NL/);
   });
@@ -112,8 +136,16 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
     const rb = rowBytes(ggmlType(typeId)!, cols);
     const bytes = randomTensor(typeId, cols, rows, rand, normal);
     const prog = program(
-      [{ name: 'e', width: cols, rows: 'tokens' }, { name: 'y', width: rows, rows: 'tokens' }],
-      [{ op: 'embed', table: 'w', out: 'e' }, { op: 'matmul', weight: 'w', x: 'e', out: 'y' }], 'y', ['w'],
+      [
+        { name: 'e', width: cols, rows: 'tokens' },
+        { name: 'y', width: rows, rows: 'tokens' },
+      ],
+      [
+        { op: 'embed', table: 'w', out: 'e' },
+        { op: 'matmul', weight: 'w', x: 'e', out: 'y' },
+      ],
+      'y',
+      ['w'],
     );
     // 150 rows per binding: parts of 150, …, 100 rows.
     const be = await opBackend(prog, [{ name: 'w', typeId, shape: [cols, rows], bytes }], { subgroups: false, maxBatch: 3, maxBindingBytes: 150 * rb + 100 });
@@ -165,7 +197,15 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
       it(`rmsnorm width ${width}, 7 rows, subgroups ${sub}`, async () => {
         const { normal } = seededRandom(`rmsnorm ${width}`);
         const w = randomF32(width, normal);
-        const prog = program([{ name: 'x', width, rows: 'tokens' }, { name: 'h', width, rows: 'tokens' }], [{ op: 'rmsnorm', x: 'x', weight: 'nw', eps: 1e-5, out: 'h' }], 'h', ['nw']);
+        const prog = program(
+          [
+            { name: 'x', width, rows: 'tokens' },
+            { name: 'h', width, rows: 'tokens' },
+          ],
+          [{ op: 'rmsnorm', x: 'x', weight: 'nw', eps: 1e-5, out: 'h' }],
+          'h',
+          ['nw'],
+        );
         const be = await opBackend(prog, [{ name: 'nw', typeId: GGMLType.F32, shape: [width], bytes: new Uint8Array(w.buffer) }], { subgroups: sub, maxBatch: 7 });
         try {
           const x = randomF32(7 * width, normal, 3);
@@ -184,7 +224,13 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
 
   it('rope (normal and NeoX): 9 heads x 64 (rope 64) and 8 heads x 8, 5 rows at a random position', async () => {
     const { rand, normal } = seededRandom('rope');
-    for (const [nHeads, headDim, ropeDim, mode] of [[9, 64, 64, 'normal'], [8, 8, 8, 'normal'], [4, 64, 32, 'normal'], [9, 64, 64, 'neox'], [4, 64, 32, 'neox']] as const) {
+    for (const [nHeads, headDim, ropeDim, mode] of [
+      [9, 64, 64, 'normal'],
+      [8, 8, 8, 'normal'],
+      [4, 64, 32, 'normal'],
+      [9, 64, 64, 'neox'],
+      [4, 64, 32, 'neox'],
+    ] as const) {
       const width = nHeads * headDim;
       const freqs = { dim: ropeDim, base: 10000, freqScale: 1 };
       const prog = program([{ name: 'q', width, rows: 'tokens' }], [{ op: 'rope', x: 'q', nHeads, headDim, ropeDim, base: 10000, mode, freqs }], 'q', []);
@@ -209,9 +255,18 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
     const width = 1536;
     const T = 13;
     const prog = program(
-      [{ name: 'a', width, rows: 'tokens' }, { name: 'b', width, rows: 'tokens' }, { name: 'c', width, rows: 'tokens' }],
-      [{ op: 'add', a: 'a', b: 'b', out: 'c' }, { op: 'silu_mul', gate: 'c', up: 'b', out: 'c' }, { op: 'add', a: 'c', b: 'a', out: 'c' }],
-      'c', [],
+      [
+        { name: 'a', width, rows: 'tokens' },
+        { name: 'b', width, rows: 'tokens' },
+        { name: 'c', width, rows: 'tokens' },
+      ],
+      [
+        { op: 'add', a: 'a', b: 'b', out: 'c' },
+        { op: 'silu_mul', gate: 'c', up: 'b', out: 'c' },
+        { op: 'add', a: 'c', b: 'a', out: 'c' },
+      ],
+      'c',
+      [],
     );
     const be = await opBackend(prog, [], { subgroups: false, maxBatch: T });
     try {
@@ -232,81 +287,111 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
   });
 
   // Tiled prefill + split-KV decode (the defaults), and one workgroup per (row, head) for both.
-  for (const [kvType, splitKv] of [['f16', true], ['f32', true], ['f16', false], ['f32', false]] as const) {
+  for (const [kvType, splitKv] of [
+    ['f16', true],
+    ['f32', true],
+    ['f16', false],
+    ['f32', false],
+  ] as const) {
     const prefillTiles = splitKv;
     // The f16 configuration runs the f16 cache only: the f32 cache has no f16 variant (it is tested on
     // SwiftShader), and on a loaded 2-core machine lavapipe ran these test cases for minutes at times.
-    it.skipIf(F16_RUN && kvType === 'f32')(`kv_store + attention, ${kvType} cache, GQA 9/3 heads x 64, ${splitKv ? 'tiled prefill + split-KV decode' : 'one workgroup per row and head'}: prefills of 70, 7, 64 rows and decode rows`, async () => {
-      const { rand, normal } = seededRandom(`attention ${kvType} split=${splitKv}`);
-      const [nHeads, nKv, headDim] = [9, 3, 64];
-      const qw = nHeads * headDim;
-      const kvw = nKv * headDim;
-      const ctx = 160;
-      const prog = program(
-        [{ name: 'q', width: qw, rows: 'tokens' }, { name: 'k', width: kvw, rows: 'tokens' }, { name: 'v', width: kvw, rows: 'tokens' }, { name: 'att', width: qw, rows: 'tokens' }],
-        [{ op: 'kv_store', layer: 0, k: 'k', v: 'v' }, { op: 'attention', layer: 0, q: 'q', out: 'att', nHeads, nKvHeads: nKv, headDim, scale: 1 / 8 }],
-        'att', [], { type: kvType, layers: 1, width: kvw },
-      );
-      const be = await opBackend(prog, [], { subgroups: false, maxBatch: 70, contextLength: ctx, splitKv, prefillTiles });
-      const kc = new Float32Array(ctx * kvw);
-      const vc = new Float32Array(ctx * kvw);
-      try {
-        let pos = 0;
-        let sumRef = 0;
-        let sumAlt = 0;
-        let n = 0;
-        for (const T of [70, 1, 7, 1, 64, 1, 1]) {
-          const q = randomF32(T * qw, normal, 2);
-          const k = randomF32(T * kvw, normal, 2);
-          const v = randomF32(T * kvw, normal);
-          be.writeActivation('q', q);
-          be.writeActivation('k', k);
-          be.writeActivation('v', v);
-          const got = await be.forward(steps(T, pos));
-          ref.kvStore(kc, vc, k, v, T, pos, kvw, kvType === 'f16');
-          const want = new Float32Array(T * qw);
-          ref.attention(want, q, kc, vc, T, pos, nHeads, nKv, headDim, 1 / 8, kvType === 'f16');
-          const { err, at } = maxScaledError(got, want, 1);
-          // f16: a softmax weight on an f16 rounding boundary may round the other way (one f16 ulp of that
-          // weight times |v|); the mean below is the sharper check.
-          expect(err, `T=${T} at ${pos}: element ${at}: got ${got[at]}, want ${want[at]}`).toBeLessThan(kvType === 'f16' ? 4e-3 : 2e-5);
-          if (kvType === 'f16') {
-            // The f16 numerics (q and softmax weights rounded) must be there: the GPU is much
-            // closer to the reference than to the same attention without those roundings.
-            const alt = new Float32Array(T * qw);
-            ref.attention(alt, q, kc, vc, T, pos, nHeads, nKv, headDim, 1 / 8, false);
-            let dRef = 0;
-            let dAlt = 0;
-            n += want.length;
-            for (let i = 0; i < want.length; i++) {
-              dRef += Math.abs(got[i]! - want[i]!);
-              dAlt += Math.abs(got[i]! - alt[i]!);
+    it.skipIf(F16_RUN && kvType === 'f32')(
+      `kv_store + attention, ${kvType} cache, GQA 9/3 heads x 64, ${splitKv ? 'tiled prefill + split-KV decode' : 'one workgroup per row and head'}: prefills of 70, 7, 64 rows and decode rows`,
+      async () => {
+        const { rand, normal } = seededRandom(`attention ${kvType} split=${splitKv}`);
+        const [nHeads, nKv, headDim] = [9, 3, 64];
+        const qw = nHeads * headDim;
+        const kvw = nKv * headDim;
+        const ctx = 160;
+        const prog = program(
+          [
+            { name: 'q', width: qw, rows: 'tokens' },
+            { name: 'k', width: kvw, rows: 'tokens' },
+            { name: 'v', width: kvw, rows: 'tokens' },
+            { name: 'att', width: qw, rows: 'tokens' },
+          ],
+          [
+            { op: 'kv_store', layer: 0, k: 'k', v: 'v' },
+            { op: 'attention', layer: 0, q: 'q', out: 'att', nHeads, nKvHeads: nKv, headDim, scale: 1 / 8 },
+          ],
+          'att',
+          [],
+          { type: kvType, layers: 1, width: kvw },
+        );
+        const be = await opBackend(prog, [], { subgroups: false, maxBatch: 70, contextLength: ctx, splitKv, prefillTiles });
+        const kc = new Float32Array(ctx * kvw);
+        const vc = new Float32Array(ctx * kvw);
+        try {
+          let pos = 0;
+          let sumRef = 0;
+          let sumAlt = 0;
+          let n = 0;
+          for (const T of [70, 1, 7, 1, 64, 1, 1]) {
+            const q = randomF32(T * qw, normal, 2);
+            const k = randomF32(T * kvw, normal, 2);
+            const v = randomF32(T * kvw, normal);
+            be.writeActivation('q', q);
+            be.writeActivation('k', k);
+            be.writeActivation('v', v);
+            const got = await be.forward(steps(T, pos));
+            ref.kvStore(kc, vc, k, v, T, pos, kvw, kvType === 'f16');
+            const want = new Float32Array(T * qw);
+            ref.attention(want, q, kc, vc, T, pos, nHeads, nKv, headDim, 1 / 8, kvType === 'f16');
+            const { err, at } = maxScaledError(got, want, 1);
+            // f16: a softmax weight on an f16 rounding boundary may round the other way (one f16 ulp of that
+            // weight times |v|); the mean below is the sharper check.
+            expect(err, `T=${T} at ${pos}: element ${at}: got ${got[at]}, want ${want[at]}`).toBeLessThan(kvType === 'f16' ? 4e-3 : 2e-5);
+            if (kvType === 'f16') {
+              // The f16 numerics (q and softmax weights rounded) must be there: the GPU is much
+              // closer to the reference than to the same attention without those roundings.
+              const alt = new Float32Array(T * qw);
+              ref.attention(alt, q, kc, vc, T, pos, nHeads, nKv, headDim, 1 / 8, false);
+              let dRef = 0;
+              let dAlt = 0;
+              n += want.length;
+              for (let i = 0; i < want.length; i++) {
+                dRef += Math.abs(got[i]! - want[i]!);
+                dAlt += Math.abs(got[i]! - alt[i]!);
+              }
+              console.log(
+                `attention f16 T=${T}: max err ${err.toExponential(2)}, mean |gpu - ref| ${(dRef / want.length).toExponential(2)}, mean |gpu - unrounded| ${(dAlt / want.length).toExponential(2)}`,
+              );
+              sumRef += dRef;
+              sumAlt += dAlt;
+              expect(dRef / want.length).toBeLessThan(5e-5);
             }
-            console.log(`attention f16 T=${T}: max err ${err.toExponential(2)}, mean |gpu - ref| ${(dRef / want.length).toExponential(2)}, mean |gpu - unrounded| ${(dAlt / want.length).toExponential(2)}`);
-            sumRef += dRef;
-            sumAlt += dAlt;
-            expect(dRef / want.length).toBeLessThan(5e-5);
+            pos += T;
+            void rand;
           }
-          pos += T;
-          void rand;
+          if (kvType === 'f16') {
+            console.log(`attention f16 overall: mean |gpu - ref| ${(sumRef / n).toExponential(2)}, mean |gpu - unrounded| ${(sumAlt / n).toExponential(2)}`);
+            expect(sumRef).toBeLessThan(sumAlt / 10);
+          }
+        } finally {
+          be.dispose();
         }
-        if (kvType === 'f16') {
-          console.log(`attention f16 overall: mean |gpu - ref| ${(sumRef / n).toExponential(2)}, mean |gpu - unrounded| ${(sumAlt / n).toExponential(2)}`);
-          expect(sumRef).toBeLessThan(sumAlt / 10);
-        }
-      } finally {
-        be.dispose();
-      }
-    });
+      },
+    );
   }
 
   it('kv_store f16 rounds to nearest even like the reference (round trip through attention of one position)', async () => {
     const { normal } = seededRandom('f16 rounding');
     const width = 64;
     const prog = program(
-      [{ name: 'q', width, rows: 'tokens' }, { name: 'k', width, rows: 'tokens' }, { name: 'v', width, rows: 'tokens' }, { name: 'att', width, rows: 'tokens' }],
-      [{ op: 'kv_store', layer: 0, k: 'k', v: 'v' }, { op: 'attention', layer: 0, q: 'q', out: 'att', nHeads: 1, nKvHeads: 1, headDim: width, scale: 1 }],
-      'att', [], { type: 'f16', layers: 1, width },
+      [
+        { name: 'q', width, rows: 'tokens' },
+        { name: 'k', width, rows: 'tokens' },
+        { name: 'v', width, rows: 'tokens' },
+        { name: 'att', width, rows: 'tokens' },
+      ],
+      [
+        { op: 'kv_store', layer: 0, k: 'k', v: 'v' },
+        { op: 'attention', layer: 0, q: 'q', out: 'att', nHeads: 1, nKvHeads: 1, headDim: width, scale: 1 },
+      ],
+      'att',
+      [],
+      { type: 'f16', layers: 1, width },
     );
     const be = await opBackend(prog, [], { subgroups: false, maxBatch: 1 });
     try {
@@ -330,8 +415,14 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
     const { rand, normal } = seededRandom('topk');
     const vocab = 49152;
     const prog = program(
-      [{ name: 'a', width: vocab, rows: 'outputs' }, { name: 'z', width: vocab, rows: 'outputs' }, { name: 'logits', width: vocab, rows: 'outputs' }],
-      [{ op: 'add', a: 'a', b: 'z', out: 'logits' }], 'logits', [],
+      [
+        { name: 'a', width: vocab, rows: 'outputs' },
+        { name: 'z', width: vocab, rows: 'outputs' },
+        { name: 'logits', width: vocab, rows: 'outputs' },
+      ],
+      [{ op: 'add', a: 'a', b: 'z', out: 'logits' }],
+      'logits',
+      [],
     );
     const be = await opBackend(prog, [], { subgroups: false, maxBatch: 1 });
     try {
@@ -346,7 +437,10 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
         const before = be.getCounters();
         const got = await be.forwardTopK(steps(1, 0, false), k);
         const after = be.getCounters();
-        const order = Array.from({ length: vocab }, (_, i) => i).filter((i) => l[i] === l[i]).sort((i, j) => l[j]! - l[i]! || i - j).slice(0, k);
+        const order = Array.from({ length: vocab }, (_, i) => i)
+          .filter((i) => l[i] === l[i])
+          .sort((i, j) => l[j]! - l[i]! || i - j)
+          .slice(0, k);
         expect(Array.from(got.ids)).toEqual(order);
         expect(Array.from(got.logits)).toEqual(order.map((i) => l[i]!));
         expect(after.bytesReadBack - before.bytesReadBack).toBe(8 * k);
@@ -360,8 +454,14 @@ describe.runIf(HAVE_WEBGPU)('WebGPU kernels vs reference', () => {
     const { rand, normal } = seededRandom('argmax');
     const vocab = 49152;
     const prog = program(
-      [{ name: 'a', width: vocab, rows: 'outputs' }, { name: 'z', width: vocab, rows: 'outputs' }, { name: 'logits', width: vocab, rows: 'outputs' }],
-      [{ op: 'add', a: 'a', b: 'z', out: 'logits' }], 'logits', [],
+      [
+        { name: 'a', width: vocab, rows: 'outputs' },
+        { name: 'z', width: vocab, rows: 'outputs' },
+        { name: 'logits', width: vocab, rows: 'outputs' },
+      ],
+      [{ op: 'add', a: 'a', b: 'z', out: 'logits' }],
+      'logits',
+      [],
     );
     const be = await opBackend(prog, [], { subgroups: false, maxBatch: 1 });
     try {

@@ -24,9 +24,13 @@ it('without the optional `webgpu` package, asking for WebGPU says how to add it'
 });
 
 const MODEL = sharedPath('models', 'stories260K.gguf');
-interface Greedy { prompt: string; promptIds: number[]; continuationIds: number[]; continuationText: string }
+interface Greedy {
+  prompt: string;
+  promptIds: number[];
+  continuationIds: number[];
+  continuationText: string;
+}
 const greedy = readSharedJson<Greedy[]>('reference', 'stories260K-greedy.json');
-
 
 describe.runIf(HAVE_WEBGPU)('stories260K on WebGPU', () => {
   let gpu: Model;
@@ -148,7 +152,9 @@ describe.runIf(HAVE_WEBGPU)('WebGPU counters per decoded token (stories260K)', (
         const dispatches = (after.dispatches - before.dispatches) / steps;
         // The f16 configuration (lavapipe) must run the shader-f16 kernels.
         if (F16_RUN) expect(d.shaderF16).toBe('yes');
-        console.log(`stories260K decode, subgroups ${sub}, shader-f16 ${d.shaderF16}: ${dispatches} dispatches/token, weight bytes/token ${d.weightBytesPerToken}, GPU ${d.gpuBytes} B vs file ${d.fileBytes} B + KV ${d.kvCacheBytes} B`);
+        console.log(
+          `stories260K decode, subgroups ${sub}, shader-f16 ${d.shaderF16}: ${dispatches} dispatches/token, weight bytes/token ${d.weightBytesPerToken}, GPU ${d.gpuBytes} B vs file ${d.fileBytes} B + KV ${d.kvCacheBytes} B`,
+        );
         // 1 embed + per layer (rmsnorm, 3 matmul, 2 rope, kv_store, attention (split-KV: stats, values,
         // combine), matmul, add, rmsnorm, 2 matmul, silu_mul, matmul, add) + rmsnorm + matmul + argmax
         expect(dispatches).toBe(1 + hp.blockCount * 18 + 3);

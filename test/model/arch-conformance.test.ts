@@ -72,7 +72,9 @@ describe('architectures against stored llama.cpp outputs (1-layer fixtures)', ()
               }
               if (k >= prompt.length - 1 && same === k - prompt.length + 1 && argmax(row) === greedy[same]) same++;
             }
-            console.log(`${set} ${backend} prompt ${p}: top-1 ${top1}/${prompt.length}, max |Δ| of llama.cpp's top-16 logits ${maxAbs.toExponential(2)}${p === 0 ? `, greedy ${same}/${greedy.length}` : ''}`);
+            console.log(
+              `${set} ${backend} prompt ${p}: top-1 ${top1}/${prompt.length}, max |Δ| of llama.cpp's top-16 logits ${maxAbs.toExponential(2)}${p === 0 ? `, greedy ${same}/${greedy.length}` : ''}`,
+            );
             expect(top1).toBe(prompt.length);
             if (p === 0) expect(same).toBe(greedy.length);
             expect(maxAbs).toBeLessThan(2e-3);

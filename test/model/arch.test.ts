@@ -24,9 +24,14 @@ const tensor = (name: string, shape: number[]): TensorSpec => ({ name, type: GGM
 function tiny(arch: string, o: { meta?: Record<string, WValue>; drop?: string[]; add?: TensorSpec[]; layers?: number } = {}) {
   const base: Record<string, WValue> = {
     'general.architecture': str(arch),
-    [`${arch}.context_length`]: u32(256), [`${arch}.embedding_length`]: u32(16), [`${arch}.block_count`]: u32(o.layers ?? 6),
-    [`${arch}.feed_forward_length`]: u32(32), [`${arch}.attention.head_count`]: u32(2), [`${arch}.attention.head_count_kv`]: u32(1),
-    [`${arch}.attention.layer_norm_rms_epsilon`]: f32(1e-6), [`${arch}.rope.freq_base`]: f32(1e6),
+    [`${arch}.context_length`]: u32(256),
+    [`${arch}.embedding_length`]: u32(16),
+    [`${arch}.block_count`]: u32(o.layers ?? 6),
+    [`${arch}.feed_forward_length`]: u32(32),
+    [`${arch}.attention.head_count`]: u32(2),
+    [`${arch}.attention.head_count_kv`]: u32(1),
+    [`${arch}.attention.layer_norm_rms_epsilon`]: f32(1e-6),
+    [`${arch}.rope.freq_base`]: f32(1e6),
     ...(arch === 'gemma3' ? { 'gemma3.attention.sliding_window': u32(4) } : {}),
     ...o.meta,
   };
@@ -67,7 +72,12 @@ describe('architecture registry', () => {
 
   it('qwen2: q/k/v biases and NeoX rope; a missing bias is named', () => {
     const { program } = plan('qwen2');
-    expect(opsOf(program.ops, 'matmul').filter((m) => m.bias).map((m) => m.bias).slice(0, 3)).toEqual(['blk.0.attn_q.bias', 'blk.0.attn_k.bias', 'blk.0.attn_v.bias']);
+    expect(
+      opsOf(program.ops, 'matmul')
+        .filter((m) => m.bias)
+        .map((m) => m.bias)
+        .slice(0, 3),
+    ).toEqual(['blk.0.attn_q.bias', 'blk.0.attn_k.bias', 'blk.0.attn_v.bias']);
     expect(opsOf(program.ops, 'rope').every((r) => r.mode === 'neox')).toBe(true);
     expect(() => plan('qwen2', { drop: ['blk.2.attn_k.bias'] })).toThrow(/missing tensor blk\.2\.attn_k\.bias/);
   });
@@ -90,7 +100,11 @@ describe('architecture registry', () => {
     expect(att.every((a) => a.scale === 1)).toBe(true);
     const ropes = opsOf(program.ops, 'rope');
     expect(ropes.map((r) => r.base)).toEqual([1e4, 1e4, 1e4, 1e4, 1e4, 1e4, 1e4, 1e4, 1e4, 1e4, 1e6, 1e6]);
-    expect(opsOf(program.ops, 'scale').filter((s) => s.x === 'q').every((s) => s.scale === 1 / Math.sqrt(8))).toBe(true);
+    expect(
+      opsOf(program.ops, 'scale')
+        .filter((s) => s.x === 'q')
+        .every((s) => s.scale === 1 / Math.sqrt(8)),
+    ).toBe(true);
     expect(opsOf(program.ops, 'gelu_mul')).toHaveLength(6);
     expect(opsOf(program.ops, 'rmsnorm').map((r) => r.weight)).toContain('blk.5.post_ffw_norm.weight');
     expect(opsOf(program.ops, 'softcap')).toHaveLength(0);
@@ -106,7 +120,17 @@ describe('architecture registry', () => {
 
   it('phi3: fused qkv and gate-up sliced; long-rope tensors are refused by name', () => {
     const { program } = plan('phi3', { meta: { 'phi3.attention.sliding_window': u32(2047) } });
-    expect(opsOf(program.ops, 'slice').slice(0, 5).map((s) => [s.out, s.offset])).toEqual([['q', 0], ['k', 16], ['v', 24], ['gate', 0], ['up', 32]]);
+    expect(
+      opsOf(program.ops, 'slice')
+        .slice(0, 5)
+        .map((s) => [s.out, s.offset]),
+    ).toEqual([
+      ['q', 0],
+      ['k', 16],
+      ['v', 24],
+      ['gate', 0],
+      ['up', 32],
+    ]);
     expect(opsOf(program.ops, 'attention').every((a) => !a.window && a.scale === 1)).toBe(true);
     expect(() => plan('phi3', { add: [tensor('rope_factors_long.weight', [4])] })).toThrow(/tensor rope_factors_long\.weight is not supported for architecture phi3/);
   });

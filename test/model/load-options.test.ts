@@ -27,7 +27,7 @@ describe.runIf(wasmAvailable() && !F16_RUN)('flashAttention (wasm)', () => {
 requireAdapterUnderCI();
 describe.runIf(HAVE_WEBGPU)('shaderF16 (webgpu)', () => {
   // In the webgpu-f16 project the adapter (lavapipe) has shader-f16, so false turns off a path that would be used.
-  it('false keeps the path without f16, whose greedy tokens are llama.cpp\'s', async () => {
+  it("false keeps the path without f16, whose greedy tokens are llama.cpp's", async () => {
     const off = await loadModel(MODEL, { backend: 'webgpu', shaderF16: false });
     try {
       expect(off.info.backend.shaderF16).toBe(F16_RUN ? 'off' : 'no');

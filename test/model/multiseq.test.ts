@@ -36,7 +36,7 @@ const B = [1, 451, 360, 311];
 const C = [1, 73, 300];
 
 // The webgpu-f16 project (lavapipe, shader-f16 kernels) runs the webgpu cases only.
-const BACKENDS = [...(F16_RUN ? [] : ['reference', 'wasm'] as const), ...(HAVE_WEBGPU ? ['webgpu' as const] : [])] as const;
+const BACKENDS = [...(F16_RUN ? [] : (['reference', 'wasm'] as const)), ...(HAVE_WEBGPU ? ['webgpu' as const] : [])] as const;
 const tolerance = (name: BackendName) => (name === 'reference' ? 1e-5 : 2e-3);
 
 describe('a WebGPU adapter', () => requireAdapterUnderCI());
@@ -105,35 +105,39 @@ describe.each(BACKENDS)('multi-sequence steps on %s', (name) => {
 describe('concurrent generate() calls', () => {
   const prompts = ['Once upon a time', 'The little dog', 'Lily wanted to', 'One day, a bird'];
 
-  it.each(BACKENDS)('are batched into multi-sequence steps and give the tokens they give alone (%s)', async (backend) => {
-    const maxTokens = backend === 'wasm' ? 24 : 12;
-    const alone = await loadModel(MODEL, { backend, contextLength: CTX, threads: 2 });
-    const together = await loadModel(MODEL, { backend, contextLength: CTX, threads: 2, sequences: 3 });
-    try {
-      expect(together.info.sequences).toBe(3);
-      const want: number[][] = [];
-      for (const p of prompts) want.push((await alone.complete(p, { maxTokens, temperature: 0, ignoreEos: true })).tokens);
-      // Four calls on three sequences: the fourth waits for a free one. Two greedy (argmax), two top-k sampled with a seed.
-      const runs = prompts.map((p, i) => together.complete(p, { maxTokens, ignoreEos: true, ...(i % 2 ? { temperature: 0.8, topK: 5, seed: i } : { temperature: 0 }) }));
-      const got = await Promise.all(runs);
-      expect(got[0]!.tokens).toEqual(want[0]);
-      expect(got[2]!.tokens).toEqual(want[2]);
-      // Sampled runs equal the same sampled runs made alone.
-      for (const i of [1, 3]) {
-        const solo = await alone.complete(prompts[i]!, { maxTokens, ignoreEos: true, temperature: 0.8, topK: 5, seed: i });
-        expect(got[i]!.tokens, prompts[i]).toEqual(solo.tokens);
+  it.each(BACKENDS)(
+    'are batched into multi-sequence steps and give the tokens they give alone (%s)',
+    async (backend) => {
+      const maxTokens = backend === 'wasm' ? 24 : 12;
+      const alone = await loadModel(MODEL, { backend, contextLength: CTX, threads: 2 });
+      const together = await loadModel(MODEL, { backend, contextLength: CTX, threads: 2, sequences: 3 });
+      try {
+        expect(together.info.sequences).toBe(3);
+        const want: number[][] = [];
+        for (const p of prompts) want.push((await alone.complete(p, { maxTokens, temperature: 0, ignoreEos: true })).tokens);
+        // Four calls on three sequences: the fourth waits for a free one. Two greedy (argmax), two top-k sampled with a seed.
+        const runs = prompts.map((p, i) => together.complete(p, { maxTokens, ignoreEos: true, ...(i % 2 ? { temperature: 0.8, topK: 5, seed: i } : { temperature: 0 }) }));
+        const got = await Promise.all(runs);
+        expect(got[0]!.tokens).toEqual(want[0]);
+        expect(got[2]!.tokens).toEqual(want[2]);
+        // Sampled runs equal the same sampled runs made alone.
+        for (const i of [1, 3]) {
+          const solo = await alone.complete(prompts[i]!, { maxTokens, ignoreEos: true, temperature: 0.8, topK: 5, seed: i });
+          expect(got[i]!.tokens, prompts[i]).toEqual(solo.tokens);
+        }
+        const c = together.batchCounters;
+        // the three first calls' steps ran together (prefill and every decode step but the last ones)
+        expect(c.multiSequenceSteps).toBeGreaterThanOrEqual(maxTokens - 1);
+        // A follow-up prompt extending one of them reuses that sequence's cache.
+        const follow = await together.complete([...got[2]!.promptTokens, ...got[2]!.tokens], { maxTokens: 2, temperature: 0 });
+        expect(follow.stats.promptTokensEvaluated).toBe(1);
+      } finally {
+        await alone.dispose();
+        await together.dispose();
       }
-      const c = together.batchCounters;
-      // the three first calls' steps ran together (prefill and every decode step but the last ones)
-      expect(c.multiSequenceSteps).toBeGreaterThanOrEqual(maxTokens - 1);
-      // A follow-up prompt extending one of them reuses that sequence's cache.
-      const follow = await together.complete([...got[2]!.promptTokens, ...got[2]!.tokens], { maxTokens: 2, temperature: 0 });
-      expect(follow.stats.promptTokensEvaluated).toBe(1);
-    } finally {
-      await alone.dispose();
-      await together.dispose();
-    }
-  }, 120_000);
+    },
+    120_000,
+  );
 
   it('evaluate() runs alongside a generation (all-logits steps run alone) and matches a one-sequence model', async () => {
     const one = await loadModel(MODEL, { backend: 'reference', contextLength: CTX });
@@ -196,11 +200,16 @@ describe('webgpu', () => {
       const wantTop = await one.forwardTopK({ tokens: next, pos: A.length, allLogits: false }, 5);
       const gotTop = await two.forwardTopK({ tokens: next, pos: A.length, allLogits: false, seq: 1 }, 5);
       expect([...gotTop.ids]).toEqual([...wantTop.ids]);
-      expect(await two.forwardArgmax({ tokens: Int32Array.of(wantTop.ids[0]!), pos: A.length + 1, allLogits: false, seq: 1 }))
-        .toBe(await one.forwardArgmax({ tokens: Int32Array.of(wantTop.ids[0]!), pos: A.length + 1, allLogits: false }));
-      await expect(two.forward({ tokens: Int32Array.of(1, 2), pos: 0, allLogits: false, rows: { seqs: Int32Array.of(0, 1), positions: Int32Array.of(0, CTX), outputs: Int32Array.of(1) } })).rejects.toThrow(/position 64/);
+      expect(await two.forwardArgmax({ tokens: Int32Array.of(wantTop.ids[0]!), pos: A.length + 1, allLogits: false, seq: 1 })).toBe(
+        await one.forwardArgmax({ tokens: Int32Array.of(wantTop.ids[0]!), pos: A.length + 1, allLogits: false }),
+      );
+      await expect(
+        two.forward({ tokens: Int32Array.of(1, 2), pos: 0, allLogits: false, rows: { seqs: Int32Array.of(0, 1), positions: Int32Array.of(0, CTX), outputs: Int32Array.of(1) } }),
+      ).rejects.toThrow(/position 64/);
       await expect(two.forward({ tokens: Int32Array.of(1), pos: 0, allLogits: false, seq: 2 })).rejects.toThrow(/sequence 2 is outside the 2/);
-      await expect(two.forwardArgmax({ tokens: Int32Array.of(1), pos: 0, allLogits: false, rows: { seqs: Int32Array.of(0), positions: Int32Array.of(0), outputs: Int32Array.of(0) } })).rejects.toThrow(/single-sequence steps only/);
+      await expect(two.forwardArgmax({ tokens: Int32Array.of(1), pos: 0, allLogits: false, rows: { seqs: Int32Array.of(0), positions: Int32Array.of(0), outputs: Int32Array.of(0) } })).rejects.toThrow(
+        /single-sequence steps only/,
+      );
       // A sequence-0 decode step records the same work on a two-sequence cache as on a one-sequence one.
       const work = async (b: WebGPUBackend) => {
         await b.forward({ tokens: Int32Array.from(B), pos: 0, allLogits: false });
@@ -213,10 +222,17 @@ describe('webgpu', () => {
       expect(await work(two)).toEqual(single);
       // A decode step of three sequences (one token each) in one submit.
       const c0 = two.getCounters();
-      await two.forward({ tokens: Int32Array.of(5, 6, 7), pos: 0, allLogits: false, rows: { seqs: Int32Array.of(0, 1, 0), positions: Int32Array.of(B.length + 1, A.length + 2, B.length + 2), outputs: Int32Array.of(0, 1, 2) } });
+      await two.forward({
+        tokens: Int32Array.of(5, 6, 7),
+        pos: 0,
+        allLogits: false,
+        rows: { seqs: Int32Array.of(0, 1, 0), positions: Int32Array.of(B.length + 1, A.length + 2, B.length + 2), outputs: Int32Array.of(0, 1, 2) },
+      });
       const c1 = two.getCounters();
       expect(c1.submits - c0.submits).toBe(1);
-      console.log(`webgpu stories260K decode step: one sequence ${single[0]} dispatches, ${single[1]} submit; three sequences (one token each, output head in chunks of 2) ${c1.dispatches - c0.dispatches} dispatches, ${c1.submits - c0.submits} submit`);
+      console.log(
+        `webgpu stories260K decode step: one sequence ${single[0]} dispatches, ${single[1]} submit; three sequences (one token each, output head in chunks of 2) ${c1.dispatches - c0.dispatches} dispatches, ${c1.submits - c0.submits} submit`,
+      );
     } finally {
       one.dispose();
       two.dispose();
@@ -229,22 +245,29 @@ describe('webgpu', () => {
 const SMOL = path.join(REPO_ROOT, 'fixtures', 'generated', 'smollm2-135m-1l-q8_0.gguf');
 
 describe.runIf(HAVE_WEBGPU && !F16_RUN)('webgpu, 1-layer SmolLM2-shaped fixture', () => {
-  it.runIf(existsSync(SMOL))('two concurrent greedy generations give the tokens each gives alone', async () => {
-    const alone = await loadModel(SMOL, { backend: 'webgpu', contextLength: CTX });
-    const together = await loadModel(SMOL, { backend: 'webgpu', contextLength: CTX, sequences: 2 });
-    try {
-      const prompts = [[1, 504, 2365, 282, 253, 1345, 28, 665], [1, 38, 7021, 314]];
-      const opts = { maxTokens: 4, temperature: 0, ignoreEos: true };
-      const want = [];
-      for (const p of prompts) want.push((await alone.complete(p, opts)).tokens);
-      const got = await Promise.all(prompts.map((p) => together.complete(p, opts)));
-      expect(got.map((g) => g.tokens)).toEqual(want);
-      expect(together.batchCounters.multiSequenceSteps).toBeGreaterThanOrEqual(opts.maxTokens - 1);
-    } finally {
-      await alone.dispose();
-      await together.dispose();
-    }
-  }, 120_000);
+  it.runIf(existsSync(SMOL))(
+    'two concurrent greedy generations give the tokens each gives alone',
+    async () => {
+      const alone = await loadModel(SMOL, { backend: 'webgpu', contextLength: CTX });
+      const together = await loadModel(SMOL, { backend: 'webgpu', contextLength: CTX, sequences: 2 });
+      try {
+        const prompts = [
+          [1, 504, 2365, 282, 253, 1345, 28, 665],
+          [1, 38, 7021, 314],
+        ];
+        const opts = { maxTokens: 4, temperature: 0, ignoreEos: true };
+        const want = [];
+        for (const p of prompts) want.push((await alone.complete(p, opts)).tokens);
+        const got = await Promise.all(prompts.map((p) => together.complete(p, opts)));
+        expect(got.map((g) => g.tokens)).toEqual(want);
+        expect(together.batchCounters.multiSequenceSteps).toBeGreaterThanOrEqual(opts.maxTokens - 1);
+      } finally {
+        await alone.dispose();
+        await together.dispose();
+      }
+    },
+    120_000,
+  );
 });
 
 describe('host-side selection', () => {
@@ -260,6 +283,9 @@ describe('host-side selection', () => {
   it('checkStep counts output rows', () => {
     const lim = { maxBatch: 8, contextLength: 16, sequences: 2 };
     expect(checkStep({ tokens: Int32Array.of(1, 2, 3), pos: 0, allLogits: true }, lim)).toEqual({ T: 3, nOut: 3 });
-    expect(checkStep({ tokens: Int32Array.of(1, 2), pos: 0, allLogits: false, rows: { seqs: Int32Array.of(0, 1), positions: Int32Array.of(3, 0), outputs: Int32Array.of(0, 1) } }, lim)).toEqual({ T: 2, nOut: 2 });
+    expect(checkStep({ tokens: Int32Array.of(1, 2), pos: 0, allLogits: false, rows: { seqs: Int32Array.of(0, 1), positions: Int32Array.of(3, 0), outputs: Int32Array.of(0, 1) } }, lim)).toEqual({
+      T: 2,
+      nOut: 2,
+    });
   });
 });

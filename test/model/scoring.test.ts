@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AbortError } from '../../src/generate/errors.js';
-import {
-  encodeLogProbRow,
-  klDivergence,
-  logProbRowWidth,
-  negLogProb,
-  openLogProbsFile,
-  perplexityOfTokens,
-  ScoringError,
-  type ScoringEngine,
-} from '../../src/model/scoring.js';
+import { encodeLogProbRow, klDivergence, logProbRowWidth, negLogProb, openLogProbsFile, perplexityOfTokens, ScoringError, type ScoringEngine } from '../../src/model/scoring.js';
 
 /** Deterministic logits from (position, token at position, previous token): any chunking mistake changes the result. */
 function fakeLogits(pos: number, tok: number, prev: number, nVocab: number, out: Float32Array): void {

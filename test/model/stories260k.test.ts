@@ -10,8 +10,17 @@ import { readSharedJson, sharedPath } from '../helpers/shared.js';
 
 const MODEL = sharedPath('models', 'stories260K.gguf');
 
-interface Greedy { prompt: string; promptIds: number[]; continuationIds: number[]; continuationText: string }
-interface LogitsRef { prompt: string; tokens: number[]; shape: [number, number] }
+interface Greedy {
+  prompt: string;
+  promptIds: number[];
+  continuationIds: number[];
+  continuationText: string;
+}
+interface LogitsRef {
+  prompt: string;
+  tokens: number[];
+  shape: [number, number];
+}
 
 describe('stories260K against llama.cpp (reference backend)', () => {
   let model: Model;
@@ -47,9 +56,7 @@ describe('stories260K against llama.cpp (reference backend)', () => {
       const [positions, nVocab] = ref.shape;
       expect(want.length).toBe(positions * nVocab);
       const got = await model.evaluate(ref.tokens);
-      const rows = Array.from({ length: positions }, (_, k) =>
-        compareRow(want.subarray(k * nVocab, (k + 1) * nVocab), got.subarray(k * nVocab, (k + 1) * nVocab)),
-      );
+      const rows = Array.from({ length: positions }, (_, k) => compareRow(want.subarray(k * nVocab, (k + 1) * nVocab), got.subarray(k * nVocab, (k + 1) * nVocab)));
       const maxAbs = Math.max(...rows.map((r) => r.maxAbs));
       const meanKl = rows.reduce((s, r) => s + r.kl, 0) / positions;
       console.log(`stories260K-${name}: max|Δ| per position ${rows.map((r) => r.maxAbs.toExponential(1)).join(' ')}; mean KL ${meanKl.toExponential(2)}`);

@@ -1,22 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GGML_TYPES, GGMLType, ggmlType } from '../../src/gguf/types.js';
-import {
-  bf16ToF32,
-  dequantizableTypes,
-  dequantize,
-  dequantizeRow,
-  f16ToF32,
-  isDequantizable,
-} from '../../src/quant/index.js';
-import {
-  decodeBytes,
-  decodeF32Bits,
-  firstBitMismatch,
-  hex32,
-  loadQuantVectors,
-  type QuantCase,
-  type QuantVectorFile,
-} from './quant-vectors.js';
+import { bf16ToF32, dequantizableTypes, dequantize, dequantizeRow, f16ToF32, isDequantizable } from '../../src/quant/index.js';
+import { decodeBytes, decodeF32Bits, firstBitMismatch, hex32, loadQuantVectors, type QuantCase, type QuantVectorFile } from './quant-vectors.js';
 
 const files = loadQuantVectors();
 
@@ -64,21 +49,18 @@ describe.each(files.map((f) => [f.type, f] as [string, QuantVectorFile]))('dequa
     if (msg) expect.fail(msg);
   });
 
-  it.each(file.cases.map((c) => [c.name, c] as [string, QuantCase]))(
-    'case %s is bit-exact in one call from odd byte offsets',
-    (_name, c) => {
-      const q = decodeBytes(c.quantizedBase64);
-      const expected = decodeF32Bits(c.dequantizedF32Base64);
-      const n = c.nRows * c.nPerRow;
-      for (const offset of [1, 3]) {
-        const buf = new Uint8Array(q.length + offset + 5);
-        buf.set(q, offset);
-        const out = dequantize(file.ggmlTypeId, buf.subarray(offset, offset + q.length), n);
-        const msg = mismatchMessage(type, c, expected, out, ` (byteOffset ${offset}, one call over all rows)`);
-        if (msg) expect.fail(msg);
-      }
-    },
-  );
+  it.each(file.cases.map((c) => [c.name, c] as [string, QuantCase]))('case %s is bit-exact in one call from odd byte offsets', (_name, c) => {
+    const q = decodeBytes(c.quantizedBase64);
+    const expected = decodeF32Bits(c.dequantizedF32Base64);
+    const n = c.nRows * c.nPerRow;
+    for (const offset of [1, 3]) {
+      const buf = new Uint8Array(q.length + offset + 5);
+      buf.set(q, offset);
+      const out = dequantize(file.ggmlTypeId, buf.subarray(offset, offset + q.length), n);
+      const msg = mismatchMessage(type, c, expected, out, ` (byteOffset ${offset}, one call over all rows)`);
+      if (msg) expect.fail(msg);
+    }
+  });
 });
 
 function vectorFile(type: string): QuantVectorFile {
@@ -165,11 +147,24 @@ describe('dequantizeRow API', () => {
     for (const info of GGML_TYPES) {
       if (info.dequantizable) expect(isDequantizable(info.id), info.name).toBe(true);
     }
-    expect(dequantizableTypes()).toEqual(
-      [GGMLType.F32, GGMLType.F16, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q8_0,
-        GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.Q8_K,
-        GGMLType.IQ4_NL, GGMLType.IQ4_XS, GGMLType.BF16],
-    );
+    expect(dequantizableTypes()).toEqual([
+      GGMLType.F32,
+      GGMLType.F16,
+      GGMLType.Q4_0,
+      GGMLType.Q4_1,
+      GGMLType.Q5_0,
+      GGMLType.Q5_1,
+      GGMLType.Q8_0,
+      GGMLType.Q2_K,
+      GGMLType.Q3_K,
+      GGMLType.Q4_K,
+      GGMLType.Q5_K,
+      GGMLType.Q6_K,
+      GGMLType.Q8_K,
+      GGMLType.IQ4_NL,
+      GGMLType.IQ4_XS,
+      GGMLType.BF16,
+    ]);
   });
 
   it('throws a RangeError naming unsupported types', () => {

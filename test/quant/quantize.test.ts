@@ -52,7 +52,7 @@ describe('quantizer entry points', () => {
     expect(() => quantizeChunk(GGMLType.Q8_0, new Float32Array(32), new Uint8Array(10), 1, 32)).toThrow(/bytes/);
   });
 
-  it('round-trips through the dequantizer within the type\'s error on random rows', () => {
+  it("round-trips through the dequantizer within the type's error on random rows", () => {
     const seed = (Date.now() % 100000) | 0;
     console.log(`quantize round-trip seed ${seed}`);
     let s = seed >>> 0;

@@ -56,7 +56,10 @@ describe('OpenAI API through the openai client', () => {
   });
 
   it('streamed chat: role first, deltas add up to the plain answer, finish_reason, usage chunk, [DONE]', async () => {
-    const messages = [{ role: 'system' as const, content: 'You are kind.' }, { role: 'user' as const, content: 'Once upon a time' }];
+    const messages = [
+      { role: 'system' as const, content: 'You are kind.' },
+      { role: 'user' as const, content: 'Once upon a time' },
+    ];
     const plain = await client.chat.completions.create({ model: 'm', messages, max_tokens: 20, ...greedy });
     const stream = await client.chat.completions.create({ model: 'm', messages, max_tokens: 20, ...greedy, stream: true, stream_options: { include_usage: true } });
     let text = '';
@@ -130,7 +133,10 @@ describe('OpenAI API through the openai client', () => {
       stop: ['\n\n', 'The end'],
       user: 'someone',
       // @ts-expect-error llama-server's fields and an unknown one
-      top_k: 20, min_p: 0.1, repeat_penalty: 1.1, something_new: { x: 1 },
+      top_k: 20,
+      min_p: 0.1,
+      repeat_penalty: 1.1,
+      something_new: { x: 1 },
     });
     expect(r.choices[0]!.message.content).toBeTypeOf('string');
     // Same seed, same answer.
@@ -141,7 +147,10 @@ describe('OpenAI API through the openai client', () => {
 
 describe('errors', () => {
   const expectError = async (p: Promise<unknown>, status: number, message: RegExp) => {
-    const e = (await p.then(() => undefined, (x: unknown) => x)) as InstanceType<typeof OpenAI.APIError>;
+    const e = (await p.then(
+      () => undefined,
+      (x: unknown) => x,
+    )) as InstanceType<typeof OpenAI.APIError>;
     expect(e, 'the request should fail').toBeInstanceOf(OpenAI.APIError);
     expect(e.status).toBe(status);
     expect(e.message).toMatch(message);
@@ -296,9 +305,15 @@ describe('loading, auth, infill', () => {
     const s = await start(model, { apiKey: 'sekrit' });
     try {
       const bad = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'wrong', maxRetries: 0 });
-      const e = await bad.models.list().then(() => undefined, (x: unknown) => x);
+      const e = await bad.models.list().then(
+        () => undefined,
+        (x: unknown) => x,
+      );
       expect(e).toBeUndefined(); // /v1/models is public, as in llama-server
-      const e2 = (await bad.completions.create({ model: 'm', prompt: 'x', max_tokens: 1 }).then(() => undefined, (x: unknown) => x)) as InstanceType<typeof OpenAI.APIError>;
+      const e2 = (await bad.completions.create({ model: 'm', prompt: 'x', max_tokens: 1 }).then(
+        () => undefined,
+        (x: unknown) => x,
+      )) as InstanceType<typeof OpenAI.APIError>;
       expect(e2).toBeInstanceOf(OpenAI.AuthenticationError);
       expect(e2.status).toBe(401);
       expect((await post(`${s.url}/v1/completions`, { prompt: 'x', max_tokens: 1 })).status).toBe(401);
@@ -316,8 +331,17 @@ describe('loading, auth, infill', () => {
     const file = path.join(dir, 'fim.gguf');
     const src = await openGGUF(STORIES);
     try {
-      const meta = [...metadataOf(src), ['tokenizer.ggml.fim_pre_token_id', gv.u32(300)], ['tokenizer.ggml.fim_suf_token_id', gv.u32(301)], ['tokenizer.ggml.fim_mid_token_id', gv.u32(302)]] as ReturnType<typeof metadataOf>;
-      await writeGGUF(file, meta, src.tensors.map((t) => ({ name: t.name, typeId: t.typeId, shape: t.shape, data: () => tensorChunks(src, t.name) })));
+      const meta = [
+        ...metadataOf(src),
+        ['tokenizer.ggml.fim_pre_token_id', gv.u32(300)],
+        ['tokenizer.ggml.fim_suf_token_id', gv.u32(301)],
+        ['tokenizer.ggml.fim_mid_token_id', gv.u32(302)],
+      ] as ReturnType<typeof metadataOf>;
+      await writeGGUF(
+        file,
+        meta,
+        src.tensors.map((t) => ({ name: t.name, typeId: t.typeId, shape: t.shape, data: () => tensorChunks(src, t.name) })),
+      );
     } finally {
       src.close();
     }
@@ -337,7 +361,14 @@ describe('loading, auth, infill', () => {
       // Extra context (no FIM_SEP token in this vocabulary: a snippet separator, then the text) goes
       // first, within n_ctx - n_batch - 2 * n_predict = 1024 - 512 - 16 tokens.
       const extra = [...plain('\n\n--- snippet ---\n\n'), ...plain('Lily had a cat.')];
-      const r2 = await post(`${s.url}/infill`, { input_extra: [{ filename: 'a.txt', text: 'Lily had a cat.' }], input_prefix: 'Once upon', prompt: ' a', input_suffix: ' there was', n_predict: 8, temperature: 0 });
+      const r2 = await post(`${s.url}/infill`, {
+        input_extra: [{ filename: 'a.txt', text: 'Lily had a cat.' }],
+        input_prefix: 'Once upon',
+        prompt: ' a',
+        input_suffix: ' there was',
+        n_predict: 8,
+        temperature: 0,
+      });
       expect(r2.json.tokens_evaluated).toBe(extra.length + want.length);
       expect(r2.json.content).toBe((await fim.complete([...extra, ...want], { temperature: 0, maxTokens: 8 })).text);
       expect((await post(`${s.url}/infill`, { input_extra: 'x' })).json.error.message).toMatch(/'input_extra' must be an array/);

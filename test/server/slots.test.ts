@@ -26,7 +26,16 @@ function fakeModel(log: number[][], gate: () => Promise<void> = async () => {}, 
           tokens.push(900 + i);
           yield { text: `t${i}`, tokenId: 900 + i };
         }
-        const stats = { promptTokens: ids.length, promptTokensEvaluated: ids.length, generatedTokens: n, prefillMs: 1, decodeMs: 1, prefillTokensPerSecond: 1, decodeTokensPerSecond: 1, timeToFirstTokenMs: 1 };
+        const stats = {
+          promptTokens: ids.length,
+          promptTokensEvaluated: ids.length,
+          generatedTokens: n,
+          prefillMs: 1,
+          decodeMs: 1,
+          prefillTokensPerSecond: 1,
+          decodeTokensPerSecond: 1,
+          timeToFirstTokenMs: 1,
+        };
         return { text: tokens.map((_, i) => `t${i}`).join(''), tokens, promptTokens: ids, finishReason: 'length', stats };
       }
       return new GenerationStream(run());
@@ -53,12 +62,15 @@ describe('Scheduler', () => {
     expect(e.slotId).toBe(2);
   });
 
-  it('runs the occupied slots\' requests at once, each on its slot\'s model sequence; the queue is bounded (503)', async () => {
+  it("runs the occupied slots' requests at once, each on its slot's model sequence; the queue is bounded (503)", async () => {
     const log: number[][] = [];
     const seqs: (number | undefined)[] = [];
     let open!: () => void;
     let gateOpen = new Promise<void>((r) => (open = r));
-    const s = new Scheduler(fakeModel(log, () => gateOpen, 2, seqs), { parallel: 2, queueSize: 1, maxBatch: 512 });
+    const s = new Scheduler(
+      fakeModel(log, () => gateOpen, 2, seqs),
+      { parallel: 2, queueSize: 1, maxBatch: 512 },
+    );
     const p1 = s.submit(task([1]));
     const p2 = s.submit(task([2]));
     const p3 = s.submit(task([3]));
@@ -82,7 +94,10 @@ describe('Scheduler', () => {
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));
     let passed = 0;
-    const s = new Scheduler(fakeModel([], async () => (passed++ >= 1 ? gate : undefined)), { parallel: 1, queueSize: 2, maxBatch: 512 });
+    const s = new Scheduler(
+      fakeModel([], async () => (passed++ >= 1 ? gate : undefined)),
+      { parallel: 1, queueSize: 2, maxBatch: 512 },
+    );
     const running = new AbortController();
     const waiting = new AbortController();
     const p1 = s.submit(task([1], running.signal, 100));
@@ -102,7 +117,10 @@ describe('Scheduler', () => {
 
   it('with fewer model sequences than slots, the model chooses the sequence', async () => {
     const seqs: (number | undefined)[] = [];
-    const s = new Scheduler(fakeModel([], async () => {}, 1, seqs), { parallel: 2, queueSize: 0, maxBatch: 512 });
+    const s = new Scheduler(
+      fakeModel([], async () => {}, 1, seqs),
+      { parallel: 2, queueSize: 0, maxBatch: 512 },
+    );
     await Promise.all([s.submit(task([1])), s.submit(task([2]))]);
     expect(seqs).toEqual([undefined, undefined]);
   });

@@ -19,7 +19,12 @@ describe.skipIf(!existsSync(SMOLLM) && !process.env.CI)('tools on SmolLM2 1-laye
     const { server, url } = await start(model, { chatTemplate: readFileSync(sharedPath('templates', 'Qwen-Qwen2.5-7B-Instruct.jinja'), 'utf8'), parallel: 1 });
     try {
       const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
-      const parameters = { type: 'object', properties: { city: { enum: ['Paris', 'Rome'] }, days: { type: 'integer', minimum: 1, maximum: 7 } }, required: ['city', 'days'], additionalProperties: false };
+      const parameters = {
+        type: 'object',
+        properties: { city: { enum: ['Paris', 'Rome'] }, days: { type: 'integer', minimum: 1, maximum: 7 } },
+        required: ['city', 'days'],
+        additionalProperties: false,
+      };
       const validate = new Ajv2020.default({ strict: false }).compile(parameters);
       for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
         const r = await client.chat.completions.create({

@@ -28,7 +28,11 @@ let qwenUrl = '';
 
 beforeAll(async () => {
   model = await loadModel(STORIES, { contextLength: 2048 });
-  for (const [name, template] of [['qwen', QWEN], ['llama', LLAMA], ['mistral', MISTRAL]] as const) {
+  for (const [name, template] of [
+    ['qwen', QWEN],
+    ['llama', LLAMA],
+    ['mistral', MISTRAL],
+  ] as const) {
     const { server, url } = await start(model, { chatTemplate: template, parallel: 1 });
     servers.push(server);
     clients[name] = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
@@ -77,7 +81,16 @@ describe('tool_choice required / named', () => {
 
   it('a named function is always that function', async () => {
     for (const seed of [4, 5, 6]) {
-      const r = await clients.qwen!.chat.completions.create({ model: 'm', messages: user, tools, tool_choice: { type: 'function', function: { name: 'get_time' } }, parallel_tool_calls: false, seed, temperature: 1, max_tokens: 300 });
+      const r = await clients.qwen!.chat.completions.create({
+        model: 'm',
+        messages: user,
+        tools,
+        tool_choice: { type: 'function', function: { name: 'get_time' } },
+        parallel_tool_calls: false,
+        seed,
+        temperature: 1,
+        max_tokens: 300,
+      });
       const calls = r.choices[0]!.message.tool_calls ?? [];
       expect(calls.length, JSON.stringify(r.choices[0])).toBeGreaterThan(0);
       for (const c of calls) {
@@ -90,7 +103,10 @@ describe('tool_choice required / named', () => {
 
   it('tool schemas with their own $defs / $ref (as pydantic writes them) constrain and validate', async () => {
     const params = {
-      $defs: { Unit: { enum: ['C', 'F'] }, Place: { type: 'object', properties: { city: { enum: ['Oslo', 'Lima'] }, unit: { $ref: '#/$defs/Unit' } }, required: ['city', 'unit'], additionalProperties: false } },
+      $defs: {
+        Unit: { enum: ['C', 'F'] },
+        Place: { type: 'object', properties: { city: { enum: ['Oslo', 'Lima'] }, unit: { $ref: '#/$defs/Unit' } }, required: ['city', 'unit'], additionalProperties: false },
+      },
       type: 'object',
       properties: { place: { $ref: '#/$defs/Place' } },
       required: ['place'],
@@ -99,7 +115,16 @@ describe('tool_choice required / named', () => {
     const validate = ajv.compile(params);
     const tool = { type: 'function' as const, function: { name: 'forecast', parameters: params } };
     for (const seed of [1, 2]) {
-      const r = await clients.qwen!.chat.completions.create({ model: 'm', messages: user, tools: [tool, time], tool_choice: { type: 'function', function: { name: 'forecast' } }, parallel_tool_calls: false, seed, temperature: 1, max_tokens: 200 });
+      const r = await clients.qwen!.chat.completions.create({
+        model: 'm',
+        messages: user,
+        tools: [tool, time],
+        tool_choice: { type: 'function', function: { name: 'forecast' } },
+        parallel_tool_calls: false,
+        seed,
+        temperature: 1,
+        max_tokens: 200,
+      });
       const call = r.choices[0]!.message.tool_calls![0]!;
       if (call.type !== 'function') throw new Error('not a function call');
       expect(validate(JSON.parse(call.function.arguments)), call.function.arguments).toBe(true);
@@ -130,7 +155,15 @@ describe('tool_choice required / named', () => {
   it('round trip: call, tool result, final answer (streamed and not), on each template', async () => {
     for (const name of ['qwen', 'llama', 'mistral']) {
       const client = clients[name]!;
-      const first = await client.chat.completions.create({ model: 'm', messages: user, tools, tool_choice: { type: 'function', function: { name: 'get_weather' } }, parallel_tool_calls: false, seed: 2, max_tokens: 200 });
+      const first = await client.chat.completions.create({
+        model: 'm',
+        messages: user,
+        tools,
+        tool_choice: { type: 'function', function: { name: 'get_weather' } },
+        parallel_tool_calls: false,
+        seed: 2,
+        max_tokens: 200,
+      });
       const call = first.choices[0]!.message.tool_calls![0]!;
       const messages = [...user, first.choices[0]!.message, { role: 'tool' as const, tool_call_id: call.id, content: 'sunny, 24 degrees' }];
       const final = await client.chat.completions.create({ model: 'm', messages, tools, seed: 2, temperature: 0, max_tokens: 12 });
@@ -172,7 +205,8 @@ describe('renders of tools and tool messages', () => {
     { role: 'tool', tool_call_id: 'abcdefghi', content: 'sunny' },
   ];
   const render = (t: string) => renderChatTemplate(t, msgs, { addGenerationPrompt: true, variables: { tools: [tool] } });
-  const toolJson = '{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}';
+  const toolJson =
+    '{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}';
 
   it('Qwen2.5', () => {
     expect(render(QWEN)).toBe(
@@ -195,7 +229,11 @@ describe('renders of tools and tool messages', () => {
     const out = render(LLAMA);
     expect(out.startsWith('<|start_header_id|>system<|end_header_id|>\n\nEnvironment: ipython\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|>')).toBe(true);
     expect(out).toContain('Respond in the format {"name": function name, "parameters": dictionary of argument name and its value}.Do not use variables.\n\n{\n    "type": "function",\n');
-    expect(out.endsWith('Weather in Paris?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n{"name": "get_weather", "parameters": {"city": "Paris"}}<|eot_id|><|start_header_id|>ipython<|end_header_id|>\n\n"sunny"<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n')).toBe(true);
+    expect(
+      out.endsWith(
+        'Weather in Paris?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n{"name": "get_weather", "parameters": {"city": "Paris"}}<|eot_id|><|start_header_id|>ipython<|end_header_id|>\n\n"sunny"<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n',
+      ),
+    ).toBe(true);
   });
 });
 
@@ -232,10 +270,14 @@ describe('ChatOutput: reasoning and calls from streamed text', () => {
 
   it('auto: Hermes calls after reasoning become tool_calls; plain text streams as content', () => {
     const x = plainX({ tools: [weather] });
-    const text = '<think>Need weather.</think>\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome", "celsius": true}}\n</tool_call>\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "celsius": false}}\n</tool_call>';
+    const text =
+      '<think>Need weather.</think>\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome", "celsius": true}}\n</tool_call>\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "celsius": false}}\n</tool_call>';
     const { out, sum } = run(x, text);
     expect(sum).toEqual({ reasoning: 'Need weather.', content: '', calls: 2 });
-    expect(out.toolCalls.map((c) => JSON.parse(c.function.arguments))).toEqual([{ city: 'Rome', celsius: true }, { city: 'Paris', celsius: false }]);
+    expect(out.toolCalls.map((c) => JSON.parse(c.function.arguments))).toEqual([
+      { city: 'Rome', celsius: true },
+      { city: 'Paris', celsius: false },
+    ]);
     expect(run(plainX({ tools: [weather], parallel_tool_calls: false }), text).sum.calls).toBe(1);
     const prose = run(x, 'It is sunny.');
     expect(prose.sum).toEqual({ reasoning: '', content: 'It is sunny.', calls: 0 });
@@ -279,7 +321,13 @@ describe('reasoning through the server (Qwen3-style template)', () => {
       expect((off.choices[0]!.message as { reasoning_content?: string }).reasoning_content).toBeUndefined();
       expect(off.usage!.prompt_tokens).toBeGreaterThan(thinking.usage!.prompt_tokens);
       // Constrained output is the answer itself, even after an opened <think>.
-      const json = await client.chat.completions.create({ ...req, max_tokens: 60, seed: 1, temperature: 1, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { enum: ['yes', 'no'] } } } });
+      const json = await client.chat.completions.create({
+        ...req,
+        max_tokens: 60,
+        seed: 1,
+        temperature: 1,
+        response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { enum: ['yes', 'no'] } } },
+      });
       expect(JSON.parse(json.choices[0]!.message.content!)).toMatch(/^(yes|no)$/);
       const s = await client.chat.completions.create({ ...req, stream: true });
       let streamed = '';

@@ -2,15 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { openGGUF } from '../../src/gguf/reader.js';
 import { loadTokenizer } from '../../src/model/model.js';
-import {
-  BpeTokenizer,
-  PreTokenizer,
-  PRE_TOKENIZER_NAMES,
-  preTokenizerSpec,
-  UNSUPPORTED_PRE_TOKENIZERS,
-  TokenizerError,
-  type Tokenizer,
-} from '../../src/tokenizer/index.js';
+import { BpeTokenizer, PreTokenizer, PRE_TOKENIZER_NAMES, preTokenizerSpec, UNSUPPORTED_PRE_TOKENIZERS, TokenizerError, type Tokenizer } from '../../src/tokenizer/index.js';
 import { sharedPath } from '../helpers/shared.js';
 import { BPE_VOCABS } from './helpers.js';
 
@@ -21,7 +13,12 @@ function readCases(file: string): Array<{ text: string; ids: number[] }> {
   const out = readFileSync(file + '.out', 'utf8').split('\n');
   expect(out.pop()).toBe('');
   expect(out.length).toBe(inp.length);
-  return inp.map((text, i) => ({ text, ids: out[i]!.split(' ').filter((s) => s !== '').map(Number) }));
+  return inp.map((text, i) => ({
+    text,
+    ids: out[i]!.split(' ')
+      .filter((s) => s !== '')
+      .map(Number),
+  }));
 }
 
 const cache = new Map<string, Promise<Tokenizer>>();
@@ -33,7 +30,6 @@ function tok(rel: string): Promise<Tokenizer> {
   }
   return t;
 }
-
 
 describe('llama.cpp tokenizer test vectors (byte-level BPE, add_special=false, parse_special=false)', () => {
   for (const rel of BPE_VOCABS) {
@@ -113,7 +109,98 @@ describe('BPE vocabulary details', () => {
 
   it('knows every pre-tokenizer name llama.cpp knows (implemented or refused by name)', () => {
     // llama.cpp's names (llama-vocab.cpp, release v0.5.0 of the conformance install)
-    const llama = ['a.x-4.0', 'afmoe', 'bailingmoe', 'bailingmoe2', 'bloom', 'chameleon', 'chatglm-bpe', 'codeshell', 'cohere2moe', 'command-r', 'dbrx', 'deepseek-coder', 'deepseek-llm', 'deepseek-r1-qwen', 'deepseek-v3', 'default', 'exaone', 'exaone-moe', 'exaone4', 'f2llmv2', 'falcon', 'falcon-h1', 'falcon3', 'gemma4', 'gigachat', 'glm4', 'gpt-2', 'gpt-4o', 'gpt3-finnish', 'granite-docling', 'granite-embed-multi-311m', 'granite-embed-multi-97m', 'grok-2', 'hunyuan', 'hunyuan-dense', 'hy_v4', 'jais', 'jais-2', 'jina-de', 'jina-es', 'jina-v1-en', 'jina-v2-code', 'jina-v2-de', 'jina-v2-es', 'jina-v5-nano', 'joyai-llm', 'kanana2', 'kimi-k2', 'kormo', 'laguna', 'lfm2', 'llada-moe', 'llama-bpe', 'llama-v3', 'llama3', 'llama4', 'megrez', 'mellum', 'mellum2', 'midm-2.0', 'minerva-7b', 'minicpm5', 'minimax-m2', 'modern-bert', 'mpt', 'olmo', 'phi-2', 'pixtral', 'poro-chat', 'qwen2', 'qwen35', 'refact', 'roberta-bpe', 'sarvam-moe', 'seed-coder', 'smaug-bpe', 'smollm', 'solar-open', 'spark2_5', 'stablelm2', 'starcoder', 'superbpe', 'talkie', 'tekken', 'tiny_aya', 'trillion', 'ufakzeka', 'viking', 'whitespace', 'youtu'];
+    const llama = [
+      'a.x-4.0',
+      'afmoe',
+      'bailingmoe',
+      'bailingmoe2',
+      'bloom',
+      'chameleon',
+      'chatglm-bpe',
+      'codeshell',
+      'cohere2moe',
+      'command-r',
+      'dbrx',
+      'deepseek-coder',
+      'deepseek-llm',
+      'deepseek-r1-qwen',
+      'deepseek-v3',
+      'default',
+      'exaone',
+      'exaone-moe',
+      'exaone4',
+      'f2llmv2',
+      'falcon',
+      'falcon-h1',
+      'falcon3',
+      'gemma4',
+      'gigachat',
+      'glm4',
+      'gpt-2',
+      'gpt-4o',
+      'gpt3-finnish',
+      'granite-docling',
+      'granite-embed-multi-311m',
+      'granite-embed-multi-97m',
+      'grok-2',
+      'hunyuan',
+      'hunyuan-dense',
+      'hy_v4',
+      'jais',
+      'jais-2',
+      'jina-de',
+      'jina-es',
+      'jina-v1-en',
+      'jina-v2-code',
+      'jina-v2-de',
+      'jina-v2-es',
+      'jina-v5-nano',
+      'joyai-llm',
+      'kanana2',
+      'kimi-k2',
+      'kormo',
+      'laguna',
+      'lfm2',
+      'llada-moe',
+      'llama-bpe',
+      'llama-v3',
+      'llama3',
+      'llama4',
+      'megrez',
+      'mellum',
+      'mellum2',
+      'midm-2.0',
+      'minerva-7b',
+      'minicpm5',
+      'minimax-m2',
+      'modern-bert',
+      'mpt',
+      'olmo',
+      'phi-2',
+      'pixtral',
+      'poro-chat',
+      'qwen2',
+      'qwen35',
+      'refact',
+      'roberta-bpe',
+      'sarvam-moe',
+      'seed-coder',
+      'smaug-bpe',
+      'smollm',
+      'solar-open',
+      'spark2_5',
+      'stablelm2',
+      'starcoder',
+      'superbpe',
+      'talkie',
+      'tekken',
+      'tiny_aya',
+      'trillion',
+      'ufakzeka',
+      'viking',
+      'whitespace',
+      'youtu',
+    ];
     const missing = llama.filter((n) => !PRE_TOKENIZER_NAMES.includes(n) && !UNSUPPORTED_PRE_TOKENIZERS.includes(n));
     expect(missing).toEqual([]);
   });
@@ -145,8 +232,7 @@ describe('BPE vocabulary details', () => {
   });
 
   it('rejects bad vocabularies with TokenizerError', () => {
-    const meta = (extra: Record<string, unknown>) => (k: string) =>
-      ({ 'tokenizer.ggml.model': 'gpt2', 'tokenizer.ggml.tokens': ['a', 'b'], 'tokenizer.ggml.merges': ['a b'], ...extra })[k];
+    const meta = (extra: Record<string, unknown>) => (k: string) => ({ 'tokenizer.ggml.model': 'gpt2', 'tokenizer.ggml.tokens': ['a', 'b'], 'tokenizer.ggml.merges': ['a b'], ...extra })[k];
     expect(() => BpeTokenizer.fromMetadata(meta({ 'tokenizer.ggml.merges': undefined }))).toThrow(TokenizerError);
     expect(() => BpeTokenizer.fromMetadata(meta({ 'tokenizer.ggml.tokens': ['a', 'a'] }))).toThrow(/duplicate/);
     expect(() => BpeTokenizer.fromMetadata(meta({ 'tokenizer.ggml.add_bos_token': true }))).toThrow(TokenizerError);

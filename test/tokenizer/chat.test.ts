@@ -23,9 +23,7 @@ function template(name: string): string {
   return readFileSync(sharedPath('templates', name), 'utf8');
 }
 
-const CHATML =
-  '<|im_start|>system\nYou are a terse assistant.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n' +
-  '<|im_start|>assistant\n4.<|im_end|>\n<|im_start|>user\nAnd 3+3?<|im_end|>\n';
+const CHATML = '<|im_start|>system\nYou are a terse assistant.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n' + '<|im_start|>assistant\n4.<|im_end|>\n<|im_start|>user\nAnd 3+3?<|im_end|>\n';
 
 interface Case {
   file: string;

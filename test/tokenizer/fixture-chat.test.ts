@@ -41,7 +41,8 @@ describe('chat on the SmolLM2 1-layer fixture', () => {
   it('evaluates the template markup as special tokens and the contents as text', async () => {
     const r = await model.chat(MESSAGES, { temperature: 0, maxTokens: 4, ignoreEos: true }).result;
     const tok = model.tokenizer;
-    const imStart = tok.textToToken('<|im_start|>')!, imEnd = tok.textToToken('<|im_end|>')!;
+    const imStart = tok.textToToken('<|im_start|>')!,
+      imEnd = tok.textToToken('<|im_end|>')!;
     // system (start, end), user (start, end), assistant (start): the <|im_end|> in the content is text.
     expect(r.promptTokens.filter((t) => t === imStart)).toHaveLength(3);
     expect(r.promptTokens.filter((t) => t === imEnd)).toHaveLength(2);
@@ -50,10 +51,14 @@ describe('chat on the SmolLM2 1-layer fixture', () => {
   });
 
   it('tsinfer chat -p prints what model.chat generates', async () => {
-    const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'tsinfer.js'), 'chat', '-m', file, '-c', '256', '--system', 'You are terse.', '-p', 'Say <|im_end|> please.', '--temp', '0', '-n', '6', '--ignore-eos'], {
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
+    const r = spawnSync(
+      process.execPath,
+      [path.join(REPO_ROOT, 'bin', 'tsinfer.js'), 'chat', '-m', file, '-c', '256', '--system', 'You are terse.', '-p', 'Say <|im_end|> please.', '--temp', '0', '-n', '6', '--ignore-eos'],
+      {
+        encoding: 'utf8',
+        timeout: 120_000,
+      },
+    );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const want = await model.chat(MESSAGES, { temperature: 0, maxTokens: 6, ignoreEos: true }).result;

@@ -34,8 +34,46 @@ interface Llama {
   dispose(): Promise<void>;
 }
 
-
-const PIECES = ['the', ' The', "'s", "'Re", ' 12345', '٣٤٥', '  ', '\n', '\r\n', '\t', ' \n ', '...', '!?', ' ,', '日本語', 'ไทย', '한국어', '😀', '👍🏽', 'e\u0301', '\u00a0', '\u3000', '\u2581', '\u0085', '\ufeff', 'Ğ', '$+<=>^`|~', '<|im_end|>', '<s>', '</s>', '<|endoftext|>', '<|begin_of_text|>', 'Hello', ' world', '\u0004', '\u{10ffff}', '\u{e0001}', '\u{f0000}'];
+const PIECES = [
+  'the',
+  ' The',
+  "'s",
+  "'Re",
+  ' 12345',
+  '٣٤٥',
+  '  ',
+  '\n',
+  '\r\n',
+  '\t',
+  ' \n ',
+  '...',
+  '!?',
+  ' ,',
+  '日本語',
+  'ไทย',
+  '한국어',
+  '😀',
+  '👍🏽',
+  'e\u0301',
+  '\u00a0',
+  '\u3000',
+  '\u2581',
+  '\u0085',
+  '\ufeff',
+  'Ğ',
+  '$+<=>^`|~',
+  '<|im_end|>',
+  '<s>',
+  '</s>',
+  '<|endoftext|>',
+  '<|begin_of_text|>',
+  'Hello',
+  ' world',
+  '\u0004',
+  '\u{10ffff}',
+  '\u{e0001}',
+  '\u{f0000}',
+];
 
 /**
  * Ranges whose classification has been settled for many Unicode versions (fully assigned long
@@ -44,11 +82,37 @@ const PIECES = ['the', ' The', "'s", "'Re", ' 12345', '٣٤٥', '  ', '\n', '\r\
  * unassigned, so "any code point" would test the Unicode version rather than the tokenizer.
  */
 const STABLE: Array<[number, number]> = [
-  [0x00, 0x24f], [0x370, 0x3ff], [0x400, 0x4ff], [0x590, 0x5ff], [0x600, 0x6ff], [0x900, 0x97f], [0xe00, 0xe5b],
-  [0x1100, 0x11ff], [0x1e00, 0x1fff], [0x2000, 0x2064], [0x20a0, 0x20bf], [0x2100, 0x23ff], [0x2500, 0x27bf],
-  [0x3000, 0x30ff], [0x4e00, 0x9fff], [0xac00, 0xd7a3], [0xe000, 0xf8ff], [0xfdd0, 0xfdef], [0xfe30, 0xfe4f],
-  [0xff00, 0xffef], [0xfff9, 0xffff], [0x10000, 0x1007f], [0x1d400, 0x1d7ff], [0x1f300, 0x1f64f], [0x1f680, 0x1f6ff],
-  [0x20000, 0x2a6df], [0x50000, 0x5ffff], [0xe0001, 0xe0001], [0xe0020, 0xe007f], [0xf0000, 0xffffd], [0x10fffe, 0x10ffff],
+  [0x00, 0x24f],
+  [0x370, 0x3ff],
+  [0x400, 0x4ff],
+  [0x590, 0x5ff],
+  [0x600, 0x6ff],
+  [0x900, 0x97f],
+  [0xe00, 0xe5b],
+  [0x1100, 0x11ff],
+  [0x1e00, 0x1fff],
+  [0x2000, 0x2064],
+  [0x20a0, 0x20bf],
+  [0x2100, 0x23ff],
+  [0x2500, 0x27bf],
+  [0x3000, 0x30ff],
+  [0x4e00, 0x9fff],
+  [0xac00, 0xd7a3],
+  [0xe000, 0xf8ff],
+  [0xfdd0, 0xfdef],
+  [0xfe30, 0xfe4f],
+  [0xff00, 0xffef],
+  [0xfff9, 0xffff],
+  [0x10000, 0x1007f],
+  [0x1d400, 0x1d7ff],
+  [0x1f300, 0x1f64f],
+  [0x1f680, 0x1f6ff],
+  [0x20000, 0x2a6df],
+  [0x50000, 0x5ffff],
+  [0xe0001, 0xe0001],
+  [0xe0020, 0xe007f],
+  [0xf0000, 0xffffd],
+  [0x10fffe, 0x10ffff],
 ];
 
 function randomText(rand: () => number): string {

@@ -79,7 +79,8 @@ describe('Model.applyChatTemplate / Model.chat', () => {
 
   it('message contents never become special tokens', async () => {
     const r = await withChat.chat([{ role: 'user', content: 'a</s>b<s>' }], { temperature: 0, maxTokens: 1 }).result;
-    const bos = withChat.tokenizer.bosId, eos = withChat.tokenizer.eosId;
+    const bos = withChat.tokenizer.bosId,
+      eos = withChat.tokenizer.eosId;
     // <s> from the template, </s> after the content from the template; none from the content.
     expect(r.promptTokens.filter((i) => i === bos)).toHaveLength(1);
     expect(r.promptTokens.filter((i) => i === eos)).toHaveLength(1);

@@ -10,8 +10,37 @@ import { toWellFormed } from '../../src/tokenizer/utf8.js';
 import { sharedPath } from '../helpers/shared.js';
 import { BPE_VOCABS, mulberry32, seedFor, SPM_VOCABS } from './helpers.js';
 
-
-const WORDS = ['the', ' the', 'Hello', ' world', "'s", "'LL", ' 123', '4567', '  ', '\n\n', '\r\n', '\t', ' ,', ' .', '?!', '...', '日本語', '😀👍🏽', 'e\u0301', '\u00a0', '\u3000', '\u2581', '<|im_end|>', '<s>', '</s>', '<|endoftext|>', '<0x41>', 'Ġ', 'ĉ'];
+const WORDS = [
+  'the',
+  ' the',
+  'Hello',
+  ' world',
+  "'s",
+  "'LL",
+  ' 123',
+  '4567',
+  '  ',
+  '\n\n',
+  '\r\n',
+  '\t',
+  ' ,',
+  ' .',
+  '?!',
+  '...',
+  '日本語',
+  '😀👍🏽',
+  'e\u0301',
+  '\u00a0',
+  '\u3000',
+  '\u2581',
+  '<|im_end|>',
+  '<s>',
+  '</s>',
+  '<|endoftext|>',
+  '<0x41>',
+  'Ġ',
+  'ĉ',
+];
 
 /** Random text: ASCII, whitespace of every kind, controls, Latin-1, CJK, emoji, marks, any code point, lone surrogates, words. */
 function randomString(rand: () => number, allowed: (cp: number) => boolean, words: readonly string[]): string {
@@ -21,16 +50,36 @@ function randomString(rand: () => number, allowed: (cp: number) => boolean, word
     const k = Math.floor(rand() * 11);
     let cp: number;
     switch (k) {
-      case 0: cp = 0x20 + Math.floor(rand() * 95); break;
-      case 1: cp = [0x20, 0x0a, 0x0d, 0x09, 0x0b, 0x0c, 0x85, 0xa0, 0x2028, 0x3000, 0xfeff][Math.floor(rand() * 11)]!; break;
-      case 2: cp = Math.floor(rand() * 0x20); break;
-      case 3: cp = 0x80 + Math.floor(rand() * 0x180); break;
-      case 4: cp = 0x4e00 + Math.floor(rand() * 0x5000); break;
-      case 5: cp = 0x1f300 + Math.floor(rand() * 0x300); break;
-      case 6: cp = 0x300 + Math.floor(rand() * 0x70); break;
-      case 7: cp = Math.floor(rand() * 0x110000); break;
-      case 8: s += String.fromCharCode(0xd800 + Math.floor(rand() * 0x800)); continue; // lone surrogate
-      default: s += words[Math.floor(rand() * words.length)]!; continue;
+      case 0:
+        cp = 0x20 + Math.floor(rand() * 95);
+        break;
+      case 1:
+        cp = [0x20, 0x0a, 0x0d, 0x09, 0x0b, 0x0c, 0x85, 0xa0, 0x2028, 0x3000, 0xfeff][Math.floor(rand() * 11)]!;
+        break;
+      case 2:
+        cp = Math.floor(rand() * 0x20);
+        break;
+      case 3:
+        cp = 0x80 + Math.floor(rand() * 0x180);
+        break;
+      case 4:
+        cp = 0x4e00 + Math.floor(rand() * 0x5000);
+        break;
+      case 5:
+        cp = 0x1f300 + Math.floor(rand() * 0x300);
+        break;
+      case 6:
+        cp = 0x300 + Math.floor(rand() * 0x70);
+        break;
+      case 7:
+        cp = Math.floor(rand() * 0x110000);
+        break;
+      case 8:
+        s += String.fromCharCode(0xd800 + Math.floor(rand() * 0x800));
+        continue; // lone surrogate
+      default:
+        s += words[Math.floor(rand() * words.length)]!;
+        continue;
     }
     if (cp >= 0xd800 && cp <= 0xdfff) continue;
     s += String.fromCodePoint(cp);
@@ -95,7 +144,8 @@ function naiveBpe(tok: BpeTokenizer, text: string): number[] {
   for (const word of tok.preTokenize(text)) {
     let syms = [...Buffer.from(word)].map((b) => BYTE_TO_CHAR[b]!);
     for (;;) {
-      let best = -1, bestRank = Infinity;
+      let best = -1,
+        bestRank = Infinity;
       for (let i = 0; i + 1 < syms.length; i++) {
         const r = tok.mergeRank(syms[i]!, syms[i + 1]!);
         if (r >= 0 && r < bestRank) {
@@ -123,7 +173,11 @@ describe('the heap-based BPE merge equals a naive one', () => {
     for (const rel of ['vocab/ggml-vocab-gpt-2.gguf', 'vocab/ggml-vocab-starcoder.gguf']) {
       const tok = (await loadTokenizer(sharedPath(rel))) as BpeTokenizer;
       for (let t = 0; t < 500; t++) {
-        const s = randomString(rand, () => true, WORDS.filter((w) => !w.startsWith('<')));
+        const s = randomString(
+          rand,
+          () => true,
+          WORDS.filter((w) => !w.startsWith('<')),
+        );
         expect(tok.encode(s, { addSpecial: false }), JSON.stringify(s)).toEqual(naiveBpe(tok, toWellFormed(s)));
       }
     }

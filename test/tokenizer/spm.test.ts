@@ -2,15 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { openGGUF } from '../../src/gguf/reader.js';
-import {
-  NO_TOKEN,
-  SpmTokenizer,
-  StreamDecoder,
-  TokenAttr,
-  TokenizerError,
-  vocabFromMetadata,
-  type SpmVocab,
-} from '../../src/tokenizer/index.js';
+import { NO_TOKEN, SpmTokenizer, StreamDecoder, TokenAttr, TokenizerError, vocabFromMetadata, type SpmVocab } from '../../src/tokenizer/index.js';
 import { mulberry32, seedFor } from './helpers.js';
 
 const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
@@ -33,7 +25,9 @@ function readCases(rel: string): Array<{ text: string; ids: number[] }> {
   expect(out.length).toBe(inp.length);
   return inp.map((text, i) => ({
     text,
-    ids: out[i]!.split(' ').filter((s) => s !== '').map(Number),
+    ids: out[i]!.split(' ')
+      .filter((s) => s !== '')
+      .map(Number),
   }));
 }
 
@@ -202,10 +196,7 @@ describe('StreamDecoder', () => {
     const seed = seedFor(0);
     console.log(`StreamDecoder random test seed = ${seed} (TOKENIZER_SEED to repeat)`);
     const rand = mulberry32(seed);
-    const alphabet = [
-      ...'abcdefghijklmnopqrstuvwxyz ABC  \n\t.,!?0123456789',
-      ...'éüßñçø', ...'日本語中文한국어', ...'😀🦙🤖🫠👍🏽', ...'αβγδ', '\u00a0', '\u2581', '\ufeff',
-    ];
+    const alphabet = [...'abcdefghijklmnopqrstuvwxyz ABC  \n\t.,!?0123456789', ...'éüßñçø', ...'日本語中文한국어', ...'😀🦙🤖🫠👍🏽', ...'αβγδ', '\u00a0', '\u2581', '\ufeff'];
     for (let t = 0; t < 300; t++) {
       const len = Math.floor(rand() * 40);
       let s = '';
@@ -287,7 +278,7 @@ describe('vocabulary from metadata', () => {
     expect(code(() => new SpmTokenizer(build(m)))).toBe('DUPLICATE_TOKEN');
   });
 
-  it('accepts the reader\'s { type, value } wrappers and ignores out-of-range ids', () => {
+  it("accepts the reader's { type, value } wrappers and ignores out-of-range ids", () => {
     const m = base();
     m.set('tokenizer.ggml.bos_token_id', { type: 4, value: 4294967295 });
     m.set('tokenizer.ggml.eos_token_id', { type: 4, value: 4 });
@@ -336,7 +327,7 @@ describe('the merge equals a naive re-implementation', () => {
     const seed = seedFor(0x5eed);
     console.log(`naive SPM comparison seed = ${seed} (TOKENIZER_SEED to repeat)`);
     const rand = mulberry32(seed);
-    const alphabet = [...'aeinrst hlo  ,.\n\'-th', ...'éü日本😀', '\u2581', '\u00a0', '\t'];
+    const alphabet = [..."aeinrst hlo  ,.\n'-th", ...'éü日本😀', '\u2581', '\u00a0', '\t'];
     const texts: string[] = [];
     for (let t = 0; t < 200; t++) {
       let s = '';

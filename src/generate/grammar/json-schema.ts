@@ -41,7 +41,10 @@ const PRIMITIVES: Record<string, [body: string, deps: string[]]> = {
   null: ['"null" space', []],
   // Stricter than llama.cpp's (any month with days 01-31): day counts per month and 29 February only in leap years,
   // so that every date the grammar allows is a real one.
-  date: ['[0-9]{4} "-" ( date-month31 "-" date-day31 | date-month30 "-" date-day30 | "02-" date-day28 ) | date-leap-year "-02-29"', ['date-month31', 'date-month30', 'date-day28', 'date-day30', 'date-day31', 'date-leap-year']],
+  date: [
+    '[0-9]{4} "-" ( date-month31 "-" date-day31 | date-month30 "-" date-day30 | "02-" date-day28 ) | date-leap-year "-02-29"',
+    ['date-month31', 'date-month30', 'date-day28', 'date-day30', 'date-day31', 'date-leap-year'],
+  ],
   'date-month31': ['"0" [13578] | "1" [02]', []],
   'date-month30': ['"0" [469] | "11"', []],
   'date-day28': ['"0" [1-9] | "1" [0-9] | "2" [0-8]', []],
@@ -58,11 +61,46 @@ const PRIMITIVES: Record<string, [body: string, deps: string[]]> = {
 const FORMATS: Record<string, string> = { date: 'date-string', time: 'time-string', 'date-time': 'date-time-string', uuid: 'uuid' };
 
 /** Keywords that only annotate (no effect on what is valid). */
-const ANNOTATIONS = new Set(['$schema', '$id', '$comment', 'title', 'description', 'default', 'examples', 'deprecated', 'readOnly', 'writeOnly', '$defs', 'definitions', 'contentMediaType', 'contentEncoding']);
+const ANNOTATIONS = new Set([
+  '$schema',
+  '$id',
+  '$comment',
+  'title',
+  'description',
+  'default',
+  'examples',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
+  '$defs',
+  'definitions',
+  'contentMediaType',
+  'contentEncoding',
+]);
 /** Keywords this converter implements. */
 const HANDLED = new Set([
-  'type', 'properties', 'required', 'additionalProperties', 'enum', 'const', 'items', 'prefixItems', 'minItems', 'maxItems',
-  'minLength', 'maxLength', 'format', 'pattern', '$ref', 'anyOf', 'oneOf', 'allOf', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'enum',
+  'const',
+  'items',
+  'prefixItems',
+  'minItems',
+  'maxItems',
+  'minLength',
+  'maxLength',
+  'format',
+  'pattern',
+  '$ref',
+  'anyOf',
+  'oneOf',
+  'allOf',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
 ]);
 
 /** A GBNF string literal for `s`. */
@@ -403,7 +441,10 @@ function classChar(ch: string): string {
 function notOneOf(names: string[], conv: Converter): string {
   // A trie of the names' characters: at each node, a different character leaves the set; finishing at a non-name
   // node or continuing past a leaf is also fine.
-  interface Node { children: Map<string, Node>; isName: boolean }
+  interface Node {
+    children: Map<string, Node>;
+    isName: boolean;
+  }
   const root: Node = { children: new Map(), isName: false };
   for (const n of names) {
     let node = root;
@@ -418,7 +459,10 @@ function notOneOf(names: string[], conv: Converter): string {
   const build = (node: Node): string => {
     const alts: string[] = [];
     for (const [ch, child] of node.children) alts.push(`${literal(ch)} (${build(child)})`);
-    const except = [...node.children.keys()].filter((ch) => ch !== '"' && ch !== '\\').map(classChar).join('');
+    const except = [...node.children.keys()]
+      .filter((ch) => ch !== '"' && ch !== '\\')
+      .map(classChar)
+      .join('');
     // A character no name continues with (not an escape: keep it simple and JSON-safe), then any rest.
     alts.push(`[^"\\\\\\x7F\\x00-\\x1F${except}] ${char}* "\\""`);
     if (!node.isName) alts.push('"\\""');

@@ -169,7 +169,10 @@ export class ReferenceBackend implements Backend {
           else out.set(x.subarray((T - nOut) * w, T * w));
           break;
         }
-        default: { const never: never = op; throw new Error(`the reference backend has no kernel for op ${(never as { op: string }).op}`); }
+        default: {
+          const never: never = op;
+          throw new Error(`the reference backend has no kernel for op ${(never as { op: string }).op}`);
+        }
       }
     }
     return this.buf(this.program.logits).subarray(0, nOut * this.widths.get(this.program.logits)!);

@@ -110,8 +110,18 @@ export function kvStore(kCache: Float32Array, vCache: Float32Array, k: Float32Ar
  * ggml's F16 matrix products do.
  */
 export function attention(
-  out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array,
-  rows: number, pos0: number, nHeads: number, nKvHeads: number, headDim: number, scale: number, f16: boolean, window = 0,
+  out: Float32Array,
+  q: Float32Array,
+  kCache: Float32Array,
+  vCache: Float32Array,
+  rows: number,
+  pos0: number,
+  nHeads: number,
+  nKvHeads: number,
+  headDim: number,
+  scale: number,
+  f16: boolean,
+  window = 0,
 ): void {
   const round = f16 ? roundToF16 : (x: number) => x;
   const qh = new Float64Array(headDim);

@@ -89,7 +89,19 @@ const rec = <K extends OpName>(op: K, f: OpRecord<K>) => ({ op, f }) as OpRec;
 
 /** Ops of the program list the wasm backend runs. */
 const WASM_OPS: readonly string[] = [
-  'embed', 'rmsnorm', 'matmul', 'rope', 'kv_store', 'attention', 'add', 'silu_mul', 'gelu_mul', 'scale', 'softcap', 'slice', 'gather_outputs',
+  'embed',
+  'rmsnorm',
+  'matmul',
+  'rope',
+  'kv_store',
+  'attention',
+  'add',
+  'silu_mul',
+  'gelu_mul',
+  'scale',
+  'softcap',
+  'slice',
+  'gather_outputs',
 ] satisfies readonly Op['op'][];
 
 /**
@@ -106,13 +118,24 @@ export function wasmUnsupported(program: Program): string[] {
   return [...missing];
 }
 
-
 type OpOf<K extends Op['op']> = Extract<Op, { op: K }>;
 /** Quantize a buffer's rows into an activation format for the matmuls that read it. */
-interface QuantOp { op: 'quant'; x: string; fmt: number }
+interface QuantOp {
+  op: 'quant';
+  x: string;
+  fmt: number;
+}
 /** Fused ops: x += b then x's RMSNorm; RoPE of k then the KV store. */
-interface AddNormOp { op: 'add_norm'; add: OpOf<'add'>; norm: OpOf<'rmsnorm'> }
-interface RopeStoreOp { op: 'rope_store'; rope: OpOf<'rope'>; store: OpOf<'kv_store'> }
+interface AddNormOp {
+  op: 'add_norm';
+  add: OpOf<'add'>;
+  norm: OpOf<'rmsnorm'>;
+}
+interface RopeStoreOp {
+  op: 'rope_store';
+  rope: OpOf<'rope'>;
+  store: OpOf<'kv_store'>;
+}
 interface Entry {
   op: Op | QuantOp | AddNormOp | RopeStoreOp;
   reads: string[];
@@ -123,7 +146,9 @@ interface Entry {
   replicate?: boolean;
 }
 /** Activation formats (assembly: activationFormat). */
-const FMT_F32 = 0, FMT_Q8A = 1, FMT_Q8K = 2;
+const FMT_F32 = 0,
+  FMT_Q8A = 1,
+  FMT_Q8K = 2;
 /** Q8A block (layout.ts): f32 d, f32 s, 32 int8; a row's blocks are followed by their q again as i16. */
 const Q8A_BYTES = blockOffsets('Q8A').bytes;
 
@@ -140,7 +165,13 @@ export function activationRowBytes(fmt: number, width: number): number {
   return width * 4;
 }
 
-interface Matrix { info: GGUFTensorInfo; ptr: number; cols: number; rows: number; rowBytes: number }
+interface Matrix {
+  info: GGUFTensorInfo;
+  ptr: number;
+  cols: number;
+  rows: number;
+  rowBytes: number;
+}
 
 /** Simple bump planner over the linear memory. */
 class Planner {
@@ -296,7 +327,9 @@ export class WasmBackend implements Backend {
     this.totalBytes = total;
     if (pages > MAX_PAGES) {
       const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
-      const parts = Object.entries(plan.parts).map(([k, v]) => `${k} ${mib(v)}`).join(', ');
+      const parts = Object.entries(plan.parts)
+        .map(([k, v]) => `${k} ${mib(v)}`)
+        .join(', ');
       throw new ModelError(`the wasm backend needs ${mib(total)} of WebAssembly memory (${parts}), more than the 4 GiB wasm32 limit; use a smaller contextLength or batchSize, or another backend`);
     }
     this.memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
@@ -384,17 +417,49 @@ export class WasmBackend implements Backend {
           write(o.out);
           return;
         }
-        case 'rmsnorm': out.push({ op: o, reads: [o.x], writes: [o.out] }); write(o.out); return;
-        case 'gelu_mul': out.push({ op: o, reads: [o.gate, o.up], writes: [o.out] }); write(o.out); return;
-        case 'scale': out.push({ op: o, reads: [o.x], writes: [o.out] }); write(o.out); return;
-        case 'softcap': out.push({ op: o, reads: [o.x], writes: [o.x] }); write(o.x); return;
-        case 'slice': out.push({ op: o, reads: [o.x], writes: [o.out] }); write(o.out); return;
-        case 'rope': out.push({ op: o, reads: [o.x], writes: [o.x] }); write(o.x); return;
-        case 'kv_store': out.push({ op: o, reads: [o.k, o.v], writes: [`kv${o.layer}`] }); return;
-        case 'attention': out.push({ op: o, reads: [o.q, `kv${o.layer}`], writes: [o.out] }); write(o.out); return;
-        case 'add': out.push({ op: o, reads: [o.a, o.b], writes: [o.out] }); write(o.out); return;
-        case 'silu_mul': out.push({ op: o, reads: [o.gate, o.up], writes: [o.out] }); write(o.out); return;
-        case 'gather_outputs': out.push({ op: o, reads: [o.x], writes: [o.out] }); write(o.out); return;
+        case 'rmsnorm':
+          out.push({ op: o, reads: [o.x], writes: [o.out] });
+          write(o.out);
+          return;
+        case 'gelu_mul':
+          out.push({ op: o, reads: [o.gate, o.up], writes: [o.out] });
+          write(o.out);
+          return;
+        case 'scale':
+          out.push({ op: o, reads: [o.x], writes: [o.out] });
+          write(o.out);
+          return;
+        case 'softcap':
+          out.push({ op: o, reads: [o.x], writes: [o.x] });
+          write(o.x);
+          return;
+        case 'slice':
+          out.push({ op: o, reads: [o.x], writes: [o.out] });
+          write(o.out);
+          return;
+        case 'rope':
+          out.push({ op: o, reads: [o.x], writes: [o.x] });
+          write(o.x);
+          return;
+        case 'kv_store':
+          out.push({ op: o, reads: [o.k, o.v], writes: [`kv${o.layer}`] });
+          return;
+        case 'attention':
+          out.push({ op: o, reads: [o.q, `kv${o.layer}`], writes: [o.out] });
+          write(o.out);
+          return;
+        case 'add':
+          out.push({ op: o, reads: [o.a, o.b], writes: [o.out] });
+          write(o.out);
+          return;
+        case 'silu_mul':
+          out.push({ op: o, reads: [o.gate, o.up], writes: [o.out] });
+          write(o.out);
+          return;
+        case 'gather_outputs':
+          out.push({ op: o, reads: [o.x], writes: [o.out] });
+          write(o.out);
+          return;
         default: {
           const never: never = o;
           throw new ModelError(`the wasm backend has no kernel for op ${(never as { op: string }).op}`);
@@ -414,15 +479,11 @@ export class WasmBackend implements Backend {
     const rowsOf = (b: string) => this.perToken.has(b);
     // ops whose output rows a following quantize may be fused into (not per-head norms: their work items are heads)
     const output = (e: Entry): string | undefined =>
-      (e.op.op === 'rmsnorm' && e.op.groupWidth === undefined) || e.op.op === 'silu_mul' || e.op.op === 'gelu_mul' ? e.op.out
-        : e.op.op === 'add_norm' ? e.op.norm.out : undefined;
+      (e.op.op === 'rmsnorm' && e.op.groupWidth === undefined) || e.op.op === 'silu_mul' || e.op.op === 'gelu_mul' ? e.op.out : e.op.op === 'add_norm' ? e.op.norm.out : undefined;
     for (let i = 0; i < list.length; i++) {
       const e = list[i]!;
       const n = list[i + 1];
-      if (
-        e.op.op === 'add' && n?.op.op === 'rmsnorm' && n.op.groupWidth === undefined && e.op.out === e.op.a && n.op.x === e.op.out
-        && rowsOf(e.op.a) === rowsOf(n.op.out)
-      ) {
+      if (e.op.op === 'add' && n?.op.op === 'rmsnorm' && n.op.groupWidth === undefined && e.op.out === e.op.a && n.op.x === e.op.out && rowsOf(e.op.a) === rowsOf(n.op.out)) {
         out.push({ op: { op: 'add_norm', add: e.op, norm: n.op }, reads: [e.op.a, e.op.b], writes: [e.op.a, n.op.out] });
         i++;
         continue;
@@ -446,9 +507,7 @@ export class WasmBackend implements Backend {
     return out;
   }
 
-  private compile(
-    program: Program, file: BackendInit['file'], quantBufs: Map<string, number>, ropeTabs: Map<string, number>, kv: { k: number; v: number }[],
-  ): OpRec[] {
+  private compile(program: Program, file: BackendInit['file'], quantBufs: Map<string, number>, ropeTabs: Map<string, number>, kv: { k: number; v: number }[]): OpRec[] {
     const fmtOf = (w: string) => this.exp.activationFormat(file.tensor(w)!.typeId);
     const list = this.compileOps(program, fmtOf);
     this.opLabels = list.map(({ op: o }) => (o.op === 'matmul' ? `matmul ${o.weight}` : o.op));
@@ -478,28 +537,49 @@ export class WasmBackend implements Backend {
     const width = (b: string) => this.bufWidth.get(b)!;
     const ropeTab = (r: OpOf<'rope'>) => ropeTabs.get(ropeKey(r.freqs))!;
     /** The quantize-after fields of a row-wise op (qFmt 0: none). */
-    const quantOut = (q: QuantOp | undefined) => q
-      ? { qOut: quantBufs.get(`${q.x}:${q.fmt}`)!, qFmt: q.fmt, qRowBytes: activationRowBytes(q.fmt, width(q.x)) }
-      : { qOut: 0, qFmt: 0, qRowBytes: 0 };
+    const quantOut = (q: QuantOp | undefined) => (q ? { qOut: quantBufs.get(`${q.x}:${q.fmt}`)!, qFmt: q.fmt, qRowBytes: activationRowBytes(q.fmt, width(q.x)) } : { qOut: 0, qFmt: 0, qRowBytes: 0 });
     const recs = list.map(({ op: o, quantAfter, replicate }): OpRec => {
       switch (o.op) {
         case 'add_norm':
           return rec('add_norm', {
-            flags: outFlag(o.add.a), chunk: 0, x: ptr(o.add.a), b: ptr(o.add.b), weight: vector(o.norm.weight), out: ptr(o.norm.out),
-            width: width(o.add.a), eps: o.norm.eps, ...quantOut(quantAfter),
+            flags: outFlag(o.add.a),
+            chunk: 0,
+            x: ptr(o.add.a),
+            b: ptr(o.add.b),
+            weight: vector(o.norm.weight),
+            out: ptr(o.norm.out),
+            width: width(o.add.a),
+            eps: o.norm.eps,
+            ...quantOut(quantAfter),
           });
         case 'rope_store': {
           const r = o.rope;
           const c = kv[o.store.layer]!;
           return rec('rope_store', {
-            flags: 0, chunk: 0, k: ptr(o.store.k), v: ptr(o.store.v), kCache: c.k, vCache: c.v, width: program.kv.width, f16,
-            nHeads: r.nHeads, headDim: r.headDim, ropeDim: r.ropeDim, tab: ropeTab(r), neox: r.mode === 'neox',
+            flags: 0,
+            chunk: 0,
+            k: ptr(o.store.k),
+            v: ptr(o.store.v),
+            kCache: c.k,
+            vCache: c.v,
+            width: program.kv.width,
+            f16,
+            nHeads: r.nHeads,
+            headDim: r.headDim,
+            ropeDim: r.ropeDim,
+            tab: ropeTab(r),
+            neox: r.mode === 'neox',
           });
         }
         case 'quant':
           return rec('quant', {
-            flags: outFlag(o.x) | (replicate ? F_REPLICATE : 0), chunk: 0, x: ptr(o.x), out: quantBufs.get(`${o.x}:${o.fmt}`)!,
-            width: width(o.x), fmt: o.fmt, rowBytes: activationRowBytes(o.fmt, width(o.x)),
+            flags: outFlag(o.x) | (replicate ? F_REPLICATE : 0),
+            chunk: 0,
+            x: ptr(o.x),
+            out: quantBufs.get(`${o.x}:${o.fmt}`)!,
+            width: width(o.x),
+            fmt: o.fmt,
+            rowBytes: activationRowBytes(o.fmt, width(o.x)),
           });
         case 'matmul': {
           const m = matrix(o.weight);
@@ -507,8 +587,16 @@ export class WasmBackend implements Backend {
           const w = width(o.x);
           if (w !== m.cols) throw new Error(`matmul ${o.weight}: input width ${w} != ${m.cols} columns`);
           return rec('matmul', {
-            flags: outFlag(o.x), chunk: matmulChunkRows(m.rowBytes), type: m.info.typeId, w: m.ptr, rowBytes: m.rowBytes,
-            x: fmt === FMT_F32 ? ptr(o.x) : quantBufs.get(`${o.x}:${fmt}`)!, xRowBytes: activationRowBytes(fmt, w), out: ptr(o.out), rows: m.rows, cols: m.cols,
+            flags: outFlag(o.x),
+            chunk: matmulChunkRows(m.rowBytes),
+            type: m.info.typeId,
+            w: m.ptr,
+            rowBytes: m.rowBytes,
+            x: fmt === FMT_F32 ? ptr(o.x) : quantBufs.get(`${o.x}:${fmt}`)!,
+            xRowBytes: activationRowBytes(fmt, w),
+            out: ptr(o.out),
+            rows: m.rows,
+            cols: m.cols,
             bias: o.bias ? vectorOf(o.bias, m.rows) : 0,
           });
         }
@@ -516,28 +604,60 @@ export class WasmBackend implements Backend {
           const g = o.groupWidth ?? width(o.x);
           if (width(o.x) % g !== 0) throw new Error(`rmsnorm ${o.weight}: group width ${g} does not divide the row width ${width(o.x)}`);
           return rec('rmsnorm', {
-            flags: outFlag(o.x), chunk: 0, x: ptr(o.x), weight: vectorOf(o.weight, g), out: ptr(o.out), width: width(o.x), eps: o.eps, ...quantOut(quantAfter),
+            flags: outFlag(o.x),
+            chunk: 0,
+            x: ptr(o.x),
+            weight: vectorOf(o.weight, g),
+            out: ptr(o.out),
+            width: width(o.x),
+            eps: o.eps,
+            ...quantOut(quantAfter),
             groups: width(o.x) / g,
           });
         }
         case 'rope':
           return rec('rope', {
-            flags: outFlag(o.x), chunk: 0, x: ptr(o.x), nHeads: o.nHeads, headDim: o.headDim, ropeDim: o.ropeDim, tab: ropeTab(o), neox: o.mode === 'neox',
+            flags: outFlag(o.x),
+            chunk: 0,
+            x: ptr(o.x),
+            nHeads: o.nHeads,
+            headDim: o.headDim,
+            ropeDim: o.ropeDim,
+            tab: ropeTab(o),
+            neox: o.mode === 'neox',
           });
         case 'kv_store':
           return rec('kv_store', { flags: 0, chunk: 0, k: ptr(o.k), v: ptr(o.v), kCache: kv[o.layer]!.k, vCache: kv[o.layer]!.v, width: program.kv.width, f16 });
         case 'attention':
           if (o.headDim % 8 !== 0) throw new ModelError(`the wasm backend needs a head size that is a multiple of 8, got ${o.headDim}`);
           return rec('attention', {
-            flags: 0, chunk: 1, q: ptr(o.q), out: ptr(o.out), kCache: kv[o.layer]!.k, vCache: kv[o.layer]!.v, nHeads: o.nHeads, nKvHeads: o.nKvHeads,
-            headDim: o.headDim, scale: o.scale, f16, flash: this.flash, rowsPerTask: this.attnRows, window: o.window ?? 0,
+            flags: 0,
+            chunk: 1,
+            q: ptr(o.q),
+            out: ptr(o.out),
+            kCache: kv[o.layer]!.k,
+            vCache: kv[o.layer]!.v,
+            nHeads: o.nHeads,
+            nKvHeads: o.nKvHeads,
+            headDim: o.headDim,
+            scale: o.scale,
+            f16,
+            flash: this.flash,
+            rowsPerTask: this.attnRows,
+            window: o.window ?? 0,
           });
         case 'add':
           return rec('add', { flags: outFlag(o.a), chunk: 0, a: ptr(o.a), b: ptr(o.b), out: ptr(o.out), width: width(o.a) });
         case 'silu_mul':
           // with its quantization fused, the work is split by rows, one row per chunk
           return rec('silu_mul', {
-            flags: outFlag(o.gate), chunk: quantAfter ? 1 : 0, gate: ptr(o.gate), up: ptr(o.up), out: ptr(o.out), width: width(o.gate), ...quantOut(quantAfter),
+            flags: outFlag(o.gate),
+            chunk: quantAfter ? 1 : 0,
+            gate: ptr(o.gate),
+            up: ptr(o.up),
+            out: ptr(o.out),
+            width: width(o.gate),
+            ...quantOut(quantAfter),
           });
         case 'embed': {
           const m = matrix(o.table);
@@ -548,7 +668,13 @@ export class WasmBackend implements Backend {
         case 'gelu_mul':
           // with its quantization fused, the work is split by rows, one row per chunk
           return rec('gelu_mul', {
-            flags: outFlag(o.gate), chunk: quantAfter ? 1 : 0, gate: ptr(o.gate), up: ptr(o.up), out: ptr(o.out), width: width(o.gate), tab: this.geluTab,
+            flags: outFlag(o.gate),
+            chunk: quantAfter ? 1 : 0,
+            gate: ptr(o.gate),
+            up: ptr(o.up),
+            out: ptr(o.out),
+            width: width(o.gate),
+            tab: this.geluTab,
             ...quantOut(quantAfter),
           });
         case 'scale':
@@ -571,9 +697,7 @@ export class WasmBackend implements Backend {
       e.writes.forEach((b) => groupW.add(b));
       e.reads.forEach((b) => groupR.add(b));
       const next = list[i + 1];
-      const independent = next !== undefined
-        && !next.reads.some((b) => groupW.has(b))
-        && !next.writes.some((b) => groupW.has(b) || groupR.has(b));
+      const independent = next !== undefined && !next.reads.some((b) => groupW.has(b)) && !next.writes.some((b) => groupW.has(b) || groupR.has(b));
       if (independent) recs[i]!.f.flags |= F_NOBARRIER;
       else if (!e.replicate) {
         // (after a replicated quantize the barrier may be skipped at run time: its reads and writes stay in the group)

@@ -24,7 +24,10 @@ export class KernelHarness {
   private counters: number;
   private f16Table: number;
 
-  private constructor(readonly threads: number, pages: number) {
+  private constructor(
+    readonly threads: number,
+    pages: number,
+  ) {
     this.memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
     this.exp = instantiate(loadWasmBuild(), this.memory);
     this.top = this.exp.heapBase();
@@ -71,7 +74,17 @@ export class KernelHarness {
     const fmt = this.exp.activationFormat(typeId);
     const chunk = matmulChunkRows(rowBytes);
     encodeOp(new DataView(this.memory.buffer), this.ops, 'matmul', {
-      flags: 0, chunk, type: typeId, w, rowBytes, x: xq, xRowBytes: activationRowBytes(fmt, cols), out, rows, cols, bias: 0,
+      flags: 0,
+      chunk,
+      type: typeId,
+      w,
+      rowBytes,
+      x: xq,
+      xRowBytes: activationRowBytes(fmt, cols),
+      out,
+      rows,
+      cols,
+      bias: 0,
     });
     const c = new Int32Array(this.memory.buffer, this.ctl, CONTROL_BYTES / 4);
     c[C.tokens / 4] = tokens;

@@ -25,24 +25,113 @@ const KIND_BYTES: Record<FieldKind, number> = { f16: 2, f32: 4, u8: 1, i8: 1, i1
 
 /** Block layouts by ggml type name (and Q8A, which is not a ggml type). */
 export const BLOCK_LAYOUTS = {
-  Q4_0: { elements: 32, fields: [['d', 'f16', 1], ['qs', 'u8', 16]] },
-  Q4_1: { elements: 32, fields: [['d', 'f16', 1], ['m', 'f16', 1], ['qs', 'u8', 16]] },
-  Q5_0: { elements: 32, fields: [['d', 'f16', 1], ['qh', 'u8', 4], ['qs', 'u8', 16]] },
-  Q5_1: { elements: 32, fields: [['d', 'f16', 1], ['m', 'f16', 1], ['qh', 'u8', 4], ['qs', 'u8', 16]] },
-  Q8_0: { elements: 32, fields: [['d', 'f16', 1], ['qs', 'i8', 32]] },
-  Q2_K: { elements: 256, fields: [['scales', 'u8', 16], ['qs', 'u8', 64], ['d', 'f16', 1], ['dmin', 'f16', 1]] },
-  Q3_K: { elements: 256, fields: [['hmask', 'u8', 32], ['qs', 'u8', 64], ['scales', 'u8', 12], ['d', 'f16', 1]] },
-  Q4_K: { elements: 256, fields: [['d', 'f16', 1], ['dmin', 'f16', 1], ['scales', 'u8', 12], ['qs', 'u8', 128]] },
-  Q5_K: { elements: 256, fields: [['d', 'f16', 1], ['dmin', 'f16', 1], ['scales', 'u8', 12], ['qh', 'u8', 32], ['qs', 'u8', 128]] },
-  Q6_K: { elements: 256, fields: [['ql', 'u8', 128], ['qh', 'u8', 64], ['scales', 'i8', 16], ['d', 'f16', 1]] },
+  Q4_0: {
+    elements: 32,
+    fields: [
+      ['d', 'f16', 1],
+      ['qs', 'u8', 16],
+    ],
+  },
+  Q4_1: {
+    elements: 32,
+    fields: [
+      ['d', 'f16', 1],
+      ['m', 'f16', 1],
+      ['qs', 'u8', 16],
+    ],
+  },
+  Q5_0: {
+    elements: 32,
+    fields: [
+      ['d', 'f16', 1],
+      ['qh', 'u8', 4],
+      ['qs', 'u8', 16],
+    ],
+  },
+  Q5_1: {
+    elements: 32,
+    fields: [
+      ['d', 'f16', 1],
+      ['m', 'f16', 1],
+      ['qh', 'u8', 4],
+      ['qs', 'u8', 16],
+    ],
+  },
+  Q8_0: {
+    elements: 32,
+    fields: [
+      ['d', 'f16', 1],
+      ['qs', 'i8', 32],
+    ],
+  },
+  Q2_K: {
+    elements: 256,
+    fields: [
+      ['scales', 'u8', 16],
+      ['qs', 'u8', 64],
+      ['d', 'f16', 1],
+      ['dmin', 'f16', 1],
+    ],
+  },
+  Q3_K: {
+    elements: 256,
+    fields: [
+      ['hmask', 'u8', 32],
+      ['qs', 'u8', 64],
+      ['scales', 'u8', 12],
+      ['d', 'f16', 1],
+    ],
+  },
+  Q4_K: {
+    elements: 256,
+    fields: [
+      ['d', 'f16', 1],
+      ['dmin', 'f16', 1],
+      ['scales', 'u8', 12],
+      ['qs', 'u8', 128],
+    ],
+  },
+  Q5_K: {
+    elements: 256,
+    fields: [
+      ['d', 'f16', 1],
+      ['dmin', 'f16', 1],
+      ['scales', 'u8', 12],
+      ['qh', 'u8', 32],
+      ['qs', 'u8', 128],
+    ],
+  },
+  Q6_K: {
+    elements: 256,
+    fields: [
+      ['ql', 'u8', 128],
+      ['qh', 'u8', 64],
+      ['scales', 'i8', 16],
+      ['d', 'f16', 1],
+    ],
+  },
   /** ggml's block_q8_K: the K-quants' activations. */
-  Q8_K: { elements: 256, fields: [['d', 'f32', 1], ['qs', 'i8', 256], ['bsums', 'i16', 16]] },
+  Q8_K: {
+    elements: 256,
+    fields: [
+      ['d', 'f32', 1],
+      ['qs', 'i8', 256],
+      ['bsums', 'i16', 16],
+    ],
+  },
   /**
    * This backend's activation block for the 32-element types: d = amax/127 and
    * s = d·Σq, both rounded to half precision as in ggml's block_q8_0 / q8_1.
    * A row's blocks are followed by every block's q again as i16 (Q8A_X16_BYTES each).
    */
-  Q8A: { elements: 32, fields: [['d', 'f32', 1], ['s', 'f32', 1], ['qs', 'i8', 32]] },
+  Q8A: {
+    elements: 32,
+    fields: [
+      ['d', 'f32', 1],
+      ['s', 'f32', 1],
+      ['qs', 'i8', 32],
+    ],
+  },
 } as const satisfies Record<string, BlockLayout>;
 
 export type BlockName = keyof typeof BLOCK_LAYOUTS;
@@ -66,5 +155,7 @@ export function blockOffsets(name: BlockName): { bytes: number; offsets: Record<
 /** Offsets of a block's half-precision fields (the scales). */
 export function f16Fields(name: BlockName): number[] {
   const { offsets, kinds } = blockOffsets(name);
-  return Object.keys(offsets).filter((f) => kinds[f] === 'f16').map((f) => offsets[f]!);
+  return Object.keys(offsets)
+    .filter((f) => kinds[f] === 'f16')
+    .map((f) => offsets[f]!);
 }

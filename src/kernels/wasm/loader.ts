@@ -59,8 +59,23 @@ export interface WasmExports {
   rope(x: number, nHeads: number, headDim: number, ropeDim: number, tab: number, neox: boolean | number, pos0: number, t0: number, t1: number): void;
   kvStore(k: number, v: number, kc: number, vc: number, width: number, f16: boolean | number, pos0: number, r0: number, r1: number): void;
   attention(
-    q: number, out: number, kc: number, vc: number, nHeads: number, nKv: number, headDim: number, scale: number, f16: boolean | number, flash: boolean | number,
-    window: number, pos0: number, tokens: number, rowsPerTask: number, scratch: number, t0: number, t1: number,
+    q: number,
+    out: number,
+    kc: number,
+    vc: number,
+    nHeads: number,
+    nKv: number,
+    headDim: number,
+    scale: number,
+    f16: boolean | number,
+    flash: boolean | number,
+    window: number,
+    pos0: number,
+    tokens: number,
+    rowsPerTask: number,
+    scratch: number,
+    t0: number,
+    t1: number,
   ): void;
   attentionScratch(rowsPerTask: number, group: number, headDim: number, ctx: number): number;
   add(a: number, b: number, out: number, i0: number, i1: number): void;
@@ -74,7 +89,6 @@ export interface WasmExports {
   f32ToF16(x: number): number;
   f16ToF32(h: number): number;
 }
-
 
 /** Bytes of the binary16 -> f32 table every instance reads its weight scales from. */
 export const F16_TABLE_BYTES = 65536 * 4;
@@ -179,7 +193,15 @@ function wasmString(memory: WasmMemory, ptr: number): string {
 
 /** An instance over `memory`; with f16Table (written by writeF16Table) it is ready for the kernels. */
 export function instantiate(build: WasmBuild, memory: WasmMemory, f16Table?: number): WasmExports {
-  const instance = new WA.Instance(build.module, { env: { memory, now: () => performance.now(), abort: (msg: number) => { throw new Error(`wasm abort: ${wasmString(memory, msg)}`); } } });
+  const instance = new WA.Instance(build.module, {
+    env: {
+      memory,
+      now: () => performance.now(),
+      abort: (msg: number) => {
+        throw new Error(`wasm abort: ${wasmString(memory, msg)}`);
+      },
+    },
+  });
   const exp = instance.exports as unknown as WasmExports;
   if (f16Table !== undefined) exp.init(f16Table);
   return exp;

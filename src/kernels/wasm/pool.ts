@@ -45,7 +45,11 @@ export class ThreadPool {
   private i32: Int32Array;
   error: string | undefined;
 
-  private constructor(memory: WasmMemory, private readonly startIdx: number, private readonly quitIdx: number) {
+  private constructor(
+    memory: WasmMemory,
+    private readonly startIdx: number,
+    private readonly quitIdx: number,
+  ) {
     this.i32 = new Int32Array(memory.buffer);
   }
 
@@ -58,20 +62,22 @@ export class ThreadPool {
     for (let tid = 1; tid < nth; tid++) {
       const worker = platform.startWorker(WORKER_SOURCE, { module: build.module, memory, ctl, tid, nth, startIdx, quitIdx, spin, f16Table });
       pool.workers.push(worker);
-      ready.push(new Promise<void>((resolve, reject) => {
-        worker.onMessage((msg) => {
-          const m = msg as { ready?: boolean; error?: string };
-          if (m.ready) resolve();
-          if (m.error) {
-            pool.error = m.error;
-            reject(new Error(`WASM worker ${tid} failed: ${m.error}`));
-          }
-        });
-        worker.onError((e) => {
-          pool.error = String(e);
-          reject(e);
-        });
-      }));
+      ready.push(
+        new Promise<void>((resolve, reject) => {
+          worker.onMessage((msg) => {
+            const m = msg as { ready?: boolean; error?: string };
+            if (m.ready) resolve();
+            if (m.error) {
+              pool.error = m.error;
+              reject(new Error(`WASM worker ${tid} failed: ${m.error}`));
+            }
+          });
+          worker.onError((e) => {
+            pool.error = String(e);
+            reject(e);
+          });
+        }),
+      );
     }
     try {
       await Promise.all(ready);

@@ -86,7 +86,17 @@ export const OPS = {
   attention: {
     id: 6,
     fields: {
-      q: 'ptr', out: 'ptr', kCache: 'ptr', vCache: 'ptr', nHeads: 'i32', nKvHeads: 'i32', headDim: 'i32', scale: 'f32', f16: 'bool', flash: 'bool', rowsPerTask: 'i32',
+      q: 'ptr',
+      out: 'ptr',
+      kCache: 'ptr',
+      vCache: 'ptr',
+      nHeads: 'i32',
+      nKvHeads: 'i32',
+      headDim: 'i32',
+      scale: 'f32',
+      f16: 'bool',
+      flash: 'bool',
+      rowsPerTask: 'i32',
       window: 'i32',
     },
   },
@@ -167,9 +177,7 @@ export type OpName = keyof typeof OPS;
 type Fields<K extends OpName> = (typeof OPS)[K]['fields'];
 type Value<T> = T extends 'bool' ? boolean : number;
 /** The fields of one record of op K (header fields except the code, which comes from the name). */
-export type OpRecord<K extends OpName> =
-  & { -readonly [F in keyof Fields<K>]: Value<Fields<K>[F]> }
-  & { flags: number; chunk: number };
+export type OpRecord<K extends OpName> = { -readonly [F in keyof Fields<K>]: Value<Fields<K>[F]> } & { flags: number; chunk: number };
 
 export interface FieldSlot {
   readonly name: string;
@@ -226,13 +234,18 @@ export function encodeOp<K extends OpName>(view: DataView, at: number, name: K, 
     const n = typeof v === 'boolean' ? Number(v) : v;
     if (!Number.isFinite(n)) throw new Error(`op ${name}: field ${s.name} is ${v}`);
     switch (s.type) {
-      case 'f64': view.setFloat64(at + s.offset, n, true); break;
-      case 'f32': view.setFloat32(at + s.offset, n, true); break;
+      case 'f64':
+        view.setFloat64(at + s.offset, n, true);
+        break;
+      case 'f32':
+        view.setFloat32(at + s.offset, n, true);
+        break;
       case 'ptr':
         if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`op ${name}: field ${s.name} = ${n} is not a 32-bit address or size`);
         view.setUint32(at + s.offset, n, true);
         break;
-      case 'i32': case 'bool':
+      case 'i32':
+      case 'bool':
         if (!Number.isInteger(n) || n < -0x80000000 || n > 0x7fffffff) throw new Error(`op ${name}: field ${s.name} = ${n} is not a 32-bit integer`);
         view.setInt32(at + s.offset, n, true);
         break;
@@ -250,9 +263,13 @@ export function readOpField(view: DataView, at: number, name: OpName, field: str
   const s = opLayout(name).find((x) => x.name === field);
   if (!s) throw new Error(`op ${name} has no field ${field}`);
   switch (s.type) {
-    case 'f64': return view.getFloat64(at + s.offset, true);
-    case 'f32': return view.getFloat32(at + s.offset, true);
-    case 'ptr': return view.getUint32(at + s.offset, true);
-    default: return view.getInt32(at + s.offset, true);
+    case 'f64':
+      return view.getFloat64(at + s.offset, true);
+    case 'f32':
+      return view.getFloat32(at + s.offset, true);
+    case 'ptr':
+      return view.getUint32(at + s.offset, true);
+    default:
+      return view.getInt32(at + s.offset, true);
   }
 }

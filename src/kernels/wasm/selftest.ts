@@ -25,8 +25,16 @@ const Q8K = blockOffsets('Q8_K');
 
 /** Types checked, with the column count of their rows (legacy: three 32-blocks, one pair and the odd one; K: two super-blocks). */
 const CASES: [number, number][] = [
-  [GGMLType.Q8_0, 96], [GGMLType.Q4_0, 96], [GGMLType.Q4_1, 96], [GGMLType.Q5_0, 96], [GGMLType.Q5_1, 96],
-  [GGMLType.Q2_K, 512], [GGMLType.Q3_K, 512], [GGMLType.Q4_K, 512], [GGMLType.Q5_K, 512], [GGMLType.Q6_K, 512],
+  [GGMLType.Q8_0, 96],
+  [GGMLType.Q4_0, 96],
+  [GGMLType.Q4_1, 96],
+  [GGMLType.Q5_0, 96],
+  [GGMLType.Q5_1, 96],
+  [GGMLType.Q2_K, 512],
+  [GGMLType.Q3_K, 512],
+  [GGMLType.Q4_K, 512],
+  [GGMLType.Q5_K, 512],
+  [GGMLType.Q6_K, 512],
 ];
 const ROWS = 2;
 const TOKENS = 5;
@@ -93,12 +101,14 @@ export function knownAnswerTest(exp: WasmExports, memory: WasmMemory, base: numb
     const bound: number[] = [];
     for (let t = 0; t < TOKENS; t++) {
       for (let j = 0; j < ROWS; j++) {
-        let sum = 0, abs = 0;
+        let sum = 0,
+          abs = 0;
         for (let i = 0; i < cols; i++) {
           const row = xq + t * xRowBytes;
-          const x = fmt === 1
-            ? dv.getFloat32(row + (i >> 5) * Q8A.bytes + Q8A.offsets.d!, true) * dv.getInt8(row + (i >> 5) * Q8A.bytes + Q8A.offsets.qs! + (i & 31))
-            : dv.getFloat32(row + (i >> 8) * Q8K.bytes + Q8K.offsets.d!, true) * dv.getInt8(row + (i >> 8) * Q8K.bytes + Q8K.offsets.qs! + (i & 255));
+          const x =
+            fmt === 1
+              ? dv.getFloat32(row + (i >> 5) * Q8A.bytes + Q8A.offsets.d!, true) * dv.getInt8(row + (i >> 5) * Q8A.bytes + Q8A.offsets.qs! + (i & 31))
+              : dv.getFloat32(row + (i >> 8) * Q8K.bytes + Q8K.offsets.d!, true) * dv.getInt8(row + (i >> 8) * Q8K.bytes + Q8K.offsets.qs! + (i & 255));
           const p = w[j * cols + i]! * x;
           sum += p;
           abs += Math.abs(p);

@@ -315,7 +315,10 @@ export class WebGPUBackend implements Backend {
     const f16 = program.kv.type === 'f16';
     if (f16 && kvw % 2 !== 0) throw new Error(`an f16 KV cache needs an even row width, got ${kvw}`);
     const kvLayerBytes = sequences * contextLength * kvw * (f16 ? 2 : 4);
-    if (kvLayerBytes > maxBinding) throw new RangeError(`the KV cache of one layer (${sequences} sequences x ${contextLength} positions x ${kvw}) takes ${kvLayerBytes} bytes, more than the largest storage binding (${maxBinding})`);
+    if (kvLayerBytes > maxBinding)
+      throw new RangeError(
+        `the KV cache of one layer (${sequences} sequences x ${contextLength} positions x ${kvw}) takes ${kvLayerBytes} bytes, more than the largest storage binding (${maxBinding})`,
+      );
     for (let l = 0; l < program.kv.layers; l++) {
       this.kCache.push(this.createBuffer(kvLayerBytes, Usage.STORAGE, `k_cache.${l}`));
       this.vCache.push(this.createBuffer(kvLayerBytes, Usage.STORAGE, `v_cache.${l}`));
@@ -372,7 +375,14 @@ export class WebGPUBackend implements Backend {
     return w;
   }
 
-  private async elementwise(kind: ElementwiseKind, aliased: boolean, label: string, params: Uint32Array, buffers: (GPUBuffer | null)[], count: (T: number, nOut: number) => [number, number, number]): Promise<Command> {
+  private async elementwise(
+    kind: ElementwiseKind,
+    aliased: boolean,
+    label: string,
+    params: Uint32Array,
+    buffers: (GPUBuffer | null)[],
+    count: (T: number, nOut: number) => [number, number, number],
+  ): Promise<Command> {
     const pl = await this.pipeline(`${kind}${aliased ? '.inplace' : ''}`, () => elementwiseWGSL(kind, aliased));
     return {
       kind: 'dispatch',
@@ -427,13 +437,15 @@ export class WebGPUBackend implements Backend {
         p.setFloat32(8, op.eps, true);
         const r = rows(x);
         const groups = x.width / g;
-        return [{
-          kind: 'dispatch',
-          label: `rmsnorm ${op.weight}`,
-          pipeline: pl,
-          bindGroup: this.bind(pl, [this.uniform(p, 'rmsnorm.p'), this.stepBuf, x.buf, this.vector(op.weight), out.buf], 'rmsnorm'),
-          grid: (T, nOut) => grid1d(r(T, nOut) * groups),
-        }];
+        return [
+          {
+            kind: 'dispatch',
+            label: `rmsnorm ${op.weight}`,
+            pipeline: pl,
+            bindGroup: this.bind(pl, [this.uniform(p, 'rmsnorm.p'), this.stepBuf, x.buf, this.vector(op.weight), out.buf], 'rmsnorm'),
+            grid: (T, nOut) => grid1d(r(T, nOut) * groups),
+          },
+        ];
       }
       case 'matmul': {
         const w = this.matrix(op.weight);
@@ -443,20 +455,24 @@ export class WebGPUBackend implements Backend {
         const tpr = this.options.matmulThreadsPerRow ?? matmulThreadsPerRow(w.cols, this.ctx.cpuAdapter);
         const pl = await this.pipeline(`matmul.${w.typeId}.${sub}.${tpr}.${h}`, () => matmulWGSL(w.typeId, sub, tpr, h));
         const r = rows(x);
-        const bias = op.bias ? [await this.elementwise('add_row', true, `bias ${op.bias}`, elementwiseParams(out.width, out.kind), [out.buf, this.vector(op.bias)], (T, nOut) => [r(T, nOut) * out.width, 1, 1])] : [];
-        return w.parts.map((part, i): Command => {
-          const groups = Math.ceil(part.rowCount / (MATMUL_WG / tpr));
-          const nx = Math.min(groups, 65535);
-          const ny = Math.ceil(groups / nx);
-          const params = matmulParams(part.rowCount, w.cols, w.rowBytes, w.rows, part.rowStart, x.kind, nx);
-          return {
-            kind: 'dispatch' as const,
-            label: `matmul ${op.weight}[${i}]`,
-            pipeline: pl,
-            bindGroup: this.bind(pl, [this.uniform(params, 'matmul.p'), this.stepBuf, part.buf, x.buf, out.buf], 'matmul'),
-            grid: (T: number, nOut: number): [number, number, number] => [nx, ny, Math.ceil(r(T, nOut) / MATMUL_TT)],
-          };
-        }).concat(bias);
+        const bias = op.bias
+          ? [await this.elementwise('add_row', true, `bias ${op.bias}`, elementwiseParams(out.width, out.kind), [out.buf, this.vector(op.bias)], (T, nOut) => [r(T, nOut) * out.width, 1, 1])]
+          : [];
+        return w.parts
+          .map((part, i): Command => {
+            const groups = Math.ceil(part.rowCount / (MATMUL_WG / tpr));
+            const nx = Math.min(groups, 65535);
+            const ny = Math.ceil(groups / nx);
+            const params = matmulParams(part.rowCount, w.cols, w.rowBytes, w.rows, part.rowStart, x.kind, nx);
+            return {
+              kind: 'dispatch' as const,
+              label: `matmul ${op.weight}[${i}]`,
+              pipeline: pl,
+              bindGroup: this.bind(pl, [this.uniform(params, 'matmul.p'), this.stepBuf, part.buf, x.buf, out.buf], 'matmul'),
+              grid: (T: number, nOut: number): [number, number, number] => [nx, ny, Math.ceil(r(T, nOut) / MATMUL_TT)],
+            };
+          })
+          .concat(bias);
       }
       case 'rope': {
         const x = this.act(op.x);
@@ -477,16 +493,21 @@ export class WebGPUBackend implements Backend {
           const n = Math.ceil((r(T, nOut) * op.nHeads * half) / 64);
           return n <= 65535 ? [n, 1, 1] : [65535, Math.ceil(n / 65535), 1];
         };
-        return this.withRows([{
-          kind: 'dispatch',
-          label: `rope ${op.x}`,
-          pipeline: pl,
-          bindGroup: this.bind(pl, [params, this.stepBuf, x.buf, table], 'rope'),
-          grid,
-        }], async (rowsBuf) => {
-          const rpl = await this.pipeline(`rope.${op.mode}.rows`, () => ropeWGSL(op.mode === 'neox', true));
-          return [{ kind: 'dispatch', label: `rope.rows ${op.x}`, pipeline: rpl, bindGroup: this.bind(rpl, [params, this.stepBuf, x.buf, table, rowsBuf], 'rope.rows'), grid }];
-        });
+        return this.withRows(
+          [
+            {
+              kind: 'dispatch',
+              label: `rope ${op.x}`,
+              pipeline: pl,
+              bindGroup: this.bind(pl, [params, this.stepBuf, x.buf, table], 'rope'),
+              grid,
+            },
+          ],
+          async (rowsBuf) => {
+            const rpl = await this.pipeline(`rope.${op.mode}.rows`, () => ropeWGSL(op.mode === 'neox', true));
+            return [{ kind: 'dispatch', label: `rope.rows ${op.x}`, pipeline: rpl, bindGroup: this.bind(rpl, [params, this.stepBuf, x.buf, table, rowsBuf], 'rope.rows'), grid }];
+          },
+        );
       }
       case 'kv_store': {
         const k = this.act(op.k);
@@ -537,7 +558,15 @@ export class WebGPUBackend implements Backend {
         const cmds: Command[] = await this.withRows([full], async (rowsBuf) => {
           // Steps with rows: one workgroup per (row, head), each row over its own sequence's cache up to its position.
           const rpl = await this.pipeline(`attention.rows.${kvName}`, () => attentionWGSL(f16, h, true));
-          return [{ kind: 'dispatch', label: `attention.rows ${op.layer}`, pipeline: rpl, bindGroup: this.bind(rpl, [params, this.stepBuf, q.buf, kc, vc, out.buf, rowsBuf], 'attention.rows'), grid: (T) => [op.nHeads, T, 1] }];
+          return [
+            {
+              kind: 'dispatch',
+              label: `attention.rows ${op.layer}`,
+              pipeline: rpl,
+              bindGroup: this.bind(rpl, [params, this.stepBuf, q.buf, kc, vc, out.buf, rowsBuf], 'attention.rows'),
+              grid: (T) => [op.nHeads, T, 1],
+            },
+          ];
         });
         if (tiles) {
           const { qt } = prefillTiles(op.headDim);
@@ -584,8 +613,13 @@ export class WebGPUBackend implements Backend {
         const out = this.act(op.out);
         const aliased = op.out === aName;
         const r = rows(a);
-        return [await this.elementwise(op.op, aliased, `${op.op} ${op.out}`, elementwiseParams(a.width, a.kind),
-          aliased ? [a.buf, b.buf] : [a.buf, b.buf, out.buf], (T, nOut) => [r(T, nOut) * a.width, 1, 1])];
+        return [
+          await this.elementwise(op.op, aliased, `${op.op} ${op.out}`, elementwiseParams(a.width, a.kind), aliased ? [a.buf, b.buf] : [a.buf, b.buf, out.buf], (T, nOut) => [
+            r(T, nOut) * a.width,
+            1,
+            1,
+          ]),
+        ];
       }
       case 'gelu_mul': {
         if (op.out === op.up && op.out !== op.gate) throw new Error('gelu_mul: an output aliasing up is not supported');
@@ -599,30 +633,44 @@ export class WebGPUBackend implements Backend {
           this.device.queue.writeBuffer(this.geluTable, 0, t.buffer, t.byteOffset, t.byteLength);
         }
         const r = rows(a);
-        return [await this.elementwise('gelu_mul', aliased, `gelu_mul ${op.out}`, elementwiseParams(a.width, a.kind),
-          [a.buf, b.buf, aliased ? null : out.buf, this.geluTable], (T, nOut) => [r(T, nOut) * a.width, 1, 1])];
+        return [
+          await this.elementwise('gelu_mul', aliased, `gelu_mul ${op.out}`, elementwiseParams(a.width, a.kind), [a.buf, b.buf, aliased ? null : out.buf, this.geluTable], (T, nOut) => [
+            r(T, nOut) * a.width,
+            1,
+            1,
+          ]),
+        ];
       }
       case 'scale': {
         const a = this.act(op.x);
         const out = this.act(op.out);
         const aliased = op.out === op.x;
         const r = rows(a);
-        return [await this.elementwise('scale', aliased, `scale ${op.out}`, elementwiseParams(a.width, a.kind, { f: op.scale }),
-          aliased ? [a.buf] : [a.buf, null, out.buf], (T, nOut) => [r(T, nOut) * a.width, 1, 1])];
+        return [
+          await this.elementwise('scale', aliased, `scale ${op.out}`, elementwiseParams(a.width, a.kind, { f: op.scale }), aliased ? [a.buf] : [a.buf, null, out.buf], (T, nOut) => [
+            r(T, nOut) * a.width,
+            1,
+            1,
+          ]),
+        ];
       }
       case 'softcap': {
         const a = this.act(op.x);
         const r = rows(a);
-        return [await this.elementwise('softcap', true, `softcap ${op.x}`, elementwiseParams(a.width, a.kind, { f: 1 / op.cap, g: op.cap }),
-          [a.buf], (T, nOut) => [r(T, nOut) * a.width, 1, 1])];
+        return [await this.elementwise('softcap', true, `softcap ${op.x}`, elementwiseParams(a.width, a.kind, { f: 1 / op.cap, g: op.cap }), [a.buf], (T, nOut) => [r(T, nOut) * a.width, 1, 1])];
       }
       case 'slice': {
         const a = this.act(op.x);
         const out = this.act(op.out);
         if (op.offset + out.width > a.width || a.kind !== out.kind) throw new Error(`slice: ${op.out} (${out.width}) at ${op.offset} does not fit in ${op.x} (${a.width})`);
         const r = rows(a);
-        return [await this.elementwise('slice', false, `slice ${op.out}`, elementwiseParams(out.width, out.kind, { srcWidth: a.width, offset: op.offset }),
-          [a.buf, null, out.buf], (T, nOut) => [r(T, nOut) * out.width, 1, 1])];
+        return [
+          await this.elementwise('slice', false, `slice ${op.out}`, elementwiseParams(out.width, out.kind, { srcWidth: a.width, offset: op.offset }), [a.buf, null, out.buf], (T, nOut) => [
+            r(T, nOut) * out.width,
+            1,
+            1,
+          ]),
+        ];
       }
       case 'gather_outputs': {
         const x = this.act(op.x);
@@ -630,10 +678,21 @@ export class WebGPUBackend implements Backend {
         return this.withRows([{ kind: 'copy', src: x.buf, dst: out.buf, width: x.width }], async (rowsBuf) => {
           const gpl = await this.pipeline('gather.rows', gatherRowsWGSL);
           const params = this.uniform(Uint32Array.of(x.width, 0, 0, 0), 'gather.rows.p');
-          return [{ kind: 'dispatch', label: `gather.rows ${op.out}`, pipeline: gpl, bindGroup: this.bind(gpl, [params, this.stepBuf, x.buf, out.buf, rowsBuf], 'gather.rows'), grid: (_T, nOut) => grid1d(Math.ceil((nOut * x.width) / GATHER_WG)) }];
+          return [
+            {
+              kind: 'dispatch',
+              label: `gather.rows ${op.out}`,
+              pipeline: gpl,
+              bindGroup: this.bind(gpl, [params, this.stepBuf, x.buf, out.buf, rowsBuf], 'gather.rows'),
+              grid: (_T, nOut) => grid1d(Math.ceil((nOut * x.width) / GATHER_WG)),
+            },
+          ];
         });
       }
-      default: { const never: never = op; throw new Error(`the webgpu backend has no kernel for op ${(never as { op: string }).op}`); }
+      default: {
+        const never: never = op;
+        throw new Error(`the webgpu backend has no kernel for op ${(never as { op: string }).op}`);
+      }
     }
   }
 
@@ -814,7 +873,7 @@ export class WebGPUBackend implements Backend {
       const ids = new Int32Array(raw, 0, k);
       const logits = new Float32Array(raw, k * 4, k);
       let n = 0;
-      while (n < k && (ids[n]! >>> 0) < this.vocab) n++;
+      while (n < k && ids[n]! >>> 0 < this.vocab) n++;
       return { ids: ids.slice(0, n), logits: logits.slice(0, n) };
     });
   }

@@ -77,9 +77,7 @@ export async function nodeGPU(importer: (specifier: string) => Promise<unknown> 
     const spec = 'webgpu';
     mod = (await importer(spec)) as { create: (flags: string[]) => GPU };
   } catch (e) {
-    throw new WebGPUUnavailableError(
-      `the WebGPU backend in Node needs the optional peer dependency "webgpu" (Dawn): run \`npm install webgpu\` next to tsinfer (${(e as Error).message})`,
-    );
+    throw new WebGPUUnavailableError(`the WebGPU backend in Node needs the optional peer dependency "webgpu" (Dawn): run \`npm install webgpu\` next to tsinfer (${(e as Error).message})`);
   }
   return mod.create([]);
 }
@@ -99,7 +97,7 @@ export async function createGPUContext(opts: DeviceOptions = {}): Promise<GPUCon
   const adapter = await gpu.requestAdapter(opts.powerPreference ? { powerPreference: opts.powerPreference } : undefined);
   if (!adapter) {
     throw new WebGPUUnavailableError(
-      'no WebGPU adapter: no GPU driver was found. Without a GPU, Dawn can run on SwiftShader\'s Vulkan driver ' +
+      "no WebGPU adapter: no GPU driver was found. Without a GPU, Dawn can run on SwiftShader's Vulkan driver " +
         '(VK_ICD_FILENAMES=<dir>/vk_swiftshader_icd.json LD_LIBRARY_PATH=<dir>; the README says where to get it), or use another backend (wasm, reference)',
     );
   }

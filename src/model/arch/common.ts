@@ -79,11 +79,26 @@ function optionalString(file: GGUFFile, key: string): string | undefined {
  * under the architecture's prefix is refused: it may change the model.
  */
 const COMMON_KEYS = [
-  'context_length', 'embedding_length', 'block_count', 'feed_forward_length', 'vocab_size',
-  'attention.head_count', 'attention.head_count_kv', 'attention.layer_norm_rms_epsilon', 'attention.key_length', 'attention.value_length',
-  'rope.dimension_count', 'rope.freq_base', 'rope.scaling.type', 'rope.scaling.factor', 'rope.scale_linear',
-  'rope.scaling.attn_factor', 'rope.scaling.original_context_length', 'rope.scaling.finetuned',
-  'expert_count', 'expert_used_count',
+  'context_length',
+  'embedding_length',
+  'block_count',
+  'feed_forward_length',
+  'vocab_size',
+  'attention.head_count',
+  'attention.head_count_kv',
+  'attention.layer_norm_rms_epsilon',
+  'attention.key_length',
+  'attention.value_length',
+  'rope.dimension_count',
+  'rope.freq_base',
+  'rope.scaling.type',
+  'rope.scaling.factor',
+  'rope.scale_linear',
+  'rope.scaling.attn_factor',
+  'rope.scaling.original_context_length',
+  'rope.scaling.finetuned',
+  'expert_count',
+  'expert_used_count',
 ];
 
 /** Refuses a key under `<arch>.` that neither COMMON_KEYS nor the architecture's own `extra` list knows. */
@@ -244,12 +259,16 @@ export class ProgramBuilder {
 
   build(kvCacheType: KvCacheType, logits: string): Program {
     const hp = this.hp;
-    const weights = [...new Set(this.ops.flatMap((o) => {
-      if (o.op === 'matmul') return o.bias ? [o.weight, o.bias] : [o.weight];
-      if (o.op === 'rmsnorm') return [o.weight];
-      if (o.op === 'embed') return [o.table];
-      return [];
-    }))];
+    const weights = [
+      ...new Set(
+        this.ops.flatMap((o) => {
+          if (o.op === 'matmul') return o.bias ? [o.weight, o.bias] : [o.weight];
+          if (o.op === 'rmsnorm') return [o.weight];
+          if (o.op === 'embed') return [o.table];
+          return [];
+        }),
+      ),
+    ];
     return { buffers: [...this.buffers.values()], ops: this.ops, kv: { type: kvCacheType, layers: hp.blockCount, width: hp.headCountKv * hp.headDim }, logits, weights };
   }
 }
@@ -304,10 +323,7 @@ export function attentionBlock(b: ProgramBuilder, l: number, o: AttentionOptions
     );
   }
   if (o.qkNorm) {
-    b.push(
-      norm(b, q, w(l, 'attn_q_norm'), b.buf('q', qw), hp.headDim),
-      norm(b, k, w(l, 'attn_k_norm'), b.buf('k', kvw), hp.headDim),
-    );
+    b.push(norm(b, q, w(l, 'attn_q_norm'), b.buf('q', qw), hp.headDim), norm(b, k, w(l, 'attn_k_norm'), b.buf('k', kvw), hp.headDim));
   }
   const swa = hp.slidingWindow?.layers[l] ? hp.slidingWindow : undefined;
   const freqs = swa ? swa.rope : hp.rope;
@@ -317,8 +333,15 @@ export function attentionBlock(b: ProgramBuilder, l: number, o: AttentionOptions
   b.push(
     { op: 'kv_store', layer: l, k: 'k', v: 'v' },
     {
-      op: 'attention', layer: l, q: 'q', out: b.buf('att', qw), nHeads: hp.headCount, nKvHeads: hp.headCountKv, headDim: hp.headDim,
-      scale: o.qScale !== undefined ? 1 : 1 / Math.sqrt(hp.headDim), ...(swa ? { window: swa.window } : {}),
+      op: 'attention',
+      layer: l,
+      q: 'q',
+      out: b.buf('att', qw),
+      nHeads: hp.headCount,
+      nKvHeads: hp.headCountKv,
+      headDim: hp.headDim,
+      scale: o.qScale !== undefined ? 1 : 1 / Math.sqrt(hp.headDim),
+      ...(swa ? { window: swa.window } : {}),
     },
     { op: 'matmul', weight: w(l, 'attn_output'), x: 'att', out: b.buf('proj', hp.embeddingLength) },
   );
@@ -335,28 +358,22 @@ export function ffnBlock(b: ProgramBuilder, l: number, act: FfnKind): void {
   const gate = b.buf('gate', ff);
   const up = b.buf('up', ff);
   if (act === 'silu_fused') {
-    b.push(
-      { op: 'matmul', weight: w(l, 'ffn_up'), x: 'h', out: b.buf('gateup', 2 * ff) },
-      { op: 'slice', x: 'gateup', offset: 0, out: gate },
-      { op: 'slice', x: 'gateup', offset: ff, out: up },
-    );
+    b.push({ op: 'matmul', weight: w(l, 'ffn_up'), x: 'h', out: b.buf('gateup', 2 * ff) }, { op: 'slice', x: 'gateup', offset: 0, out: gate }, { op: 'slice', x: 'gateup', offset: ff, out: up });
   } else {
     b.push({ op: 'matmul', weight: w(l, 'ffn_gate'), x: 'h', out: gate }, { op: 'matmul', weight: w(l, 'ffn_up'), x: 'h', out: up });
   }
-  b.push(
-    { op: act === 'gelu' ? 'gelu_mul' : 'silu_mul', gate, up, out: gate },
-    { op: 'matmul', weight: w(l, 'ffn_down'), x: gate, out: b.buf('proj', b.hp.embeddingLength) },
-  );
+  b.push({ op: act === 'gelu' ? 'gelu_mul' : 'silu_mul', gate, up, out: gate }, { op: 'matmul', weight: w(l, 'ffn_down'), x: gate, out: b.buf('proj', b.hp.embeddingLength) });
 }
 
 /** logits = output · output_norm(x) over the output rows, soft-capped when the file asks. */
 export function outputHead(b: ProgramBuilder): void {
   const hp = b.hp;
   const d = hp.embeddingLength;
-  b.push(
-    { op: 'gather_outputs', x: 'x', out: b.buf('xout', d, 'outputs') },
-    norm(b, 'xout', 'output_norm.weight', b.buf('hout', d, 'outputs')),
-    { op: 'matmul', weight: hp.tiedEmbeddings ? 'token_embd.weight' : 'output.weight', x: 'hout', out: b.buf('logits', hp.vocabSize, 'outputs') },
-  );
+  b.push({ op: 'gather_outputs', x: 'x', out: b.buf('xout', d, 'outputs') }, norm(b, 'xout', 'output_norm.weight', b.buf('hout', d, 'outputs')), {
+    op: 'matmul',
+    weight: hp.tiedEmbeddings ? 'token_embd.weight' : 'output.weight',
+    x: 'hout',
+    out: b.buf('logits', hp.vocabSize, 'outputs'),
+  });
   if (hp.finalLogitSoftcap !== undefined) b.push({ op: 'softcap', x: 'logits', cap: hp.finalLogitSoftcap });
 }

@@ -13,7 +13,22 @@
  */
 import type { GGUFFile } from '../../gguf/reader.js';
 import type { KvCacheType, Program } from '../program.js';
-import { ProgramBuilder, attentionBlock, checkKeys, embedding, ffnBlock, headTensors, norm, outputHead, readCommon, w, type AttentionOptions, type FfnKind, type Hyperparameters, type TensorSpec } from './common.js';
+import {
+  ProgramBuilder,
+  attentionBlock,
+  checkKeys,
+  embedding,
+  ffnBlock,
+  headTensors,
+  norm,
+  outputHead,
+  readCommon,
+  w,
+  type AttentionOptions,
+  type FfnKind,
+  type Hyperparameters,
+  type TensorSpec,
+} from './common.js';
 import type { Architecture } from './types.js';
 
 export function llamaHyperparameters(file: GGUFFile, arch = 'llama'): Hyperparameters {

@@ -61,4 +61,6 @@ const floats = Float32Array.from({ length: 32 }, (_, i) => i / 8);
 const back = dequantize(q8.id, quantize(q8.id, floats, 1, 32), 32);
 const errors = [GGUFError, ModelError, ContextOverflowError].map((E) => E.name);
 
-console.log(JSON.stringify({ text: result.text, streamed, tokens: result.tokens, reason, oneShot: oneShot.tokens.length, tensors, q8max: Math.max(...back.map((x, i) => Math.abs(x - floats[i]!))), errors }));
+console.log(
+  JSON.stringify({ text: result.text, streamed, tokens: result.tokens, reason, oneShot: oneShot.tokens.length, tensors, q8max: Math.max(...back.map((x, i) => Math.abs(x - floats[i]!))), errors }),
+);

@@ -23,9 +23,7 @@ fn rows_of(kind: u32) -> u32 { return select(st.T, st.nOut, kind == 1u); }
  * unpack2x16float.
  */
 export function bytesWGSL(f16: boolean): string {
-  return BYTES_COMMON + (f16
-    ? 'fn rd_f16(b: u32) -> f32 { return f32(bitcast<vec2<f16>>(W[b >> 2u])[(b >> 1u) & 1u]); }\n'
-    : 'fn rd_f16(b: u32) -> f32 { return unpack2x16float(rd_u16(b)).x; }\n');
+  return BYTES_COMMON + (f16 ? 'fn rd_f16(b: u32) -> f32 { return f32(bitcast<vec2<f16>>(W[b >> 2u])[(b >> 1u) & 1u]); }\n' : 'fn rd_f16(b: u32) -> f32 { return unpack2x16float(rd_u16(b)).x; }\n');
 }
 const BYTES_COMMON = /* wgsl */ `
 fn rd_u8(b: u32) -> u32 { return (W[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu; }

@@ -15,8 +15,18 @@ import { GGMLType, ggmlType } from '../../../gguf/types.js';
 
 /** Types the WebGPU matmul and embedding kernels read. */
 export const WEBGPU_TYPES: readonly number[] = [
-  GGMLType.F32, GGMLType.F16, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q8_0,
-  GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K,
+  GGMLType.F32,
+  GGMLType.F16,
+  GGMLType.Q4_0,
+  GGMLType.Q4_1,
+  GGMLType.Q5_0,
+  GGMLType.Q5_1,
+  GGMLType.Q8_0,
+  GGMLType.Q2_K,
+  GGMLType.Q3_K,
+  GGMLType.Q4_K,
+  GGMLType.Q5_K,
+  GGMLType.Q6_K,
 ];
 
 function size(id: number): number {
@@ -74,9 +84,7 @@ fn chunk(rb: u32, c: u32) -> array<vec4<f32>, 8> {
 
 /** F16 rows (4-byte aligned: cols is a multiple of 4): unpack2x16float, or four native halves per two words on the shader-f16 path. */
 function f16Chunk(native: boolean): string {
-  const read = native
-    ? 'vec4<f32>(bitcast<vec4<f16>>(vec2<u32>(W[w0 + 2u * i], W[w0 + 2u * i + 1u])))'
-    : 'vec4<f32>(unpack2x16float(W[w0 + 2u * i]), unpack2x16float(W[w0 + 2u * i + 1u]))';
+  const read = native ? 'vec4<f32>(bitcast<vec4<f16>>(vec2<u32>(W[w0 + 2u * i], W[w0 + 2u * i + 1u])))' : 'vec4<f32>(unpack2x16float(W[w0 + 2u * i]), unpack2x16float(W[w0 + 2u * i + 1u]))';
   return /* wgsl */ `
 fn chunk(rb: u32, c: u32) -> array<vec4<f32>, 8> {
   let w0 = (rb >> 2u) + c * 16u;
@@ -214,18 +222,30 @@ fn chunk(rb: u32, c: u32) -> array<vec4<f32>, 8> {
  */
 export function chunkWGSL(typeId: number, f16 = false): string {
   switch (typeId) {
-    case GGMLType.F32: return f32;
-    case GGMLType.F16: return f16Chunk(f16);
-    case GGMLType.Q4_0: return legacyChunk(typeId, false, false);
-    case GGMLType.Q4_1: return legacyChunk(typeId, true, false);
-    case GGMLType.Q5_0: return legacyChunk(typeId, false, true);
-    case GGMLType.Q5_1: return legacyChunk(typeId, true, true);
-    case GGMLType.Q8_0: return q8_0;
-    case GGMLType.Q2_K: return q2_k;
-    case GGMLType.Q3_K: return q3_k;
-    case GGMLType.Q4_K: return q4_k;
-    case GGMLType.Q5_K: return q5_k;
-    case GGMLType.Q6_K: return q6_k;
+    case GGMLType.F32:
+      return f32;
+    case GGMLType.F16:
+      return f16Chunk(f16);
+    case GGMLType.Q4_0:
+      return legacyChunk(typeId, false, false);
+    case GGMLType.Q4_1:
+      return legacyChunk(typeId, true, false);
+    case GGMLType.Q5_0:
+      return legacyChunk(typeId, false, true);
+    case GGMLType.Q5_1:
+      return legacyChunk(typeId, true, true);
+    case GGMLType.Q8_0:
+      return q8_0;
+    case GGMLType.Q2_K:
+      return q2_k;
+    case GGMLType.Q3_K:
+      return q3_k;
+    case GGMLType.Q4_K:
+      return q4_k;
+    case GGMLType.Q5_K:
+      return q5_k;
+    case GGMLType.Q6_K:
+      return q6_k;
     default:
       throw new Error(`the WebGPU backend cannot read ggml type ${ggmlType(typeId)?.name ?? typeId} yet`);
   }
