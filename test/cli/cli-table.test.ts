@@ -114,7 +114,7 @@ const ROWS: Row[] = [
   { argv: ['generate', '-m', path.join(DIR, 'missing.gguf')], code: 1, stderr: /cannot open .*ENOENT/, stdout: '', spawn: true },
   { argv: ['generate', '-m', M, '-p', LONG, '-c', '8'], code: 1, stderr: /ContextOverflowError: the prompt has \d+ tokens; the context holds 8/, stdout: '' },
   { argv: ['generate', '-m', VOCAB], code: 1, stderr: 'ModelError: missing tensor token_embd.weight', stdout: '' },
-  { argv: ['generate', '-m', HS4, '--backend', 'wasm'], code: 1, stderr: 'ModelError: the wasm backend needs a head size that is a multiple of 8, got 4', stdout: '' },
+  { argv: ['generate', '-m', HS4, '--backend', 'wasm'], code: 1, stderr: 'ModelError: the wasm backend does not implement attention with a head size of 4 (not a multiple of 8)', stdout: '' },
   { argv: ['inspect', TEXT], code: 1, stderr: 'GGUFError: not a GGUF file' },
   { argv: ['tokenize', '-m', TEXT, 'x'], code: 1, stderr: 'GGUFError' },
   { argv: ['chat', '-m', M, '-p', 'hi'], code: 1, stderr: 'has no chat template' },
