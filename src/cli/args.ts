@@ -1,4 +1,5 @@
 /** Command-line parsing shared by the `tsinfer` commands: llama.cpp's habits on top of node's parseArgs. */
+import { readFileSync } from 'node:fs';
 import { parseArgs as nodeParseArgs, type ParseArgsConfig } from 'node:util';
 
 /** A mistake in how the command was called: reported in one line with the usage hint, exit code 2. */
@@ -96,4 +97,13 @@ export function num(value: string | undefined, flag: string, opts: { integer?: b
   if (opts.min !== undefined && n < opts.min) throw new UsageError(`${flag} must be at least ${opts.min}, got ${value}`);
   if (opts.max !== undefined && n > opts.max) throw new UsageError(`${flag} must be at most ${opts.max}, got ${value}`);
   return n;
+}
+
+/** A file named on the command line (0: standard input), as UTF-8 text; a UsageError naming `what` when it cannot be read. */
+export function readTextArg(path: string | 0, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }

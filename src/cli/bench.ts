@@ -98,8 +98,12 @@ export function profileRows(before: OpProfile[], after: OpProfile[], tokens: num
     const b = before[i]!;
     const key = a.op.replace(/blk\.\d+\./, 'blk.*.');
     const r = rows.get(key) ?? { op: key, count: 0, work: a.work.map(() => 0), wait: a.wait.map(() => 0) };
-    a.work.forEach((v, t) => (r.work[t]! += ((v - b.work[t]!) * 1000) / tokens));
-    a.wait.forEach((v, t) => (r.wait[t]! += ((v - b.wait[t]!) * 1000) / tokens));
+    a.work.forEach((v, t) => {
+      r.work[t]! += ((v - b.work[t]!) * 1000) / tokens;
+    });
+    a.wait.forEach((v, t) => {
+      r.wait[t]! += ((v - b.wait[t]!) * 1000) / tokens;
+    });
     r.count++;
     rows.set(key, r);
   });

@@ -4,12 +4,11 @@
  * question with `-p` for scripts. The conversation is kept and re-rendered every turn; the KV
  * cache holds the part already evaluated.
  */
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { AbortError } from '../generate/errors.js';
 import { loadModel, type ChatMessage, type ChatOptions, type Model } from '../model/model.js';
 import { TokenizerError } from '../tokenizer/index.js';
-import { parseArgs, usage, UsageError } from './args.js';
+import { parseArgs, readTextArg, usage, UsageError } from './args.js';
 import { LOAD_FLAGS, LOAD_USAGE, loadOptions, samplingOptions, SAMPLING_FLAGS, SAMPLING_USAGE, warnContextLength } from './options.js';
 
 export const CHAT_USAGE = `chat options:
@@ -119,11 +118,7 @@ export function readTemplate(values: { 'chat-template'?: string; 'chat-template-
     throw new UsageError('give the chat template with --chat-template or --chat-template-file, not both');
   }
   if (values['chat-template-file'] === undefined) return values['chat-template'];
-  try {
-    return readFileSync(values['chat-template-file'], 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read chat template file ${values['chat-template-file']}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  return readTextArg(values['chat-template-file'], `chat template file ${values['chat-template-file']}`);
 }
 
 /** `tsinfer chat`; returns the exit code. Errors are thrown for main() to report in one line. */

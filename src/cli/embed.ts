@@ -3,10 +3,9 @@
  * line (llama-embedding's default --embd-separator "\n"); each gets one vector, or one per
  * token with --pooling none.
  */
-import { readFileSync } from 'node:fs';
 import { loadModel } from '../model/model.js';
 import { POOLINGS, type Pooling } from '../model/embed.js';
-import { parseArgs, usage, UsageError } from './args.js';
+import { parseArgs, readTextArg, usage, UsageError } from './args.js';
 import { LOAD_FLAGS, loadOptions } from './options.js';
 
 export const EMBED_USAGE = `usage: tsinfer embed -m FILE (-p TEXT | -f FILE) [options]
@@ -34,26 +33,17 @@ export async function cmdEmbed(argv: string[]): Promise<number> {
         pooling: { type: 'string' },
         'no-normalize': { type: 'boolean' },
         json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
         ...LOAD_FLAGS,
       },
     }),
   );
-  if (values.help) {
-    process.stdout.write(EMBED_USAGE);
-    return 0;
-  }
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.model) throw new UsageError('embed needs a model: -m FILE');
   if ((values.prompt === undefined) === (values.file === undefined)) throw new UsageError('embed needs the text with -p TEXT or -f FILE (one of them)');
   if (values.pooling !== undefined && !(POOLINGS as readonly string[]).includes(values.pooling)) throw new UsageError(`--pooling must be one of ${POOLINGS.join(', ')}, got "${values.pooling}"`);
   let text = values.prompt ?? '';
   if (values.file !== undefined) {
-    try {
-      text = readFileSync(values.file, 'utf8');
-    } catch (e) {
-      throw new UsageError(`cannot read ${values.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
+    text = readTextArg(values.file, values.file);
     if (text.endsWith('\n')) text = text.slice(0, -1);
   }
   const texts = text.split('\n');

@@ -1,7 +1,6 @@
 /** Grammar flags of `generate` and `chat`, as llama.cpp spells them: --grammar, --grammar-file, -j/--json-schema, --json-schema-file. */
-import { readFileSync } from 'node:fs';
 import { grammarFromOptions, type GrammarOptions } from '../generate/grammar/index.js';
-import { UsageError } from './args.js';
+import { readTextArg, UsageError } from './args.js';
 
 export const GRAMMAR_FLAGS = {
   grammar: { type: 'string' },
@@ -16,11 +15,7 @@ export const GRAMMAR_USAGE = `      --grammar GBNF      constrain the output to 
       --json-schema-file FILE  read the JSON Schema from a file`;
 
 function readText(path: string, flag: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read ${flag} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  return readTextArg(path, `${flag} ${path}`);
 }
 
 /**

@@ -10,7 +10,7 @@ import { checkPromptFits, type GenerateOptions } from '../generate/generate.js';
 import { ContextOverflowError, ModelError } from '../model/errors.js';
 import { loadModel, type LoadModelOptions } from '../model/model.js';
 import { TokenizerError } from '../tokenizer/index.js';
-import { HelpRequested, parseArgs, usage, UsageError } from './args.js';
+import { HelpRequested, parseArgs, readTextArg, usage, UsageError } from './args.js';
 import { cmdQuantize } from './quantize.js';
 import { cmdBench, cmdInfo, BENCH_USAGE, INFO_USAGE } from './bench.js';
 import { cmdChat, CHAT_USAGE } from './chat.js';
@@ -107,11 +107,7 @@ async function cmdGenerate(argv: string[]): Promise<number> {
   if (values.prompt !== undefined && values.file !== undefined) throw new UsageError('give the prompt with -p or -f, not both');
   let prompt = values.prompt ?? '';
   if (values.file !== undefined) {
-    try {
-      prompt = readFileSync(values.file, 'utf8');
-    } catch (e) {
-      throw new UsageError(`cannot read prompt file ${values.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
+    prompt = readTextArg(values.file, `prompt file ${values.file}`);
   }
   const loadOpts: LoadModelOptions = loadOptions(values);
   const genOpts: GenerateOptions = { ...samplingOptions(values), ...promptOptions(values), stop: values.stop };

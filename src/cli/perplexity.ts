@@ -7,12 +7,12 @@
  * The running `[1]x.xxxx,[2]…` line and the final estimate go to stdout as llama.cpp
  * prints them; a progress bar goes to stderr on a terminal; --json prints one object.
  */
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { AbortError } from '../generate/errors.js';
 import { FileSource } from '../platform/node.js';
 import { loadModel, type Model } from '../model/model.js';
 import { openLogProbsFile, type KlRunning, type KlDivergenceResult, type LogProbsFile, type PerplexityProgress, type PerplexityResult } from '../model/scoring.js';
-import { num, parseArgs, usage, UsageError } from './args.js';
+import { num, parseArgs, readTextArg, usage, UsageError } from './args.js';
 import { LOAD_FLAGS, loadOptions } from './options.js';
 import { bar } from './quantize.js';
 
@@ -36,12 +36,7 @@ each chunk is scored. Needs at least 2 × c tokens of text.
 `;
 
 function readText(path: string): string {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const text = readTextArg(path, path);
   // llama.cpp's -f drops one trailing newline.
   return text.endsWith('\n') ? text.slice(0, -1) : text;
 }
@@ -147,15 +142,10 @@ export async function cmdPerplexity(argv: string[]): Promise<number> {
         'kl-divergence-base': { type: 'string' },
         'kl-divergence': { type: 'boolean' },
         json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
         ...LOAD_FLAGS,
       },
     }),
   );
-  if (values.help) {
-    process.stdout.write(PERPLEXITY_USAGE);
-    return 0;
-  }
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.model) throw new UsageError('perplexity needs a model: -m FILE');
   const chunks = num(values.chunks, '--chunks', { integer: true, min: 1 });

@@ -90,7 +90,7 @@ export async function cmdServe(argv: string[]): Promise<number> {
     const code = (e as NodeJS.ErrnoException).code;
     throw new UsageError(`cannot listen on ${host}:${port}: ${code ?? (e as Error).message}`);
   }
-  let model;
+  let model: Awaited<typeof loading>;
   try {
     model = await loading;
   } catch (e) {

@@ -3,10 +3,9 @@
  * comes from an argument (after `--` when it starts with '-'), `-p`, `-f FILE` or `--stdin` (the
  * last two keep every byte of the text, NUL included).
  */
-import { readFileSync } from 'node:fs';
 import { loadTokenizer } from '../model/model.js';
 import type { Tokenizer } from '../tokenizer/index.js';
-import { parseArgs, usage, UsageError } from './args.js';
+import { parseArgs, readTextArg, usage, UsageError } from './args.js';
 
 export const TOKENIZE_USAGE = `usage: tsinfer tokenize -m FILE [options] [TEXT | -p TEXT | -f FILE | --stdin]
   -m, --model FILE     GGUF model or vocabulary file
@@ -26,11 +25,7 @@ function readText(values: { prompt?: string; file?: string; stdin?: boolean }, p
   if (positionals.length > 1) throw new UsageError(`tokenize takes one TEXT argument (quote it), got ${positionals.length}`);
   const path = values.stdin ? 0 : values.file;
   if (path === undefined) return values.prompt ?? positionals[0] ?? '';
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read ${path === 0 ? 'standard input' : path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  return readTextArg(path, path === 0 ? 'standard input' : path);
 }
 
 const hex = (b: number) => `\\x${b.toString(16).padStart(2, '0')}`;
