@@ -13,8 +13,9 @@
  * Norm weights are used as stored: llama.cpp's converter already adds Gemma's 1 to them.
  * With attention.sliding_window, 5 layers of every 6 (l % 6 < 5) see only the last `window`
  * positions and rope with base 10000 and no frequency scaling (but the global attn_factor and
- * YaRN parameters, as llama.cpp); the others use rope.freq_base and rope.scaling. Attention scale 1/sqrt(head_dim), or 1/sqrt(n_embd / n_head) for the 62-layer
- * (27B) model, as llama.cpp decides it. Without a sliding window llama.cpp builds the graph
+ * YaRN parameters, as llama.cpp); the others use rope.freq_base and rope.scaling. Attention
+ * scale 1/sqrt(head_dim), or 1/sqrt(n_embd / n_head) for the 62-layer (27B) model, as
+ * llama.cpp decides it. Without a sliding window llama.cpp builds the graph
  * with final_logit_softcapping, which such a file must then have.
  */
 import { ModelError } from '../errors.js';
