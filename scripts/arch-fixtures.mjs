@@ -22,6 +22,8 @@
  *                  original context of 32 (context 128), so that short runs go past it
  *   llama-yarn-1l  SmolLM2's layout, as narrow, base 10000, YaRN as qwen2-yarn-1l with the optional
  *                  yarn_ext_factor / yarn_beta_fast / yarn_beta_slow keys at their defaults
+ *   gemma3-yarn    Gemma 3's layout, as narrow (4/1 heads of 256), 6 layers (5 local + 1 global), YaRN as
+ *                  above and rope.scaling.attn_factor 1.25 (local layers: base 10000, the global attn_factor)
  *
  * Vocabularies (from ../shared/vocab, none of them the models' own except Phi-3's):
  * Qwen2/Qwen3 use GPT-2's byte-level BPE (50257 tokens) for Qwen's 151936; Gemma 3
@@ -138,9 +140,10 @@ export const ARCH_SETS = {
     // the keys a converter writes when the model's config states YaRN's defaults
     yarn: { factor: 4, orig: 32, betaFast: 32, betaSlow: 1, extFactor: 1 },
   },
+  'gemma3-yarn': { ...gemma3, ...narrow, nHeadKv: 1, headDim: 256, nLayer: 6, name: 'Gemma 3 layout, narrowed, YaRN', base: 'gemma3-yarn-6l', seed: 4106, ctx: 128, yarn: { factor: 4, orig: 32, attnFactor: 1.25 } },
 };
 /** Sets made by `npm run fixtures` (the full-width Phi-3 layer, 1.2 GB in F32, only when asked for). */
-export const DEFAULT_ARCH_SETS = ['llama-rope-1l', 'qwen2-1l', 'qwen3-1l', 'gemma3-1l', 'phi3-narrow-1l', 'qwen2-yarn-1l', 'llama-yarn-1l', 'qwen2', 'qwen3', 'gemma3'];
+export const DEFAULT_ARCH_SETS = ['llama-rope-1l', 'qwen2-1l', 'qwen3-1l', 'gemma3-1l', 'phi3-narrow-1l', 'qwen2-yarn-1l', 'llama-yarn-1l', 'gemma3-yarn', 'qwen2', 'qwen3', 'gemma3'];
 
 export function archFixturePath(set, type = 'F32') {
   return path.join(FIXTURE_DIR, `${ARCH_SETS[set].base}-${type.toLowerCase()}.gguf`);
@@ -221,6 +224,7 @@ function archKeys(s) {
     const y = s.yarn;
     k.push([`${a}.rope.scaling.type`, gv.string('yarn')], [`${a}.rope.scaling.factor`, gv.f32(y.factor)], [`${a}.rope.scaling.original_context_length`, gv.u32(y.orig)]);
     if (y.extFactor !== undefined) k.push([`${a}.rope.scaling.yarn_ext_factor`, gv.f32(y.extFactor)]);
+    if (y.attnFactor !== undefined) k.push([`${a}.rope.scaling.attn_factor`, gv.f32(y.attnFactor)]);
     if (y.betaFast !== undefined) k.push([`${a}.rope.scaling.yarn_beta_fast`, gv.f32(y.betaFast)], [`${a}.rope.scaling.yarn_beta_slow`, gv.f32(y.betaSlow)]);
   }
   return k;
