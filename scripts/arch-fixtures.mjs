@@ -140,7 +140,18 @@ export const ARCH_SETS = {
     // the keys a converter writes when the model's config states YaRN's defaults
     yarn: { factor: 4, orig: 32, betaFast: 32, betaSlow: 1, extFactor: 1 },
   },
-  'gemma3-yarn': { ...gemma3, ...narrow, nHeadKv: 1, headDim: 256, nLayer: 6, name: 'Gemma 3 layout, narrowed, YaRN', base: 'gemma3-yarn-6l', seed: 4106, ctx: 128, yarn: { factor: 4, orig: 32, attnFactor: 1.25 } },
+  'gemma3-yarn': {
+    ...gemma3,
+    ...narrow,
+    nHeadKv: 1,
+    headDim: 256,
+    nLayer: 6,
+    name: 'Gemma 3 layout, narrowed, YaRN',
+    base: 'gemma3-yarn-6l',
+    seed: 4106,
+    ctx: 128,
+    yarn: { factor: 4, orig: 32, attnFactor: 1.25 },
+  },
 };
 /** Sets made by `npm run fixtures` (the full-width Phi-3 layer, 1.2 GB in F32, only when asked for). */
 export const DEFAULT_ARCH_SETS = ['llama-rope-1l', 'qwen2-1l', 'qwen3-1l', 'gemma3-1l', 'phi3-narrow-1l', 'qwen2-yarn-1l', 'llama-yarn-1l', 'gemma3-yarn', 'qwen2', 'qwen3', 'gemma3'];
