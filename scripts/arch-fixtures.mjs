@@ -22,6 +22,8 @@
  *                  original context of 32 (context 128), so that short runs go past it
  *   llama-yarn-1l  SmolLM2's layout, as narrow, base 10000, YaRN as qwen2-yarn-1l with the optional
  *                  yarn_ext_factor / yarn_beta_fast / yarn_beta_slow keys at their defaults
+ *   phi3-yarn-1l   Phi-3's layout at 384 embd, 4 heads of 96 (a rope dimension that is not a power of 2),
+ *                  768 ff, 1 layer, YaRN as qwen2-yarn-1l (not among the default sets)
  *   gemma3-yarn    Gemma 3's layout, as narrow (4/1 heads of 256), 6 layers (5 local + 1 global), YaRN as
  *                  above and rope.scaling.attn_factor 1.25 (local layers: base 10000, the global attn_factor)
  *
@@ -140,6 +142,7 @@ export const ARCH_SETS = {
     // the keys a converter writes when the model's config states YaRN's defaults
     yarn: { factor: 4, orig: 32, betaFast: 32, betaSlow: 1, extFactor: 1 },
   },
+  'phi3-yarn-1l': { ...phi3, ...narrow, nEmbd: 384, nHeadKv: 4, headDim: 96, name: 'Phi-3 layout, narrowed, YaRN', base: 'phi3-yarn-1l', seed: 5101, ctx: 128, yarn: { factor: 4, orig: 32 } },
   'gemma3-yarn': {
     ...gemma3,
     ...narrow,
