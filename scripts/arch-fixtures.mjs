@@ -18,6 +18,14 @@
  *                  window 32 instead of 512 so that short tests cross it, 5 local : 1 global
  *   phi3-1l        Phi-3-mini: 3072 embd, 32/32 heads of 96, 8192 ff, fused qkv and gate-up (1 layer)
  *   phi3-narrow-1l Phi-3's layout at 768 embd, 8 heads of 96, 2048 ff (1 layer; small enough for CI)
+ *   qwen2-yarn-1l  Qwen2's layout at 256 embd, 4/2 heads of 64, 768 ff, 1 layer, YaRN factor 4 over an
+ *                  original context of 32 (context 128), so that short runs go past it
+ *   llama-yarn-1l  SmolLM2's layout, as narrow, base 10000, YaRN as qwen2-yarn-1l with the optional
+ *                  yarn_ext_factor / yarn_beta_fast / yarn_beta_slow keys at their defaults
+ *   phi3-yarn-1l   Phi-3's layout at 384 embd, 4 heads of 96 (a rope dimension that is not a power of 2),
+ *                  768 ff, 1 layer, YaRN as qwen2-yarn-1l (not among the default sets)
+ *   gemma3-yarn    Gemma 3's layout, as narrow (4/1 heads of 256), 6 layers (5 local + 1 global), YaRN as
+ *                  above and rope.scaling.attn_factor 1.25 (local layers: base 10000, the global attn_factor)
  *
  * Vocabularies (from ../shared/vocab, none of them the models' own except Phi-3's):
  * Qwen2/Qwen3 use GPT-2's byte-level BPE (50257 tokens) for Qwen's 151936; Gemma 3
@@ -107,6 +115,9 @@ const smol = {
   linear: 2,
 };
 
+/** YaRN sets: 256 wide, 4/2 heads of 64, 1 layer (the rope is what they test; small enough for CI on every backend). */
+const narrow = { nEmbd: 256, nHead: 4, nHeadKv: 2, headDim: 64, nFf: 768, nLayer: 1, types: [] };
+
 export const ARCH_SETS = {
   'llama-rope-1l': { ...smol, base: 'llama-rope-1l', nLayer: 1, seed: 31001, types: [] },
   'qwen2-1l': { ...qwen2, base: 'qwen2-0.5b-1l', nLayer: 1, seed: 2001, types: [] },
@@ -117,9 +128,36 @@ export const ARCH_SETS = {
   gemma3: { ...gemma3, base: 'gemma3-270m-6l', nLayer: 6, seed: 4006, types: ['Q8_0', 'Q4_K_M'] },
   'phi3-narrow-1l': { ...phi3, name: 'Phi-3 layout, narrowed', base: 'phi3-narrow-1l', nEmbd: 768, nHead: 8, nHeadKv: 8, nFf: 2048, nLayer: 1, seed: 5002, types: [] },
   'phi3-1l': { ...phi3, base: 'phi3-mini-1l', nLayer: 1, seed: 5001, types: [] },
+  'qwen2-yarn-1l': { ...qwen2, ...narrow, name: 'Qwen2.5 layout, narrowed, YaRN', base: 'qwen2-yarn-1l', seed: 2101, ctx: 128, yarn: { factor: 4, orig: 32 } },
+  'llama-yarn-1l': {
+    ...smol,
+    ...narrow,
+    name: 'SmolLM2 layout, narrowed, YaRN',
+    base: 'llama-yarn-1l',
+    seed: 31101,
+    ctx: 128,
+    ropeBase: 10000,
+    llama3Rope: undefined,
+    linear: undefined,
+    // the keys a converter writes when the model's config states YaRN's defaults
+    yarn: { factor: 4, orig: 32, betaFast: 32, betaSlow: 1, extFactor: 1 },
+  },
+  'phi3-yarn-1l': { ...phi3, ...narrow, nEmbd: 384, nHeadKv: 4, headDim: 96, name: 'Phi-3 layout, narrowed, YaRN', base: 'phi3-yarn-1l', seed: 5101, ctx: 128, yarn: { factor: 4, orig: 32 } },
+  'gemma3-yarn': {
+    ...gemma3,
+    ...narrow,
+    nHeadKv: 1,
+    headDim: 256,
+    nLayer: 6,
+    name: 'Gemma 3 layout, narrowed, YaRN',
+    base: 'gemma3-yarn-6l',
+    seed: 4106,
+    ctx: 128,
+    yarn: { factor: 4, orig: 32, attnFactor: 1.25 },
+  },
 };
 /** Sets made by `npm run fixtures` (the full-width Phi-3 layer, 1.2 GB in F32, only when asked for). */
-export const DEFAULT_ARCH_SETS = ['llama-rope-1l', 'qwen2-1l', 'qwen3-1l', 'gemma3-1l', 'phi3-narrow-1l', 'qwen2', 'qwen3', 'gemma3'];
+export const DEFAULT_ARCH_SETS = ['llama-rope-1l', 'qwen2-1l', 'qwen3-1l', 'gemma3-1l', 'phi3-narrow-1l', 'qwen2-yarn-1l', 'llama-yarn-1l', 'gemma3-yarn', 'qwen2', 'qwen3', 'gemma3'];
 
 export function archFixturePath(set, type = 'F32') {
   return path.join(FIXTURE_DIR, `${ARCH_SETS[set].base}-${type.toLowerCase()}.gguf`);
@@ -196,6 +234,13 @@ function archKeys(s) {
   if (s.ropeDim) k.push([`${a}.rope.dimension_count`, gv.u32(s.headDim)]);
   if (s.window) k.push([`${a}.attention.sliding_window`, gv.u32(s.window)]);
   if (s.linear) k.push([`${a}.rope.scaling.type`, gv.string('linear')], [`${a}.rope.scaling.factor`, gv.f32(s.linear)]);
+  if (s.yarn) {
+    const y = s.yarn;
+    k.push([`${a}.rope.scaling.type`, gv.string('yarn')], [`${a}.rope.scaling.factor`, gv.f32(y.factor)], [`${a}.rope.scaling.original_context_length`, gv.u32(y.orig)]);
+    if (y.extFactor !== undefined) k.push([`${a}.rope.scaling.yarn_ext_factor`, gv.f32(y.extFactor)]);
+    if (y.attnFactor !== undefined) k.push([`${a}.rope.scaling.attn_factor`, gv.f32(y.attnFactor)]);
+    if (y.betaFast !== undefined) k.push([`${a}.rope.scaling.yarn_beta_fast`, gv.f32(y.betaFast)], [`${a}.rope.scaling.yarn_beta_slow`, gv.f32(y.betaSlow)]);
+  }
   return k;
 }
 

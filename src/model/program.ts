@@ -74,12 +74,25 @@ export type RopeMode = 'normal' | 'neox';
 /**
  * What a rope table is computed from (model/rope.ts): theta(pos, i) = freqScale * pos * base^(-2i/dim) / factors[i].
  * factors: llama.cpp's rope "freq factors" (Llama 3's rope_freqs.weight), dim/2 values.
+ * attnFactor and yarn are ggml_rope_ext's attn_factor and ext_factor, beta_fast, beta_slow, n_ctx_orig.
  */
 export interface RopeFreqs {
   readonly dim: number;
   readonly base: number;
   readonly freqScale: number;
   readonly factors?: Float32Array;
+  /** cos and sin are multiplied by it (default 1); with yarn, also by 1 + 0.1 ln(1/freqScale). */
+  readonly attnFactor?: number;
+  /** YaRN (ext_factor ≠ 0): each pair's angle mixes the scaled and unscaled angle by a ramp over the correction dims. */
+  readonly yarn?: YarnParams;
+}
+
+export interface YarnParams {
+  readonly extFactor: number;
+  readonly betaFast: number;
+  readonly betaSlow: number;
+  /** The context the model was trained on before scaling (rope.scaling.original_context_length). */
+  readonly origContext: number;
 }
 
 /**

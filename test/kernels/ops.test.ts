@@ -49,9 +49,9 @@ interface Row {
   gpu: boolean;
   /**
    * A variant of the op (a field of its record, not a new op): matmul 'bias'; rmsnorm 'heads' (per-head
-   * groups of shape[1]); rope 'neox' and 'scaled' (linear scaling and frequency factors); attention 'window'.
+   * groups of shape[1]); rope 'neox', 'scaled' (linear scaling and frequency factors) and 'yarn'; attention 'window'.
    */
-  variant?: 'bias' | 'heads' | 'neox' | 'scaled' | 'window';
+  variant?: 'bias' | 'heads' | 'neox' | 'scaled' | 'yarn' | 'window';
 }
 
 /** A built case: the program, its tensors, and each output element's error scale. */
@@ -183,7 +183,8 @@ const BUILD = {
   },
   /**
    * rope of nHeads heads at the rows' positions: normal mode; 'neox' and 'scaled' with linear scaling (factor 4)
-   * and frequency factors (as Llama 3's rope_freqs), 'neox' in NeoX mode. Scale: max |row|; tol 1e-5 (a GPU's cos/sin).
+   * and frequency factors (as Llama 3's rope_freqs), 'neox' in NeoX mode; 'yarn' with YaRN (factor 4) and attn_factor
+   * 1.25. Scale: max |row|; tol 1e-5 (a GPU's cos/sin).
    */
   rope(row: Row, r: Rand): Built {
     const [nHeads, headDim, ropeDim] = row.shape as [number, number, number];
@@ -191,7 +192,9 @@ const BUILD = {
     const scaled = row.variant === 'neox' || row.variant === 'scaled';
     const freqs = scaled
       ? { dim: ropeDim, base: 500000, freqScale: 0.25, factors: Float32Array.from({ length: ropeDim / 2 }, () => 1 + Math.floor(r.rand() * 8)) }
-      : { dim: ropeDim, base: 10000, freqScale: 1 };
+      : row.variant === 'yarn'
+        ? { dim: ropeDim, base: 1e6, freqScale: 0.25, attnFactor: 1.25, yarn: { extFactor: 1, betaFast: 32, betaSlow: 1, origContext: 32 } }
+        : { dim: ropeDim, base: 10000, freqScale: 1 };
     return {
       program: program(width, [], [{ op: 'rope', x: 'x', nHeads, headDim, ropeDim, base: freqs.base, mode: row.variant === 'neox' ? 'neox' : 'normal', freqs }], 'x', width, []),
       tensors: [table(width, r)],
@@ -431,6 +434,7 @@ const ROWS: Row[] = [
   row('rope', 'F32', [3, 64, 64], { variant: 'neox', tokens: 2, pos: 37 }),
   row('rope', 'F32', [2, 32, 16], { variant: 'neox', tokens: 5, gpu: false }),
   row('rope', 'F32', [4, 16, 16], { variant: 'scaled', tokens: 3, pos: 40, gpu: false }),
+  row('rope', 'F32', [3, 64, 64], { variant: 'yarn', tokens: 3, pos: 40, gpu: false }),
   ...(['f32', 'f16'] as KvCacheType[]).flatMap((kv) => [
     row('attention', 'F32', [4, 2, 32], { variant: 'window', tokens: 3, pos: 11, kv, gpu: kv === 'f16' }),
     row('attention', 'F32', [6, 2, 64], { variant: 'window', tokens: 9, kv, threads: 2, gpu: false }),

@@ -41,8 +41,8 @@ describe('architectures against stored llama.cpp outputs (1-layer fixtures)', ()
     paths = Object.fromEntries(SETS.map((s) => [s, archFixturePath(s) as string]));
   }, 300_000);
 
-  it('stores all five architectures', () => {
-    expect(SETS.sort()).toEqual(['gemma3-1l', 'llama-rope-1l', 'phi3-narrow-1l', 'qwen2-1l', 'qwen3-1l']);
+  it('stores all five architectures, and YaRN (positions past its original context of 32)', () => {
+    expect(SETS.sort()).toEqual(['gemma3-1l', 'llama-rope-1l', 'llama-yarn-1l', 'phi3-narrow-1l', 'qwen2-1l', 'qwen2-yarn-1l', 'qwen3-1l']);
   });
 
   for (const backend of backends) {

@@ -110,6 +110,15 @@ describe('architecture registry', () => {
     expect(opsOf(program.ops, 'softcap')).toHaveLength(0);
   });
 
+  it("gemma3 with YaRN: local layers keep base 10000 and freq_scale 1 but take the global attn_factor and YaRN parameters, as llama.cpp's", () => {
+    const meta = { 'gemma3.rope.scaling.type': str('yarn'), 'gemma3.rope.scaling.factor': f32(8), 'gemma3.rope.scaling.attn_factor': f32(1.5) };
+    const ropes = opsOf(plan('gemma3', { meta }).program.ops, 'rope');
+    const [local, global] = [ropes[0]!.freqs, ropes[10]!.freqs];
+    expect(global).toMatchObject({ base: 1e6, freqScale: 0.125, yarn: { extFactor: 1, betaFast: 32, betaSlow: 1, origContext: 256 } });
+    expect(global.attnFactor).toBeCloseTo(1.5, 6);
+    expect(local).toEqual({ dim: 8, base: 1e4, freqScale: 1, attnFactor: global.attnFactor, yarn: global.yarn });
+  });
+
   it('gemma3 without a sliding window: final logit soft-capping, which such a file must have', () => {
     const meta = { 'gemma3.attention.sliding_window': undefined as unknown as WValue };
     expect(() => plan('gemma3', { meta })).toThrow(/needs gemma3\.final_logit_softcapping/);
@@ -138,6 +147,6 @@ describe('architecture registry', () => {
   it('unknown keys that may change the maths, and MoE, are ModelErrors naming them', () => {
     expect(() => plan('qwen2', { meta: { 'qwen2.attention.sliding_window': u32(8) } })).toThrow(/metadata key qwen2\.attention\.sliding_window is not supported/);
     expect(() => plan('qwen3', { meta: { 'qwen3.expert_count': u32(8) } })).toThrow(ModelError);
-    expect(() => plan('gemma3', { meta: { 'gemma3.rope.scaling.type': str('yarn') } })).toThrow(/rope scaling type "yarn"/);
+    expect(() => plan('gemma3', { meta: { 'gemma3.rope.scaling.type': str('longrope') } })).toThrow(/rope scaling type "longrope"/);
   });
 });

@@ -8,7 +8,8 @@ import type { GGUFFile, GGUFTensorInfo } from '../../gguf/reader.js';
 import { GGMLType } from '../../gguf/types.js';
 import { dequantize } from '../../quant/index.js';
 import { ModelError } from '../errors.js';
-import type { BufferDecl, KvCacheType, Op, Program, RopeFreqs, RopeMode, RowSpace } from '../program.js';
+import type { BufferDecl, KvCacheType, Op, Program, RopeFreqs, RopeMode, RowSpace, YarnParams } from '../program.js';
+import { llamaCppAttnFactor } from '../rope.js';
 
 export interface Hyperparameters {
   readonly architecture: string;
@@ -73,6 +74,23 @@ function optionalString(file: GGUFFile, key: string): string | undefined {
   }
 }
 
+/** rope.scaling.type values llama.cpp knows and tsinfer computes. */
+const SCALING_TYPES = ['none', 'linear', 'yarn'];
+
+/**
+ * YaRN keys (`<arch>.rope.scaling.*`) llama.cpp reads only for other architectures (Grok, Mistral 3,
+ * DeepSeek 2...): for these it computes with the value given here, and a file asking for another one
+ * is refused (llama.cpp would ignore it). `type` is the file's rope.scaling.type, `factor` its factor.
+ */
+const YARN_KEYS: Record<string, (type: string, factor: number) => number> = {
+  'rope.scaling.yarn_ext_factor': (type) => (type === 'yarn' ? 1 : 0),
+  'rope.scaling.yarn_beta_fast': () => 32,
+  'rope.scaling.yarn_beta_slow': () => 1,
+  'rope.scaling.yarn_log_multiplier': () => 0,
+  // the magnitude scaling llama.cpp's YaRN applies: 1 + 0.1 ln(factor) (HF's default attention_factor)
+  'rope.scaling.yarn_attn_factor': (type, factor) => (type === 'yarn' && factor > 1 ? Math.fround(1 + Math.fround(0.1 * Math.log(factor))) : 1),
+};
+
 /**
  * Keys under `<arch>.` that every architecture reads or that do not change the
  * maths (vocab_size, context_length, rope.scaling.finetuned, ...). Any other key
@@ -97,6 +115,7 @@ const COMMON_KEYS = [
   'rope.scaling.attn_factor',
   'rope.scaling.original_context_length',
   'rope.scaling.finetuned',
+  ...Object.keys(YARN_KEYS),
   'expert_count',
   'expert_used_count',
 ];
@@ -122,24 +141,46 @@ function vectorOf(file: GGUFFile, t: GGUFTensorInfo): Float32Array {
   return dequantize(t.typeId, bytes, t.nElements);
 }
 
+function checkYarnKeys(file: GGUFFile, arch: string, type: string, factor: number): void {
+  for (const [key, want] of Object.entries(YARN_KEYS)) {
+    const v = optionalNumber(file, `${arch}.${key}`);
+    if (v === undefined) continue;
+    const w = want(type, factor);
+    if (Math.abs(v - w) > 1e-6 * Math.max(1, Math.abs(w))) {
+      throw new ModelError(`metadata key ${arch}.${key} = ${v} is not supported: llama.cpp does not read it for architecture ${arch} and computes with ${w}`);
+    }
+  }
+}
+
 /**
- * The rope frequencies a file asks for, as llama.cpp reads them: rope.freq_base (default 10000),
- * rope.scaling.type (default linear) with rope.scaling.factor (or the older rope.scale_linear),
- * and, where the architecture reads it (`factorsTensor`), the frequency factors tensor.
- * Refused: an unknown scaling type, YaRN (not implemented), rope.scaling.attn_factor other than 1.
+ * The rope frequencies a file asks for, as llama.cpp reads them (llama_model::load_hparams,
+ * llama_context): rope.freq_base (default 10000), rope.scaling.type (default linear) with
+ * rope.scaling.factor (or the older rope.scale_linear), YaRN (ext_factor 1, beta_fast 32,
+ * beta_slow 1 over rope.scaling.original_context_length, default the context length),
+ * rope.scaling.attn_factor (multiplies cos and sin in every layer) and, where the architecture
+ * reads it (`factorsTensor`), the frequency factors tensor.
+ * Refused: an unknown scaling type (longrope included), YaRN keys at values llama.cpp would ignore.
  */
 export function readRope(file: GGUFFile, arch: string, dim: number, opts: { factorsTensor?: string; base?: number } = {}): RopeFreqs {
   const base = opts.base ?? positiveFloat(file, `${arch}.rope.freq_base`, 10000);
   const type = optionalString(file, `${arch}.rope.scaling.type`) ?? 'linear';
-  if (type !== 'none' && type !== 'linear') {
-    throw new ModelError(`rope scaling type "${type}" (metadata key ${arch}.rope.scaling.type) is not supported (supported: none, linear)`);
+  if (!SCALING_TYPES.includes(type)) {
+    throw new ModelError(`rope scaling type "${type}" (metadata key ${arch}.rope.scaling.type) is not supported (supported: ${SCALING_TYPES.join(', ')})`);
   }
   const factor = optionalNumber(file, `${arch}.rope.scaling.factor`) ?? optionalNumber(file, `${arch}.rope.scale_linear`) ?? 0;
   if (factor < 0) throw new ModelError(`metadata key ${arch}.rope.scaling.factor is ${factor}, expected a positive number`);
-  const attnFactor = optionalNumber(file, `${arch}.rope.scaling.attn_factor`);
-  if (attnFactor !== undefined && attnFactor !== 1) throw new ModelError(`metadata key ${arch}.rope.scaling.attn_factor = ${attnFactor} is not supported (only 1)`);
+  const ropeAttnFactor = positiveFloat(file, `${arch}.rope.scaling.attn_factor`, 1);
+  checkYarnKeys(file, arch, type, factor);
   // llama.cpp never scales when the type is "none".
-  const freqScale = type === 'none' || factor === 0 ? 1 : 1 / factor;
+  const freqScale = type === 'none' || factor === 0 ? 1 : Math.fround(1 / factor);
+  let yarn: YarnParams | undefined;
+  if (type === 'yarn') {
+    // 0 (or absent) means the training context, as llama.cpp reads it
+    const orig = optionalNumber(file, `${arch}.rope.scaling.original_context_length`) || positiveInt(file, `${arch}.context_length`);
+    if (!Number.isInteger(orig) || orig <= 0) throw new ModelError(`metadata key ${arch}.rope.scaling.original_context_length is ${orig}, expected a positive integer`);
+    yarn = { extFactor: 1, betaFast: 32, betaSlow: 1, origContext: orig };
+  }
+  const attnFactor = llamaCppAttnFactor(freqScale, yarn?.extFactor ?? 0, ropeAttnFactor);
   let factors: Float32Array | undefined;
   if (opts.factorsTensor) {
     const t = file.tensor(opts.factorsTensor);
@@ -150,7 +191,7 @@ export function readRope(file: GGUFFile, arch: string, dim: number, opts: { fact
       if (factors.some((v) => !(v > 0) || !Number.isFinite(v))) throw new ModelError(`tensor ${t.name} holds a frequency factor that is not a positive finite number`);
     }
   }
-  return { dim, base, freqScale, factors };
+  return { dim, base, freqScale, factors, ...(attnFactor !== 1 ? { attnFactor } : {}), ...(yarn ? { yarn } : {}) };
 }
 
 /** The hyperparameters every architecture has (keys under `<arch>.`), rope included. */

@@ -12,9 +12,10 @@
  *
  * Norm weights are used as stored: llama.cpp's converter already adds Gemma's 1 to them.
  * With attention.sliding_window, 5 layers of every 6 (l % 6 < 5) see only the last `window`
- * positions and rope with base 10000 and no scaling; the others use rope.freq_base and
- * rope.scaling. Attention scale 1/sqrt(head_dim), or 1/sqrt(n_embd / n_head) for the 62-layer
- * (27B) model, as llama.cpp decides it. Without a sliding window llama.cpp builds the graph
+ * positions and rope with base 10000 and no frequency scaling (but the global attn_factor and
+ * YaRN parameters, as llama.cpp); the others use rope.freq_base and rope.scaling. Attention
+ * scale 1/sqrt(head_dim), or 1/sqrt(n_embd / n_head) for the 62-layer (27B) model, as
+ * llama.cpp decides it. Without a sliding window llama.cpp builds the graph
  * with final_logit_softcapping, which such a file must then have.
  */
 import { ModelError } from '../errors.js';
@@ -34,7 +35,10 @@ export const gemma3: Architecture = {
     if (window) {
       const layers = Array.from({ length: hp.blockCount }, (_, l) => l % SWA_PATTERN < SWA_PATTERN - 1);
       // llama.cpp ignores final_logit_softcapping in the sliding-window graph.
-      return { ...hp, slidingWindow: { window, layers, rope: { dim: hp.ropeDim, base: 10000, freqScale: 1 } } };
+      // llama.cpp's sliding-window layers: their own base and freq_scale, the global attn_factor and YaRN parameters
+      const { attnFactor, yarn } = hp.rope;
+      const rope = { dim: hp.ropeDim, base: 10000, freqScale: 1, ...(attnFactor !== undefined ? { attnFactor } : {}), ...(yarn ? { yarn } : {}) };
+      return { ...hp, slidingWindow: { window, layers, rope } };
     }
     const cap = optionalNumber(file, 'gemma3.final_logit_softcapping');
     if (!cap || cap <= 0) throw new ModelError('a gemma3 file without gemma3.attention.sliding_window needs gemma3.final_logit_softcapping (> 0), as llama.cpp builds that graph with it');

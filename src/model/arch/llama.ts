@@ -9,7 +9,7 @@
  *               x = x + Wdown · (silu(Wgate h) * (Wup h))
  *   logits = Woutput · (rmsnorm(x) · output_norm)     (Woutput = token_embd when tied)
  *
- * Rope: linear scaling (rope.scaling.factor) and Llama 3.1/3.2's frequency factors (rope_freqs.weight).
+ * Rope: linear or YaRN scaling (rope.scaling.*) and Llama 3.1/3.2's frequency factors (rope_freqs.weight).
  */
 import type { GGUFFile } from '../../gguf/reader.js';
 import type { KvCacheType, Program } from '../program.js';
