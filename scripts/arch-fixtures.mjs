@@ -24,6 +24,8 @@
  *                  yarn_ext_factor / yarn_beta_fast / yarn_beta_slow keys at their defaults
  *   phi3-yarn-1l   Phi-3's layout at 384 embd, 4 heads of 96 (a rope dimension that is not a power of 2),
  *                  768 ff, 1 layer, YaRN as qwen2-yarn-1l (not among the default sets)
+ *   gemma3-swa     Gemma 3's layout as gemma3-yarn without YaRN, with rope.freq_base_swa 50000 and
+ *                  attention.sliding_window_pattern 3 (not among the default sets)
  *   gemma3-yarn    Gemma 3's layout, as narrow (4/1 heads of 256), 6 layers (5 local + 1 global), YaRN as
  *                  above and rope.scaling.attn_factor 1.25 (local layers: base 10000, the global attn_factor)
  *
@@ -155,6 +157,19 @@ export const ARCH_SETS = {
     ctx: 128,
     yarn: { factor: 4, orig: 32, attnFactor: 1.25 },
   },
+  'gemma3-swa': {
+    ...gemma3,
+    ...narrow,
+    nHeadKv: 1,
+    headDim: 256,
+    nLayer: 6,
+    name: 'Gemma 3 layout, narrowed, own local rope base and sliding pattern',
+    base: 'gemma3-swa-6l',
+    seed: 4206,
+    ctx: 128,
+    swaBase: 50000,
+    swaPattern: 3,
+  },
 };
 /** Sets made by `npm run fixtures` (the full-width Phi-3 layer, 1.2 GB in F32, only when asked for). */
 export const DEFAULT_ARCH_SETS = ['llama-rope-1l', 'qwen2-1l', 'qwen3-1l', 'gemma3-1l', 'phi3-narrow-1l', 'qwen2-yarn-1l', 'llama-yarn-1l', 'gemma3-yarn', 'qwen2', 'qwen3', 'gemma3'];
@@ -233,6 +248,8 @@ function archKeys(s) {
   if (s.keyLength) k.push([`${a}.attention.key_length`, gv.u32(s.headDim)], [`${a}.attention.value_length`, gv.u32(s.headDim)]);
   if (s.ropeDim) k.push([`${a}.rope.dimension_count`, gv.u32(s.headDim)]);
   if (s.window) k.push([`${a}.attention.sliding_window`, gv.u32(s.window)]);
+  if (s.swaBase) k.push([`${a}.rope.freq_base_swa`, gv.f32(s.swaBase)]);
+  if (s.swaPattern !== undefined) k.push([`${a}.attention.sliding_window_pattern`, gv.u32(s.swaPattern)]);
   if (s.linear) k.push([`${a}.rope.scaling.type`, gv.string('linear')], [`${a}.rope.scaling.factor`, gv.f32(s.linear)]);
   if (s.yarn) {
     const y = s.yarn;

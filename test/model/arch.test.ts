@@ -14,7 +14,7 @@ import { GGMLType } from '../../src/gguf/types.js';
 import { ModelError } from '../../src/index.js';
 import { architectureNamed, planModel } from '../../src/model/arch/index.js';
 import type { Op } from '../../src/model/program.js';
-import { buildGGUF, f32, str, u32, type TensorSpec, type WValue } from '../gguf/writer-helper.js';
+import { arr, bool, buildGGUF, f32, str, u32, type TensorSpec, type WValue } from '../gguf/writer-helper.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'tsinfer-arch-'));
 let n = 0;
@@ -117,6 +117,18 @@ describe('architecture registry', () => {
     expect(global).toMatchObject({ base: 1e6, freqScale: 0.125, yarn: { extFactor: 1, betaFast: 32, betaSlow: 1, origContext: 256 } });
     expect(global.attnFactor).toBeCloseTo(1.5, 6);
     expect(local).toEqual({ dim: 8, base: 1e4, freqScale: 1, attnFactor: global.attnFactor, yarn: global.yarn });
+  });
+
+  it("gemma3: rope.freq_base_swa and attention.sliding_window_pattern as llama.cpp's load_swa_pattern reads them", () => {
+    const bases = (meta: Record<string, WValue>) => opsOf(plan('gemma3', { meta }).program.ops, 'rope').map((r) => r.base);
+    const windows = (meta: Record<string, WValue>) => opsOf(plan('gemma3', { meta }).program.ops, 'attention').map((a) => a.window ?? 0);
+    expect(bases({ 'gemma3.rope.freq_base_swa': f32(5e4) })).toEqual([5e4, 5e4, 5e4, 5e4, 5e4, 5e4, 5e4, 5e4, 5e4, 5e4, 1e6, 1e6]);
+    expect(windows({ 'gemma3.attention.sliding_window_pattern': u32(3) })).toEqual([4, 4, 0, 4, 4, 0]);
+    expect(windows({ 'gemma3.attention.sliding_window_pattern': u32(0) })).toEqual([4, 4, 4, 4, 4, 4]);
+    const flags = [true, false, true, true, false, false].map((f) => bool(f));
+    expect(windows({ 'gemma3.attention.sliding_window_pattern': arr('bool', flags) })).toEqual([4, 0, 4, 4, 0, 0]);
+    expect(() => plan('gemma3', { meta: { 'gemma3.attention.sliding_window_pattern': arr('bool', flags.slice(1)) } })).toThrow(/has 5 entries for 6 layers/);
+    expect(() => plan('gemma3', { meta: { 'gemma3.rope.freq_base_swa': f32(0) } })).toThrow(/freq_base_swa is 0/);
   });
 
   it('gemma3 without a sliding window: final logit soft-capping, which such a file must have', () => {
