@@ -81,11 +81,14 @@ export function gemma3VocabMetadata(tj, tc, vocabSize = GEMMA3_VOCAB_SIZE) {
   const model = tj.model;
   if (model?.type !== 'BPE' || !model.byte_fallback) throw new Error('tokenizer.json: expected a BPE model with byte fallback (Gemma 3)');
   const warnings = [];
-  const spmSize = Object.keys(model.vocab).length;
+  const entries = Object.entries(model.vocab);
+  const spmSize = entries.length;
   const pieces = new Array(spmSize);
-  for (const [p, id] of Object.entries(model.vocab)) {
+  const idOf = new Map();
+  for (const [p, id] of entries) {
     if (!Number.isInteger(id) || id < 0 || id >= spmSize || pieces[id] !== undefined) throw new Error(`tokenizer.json: bad id ${id} for ${JSON.stringify(p)}`);
     pieces[id] = p;
+    idOf.set(p, id);
   }
   const specialAdded = new Set(tj.added_tokens.filter((a) => a.special).map((a) => a.id));
   const addedIds = new Set(tj.added_tokens.map((a) => a.id));
@@ -109,25 +112,26 @@ export function gemma3VocabMetadata(tj, tc, vocabSize = GEMMA3_VOCAB_SIZE) {
     }
   }
   // Hugging Face's converter sorted the merges by the pieces' scores (highest first): the first
-  // merge making each trained piece must therefore come in id order.
-  let lastId = -1,
+  // merge making each trained piece must therefore come later for a larger id.
+  const firstMerge = new Int32Array(spmSize).fill(-1);
+  const merges = model.merges;
+  for (let r = 0; r < merges.length; r++) {
+    const m = merges[r];
+    const id = idOf.get(Array.isArray(m) ? m[0] + m[1] : m.replace(' ', ''));
+    if (id !== undefined && firstMerge[id] < 0) firstMerge[id] = r;
+  }
+  let lastRank = -1,
     checked = 0;
-  const seen = new Set();
-  for (const m of model.merges) {
-    const [a, b] = Array.isArray(m) ? m : m.split(' ');
-    const piece = a + b;
-    if (seen.has(piece)) continue;
-    seen.add(piece);
-    const id = model.vocab[piece];
-    if (id === undefined || addedIds.has(id)) continue;
-    if (id < lastId) throw new Error(`tokenizer.json: merges are not in piece-id order at ${JSON.stringify(piece)} (id ${id} after ${lastId}); the scores cannot be rebuilt`);
-    lastId = id;
+  for (let id = 0; id < spmSize; id++) {
+    if (firstMerge[id] < 0 || addedIds.has(id)) continue;
+    if (firstMerge[id] < lastRank) throw new Error(`tokenizer.json: merges are not in piece-id order at ${JSON.stringify(pieces[id])} (id ${id}); the scores cannot be rebuilt`);
+    lastRank = firstMerge[id];
     checked++;
   }
   if (checked < 1000) throw new Error(`tokenizer.json: only ${checked} merged pieces`);
 
   // conversion/base.py _create_vocab_sentencepiece
-  const tokens = Array.from({ length: vocabSize }, (_, i) => `[PAD${i}]`);
+  const tokens = Array.from({ length: vocabSize }, (_, i) => (i < spmSize ? '' : `[PAD${i}]`));
   const scores = new Float32Array(vocabSize).fill(-10000);
   const types = new Int32Array(vocabSize).fill(UNUSED);
   for (let id = 0; id < spmSize; id++) {
