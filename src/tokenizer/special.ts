@@ -110,7 +110,14 @@ function attrFromType(t: number): number {
  * texts are tried in llama.cpp's list order (only matters when a vocabulary has two candidate
  * texts for one role).
  */
-export function resolveSpecialTokens(tokens: readonly string[], tokenTypes: ArrayLike<number> | undefined, given: Partial<SpecialIds>, modelName?: string): SpecialTokens {
+export function resolveSpecialTokens(
+  tokens: readonly string[],
+  tokenTypes: ArrayLike<number> | undefined,
+  given: Partial<SpecialIds>,
+  modelName?: string,
+  /** Text → id of the first token with that text (built here when not given). */
+  byText?: ReadonlyMap<string, number>,
+): SpecialTokens {
   const n = tokens.length;
   const attrs = new Uint16Array(n);
   for (let i = 0; i < n; i++) attrs[i] = tokenTypes ? attrFromType(tokenTypes[i]!) : TokenAttr.NORMAL;
@@ -144,8 +151,19 @@ export function resolveSpecialTokens(tokens: readonly string[], tokenTypes: Arra
   ];
   // llama.cpp takes the first match in its hash map's order (unspecified); here the first
   // text of each list that the vocabulary has wins (Phi-3: EOT = <|end|>, not <|endoftext|>).
-  const byText = new Map<string, number>();
-  for (let id = 0; id < n; id++) if (!byText.has(tokens[id]!)) byText.set(tokens[id]!, id);
+  if (byText === undefined) {
+    const m = new Map<string, number>();
+    for (let id = 0; id < n; id++) if (!m.has(tokens[id]!)) m.set(tokens[id]!, id);
+    byText = m;
+  }
+  const idsOf = (texts: Set<string>): number[] => {
+    const out: number[] = [];
+    for (const t of texts) {
+      const id = byText.get(t);
+      if (id !== undefined && tokens[id] === t) out.push(id);
+    }
+    return out.sort((a, b) => a - b);
+  };
   for (const [key, texts] of detect) {
     if (ids[key] !== NO_TOKEN) continue;
     for (const t of texts) {
@@ -167,15 +185,11 @@ export function resolveSpecialTokens(tokens: readonly string[], tokenTypes: Arra
 
   const eog = new Set<number>();
   for (const id of [ids.fimPadId, ids.fimRepId, ids.fimSepId]) if (id !== NO_TOKEN) eog.add(id);
-  for (let id = 0; id < n; id++) {
-    if (EOG_TEXTS.has(tokens[id]!)) {
-      eog.add(id);
-      makeControl(id);
-    }
+  for (const id of idsOf(EOG_TEXTS)) {
+    eog.add(id);
+    makeControl(id);
   }
-  for (let id = 0; id < n; id++) {
-    if (ALWAYS_RENDERED.has(tokens[id]!)) attrs[id] = TokenAttr.USER_DEFINED;
-  }
+  for (const id of idsOf(ALWAYS_RENDERED)) attrs[id] = TokenAttr.USER_DEFINED;
   for (const id of [ids.eosId, ids.eotId, ids.eomId]) if (id !== NO_TOKEN) eog.add(id);
 
   // o200k_harmony / solar-open: "<|end|>" is not end-of-generation when <|return|>+<|call|> (or <|calls|>+<|flush|>) exist.
@@ -247,41 +261,129 @@ function isSpace(c: number): boolean {
 }
 
 /**
- * Splits `text` around occurrences of special-token texts, longest tokens first, as
- * llama.cpp's `tokenizer_st_partition`. Control and unknown tokens are matched only when
- * `parseSpecial`; user-defined tokens always. LSTRIP/RSTRIP tokens swallow ASCII whitespace
- * on that side.
+ * Splits text around occurrences of special-token texts as llama.cpp's `tokenizer_st_partition`
+ * does: the tokens are taken longest first, and each one is matched left to right, without
+ * overlap, in the text that earlier tokens left raw. Control and unknown tokens are matched only
+ * with `parseSpecial`; user-defined tokens always. LSTRIP/RSTRIP tokens swallow the ASCII
+ * whitespace next to them on that side (within the raw text).
+ *
+ * llama.cpp scans the whole text once per special token. Here one pass over the text with a trie
+ * of the token texts lists every occurrence; the occurrences are then taken in the same order
+ * (token rank, then position), and one is kept when all of its text is still raw, which is
+ * exactly when llama.cpp's scan of the token's raw fragments finds it. A vocabulary with
+ * thousands of user-defined tokens (Gemma 3 has 6400) thus costs one pass, not thousands.
  */
-export function partitionSpecial(text: string, tokens: readonly string[], attrs: Uint16Array, order: readonly number[], parseSpecial: boolean): Fragment[] {
-  let frags: Fragment[] = text.length > 0 ? [{ token: -1, start: 0, end: text.length }] : [];
-  for (const id of order) {
-    const a = attrs[id]!;
-    if (!parseSpecial && a & (TokenAttr.CONTROL | TokenAttr.UNKNOWN)) continue;
-    const t = tokens[id]!;
-    if (t.length === 0) continue;
-    let found = false;
-    const next: Fragment[] = [];
-    for (const f of frags) {
-      if (f.token !== -1) {
-        next.push(f);
+export class SpecialMatcher {
+  /** Trie over UTF-16 units: children of each node (undefined: a leaf). Node 0 is the root. */
+  private readonly children: Array<Map<number, number> | undefined> = [undefined];
+  /** The token whose text ends at each node, or -1. */
+  private readonly terminal: number[] = [-1];
+  /** Units that start some token text. */
+  private readonly first = new Uint8Array(65536);
+  /** The token's index in the partition order (its priority). */
+  private readonly rank = new Map<number, number>();
+
+  constructor(
+    private readonly tokens: readonly string[],
+    private readonly attrs: Uint16Array,
+    private readonly order: readonly number[],
+  ) {
+    for (const [r, id] of order.entries()) {
+      const t = tokens[id]!;
+      if (t.length === 0) continue;
+      this.rank.set(id, r);
+      this.first[t.charCodeAt(0)] = 1;
+      let node = 0;
+      for (let i = 0; i < t.length; i++) {
+        const c = t.charCodeAt(i);
+        let kids = this.children[node];
+        if (kids === undefined) this.children[node] = kids = new Map();
+        let child = kids.get(c);
+        if (child === undefined) {
+          child = this.terminal.length;
+          kids.set(c, child);
+          this.terminal.push(-1);
+          this.children.push(undefined);
+        }
+        node = child;
+      }
+      this.terminal[node] = id;
+    }
+  }
+
+  /** The fragments of `text`: token ids and raw ranges, in order. */
+  partition(text: string, parseSpecial: boolean): Fragment[] {
+    const n = text.length;
+    if (n === 0) return [];
+    const skip = parseSpecial ? 0 : TokenAttr.CONTROL | TokenAttr.UNKNOWN;
+    // Every occurrence, as rank * 2^32 + position (sorted numerically: rank, then position).
+    let occ = new Float64Array(64);
+    let count = 0;
+    const first = this.first;
+    for (let i = 0; i < n; i++) {
+      if (first[text.charCodeAt(i)] === 0) continue;
+      let node = 0;
+      for (let j = i; j < n; j++) {
+        const next = this.children[node]?.get(text.charCodeAt(j));
+        if (next === undefined) break;
+        node = next;
+        const id = this.terminal[node]!;
+        if (id < 0 || this.attrs[id]! & skip) continue;
+        if (count === occ.length) {
+          const grown = new Float64Array(count * 2);
+          grown.set(occ);
+          occ = grown;
+        }
+        occ[count++] = this.rank.get(id)! * 4294967296 + i;
+      }
+    }
+    if (count === 0) return [{ token: -1, start: 0, end: n }];
+    const sorted = occ.subarray(0, count).sort();
+
+    // 0: raw, 1: taken by a token or stripped, 2: a token starts here (id in `starts`).
+    const state = new Uint8Array(n);
+    const starts = new Map<number, number>();
+    for (const key of sorted) {
+      const r = Math.floor(key / 4294967296);
+      const pos = key - r * 4294967296;
+      const id = this.order[r]!;
+      const end = pos + this.tokens[id]!.length;
+      let free = true;
+      for (let k = pos; k < end; k++) {
+        if (state[k] !== 0) {
+          free = false;
+          break;
+        }
+      }
+      if (!free) continue;
+      state.fill(1, pos, end);
+      state[pos] = 2;
+      starts.set(pos, id);
+      const a = this.attrs[id]!;
+      if (a & TokenAttr.LSTRIP) for (let k = pos - 1; k >= 0 && state[k] === 0 && isSpace(text.charCodeAt(k)); k--) state[k] = 1;
+      if (a & TokenAttr.RSTRIP) for (let k = end; k < n && state[k] === 0 && isSpace(text.charCodeAt(k)); k++) state[k] = 1;
+    }
+
+    const out: Fragment[] = [];
+    let rawStart = -1;
+    for (let i = 0; i < n; ) {
+      const s = state[i]!;
+      if (s === 0) {
+        if (rawStart < 0) rawStart = i;
+        i++;
         continue;
       }
-      let start = f.start;
-      const end = f.end;
-      while (start < end) {
-        const m = text.indexOf(t, start);
-        if (m < 0 || m + t.length > end) break;
-        found = true;
-        let leftEnd = m;
-        if (a & TokenAttr.LSTRIP) while (leftEnd > start && isSpace(text.charCodeAt(leftEnd - 1))) leftEnd--;
-        if (leftEnd > start) next.push({ token: -1, start, end: leftEnd });
-        next.push({ token: id, start: 0, end: 0 });
-        start = m + t.length;
-        if (a & TokenAttr.RSTRIP) while (start < end && isSpace(text.charCodeAt(start))) start++;
+      if (rawStart >= 0) {
+        out.push({ token: -1, start: rawStart, end: i });
+        rawStart = -1;
       }
-      if (start < end) next.push({ token: -1, start, end });
+      if (s === 2) {
+        const id = starts.get(i)!;
+        out.push({ token: id, start: 0, end: 0 });
+        i += this.tokens[id]!.length;
+      } else i++;
     }
-    if (found) frags = next;
+    if (rawStart >= 0) out.push({ token: -1, start: rawStart, end: n });
+    return out;
   }
-  return frags;
 }

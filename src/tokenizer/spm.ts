@@ -12,6 +12,7 @@
  */
 import { TokenizerError } from './errors.js';
 import { BigramQueue, runMerges } from './heap.js';
+import { PairTable } from './pairs.js';
 import { EMPTY_PIECE, VocabTokenizer } from './base.js';
 import { TokenAttr } from './special.js';
 import { segmentFragments, type DecodeOptions, type EncodeOptions, type EncodeSegment, type PieceOptions } from './tokenizer.js';
@@ -21,6 +22,8 @@ import { NO_TOKEN, vocabFromMetadata, type SpmVocab } from './vocab.js';
 export type { DecodeOptions, EncodeOptions, PieceOptions };
 
 const HEX = '0123456789ABCDEF';
+/** Most (left, right) pairs the merge cache holds before it is cleared (12 bytes a slot, 2 slots a pair). */
+const MERGE_CACHE_LIMIT = 1 << 19;
 const ESCAPED_SPACE = '\u2581';
 
 export class SpmTokenizer extends VocabTokenizer {
@@ -35,14 +38,23 @@ export class SpmTokenizer extends VocabTokenizer {
   /** Longest token text in UTF-16 units: longer candidate merges cannot be tokens. */
   private readonly maxTokenLength: number;
   private readonly byteToId = new Int32Array(256);
-  /** Every pair of adjacent code points inside some token, as cp1 * 0x110000 + cp2. */
-  private readonly pairs = new Set<number>();
+  /** Every pair of adjacent code points inside some token (value 1). */
+  private readonly pairs = new PairTable(1024);
   // scratch space for encodeSegment (encode is not re-entrant)
   private scratchStart = new Int32Array(64);
   private scratchLen = new Int32Array(64);
   private scratchPrev = new Int32Array(64);
   private scratchNext = new Int32Array(64);
+  private scratchSym = new Int32Array(64);
   private readonly queue = new BigramQueue(64);
+  /**
+   * Merged tokens by the ids of the two symbols: (left id, right id) → merged id + 1, or 0 when
+   * the two texts together are not a token. Filled as text is encoded (a string lookup per new
+   * pair), cleared when it reaches MERGE_CACHE_LIMIT pairs.
+   */
+  private readonly mergeCache = new PairTable(1024);
+  /** Token id of each single UTF-16 unit (BMP character): -1 none, -2 not looked up yet. */
+  private readonly unitId = new Int32Array(65536).fill(-2);
 
   constructor(vocab: SpmVocab) {
     super(vocab);
@@ -54,7 +66,7 @@ export class SpmTokenizer extends VocabTokenizer {
       let p = -1;
       for (let j = 0; j < t.length; ) {
         const cp = t.codePointAt(j)!;
-        if (p >= 0) this.pairs.add(p * 0x110000 + cp);
+        if (p >= 0) this.pairs.addIfAbsent(p, cp, 1);
         p = cp;
         j += cp > 0xffff ? 2 : 1;
       }
@@ -92,7 +104,7 @@ export class SpmTokenizer extends VocabTokenizer {
   encodeSegments(segments: readonly EncodeSegment[], opts: { addSpecial?: boolean } = {}): number[] {
     const addSpecial = opts.addSpecial ?? true;
     const out: number[] = [];
-    const frags = segmentFragments(segments, this.tokens, this.attrs, this.partitionOrder);
+    const frags = segmentFragments(segments, this.specials);
 
     if (addSpecial && this.addBos) out.push(this.bosId);
     let prevSpecial = true; // the first fragment gets the space prefix
@@ -126,7 +138,7 @@ export class SpmTokenizer extends VocabTokenizer {
     let prevCp = -1;
     for (let i = 0; i < s.length; ) {
       const cp = s.codePointAt(i)!;
-      if (prevCp >= 0 && !pairs.has(prevCp * 0x110000 + cp)) {
+      if (prevCp >= 0 && pairs.get(prevCp, cp) < 0) {
         this.encodeSegment(s, segStart, i, out);
         segStart = i;
       }
@@ -145,11 +157,16 @@ export class SpmTokenizer extends VocabTokenizer {
       this.scratchLen = new Int32Array(c);
       this.scratchPrev = new Int32Array(c);
       this.scratchNext = new Int32Array(c);
+      this.scratchSym = new Int32Array(c);
     }
     const start = this.scratchStart;
     const len = this.scratchLen;
     const prev = this.scratchPrev;
     const next = this.scratchNext;
+    // The token id of each symbol's text, -1 when it is not a token (a lone character).
+    const sym = this.scratchSym;
+    const toId = this.toId;
+    const unitId = this.unitId;
     let count = 0;
     for (let i = from; i < to; ) {
       const c = s.charCodeAt(i);
@@ -158,40 +175,55 @@ export class SpmTokenizer extends VocabTokenizer {
       len[count] = w;
       prev[count] = count - 1;
       next[count] = count + 1;
+      if (w === 1) {
+        let id = unitId[c]!;
+        if (id === -2) unitId[c] = id = toId.get(s[i]!) ?? -1;
+        sym[count] = id;
+      } else sym[count] = toId.get(s.substr(i, 2)) ?? -1;
       count++;
       i += w;
     }
     next[count - 1] = -1;
 
-    const toId = this.toId;
     if (count > 1) {
       const scores = this.scores;
       const maxLen = this.maxTokenLength;
       const queue = this.queue;
+      const cache = this.mergeCache;
       queue.clear();
+      // The token s[at, at + size) (left symbol a, right symbol b), or -1.
+      const merged = (a: number, b: number, at: number, size: number): number => {
+        if (a < 0 || b < 0) return toId.get(s.substr(at, size)) ?? -1;
+        const v = cache.get(a, b);
+        if (v >= 0) return v - 1;
+        const id = toId.get(s.substr(at, size)) ?? -1;
+        if (cache.size >= MERGE_CACHE_LIMIT) cache.clear();
+        cache.addIfAbsent(a, b, id + 1);
+        return id;
+      };
       const tryAdd = (l: number, r: number): void => {
         if (l < 0 || r < 0) return;
         const size = len[l]! + len[r]!;
         if (size > maxLen) return;
-        const id = toId.get(s.substr(start[l]!, size));
-        if (id === undefined) return;
-        queue.push(l, r, scores[id]!, size);
+        const id = merged(sym[l]!, sym[r]!, start[l]!, size);
+        if (id >= 0) queue.push(l, r, scores[id]!, size);
       };
       for (let i = 1; i < count; i++) tryAdd(i - 1, i);
 
-      runMerges(queue, len, prev, next, tryAdd);
+      runMerges(queue, len, prev, next, tryAdd, (l, _score, r) => {
+        sym[l] = merged(sym[l]!, sym[r]!, start[l]!, len[l]!);
+      });
     }
 
     for (let i = 0; i !== -1; i = next[i]!) {
-      const piece = s.substr(start[i]!, len[i]!);
-      const id = toId.get(piece);
-      if (id !== undefined) {
+      const id = sym[i]!;
+      if (id >= 0) {
         out.push(id);
         continue;
       }
       // Not a token (a single character, since merges only make tokens): its UTF-8 bytes.
       // (llama.cpp's rev_merge re-segmentation can never apply to a single character.)
-      for (const b of utf8Encode(piece)) out.push(this.byteToken(b));
+      for (const b of utf8Encode(s.substr(start[i]!, len[i]!))) out.push(this.byteToken(b));
     }
   }
 

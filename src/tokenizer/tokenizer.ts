@@ -4,7 +4,7 @@
  * token ids and raw text.
  */
 import { TokenizerError } from './errors.js';
-import { partitionSpecial, type SpecialIds } from './special.js';
+import type { SpecialIds, SpecialMatcher } from './special.js';
 import type { PieceSource } from './stream.js';
 import { toWellFormed } from './utf8.js';
 
@@ -88,11 +88,11 @@ export type Fragment = number | string;
  * Splits segments around special tokens (each with its own `parseSpecial`) and joins raw text
  * that touches across segment boundaries, so segmenting never changes how plain text is cut.
  */
-export function segmentFragments(segments: readonly EncodeSegment[], tokens: readonly string[], attrs: Uint16Array, order: readonly number[]): Fragment[] {
+export function segmentFragments(segments: readonly EncodeSegment[], specials: SpecialMatcher): Fragment[] {
   const out: Fragment[] = [];
   for (const seg of segments) {
     const text = toWellFormed(seg.text);
-    for (const f of partitionSpecial(text, tokens, attrs, order, seg.parseSpecial)) {
+    for (const f of specials.partition(text, seg.parseSpecial)) {
       if (f.token !== -1) {
         out.push(f.token);
         continue;

