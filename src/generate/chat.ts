@@ -424,6 +424,8 @@ export class ChatOutput {
       // The grammar made it `[call, …]` or `call`.
       const parsed = parseToolCalls(this.x.parallel ? `{"tool_calls": ${whole}}` : whole, 'generic');
       calls = parsed.toolCalls;
+      // Cut off (max_tokens) after some calls were complete: those calls.
+      if (calls.length === 0) calls = this.streamed.filter((c) => c.done).map((c) => ({ name: c.name, arguments: c.args }));
       if (calls.length > 0) content = '';
     } else if (whole && this.x.choice === 'auto') {
       const parsed = parseToolCalls(whole, this.x.format);

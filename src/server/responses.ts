@@ -340,8 +340,10 @@ export class ResponsesWriter {
     const out = this.close();
     for (const [i, c] of this.calls) {
       const final = m.tool_calls?.[i];
-      const args = final && final.function.name === c.item.name ? final.function.arguments : c.args;
-      const done = callItem(c.item.call_id as string, c.item.name as string, args, 'completed', c.item.id);
+      const kept = final !== undefined && final.function.name === c.item.name;
+      const args = kept ? final.function.arguments : c.args;
+      // A call whose head streamed but which is not in the answer (cut off, or malformed) is incomplete.
+      const done = callItem(c.item.call_id as string, c.item.name as string, args, kept ? 'completed' : 'incomplete', c.item.id);
       this.items[c.index] = done;
       out.push(this.ev('response.function_call_arguments.done', { item_id: c.item.id, output_index: c.index, name: c.item.name, arguments: args }));
       out.push(this.ev('response.output_item.done', { output_index: c.index, item: done }));
