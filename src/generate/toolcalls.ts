@@ -398,6 +398,8 @@ export class JsonCanonicalizer {
   private number = '';
   /** The value is complete. */
   done = false;
+  /** Characters (UTF-16 units) of the last push that belong to the value: all of them unless it ended inside. */
+  used = 0;
 
   private flushNumber(): string {
     if (!this.number) return '';
@@ -426,8 +428,10 @@ export class JsonCanonicalizer {
   /** Canonical text for the next piece of the value. */
   push(text: string): string {
     let out = '';
+    this.used = 0;
     for (const c of text) {
       if (this.done) break;
+      this.used += c.length;
       if (this.inString) {
         if (this.escape) {
           this.escape += c;
@@ -448,7 +452,7 @@ export class JsonCanonicalizer {
         } else out += this.stringChar(c);
         continue;
       }
-      if (/[-+0-9.eE]/.test(c)) {
+      if (this.number ? /[-+0-9.eE]/.test(c) : /[-0-9]/.test(c)) {
         this.number += c;
         continue;
       }
@@ -510,9 +514,7 @@ export class CallStreamer {
     while (!this.stopped && this.pos < text.length) {
       if (this.args) {
         const piece = this.args.push(text.slice(this.pos));
-        // How far the canonicalizer read: all of it unless the value closed inside.
-        const used = this.args.done ? consumedUpTo(text, this.pos) : text.length - this.pos;
-        this.pos += used;
+        this.pos += this.args.used;
         if (piece) out.push({ kind: 'args', index: this.index, text: piece });
         if (!this.args.done) break;
         this.args = undefined;
@@ -532,23 +534,4 @@ export class CallStreamer {
     }
     return out;
   }
-}
-
-/** Where the JSON value starting at `from` ends (just after its closing bracket). */
-function consumedUpTo(text: string, from: number): number {
-  let depth = 0;
-  let inString = false;
-  for (let j = from; j < text.length; j++) {
-    const c = text[j]!;
-    if (inString) {
-      if (c === '\\') j++;
-      else if (c === '"') inString = false;
-    } else if (c === '"') inString = true;
-    else if (c === '{' || c === '[') depth++;
-    else if (c === '}' || c === ']') {
-      depth--;
-      if (depth === 0) return j + 1 - from;
-    }
-  }
-  return text.length - from;
 }

@@ -159,6 +159,8 @@ export class TsinferServer {
     const queueSize = opts.queueSize ?? 32;
     // Check the numbers now rather than after the model has loaded.
     Scheduler.check({ parallel, queueSize });
+    const rb = opts.reasoningBudget;
+    if (rb !== undefined && !(Number.isInteger(rb) && rb >= -1)) throw new RangeError(`reasoningBudget must be -1 (unlimited), 0 (no thinking) or a positive integer, got ${rb}`);
     this.http = http.createServer((req, res) => void this.handle(req, res));
     this.ready = Promise.resolve(model).then(
       (m) => {

@@ -131,14 +131,16 @@ describe('tool_choice required / named', () => {
     }
   });
 
-  it('streamed: tool_calls deltas (id and name, then the arguments) add up to the non-streamed calls', async () => {
+  it('streamed: tool_calls deltas (id and name, then argument fragments) add up to the non-streamed calls', async () => {
     const req = { model: 'm', messages: user, tools, tool_choice: 'required' as const, parallel_tool_calls: false, seed: 7, temperature: 1, max_tokens: 200 };
     const plain = await clients.llama!.chat.completions.create(req);
     const s = await clients.llama!.chat.completions.create({ ...req, stream: true });
     const calls: { id?: string; name?: string; args: string }[] = [];
     let finish: string | null = null;
+    let fragments = 0;
     for await (const ch of s) {
       for (const d of ch.choices[0]?.delta.tool_calls ?? []) {
+        if (d.function?.arguments) fragments++;
         calls[d.index] ??= { args: '' };
         if (d.id) calls[d.index]!.id = d.id;
         if (d.function?.name) calls[d.index]!.name = d.function.name;
@@ -150,6 +152,8 @@ describe('tool_choice required / named', () => {
     const want = plain.choices[0]!.message.tool_calls!.map((c) => (c.type === 'function' ? { name: c.function.name, args: c.function.arguments } : {}));
     expect(calls.map((c) => ({ name: c.name, args: c.args }))).toEqual(want);
     expect(calls[0]!.id).toMatch(/^call_/);
+    // The arguments came in fragments as they were generated, after a first delta with the id and name.
+    expect(fragments).toBeGreaterThan(1);
   });
 
   it('round trip: call, tool result, final answer (streamed and not), on each template', async () => {
