@@ -93,16 +93,17 @@ describe('/v1/responses', () => {
 
   it('tool round trip with input items: a named call validates, its output goes back, the answer is text (streamed and not)', async () => {
     for (const seed of [1, 2, 3]) {
-      const first = await client.responses.create({
+      const req = {
         model: 'm',
-        input: [{ role: 'user', content: 'Weather in Paris for 2 days?' }],
+        input: [{ role: 'user' as const, content: 'Weather in Paris for 2 days?' }],
         tools: [weather],
-        tool_choice: { type: 'function', name: 'get_weather' },
+        tool_choice: { type: 'function' as const, name: 'get_weather' },
         parallel_tool_calls: false,
         temperature: 1,
         seed,
         max_output_tokens: 120,
-      } as never);
+      };
+      const first = await client.responses.create(req as never);
       const call = first.output.find((o) => o.type === 'function_call');
       if (call?.type !== 'function_call') throw new Error(`no call: ${JSON.stringify(first.output)}`);
       expect(call.name).toBe('get_weather');
@@ -111,17 +112,7 @@ describe('/v1/responses', () => {
       expect(first.output_text).toBe('');
 
       // The same request streamed: the call's argument fragments add up to the same arguments.
-      const s = await client.responses.create({
-        model: 'm',
-        input: [{ role: 'user', content: 'Weather in Paris for 2 days?' }],
-        tools: [weather],
-        tool_choice: { type: 'function', name: 'get_weather' },
-        parallel_tool_calls: false,
-        temperature: 1,
-        seed,
-        max_output_tokens: 120,
-        stream: true,
-      } as never);
+      const s = await client.responses.create({ ...req, stream: true } as never);
       let args = '';
       let fragments = 0;
       let done: { arguments: string; name: string } | undefined;
@@ -155,16 +146,17 @@ describe('/v1/responses', () => {
   });
 
   it('required with parallel calls cut off by max_output_tokens: the complete calls, each validates (streamed the same)', async () => {
-    // The random-weight story model never closes the list: the calls before the cut are the answer.
-    const r = await client.responses.create({ model: 'm', input: 'Weather?', tools: [weather], tool_choice: 'required', temperature: 1, seed: 5, max_output_tokens: 150 });
+    // The tiny story model never closes the list: the calls before the cut are the answer.
+    const req = { model: 'm', input: 'Weather?', tools: [weather], tool_choice: 'required' as const, temperature: 1, seed: 5, max_output_tokens: 150 };
+    const r = await client.responses.create(req as never as OpenAI.Responses.ResponseCreateParamsNonStreaming);
     expect(r.status).toBe('incomplete');
     const calls = r.output.filter((o) => o.type === 'function_call');
     expect(r.output).toHaveLength(calls.length);
     expect(calls.length).toBeGreaterThan(1);
     for (const c of calls) if (c.type === 'function_call') expect(validate(JSON.parse(c.arguments))).toBe(true);
-    const s = await client.responses.stream({ model: 'm', input: 'Weather?', tools: [weather], tool_choice: 'required', temperature: 1, seed: 5, max_output_tokens: 150 }).finalResponse();
+    const s = await client.responses.stream(req as never as OpenAI.Responses.ResponseCreateParamsStreaming).finalResponse();
     // The stream also told the head of the call that was cut: that item is incomplete.
-    expect(s.output.slice(calls.length).map((o) => o.status)).toEqual(s.output.length > calls.length ? ['incomplete'] : []);
+    expect(s.output.slice(calls.length).map((o) => (o as { status?: string }).status)).toEqual(s.output.length > calls.length ? ['incomplete'] : []);
     expect(s.output.slice(0, calls.length).map((o) => (o.type === 'function_call' ? [o.name, o.arguments] : o.type))).toEqual(
       calls.map((o) => (o.type === 'function_call' ? [o.name, o.arguments] : o.type)),
     );
