@@ -3,6 +3,7 @@
  * extra endpoints, over the slot scheduler in slots.ts (which owns the model).
  *
  *   POST /v1/chat/completions, /v1/completions   OpenAI shapes; SSE streaming ending in `data: [DONE]`
+ *   POST /v1/responses                           OpenAI's Responses API on the chat pipeline (responses.ts)
  *   POST /completion, /infill                     llama-server's native shapes
  *   POST /tokenize, /detokenize
  *   GET  /v1/models, /health, /props, /slots, /metrics (Prometheus text), / (the chat page)

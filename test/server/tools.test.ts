@@ -11,6 +11,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../../src/model/model.js';
 import type { TsinferServer } from '../../src/server/server.js';
+import type { ToolCallDelta } from '../../src/generate/chat.js';
 import { ChatOutput, chatExtras, type ChatDelta } from '../../src/server/tools.js';
 import { renderChatTemplate } from '../../src/tokenizer/chat.js';
 import { sharedPath } from '../helpers/shared.js';
@@ -300,6 +301,31 @@ describe('ChatOutput: reasoning and calls from streamed text', () => {
     expect(run(x, cut, false, 1000).out.message()).toEqual({ role: 'assistant', content: cut });
     // tool_choice none: never parsed.
     expect(run(plainX({ tools: [weather], tool_choice: 'none' }), '<tool_call>\n{"name": "get_weather", "arguments": {}}\n</tool_call>').sum.calls).toBe(0);
+  });
+
+  it('auto: call arguments stream in fragments after a delta with the id and name (Hermes, Llama 3), adding up to the message', () => {
+    for (const [template, text] of [
+      [QWEN, 'Sure.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome", "celsius": true}}\n</tool_call>'],
+      [LLAMA, '{"name": "get_weather", "parameters": {"city": "Rome", "celsius": true}}'],
+    ] as const) {
+      const out = new ChatOutput(plainX({ tools: [weather] }, template));
+      const deltas: ChatDelta[] = [];
+      for (const ch of text) deltas.push(...out.push(ch));
+      const beforeEnd = deltas.length;
+      deltas.push(...out.end());
+      const calls = deltas.filter((d): d is { tool_calls: ToolCallDelta[] } => 'tool_calls' in d).map((d) => d.tool_calls[0]!);
+      expect(calls[0]).toMatchObject({ index: 0, id: expect.stringMatching(/^call_/), function: { name: 'get_weather', arguments: '' } });
+      expect(
+        calls
+          .slice(1)
+          .map((c) => c.function.arguments)
+          .join(''),
+      ).toBe('{"city":"Rome","celsius":true}');
+      expect(calls.length).toBeGreaterThan(5);
+      // All of it was told before the end.
+      expect(deltas.slice(beforeEnd).filter((d) => 'tool_calls' in d)).toEqual([]);
+      expect(out.message().tool_calls).toEqual([{ id: calls[0]!.id, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Rome","celsius":true}' } }]);
+    }
   });
 
   it('Mistral and Llama 3 formats from their templates', () => {
