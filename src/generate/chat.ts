@@ -27,7 +27,7 @@ import { encodeChat } from '../tokenizer/chat.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { CallStreamer, parseToolCalls, mayStartToolCall, toolCallFormat, toolCallMarker, type ParsedToolCall, type ToolCallFormat } from './toolcalls.js';
 import type { ReasoningBudgetOptions } from './reasoning-budget.js';
-import type { GenerationChunk, GenerationResult, GenerationStream } from './generate.js';
+import { GenerationStream, type GenerationChunk, type GenerationResult } from './generate.js';
 
 /** An OpenAI function tool. */
 export interface ToolSpec {
@@ -464,35 +464,36 @@ export class ChatOutput {
   }
 }
 
+/** The chunks of `inner`, each also fed to `output`, whose deltas go into `queue`. */
+async function* feed(inner: GenerationStream, output: ChatOutput, queue: ChatDelta[]): AsyncGenerator<GenerationChunk, GenerationResult> {
+  for await (const c of inner) {
+    queue.push(...output.push(c.text));
+    yield c;
+  }
+  return await inner.result;
+}
+
 /**
- * `Model.chat`'s stream: the generation's chunks as `GenerationStream` gives them (iterate it,
- * or await `result`), plus the assistant message parsed from them (`message`: content,
- * reasoning_content, tool_calls) and, instead of the chunks, the same as OpenAI-style deltas
- * (`deltas()`). Iterate one of the two, once.
+ * `Model.chat`'s stream: a GenerationStream of the generation's chunks (iterate it, or await
+ * `result`), plus the assistant message parsed from them (`message`: content,
+ * reasoning_content, tool_calls) and, instead of the chunks, the same answer as OpenAI-style
+ * deltas as it is generated (`deltas()`). Iterate one of the two, once.
  */
-export class ChatStream implements AsyncIterable<GenerationChunk> {
-  private fed = false;
+export class ChatStream extends GenerationStream {
+  private readonly queue: ChatDelta[];
+  private readonly output: ChatOutput;
   private ended: ChatDelta[] | undefined;
 
-  constructor(
-    private readonly stream: GenerationStream,
-    private readonly output: ChatOutput,
-  ) {}
-
-  async *[Symbol.asyncIterator](): AsyncIterator<GenerationChunk> {
-    for await (const c of this.stream) {
-      this.fed = true;
-      this.output.push(c.text);
-      yield c;
-    }
+  constructor(inner: GenerationStream, output: ChatOutput) {
+    const queue: ChatDelta[] = [];
+    super(feed(inner, output, queue));
+    this.queue = queue;
+    this.output = output;
   }
 
-  /** The answer as deltas, as it is generated: reasoning_content, content, tool_calls (id and name, then arguments). */
+  /** The answer as deltas: reasoning_content, content, tool_calls (id and name, then argument fragments). */
   async *deltas(): AsyncGenerator<ChatDelta> {
-    for await (const c of this.stream) {
-      this.fed = true;
-      yield* this.output.push(c.text);
-    }
+    for await (const _ of this) yield* this.queue.splice(0);
     yield* this.end();
   }
 
@@ -501,18 +502,9 @@ export class ChatStream implements AsyncIterable<GenerationChunk> {
     return this.ended;
   }
 
-  /** The generation's result (text, tokens, stats); drives the generation if nobody iterates. */
-  get result(): Promise<GenerationResult> {
-    return this.stream.result;
-  }
-
-  /** The assistant message, once generation ends. */
+  /** The assistant message, once generation ends (drives the generation if nobody iterates). */
   get message(): Promise<AssistantMessage> {
-    return this.stream.result.then((r) => {
-      if (!this.fed) {
-        this.fed = true;
-        this.output.push(r.text);
-      }
+    return this.result.then(() => {
       this.end();
       return this.output.message();
     });

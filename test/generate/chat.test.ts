@@ -9,6 +9,7 @@ import Ajv2020 from 'ajv/dist/2020.js';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatDelta } from '../../src/generate/chat.js';
+import { GenerationStream } from '../../src/generate/generate.js';
 import { ReasoningBudget } from '../../src/generate/reasoning-budget.js';
 import { loadModel, type Model } from '../../src/model/model.js';
 import { sharedPath } from '../helpers/shared.js';
@@ -74,6 +75,17 @@ describe('model.chat with tools', () => {
         expect((await stream.message).tool_calls![0]!.id).toBe(s.calls[0]!.id);
       }
     }
+  });
+
+  it('the stream is a GenerationStream: its chunks spell the text; the message is there after iterating them too', async () => {
+    const opts = { template: QWEN, tools, toolChoice: 'required' as const, parallelToolCalls: false, seed: 9, temperature: 1, maxTokens: 120 };
+    const stream = model.chat(user, opts);
+    expect(stream).toBeInstanceOf(GenerationStream);
+    let text = '';
+    for await (const c of stream) text += c.text;
+    expect(text).toBe((await stream.result).text);
+    const m = await stream.message;
+    expect(m.tool_calls!.map((c) => c.function)).toEqual((await model.chat(user, opts).message).tool_calls!.map((c) => c.function));
   });
 
   it('the same answer as the server for the same request (one pipeline)', async () => {
