@@ -363,11 +363,13 @@ export class ChatOutput {
           }
           const { at, hold } = toolCallMarker(this.held, this.x.format);
           if (at >= 0) {
-            // The text before a call marker is content.
-            send = this.held.slice(0, at);
+            // Streamed text before a call marker is content. Held text before one (Command-R's
+            // thinking block, say) stays with the call text: the final parse decides what it is.
+            const keep = !this.streaming && this.held.slice(0, at).trim() !== '';
+            send = keep ? '' : this.held.slice(0, at);
             this.content += send;
             if (send) out.push({ content: send });
-            this.callText = this.held.slice(at);
+            this.callText = this.held.slice(send.length);
             this.held = '';
             out.push(...this.streamCalls());
             return out;

@@ -476,9 +476,8 @@ export type StreamedCallFormat = ToolCallFormat | 'forced-one' | 'forced-array';
 const NAME = '"name"\\s*:\\s*"([A-Za-z0-9_.-]+)"\\s*,\\s*';
 /**
  * Per format: what may come between two calls' arguments (the end of the previous call, then
- * separators), and the head of a call up to its arguments' first character. Formats whose calls
- * cannot be told before they end (Mistral's JSON list writes the id after the arguments,
- * Command-R) have none: their calls are sent whole at the end.
+ * separators), and the head of a call up to its arguments' first character. Mistral's JSON list
+ * writes the id after the arguments: its calls are sent whole at the end.
  */
 const STREAM_HEADS: Partial<Record<StreamedCallFormat, RegExp>> = {
   hermes: new RegExp(`^(?:\\s*\\}\\s*(?:</tool_call>)?)?\\s*<tool_call>\\s*\\{\\s*${NAME}"arguments"\\s*:\\s*(?=\\S)`),
@@ -486,6 +485,7 @@ const STREAM_HEADS: Partial<Record<StreamedCallFormat, RegExp>> = {
   mistral: /^\s*\[TOOL_CALLS\]\s*([A-Za-z0-9_.-]+)\s*\[ARGS\]\s*(?=\S)/,
   functionary: /^(?:\s*<\/function>)?\s*(?:>>>(?!all\n)([A-Za-z0-9_.-]+)\n|<function=([A-Za-z0-9_.-]+)>)\s*(?=\S)/,
   generic: new RegExp(`^\\s*\\{\\s*${NAME}"arguments"\\s*:\\s*(?=\\S)`),
+  'command-r': /^(?:\s*\}\s*,)?\s*(?:<\|START_ACTION\|>\s*\[)?\s*\{\s*"tool_call_id"\s*:\s*"[^"\\]*"\s*,\s*"tool_name"\s*:\s*"([A-Za-z0-9_.-]+)"\s*,\s*"parameters"\s*:\s*(?=\S)/,
   'forced-one': new RegExp(`^\\s*\\{\\s*${NAME}"arguments"\\s*:\\s*(?=\\S)`),
   'forced-array': new RegExp(`^(?:\\s*\\}\\s*,)?\\s*\\[?\\s*\\{\\s*${NAME}"arguments"\\s*:\\s*(?=\\S)`),
 };

@@ -116,12 +116,13 @@ describe('streaming calls (CallStreamer)', () => {
     ['functionary', 'functionary', '>>>get_weather\n{"city": "Paris"}>>>get_time\n{}'],
     ['functionary', 'functionary', '<function=a>{"x": 1}</function><function=b>{}</function>'],
     ['generic', 'generic', '{ "name" : "a" , "arguments" : { "x" : true, "y": null } }'],
+    ['command-r', 'command-r', '<|START_ACTION|>[{"tool_call_id": "0", "tool_name": "search", "parameters": {"q": "x"}}, {"tool_call_id": "1", "tool_name": "b", "parameters": {}}]<|END_ACTION|>'],
   ];
   it.each(streamable)('%s: argument pieces add up to the parsed arguments, whatever the step', (sf, pf, text) => {
     const want = parseToolCalls(text, pf).toolCalls.map((c) => ({ name: c.name, arguments: c.arguments, ended: true }));
     expect(want.length).toBeGreaterThan(0);
     for (const step of [1, 2, 7, 10_000]) {
-      const { calls, pieces } = stream(sf, text.slice(text.indexOf(text.match(/<tool_call>|\[TOOL_CALLS\]|>>>|<function=|\{|<\|python_tag\|>/)![0])), step);
+      const { calls, pieces } = stream(sf, text.slice(text.indexOf(text.match(/<tool_call>|\[TOOL_CALLS\]|>>>|<function=|\{|<\|python_tag\|>|<\|START_ACTION\|>/)![0])), step);
       expect(calls).toEqual(want);
       if (step === 1) expect(pieces).toBeGreaterThan(want.length); // fragments, not whole arguments
     }
@@ -140,10 +141,9 @@ describe('streaming calls (CallStreamer)', () => {
     ]);
   });
 
-  it('what it cannot tell early is left to the final parse: arguments as a string, Mistral lists, Command-R', () => {
+  it('what it cannot tell early is left to the final parse: arguments as a string, Mistral lists', () => {
     expect(stream('hermes', '<tool_call>\n{"name": "a", "arguments": "{\\"x\\": 1}"}\n</tool_call>', 1).calls).toEqual([]);
     expect(stream('mistral', '[TOOL_CALLS][{"name": "a", "arguments": {}, "id": "abcdefghi"}]', 1).calls).toEqual([]);
-    expect(stream('command-r', '<|START_ACTION|>[{"tool_name": "a", "parameters": {}}]<|END_ACTION|>', 1).calls).toEqual([]);
     // Not a call at all.
     expect(stream('generic', '{"answer": 42}', 1).calls).toEqual([]);
   });

@@ -328,6 +328,16 @@ describe('ChatOutput: reasoning and calls from streamed text', () => {
     }
   });
 
+  it('Command-R: a thinking block before the action is neither content nor streamed as such; the call is parsed', () => {
+    const x = plainX({ tools: [weather] }, '<|START_ACTION|>');
+    const text = '<|START_THINKING|>I should look.<|END_THINKING|><|START_ACTION|>[{"tool_call_id": "0", "tool_name": "get_weather", "parameters": {"city": "Rome"}}]<|END_ACTION|>';
+    for (const step of [1, 5, 1000]) {
+      const { out, sum } = run(x, text, false, step);
+      expect(sum).toEqual({ reasoning: '', content: '', calls: 1 });
+      expect(out.message().tool_calls![0]!.function).toEqual({ name: 'get_weather', arguments: '{"city":"Rome"}' });
+    }
+  });
+
   it('Mistral and Llama 3 formats from their templates', () => {
     expect(run(plainX({ tools: [weather] }, MISTRAL), '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Rome"}, "id": "a1b2c3d4e"}]').out.toolCalls).toEqual([
       { id: 'a1b2c3d4e', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Rome"}' } },
