@@ -141,6 +141,7 @@ function chatTools(body: Body): Body[] | undefined {
     const tool = t as Body | null;
     if (tool === null || typeof tool !== 'object' || Array.isArray(tool)) throw badRequest(`'tools[${i}]' must be an object, got ${kind(t)}`);
     if (tool.type !== 'function') throw badRequest(`'tools[${i}].type' ${JSON.stringify(tool.type)} is not supported: only function tools`);
+    if (typeof tool.name !== 'string') throw badRequest(`'tools[${i}].name' is required (a function tool is {type: "function", name, parameters})`);
     return { type: 'function', function: { name: tool.name, ...(tool.description != null && { description: tool.description }), ...(tool.parameters != null && { parameters: tool.parameters }) } };
   });
 }

@@ -211,6 +211,7 @@ describe('/v1/responses', () => {
       [{ input: 'x', conversation: 'conv_1' }, /'conversation' is not supported/],
       [{ input: 'x', background: true }, /'background'/],
       [{ input: 'x', tools: [{ type: 'web_search' }] }, /'tools\[0\].type' "web_search" is not supported/],
+      [{ input: 'x', tools: [{ type: 'function', function: { name: 'chat_shape' } }] }, /'tools\[0\].name' is required/],
       [{ input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'http://x' }] }] }, /"input_image" is not supported/],
       [{ input: [{ type: 'item_reference', id: 'msg_1' }] }, /stores no items/],
       [{ input: [{ type: 'function_call_output' }] }, /'input\[0\].call_id' is required/],
