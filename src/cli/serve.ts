@@ -33,8 +33,8 @@ export const SERVE_USAGE = `serve options:
       --cache-type T          KV cache type: f16 (default) or f32
       --backend NAME          ${BACKENDS.join(', ')} (default as for generate)
   -t, --threads N             compute threads of the wasm backend
-endpoints: POST /v1/chat/completions, /v1/responses, /v1/completions, /completion, /infill, /tokenize, /detokenize,
-/v1/embeddings (with --embeddings);
+endpoints: POST /v1/chat/completions, /v1/responses, /v1/completions, /completion, /infill, /tokenize,
+/detokenize, /v1/embeddings (with --embeddings);
 GET /v1/models, /health, /props, /slots, /metrics, and a chat page at /.
 `;
 
