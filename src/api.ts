@@ -30,6 +30,18 @@ export type { TokenLogprob, GeneratedTokenLogprob } from './generate/logprobs.js
 export { AbortError } from './generate/errors.js';
 export { Grammar, GrammarError, JsonSchemaError, jsonSchemaToGbnf, jsonObjectGbnf, type GrammarOptions } from './generate/grammar/index.js';
 export { parseToolCalls, toolCallFormat, type ParsedToolCall, type ParsedToolOutput, type ToolCallFormat } from './generate/toolcalls.js';
+export {
+  ChatStream,
+  type AssistantMessage,
+  type ChatDelta,
+  type ChatToolOptions,
+  type OpenAIToolCall,
+  type ReasoningFormat,
+  type ToolCallDelta,
+  type ToolChoice,
+  type ToolSpec,
+} from './generate/chat.js';
+export type { ReasoningBudgetOptions } from './generate/reasoning-budget.js';
 export { BpeTokenizer, SpmTokenizer, TokenizerError, PRE_TOKENIZER_NAMES, type DecodeOptions, type EncodeOptions } from './tokenizer/index.js';
 export { renderChatTemplate, type ChatTemplateOptions } from './tokenizer/chat.js';
 export { generate } from './model/oneshot.js';

@@ -25,13 +25,16 @@ export const SERVE_USAGE = `serve options:
       --chat-template TEXT    Jinja chat template instead of the model's
       --chat-template-file F  the same, read from a file
       --alias NAME            model id in /v1/models (default: the file name)
+      --reasoning-budget N    tokens of thinking per answer: -1 unlimited (default), 0 none, N then
+                              </think> is forced (a request's reasoning_budget_tokens wins)
+      --reasoning-budget-message TEXT  text put before the forced </think>
       --embeddings            load the model for embeddings: serve /v1/embeddings (only)
       --pooling P             pooling of /v1/embeddings: mean, cls or last (default: the file's)
       --cache-type T          KV cache type: f16 (default) or f32
       --backend NAME          ${BACKENDS.join(', ')} (default as for generate)
   -t, --threads N             compute threads of the wasm backend
-endpoints: POST /v1/chat/completions, /v1/completions, /completion, /infill, /tokenize, /detokenize,
-/v1/embeddings (with --embeddings);
+endpoints: POST /v1/chat/completions, /v1/responses, /v1/completions, /completion, /infill, /tokenize,
+/detokenize, /v1/embeddings (with --embeddings);
 GET /v1/models, /health, /props, /slots, /metrics, and a chat page at /.
 `;
 
@@ -58,6 +61,8 @@ export async function cmdServe(argv: string[]): Promise<number> {
         'chat-template': { type: 'string' },
         'chat-template-file': { type: 'string' },
         alias: { type: 'string' },
+        'reasoning-budget': { type: 'string' },
+        'reasoning-budget-message': { type: 'string' },
         embeddings: { type: 'boolean' },
         pooling: { type: 'string' },
         ...LOAD_FLAGS,
@@ -70,6 +75,7 @@ export async function cmdServe(argv: string[]): Promise<number> {
   const parallel = num(values.parallel, '--parallel', { integer: true, min: 1, max: 256 }) ?? 4;
   const queueSize = num(values['queue-size'], '--queue-size', { integer: true, min: 0 }) ?? 32;
   const chatTemplate = readTemplate(values);
+  const reasoningBudget = num(values['reasoning-budget'], '--reasoning-budget', { integer: true, min: -1 });
   const loadOpts = loadOptions(values);
   const host = values.host ?? '127.0.0.1';
   const progress = loadProgress(values.model, process.stderr.isTTY);
@@ -78,7 +84,17 @@ export async function cmdServe(argv: string[]): Promise<number> {
   if (pooling !== undefined && !['mean', 'cls', 'last'].includes(pooling)) throw new UsageError(`--pooling must be mean, cls or last, got "${pooling}"`);
   if (pooling !== undefined && !embeddings) throw new UsageError('--pooling needs --embeddings');
   const loading = loadModel(values.model, { ...loadOpts, sequences: parallel, embeddings, onProgress: progress.onProgress });
-  const server = createServer(loading, { parallel, queueSize, apiKey: values['api-key'], chatTemplate, alias: values.alias, embeddings, pooling });
+  const server = createServer(loading, {
+    parallel,
+    queueSize,
+    apiKey: values['api-key'],
+    chatTemplate,
+    alias: values.alias,
+    embeddings,
+    pooling,
+    reasoningBudget,
+    reasoningBudgetMessage: values['reasoning-budget-message'],
+  });
   try {
     await server.listen(port, host);
   } catch (e) {

@@ -12,6 +12,7 @@ import { StopMatcher } from './stop.js';
 import { grammarConstraint, type GrammarOptions } from './grammar/index.js';
 import { tokenLogprob, validateLogprobOptions, wantsLogprobs, type GeneratedTokenLogprob } from './logprobs.js';
 import { platform } from '../platform/index.js';
+import { ReasoningBudget, validateReasoningBudget, type ReasoningBudgetOptions } from './reasoning-budget.js';
 
 export interface GenerateOptions extends SamplingOptions, GrammarOptions {
   /** Most tokens to generate; default: until end of generation or the context is full. */
@@ -43,6 +44,8 @@ export interface GenerateOptions extends SamplingOptions, GrammarOptions {
   logprobs?: boolean;
   /** Also report this many most likely tokens per step (0-100; implies logprobs). */
   topLogprobs?: number;
+  /** Close a think block after this many tokens of it, as llama.cpp's --reasoning-budget (reasoning-budget.ts). */
+  reasoningBudget?: ReasoningBudgetOptions;
 }
 
 export interface GenerationChunk {
@@ -146,6 +149,9 @@ function checkOptions(o: GenerateOptions): void {
   if (o.stop !== undefined && (!Array.isArray(o.stop) || o.stop.some((s) => typeof s !== 'string'))) {
     throw new TypeError('stop must be an array of strings');
   }
+  validateReasoningBudget(o.reasoningBudget);
+  if (o.reasoningBudget && (o.grammar !== undefined || o.jsonSchema !== undefined))
+    throw new RangeError('reasoningBudget cannot be combined with a grammar or JSON Schema (its forced tokens would break it)');
 }
 
 /** A ContextOverflowError when a prompt of this many tokens leaves no room to generate. */
@@ -265,6 +271,8 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
   const sampler = new Sampler(opts, engine.vocabSize);
   // A grammar masks the logits before sampling: the backend's argmax / top-k shortcuts would bypass it.
   const constraint = grammarConstraint(opts, tok, engine.vocabSize);
+  const rb = opts.reasoningBudget;
+  const budget = rb ? new ReasoningBudget(rb, tok.encode((rb.message ?? '') + (rb.end ?? '</think>'), { addSpecial: false, parseSpecial: true })) : undefined;
   let grammarEnded = false; // finish 'stop' by the grammar's end: nothing held back for a stop string
   const history = [...promptIds];
 
@@ -329,7 +337,7 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
       throw new AbortError(signal.reason instanceof AbortError ? signal.reason.message : 'generation aborted', finish());
     }
     const row = argmaxStep ? undefined : logits.subarray(logits.length - engine.vocabSize);
-    const id = argmaxStep ? nextId : constraint ? constraint.sample(sampler, row!, history) : sampler.sample(row!, history);
+    const id = budget?.next() ?? (argmaxStep ? nextId : constraint ? constraint.sample(sampler, row!, history) : sampler.sample(row!, history));
     const lp = logprobs && tokenLogprob(row!, id, opts.topLogprobs ?? 0);
     if (lp) logprobs!.push(lp);
     generated.push(id);
@@ -351,6 +359,7 @@ export async function* generateTokens(engine: GenerationEngine, prompt: string |
       if (piece.startsWith(' ')) piece = piece.slice(1);
       stripLeadingSpace = false;
     }
+    budget?.accept(piece);
     const { emit, stopped } = stops.push(piece);
     text += emit;
     if (stopped) {

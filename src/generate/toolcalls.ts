@@ -383,3 +383,155 @@ export function toolCallMarker(text: string, format: ToolCallFormat): { at: numb
   }
   return { at, hold };
 }
+
+/**
+ * The text of a JSON object or array → the same value as JSON.stringify(JSON.parse(text)) writes it, piece by piece as the
+ * text arrives: spaces outside strings dropped, string escapes rewritten the way JSON.stringify
+ * writes them (`\u0041` → `A`, `\/` → `/`), numbers as JavaScript prints them (`1.50` → `1.5`).
+ * Object keys are kept in their order (a duplicated key is where the two can differ).
+ */
+export class JsonCanonicalizer {
+  private depth = 0;
+  private inString = false;
+  private escape = ''; // an escape sequence being read
+  private highSurrogate = ''; // a decoded high surrogate waiting for its pair
+  private number = '';
+  /** The value is complete. */
+  done = false;
+  /** Characters (UTF-16 units) of the last push that belong to the value: all of them unless it ended inside. */
+  used = 0;
+
+  private flushNumber(): string {
+    if (!this.number) return '';
+    const n = Number(this.number);
+    this.number = '';
+    return Number.isFinite(n) ? JSON.stringify(n) : 'null';
+  }
+
+  private stringChar(c: string): string {
+    let out = '';
+    if (this.highSurrogate) {
+      const pair = this.highSurrogate + c;
+      this.highSurrogate = '';
+      const code = c.charCodeAt(0);
+      if (c.length === 1 && code >= 0xdc00 && code <= 0xdfff) return JSON.stringify(pair).slice(1, -1);
+      out = JSON.stringify(pair.slice(0, 1)).slice(1, -1);
+    }
+    const code = c.charCodeAt(0);
+    if (c.length === 1 && code >= 0xd800 && code <= 0xdbff) {
+      this.highSurrogate = c;
+      return out;
+    }
+    return out + JSON.stringify(c).slice(1, -1);
+  }
+
+  /** Canonical text for the next piece of the value. */
+  push(text: string): string {
+    let out = '';
+    this.used = 0;
+    for (const c of text) {
+      if (this.done) break;
+      this.used += c.length;
+      if (this.inString) {
+        if (this.escape) {
+          this.escape += c;
+          if (this.escape.length === 2 && this.escape !== '\\u') {
+            out += this.stringChar(JSON.parse(`"${this.escape}"`) as string);
+            this.escape = '';
+          } else if (this.escape.length === 6) {
+            out += this.stringChar(String.fromCharCode(parseInt(this.escape.slice(2), 16)));
+            this.escape = '';
+          }
+        } else if (c === '\\') this.escape = c;
+        else if (c === '"') {
+          if (this.highSurrogate) out += JSON.stringify(this.highSurrogate).slice(1, -1);
+          this.highSurrogate = '';
+          this.inString = false;
+          out += c;
+          if (this.depth === 0) this.done = true;
+        } else out += this.stringChar(c);
+        continue;
+      }
+      if (this.number ? /[-+0-9.eE]/.test(c) : /[-0-9]/.test(c)) {
+        this.number += c;
+        continue;
+      }
+      out += this.flushNumber();
+      if (/\s/.test(c)) continue;
+      out += c;
+      if (c === '"') this.inString = true;
+      else if (c === '{' || c === '[') this.depth++;
+      else if (c === '}' || c === ']') {
+        this.depth--;
+        if (this.depth === 0) this.done = true;
+      }
+    }
+    return out;
+  }
+}
+
+/** The call formats CallStreamer knows, and the shapes of a forced (grammar-made) output. */
+export type StreamedCallFormat = ToolCallFormat | 'forced-one' | 'forced-array';
+
+const NAME = '"name"\\s*:\\s*"([A-Za-z0-9_.-]+)"\\s*,\\s*';
+/**
+ * Per format: what may come between two calls' arguments (the end of the previous call, then
+ * separators), and the head of a call up to its arguments' first character. Mistral's JSON list
+ * writes the id after the arguments: its calls are sent whole at the end.
+ */
+const STREAM_HEADS: Partial<Record<StreamedCallFormat, RegExp>> = {
+  hermes: new RegExp(`^(?:\\s*\\}\\s*(?:</tool_call>)?)?\\s*<tool_call>\\s*\\{\\s*${NAME}"arguments"\\s*:\\s*(?=\\S)`),
+  llama3: new RegExp(`^(?:\\s*\\}\\s*;?)?\\s*(?:<\\|python_tag\\|>)?\\s*\\{\\s*(?:"type"\\s*:\\s*"function"\\s*,\\s*)?${NAME}"parameters"\\s*:\\s*(?=\\S)`),
+  mistral: /^\s*\[TOOL_CALLS\]\s*([A-Za-z0-9_.-]+)\s*\[ARGS\]\s*(?=\S)/,
+  functionary: /^(?:\s*<\/function>)?\s*(?:>>>(?!all\n)([A-Za-z0-9_.-]+)\n|<function=([A-Za-z0-9_.-]+)>)\s*(?=\S)/,
+  generic: new RegExp(`^\\s*\\{\\s*${NAME}"arguments"\\s*:\\s*(?=\\S)`),
+  'command-r': /^(?:\s*\}\s*,)?\s*(?:<\|START_ACTION\|>\s*\[)?\s*\{\s*"tool_call_id"\s*:\s*"[^"\\]*"\s*,\s*"tool_name"\s*:\s*"([A-Za-z0-9_.-]+)"\s*,\s*"parameters"\s*:\s*(?=\S)/,
+  'forced-one': new RegExp(`^\\s*\\{\\s*${NAME}"arguments"\\s*:\\s*(?=\\S)`),
+  'forced-array': new RegExp(`^(?:\\s*\\}\\s*,)?\\s*\\[?\\s*\\{\\s*${NAME}"arguments"\\s*:\\s*(?=\\S)`),
+};
+
+export type CallStreamEvent = { kind: 'head'; name: string } | { kind: 'args'; index: number; text: string } | { kind: 'end'; index: number };
+
+/**
+ * Calls told as their text grows: `scan(text)` with the whole call text so far (it only grows)
+ * gives a `head` (the name) when a call's head is complete, `args` pieces of its arguments
+ * (canonical JSON, see JsonCanonicalizer) and `end` when they close. Only arguments that are a
+ * JSON object are streamed; anything it does not recognize stops the streaming, and the final
+ * parse (parseToolCalls) decides.
+ */
+export class CallStreamer {
+  private pos = 0;
+  private index = -1;
+  private args: JsonCanonicalizer | undefined;
+  private stopped = false;
+
+  constructor(private readonly format: StreamedCallFormat) {
+    if (!STREAM_HEADS[format]) this.stopped = true;
+  }
+
+  scan(text: string): CallStreamEvent[] {
+    const out: CallStreamEvent[] = [];
+    while (!this.stopped && this.pos < text.length) {
+      if (this.args) {
+        const piece = this.args.push(text.slice(this.pos));
+        this.pos += this.args.used;
+        if (piece) out.push({ kind: 'args', index: this.index, text: piece });
+        if (!this.args.done) break;
+        this.args = undefined;
+        out.push({ kind: 'end', index: this.index });
+        continue;
+      }
+      const m = STREAM_HEADS[this.format]!.exec(text.slice(this.pos));
+      if (!m) break; // not (yet) a head: wait for more text, or the end decides
+      if (text[this.pos + m[0].length] !== '{') {
+        this.stopped = true; // arguments as a string or something else: parsed at the end
+        break;
+      }
+      this.pos += m[0].length;
+      this.index++;
+      this.args = new JsonCanonicalizer();
+      out.push({ kind: 'head', name: (m[1] ?? m[2])! });
+    }
+    return out;
+  }
+}

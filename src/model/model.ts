@@ -10,7 +10,8 @@ import { createBackend, defaultBackend, type Backend, type BackendName, type Bac
 import { GenerationStream, generateTokens, type GenerateOptions, type GenerationEngine, type GenerationResult, type GenerationTokenizer } from '../generate/generate.js';
 import { BpeTokenizer, SpmTokenizer, TokenizerError, type EncodeOptions, type DecodeOptions, type Tokenizer } from '../tokenizer/index.js';
 import { StreamDecoder } from '../tokenizer/stream.js';
-import { encodeChat, renderChatTemplate, templateTokens, type ChatMessage } from '../tokenizer/chat.js';
+import { renderChatTemplate, templateTokens, type ChatMessage } from '../tokenizer/chat.js';
+import { ChatStream, prepareChat, type ChatToolOptions } from '../generate/chat.js';
 import { AbortError } from '../generate/errors.js';
 import { ContextOverflowError, ModelError } from './errors.js';
 import type { KvCacheType } from './program.js';
@@ -118,8 +119,8 @@ export interface ModelGenerateOptions extends GenerateOptions {
 
 export type { Tokenizer, ChatMessage };
 
-/** Options of `Model.chat`: generation options plus the template to use. */
-export interface ChatOptions extends ModelGenerateOptions {
+/** Options of `Model.chat`: generation options, tools and reasoning (generate/chat.ts), and the template to use. */
+export interface ChatOptions extends Omit<ModelGenerateOptions, 'reasoningBudget'>, ChatToolOptions {
   /** A Jinja chat template to use instead of the model's `tokenizer.chat_template`. */
   template?: string;
   /** More template variables (tools, date_string, ...). */
@@ -477,19 +478,33 @@ export class Model {
 
   /**
    * Streams the assistant's reply to a conversation: the template is rendered with the
-   * generation prompt, its markup tokenized with special tokens and the message contents as
-   * plain text. Takes the same options as `generate` (plus `template`); the KV cache is reused
-   * for the part of the conversation it already holds.
+   * generation prompt (and the tools), its markup tokenized with special tokens and the message
+   * contents as plain text. Takes the same options as `generate` (plus `template`), and `tools`,
+   * `toolChoice`, `parallelToolCalls`, `reasoningFormat`, `reasoningBudget`. Iterate it for the
+   * text chunks or `deltas()` for OpenAI-style deltas; `await stream.message` gives the assistant
+   * message with `tool_calls` and `reasoning_content` parsed out. The KV cache is reused for the
+   * part of the conversation it already holds.
    */
-  chat(messages: readonly ChatMessage[], opts: ChatOptions = {}): GenerationStream {
+  chat(messages: readonly ChatMessage[], opts: ChatOptions = {}): ChatStream {
     this.checkOpen();
-    const { template, templateVariables, ...gen } = opts;
-    const ids = encodeChat(this.tokenizer, this.template(template), messages, {
-      addGenerationPrompt: true,
-      variables: templateVariables,
+    const { template, tools, toolChoice, parallelToolCalls, reasoningFormat, templateVariables, reasoningBudget, reasoningBudgetMessage, ...gen } = opts;
+    const chat = prepareChat(this.tokenizer, this.template(template), messages, {
+      tools,
+      toolChoice,
+      parallelToolCalls,
+      reasoningFormat,
+      templateVariables,
+      reasoningBudget,
+      reasoningBudgetMessage,
+      constrained: gen.grammar !== undefined || gen.jsonSchema !== undefined,
       addSpecial: gen.addSpecial,
     });
-    return this.generate(ids, gen);
+    const stream = this.generate(chat.prompt, {
+      ...gen,
+      ...(chat.jsonSchema !== undefined && { jsonSchema: chat.jsonSchema }),
+      ...(chat.reasoningBudget !== undefined && { reasoningBudget: chat.reasoningBudget }),
+    });
+    return new ChatStream(stream, chat.output());
   }
 
   /**

@@ -3,6 +3,7 @@
  * extra endpoints, over the slot scheduler in slots.ts (which owns the model).
  *
  *   POST /v1/chat/completions, /v1/completions   OpenAI shapes; SSE streaming ending in `data: [DONE]`
+ *   POST /v1/responses                           OpenAI's Responses API on the chat pipeline (responses.ts)
  *   POST /completion, /infill                     llama-server's native shapes
  *   POST /tokenize, /detokenize
  *   GET  /v1/models, /health, /props, /slots, /metrics (Prometheus text), / (the chat page)
@@ -22,7 +23,6 @@ import type { GeneratedTokenLogprob } from '../generate/logprobs.js';
 import { DEFAULT_SAMPLING_OPTIONS } from '../generate/sampling.js';
 import type { Pooling } from '../model/embed.js';
 import { ContextOverflowError } from '../model/errors.js';
-import { encodeChat } from '../tokenizer/chat.js';
 import { TokenizerError } from '../tokenizer/errors.js';
 import { ApiError, badRequest, errorBody } from './errors.js';
 import { embeddingsResponse, type EmbeddingModel } from './embeddings.js';
@@ -30,7 +30,9 @@ import { infillPrompt } from './infill.js';
 import { chatLogprobs, completionLogprobs, nativeLogprobs, textLogprobs } from './logprobs.js';
 import { chatMessages, generationParams, optBool, optString, parseBody, tokenArray, type Body, type GenerationParams } from './params.js';
 import { Scheduler, type ServedModel, type SlotResult } from './slots.js';
-import { ChatOutput, chatExtras, forcedCallSchema, templateMessages, type ChatDelta } from './tools.js';
+import { prepareChat, type AssistantMessage, type ChatDelta, type ChatOutput } from '../generate/chat.js';
+import { chatToolOptions } from './tools.js';
+import { responsesRequest, ResponsesWriter } from './responses.js';
 
 export interface ServerOptions {
   /** Requests admitted at once (slots); default 4. Decoded together when the model has `sequences` >= parallel: see slots.ts. */
@@ -54,6 +56,10 @@ export interface ServerOptions {
   pooling?: Pooling;
   /** Prompt tokens per forward step of the model, llama-server's n_batch (for /metrics and how /infill splits the context); default 512, the model's default. */
   batchSize?: number;
+  /** Tokens of thinking per answer unless a request says (llama-server's --reasoning-budget): -1 unlimited (default), 0 none. */
+  reasoningBudget?: number;
+  /** Text put before the forced `</think>` when the budget runs out (--reasoning-budget-message). */
+  reasoningBudgetMessage?: string;
 }
 
 interface Loaded {
@@ -99,7 +105,7 @@ function chatFinish(r: SlotResult, output: ChatOutput | undefined): string {
 }
 
 /** The non-streamed assistant message: the text split into reasoning, content and tool calls. */
-function chatMessage(text: string, output: ChatOutput | undefined): Record<string, unknown> {
+function chatMessage(text: string, output: ChatOutput | undefined): AssistantMessage {
   if (!output) return { role: 'assistant', content: text };
   output.push(text);
   output.end();
@@ -154,6 +160,8 @@ export class TsinferServer {
     const queueSize = opts.queueSize ?? 32;
     // Check the numbers now rather than after the model has loaded.
     Scheduler.check({ parallel, queueSize });
+    const rb = opts.reasoningBudget;
+    if (rb !== undefined && !(Number.isInteger(rb) && rb >= -1)) throw new RangeError(`reasoningBudget must be -1 (unlimited), 0 (no thinking) or a positive integer, got ${rb}`);
     this.http = http.createServer((req, res) => void this.handle(req, res));
     this.ready = Promise.resolve(model).then(
       (m) => {
@@ -343,27 +351,24 @@ export class TsinferServer {
           return this.send(res, 200, url.pathname === '/tokenize' ? this.tokenize(loaded, body) : this.detokenize(loaded, body));
         }
         case '/v1/chat/completions':
-        case '/chat/completions': {
-          const body = parseBody(await this.readBody(req));
-          const messages = templateMessages(chatMessages(body));
+        case '/chat/completions':
+        case '/v1/responses':
+        case '/responses': {
+          const raw = parseBody(await this.readBody(req));
+          // A Responses request is read into the chat completions shape: one pipeline for both.
+          const responses = url.pathname.endsWith('/responses') ? responsesRequest(raw) : undefined;
+          const body = responses?.chatBody ?? raw;
+          const messages = chatMessages(body);
           const params = generationParams(body);
           if (loaded.template === undefined) {
             throw badRequest(`${loaded.alias} has no chat template (tokenizer.chat_template): start the server with --chat-template-file, or use /v1/completions`);
           }
-          const extras = chatExtras(body, loaded.template);
-          const forced = forcedCallSchema(extras);
-          if (forced !== undefined) {
-            if (params.options.grammar !== undefined || params.options.jsonSchema !== undefined) {
-              throw badRequest(`'tool_choice' ${JSON.stringify(body.tool_choice)} constrains the output to tool calls: it cannot be combined with 'response_format', 'grammar' or 'json_schema'`);
-            }
-            params.options.jsonSchema = forced;
-          }
-          // Constrained output (a grammar, a schema, forced calls) is the answer from its first token: no reasoning to split off.
-          if (params.options.grammar !== undefined || params.options.jsonSchema !== undefined) extras.reasoning = false;
-          const tok = loaded.model.tokenizer;
-          const prompt = encodeChat(tok, loaded.template, messages, { addGenerationPrompt: true, variables: extras.variables });
-          const thinkingOpen = extras.reasoning && tok.decode(prompt.slice(-16), { special: true }).trimEnd().endsWith('<think>');
-          return await this.complete(req, res, loaded, prompt, params, 'chat', new ChatOutput(extras, thinkingOpen));
+          const constrained = params.options.grammar !== undefined || params.options.jsonSchema !== undefined;
+          const chat = prepareChat(loaded.model.tokenizer, loaded.template, messages, { ...chatToolOptions(body, this.opts), constrained });
+          if (chat.jsonSchema !== undefined) params.options.jsonSchema = chat.jsonSchema;
+          if (chat.reasoningBudget !== undefined) params.options.reasoningBudget = chat.reasoningBudget;
+          const writer = responses && new ResponsesWriter(responses, loaded.alias, chat.plan);
+          return await this.complete(req, res, loaded, chat.prompt, params, 'chat', chat.output(), writer);
         }
         case '/v1/completions':
         case '/completions':
@@ -408,7 +413,16 @@ export class TsinferServer {
   }
 
   /** Runs one completion through the scheduler and answers in the endpoint's format, streamed or not. */
-  private async complete(req: http.IncomingMessage, res: http.ServerResponse, loaded: Loaded, prompt: number[], params: GenerationParams, format: Format, output?: ChatOutput): Promise<void> {
+  private async complete(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    loaded: Loaded,
+    prompt: number[],
+    params: GenerationParams,
+    format: Format,
+    output?: ChatOutput,
+    responses?: ResponsesWriter,
+  ): Promise<void> {
     const ctx = loaded.model.info.contextLength;
     if (prompt.length >= ctx) {
       throw badRequest(`the prompt has ${prompt.length} tokens and the context holds ${ctx}: it must be shorter than the context to leave room for an answer`);
@@ -427,6 +441,10 @@ export class TsinferServer {
     const object = format === 'chat' ? 'chat.completion' : 'text_completion';
     const sse = (data: unknown) => {
       if (!res.writableEnded) res.write(`data: ${JSON.stringify(data)}\n\n`);
+    };
+    // The Responses API's named events.
+    const events = (list: { type: string }[]) => {
+      for (const e of list) if (!res.writableEnded) res.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
     };
     const tok = loaded.model.tokenizer;
     const wantLogprobs = params.logprobs !== undefined;
@@ -449,11 +467,13 @@ export class TsinferServer {
       if (params.stream) {
         res.writeHead(200, { ...CORS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
         res.flushHeaders();
-        if (format === 'chat') sse(chunk({ role: 'assistant', content: null }, null));
+        if (responses) events(responses.start());
+        else if (format === 'chat') sse(chunk({ role: 'assistant', content: null }, null));
         // A token whose text is held back (an unfinished UTF-8 sequence or stop string, or text
         // that may begin a tool call) has its log-probability sent with the next chunk that carries text.
         let held: GeneratedTokenLogprob[] = [];
         sendDeltas = (deltas: ChatDelta[]) => {
+          if (responses) return events(responses.deltas(deltas));
           for (const d of deltas) {
             sse(chunk(d, null, held));
             held = [];
@@ -475,7 +495,10 @@ export class TsinferServer {
       finished = true;
       if (params.stream) {
         if (format === 'native') sse(this.nativeBody(loaded, r, '', prompt));
-        else {
+        else if (responses) {
+          sendDeltas(output!.end());
+          events(responses.finish(r, output!.message()));
+        } else {
           if (output) sendDeltas(output.end());
           sse({ ...chunk({}, chatFinish(r, output)), timings: timings(r) });
           if (params.includeUsage) sse({ id, object: format === 'chat' ? 'chat.completion.chunk' : object, created, model, choices: [], usage: usage(r) });
@@ -488,6 +511,7 @@ export class TsinferServer {
       if (format === 'native') {
         return this.send(res, 200, { ...this.nativeBody(loaded, r, r.text, prompt), ...(wantLogprobs && { completion_probabilities: nativeLogprobs(tok, lps) }) });
       }
+      if (responses) return this.send(res, 200, responses.body(r, chatMessage(r.text, output)));
       const choice =
         format === 'chat'
           ? { index: 0, message: chatMessage(r.text, output), logprobs: wantLogprobs ? chatLogprobs(tok, lps) : null, finish_reason: chatFinish(r, output) }

@@ -37,6 +37,12 @@ it('usage errors are one line', () => {
   expect(r.stderr).toMatch(/--port expects a number, got "abc"/);
 });
 
+it('--reasoning-budget takes -1, 0 or a number of tokens', () => {
+  const r = spawnSync(process.execPath, [BIN, 'serve', '-m', STORIES, '--reasoning-budget', '-2'], { encoding: 'utf8', timeout: 30_000 });
+  expect(r.status).toBe(2);
+  expect(r.stderr).toMatch(/--reasoning-budget must be at least -1, got -2/);
+});
+
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   it(`${signal} during a streamed reply ends the stream and the process exits 0`, async () => {
     const { child, url, stderr, exited } = await serve(['--chat-template-file', TEMPLATE_FILE]);

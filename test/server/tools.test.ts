@@ -11,6 +11,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../../src/model/model.js';
 import type { TsinferServer } from '../../src/server/server.js';
+import type { ToolCallDelta } from '../../src/generate/chat.js';
 import { ChatOutput, chatExtras, type ChatDelta } from '../../src/server/tools.js';
 import { renderChatTemplate } from '../../src/tokenizer/chat.js';
 import { sharedPath } from '../helpers/shared.js';
@@ -131,14 +132,16 @@ describe('tool_choice required / named', () => {
     }
   });
 
-  it('streamed: tool_calls deltas (id and name, then the arguments) add up to the non-streamed calls', async () => {
+  it('streamed: tool_calls deltas (id and name, then argument fragments) add up to the non-streamed calls', async () => {
     const req = { model: 'm', messages: user, tools, tool_choice: 'required' as const, parallel_tool_calls: false, seed: 7, temperature: 1, max_tokens: 200 };
     const plain = await clients.llama!.chat.completions.create(req);
     const s = await clients.llama!.chat.completions.create({ ...req, stream: true });
     const calls: { id?: string; name?: string; args: string }[] = [];
     let finish: string | null = null;
+    let fragments = 0;
     for await (const ch of s) {
       for (const d of ch.choices[0]?.delta.tool_calls ?? []) {
+        if (d.function?.arguments) fragments++;
         calls[d.index] ??= { args: '' };
         if (d.id) calls[d.index]!.id = d.id;
         if (d.function?.name) calls[d.index]!.name = d.function.name;
@@ -150,6 +153,8 @@ describe('tool_choice required / named', () => {
     const want = plain.choices[0]!.message.tool_calls!.map((c) => (c.type === 'function' ? { name: c.function.name, args: c.function.arguments } : {}));
     expect(calls.map((c) => ({ name: c.name, args: c.args }))).toEqual(want);
     expect(calls[0]!.id).toMatch(/^call_/);
+    // The arguments came in fragments as they were generated, after a first delta with the id and name.
+    expect(fragments).toBeGreaterThan(1);
   });
 
   it('round trip: call, tool result, final answer (streamed and not), on each template', async () => {
@@ -290,9 +295,47 @@ describe('ChatOutput: reasoning and calls from streamed text', () => {
       expect(run(x, 'if a <', false, step).sum).toEqual({ reasoning: '', content: 'if a <', calls: 0 });
     }
     // Malformed call text is content.
-    expect(run(x, '<tool_call>\n{"name": "get_weather", "arguments": {').sum).toEqual({ reasoning: '', content: '<tool_call>\n{"name": "get_weather", "arguments": {', calls: 0 });
+    // (A call whose head streamed before the text broke off was sent as a call start; the message has the text as content and no call.)
+    const cut = '<tool_call>\n{"name": "get_weather", "arguments": {';
+    expect(run(x, cut).out.message()).toEqual({ role: 'assistant', content: cut });
+    expect(run(x, cut, false, 1000).out.message()).toEqual({ role: 'assistant', content: cut });
     // tool_choice none: never parsed.
     expect(run(plainX({ tools: [weather], tool_choice: 'none' }), '<tool_call>\n{"name": "get_weather", "arguments": {}}\n</tool_call>').sum.calls).toBe(0);
+  });
+
+  it('auto: call arguments stream in fragments after a delta with the id and name (Hermes, Llama 3), adding up to the message', () => {
+    for (const [template, text] of [
+      [QWEN, 'Sure.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome", "celsius": true}}\n</tool_call>'],
+      [LLAMA, '{"name": "get_weather", "parameters": {"city": "Rome", "celsius": true}}'],
+    ] as const) {
+      const out = new ChatOutput(plainX({ tools: [weather] }, template));
+      const deltas: ChatDelta[] = [];
+      for (const ch of text) deltas.push(...out.push(ch));
+      const beforeEnd = deltas.length;
+      deltas.push(...out.end());
+      const calls = deltas.filter((d): d is { tool_calls: ToolCallDelta[] } => 'tool_calls' in d).map((d) => d.tool_calls[0]!);
+      expect(calls[0]).toMatchObject({ index: 0, id: expect.stringMatching(/^call_/), function: { name: 'get_weather', arguments: '' } });
+      expect(
+        calls
+          .slice(1)
+          .map((c) => c.function.arguments)
+          .join(''),
+      ).toBe('{"city":"Rome","celsius":true}');
+      expect(calls.length).toBeGreaterThan(5);
+      // All of it was told before the end.
+      expect(deltas.slice(beforeEnd).filter((d) => 'tool_calls' in d)).toEqual([]);
+      expect(out.message().tool_calls).toEqual([{ id: calls[0]!.id, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Rome","celsius":true}' } }]);
+    }
+  });
+
+  it('Command-R: a thinking block before the action is neither content nor streamed as such; the call is parsed', () => {
+    const x = plainX({ tools: [weather] }, '<|START_ACTION|>');
+    const text = '<|START_THINKING|>I should look.<|END_THINKING|><|START_ACTION|>[{"tool_call_id": "0", "tool_name": "get_weather", "parameters": {"city": "Rome"}}]<|END_ACTION|>';
+    for (const step of [1, 5, 1000]) {
+      const { out, sum } = run(x, text, false, step);
+      expect(sum).toEqual({ reasoning: '', content: '', calls: 1 });
+      expect(out.message().tool_calls![0]!.function).toEqual({ name: 'get_weather', arguments: '{"city":"Rome"}' });
+    }
   });
 
   it('Mistral and Llama 3 formats from their templates', () => {
