@@ -39,7 +39,11 @@ async function main(argv) {
     const a = argv[i];
     if (a === '--sets') opts.sets = argv[++i].split(',').filter(Boolean);
     else if (a === '--backends') opts.backends = argv[++i].split(',').filter((b) => b && b !== 'none');
-    else if (a === '--types') opts.types = argv[++i].split(',').filter(Boolean).map((t) => t.toUpperCase());
+    else if (a === '--types')
+      opts.types = argv[++i]
+        .split(',')
+        .filter(Boolean)
+        .map((t) => t.toUpperCase());
     else if (a === '--greedy') opts.nGreedy = Number(argv[++i]);
     else if (a === '--store') opts.store = path.resolve(argv[++i]);
     else if (a === '--out') opts.out = path.resolve(argv[++i]);
