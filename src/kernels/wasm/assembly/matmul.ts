@@ -24,6 +24,12 @@ export const FMT_Q8K = 2;
   @inline dot4(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void { unreachable(); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline hasRows2(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline dot2(w: usize, ws: usize, x: usize, nb: i32, o: usize): void { unreachable(); }
+  // @ts-ignore: decorator
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { unreachable(); }
 }
 @unmanaged class F16K {
   // @ts-ignore: decorator
@@ -32,6 +38,12 @@ export const FMT_Q8K = 2;
   @inline dot4(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void { unreachable(); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline hasRows2(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline dot2(w: usize, ws: usize, x: usize, nb: i32, o: usize): void { unreachable(); }
+  // @ts-ignore: decorator
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { unreachable(); }
 }
 
 /** Tokens per tile of the driver: a tile's activations stay in L1 while a chunk of weight rows passes over them. */
@@ -46,7 +58,17 @@ function drive<K>(elems: i32, w: usize, rowBytes: usize, x: usize, xRowBytes: us
   const nb = k / elems;
   for (let t0 = 0; t0 < tokens; t0 += TILE) {
     const t1 = min(tokens, t0 + TILE);
-    for (let j = j0; j < j1; j++) {
+    let j = j0;
+    if (kern.hasRows2()) {
+      // two rows at a time: each token's activations loaded once for both
+      for (; j + 2 <= j1; j += 2) {
+        const wr = w + <usize>j * rowBytes;
+        let t = t0;
+        for (; t + 4 <= t1; t += 4) kern.dot4x2(wr, rowBytes, x + <usize>t * xRowBytes, xRowBytes, nb, out + ((<usize>t * <usize>n + <usize>j) << 2), <usize>n << 2);
+        for (; t < t1; t++) kern.dot2(wr, rowBytes, x + <usize>t * xRowBytes, nb, out + ((<usize>t * <usize>n + <usize>j) << 2));
+      }
+    }
+    for (; j < j1; j++) {
       const wr = w + <usize>j * rowBytes;
       let t = t0;
       if (kern.hasDot4()) {

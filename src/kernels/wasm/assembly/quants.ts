@@ -19,7 +19,7 @@
 // Q6_K 0..63, Q3_K 0..7) and give the offset back through the activation sums,
 // so every integer sum, and so every result, is the same in both builds.
 import {
-  dot16x, f16t, hsumF32, hsumI32, kdot16s, kdot32s, kscale, lanePerm, rdot,
+  dot16xv, f16t, hsumF32, hsumI32, kdot16s, kdot32s, kscale, lanePerm, rdot,
 } from './util';
 import {
   Q2_K_BYTES, Q2_K_D, Q2_K_DMIN, Q2_K_QS, Q2_K_SCALES,
@@ -37,6 +37,22 @@ import {
 // @ts-ignore: decorator
 @inline function tokens<N>(): i32 {
   return sizeof<N>();
+}
+
+/** Weight rows of a kernel instance: R = u8 (one) or u16 (two). */
+// @ts-ignore: decorator
+@inline function rows<R>(): i32 {
+  return sizeof<R>();
+}
+
+/** One row's results for n tokens (1 or 4) to o, o + os, ... */
+// @ts-ignore: decorator
+@inline function storeTile(n: i32, s0: f32, s1: f32, s2: f32, s3: f32, o: usize, os: usize): void {
+  store<f32>(o, s0);
+  if (n == 1) return;
+  store<f32>(o + os, s1);
+  store<f32>(o + 2 * os, s2);
+  store<f32>(o + 3 * os, s3);
 }
 
 // ---- shared unpacking helpers ----------------------------------------------------
@@ -258,66 +274,131 @@ import {
   @inline u1(qs: v128, hv: v128): v128 { return v128.or(i8x16.shr_u(qs, 4), v128.and(hmaskHiP(hv), i8x16.splat(0x10))); }
 }
 
-/**
- * One token's update for one block: acc + (Σ q·qx as i32x4 lanes) * (d * dx). The baseline multiplies
- * w0/w1 by the activations' i16 copies at xh; the relaxed build (types with u-forms) u0/u1 by the int8
- * activations at xb, both in lanePerm order, minus off·Σqx: lane k holds elements 2k, 2k+1, 2k+8, 2k+9
- * in both, so the float accumulation is bit-identical.
- */
+// One token's operands of one activation block, loaded once and used by every weight row of a tile
+// (legacyX0..legacyX3): the baseline's i16 copies of the 32 activations at xh (four vectors), the
+// relaxed build's (types with u-forms) two int8 halves at xb in lanePerm order and, for types with an
+// offset, the pair sums off·Σqx the weights' offset takes off.
+
 // @ts-ignore: decorator
-@inline function legacyToken<W>(acc: v128, a: v128, b: v128, d: f32, xb: usize, xh: usize): v128 {
+@inline function legacyX0<W>(xb: usize, xh: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD && changetype<W>(0).hasU()) return lanePerm(v128.load(xb + Q8A_QS));
+  return v128.load(xh);
+}
+// @ts-ignore: decorator
+@inline function legacyX1<W>(xb: usize, xh: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD && changetype<W>(0).hasU()) return lanePerm(v128.load(xb + Q8A_QS + 16));
+  return v128.load(xh, 16);
+}
+// @ts-ignore: decorator
+@inline function legacyX2<W>(xh: usize, x0: v128, x1: v128): v128 {
   const k = changetype<W>(0);
-  let isum: v128;
   if (ASC_FEATURE_RELAXED_SIMD && k.hasU()) {
-    const x0 = lanePerm(v128.load(xb + Q8A_QS)); const x1 = lanePerm(v128.load(xb + Q8A_QS + 16));
-    const s = i16x8.add(rdot(x0, a), rdot(x1, b));
-    if (k.off() != 0) {
-      const o = i8x16.splat(<i8>k.off());
-      isum = i32x4.extadd_pairwise_i16x8_s(i16x8.sub(s, i16x8.add(rdot(x0, o), rdot(x1, o))));
-    } else {
-      isum = i32x4.extadd_pairwise_i16x8_s(s);
-    }
-  } else {
-    isum = i32x4.add(dot16x(a, xh), dot16x(b, xh + 32));
+    if (k.off() == 0) return x0; // unused
+    const o = i8x16.splat(<i8>k.off());
+    return i16x8.add(rdot(x0, o), rdot(x1, o));
   }
-  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * load<f32>(xb + Q8A_D))));
+  return v128.load(xh, 32);
+}
+// @ts-ignore: decorator
+@inline function legacyX3<W>(xh: usize, x0: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD && changetype<W>(0).hasU()) return x0; // unused
+  return v128.load(xh, 48);
 }
 
 /**
- * W's blocks · Q8A activations for N tokens: sum over blocks of d*dx*Σ q·qx (+ m*s for the types with
- * an offset). A Q8A row of nb blocks is followed by its q as i16 (Q8A_X16_BYTES per block).
+ * One row's update for one token and block: acc + (Σ q·qx as i32x4 lanes) * (d * dx), from the token's
+ * operands x0..x3 (legacyX0..3). The baseline multiplies w0/w1 (a, b) by the activations' i16 copies; the
+ * relaxed build (types with u-forms) u0/u1 by the int8 activations, both in lanePerm order, minus off·Σqx:
+ * lane k holds elements 2k, 2k+1, 2k+8, 2k+9 in both, so the float accumulation is bit-identical.
  */
-function dotLegacy<W, N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
+// @ts-ignore: decorator
+@inline function legacyStep<W>(acc: v128, a: v128, b: v128, d: f32, x0: v128, x1: v128, x2: v128, x3: v128, dx: f32): v128 {
+  const k = changetype<W>(0);
+  let isum: v128;
+  if (ASC_FEATURE_RELAXED_SIMD && k.hasU()) {
+    const s = i16x8.add(rdot(x0, a), rdot(x1, b));
+    isum = i32x4.extadd_pairwise_i16x8_s(k.off() != 0 ? i16x8.sub(s, x2) : s);
+  } else {
+    isum = i32x4.add(dot16xv(a, x0, x1), dot16xv(b, x2, x3));
+  }
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * dx)));
+}
+
+/**
+ * W's blocks · Q8A activations for R rows (ws bytes apart) and N tokens (xs bytes apart): sum over blocks
+ * of d*dx*Σ q·qx (+ m*s for the types with an offset). Each weight block is unpacked once for the N
+ * tokens, each token's activations loaded once for the R rows. A Q8A row of nb blocks is followed by its
+ * q as i16 (Q8A_X16_BYTES per block). One row and token: returns the result; else row r, token t's goes
+ * to o + 4r + t*os.
+ */
+function dotLegacy<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
   const k = changetype<W>(0);
   const n = tokens<N>();
+  const r = rows<R>();
   const rx = ASC_FEATURE_RELAXED_SIMD && k.hasU();
-  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
-  let accm0: f32 = 0, accm1: f32 = 0, accm2: f32 = 0, accm3: f32 = 0;
+  // accumulators: row 0 (a*), row 1 (b*); tokens 0..3
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  let am0: f32 = 0, am1: f32 = 0, am2: f32 = 0, am3: f32 = 0;
+  let bm0: f32 = 0, bm1: f32 = 0, bm2: f32 = 0, bm3: f32 = 0;
   // running pointers (no per-block multiplies): weight block, Q8A block, and the row's q as i16 after its blocks
   let wb = w; let xb = x; let xh = x + <usize>nb * Q8A_BYTES;
-  for (let b = 0; b < nb; b++) {
-    const d = k.d(wb);
-    const m = k.m(wb);
-    const q = rx ? lanePerm(k.qs(wb)) : k.qs(wb);
-    const hv = k.hv(wb);
-    const a = rx ? k.u0(q, hv) : k.w0(wb, q, hv);
-    const c = rx ? k.u1(q, hv) : k.w1(wb, q, hv);
-    acc0 = legacyToken<W>(acc0, a, c, d, xb, xh);
-    if (k.hasMin()) accm0 += m * load<f32>(xb + Q8A_S);
+  for (let blk = 0; blk < nb; blk++) {
+    const da = k.d(wb);
+    const ma = k.m(wb);
+    const qa = rx ? lanePerm(k.qs(wb)) : k.qs(wb);
+    const ha = k.hv(wb);
+    const wa0 = rx ? k.u0(qa, ha) : k.w0(wb, qa, ha);
+    const wa1 = rx ? k.u1(qa, ha) : k.w1(wb, qa, ha);
+    const wbb = wb + ws;
+    const db = r > 1 ? k.d(wbb) : 0;
+    const mb = r > 1 ? k.m(wbb) : 0;
+    const qb = r > 1 ? (rx ? lanePerm(k.qs(wbb)) : k.qs(wbb)) : qa;
+    const hb = r > 1 ? k.hv(wbb) : ha;
+    const wb0 = r > 1 ? (rx ? k.u0(qb, hb) : k.w0(wbb, qb, hb)) : wa0;
+    const wb1 = r > 1 ? (rx ? k.u1(qb, hb) : k.w1(wbb, qb, hb)) : wa1;
+    // token 0, then (N = 4) tokens 1..3: each token's operands loaded once for both rows
+    {
+      const xt = xb + <usize>0 * xs; const ht = xh + <usize>0 * xs;
+      const x0 = legacyX0<W>(xt, ht); const x1 = legacyX1<W>(xt, ht); const x2 = legacyX2<W>(ht, x0, x1); const x3 = legacyX3<W>(ht, x0);
+      const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
+      a0 = legacyStep<W>(a0, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am0 += ma * sx;
+      if (r > 1) { b0 = legacyStep<W>(b0, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm0 += mb * sx; }
+    }
     if (n > 1) {
-      acc1 = legacyToken<W>(acc1, a, c, d, xb + xs, xh + xs);
-      acc2 = legacyToken<W>(acc2, a, c, d, xb + 2 * xs, xh + 2 * xs);
-      acc3 = legacyToken<W>(acc3, a, c, d, xb + 3 * xs, xh + 3 * xs);
-      if (k.hasMin()) {
-        accm1 += m * load<f32>(xb + xs + Q8A_S);
-        accm2 += m * load<f32>(xb + 2 * xs + Q8A_S);
-        accm3 += m * load<f32>(xb + 3 * xs + Q8A_S);
+      {
+        const xt = xb + <usize>1 * xs; const ht = xh + <usize>1 * xs;
+        const x0 = legacyX0<W>(xt, ht); const x1 = legacyX1<W>(xt, ht); const x2 = legacyX2<W>(ht, x0, x1); const x3 = legacyX3<W>(ht, x0);
+        const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
+        a1 = legacyStep<W>(a1, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am1 += ma * sx;
+        if (r > 1) { b1 = legacyStep<W>(b1, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm1 += mb * sx; }
+      }
+      {
+        const xt = xb + <usize>2 * xs; const ht = xh + <usize>2 * xs;
+        const x0 = legacyX0<W>(xt, ht); const x1 = legacyX1<W>(xt, ht); const x2 = legacyX2<W>(ht, x0, x1); const x3 = legacyX3<W>(ht, x0);
+        const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
+        a2 = legacyStep<W>(a2, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am2 += ma * sx;
+        if (r > 1) { b2 = legacyStep<W>(b2, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm2 += mb * sx; }
+      }
+      {
+        const xt = xb + <usize>3 * xs; const ht = xh + <usize>3 * xs;
+        const x0 = legacyX0<W>(xt, ht); const x1 = legacyX1<W>(xt, ht); const x2 = legacyX2<W>(ht, x0, x1); const x3 = legacyX3<W>(ht, x0);
+        const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
+        a3 = legacyStep<W>(a3, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am3 += ma * sx;
+        if (r > 1) { b3 = legacyStep<W>(b3, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm3 += mb * sx; }
       }
     }
     wb += k.bytes(); xb += Q8A_BYTES; xh += Q8A_X16_BYTES;
   }
-  if (k.hasMin()) return storeOrReturn(n, hsumF32(acc0) + accm0, hsumF32(acc1) + accm1, hsumF32(acc2) + accm2, hsumF32(acc3) + accm3, o, os);
-  return storeOrReturn(n, hsumF32(acc0), hsumF32(acc1), hsumF32(acc2), hsumF32(acc3), o, os);
+  if (n == 1 && r == 1) return legacyOut<W>(a0, am0);
+  storeTile(n, legacyOut<W>(a0, am0), legacyOut<W>(a1, am1), legacyOut<W>(a2, am2), legacyOut<W>(a3, am3), o, os);
+  if (r > 1) storeTile(n, legacyOut<W>(b0, bm0), legacyOut<W>(b1, bm1), legacyOut<W>(b2, bm2), legacyOut<W>(b3, bm3), o + 4, os);
+  return 0;
+}
+/** A legacy output: the lanes' sum (+ the offsets' sum for types with one). */
+// @ts-ignore: decorator
+@inline function legacyOut<W>(acc: v128, am: f32): f32 {
+  return changetype<W>(0).hasMin() ? hsumF32(acc) + am : hsumF32(acc);
 }
 
 /** nb blocks of W to f32 at y (32 floats per block). */
@@ -795,11 +876,17 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
 
 @unmanaged export class Legacy<W> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotLegacy<W, u8>(w, x, 0, nb, 0, 0); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotLegacy<W, u8, u8>(w, 0, x, 0, nb, 0, 0); }
   // @ts-ignore: decorator
-  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotLegacy<W, u32>(w, x, xs, nb, o, os); }
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotLegacy<W, u32, u8>(w, 0, x, xs, nb, o, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline hasRows2(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline dot2(w: usize, ws: usize, x: usize, nb: i32, o: usize): void { dotLegacy<W, u8, u16>(w, ws, x, 0, nb, o, 0); }
+  // @ts-ignore: decorator
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotLegacy<W, u32, u16>(w, ws, x, xs, nb, o, os); }
 }
 @unmanaged export class K45<W> {
   // @ts-ignore: decorator
@@ -808,6 +895,12 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK45<W, u32>(w, x, xs, nb, o, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline hasRows2(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline dot2(w: usize, ws: usize, x: usize, nb: i32, o: usize): void { unreachable(); }
+  // @ts-ignore: decorator
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { unreachable(); }
 }
 @unmanaged export class K6 {
   // @ts-ignore: decorator
@@ -816,6 +909,12 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotQ6K<u32>(w, x, xs, nb, o, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline hasRows2(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline dot2(w: usize, ws: usize, x: usize, nb: i32, o: usize): void { unreachable(); }
+  // @ts-ignore: decorator
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { unreachable(); }
 }
 @unmanaged export class K23<W> {
   // @ts-ignore: decorator
@@ -824,6 +923,12 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK23<W, u32>(w, x, xs, nb, o, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline hasRows2(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline dot2(w: usize, ws: usize, x: usize, nb: i32, o: usize): void { unreachable(); }
+  // @ts-ignore: decorator
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { unreachable(); }
 }
 
 export { Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q2_K, Q3_K };
