@@ -27,6 +27,8 @@ export const FMT_Q8K = 2;
   // @ts-ignore: decorator
   @inline hasRows2(): bool { return false; }
   // @ts-ignore: decorator
+  @inline hasDot2(): bool { return false; }
+  // @ts-ignore: decorator
   @inline dot2(w: usize, ws: usize, x: usize, nb: i32, o: usize): void { unreachable(); }
   // @ts-ignore: decorator
   @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { unreachable(); }
@@ -41,6 +43,8 @@ export const FMT_Q8K = 2;
   // @ts-ignore: decorator
   @inline hasRows2(): bool { return false; }
   // @ts-ignore: decorator
+  @inline hasDot2(): bool { return false; }
+  // @ts-ignore: decorator
   @inline dot2(w: usize, ws: usize, x: usize, nb: i32, o: usize): void { unreachable(); }
   // @ts-ignore: decorator
   @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { unreachable(); }
@@ -51,7 +55,9 @@ const TILE = 16;
 
 /**
  * Rows [j0, j1) of W times every token row of x with kernel class K (blocks of
- * `elems` elements): four tokens at a time where K has a four-token kernel.
+ * `elems` elements): tiles of two rows by four tokens where K has them
+ * (hasRows2: chosen per type and build by measurement), then four tokens of one
+ * row at a time, then single tokens (over two rows where hasDot2).
  */
 function drive<K>(elems: i32, w: usize, rowBytes: usize, x: usize, xRowBytes: usize, out: usize, n: i32, k: i32, tokens: i32, j0: i32, j1: i32): void {
   const kern = changetype<K>(0);
@@ -65,7 +71,15 @@ function drive<K>(elems: i32, w: usize, rowBytes: usize, x: usize, xRowBytes: us
         const wr = w + <usize>j * rowBytes;
         let t = t0;
         for (; t + 4 <= t1; t += 4) kern.dot4x2(wr, rowBytes, x + <usize>t * xRowBytes, xRowBytes, nb, out + ((<usize>t * <usize>n + <usize>j) << 2), <usize>n << 2);
-        for (; t < t1; t++) kern.dot2(wr, rowBytes, x + <usize>t * xRowBytes, nb, out + ((<usize>t * <usize>n + <usize>j) << 2));
+        for (; t < t1; t++) {
+          const xt = x + <usize>t * xRowBytes, o = out + ((<usize>t * <usize>n + <usize>j) << 2);
+          if (kern.hasDot2()) {
+            kern.dot2(wr, rowBytes, xt, nb, o);
+          } else {
+            store<f32>(o, kern.dot(wr, xt, nb));
+            store<f32>(o + 4, kern.dot(wr + rowBytes, xt, nb));
+          }
+        }
       }
     }
     for (; j < j1; j++) {
