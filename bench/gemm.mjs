@@ -11,8 +11,11 @@
  * of a kernel change on a loaded machine. Times are the process's on-CPU time (user + system; only
  * the calling thread works), so time slices taken by other jobs are not counted.
  *
+ * With --dram-mib N the calls cycle over copies of the matrix filling N MiB (beyond the caches, as a
+ * model's weights are); by default they reuse one copy (from cache where it fits).
+ *
  *   node bench/gemm.mjs [--base /tmp/main-dist] [--builds simd,relaxed-simd] [--tokens 1,4,64]
- *                       [--types Q8_0,Q4_K] [--shapes 576x576,49152x576] [--rounds 9]
+ *                       [--types Q8_0,Q4_K] [--shapes 576x576,49152x576] [--rounds 9] [--dram-mib 0]
  *
  * Needs `npm run build`. Prints a markdown table and the load average.
  */
@@ -30,6 +33,7 @@ const { values } = parseArgs({
     types: { type: 'string', default: 'Q8_0,Q4_0,Q4_1,Q5_0,Q5_1,Q2_K,Q3_K,Q4_K,Q5_K,Q6_K,F16,F32' },
     shapes: { type: 'string', default: '576x576,1536x576,576x1536,960x960,2560x960,960x2560,49152x576' },
     rounds: { type: 'string', default: '9' },
+    'dram-mib': { type: 'string', default: '0' },
   },
 });
 const dists = [{ tag: 'new', dir: path.join(ROOT, 'dist') }];
@@ -46,7 +50,8 @@ const ROUNDS = Number(values.rounds);
 /** Multiply-accumulates timed per round and variant (several calls for the small cases). */
 const MACS_PER_ROUND = 4e8;
 
-const memory = new WA.Memory({ initial: 4000, maximum: 4000, shared: true });
+const DRAM = Number(values['dram-mib']) * 2 ** 20;
+const memory = new WA.Memory({ initial: 4000 + Math.ceil(DRAM / 65536), maximum: 4000 + Math.ceil(DRAM / 65536), shared: true });
 const variants = [];
 for (const build of values.builds.split(',')) {
   for (const d of dists) {
@@ -75,7 +80,9 @@ for (const tokens of values.tokens.split(',').map(Number)) {
       const fmt = variants[0].exp.activationFormat(id);
       const xrb = activationRowBytes(fmt, cols);
       const wp = base;
-      const xf = wp + Math.ceil((rows * rb) / 64) * 64;
+      const wBytes = Math.ceil((rows * rb) / 64) * 64;
+      const copies = Math.max(1, Math.floor(DRAM / wBytes));
+      const xf = wp + copies * wBytes;
       const xq = xf + tokens * cols * 4;
       const outs = variants.map((_, i) => xq + tokens * xrb + 64 + i * Math.ceil((rows * tokens * 4) / 64) * 64);
       if (outs.at(-1) + rows * tokens * 4 > memory.buffer.byteLength) throw new RangeError('bench memory too small');
@@ -86,6 +93,7 @@ for (const tokens of values.tokens.split(',').map(Number)) {
       } else {
         for (let i = wp; i < wp + rows * rb; i++) u8[i] = (Math.imul(i, 2654435761) >>> 24) & 0x3b;
       }
+      for (let c = 1; c < copies; c++) u8.copyWithin(wp + c * wBytes, wp, wp + rows * rb);
       const x = new Float32Array(memory.buffer, xf, tokens * cols);
       for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37) * (i % 41 === 3 ? 10 : 1);
       const e = variants[0].exp;
@@ -95,15 +103,15 @@ for (const tokens of values.tokens.split(',').map(Number)) {
       }
       const xin = fmt === 0 ? xf : xq;
       const macs = rows * cols * tokens;
-      const calls = Math.max(1, Math.round(MACS_PER_ROUND / macs));
+      const calls = Math.max(copies, Math.round(MACS_PER_ROUND / macs));
       // on-CPU time of the process (one thread works): other jobs' time slices are not counted
       const time = (v, i) => {
         const c0 = process.cpuUsage();
-        for (let c = 0; c < calls; c++) v.exp.matmul(id, wp, rb, xin, xrb, outs[i], rows, cols, tokens, 0, rows);
+        for (let c = 0; c < calls; c++) v.exp.matmul(id, wp + (c % copies) * wBytes, rb, xin, xrb, outs[i], rows, cols, tokens, 0, rows);
         const c1 = process.cpuUsage(c0);
         return (c1.user + c1.system) / 1000 / calls;
       };
-      variants.forEach((v, i) => time(v, i)); // warm-up (and the outputs compared below)
+      variants.forEach((v, i) => time(v, i)); // warm-up, first touch of every copy (and the outputs compared below)
       for (let i = 0; i + 1 < variants.length; i += 2) {
         if (!values.base) break;
         const a = new Uint32Array(memory.buffer, outs[i], rows * tokens);

@@ -9,7 +9,7 @@
 // weight row, u16 for two rows ws bytes apart (a register-blocked tile: each
 // weight block is unpacked once per row for the N tokens, each token's
 // activations are loaded once for the R rows). One row and token returns the
-// dot product; a tile stores row r, token t's result at o + 4r + t*os. Every
+// dot product; a tile stores row r, token t's result at o + r*ob + t*os. Every
 // output gets the same integer sums and float operations as with one row and
 // one token, so prompt batches and tiles give the bits of token-by-token steps.
 // Q6_K, Q2_K and Q3_K also have a one-token kernel (dotQ6KOne, dotK23One) that calls the
@@ -58,12 +58,12 @@ import {
   store<f32>(o + 3 * os, s3);
 }
 
-/** A tile's results: one row and token returns its result; else row 0's to o, o + os, ..., row 1's 4 bytes on (returns 0). */
+/** A tile's results: one row and token returns its result; else row 0's to o, o + os, ..., row 1's to o + ob, ... (returns 0). */
 // @ts-ignore: decorator
-@inline function tileOut(n: i32, r: i32, a0: f32, a1: f32, a2: f32, a3: f32, b0: f32, b1: f32, b2: f32, b3: f32, o: usize, os: usize): f32 {
+@inline function tileOut(n: i32, r: i32, a0: f32, a1: f32, a2: f32, a3: f32, b0: f32, b1: f32, b2: f32, b3: f32, o: usize, ob: usize, os: usize): f32 {
   if (n == 1 && r == 1) return a0;
   storeTile(n, a0, a1, a2, a3, o, os);
-  if (r > 1) storeTile(n, b0, b1, b2, b3, o + 4, os);
+  if (r > 1) storeTile(n, b0, b1, b2, b3, o + ob, os);
   return 0;
 }
 
@@ -341,9 +341,9 @@ import {
  * of d*dx*Σ q·qx (+ m*s for the types with an offset). Each weight block is unpacked once for the N
  * tokens, each token's activations loaded once for the R rows. A Q8A row of nb blocks is followed by its
  * q as i16 (Q8A_X16_BYTES per block). One row and token: returns the result; else row r, token t's goes
- * to o + 4r + t*os.
+ * to o + r*ob + t*os.
  */
-function dotLegacy<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
+function dotLegacy<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
   const k = changetype<W>(0);
   const n = tokens<N>();
   const r = rows<R>();
@@ -404,7 +404,7 @@ function dotLegacy<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o
   }
   return tileOut(
     n, r, legacyOut<W>(a0, am0), legacyOut<W>(a1, am1), legacyOut<W>(a2, am2), legacyOut<W>(a3, am3),
-    legacyOut<W>(b0, bm0), legacyOut<W>(b1, bm1), legacyOut<W>(b2, bm2), legacyOut<W>(b3, bm3), o, os,
+    legacyOut<W>(b0, bm0), legacyOut<W>(b1, bm1), legacyOut<W>(b2, bm2), legacyOut<W>(b3, bm3), o, ob, os,
   );
 }
 /** A legacy output: the lanes' sum (+ the offsets' sum for types with one). */
@@ -499,9 +499,9 @@ function dequantLegacy<W>(w: usize, y: usize, nb: i32): void {
  * Q4_K and Q5_K: eight 32-element sub-blocks with 6-bit scales and mins (get_scale_min_k4); Q5_K adds a
  * fifth bit from qh. R rows (ws bytes apart) by N tokens: each unit is unpacked once per row for the N
  * tokens, each token's activations and sums loaded once for the R rows. One row and token: returns the
- * result; else row r, token t's goes to o + 4r + t*os.
+ * result; else row r, token t's goes to o + r*ob + t*os.
  */
-function dotK45<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
+function dotK45<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
   const k = changetype<W>(0);
   const n = tokens<N>();
   const r = rows<R>();
@@ -566,7 +566,7 @@ function dotK45<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
     fa0 = k45Tail<W>(fa0, wa, xb0, ia0, ma0); if (n > 1) { fa1 = k45Tail<W>(fa1, wa, xb1, ia1, ma1); fa2 = k45Tail<W>(fa2, wa, xb2, ia2, ma2); fa3 = k45Tail<W>(fa3, wa, xb3, ia3, ma3); }
     if (r > 1) { fb0 = k45Tail<W>(fb0, wb, xb0, ib0, mb0); if (n > 1) { fb1 = k45Tail<W>(fb1, wb, xb1, ib1, mb1); fb2 = k45Tail<W>(fb2, wb, xb2, ib2, mb2); fb3 = k45Tail<W>(fb3, wb, xb3, ib3, mb3); } }
   }
-  return tileOut(n, r, fa0, fa1, fa2, fa3, fb0, fb1, fb2, fb3, o, os);
+  return tileOut(n, r, fa0, fa1, fa2, fa3, fb0, fb1, fb2, fb3, o, ob, os);
 }
 
 /** Q6_K quant j (0..63) of the ql vectors a, bq and the qh vector hh of one 16-element column group. */
@@ -663,9 +663,9 @@ function dotQ6KOne(w: usize, x: usize, nb: i32): f32 {
  * Q6_K: 6-bit quants (ql nibble + 2 bits of qh) minus 32, int8 scale per 16 elements. R rows (ws bytes
  * apart) by N tokens, each unit unpacked once per row for all the tokens and each token's activations
  * loaded once for the rows (the same integer sums as dotQ6KOne, in another order). One row and token:
- * returns the result; else row r, token t's goes to o + 4r + t*os.
+ * returns the result; else row r, token t's goes to o + r*ob + t*os.
  */
-function dotQ6K<N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
+function dotQ6K<N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
   const n = tokens<N>();
   const r = rows<R>();
   let fa0: f32 = 0, fa1: f32 = 0, fa2: f32 = 0, fa3: f32 = 0;
@@ -723,7 +723,7 @@ function dotQ6K<N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usiz
     fa0 = q6Tail(fa0, wa, xb0, ia0, ma0); if (n > 1) { fa1 = q6Tail(fa1, wa, xb1, ia1, ma1); fa2 = q6Tail(fa2, wa, xb2, ia2, ma2); fa3 = q6Tail(fa3, wa, xb3, ia3, ma3); }
     if (r > 1) { fb0 = q6Tail(fb0, wb, xb0, ib0, mb0); if (n > 1) { fb1 = q6Tail(fb1, wb, xb1, ib1, mb1); fb2 = q6Tail(fb2, wb, xb2, ib2, mb2); fb3 = q6Tail(fb3, wb, xb3, ib3, mb3); } }
   }
-  return tileOut(n, r, fa0, fa1, fa2, fa3, fb0, fb1, fb2, fb3, o, os);
+  return tileOut(n, r, fa0, fa1, fa2, fa3, fb0, fb1, fb2, fb3, o, ob, os);
 }
 
 // Q2_K and Q3_K: 2-bit fields at shifts 0, 2, 4, 6 of 32 qs bytes per 128 elements, sixteen 16-element
@@ -839,9 +839,9 @@ function dotK23One<W>(w: usize, x: usize, nb: i32): f32 {
 /**
  * Q2_K / Q3_K for R rows (ws bytes apart) by N tokens: each unit unpacked once per row for all the tokens,
  * each token's activations and sums loaded once for the rows. One row and token: returns the result; else
- * row r, token t's goes to o + 4r + t*os.
+ * row r, token t's goes to o + r*ob + t*os.
  */
-function dotK23<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
+function dotK23<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
   const k = changetype<W>(0);
   const n = tokens<N>();
   const r = rows<R>();
@@ -887,7 +887,7 @@ function dotK23<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
     fa0 = k23Tail<W>(fa0, wa, xb0, ia0, ma0); if (n > 1) { fa1 = k23Tail<W>(fa1, wa, xb1, ia1, ma1); fa2 = k23Tail<W>(fa2, wa, xb2, ia2, ma2); fa3 = k23Tail<W>(fa3, wa, xb3, ia3, ma3); }
     if (r > 1) { fb0 = k23Tail<W>(fb0, wb, xb0, ib0, mb0); if (n > 1) { fb1 = k23Tail<W>(fb1, wb, xb1, ib1, mb1); fb2 = k23Tail<W>(fb2, wb, xb2, ib2, mb2); fb3 = k23Tail<W>(fb3, wb, xb3, ib3, mb3); } }
   }
-  return tileOut(n, r, fa0, fa1, fa2, fa3, fb0, fb1, fb2, fb3, o, os);
+  return tileOut(n, r, fa0, fa1, fa2, fa3, fb0, fb1, fb2, fb3, o, ob, os);
 }
 
 // ---- K-quant dequantizers (the embedding lookup) -----------------------------------
@@ -949,77 +949,58 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
 }
 
 // ---- kernel classes the matmul driver is generic over ----------------------------
-// dot(w, x, xs, nb, o, os) for one token (xs, o, os unused) and dot4 for four.
+// dot for one row and token, dot4 for one row and four tokens, and where hasRows2 dot4x2: two rows ws
+// bytes apart (outputs ob bytes apart) by four tokens.
 
 @unmanaged export class Legacy<W> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotLegacy<W, u8, u8>(w, 0, x, 0, nb, 0, 0); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotLegacy<W, u8, u8>(w, 0, x, 0, nb, 0, 0, 0); }
   // @ts-ignore: decorator
-  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotLegacy<W, u32, u8>(w, 0, x, xs, nb, o, os); }
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotLegacy<W, u32, u8>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
   // @ts-ignore: decorator
   @inline hasRows2(): bool { return true; }
-  /** Whether one token over two rows (dot2) beats two one-row dots (measured: 1.0-1.3x with bench/gemm.mjs). */
   // @ts-ignore: decorator
-  @inline hasDot2(): bool { return true; }
-  // @ts-ignore: decorator
-  @inline dot2(w: usize, ws: usize, x: usize, nb: i32, o: usize): void { dotLegacy<W, u8, u16>(w, ws, x, 0, nb, o, 0); }
-  // @ts-ignore: decorator
-  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotLegacy<W, u32, u16>(w, ws, x, xs, nb, o, os); }
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotLegacy<W, u32, u16>(w, ws, x, xs, nb, o, ob, os); }
 }
 @unmanaged export class K45<W> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK45<W, u8, u8>(w, 0, x, 0, nb, 0, 0); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK45<W, u8, u8>(w, 0, x, 0, nb, 0, 0, 0); }
   // @ts-ignore: decorator
-  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK45<W, u32, u8>(w, 0, x, xs, nb, o, os); }
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK45<W, u32, u8>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
   // @ts-ignore: decorator
   @inline hasRows2(): bool { return true; }
-  /** Whether one token over two rows (dot2) beats two one-row dots (measured: Q4_K 1.0-1.1x, Q5_K 0.9x). */
   // @ts-ignore: decorator
-  @inline hasDot2(): bool { return !changetype<W>(0).fifth(); }
-  // @ts-ignore: decorator
-  @inline dot2(w: usize, ws: usize, x: usize, nb: i32, o: usize): void { dotK45<W, u8, u16>(w, ws, x, 0, nb, o, 0); }
-  // @ts-ignore: decorator
-  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK45<W, u32, u16>(w, ws, x, xs, nb, o, os); }
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotK45<W, u32, u16>(w, ws, x, xs, nb, o, ob, os); }
 }
 @unmanaged export class K6 {
   // @ts-ignore: decorator
   @inline dot(w: usize, x: usize, nb: i32): f32 { return dotQ6KOne(w, x, nb); }
   // @ts-ignore: decorator
-  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotQ6K<u32, u8>(w, 0, x, xs, nb, o, os); }
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotQ6K<u32, u8>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
   /** Whether the driver runs two rows at a time (measured with bench/gemm.mjs: relaxed 1.0-1.1x, baseline 0.95x). */
   // @ts-ignore: decorator
   @inline hasRows2(): bool { return ASC_FEATURE_RELAXED_SIMD; }
-  /** Whether one token over two rows (dot2) beats two one-row dots (measured: the straight-line one-row kernel is as fast or faster). */
   // @ts-ignore: decorator
-  @inline hasDot2(): bool { return false; }
-  // @ts-ignore: decorator
-  @inline dot2(w: usize, ws: usize, x: usize, nb: i32, o: usize): void { dotQ6K<u8, u16>(w, ws, x, 0, nb, o, 0); }
-  // @ts-ignore: decorator
-  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotQ6K<u32, u16>(w, ws, x, xs, nb, o, os); }
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotQ6K<u32, u16>(w, ws, x, xs, nb, o, ob, os); }
 }
 @unmanaged export class K23<W> {
   // @ts-ignore: decorator
   @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK23One<W>(w, x, nb); }
   // @ts-ignore: decorator
-  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK23<W, u32, u8>(w, 0, x, xs, nb, o, os); }
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK23<W, u32, u8>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
   /** Whether the driver runs two rows at a time (measured with bench/gemm.mjs: Q2_K relaxed 1.2-1.35x; Q2_K baseline 0.85-0.9x, Q3_K 0.7-0.95x). */
   // @ts-ignore: decorator
   @inline hasRows2(): bool { return ASC_FEATURE_RELAXED_SIMD && !changetype<W>(0).q3(); }
-  /** Whether one token over two rows (dot2) beats two one-row dots (measured: the straight-line one-row kernel wins). */
   // @ts-ignore: decorator
-  @inline hasDot2(): bool { return false; }
-  // @ts-ignore: decorator
-  @inline dot2(w: usize, ws: usize, x: usize, nb: i32, o: usize): void { dotK23<W, u8, u16>(w, ws, x, 0, nb, o, 0); }
-  // @ts-ignore: decorator
-  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK23<W, u32, u16>(w, ws, x, xs, nb, o, os); }
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotK23<W, u32, u16>(w, ws, x, xs, nb, o, ob, os); }
 }
 
 export { Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q2_K, Q3_K };
