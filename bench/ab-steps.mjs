@@ -88,7 +88,11 @@ for (let r = -1; r < Number(values.rounds); r++) {
   }
 }
 const median = (xs) => [...xs].sort((a, c) => a - c)[Math.floor(xs.length / 2)];
-console.log(`${path.basename(values.model)}, wasm ${threads} thread(s), ${cpus()[0]?.model} × ${cpus().length}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}, ${values.rounds} rounds (medians)`);
+console.log(
+  `${path.basename(values.model)}, wasm ${threads} thread(s), ${cpus()[0]?.model} × ${cpus().length}, load ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')}, ${values.rounds} rounds (medians)`,
+);
 console.log('| step | base ms wall | new ms wall | base ms CPU | new ms CPU | base / new (wall) | base / new (CPU) |\n|---|---:|---:|---:|---:|---:|---:|');
 for (const k of kinds) {
   const [bw, nw] = runs.map((x) => median(x.wall.get(k)));

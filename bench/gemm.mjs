@@ -65,7 +65,11 @@ for (const v of variants) v.exp.init(table);
 const base = table + F16_TABLE_BYTES;
 const u8 = new Uint8Array(memory.buffer);
 
-console.log(`load average before: ${loadavg().map((x) => x.toFixed(2)).join(' ')}; int8 ceiling (1 thread) ${ceil ? `${ceil.i8GMACs.toFixed(1)} GMAC/s baseline, ${ceil.i8RelaxedGMACs.toFixed(1)} relaxed` : 'not measured'}`);
+console.log(
+  `load average before: ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}; int8 ceiling (1 thread) ${ceil ? `${ceil.i8GMACs.toFixed(1)} GMAC/s baseline, ${ceil.i8RelaxedGMACs.toFixed(1)} relaxed` : 'not measured'}`,
+);
 const head = variants.map((v) => `${v.build}${values.base ? ` ${v.tag}` : ''} GMAC/s (of ceiling)`);
 console.log(`| type | rows × cols | tokens | ${head.join(' | ')} |${values.base ? ' new / base |'.repeat(variants.length / 2) : ''}`);
 console.log(`|---|---|---|${'---|'.repeat(variants.length + (values.base ? variants.length / 2 : 0))}`);
@@ -137,5 +141,9 @@ for (const tokens of values.tokens.split(',').map(Number)) {
     }
   }
 }
-console.log(`\nload average after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}${values.base ? `; outputs differing from the base build: ${mismatches}` : ''}`);
+console.log(
+  `\nload average after: ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}${values.base ? `; outputs differing from the base build: ${mismatches}` : ''}`,
+);
 if (mismatches) process.exitCode = 1;
