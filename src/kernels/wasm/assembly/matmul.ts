@@ -27,7 +27,7 @@ export const FMT_Q8K = 2;
   // @ts-ignore: decorator
   @inline hasRows2(): bool { return false; }
   // @ts-ignore: decorator
-  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { unreachable(); }
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { unreachable(); }
 }
 @unmanaged class F16K {
   // @ts-ignore: decorator
@@ -39,7 +39,7 @@ export const FMT_Q8K = 2;
   // @ts-ignore: decorator
   @inline hasRows2(): bool { return false; }
   // @ts-ignore: decorator
-  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { unreachable(); }
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { unreachable(); }
 }
 
 /** Tokens per tile of the driver: a tile's activations stay in L1 while a chunk of weight rows passes over them. */
