@@ -409,6 +409,11 @@ const ROWS: Row[] = [
   row('matmul', 'Q8_0', [576, 129], { tokens: 5, threads: 2, gpu: false }),
   row('matmul', 'Q4_K', [768, 65], { tokens: 9, threads: 2, gpu: false }),
   row('matmul', 'Q6_K', [256, 40], { threads: 2, gpu: false }),
+  // the matmul tiles' edges (2 rows x 4 tokens): odd row counts, token counts around 4
+  ...['Q8_0', 'Q4_1', 'Q5_0', 'Q2_K', 'Q4_K', 'Q6_K'].flatMap((t, i) => [
+    row('matmul', t, [cols(t), 5 + 2 * i], { tokens: 2 + (i % 2), gpu: false }),
+    row('matmul', t, [cols(t), 3], { tokens: 5, gpu: false }),
+  ]),
   row('rmsnorm', 'F32', [576]),
   row('rmsnorm', 'F32', [96], { tokens: 7, threads: 2 }),
   row('rope', 'F32', [3, 64, 64], { pos: 37 }),

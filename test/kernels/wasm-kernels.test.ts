@@ -219,20 +219,25 @@ describe(`wasm matmul kernels, ${BUILD.name} build (seed ${SEED})`, () => {
       expect(Math.max(a.worstRef, b.worstRef)).toBeLessThanOrEqual(1);
     });
   }
-  it('prompt batches give every token the same bits as one token at a time (4-token weight reuse), every type', () => {
+  it('tiles (2 rows x 4 tokens, their edges) give every output the bits of one row and one token at a time, every type', () => {
     for (const [name, id] of TYPES) {
       const cols = ggmlType(id)!.blockSize === 256 ? 1536 : 576,
-        rows = 24,
-        tokens = 19;
-      const { rb, wp, xrb, xq } = matmulInputs(rng(SEED ^ (id * 104729)), id, rows, cols, tokens);
-      const batch = alloc(rows * tokens * 4),
-        single = alloc(rows * 4);
-      exp.matmul(id, wp, rb, xq, xrb, batch, rows, cols, tokens, 0, rows);
-      for (let t = 0; t < tokens; t++) {
-        exp.matmul(id, wp, rb, xq + t * xrb, xrb, single, rows, cols, 1, 0, rows);
-        const want = Array.from(f32(single, rows));
-        const got = Array.from(f32(batch + t * rows * 4, rows));
-        if (got.some((v, j) => !Object.is(v, want[j]))) throw new Error(`${name} token ${t}: batch ${got.slice(0, 4)} vs single ${want.slice(0, 4)}; seed ${SEED}`);
+        rows = 13;
+      for (const tokens of [1, 2, 3, 5, 19]) {
+        const { rb, wp, xrb, xq } = matmulInputs(rng(SEED ^ (id * 104729 + tokens)), id, rows, cols, tokens);
+        const batch = alloc(rows * tokens * 4),
+          single = alloc(rows * 4);
+        // row ranges as two threads' chunks would be, the second starting at an odd row
+        exp.matmul(id, wp, rb, xq, xrb, batch, rows, cols, tokens, 0, 5);
+        exp.matmul(id, wp, rb, xq, xrb, batch, rows, cols, tokens, 5, rows);
+        for (let t = 0; t < tokens; t++) {
+          for (let j = 0; j < rows; j++) {
+            exp.matmul(id, wp, rb, xq + t * xrb, xrb, single, rows, cols, 1, j, j + 1);
+            const want = f32(single + j * 4, 1)[0]!;
+            const got = f32(batch + (t * rows + j) * 4, 1)[0]!;
+            if (!Object.is(got, want)) throw new Error(`${name} T=${tokens} row ${j} token ${t}: tile ${got} vs one row and token ${want}; seed ${SEED}`);
+          }
+        }
       }
     }
   });

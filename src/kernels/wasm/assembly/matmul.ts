@@ -24,6 +24,10 @@ export const FMT_Q8K = 2;
   @inline dot4(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void { unreachable(); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline hasRows2(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { unreachable(); }
 }
 @unmanaged class F16K {
   // @ts-ignore: decorator
@@ -32,6 +36,10 @@ export const FMT_Q8K = 2;
   @inline dot4(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void { unreachable(); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline hasRows2(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { unreachable(); }
 }
 
 /** Tokens per tile of the driver: a tile's activations stay in L1 while a chunk of weight rows passes over them. */
@@ -39,16 +47,35 @@ const TILE = 16;
 
 /**
  * Rows [j0, j1) of W times every token row of x with kernel class K (blocks of
- * `elems` elements): four tokens at a time where K has a four-token kernel.
+ * `elems` elements): tiles of two rows by four tokens where K has them
+ * (hasRows2: chosen per type and build by measurement), else four tokens of one
+ * row at a time, then single tokens.
  */
 function drive<K>(elems: i32, w: usize, rowBytes: usize, x: usize, xRowBytes: usize, out: usize, n: i32, k: i32, tokens: i32, j0: i32, j1: i32): void {
   const kern = changetype<K>(0);
   const nb = k / elems;
   for (let t0 = 0; t0 < tokens; t0 += TILE) {
     const t1 = min(tokens, t0 + TILE);
+    // rows [j0, jp) x tokens [t0, tp): two rows by four tokens, each token's activations loaded once for
+    // both rows: row j of the range's first half with row j + h of its second, so the weights are read as
+    // two sequential streams (adjacent rows from DRAM ran at half the speed). Fewer than four tokens
+    // (decode) stay one row at a time: a two-row one-token kernel was 0.7-0.8x from DRAM in the backend's
+    // row chunks (bench/gemm.mjs). Everything else one row at a time below, where each one-row kernel has
+    // its only call site (inlined: a call per row cost decode 10-20 %).
+    let jp = j0, tp = t0;
+    if (kern.hasRows2() && t1 - t0 >= 4) {
+      const h = (j1 - j0) >> 1;
+      const ws = <usize>h * rowBytes, ob = <usize>h << 2;
+      jp = j0 + 2 * h;
+      tp = t0 + ((t1 - t0) & ~3);
+      for (let j = j0; j < j0 + h; j++) {
+        const wr = w + <usize>j * rowBytes;
+        for (let t = t0; t < tp; t += 4) kern.dot4x2(wr, ws, x + <usize>t * xRowBytes, xRowBytes, nb, out + ((<usize>t * <usize>n + <usize>j) << 2), ob, <usize>n << 2);
+      }
+    }
     for (let j = j0; j < j1; j++) {
       const wr = w + <usize>j * rowBytes;
-      let t = t0;
+      let t = j < jp ? tp : t0;
       if (kern.hasDot4()) {
         for (; t + 4 <= t1; t += 4) kern.dot4(wr, x + <usize>t * xRowBytes, xRowBytes, nb, out + ((<usize>t * <usize>n + <usize>j) << 2), <usize>n << 2);
       }

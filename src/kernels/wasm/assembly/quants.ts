@@ -4,11 +4,14 @@
 //
 // Each family has one generic dot kernel over a weight-type class W (whose
 // @inline methods unpack one block; `changetype<W>(0)` calls them without an
-// object) and a token-count type N: u8 for one token (returns the dot
-// product), u32 for four tokens whose activation rows are xs bytes apart
-// (each weight block is unpacked once and used four times; results go to o,
-// o + os, ...). Every token gets the same integer sums and float operations as
-// with one token, so prompt batches give the bits of token-by-token steps.
+// object), a token-count type N: u8 for one token, u32 for four tokens whose
+// activation rows are xs bytes apart, and a row-count type R: u8 for one
+// weight row, u16 for two rows ws bytes apart (a register-blocked tile: each
+// weight block is unpacked once per row for the N tokens, each token's
+// activations are loaded once for the R rows). One row and token returns the
+// dot product; a tile stores row r, token t's result at o + r*ob + t*os. Every
+// output gets the same integer sums and float operations as with one row and
+// one token, so prompt batches and tiles give the bits of token-by-token steps.
 // Q6_K, Q2_K and Q3_K also have a one-token kernel (dotQ6KOne, dotK23One) that calls the
 // same unit helpers with constant arguments, so decode runs straight-line code with constant
 // offsets and shifts; their four-token kernels loop over the units instead.
@@ -19,7 +22,7 @@
 // Q6_K 0..63, Q3_K 0..7) and give the offset back through the activation sums,
 // so every integer sum, and so every result, is the same in both builds.
 import {
-  dot16x, f16t, hsumF32, hsumI32, kdot16s, kdot32s, kscale, lanePerm, rdot,
+  dot16xv, f16t, hsumF32, hsumI32, kdot16s, kdot32s, kscale, lanePerm, rdot,
 } from './util';
 import {
   Q2_K_BYTES, Q2_K_D, Q2_K_DMIN, Q2_K_QS, Q2_K_SCALES,
@@ -37,6 +40,31 @@ import {
 // @ts-ignore: decorator
 @inline function tokens<N>(): i32 {
   return sizeof<N>();
+}
+
+/** Weight rows of a kernel instance: R = u8 (one) or u16 (two). */
+// @ts-ignore: decorator
+@inline function rows<R>(): i32 {
+  return sizeof<R>();
+}
+
+/** One row's results for n tokens (1 or 4) to o, o + os, ... */
+// @ts-ignore: decorator
+@inline function storeTile(n: i32, s0: f32, s1: f32, s2: f32, s3: f32, o: usize, os: usize): void {
+  store<f32>(o, s0);
+  if (n == 1) return;
+  store<f32>(o + os, s1);
+  store<f32>(o + 2 * os, s2);
+  store<f32>(o + 3 * os, s3);
+}
+
+/** A tile's results: one row and token returns its result; else row 0's to o, o + os, ..., row 1's to o + ob, ... (returns 0). */
+// @ts-ignore: decorator
+@inline function tileOut(n: i32, r: i32, a0: f32, a1: f32, a2: f32, a3: f32, b0: f32, b1: f32, b2: f32, b3: f32, o: usize, ob: usize, os: usize): f32 {
+  if (n == 1 && r == 1) return a0;
+  storeTile(n, a0, a1, a2, a3, o, os);
+  if (r > 1) storeTile(n, b0, b1, b2, b3, o + ob, os);
+  return 0;
 }
 
 // ---- shared unpacking helpers ----------------------------------------------------
@@ -258,66 +286,131 @@ import {
   @inline u1(qs: v128, hv: v128): v128 { return v128.or(i8x16.shr_u(qs, 4), v128.and(hmaskHiP(hv), i8x16.splat(0x10))); }
 }
 
-/**
- * One token's update for one block: acc + (Σ q·qx as i32x4 lanes) * (d * dx). The baseline multiplies
- * w0/w1 by the activations' i16 copies at xh; the relaxed build (types with u-forms) u0/u1 by the int8
- * activations at xb, both in lanePerm order, minus off·Σqx: lane k holds elements 2k, 2k+1, 2k+8, 2k+9
- * in both, so the float accumulation is bit-identical.
- */
+// One token's operands of one activation block, loaded once and used by every weight row of a tile
+// (legacyX0..legacyX3): the baseline's i16 copies of the 32 activations at xh (four vectors), the
+// relaxed build's (types with u-forms) two int8 halves at xb in lanePerm order and, for types with an
+// offset, the pair sums off·Σqx the weights' offset takes off.
+
 // @ts-ignore: decorator
-@inline function legacyToken<W>(acc: v128, a: v128, b: v128, d: f32, xb: usize, xh: usize): v128 {
+@inline function legacyX0<W>(xb: usize, xh: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD && changetype<W>(0).hasU()) return lanePerm(v128.load(xb + Q8A_QS));
+  return v128.load(xh);
+}
+// @ts-ignore: decorator
+@inline function legacyX1<W>(xb: usize, xh: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD && changetype<W>(0).hasU()) return lanePerm(v128.load(xb + Q8A_QS + 16));
+  return v128.load(xh, 16);
+}
+// @ts-ignore: decorator
+@inline function legacyX2<W>(xh: usize, x0: v128, x1: v128): v128 {
   const k = changetype<W>(0);
-  let isum: v128;
   if (ASC_FEATURE_RELAXED_SIMD && k.hasU()) {
-    const x0 = lanePerm(v128.load(xb + Q8A_QS)); const x1 = lanePerm(v128.load(xb + Q8A_QS + 16));
-    const s = i16x8.add(rdot(x0, a), rdot(x1, b));
-    if (k.off() != 0) {
-      const o = i8x16.splat(<i8>k.off());
-      isum = i32x4.extadd_pairwise_i16x8_s(i16x8.sub(s, i16x8.add(rdot(x0, o), rdot(x1, o))));
-    } else {
-      isum = i32x4.extadd_pairwise_i16x8_s(s);
-    }
-  } else {
-    isum = i32x4.add(dot16x(a, xh), dot16x(b, xh + 32));
+    if (k.off() == 0) return x0; // unused
+    const o = i8x16.splat(<i8>k.off());
+    return i16x8.add(rdot(x0, o), rdot(x1, o));
   }
-  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * load<f32>(xb + Q8A_D))));
+  return v128.load(xh, 32);
+}
+// @ts-ignore: decorator
+@inline function legacyX3<W>(xh: usize, x0: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD && changetype<W>(0).hasU()) return x0; // unused
+  return v128.load(xh, 48);
 }
 
 /**
- * W's blocks · Q8A activations for N tokens: sum over blocks of d*dx*Σ q·qx (+ m*s for the types with
- * an offset). A Q8A row of nb blocks is followed by its q as i16 (Q8A_X16_BYTES per block).
+ * One row's update for one token and block: acc + (Σ q·qx as i32x4 lanes) * (d * dx), from the token's
+ * operands x0..x3 (legacyX0..3). The baseline multiplies w0/w1 (a, b) by the activations' i16 copies; the
+ * relaxed build (types with u-forms) u0/u1 by the int8 activations, both in lanePerm order, minus off·Σqx:
+ * lane k holds elements 2k, 2k+1, 2k+8, 2k+9 in both, so the float accumulation is bit-identical.
  */
-function dotLegacy<W, N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
+// @ts-ignore: decorator
+@inline function legacyStep<W>(acc: v128, a: v128, b: v128, d: f32, x0: v128, x1: v128, x2: v128, x3: v128, dx: f32): v128 {
+  const k = changetype<W>(0);
+  let isum: v128;
+  if (ASC_FEATURE_RELAXED_SIMD && k.hasU()) {
+    const s = i16x8.add(rdot(x0, a), rdot(x1, b));
+    isum = i32x4.extadd_pairwise_i16x8_s(k.off() != 0 ? i16x8.sub(s, x2) : s);
+  } else {
+    isum = i32x4.add(dot16xv(a, x0, x1), dot16xv(b, x2, x3));
+  }
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(d * dx)));
+}
+
+/**
+ * W's blocks · Q8A activations for R rows (ws bytes apart) and N tokens (xs bytes apart): sum over blocks
+ * of d*dx*Σ q·qx (+ m*s for the types with an offset). Each weight block is unpacked once for the N
+ * tokens, each token's activations loaded once for the R rows. A Q8A row of nb blocks is followed by its
+ * q as i16 (Q8A_X16_BYTES per block). One row and token: returns the result; else row r, token t's goes
+ * to o + r*ob + t*os.
+ */
+function dotLegacy<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
   const k = changetype<W>(0);
   const n = tokens<N>();
+  const r = rows<R>();
   const rx = ASC_FEATURE_RELAXED_SIMD && k.hasU();
-  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
-  let accm0: f32 = 0, accm1: f32 = 0, accm2: f32 = 0, accm3: f32 = 0;
+  // accumulators: row 0 (a*), row 1 (b*); tokens 0..3
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  let am0: f32 = 0, am1: f32 = 0, am2: f32 = 0, am3: f32 = 0;
+  let bm0: f32 = 0, bm1: f32 = 0, bm2: f32 = 0, bm3: f32 = 0;
   // running pointers (no per-block multiplies): weight block, Q8A block, and the row's q as i16 after its blocks
   let wb = w; let xb = x; let xh = x + <usize>nb * Q8A_BYTES;
-  for (let b = 0; b < nb; b++) {
-    const d = k.d(wb);
-    const m = k.m(wb);
-    const q = rx ? lanePerm(k.qs(wb)) : k.qs(wb);
-    const hv = k.hv(wb);
-    const a = rx ? k.u0(q, hv) : k.w0(wb, q, hv);
-    const c = rx ? k.u1(q, hv) : k.w1(wb, q, hv);
-    acc0 = legacyToken<W>(acc0, a, c, d, xb, xh);
-    if (k.hasMin()) accm0 += m * load<f32>(xb + Q8A_S);
+  for (let blk = 0; blk < nb; blk++) {
+    const da = k.d(wb);
+    const ma = k.m(wb);
+    const qa = rx ? lanePerm(k.qs(wb)) : k.qs(wb);
+    const ha = k.hv(wb);
+    const wa0 = rx ? k.u0(qa, ha) : k.w0(wb, qa, ha);
+    const wa1 = rx ? k.u1(qa, ha) : k.w1(wb, qa, ha);
+    const wbb = wb + ws;
+    const db = r > 1 ? k.d(wbb) : 0;
+    const mb = r > 1 ? k.m(wbb) : 0;
+    const qb = r > 1 ? (rx ? lanePerm(k.qs(wbb)) : k.qs(wbb)) : qa;
+    const hb = r > 1 ? k.hv(wbb) : ha;
+    const wb0 = r > 1 ? (rx ? k.u0(qb, hb) : k.w0(wbb, qb, hb)) : wa0;
+    const wb1 = r > 1 ? (rx ? k.u1(qb, hb) : k.w1(wbb, qb, hb)) : wa1;
+    // token 0, then (N = 4) tokens 1..3: each token's operands loaded once for both rows
+    {
+      const xt = xb + <usize>0 * xs; const ht = xh + <usize>0 * xs;
+      const x0 = legacyX0<W>(xt, ht); const x1 = legacyX1<W>(xt, ht); const x2 = legacyX2<W>(ht, x0, x1); const x3 = legacyX3<W>(ht, x0);
+      const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
+      a0 = legacyStep<W>(a0, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am0 += ma * sx;
+      if (r > 1) { b0 = legacyStep<W>(b0, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm0 += mb * sx; }
+    }
     if (n > 1) {
-      acc1 = legacyToken<W>(acc1, a, c, d, xb + xs, xh + xs);
-      acc2 = legacyToken<W>(acc2, a, c, d, xb + 2 * xs, xh + 2 * xs);
-      acc3 = legacyToken<W>(acc3, a, c, d, xb + 3 * xs, xh + 3 * xs);
-      if (k.hasMin()) {
-        accm1 += m * load<f32>(xb + xs + Q8A_S);
-        accm2 += m * load<f32>(xb + 2 * xs + Q8A_S);
-        accm3 += m * load<f32>(xb + 3 * xs + Q8A_S);
+      {
+        const xt = xb + <usize>1 * xs; const ht = xh + <usize>1 * xs;
+        const x0 = legacyX0<W>(xt, ht); const x1 = legacyX1<W>(xt, ht); const x2 = legacyX2<W>(ht, x0, x1); const x3 = legacyX3<W>(ht, x0);
+        const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
+        a1 = legacyStep<W>(a1, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am1 += ma * sx;
+        if (r > 1) { b1 = legacyStep<W>(b1, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm1 += mb * sx; }
+      }
+      {
+        const xt = xb + <usize>2 * xs; const ht = xh + <usize>2 * xs;
+        const x0 = legacyX0<W>(xt, ht); const x1 = legacyX1<W>(xt, ht); const x2 = legacyX2<W>(ht, x0, x1); const x3 = legacyX3<W>(ht, x0);
+        const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
+        a2 = legacyStep<W>(a2, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am2 += ma * sx;
+        if (r > 1) { b2 = legacyStep<W>(b2, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm2 += mb * sx; }
+      }
+      {
+        const xt = xb + <usize>3 * xs; const ht = xh + <usize>3 * xs;
+        const x0 = legacyX0<W>(xt, ht); const x1 = legacyX1<W>(xt, ht); const x2 = legacyX2<W>(ht, x0, x1); const x3 = legacyX3<W>(ht, x0);
+        const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
+        a3 = legacyStep<W>(a3, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am3 += ma * sx;
+        if (r > 1) { b3 = legacyStep<W>(b3, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm3 += mb * sx; }
       }
     }
     wb += k.bytes(); xb += Q8A_BYTES; xh += Q8A_X16_BYTES;
   }
-  if (k.hasMin()) return storeOrReturn(n, hsumF32(acc0) + accm0, hsumF32(acc1) + accm1, hsumF32(acc2) + accm2, hsumF32(acc3) + accm3, o, os);
-  return storeOrReturn(n, hsumF32(acc0), hsumF32(acc1), hsumF32(acc2), hsumF32(acc3), o, os);
+  return tileOut(
+    n, r, legacyOut<W>(a0, am0), legacyOut<W>(a1, am1), legacyOut<W>(a2, am2), legacyOut<W>(a3, am3),
+    legacyOut<W>(b0, bm0), legacyOut<W>(b1, bm1), legacyOut<W>(b2, bm2), legacyOut<W>(b3, bm3), o, ob, os,
+  );
+}
+/** A legacy output: the lanes' sum (+ the offsets' sum for types with one). */
+// @ts-ignore: decorator
+@inline function legacyOut<W>(acc: v128, am: f32): f32 {
+  return changetype<W>(0).hasMin() ? hsumF32(acc) + am : hsumF32(acc);
 }
 
 /** nb blocks of W to f32 at y (32 floats per block). */
@@ -390,18 +483,10 @@ function dequantLegacy<W>(w: usize, y: usize, nb: i32): void {
   return v128.or(q, i8x16.shl(v128.and(i8x16.shr_u(hv, sub), i8x16.splat(1)), 4));
 }
 
-/** Q4_K / Q5_K unit p (sub-blocks 2p, 2p+1) for one token: the scaled integer sums. */
+/** Q4_K / Q5_K unit p (sub-blocks 2p, 2p+1) for one token: the scaled integer sums of its 64 activations x0..x3. */
 // @ts-ignore: decorator
-@inline function k45Token(isum: v128, a0: v128, a1: v128, b0: v128, b1: v128, sa: v128, sb: v128, xb: usize, p: i32): v128 {
-  const xq = xb + Q8_K_QS + <usize>(64 * p);
-  const lo = kdot32s(a0, v128.load(xq), a1, v128.load(xq, 16), sa);
-  const hi = kdot32s(b0, v128.load(xq, 32), b1, v128.load(xq, 48), sb);
-  return i32x4.add(isum, i32x4.add(lo, hi));
-}
-/** Q4_K / Q5_K unit p: the mins times the activations' sums. */
-// @ts-ignore: decorator
-@inline function k45Min(ma: i32, mb: i32, xb: usize, p: i32): i32 {
-  return ma * (bsum(xb, 4 * p) + bsum(xb, 4 * p + 1)) + mb * (bsum(xb, 4 * p + 2) + bsum(xb, 4 * p + 3));
+@inline function k45TokenV(isum: v128, a0: v128, a1: v128, b0: v128, b1: v128, sa: v128, sb: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  return i32x4.add(isum, i32x4.add(kdot32s(a0, x0, a1, x1, sa), kdot32s(b0, x2, b1, x3, sb)));
 }
 /** Q4_K / Q5_K super-block end for one token: y = d*sc*q - dmin*m. */
 // @ts-ignore: decorator
@@ -410,51 +495,78 @@ function dequantLegacy<W>(w: usize, y: usize, nb: i32): void {
   return sumf + (f16t(load<u16>(wb + k.d())) * load<f32>(xb + Q8_K_D) * <f32>hsumI32(isum) - f16t(load<u16>(wb + k.dmin())) * load<f32>(xb + Q8_K_D) * <f32>msum);
 }
 
-/** Q4_K and Q5_K: eight 32-element sub-blocks with 6-bit scales and mins (get_scale_min_k4); Q5_K adds a fifth bit from qh. */
-function dotK45<W, N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
+/**
+ * Q4_K and Q5_K: eight 32-element sub-blocks with 6-bit scales and mins (get_scale_min_k4); Q5_K adds a
+ * fifth bit from qh. R rows (ws bytes apart) by N tokens: each unit is unpacked once per row for the N
+ * tokens, each token's activations and sums loaded once for the R rows. One row and token: returns the
+ * result; else row r, token t's goes to o + r*ob + t*os.
+ */
+function dotK45<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
   const k = changetype<W>(0);
   const n = tokens<N>();
-  let sumf0: f32 = 0, sumf1: f32 = 0, sumf2: f32 = 0, sumf3: f32 = 0;
+  const r = rows<R>();
+  let fa0: f32 = 0, fa1: f32 = 0, fa2: f32 = 0, fa3: f32 = 0;
+  let fb0: f32 = 0, fb1: f32 = 0, fb2: f32 = 0, fb3: f32 = 0;
   for (let b = 0; b < nb; b++) {
-    const wb = w + <usize>b * k.bytes();
+    const wa = w + <usize>b * k.bytes(); const wb = wa + ws;
     const xb0 = q8k(x, xs, b, 0), xb1 = q8k(x, xs, b, 1), xb2 = q8k(x, xs, b, 2), xb3 = q8k(x, xs, b, 3);
-    let isum0 = i32x4.splat(0), isum1 = i32x4.splat(0), isum2 = i32x4.splat(0), isum3 = i32x4.splat(0);
-    let msum0: i32 = 0, msum1: i32 = 0, msum2: i32 = 0, msum3: i32 = 0;
-    const s = wb + k.scales();
-    const h0 = k.fifth() ? v128.load(wb + k.qh()) : i32x4.splat(0);
-    const h1 = k.fifth() ? v128.load(wb + k.qh() + 16) : i32x4.splat(0);
+    let ia0 = i32x4.splat(0), ia1 = i32x4.splat(0), ia2 = i32x4.splat(0), ia3 = i32x4.splat(0);
+    let ib0 = i32x4.splat(0), ib1 = i32x4.splat(0), ib2 = i32x4.splat(0), ib3 = i32x4.splat(0);
+    let ma0: i32 = 0, ma1: i32 = 0, ma2: i32 = 0, ma3: i32 = 0;
+    let mb0: i32 = 0, mb1: i32 = 0, mb2: i32 = 0, mb3: i32 = 0;
+    const sA = wa + k.scales(); const sB = wb + k.scales();
+    const ha0 = k.fifth() ? v128.load(wa + k.qh()) : i32x4.splat(0);
+    const ha1 = k.fifth() ? v128.load(wa + k.qh() + 16) : i32x4.splat(0);
+    const hb0 = k.fifth() && r > 1 ? v128.load(wb + k.qh()) : i32x4.splat(0);
+    const hb1 = k.fifth() && r > 1 ? v128.load(wb + k.qh() + 16) : i32x4.splat(0);
     for (let p = 0; p < 4; p++) {
-      const q0 = v128.load(wb + k.qs() + <usize>(32 * p)); const q1 = v128.load(wb + k.qs() + <usize>(32 * p + 16));
-      const a0 = k45Quants<W>(q0, h0, 2 * p, false); const a1 = k45Quants<W>(q1, h1, 2 * p, false);
-      const b0 = k45Quants<W>(q0, h0, 2 * p + 1, true); const b1 = k45Quants<W>(q1, h1, 2 * p + 1, true);
-      const sa = kscale(scK4(s, 2 * p)); const sb = kscale(scK4(s, 2 * p + 1));
-      const ma = minK4(s, 2 * p); const mb = minK4(s, 2 * p + 1);
-      isum0 = k45Token(isum0, a0, a1, b0, b1, sa, sb, xb0, p); msum0 += k45Min(ma, mb, xb0, p);
+      // row 0's unit (p*) and row 1's (q*)
+      const u0 = v128.load(wa + k.qs() + <usize>(32 * p)); const u1 = v128.load(wa + k.qs() + <usize>(32 * p + 16));
+      const pa0 = k45Quants<W>(u0, ha0, 2 * p, false); const pa1 = k45Quants<W>(u1, ha1, 2 * p, false);
+      const pb0 = k45Quants<W>(u0, ha0, 2 * p + 1, true); const pb1 = k45Quants<W>(u1, ha1, 2 * p + 1, true);
+      const psa = kscale(scK4(sA, 2 * p)); const psb = kscale(scK4(sA, 2 * p + 1));
+      const pma = minK4(sA, 2 * p); const pmb = minK4(sA, 2 * p + 1);
+      const v0 = r > 1 ? v128.load(wb + k.qs() + <usize>(32 * p)) : u0; const v1 = r > 1 ? v128.load(wb + k.qs() + <usize>(32 * p + 16)) : u1;
+      const qa0 = k45Quants<W>(v0, hb0, 2 * p, false); const qa1 = k45Quants<W>(v1, hb1, 2 * p, false);
+      const qb0 = k45Quants<W>(v0, hb0, 2 * p + 1, true); const qb1 = k45Quants<W>(v1, hb1, 2 * p + 1, true);
+      const qsa = r > 1 ? kscale(scK4(sB, 2 * p)) : psa; const qsb = r > 1 ? kscale(scK4(sB, 2 * p + 1)) : psb;
+      const qma = r > 1 ? minK4(sB, 2 * p) : 0; const qmb = r > 1 ? minK4(sB, 2 * p + 1) : 0;
+      {
+        const xq = xb0 + Q8_K_QS + <usize>(64 * p);
+        const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
+        const s01 = bsum(xb0, 4 * p) + bsum(xb0, 4 * p + 1), s23 = bsum(xb0, 4 * p + 2) + bsum(xb0, 4 * p + 3);
+        ia0 = k45TokenV(ia0, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3); ma0 += pma * s01 + pmb * s23;
+        if (r > 1) { ib0 = k45TokenV(ib0, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); mb0 += qma * s01 + qmb * s23; }
+      }
       if (n > 1) {
-        isum1 = k45Token(isum1, a0, a1, b0, b1, sa, sb, xb1, p); msum1 += k45Min(ma, mb, xb1, p);
-        isum2 = k45Token(isum2, a0, a1, b0, b1, sa, sb, xb2, p); msum2 += k45Min(ma, mb, xb2, p);
-        isum3 = k45Token(isum3, a0, a1, b0, b1, sa, sb, xb3, p); msum3 += k45Min(ma, mb, xb3, p);
+        {
+          const xq = xb1 + Q8_K_QS + <usize>(64 * p);
+          const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
+          const s01 = bsum(xb1, 4 * p) + bsum(xb1, 4 * p + 1), s23 = bsum(xb1, 4 * p + 2) + bsum(xb1, 4 * p + 3);
+          ia1 = k45TokenV(ia1, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3); ma1 += pma * s01 + pmb * s23;
+          if (r > 1) { ib1 = k45TokenV(ib1, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); mb1 += qma * s01 + qmb * s23; }
+        }
+        {
+          const xq = xb2 + Q8_K_QS + <usize>(64 * p);
+          const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
+          const s01 = bsum(xb2, 4 * p) + bsum(xb2, 4 * p + 1), s23 = bsum(xb2, 4 * p + 2) + bsum(xb2, 4 * p + 3);
+          ia2 = k45TokenV(ia2, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3); ma2 += pma * s01 + pmb * s23;
+          if (r > 1) { ib2 = k45TokenV(ib2, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); mb2 += qma * s01 + qmb * s23; }
+        }
+        {
+          const xq = xb3 + Q8_K_QS + <usize>(64 * p);
+          const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
+          const s01 = bsum(xb3, 4 * p) + bsum(xb3, 4 * p + 1), s23 = bsum(xb3, 4 * p + 2) + bsum(xb3, 4 * p + 3);
+          ia3 = k45TokenV(ia3, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3); ma3 += pma * s01 + pmb * s23;
+          if (r > 1) { ib3 = k45TokenV(ib3, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); mb3 += qma * s01 + qmb * s23; }
+        }
       }
     }
-    sumf0 = k45Tail<W>(sumf0, wb, xb0, isum0, msum0);
-    if (n > 1) {
-      sumf1 = k45Tail<W>(sumf1, wb, xb1, isum1, msum1);
-      sumf2 = k45Tail<W>(sumf2, wb, xb2, isum2, msum2);
-      sumf3 = k45Tail<W>(sumf3, wb, xb3, isum3, msum3);
-    }
+    // the super-block's float updates, row 0 then row 1
+    fa0 = k45Tail<W>(fa0, wa, xb0, ia0, ma0); if (n > 1) { fa1 = k45Tail<W>(fa1, wa, xb1, ia1, ma1); fa2 = k45Tail<W>(fa2, wa, xb2, ia2, ma2); fa3 = k45Tail<W>(fa3, wa, xb3, ia3, ma3); }
+    if (r > 1) { fb0 = k45Tail<W>(fb0, wb, xb0, ib0, mb0); if (n > 1) { fb1 = k45Tail<W>(fb1, wb, xb1, ib1, mb1); fb2 = k45Tail<W>(fb2, wb, xb2, ib2, mb2); fb3 = k45Tail<W>(fb3, wb, xb3, ib3, mb3); } }
   }
-  return storeOrReturn(n, sumf0, sumf1, sumf2, sumf3, o, os);
-}
-
-/** One token: returns its result; four: stores them at o, o + os, ... (and returns 0). */
-// @ts-ignore: decorator
-@inline function storeOrReturn(n: i32, s0: f32, s1: f32, s2: f32, s3: f32, o: usize, os: usize): f32 {
-  if (n == 1) return s0;
-  store<f32>(o, s0);
-  store<f32>(o + os, s1);
-  store<f32>(o + 2 * os, s2);
-  store<f32>(o + 3 * os, s3);
-  return 0;
+  return tileOut(n, r, fa0, fa1, fa2, fa3, fb0, fb1, fb2, fb3, o, ob, os);
 }
 
 /** Q6_K quant j (0..63) of the ql vectors a, bq and the qh vector hh of one 16-element column group. */
@@ -481,11 +593,20 @@ function dotK45<W, N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usiz
 /** Q6_K unit (h, c), one token: the four quants' scaled sums. */
 // @ts-ignore: decorator
 @inline function q6Token(isum: v128, q0: v128, q1: v128, q2: v128, q3: v128, v0: v128, v1: v128, v2: v128, v3: v128, xb: usize, h: i32, c: i32): v128 {
-  const xq = xb + Q8_K_QS;
-  isum = i32x4.add(isum, kdot16s(q0, v128.load(xq + <usize>(16 * q6Group(h, c, 0))), v0));
-  isum = i32x4.add(isum, kdot16s(q1, v128.load(xq + <usize>(16 * q6Group(h, c, 1))), v1));
-  isum = i32x4.add(isum, kdot16s(q2, v128.load(xq + <usize>(16 * q6Group(h, c, 2))), v2));
-  return i32x4.add(isum, kdot16s(q3, v128.load(xq + <usize>(16 * q6Group(h, c, 3))), v3));
+  return q6TokenV(isum, q0, q1, q2, q3, v0, v1, v2, v3, q6X(xb, h, c, 0), q6X(xb, h, c, 1), q6X(xb, h, c, 2), q6X(xb, h, c, 3));
+}
+/** Q6_K unit (h, c): the 16 activations of its quant j. */
+// @ts-ignore: decorator
+@inline function q6X(xb: usize, h: i32, c: i32, j: i32): v128 {
+  return v128.load(xb + Q8_K_QS + <usize>(16 * q6Group(h, c, j)));
+}
+/** q6Token with the unit's four 16-activation groups already loaded (x0..x3), for the rows of a tile. */
+// @ts-ignore: decorator
+@inline function q6TokenV(isum: v128, q0: v128, q1: v128, q2: v128, q3: v128, v0: v128, v1: v128, v2: v128, v3: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  isum = i32x4.add(isum, kdot16s(q0, x0, v0));
+  isum = i32x4.add(isum, kdot16s(q1, x1, v1));
+  isum = i32x4.add(isum, kdot16s(q2, x2, v2));
+  return i32x4.add(isum, kdot16s(q3, x3, v3));
 }
 /** Q6_K unit (h, c), relaxed build: scale times the activations' sums (32 of them come off at the end). */
 // @ts-ignore: decorator
@@ -539,48 +660,70 @@ function dotQ6KOne(w: usize, x: usize, nb: i32): f32 {
 }
 
 /**
- * Q6_K: 6-bit quants (ql nibble + 2 bits of qh) minus 32, int8 scale per 16 elements. N tokens, each
- * unit unpacked once for all of them (the same integer sums as dotQ6KOne, in another order).
+ * Q6_K: 6-bit quants (ql nibble + 2 bits of qh) minus 32, int8 scale per 16 elements. R rows (ws bytes
+ * apart) by N tokens, each unit unpacked once per row for all the tokens and each token's activations
+ * loaded once for the rows (the same integer sums as dotQ6KOne, in another order). One row and token:
+ * returns the result; else row r, token t's goes to o + r*ob + t*os.
  */
-function dotQ6K<N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
+function dotQ6K<N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
   const n = tokens<N>();
-  let sumf0: f32 = 0, sumf1: f32 = 0, sumf2: f32 = 0, sumf3: f32 = 0;
+  const r = rows<R>();
+  let fa0: f32 = 0, fa1: f32 = 0, fa2: f32 = 0, fa3: f32 = 0;
+  let fb0: f32 = 0, fb1: f32 = 0, fb2: f32 = 0, fb3: f32 = 0;
   for (let b = 0; b < nb; b++) {
-    const wb = w + <usize>b * Q6_K_BYTES;
+    const wa = w + <usize>b * Q6_K_BYTES; const wb = wa + ws;
     const xb0 = q8k(x, xs, b, 0), xb1 = q8k(x, xs, b, 1), xb2 = q8k(x, xs, b, 2), xb3 = q8k(x, xs, b, 3);
-    let isum0 = i32x4.splat(0), isum1 = i32x4.splat(0), isum2 = i32x4.splat(0), isum3 = i32x4.splat(0);
-    let msum0: i32 = 0, msum1: i32 = 0, msum2: i32 = 0, msum3: i32 = 0;
+    let ia0 = i32x4.splat(0), ia1 = i32x4.splat(0), ia2 = i32x4.splat(0), ia3 = i32x4.splat(0);
+    let ib0 = i32x4.splat(0), ib1 = i32x4.splat(0), ib2 = i32x4.splat(0), ib3 = i32x4.splat(0);
+    let ma0: i32 = 0, ma1: i32 = 0, ma2: i32 = 0, ma3: i32 = 0;
+    let mb0: i32 = 0, mb1: i32 = 0, mb2: i32 = 0, mb3: i32 = 0;
     for (let u = 0; u < 4; u++) {
       const h = u >> 1, c = u & 1;
-      const a = v128.load(wb + Q6_K_QL + <usize>(64 * h + 16 * c));
-      const bq = v128.load(wb + Q6_K_QL + <usize>(64 * h + 32 + 16 * c));
-      const hh = v128.load(wb + Q6_K_QH + <usize>(32 * h + 16 * c));
-      const q0 = q6DotQuant(a, bq, hh, 0), q1 = q6DotQuant(a, bq, hh, 1), q2 = q6DotQuant(a, bq, hh, 2), q3 = q6DotQuant(a, bq, hh, 3);
-      const sc = wb + Q6_K_SCALES;
-      const s0 = <i32>load<i8>(sc + q6Group(h, c, 0)), s1 = <i32>load<i8>(sc + q6Group(h, c, 1));
-      const s2 = <i32>load<i8>(sc + q6Group(h, c, 2)), s3 = <i32>load<i8>(sc + q6Group(h, c, 3));
-      const v0 = kscale(s0), v1 = kscale(s1), v2 = kscale(s2), v3 = kscale(s3);
-      isum0 = q6Token(isum0, q0, q1, q2, q3, v0, v1, v2, v3, xb0, h, c);
-      if (ASC_FEATURE_RELAXED_SIMD) msum0 += q6Min(s0, s1, s2, s3, xb0, h, c);
+      // row 0's unit (p*) and row 1's (q*): quants, scales
+      const ql0 = v128.load(wa + Q6_K_QL + <usize>(64 * h + 16 * c));
+      const ql1 = v128.load(wa + Q6_K_QL + <usize>(64 * h + 32 + 16 * c));
+      const qh = v128.load(wa + Q6_K_QH + <usize>(32 * h + 16 * c));
+      const pq0 = q6DotQuant(ql0, ql1, qh, 0), pq1 = q6DotQuant(ql0, ql1, qh, 1), pq2 = q6DotQuant(ql0, ql1, qh, 2), pq3 = q6DotQuant(ql0, ql1, qh, 3);
+      const sa = wa + Q6_K_SCALES;
+      const ps0 = <i32>load<i8>(sa + q6Group(h, c, 0)), ps1 = <i32>load<i8>(sa + q6Group(h, c, 1));
+      const ps2 = <i32>load<i8>(sa + q6Group(h, c, 2)), ps3 = <i32>load<i8>(sa + q6Group(h, c, 3));
+      const pv0 = kscale(ps0), pv1 = kscale(ps1), pv2 = kscale(ps2), pv3 = kscale(ps3);
+      const rl0 = r > 1 ? v128.load(wb + Q6_K_QL + <usize>(64 * h + 16 * c)) : ql0;
+      const rl1 = r > 1 ? v128.load(wb + Q6_K_QL + <usize>(64 * h + 32 + 16 * c)) : ql1;
+      const rh = r > 1 ? v128.load(wb + Q6_K_QH + <usize>(32 * h + 16 * c)) : qh;
+      const qq0 = q6DotQuant(rl0, rl1, rh, 0), qq1 = q6DotQuant(rl0, rl1, rh, 1), qq2 = q6DotQuant(rl0, rl1, rh, 2), qq3 = q6DotQuant(rl0, rl1, rh, 3);
+      const sb = wb + Q6_K_SCALES;
+      const qs0 = r > 1 ? <i32>load<i8>(sb + q6Group(h, c, 0)) : 0, qs1 = r > 1 ? <i32>load<i8>(sb + q6Group(h, c, 1)) : 0;
+      const qs2 = r > 1 ? <i32>load<i8>(sb + q6Group(h, c, 2)) : 0, qs3 = r > 1 ? <i32>load<i8>(sb + q6Group(h, c, 3)) : 0;
+      const qv0 = kscale(qs0), qv1 = kscale(qs1), qv2 = kscale(qs2), qv3 = kscale(qs3);
+      {
+        const x0 = q6X(xb0, h, c, 0), x1 = q6X(xb0, h, c, 1), x2 = q6X(xb0, h, c, 2), x3 = q6X(xb0, h, c, 3);
+        ia0 = q6TokenV(ia0, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3); if (ASC_FEATURE_RELAXED_SIMD) ma0 += q6Min(ps0, ps1, ps2, ps3, xb0, h, c);
+        if (r > 1) { ib0 = q6TokenV(ib0, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); if (ASC_FEATURE_RELAXED_SIMD) mb0 += q6Min(qs0, qs1, qs2, qs3, xb0, h, c); }
+      }
       if (n > 1) {
-        isum1 = q6Token(isum1, q0, q1, q2, q3, v0, v1, v2, v3, xb1, h, c);
-        isum2 = q6Token(isum2, q0, q1, q2, q3, v0, v1, v2, v3, xb2, h, c);
-        isum3 = q6Token(isum3, q0, q1, q2, q3, v0, v1, v2, v3, xb3, h, c);
-        if (ASC_FEATURE_RELAXED_SIMD) {
-          msum1 += q6Min(s0, s1, s2, s3, xb1, h, c);
-          msum2 += q6Min(s0, s1, s2, s3, xb2, h, c);
-          msum3 += q6Min(s0, s1, s2, s3, xb3, h, c);
+        {
+          const x0 = q6X(xb1, h, c, 0), x1 = q6X(xb1, h, c, 1), x2 = q6X(xb1, h, c, 2), x3 = q6X(xb1, h, c, 3);
+          ia1 = q6TokenV(ia1, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3); if (ASC_FEATURE_RELAXED_SIMD) ma1 += q6Min(ps0, ps1, ps2, ps3, xb1, h, c);
+          if (r > 1) { ib1 = q6TokenV(ib1, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); if (ASC_FEATURE_RELAXED_SIMD) mb1 += q6Min(qs0, qs1, qs2, qs3, xb1, h, c); }
+        }
+        {
+          const x0 = q6X(xb2, h, c, 0), x1 = q6X(xb2, h, c, 1), x2 = q6X(xb2, h, c, 2), x3 = q6X(xb2, h, c, 3);
+          ia2 = q6TokenV(ia2, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3); if (ASC_FEATURE_RELAXED_SIMD) ma2 += q6Min(ps0, ps1, ps2, ps3, xb2, h, c);
+          if (r > 1) { ib2 = q6TokenV(ib2, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); if (ASC_FEATURE_RELAXED_SIMD) mb2 += q6Min(qs0, qs1, qs2, qs3, xb2, h, c); }
+        }
+        {
+          const x0 = q6X(xb3, h, c, 0), x1 = q6X(xb3, h, c, 1), x2 = q6X(xb3, h, c, 2), x3 = q6X(xb3, h, c, 3);
+          ia3 = q6TokenV(ia3, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3); if (ASC_FEATURE_RELAXED_SIMD) ma3 += q6Min(ps0, ps1, ps2, ps3, xb3, h, c);
+          if (r > 1) { ib3 = q6TokenV(ib3, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); if (ASC_FEATURE_RELAXED_SIMD) mb3 += q6Min(qs0, qs1, qs2, qs3, xb3, h, c); }
         }
       }
     }
-    sumf0 = q6Tail(sumf0, wb, xb0, isum0, msum0);
-    if (n > 1) {
-      sumf1 = q6Tail(sumf1, wb, xb1, isum1, msum1);
-      sumf2 = q6Tail(sumf2, wb, xb2, isum2, msum2);
-      sumf3 = q6Tail(sumf3, wb, xb3, isum3, msum3);
-    }
+    // the super-block's float updates, row 0 then row 1
+    fa0 = q6Tail(fa0, wa, xb0, ia0, ma0); if (n > 1) { fa1 = q6Tail(fa1, wa, xb1, ia1, ma1); fa2 = q6Tail(fa2, wa, xb2, ia2, ma2); fa3 = q6Tail(fa3, wa, xb3, ia3, ma3); }
+    if (r > 1) { fb0 = q6Tail(fb0, wb, xb0, ib0, mb0); if (n > 1) { fb1 = q6Tail(fb1, wb, xb1, ib1, mb1); fb2 = q6Tail(fb2, wb, xb2, ib2, mb2); fb3 = q6Tail(fb3, wb, xb3, ib3, mb3); } }
   }
-  return storeOrReturn(n, sumf0, sumf1, sumf2, sumf3, o, os);
+  return tileOut(n, r, fa0, fa1, fa2, fa3, fb0, fb1, fb2, fb3, o, ob, os);
 }
 
 // Q2_K and Q3_K: 2-bit fields at shifts 0, 2, 4, 6 of 32 qs bytes per 128 elements, sixteen 16-element
@@ -693,43 +836,58 @@ function dotK23One<W>(w: usize, x: usize, nb: i32): f32 {
   return sumf;
 }
 
-/** Q2_K / Q3_K for N tokens, each unit unpacked once for all of them. */
-function dotK23<W, N>(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): f32 {
+/**
+ * Q2_K / Q3_K for R rows (ws bytes apart) by N tokens: each unit unpacked once per row for all the tokens,
+ * each token's activations and sums loaded once for the rows. One row and token: returns the result; else
+ * row r, token t's goes to o + r*ob + t*os.
+ */
+function dotK23<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
   const k = changetype<W>(0);
   const n = tokens<N>();
+  const r = rows<R>();
   // Q2_K: msum carries the mins (sc >> 4); Q3_K relaxed: the scale times the sums (4 * it comes off)
   const useMsum = !k.q3() || ASC_FEATURE_RELAXED_SIMD;
-  let sumf0: f32 = 0, sumf1: f32 = 0, sumf2: f32 = 0, sumf3: f32 = 0;
+  let fa0: f32 = 0, fa1: f32 = 0, fa2: f32 = 0, fa3: f32 = 0;
+  let fb0: f32 = 0, fb1: f32 = 0, fb2: f32 = 0, fb3: f32 = 0;
   for (let b = 0; b < nb; b++) {
-    const wb = w + <usize>b * k.bytes();
+    const wa = w + <usize>b * k.bytes(); const wb = wa + ws;
     const xb0 = q8k(x, xs, b, 0), xb1 = q8k(x, xs, b, 1), xb2 = q8k(x, xs, b, 2), xb3 = q8k(x, xs, b, 3);
-    let isum0 = i32x4.splat(0), isum1 = i32x4.splat(0), isum2 = i32x4.splat(0), isum3 = i32x4.splat(0);
-    let msum0: i32 = 0, msum1: i32 = 0, msum2: i32 = 0, msum3: i32 = 0;
+    let ia0 = i32x4.splat(0), ia1 = i32x4.splat(0), ia2 = i32x4.splat(0), ia3 = i32x4.splat(0);
+    let ib0 = i32x4.splat(0), ib1 = i32x4.splat(0), ib2 = i32x4.splat(0), ib3 = i32x4.splat(0);
+    let ma0: i32 = 0, ma1: i32 = 0, ma2: i32 = 0, ma3: i32 = 0;
+    let mb0: i32 = 0, mb1: i32 = 0, mb2: i32 = 0, mb3: i32 = 0;
     for (let u = 0; u < 16; u++) {
-      const q = k23DotQuant<W>(wb, u);
-      const v = kscale(k23Scale<W>(wb, u));
-      const m = k23Min<W>(wb, u);
-      isum0 = i32x4.add(isum0, kdot16s(q, v128.load(k23X(xb0, u)), v));
-      if (useMsum) msum0 += m * bsum(xb0, u);
+      // row 0's unit (p*) and row 1's (q*)
+      const pq = k23DotQuant<W>(wa, u); const pv = kscale(k23Scale<W>(wa, u)); const pm = k23Min<W>(wa, u);
+      const qq = r > 1 ? k23DotQuant<W>(wb, u) : pq; const qv = r > 1 ? kscale(k23Scale<W>(wb, u)) : pv; const qm = r > 1 ? k23Min<W>(wb, u) : 0;
+      {
+        const xv = v128.load(k23X(xb0, u)); const e = bsum(xb0, u);
+        ia0 = i32x4.add(ia0, kdot16s(pq, xv, pv)); if (useMsum) ma0 += pm * e;
+        if (r > 1) { ib0 = i32x4.add(ib0, kdot16s(qq, xv, qv)); if (useMsum) mb0 += qm * e; }
+      }
       if (n > 1) {
-        isum1 = i32x4.add(isum1, kdot16s(q, v128.load(k23X(xb1, u)), v));
-        isum2 = i32x4.add(isum2, kdot16s(q, v128.load(k23X(xb2, u)), v));
-        isum3 = i32x4.add(isum3, kdot16s(q, v128.load(k23X(xb3, u)), v));
-        if (useMsum) {
-          msum1 += m * bsum(xb1, u);
-          msum2 += m * bsum(xb2, u);
-          msum3 += m * bsum(xb3, u);
+        {
+          const xv = v128.load(k23X(xb1, u)); const e = bsum(xb1, u);
+          ia1 = i32x4.add(ia1, kdot16s(pq, xv, pv)); if (useMsum) ma1 += pm * e;
+          if (r > 1) { ib1 = i32x4.add(ib1, kdot16s(qq, xv, qv)); if (useMsum) mb1 += qm * e; }
+        }
+        {
+          const xv = v128.load(k23X(xb2, u)); const e = bsum(xb2, u);
+          ia2 = i32x4.add(ia2, kdot16s(pq, xv, pv)); if (useMsum) ma2 += pm * e;
+          if (r > 1) { ib2 = i32x4.add(ib2, kdot16s(qq, xv, qv)); if (useMsum) mb2 += qm * e; }
+        }
+        {
+          const xv = v128.load(k23X(xb3, u)); const e = bsum(xb3, u);
+          ia3 = i32x4.add(ia3, kdot16s(pq, xv, pv)); if (useMsum) ma3 += pm * e;
+          if (r > 1) { ib3 = i32x4.add(ib3, kdot16s(qq, xv, qv)); if (useMsum) mb3 += qm * e; }
         }
       }
     }
-    sumf0 = k23Tail<W>(sumf0, wb, xb0, isum0, msum0);
-    if (n > 1) {
-      sumf1 = k23Tail<W>(sumf1, wb, xb1, isum1, msum1);
-      sumf2 = k23Tail<W>(sumf2, wb, xb2, isum2, msum2);
-      sumf3 = k23Tail<W>(sumf3, wb, xb3, isum3, msum3);
-    }
+    // the super-block's float updates, row 0 then row 1
+    fa0 = k23Tail<W>(fa0, wa, xb0, ia0, ma0); if (n > 1) { fa1 = k23Tail<W>(fa1, wa, xb1, ia1, ma1); fa2 = k23Tail<W>(fa2, wa, xb2, ia2, ma2); fa3 = k23Tail<W>(fa3, wa, xb3, ia3, ma3); }
+    if (r > 1) { fb0 = k23Tail<W>(fb0, wb, xb0, ib0, mb0); if (n > 1) { fb1 = k23Tail<W>(fb1, wb, xb1, ib1, mb1); fb2 = k23Tail<W>(fb2, wb, xb2, ib2, mb2); fb3 = k23Tail<W>(fb3, wb, xb3, ib3, mb3); } }
   }
-  return storeOrReturn(n, sumf0, sumf1, sumf2, sumf3, o, os);
+  return tileOut(n, r, fa0, fa1, fa2, fa3, fb0, fb1, fb2, fb3, o, ob, os);
 }
 
 // ---- K-quant dequantizers (the embedding lookup) -----------------------------------
@@ -791,39 +949,60 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
 }
 
 // ---- kernel classes the matmul driver is generic over ----------------------------
-// dot(w, x, xs, nb, o, os) for one token (xs, o, os unused) and dot4 for four.
+// dot for one row and token, dot4 for one row and four tokens, and where hasRows2 dot4x2: two rows ws
+// bytes apart (outputs ob bytes apart) by four tokens.
 
 @unmanaged export class Legacy<W> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotLegacy<W, u8>(w, x, 0, nb, 0, 0); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotLegacy<W, u8, u8>(w, 0, x, 0, nb, 0, 0, 0); }
   // @ts-ignore: decorator
-  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotLegacy<W, u32>(w, x, xs, nb, o, os); }
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotLegacy<W, u32, u8>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
+  /** Whether the driver runs two rows at a time (measured with bench/gemm.mjs at 4-64 tokens: 1.05-1.3x, both builds). */
+  // @ts-ignore: decorator
+  @inline hasRows2(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotLegacy<W, u32, u16>(w, ws, x, xs, nb, o, ob, os); }
 }
 @unmanaged export class K45<W> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK45<W, u8>(w, x, 0, nb, 0, 0); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK45<W, u8, u8>(w, 0, x, 0, nb, 0, 0, 0); }
   // @ts-ignore: decorator
-  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK45<W, u32>(w, x, xs, nb, o, os); }
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK45<W, u32, u8>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
+  /** Whether the driver runs two rows at a time (measured with bench/gemm.mjs at 4-64 tokens: relaxed 1.07-1.13x, baseline 1.0-1.05x). */
+  // @ts-ignore: decorator
+  @inline hasRows2(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotK45<W, u32, u16>(w, ws, x, xs, nb, o, ob, os); }
 }
 @unmanaged export class K6 {
   // @ts-ignore: decorator
   @inline dot(w: usize, x: usize, nb: i32): f32 { return dotQ6KOne(w, x, nb); }
   // @ts-ignore: decorator
-  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotQ6K<u32>(w, x, xs, nb, o, os); }
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotQ6K<u32, u8>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
+  /** Whether the driver runs two rows at a time (measured with bench/gemm.mjs: relaxed 1.0-1.1x, baseline 0.95x). */
+  // @ts-ignore: decorator
+  @inline hasRows2(): bool { return ASC_FEATURE_RELAXED_SIMD; }
+  // @ts-ignore: decorator
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotQ6K<u32, u16>(w, ws, x, xs, nb, o, ob, os); }
 }
 @unmanaged export class K23<W> {
   // @ts-ignore: decorator
   @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK23One<W>(w, x, nb); }
   // @ts-ignore: decorator
-  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK23<W, u32>(w, x, xs, nb, o, os); }
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK23<W, u32, u8>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
+  /** Whether the driver runs two rows at a time (measured with bench/gemm.mjs: Q2_K relaxed 1.2-1.35x; Q2_K baseline 0.85-0.9x, Q3_K 0.7-0.95x). */
+  // @ts-ignore: decorator
+  @inline hasRows2(): bool { return ASC_FEATURE_RELAXED_SIMD && !changetype<W>(0).q3(); }
+  // @ts-ignore: decorator
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotK23<W, u32, u16>(w, ws, x, xs, nb, o, ob, os); }
 }
 
 export { Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q2_K, Q3_K };

@@ -14,7 +14,13 @@
  */
 // @ts-ignore: decorator
 @inline export function dot16x(a: v128, x: usize): v128 {
-  return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(a), v128.load(x)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(a), v128.load(x, 16)));
+  return dot16xv(a, v128.load(x), v128.load(x, 16));
+}
+
+/** dot16x with the 16 activations' i16 copies already loaded: lo (elements 0-7) and hi (8-15). */
+// @ts-ignore: decorator
+@inline export function dot16xv(a: v128, lo: v128, hi: v128): v128 {
+  return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(a), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(a), hi));
 }
 
 /** i8x16 weights · i8x16 activations (two 16-element halves) -> i32x4: dot16(a0, b0) + dot16(a1, b1). */
