@@ -154,17 +154,18 @@ const VOCABS = [...SPM_VOCABS, ...BPE_VOCABS];
 
 /**
  * A vocabulary cut from a BPE vocabulary's metadata: every token that is not NORMAL (control,
- * byte, user-defined), every single-character token, and the first `nMerges` merges with their
- * sides and results, in the original id order (so the special-token ids keep their meaning).
+ * byte, user-defined), every single-character token, every run of newlines, and the first `nMerges` merges with their
+ * sides and results, in the original id order (so the special-token ids keep their meaning);
+ * merges `keepMerge` refuses are dropped.
  */
-function cutBpeVocab(meta: [string, GGUFWriteValue][], nMerges: number): [string, GGUFWriteValue][] {
+function cutBpeVocab(meta: [string, GGUFWriteValue][], nMerges: number, keepMerge: (m: string) => boolean = () => true): [string, GGUFWriteValue][] {
   const get = (k: string): unknown => meta.find(([key]) => key === k)?.[1].value;
   const tokens = get('tokenizer.ggml.tokens') as string[];
   const types = get('tokenizer.ggml.token_type') as Int32Array;
-  const merges = (get('tokenizer.ggml.merges') as string[]).slice(0, nMerges);
+  const merges = (get('tokenizer.ggml.merges') as string[]).slice(0, nMerges).filter(keepMerge);
   const id = new Map(tokens.map((t, i) => [t, i]));
   const keep = new Set<number>();
-  for (const [i, t] of tokens.entries()) if (types[i] !== 1 || [...t].length === 1) keep.add(i);
+  for (const [i, t] of tokens.entries()) if (types[i] !== 1 || [...t].length === 1 || /^\n+$/.test(t)) keep.add(i);
   for (const m of merges) {
     const sp = m.indexOf(' ', 1);
     for (const t of [m.slice(0, sp), m.slice(sp + 1), m.slice(0, sp) + m.slice(sp + 1)]) if (id.has(t)) keep.add(id.get(t)!);
@@ -316,11 +317,15 @@ describe.skipIf(!installed && !required)('tokenizers against llama.cpp', () => {
     const models = llamaModels();
     if (models === undefined) return console.log('llama.cpp source bundle not in the install; not checked');
     const src = await openGGUF(path.join(models, 'ggml-vocab-gemma-4.gguf'));
-    const meta = cutBpeVocab(metadataOf(src), 20_000);
+    const full = metadataOf(src);
     src.close();
+    const meta = cutBpeVocab(full, 20_000);
+    // Without merges over newlines, runs of newlines are whole tokens only by Gemma 4's own rule.
+    const noNewlineMerges = cutBpeVocab(full, 20_000, (m) => !m.includes('\n'));
     const dir = mkdtempSync(path.join(tmpdir(), 'tsinfer-rawbpe-'));
     try {
       const variants: Array<[string, string, boolean?]> = [
+        ['gemma4', 'gpt-2'], // the "gemma4" model always uses the gemma4 pre-tokenizer
         ['gpt2', 'sarvam-moe'],
         ['gpt2', 'granite-embed-multi-311m'],
         // (not ['gpt2', 'whitespace']: llama.cpp aborts on a run of whitespace with a space in it,
@@ -332,7 +337,7 @@ describe.skipIf(!installed && !required)('tokenizers against llama.cpp', () => {
       for (const [i, [model, pre, lowercase]] of variants.entries()) {
         const label = `model=${model} pre=${pre}${lowercase ? ' lowercase' : ''}`;
         const file = path.join(dir, `${i}.gguf`);
-        const m: [string, GGUFWriteValue][] = meta.filter(([k]) => k !== 'tokenizer.ggml.model');
+        const m: [string, GGUFWriteValue][] = (model === 'gemma4' ? noNewlineMerges : meta).filter(([k]) => k !== 'tokenizer.ggml.model');
         m.push(['tokenizer.ggml.model', gv.string(model)], ['tokenizer.ggml.pre', gv.string(pre)]);
         if (lowercase) m.push(['tokenizer.ggml.normalizer.lowercase', gv.bool(true)]);
         await writeGGUF(file, m, []);
