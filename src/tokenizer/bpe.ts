@@ -118,8 +118,9 @@ export class BpeTokenizer extends VocabTokenizer {
   private readonly pairRanks: PairTable;
   /** Rules with a side that is not a token, by their text "a b" (looked up by text, as llama.cpp does). */
   private readonly textRanks = new Map<string, number>();
-  /** Token id of each rule's result (-1 when the concatenation is not a token). */
+  /** Token id of each rule's result (-1 when the concatenation is not a token, -2 until first used). */
   private readonly mergeResult: Int32Array;
+  private readonly merges: readonly string[];
   /** Token id of each one-unit character below U+0200 (all the byte characters), -1 when none. */
   private readonly charId = new Int32Array(512);
   /** Raw text: the `<0xXX>` token of each byte, -1 when none. */
@@ -142,7 +143,8 @@ export class BpeTokenizer extends VocabTokenizer {
     // at the first space after the first character; rules without such a space never match.
     const merges = vocab.merges;
     this.pairRanks = new PairTable(merges.length);
-    this.mergeResult = new Int32Array(merges.length).fill(NO_TOKEN);
+    this.merges = merges.slice(); // result texts are looked up on first use
+    this.mergeResult = new Int32Array(merges.length).fill(-2);
     for (let r = 0; r < merges.length; r++) {
       const m = merges[r];
       if (typeof m !== 'string') throw new TokenizerError('BAD_VALUE', `merge ${r} is not a string`);
@@ -154,7 +156,6 @@ export class BpeTokenizer extends VocabTokenizer {
         rt = this.toId.get(right);
       if (l !== undefined && rt !== undefined) this.pairRanks.addIfAbsent(l, rt, r);
       else if (!this.textRanks.has(m)) this.textRanks.set(m, r);
-      this.mergeResult[r] = this.toId.get(left + right) ?? NO_TOKEN;
     }
     for (let c = 0; c < 512; c++) this.charId[c] = this.toId.get(String.fromCharCode(c)) ?? NO_TOKEN;
     for (let b = 0; b < 256; b++) this.byteId[b] = this.toId.get(byteTokenText(b)) ?? NO_TOKEN;
@@ -282,7 +283,13 @@ export class BpeTokenizer extends VocabTokenizer {
       // size test in runMerges is the same test.
       const mergeResult = this.mergeResult;
       runMerges(queue, len, prev, next, tryAdd, (l, score) => {
-        sym[l] = mergeResult[-score]!;
+        const r = -score;
+        if (mergeResult[r] === -2) {
+          const m = this.merges[r]!;
+          const sp = m.indexOf(' ', 1);
+          mergeResult[r] = this.toId.get(m.slice(0, sp) + m.slice(sp + 1)) ?? NO_TOKEN;
+        }
+        sym[l] = mergeResult[r]!;
       });
     }
 

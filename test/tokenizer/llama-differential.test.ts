@@ -183,6 +183,13 @@ function cutBpeVocab(meta: [string, GGUFWriteValue][], nMerges: number, keepMerg
 describe.skipIf(!installed && !required)('tokenizers against llama.cpp', () => {
   let llama: Llama;
   let srcDir: string | undefined;
+  /** Tokenizers of llama.cpp's test vocabularies, loaded once (Gemma 4's takes seconds). */
+  const loaded = new Map<string, Tokenizer>();
+  async function loadOnce(file: string): Promise<Tokenizer> {
+    let tok = loaded.get(file);
+    if (tok === undefined) loaded.set(file, (tok = await loadTokenizer(file, { warn: () => {} })));
+    return tok;
+  }
   /** llama.cpp's models/ folder from the install's source bundle (checked out once), or undefined when the install has no bundle. */
   function llamaModels(): string | undefined {
     const bundle = path.join(NLC, 'llama', 'gitRelease.bundle');
@@ -280,7 +287,7 @@ describe.skipIf(!installed && !required)('tokenizers against llama.cpp', () => {
       const name = f.slice('ggml-vocab-'.length, -'.gguf.inp'.length);
       let tok: Tokenizer;
       try {
-        tok = await loadTokenizer(gguf, { warn: () => {} });
+        tok = await loadOnce(gguf);
       } catch (e) {
         expect(e, name).toBeInstanceOf(TokenizerError);
         refused.push(`${name} (${(e as Error).message})`);
@@ -309,7 +316,7 @@ describe.skipIf(!installed && !required)('tokenizers against llama.cpp', () => {
     if (models === undefined) return console.log('llama.cpp source bundle not in the install; not checked');
     for (const [i, name] of ['gemma-4', 'bert-bge'].entries()) {
       const file = path.join(models, `ggml-vocab-${name}.gguf`);
-      await compare(file, name, await loadTokenizer(file), 0xb00 + i, 150, 4);
+      await compare(file, name, await loadOnce(file), 0xb00 + i, 150, 4);
     }
   }, 300_000);
 
