@@ -10,6 +10,9 @@
  * CJK ideograph a word of its own; cover "\u2581" + word greedily with the longest tokens from the
  * left, and a word that cannot be covered is the unknown token. With special tokens the result
  * is wrapped in BOS ([CLS]) and SEP ([SEP]).
+ *
+ * The NFD and lowercase mappings come from the JavaScript engine's Unicode tables, llama.cpp's
+ * from its generated ones; they agree on code points both Unicode versions assign (see unicode.ts).
  */
 import { tokenPiece, unescapeSpaces, VocabTokenizer, type BaseVocab } from './base.js';
 import { TokenizerError } from './errors.js';
