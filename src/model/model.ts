@@ -8,7 +8,7 @@ import type { GGUFFile } from '../gguf/reader.js';
 import { openGGUFFrom, sourceName, type ModelSource } from '../gguf/open.js';
 import { createBackend, defaultBackend, type Backend, type BackendName, type BackendOptions, type LoadProgress } from '../kernels/index.js';
 import { GenerationStream, generateTokens, type GenerateOptions, type GenerationEngine, type GenerationResult, type GenerationTokenizer } from '../generate/generate.js';
-import { BpeTokenizer, SpmTokenizer, TokenizerError, type EncodeOptions, type DecodeOptions, type Tokenizer } from '../tokenizer/index.js';
+import { BPE_MODELS, BpeTokenizer, SpmTokenizer, TokenizerError, WpmTokenizer, type EncodeOptions, type DecodeOptions, type Tokenizer } from '../tokenizer/index.js';
 import { StreamDecoder } from '../tokenizer/stream.js';
 import { renderChatTemplate, templateTokens, type ChatMessage } from '../tokenizer/chat.js';
 import { ChatStream, prepareChat, type ChatToolOptions } from '../generate/chat.js';
@@ -127,13 +127,14 @@ export interface ChatOptions extends Omit<ModelGenerateOptions, 'reasoningBudget
   templateVariables?: Record<string, unknown>;
 }
 
-/** Builds the tokenizer described by a GGUF file's metadata: SentencePiece ("llama") or byte-level BPE ("gpt2"). */
+/** Builds the tokenizer described by a GGUF file's metadata: SentencePiece ("llama"), BPE ("gpt2", "gemma4", "whitespace") or WordPiece ("bert"). */
 export function tokenizerFromGGUF(file: GGUFFile, opts: { warn?: (message: string) => void } = {}): Tokenizer {
   const model = file.getString('tokenizer.ggml.model');
   if (model === undefined) throw new TokenizerError('MISSING_KEY', `${file.path ?? 'file'} has no tokenizer (metadata key tokenizer.ggml.model is missing)`);
   if (model === 'llama') return SpmTokenizer.fromMetadata((key) => file.get(key));
-  if (model === 'gpt2') return BpeTokenizer.fromMetadata((key) => file.get(key), opts);
-  throw new TokenizerError('UNSUPPORTED_MODEL', `tokenizer model "${model}" is not supported (supported: llama, gpt2)`);
+  if ((BPE_MODELS as readonly string[]).includes(model)) return BpeTokenizer.fromMetadata((key) => file.get(key), opts);
+  if (model === 'bert') return WpmTokenizer.fromMetadata((key) => file.get(key));
+  throw new TokenizerError('UNSUPPORTED_MODEL', `tokenizer model "${model}" is not supported (supported: llama, ${BPE_MODELS.join(', ')}, bert)`);
 }
 
 /** Loads only the tokenizer of a GGUF file (works on vocabulary-only files with no tensors). */

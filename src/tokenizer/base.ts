@@ -5,9 +5,9 @@
  */
 import { TokenizerError } from './errors.js';
 import { resolveSpecialTokens, SpecialMatcher, TokenAttr, type SpecialIds } from './special.js';
-import { addTokenText, joinPieces, lstripPiece, type DecodeOptions, type EncodeOptions, type EncodeSegment, type PieceOptions, type Tokenizer } from './tokenizer.js';
-import { utf8Decode } from './utf8.js';
-import { checkAddSpecial, NO_TOKEN } from './vocab.js';
+import { addTokenText, cleanSpaces, joinPieces, lstripPiece, type DecodeOptions, type EncodeOptions, type EncodeSegment, type PieceOptions, type Tokenizer } from './tokenizer.js';
+import { utf8Decode, utf8Encode } from './utf8.js';
+import { checkAddSpecial, ESCAPED_SPACE, NO_TOKEN } from './vocab.js';
 
 /** The vocabulary fields every tokenizer reads. */
 export interface BaseVocab extends Partial<SpecialIds> {
@@ -23,9 +23,31 @@ export interface BaseVocab extends Partial<SpecialIds> {
 
 export const EMPTY_PIECE = new Uint8Array(0);
 
+/** A SentencePiece token text's bytes: "\u2581" back to spaces. */
+export const unescapeSpaces = (text: string): Uint8Array => utf8Encode(text.replaceAll(ESCAPED_SPACE, ' '));
+
+/**
+ * The bytes of a token with special = true (llama.cpp's `token_to_piece` before its cache):
+ * control, unknown and user-defined tokens as their text, normal ones through `normal`
+ * (SentencePiece and WordPiece: `unescapeSpaces`), byte tokens `<0xXX>` as their byte; others
+ * (unused, undefined) as nothing.
+ */
+export function tokenPiece(attr: number, text: string, normal: (text: string) => Uint8Array): Uint8Array {
+  if (attr & (TokenAttr.UNKNOWN | TokenAttr.CONTROL | TokenAttr.USER_DEFINED)) return utf8Encode(text);
+  if (attr & TokenAttr.NORMAL) return normal(text);
+  if (attr & TokenAttr.BYTE) {
+    // strtol(text.substr(3, 2), 16): a hex prefix, 0 when none.
+    const v = parseInt(text.substr(3, 2), 16);
+    return Uint8Array.of(Number.isNaN(v) ? 0 : v & 0xff);
+  }
+  return EMPTY_PIECE;
+}
+
 export abstract class VocabTokenizer implements Tokenizer {
-  abstract readonly kind: 'spm' | 'bpe';
+  abstract readonly kind: 'spm' | 'bpe' | 'wpm';
   abstract readonly addSpacePrefix: boolean;
+  /** Detokenization removes spaces before punctuation by default (llama.cpp's clean_spaces). */
+  readonly cleanSpaces: boolean = false;
   readonly vocabSize: number;
   readonly bosId: number;
   readonly eosId: number;
@@ -160,9 +182,10 @@ export abstract class VocabTokenizer implements Tokenizer {
     return utf8Decode(this.tokenToPieceBytes(id, opts));
   }
 
-  /** The UTF-8 bytes of a token sequence (llama.cpp's `llama_detokenize`). */
+  /** The UTF-8 bytes of a token sequence (llama.cpp's `llama_detokenize`, with its space cleaning). */
   decodeBytes(ids: readonly number[], opts: DecodeOptions = {}): Uint8Array {
-    return joinPieces(this, ids, opts);
+    const out = joinPieces(this, ids, opts);
+    return (opts.cleanSpaces ?? this.cleanSpaces) ? cleanSpaces(out) : out;
   }
 
   /** Detokenizes to a string; bytes that are not valid UTF-8 become U+FFFD. */

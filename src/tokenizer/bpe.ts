@@ -1,6 +1,7 @@
 /**
- * Byte-level BPE ("gpt2" GGUF tokenizer model), reproducing llama.cpp's `llm_tokenizer_bpe`
- * and the BPE paths of `llama_vocab::impl::tokenize`, `token_to_piece` and `detokenize`.
+ * BPE ("gpt2", "gemma4" and "whitespace" GGUF tokenizer models), reproducing llama.cpp's
+ * `llm_tokenizer_bpe` and the BPE paths of `llama_vocab::impl::tokenize`, `token_to_piece` and
+ * `detokenize`.
  *
  * Encoding: split the text around special tokens; cut each text fragment into words with the
  * vocabulary's pre-tokenizer (`tokenizer.ggml.pre`); write each word's UTF-8 bytes as GPT-2's
@@ -8,17 +9,22 @@
  * with the lowest merge rank (leftmost on ties); emit the symbols that are tokens, and for a
  * symbol that is not, the single-byte tokens of its bytes (bytes without one are dropped, as in
  * llama.cpp). Results are cached per word.
+ *
+ * Pre-tokenizers without byte encoding (Gemma 4, Sarvam, "whitespace") merge the raw text
+ * instead, one symbol per code point, with `<0xXX>` tokens for the bytes of a symbol that is not
+ * a token; Gemma 4 and Sarvam first write spaces as "\u2581" (and detokenize them back), as
+ * SentencePiece does. The "whitespace" tokenizer model drops whitespace (and lowercases when
+ * the vocabulary asks) and merges each run of non-space on its own.
  */
 import { TokenizerError } from './errors.js';
-import { BigramQueue, runMerges } from './heap.js';
+import { BigramQueue, runMerges, SymbolList } from './heap.js';
 import { PairTable } from './pairs.js';
 import { PreTokenizer, preTokenizerSpec, type PreTokenizerSpec } from './pretokenize.js';
-import { EMPTY_PIECE, VocabTokenizer, type BaseVocab } from './base.js';
-import { TokenAttr } from './special.js';
-import { joinPieces, segmentFragments, type DecodeOptions, type EncodeSegment } from './tokenizer.js';
-import { BYTE_TO_CHAR, CHAR_TO_BYTE } from './unicode.js';
+import { tokenPiece, unescapeSpaces, VocabTokenizer, type BaseVocab } from './base.js';
+import { segmentFragments, type EncodeSegment } from './tokenizer.js';
+import { BYTE_TO_CHAR, CHAR_TO_BYTE, isWhitespaceCp, toLowerCp } from './unicode.js';
 import { utf8Encode } from './utf8.js';
-import { checkAddSpecial, NO_TOKEN, numericArray, optBool, optString, readSpecialIds, unwrap } from './vocab.js';
+import { byteTokenText, checkAddSpecial, ESCAPED_SPACE, NO_TOKEN, numericArray, optBool, optString, readSpecialIds, unwrap } from './vocab.js';
 
 /** A byte-level BPE vocabulary as plain data, independent of GGUF. Token types default to NORMAL. */
 export interface BpeVocab extends BaseVocab {
@@ -26,7 +32,17 @@ export interface BpeVocab extends BaseVocab {
   merges: string[];
   /** `tokenizer.ggml.pre`; missing means "default" (with a warning); unknown is a TokenizerError. */
   pre?: string;
+  /** `tokenizer.ggml.model`: "whitespace" drops whitespace before the merges. Default "gpt2". */
+  model?: BpeModel;
+  /** "whitespace" model: lowercase the text (`tokenizer.ggml.normalizer.lowercase`). */
+  lowercase?: boolean;
+  /** Detokenization drops one leading space (`tokenizer.ggml.add_space_prefix`). Default false. */
+  addSpacePrefix?: boolean;
 }
+
+/** The GGUF tokenizer models built on BPE merges. */
+export const BPE_MODELS = ['gpt2', 'gemma4', 'whitespace'] as const;
+export type BpeModel = (typeof BPE_MODELS)[number];
 
 export interface BpeOptions {
   /** Called with a message when the vocabulary names no pre-tokenizer. Default: console.warn. */
@@ -40,16 +56,17 @@ const CACHE_LIMIT = 200_000;
 const defaultWarn = (m: string): void => console.warn(`tsinfer: ${m}`);
 
 /**
- * Reads a byte-level BPE vocabulary from GGUF metadata with llama.cpp's defaults for "gpt2"
- * vocabularies: BOS = EOS = 11 when not given (disabled when out of range), no unknown token,
- * add_bos as the pre-tokenizer implies (true for Llama 3), add_eos false.
+ * Reads a BPE vocabulary from GGUF metadata with llama.cpp's defaults: for "gpt2" and
+ * "whitespace" vocabularies BOS = EOS = 11 when not given (disabled when out of range), for
+ * "gemma4" none (and the pre-tokenizer is always "gemma4"); no unknown token, add_bos as the
+ * pre-tokenizer implies (true for Llama 3, always for Gemma 4), add_eos false.
  * @throws TokenizerError for a missing or malformed vocabulary.
  */
 export function bpeVocabFromMetadata(get: (key: string) => unknown): BpeVocab {
   const model = optString(get, K + 'model');
   if (model === undefined) throw new TokenizerError('MISSING_KEY', `${K}model is missing`, K + 'model');
-  if (model !== 'gpt2') {
-    throw new TokenizerError('UNSUPPORTED_MODEL', `tokenizer model '${model}' is not a byte-level BPE ("gpt2") vocabulary`, K + 'model');
+  if (!(BPE_MODELS as readonly string[]).includes(model)) {
+    throw new TokenizerError('UNSUPPORTED_MODEL', `tokenizer model '${model}' is not a BPE (${BPE_MODELS.join(', ')}) vocabulary`, K + 'model');
   }
   const stringArray = (key: string): string[] => {
     const v = unwrap(get(K + key));
@@ -65,15 +82,21 @@ export function bpeVocabFromMetadata(get: (key: string) => unknown): BpeVocab {
   const merges = stringArray('merges');
   const rawTypes = unwrap(get(K + 'token_type'));
   const tokenTypes = rawTypes === undefined || rawTypes === null ? undefined : (numericArray(rawTypes, K + 'token_type', n, true) as Int32Array | number[]);
-  const pre = optString(get, K + 'pre');
+  const gemma4 = model === 'gemma4';
+  const pre = gemma4 ? 'gemma4' : optString(get, K + 'pre');
   const spec = preTokenizerSpec(pre, () => {});
+  const byDefault = !gemma4;
 
   const vocab: BpeVocab = {
     tokens,
     merges,
-    ...readSpecialIds(get, n, { bos: spec.defaultBos ? 11 : NO_TOKEN, eos: 11, unk: NO_TOKEN }),
-    addBos: optBool(get, K + 'add_bos_token') ?? spec.addBos,
+    ...readSpecialIds(get, n, { bos: byDefault && spec.defaultBos ? 11 : NO_TOKEN, eos: byDefault ? 11 : NO_TOKEN, unk: NO_TOKEN }),
+    // llama.cpp turns add_bos on for Gemma 4's pre-tokenizer whatever the file says.
+    addBos: spec.gemma4 || (optBool(get, K + 'add_bos_token') ?? spec.addBos),
     addEos: optBool(get, K + 'add_eos_token') ?? false,
+    model: model as BpeModel,
+    lowercase: optBool(get, K + 'normalizer.lowercase') ?? pre !== 'whitespace',
+    addSpacePrefix: optBool(get, K + 'add_space_prefix') ?? false,
   };
   if (tokenTypes !== undefined) vocab.tokenTypes = tokenTypes;
   if (pre !== undefined) vocab.pre = pre;
@@ -85,30 +108,34 @@ export function bpeVocabFromMetadata(get: (key: string) => unknown): BpeVocab {
 
 export class BpeTokenizer extends VocabTokenizer {
   readonly kind = 'bpe' as const;
-  /** Byte-level BPE never prepends a space. */
-  readonly addSpacePrefix = false;
+  /** BPE never prepends a space; when set, detokenization drops one leading space. */
+  readonly addSpacePrefix: boolean;
   /** The pre-tokenizer in use (name, expressions, flags). */
   readonly preTokenizer: PreTokenizerSpec;
-  /** Detokenization removes spaces before punctuation by default (clean_up_tokenization_spaces). */
-  readonly cleanSpaces: boolean;
+  override readonly cleanSpaces: boolean;
 
   /** Merge rank by the token ids of its two sides. */
   private readonly pairRanks: PairTable;
   /** Rules with a side that is not a token, by their text "a b" (looked up by text, as llama.cpp does). */
   private readonly textRanks = new Map<string, number>();
-  /** Token id of each rule's result (-1 when the concatenation is not a token). */
+  /** Token id of each rule's result (-1 when the concatenation is not a token, -2 until first used). */
   private readonly mergeResult: Int32Array;
-  /** Token id of each byte character (by char code), -1 when none. */
+  private readonly merges: readonly string[];
+  /** Token id of each one-unit character below U+0200 (all the byte characters), -1 when none. */
   private readonly charId = new Int32Array(512);
-  private symId = new Int32Array(64);
+  /** Raw text: the `<0xXX>` token of each byte, -1 when none. */
+  private readonly byteId = new Int32Array(256);
+  private readonly byteEncode: boolean;
+  private readonly escapeWhitespaces: boolean;
+  private readonly gemma4: boolean;
+  /** "whitespace" model: drop whitespace and merge each run of non-space alone. */
+  private readonly dropWhitespace: boolean;
+  private readonly lowercase: boolean;
   private readonly pre: PreTokenizer;
   private readonly ignoreMerges: boolean;
   private readonly cache = new Map<string, number[]>();
   private readonly queue = new BigramQueue(64);
-  private symStart = new Int32Array(64);
-  private symLen = new Int32Array(64);
-  private symPrev = new Int32Array(64);
-  private symNext = new Int32Array(64);
+  private readonly symbols = new SymbolList();
 
   constructor(vocab: BpeVocab, opts: BpeOptions = {}) {
     super(vocab);
@@ -116,7 +143,8 @@ export class BpeTokenizer extends VocabTokenizer {
     // at the first space after the first character; rules without such a space never match.
     const merges = vocab.merges;
     this.pairRanks = new PairTable(merges.length);
-    this.mergeResult = new Int32Array(merges.length).fill(NO_TOKEN);
+    this.merges = merges.slice(); // result texts are looked up on first use
+    this.mergeResult = new Int32Array(merges.length).fill(-2);
     for (let r = 0; r < merges.length; r++) {
       const m = merges[r];
       if (typeof m !== 'string') throw new TokenizerError('BAD_VALUE', `merge ${r} is not a string`);
@@ -128,15 +156,22 @@ export class BpeTokenizer extends VocabTokenizer {
         rt = this.toId.get(right);
       if (l !== undefined && rt !== undefined) this.pairRanks.addIfAbsent(l, rt, r);
       else if (!this.textRanks.has(m)) this.textRanks.set(m, r);
-      this.mergeResult[r] = this.toId.get(left + right) ?? NO_TOKEN;
     }
     for (let c = 0; c < 512; c++) this.charId[c] = this.toId.get(String.fromCharCode(c)) ?? NO_TOKEN;
+    for (let b = 0; b < 256; b++) this.byteId[b] = this.toId.get(byteTokenText(b)) ?? NO_TOKEN;
 
-    const spec = preTokenizerSpec(vocab.pre, opts.warn ?? defaultWarn);
+    const model = vocab.model ?? 'gpt2';
+    const spec = preTokenizerSpec(model === 'gemma4' ? 'gemma4' : vocab.pre, opts.warn ?? defaultWarn);
     this.preTokenizer = spec;
     this.pre = new PreTokenizer(spec);
     this.ignoreMerges = spec.ignoreMerges;
     this.cleanSpaces = spec.cleanSpaces;
+    this.byteEncode = spec.byteEncode;
+    this.escapeWhitespaces = spec.escapeWhitespaces;
+    this.gemma4 = spec.gemma4;
+    this.dropWhitespace = model === 'whitespace';
+    this.lowercase = vocab.lowercase ?? spec.name !== 'whitespace';
+    this.addSpacePrefix = vocab.addSpacePrefix ?? false;
 
     this.cachePieces();
   }
@@ -168,10 +203,24 @@ export class BpeTokenizer extends VocabTokenizer {
     if (addSpecial && this.addBos) out.push(this.bosId);
     for (const f of segmentFragments(segments, this.specials)) {
       if (typeof f === 'number') out.push(f);
-      else this.encodeText(f, out);
+      else if (this.dropWhitespace) this.encodeNonSpace(this.escapeWhitespaces ? f.replaceAll(' ', ESCAPED_SPACE) : f, out);
+      else this.encodeText(this.escapeWhitespaces ? f.replaceAll(' ', ESCAPED_SPACE) : f, out);
     }
     if (addSpecial && this.addEos) out.push(this.eosId);
     return out;
+  }
+
+  /** llama.cpp's `llm_tokenizer_whitespace_session`: each run of non-whitespace (lowercased when asked) on its own. */
+  private encodeNonSpace(text: string, out: number[]): void {
+    let seg = '';
+    for (const ch of text) {
+      const cp = ch.codePointAt(0)!;
+      if (isWhitespaceCp(cp)) {
+        if (seg !== '') this.encodeText(seg, out);
+        seg = '';
+      } else seg += this.lowercase ? String.fromCodePoint(toLowerCp(cp)) : ch;
+    }
+    if (seg !== '') this.encodeText(seg, out);
   }
 
   /** Pre-tokenizes one raw text fragment and appends each word's tokens. */
@@ -186,7 +235,7 @@ export class BpeTokenizer extends VocabTokenizer {
       const key = text.slice(u0, u);
       let ids = cache.get(key);
       if (ids === undefined) {
-        ids = this.encodeWord(byteEncode(cps, p, p + w));
+        ids = this.encodeWord(this.byteEncode ? byteEncode(cps, p, p + w) : key);
         if (cache.size >= CACHE_LIMIT) cache.clear();
         cache.set(key, ids);
       }
@@ -195,37 +244,24 @@ export class BpeTokenizer extends VocabTokenizer {
     }
   }
 
-  /** The merges over one byte-encoded word (llama.cpp's `llm_tokenizer_bpe_session::tokenize` inner loop). */
+  /**
+   * The merges over one word, byte-encoded or raw (llama.cpp's `llm_tokenizer_bpe_session::tokenize`
+   * inner loop). Symbols start as code points; byte characters are all one UTF-16 unit.
+   */
   private encodeWord(word: string): number[] {
     const out: number[] = [];
     if (this.ignoreMerges) {
       const id = this.toId.get(word);
       if (id !== undefined) return [id];
+    } else if (this.gemma4 && /^\n+$/.test(word)) {
+      // Gemma 4: a run of newlines that is a token is that token.
+      const id = this.toId.get(word);
+      if (id !== undefined) return [id];
     }
-    const count = word.length; // byte characters are all in the BMP: one symbol per unit
-    if (count === 0) return out;
-    if (this.symStart.length < count) {
-      const c = Math.max(count, this.symStart.length * 2);
-      this.symStart = new Int32Array(c);
-      this.symLen = new Int32Array(c);
-      this.symPrev = new Int32Array(c);
-      this.symNext = new Int32Array(c);
-      this.symId = new Int32Array(c);
-    }
-    const start = this.symStart,
-      len = this.symLen,
-      prev = this.symPrev,
-      next = this.symNext,
-      sym = this.symId;
+    if (word.length === 0) return out;
     const charId = this.charId;
-    for (let i = 0; i < count; i++) {
-      start[i] = i;
-      len[i] = 1;
-      prev[i] = i - 1;
-      next[i] = i + 1;
-      sym[i] = charId[word.charCodeAt(i)]!;
-    }
-    next[count - 1] = -1;
+    const count = this.symbols.split(word, 0, word.length, (c, i, w) => (w === 1 && c < 512 ? charId[c]! : (this.toId.get(word.substr(i, w)) ?? NO_TOKEN)));
+    const { start, len, prev, next, id: sym } = this.symbols;
 
     if (count > 1) {
       const pairRanks = this.pairRanks,
@@ -247,13 +283,24 @@ export class BpeTokenizer extends VocabTokenizer {
       // size test in runMerges is the same test.
       const mergeResult = this.mergeResult;
       runMerges(queue, len, prev, next, tryAdd, (l, score) => {
-        sym[l] = mergeResult[-score]!;
+        const r = -score;
+        if (mergeResult[r] === -2) {
+          const m = this.merges[r]!;
+          const sp = m.indexOf(' ', 1);
+          mergeResult[r] = this.toId.get(m.slice(0, sp) + m.slice(sp + 1)) ?? NO_TOKEN;
+        }
+        sym[l] = mergeResult[r]!;
       });
     }
 
     for (let i = 0; i !== -1; i = next[i]!) {
       if (sym[i]! >= 0) {
         out.push(sym[i]!);
+        continue;
+      }
+      if (!this.byteEncode) {
+        // Raw text: the `<0xXX>` tokens of its UTF-8 bytes (bytes without one are dropped).
+        for (const b of utf8Encode(word.substr(start[i]!, len[i]!))) if (this.byteId[b]! !== NO_TOKEN) out.push(this.byteId[b]!);
         continue;
       }
       // Not a token: the single-byte tokens of its UTF-8 text; only ASCII bytes can be ones.
@@ -268,21 +315,8 @@ export class BpeTokenizer extends VocabTokenizer {
   // ---- decoding ----
 
   protected computePiece(id: number): Uint8Array {
-    const a = this.attrs[id]!;
-    const text = this.tokens[id]!;
-    if (a & (TokenAttr.UNKNOWN | TokenAttr.CONTROL | TokenAttr.USER_DEFINED)) return utf8Encode(text);
-    if (a & TokenAttr.NORMAL) return byteDecode(text);
-    if (a & TokenAttr.BYTE) {
-      const v = parseInt(text.substr(3, 2), 16);
-      return Uint8Array.of(Number.isNaN(v) ? 0 : v & 0xff);
-    }
-    return EMPTY_PIECE;
-  }
-
-  /** The UTF-8 bytes of a token sequence (llama.cpp's `llama_detokenize`, with its space cleaning). */
-  override decodeBytes(ids: readonly number[], opts: DecodeOptions = {}): Uint8Array {
-    const out = joinPieces(this, ids, opts);
-    return (opts.cleanSpaces ?? this.cleanSpaces) ? cleanSpaces(out) : out;
+    // Without escaped spaces llama.cpp decodes byte characters even for raw-text merges ("whitespace").
+    return tokenPiece(this.attrs[id]!, this.tokens[id]!, this.escapeWhitespaces ? unescapeSpaces : byteDecode);
   }
 }
 
@@ -320,49 +354,4 @@ function byteDecode(text: string): Uint8Array {
     for (const x of utf8Encode(s)) out.push(x);
   }
   return Uint8Array.from(out);
-}
-
-const SP = 0x20,
-  QUOTE = 0x27;
-
-/** llama.cpp's clean_spaces passes over detokenized bytes. */
-function cleanSpaces(t: Uint8Array): Uint8Array {
-  let text = t;
-  // " ?", " !", " .", " ," lose the space
-  let total1 = text.length;
-  let total = total1 ? 1 : 0;
-  for (let i = 1; i < total1; i++) {
-    const x = text[i]!;
-    if (text[i - 1] === SP && (x === 0x3f || x === 0x21 || x === 0x2e || x === 0x2c)) total--;
-    text[total++] = x;
-  }
-  // " ' " loses both spaces
-  const total2 = total;
-  total = total ? 1 : 0;
-  for (let i = 1; i < total2; i++) {
-    const x = text[i]!;
-    if (x === QUOTE && i + 1 < total2 && text[i - 1] === SP && text[i + 1] === SP) {
-      total--;
-      text[++i] = 0;
-    }
-    text[total++] = x;
-  }
-  // " 's", " 'm", " 're", " 've" lose the space
-  const total3 = total;
-  total = total ? 1 : 0;
-  for (let i = 1; i < total3; i++) {
-    const x = text[i]!;
-    if (text[i - 1] === SP && x === QUOTE && i + 1 < total3) {
-      const x1 = text[i + 1]!;
-      if (x1 === 0x73 || x1 === 0x6d) total--;
-      else if (i + 2 < total3) {
-        const x2 = text[i + 2]!;
-        if ((x1 === 0x72 && x2 === 0x65) || (x1 === 0x76 && x2 === 0x65)) total--;
-      }
-    }
-    text[total++] = x;
-  }
-  total1 = total;
-  text = text.subarray(0, total1);
-  return text;
 }

@@ -137,3 +137,45 @@ export function runMerges(
     tryAdd(l, next[l]!);
   }
 }
+
+/**
+ * The symbols SentencePiece and BPE merge, as a linked list over a string: each symbol's start
+ * and length in UTF-16 units, its neighbours (-1 at the ends) and its token id (-1 when its text
+ * is not a token). The arrays are reused between calls (encoding is not re-entrant).
+ */
+export class SymbolList {
+  start = new Int32Array(64);
+  len = new Int32Array(64);
+  prev = new Int32Array(64);
+  next = new Int32Array(64);
+  id = new Int32Array(64);
+
+  /**
+   * One symbol per code point of s[from, to) (to > from); `idOf(c, at, w)` gives the token id of
+   * the code point at `at`, `w` units long, whose first unit is `c`. Returns the symbol count.
+   */
+  split(s: string, from: number, to: number, idOf: (c: number, at: number, w: number) => number): number {
+    if (this.start.length < to - from) {
+      const c = Math.max(to - from, this.start.length * 2);
+      this.start = new Int32Array(c);
+      this.len = new Int32Array(c);
+      this.prev = new Int32Array(c);
+      this.next = new Int32Array(c);
+      this.id = new Int32Array(c);
+    }
+    const { start, len, prev, next, id } = this;
+    let count = 0;
+    for (let i = from; i < to; count++) {
+      const c = s.charCodeAt(i);
+      const w = c >= 0xd800 && c <= 0xdbff && i + 1 < to ? 2 : 1;
+      start[count] = i;
+      len[count] = w;
+      prev[count] = count - 1;
+      next[count] = count + 1;
+      id[count] = idOf(c, i, w);
+      i += w;
+    }
+    next[count - 1] = -1;
+    return count;
+  }
+}

@@ -14,7 +14,7 @@
  *   again replaced by a vertical tab. `\s` means ASCII whitespace only (C++ std::regex).
  */
 import { TokenizerError } from './errors.js';
-import { CpFlag, cpFlags, toLowerCp } from './unicode.js';
+import { CpFlag, cpFlags, inRanges, toLowerCp } from './unicode.js';
 
 /** The GPT-2 expression (llama.cpp runs its own scanner for exactly this string). */
 export const GPT2_REGEX = String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)`;
@@ -42,6 +42,19 @@ export interface PreTokenizerSpec {
   readonly addBos: boolean;
   /** The BOS id when the file gives none: 11 for byte-level BPE, none for GLM-4. */
   readonly defaultBos: boolean;
+  /**
+   * Words are written as GPT-2 byte characters before the merges (llama.cpp's byte_encode).
+   * When false the merges run on the raw text, one symbol per code point, and a symbol that is
+   * not a token falls back to `<0xXX>` byte tokens.
+   */
+  readonly byteEncode: boolean;
+  /** Spaces become "\u2581" before pre-tokenization, and back in detokenization (escape_whitespaces). */
+  readonly escapeWhitespaces: boolean;
+  /**
+   * Gemma 4's rules (llama.cpp's pre type GEMMA4): a word of newlines that is a token is taken
+   * whole, and add_bos is always on.
+   */
+  readonly gemma4: boolean;
 }
 
 interface SpecInit {
@@ -50,6 +63,9 @@ interface SpecInit {
   cleanSpaces?: boolean;
   addBos?: boolean;
   defaultBos?: boolean;
+  byteEncode?: boolean;
+  escapeWhitespaces?: boolean;
+  gemma4?: boolean;
 }
 
 const DEFAULT: SpecInit = {
@@ -102,6 +118,10 @@ const TINY_AYA_REGEXES = [
 const GRANITE_EMB_MULTI_REGEXES = [
   "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}\\p{M}])([^a-z]))*((?=[\\p{L}\\p{M}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}\\p{M}])([^a-z]))+((?=[\\p{L}\\p{M}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
 ];
+
+/** Lines and runs of newlines (Laguna; Gemma 4 and Sarvam, whose merges never cross a newline). */
+const NEWLINE_RUNS_REGEX = '[^\\n]+|[\\n]+';
+const GEMMA4: SpecInit = { regexes: [NEWLINE_RUNS_REGEX], byteEncode: false, escapeWhitespaces: true, gemma4: true };
 
 const SPECS: Record<string, SpecInit> = {
   default: DEFAULT,
@@ -222,7 +242,7 @@ const SPECS: Record<string, SpecInit> = {
   superbpe: { regexes: [String.raw`\p{N}+`, String.raw`(?=(\d{3})+(?!\d))`], cleanSpaces: false },
   glm4: { regexes: [LLAMA3_REGEX], defaultBos: false },
   'chatglm-bpe': { regexes: [LLAMA3_REGEX], defaultBos: false },
-  laguna: { regexes: ['[^\\n]+|[\\n]+', QWEN2_REGEX], cleanSpaces: false },
+  laguna: { regexes: [NEWLINE_RUNS_REGEX, QWEN2_REGEX], cleanSpaces: false },
   'jais-2': {
     regexes: [
       CONTRACTIONS +
@@ -236,6 +256,14 @@ const SPECS: Record<string, SpecInit> = {
   'exaone-moe': {
     regexes: [CONTRACTIONS + String.raw`|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+`],
   },
+  // Raw UTF-8 BPE. Gemma 4 and Sarvam: SentencePiece-style "\u2581" for spaces, cut only at newlines.
+  gemma4: GEMMA4,
+  'granite-embed-multi-311m': GEMMA4,
+  'sarvam-moe': { regexes: [NEWLINE_RUNS_REGEX], byteEncode: false, escapeWhitespaces: true, cleanSpaces: false },
+  // jina-embeddings-v2-base-zh: runs of non-space (the "whitespace" tokenizer model also drops the
+  // spaces). With the "gpt2" model llama.cpp aborts on a run of whitespace holding a space (no merge
+  // side may hold one); here such a run is merged like any word (no merge applies) instead.
+  whitespace: { regexes: [String.raw`\S+`], byteEncode: false },
   chameleon: {
     regexes: ['<sentinel:[0-9]+>', '(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z', '([\t\n]|    |  )', DIGIT_REGEX, String.raw`[\p{P}!-/:-@\[-` + '`' + '{-~]', GPT2_REGEX],
     cleanSpaces: false,
@@ -247,25 +275,15 @@ const SPECS: Record<string, SpecInit> = {
 export const PRE_TOKENIZER_NAMES: readonly string[] = Object.keys(SPECS).sort();
 
 /**
- * Pre-tokenizers llama.cpp knows that work on raw UTF-8 text instead of GPT-2's byte characters
- * (llama.cpp's byte_encode = false, some with SentencePiece-style whitespace escaping). The
- * engine does not implement that form of BPE yet, so these are refused by name.
- */
-export const UNSUPPORTED_PRE_TOKENIZERS: readonly string[] = ['gemma4', 'granite-embed-multi-311m', 'sarvam-moe', 'whitespace'];
-
-/**
  * The pre-tokenizer for a `tokenizer.ggml.pre` value. A missing value means "default", as in
- * llama.cpp, which also warns then (so does `warn` here). An unknown value, or one this engine
- * does not implement, is a TokenizerError naming it, as llama.cpp refuses unknown names.
+ * llama.cpp, which also warns then (so does `warn` here). An unknown value is a TokenizerError
+ * naming it, as llama.cpp refuses unknown names.
  */
 export function preTokenizerSpec(pre: string | undefined, warn: (message: string) => void = () => {}): PreTokenizerSpec {
   if (pre === undefined || pre === '') warn('the vocabulary names no pre-tokenizer (tokenizer.ggml.pre); using "default"');
   const name = pre === undefined || pre === '' ? 'default' : pre;
   const init = Object.prototype.hasOwnProperty.call(SPECS, name) ? SPECS[name] : undefined;
   if (init === undefined) {
-    if (UNSUPPORTED_PRE_TOKENIZERS.includes(name)) {
-      throw new TokenizerError('UNSUPPORTED_PRE_TOKENIZER', `pre-tokenizer "${name}" (tokenizer.ggml.pre) works on raw UTF-8 text, which tsinfer does not implement yet`, 'tokenizer.ggml.pre');
-    }
     throw new TokenizerError('UNSUPPORTED_PRE_TOKENIZER', `unknown pre-tokenizer "${name}" (tokenizer.ggml.pre)`, 'tokenizer.ggml.pre');
   }
   return {
@@ -273,8 +291,11 @@ export function preTokenizerSpec(pre: string | undefined, warn: (message: string
     regexes: init.regexes,
     ignoreMerges: init.ignoreMerges ?? false,
     cleanSpaces: init.cleanSpaces ?? true,
-    addBos: init.addBos ?? false,
+    addBos: init.addBos ?? init.gemma4 ?? false,
     defaultBos: init.defaultBos ?? true,
+    byteEncode: init.byteEncode ?? true,
+    escapeWhitespaces: init.escapeWhitespaces ?? false,
+    gemma4: init.gemma4 ?? false,
   };
 }
 
@@ -526,19 +547,18 @@ function splitDigitGroups(t: SplitText, pieces: number[]): number[] {
 }
 
 /** The Han ranges of llama.cpp's `unicode_cpt_is_han`. */
-function isHan(cp: number): boolean {
-  return (
-    (cp >= 0x4e00 && cp <= 0x9fff) ||
-    (cp >= 0x3400 && cp <= 0x4dbf) ||
-    (cp >= 0x20000 && cp <= 0x2a6df) ||
-    (cp >= 0x2a700 && cp <= 0x2b73f) ||
-    (cp >= 0x2b740 && cp <= 0x2b81f) ||
-    (cp >= 0x2b820 && cp <= 0x2ceaf) ||
-    (cp >= 0x2ceb0 && cp <= 0x2ebef) ||
-    (cp >= 0xf900 && cp <= 0xfaff) ||
-    (cp >= 0x2f800 && cp <= 0x2fa1f)
-  );
-}
+const HAN_RANGES: ReadonlyArray<readonly [number, number]> = [
+  [0x4e00, 0x9fff],
+  [0x3400, 0x4dbf],
+  [0x20000, 0x2a6df],
+  [0x2a700, 0x2b73f],
+  [0x2b740, 0x2b81f],
+  [0x2b820, 0x2ceaf],
+  [0x2ceb0, 0x2ebef],
+  [0xf900, 0xfaff],
+  [0x2f800, 0x2fa1f],
+];
+const isHan = (cp: number): boolean => inRanges(cp, HAN_RANGES);
 
 /**
  * llama.cpp's `unicode_regex_split_custom_kimi_k2` (Kimi K2's expressions: Han runs, letter

@@ -11,20 +11,18 @@
  * characters that are not tokens.
  */
 import { TokenizerError } from './errors.js';
-import { BigramQueue, runMerges } from './heap.js';
+import { BigramQueue, runMerges, SymbolList } from './heap.js';
 import { PairTable } from './pairs.js';
-import { EMPTY_PIECE, VocabTokenizer } from './base.js';
+import { tokenPiece, unescapeSpaces, VocabTokenizer } from './base.js';
 import { TokenAttr } from './special.js';
 import { segmentFragments, type DecodeOptions, type EncodeOptions, type EncodeSegment, type PieceOptions } from './tokenizer.js';
 import { utf8Encode } from './utf8.js';
-import { NO_TOKEN, vocabFromMetadata, type SpmVocab } from './vocab.js';
+import { byteTokenText, ESCAPED_SPACE, NO_TOKEN, vocabFromMetadata, type SpmVocab } from './vocab.js';
 
 export type { DecodeOptions, EncodeOptions, PieceOptions };
 
-const HEX = '0123456789ABCDEF';
 /** Most (left, right) pairs the merge cache holds before it is cleared (12 bytes a slot, 2 slots a pair). */
 const MERGE_CACHE_LIMIT = 1 << 19;
-const ESCAPED_SPACE = '\u2581';
 
 export class SpmTokenizer extends VocabTokenizer {
   readonly kind = 'spm' as const;
@@ -41,11 +39,7 @@ export class SpmTokenizer extends VocabTokenizer {
   /** Every pair of adjacent code points inside some token (value 1). */
   private readonly pairs = new PairTable(1024);
   // scratch space for encodeSegment (encode is not re-entrant)
-  private scratchStart = new Int32Array(64);
-  private scratchLen = new Int32Array(64);
-  private scratchPrev = new Int32Array(64);
-  private scratchNext = new Int32Array(64);
-  private scratchSym = new Int32Array(64);
+  private readonly symbols = new SymbolList();
   private readonly queue = new BigramQueue(64);
   /**
    * Merged tokens by the ids of the two symbols: (left id, right id) → merged id + 1, or 0 when
@@ -80,8 +74,7 @@ export class SpmTokenizer extends VocabTokenizer {
     this.addSpacePrefix = vocab.addSpacePrefix;
 
     for (let b = 0; b < 256; b++) {
-      const hex = `<0x${HEX[b >> 4]}${HEX[b & 15]}>`;
-      this.byteToId[b] = this.toId.get(hex) ?? (b < 0x80 ? this.toId.get(String.fromCharCode(b)) : undefined) ?? NO_TOKEN;
+      this.byteToId[b] = this.toId.get(byteTokenText(b)) ?? (b < 0x80 ? this.toId.get(String.fromCharCode(b)) : undefined) ?? NO_TOKEN;
     }
     this.newlineId = this.byteToId[0x0a]!;
     this.cachePieces();
@@ -150,40 +143,16 @@ export class SpmTokenizer extends VocabTokenizer {
 
   /** The bigram merge over s[from, to), one symbol per code point to begin with. */
   private encodeSegment(s: string, from: number, to: number, out: number[]): void {
-    const cap = to - from;
-    if (this.scratchStart.length < cap) {
-      const c = Math.max(cap, this.scratchStart.length * 2);
-      this.scratchStart = new Int32Array(c);
-      this.scratchLen = new Int32Array(c);
-      this.scratchPrev = new Int32Array(c);
-      this.scratchNext = new Int32Array(c);
-      this.scratchSym = new Int32Array(c);
-    }
-    const start = this.scratchStart;
-    const len = this.scratchLen;
-    const prev = this.scratchPrev;
-    const next = this.scratchNext;
-    // The token id of each symbol's text, -1 when it is not a token (a lone character).
-    const sym = this.scratchSym;
     const toId = this.toId;
     const unitId = this.unitId;
-    let count = 0;
-    for (let i = from; i < to; ) {
-      const c = s.charCodeAt(i);
-      const w = c >= 0xd800 && c <= 0xdbff && i + 1 < to ? 2 : 1;
-      start[count] = i;
-      len[count] = w;
-      prev[count] = count - 1;
-      next[count] = count + 1;
-      if (w === 1) {
-        let id = unitId[c]!;
-        if (id === -2) unitId[c] = id = toId.get(s[i]!) ?? -1;
-        sym[count] = id;
-      } else sym[count] = toId.get(s.substr(i, 2)) ?? -1;
-      count++;
-      i += w;
-    }
-    next[count - 1] = -1;
+    const count = this.symbols.split(s, from, to, (c, at, w) => {
+      if (w === 2) return toId.get(s.substr(at, 2)) ?? -1;
+      let id = unitId[c]!;
+      if (id === -2) unitId[c] = id = toId.get(s[at]!) ?? -1;
+      return id;
+    });
+    // The token id of each symbol's text, -1 when it is not a token (a lone character).
+    const { start, len, prev, next, id: sym } = this.symbols;
 
     if (count > 1) {
       const scores = this.scores;
@@ -232,21 +201,12 @@ export class SpmTokenizer extends VocabTokenizer {
     if (id !== NO_TOKEN) return id;
     // llama.cpp throws here (std::out_of_range); we fall back to the unknown token.
     if (this.unkId !== NO_TOKEN) return this.unkId;
-    throw new TokenizerError('NO_BYTE_TOKEN', `no token for byte 0x${HEX[b >> 4]}${HEX[b & 15]} and no unknown token`);
+    throw new TokenizerError('NO_BYTE_TOKEN', `no token for byte ${byteTokenText(b)} and no unknown token`);
   }
 
   // ---- decoding ----
 
   protected computePiece(id: number): Uint8Array {
-    const a = this.attrs[id]!;
-    const text = this.tokens[id]!;
-    if (a & (TokenAttr.UNKNOWN | TokenAttr.CONTROL | TokenAttr.USER_DEFINED)) return utf8Encode(text);
-    if (a & TokenAttr.NORMAL) return utf8Encode(text.replaceAll(ESCAPED_SPACE, ' '));
-    if (a & TokenAttr.BYTE) {
-      // strtol(text.substr(3, 2), 16): a hex prefix, 0 when none.
-      const v = parseInt(text.substr(3, 2), 16);
-      return Uint8Array.of(Number.isNaN(v) ? 0 : v & 0xff);
-    }
-    return EMPTY_PIECE; // unused / undefined tokens render as nothing
+    return tokenPiece(this.attrs[id]!, this.tokens[id]!, unescapeSpaces);
   }
 }

@@ -37,8 +37,8 @@ export interface DecodeOptions {
    */
   stripLeadingSpace?: boolean;
   /**
-   * BPE only: remove spaces before `?!.,` and in contractions as llama.cpp's detokenizer does
-   * for vocabularies with clean_up_tokenization_spaces. Default: the vocabulary's setting.
+   * BPE and WordPiece: remove spaces before `?!.,` and in contractions as llama.cpp's detokenizer
+   * does for vocabularies with clean_up_tokenization_spaces. Default: the vocabulary's setting.
    * Pass false to get exactly the text that was encoded back.
    */
   cleanSpaces?: boolean;
@@ -51,7 +51,7 @@ export interface EncodeSegment {
 }
 
 export interface Tokenizer extends PieceSource {
-  readonly kind: 'spm' | 'bpe';
+  readonly kind: 'spm' | 'bpe' | 'wpm';
   readonly vocabSize: number;
   readonly bosId: number;
   readonly eosId: number;
@@ -156,5 +156,50 @@ export function addTokenText(t: unknown, i: number, toId: Map<string, number>): 
     throw new TokenizerError('DUPLICATE_TOKEN', `duplicate token in vocabulary: '${text}' has ids ${prev} and ${i}`);
   }
   toId.set(text, i);
+  return text;
+}
+
+const SP = 0x20,
+  QUOTE = 0x27;
+
+/** llama.cpp's clean_spaces passes over detokenized bytes (in place). */
+export function cleanSpaces(t: Uint8Array): Uint8Array {
+  let text = t;
+  // " ?", " !", " .", " ," lose the space
+  let total1 = text.length;
+  let total = total1 ? 1 : 0;
+  for (let i = 1; i < total1; i++) {
+    const x = text[i]!;
+    if (text[i - 1] === SP && (x === 0x3f || x === 0x21 || x === 0x2e || x === 0x2c)) total--;
+    text[total++] = x;
+  }
+  // " ' " loses both spaces
+  const total2 = total;
+  total = total ? 1 : 0;
+  for (let i = 1; i < total2; i++) {
+    const x = text[i]!;
+    if (x === QUOTE && i + 1 < total2 && text[i - 1] === SP && text[i + 1] === SP) {
+      total--;
+      text[++i] = 0;
+    }
+    text[total++] = x;
+  }
+  // " 's", " 'm", " 're", " 've" lose the space
+  const total3 = total;
+  total = total ? 1 : 0;
+  for (let i = 1; i < total3; i++) {
+    const x = text[i]!;
+    if (text[i - 1] === SP && x === QUOTE && i + 1 < total3) {
+      const x1 = text[i + 1]!;
+      if (x1 === 0x73 || x1 === 0x6d) total--;
+      else if (i + 2 < total3) {
+        const x2 = text[i + 2]!;
+        if ((x1 === 0x72 && x2 === 0x65) || (x1 === 0x76 && x2 === 0x65)) total--;
+      }
+    }
+    text[total++] = x;
+  }
+  total1 = total;
+  text = text.subarray(0, total1);
   return text;
 }

@@ -72,13 +72,21 @@ export function cpFlags(cp: number): number {
   return flags[cp]!;
 }
 
+/** True when `cp` lies in one of the inclusive [first, last] ranges. */
+export function inRanges(cp: number, ranges: ReadonlyArray<readonly [number, number]>): boolean {
+  for (const [a, b] of ranges) if (cp >= a && cp <= b) return true;
+  return false;
+}
+
 export function isWhitespaceCp(cp: number): boolean {
   return (cpFlags(cp) & CpFlag.WHITESPACE) !== 0;
 }
 
-/** Simple lowercase mapping of one code point (used by case-insensitive contractions). */
+/** Simple lowercase mapping of one code point (UnicodeData.txt's, as llama.cpp's `unicode_tolower`). */
 export function toLowerCp(cp: number): number {
   if (cp < 0x80) return cp >= 0x41 && cp <= 0x5a ? cp + 32 : cp;
+  // The one code point whose full lowercase (SpecialCasing.txt) is longer than its simple one.
+  if (cp === 0x130) return 0x69;
   const s = String.fromCodePoint(cp);
   const l = s.toLowerCase();
   // Only one-to-one mappings count (llama.cpp's table maps single code points).

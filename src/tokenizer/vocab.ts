@@ -15,6 +15,15 @@ export const TokenType = {
 /** "No such token" (llama.cpp's LLAMA_TOKEN_NULL). */
 export const NO_TOKEN = -1;
 
+/** SentencePiece's stand-in for a space in token texts (U+2581). */
+export const ESCAPED_SPACE = '\u2581';
+
+/** The text of a byte token: "<0x0A>". */
+export function byteTokenText(b: number): string {
+  const hex = '0123456789ABCDEF';
+  return `<0x${hex[(b >> 4) & 15]}${hex[b & 15]}>`;
+}
+
 /**
  * A SentencePiece vocabulary as plain data, independent of GGUF.
  * Token ids that a model does not have are `NO_TOKEN` (-1) or left out.
