@@ -256,7 +256,7 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
     if (phases > 1) {
       if (ph > 0 && !barrier(ctl, nth)) return 1;
       total = attnSplitTasks(ph, Attention.nHeads(op), Attention.nKvHeads(op), Attention.headDim(op), aLo, pos0 + 1);
-      chunk = 1;
+      chunk = ph == 1 ? 2 : 1; // softmax: two heads per chunk, their sums side by side (attnSoftmax)
     }
     const nChunks = (total + chunk - 1) / chunk;
     for (let k = 0; k < nth; k++) {
