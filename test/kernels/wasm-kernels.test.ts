@@ -568,7 +568,7 @@ describe('wasm f32 -> nearest binary16 value, four at a time (softmax weights an
     const src = alloc(n * 4),
       dst = alloc(n * 4);
     const bits = new Uint32Array(memory.buffer, src, n);
-    for (let hi = 0; hi < 65536; hi++) lows.forEach((lo, i) => (bits[hi * lows.length + i] = ((hi << 16) | lo) >>> 0));
+    for (let hi = 0; hi < 65536; hi++) for (let i = 0; i < lows.length; i++) bits[hi * lows.length + i] = ((hi << 16) | lows[i]!) >>> 0;
     exp.roundHalves(src, dst, n);
     const x = f32(src, n),
       got = f32(dst, n);
