@@ -24,7 +24,7 @@ import { parseGGUFBytes, type GGUFFile } from '../../src/gguf/reader.js';
 import { layoutGGUF } from '../../src/gguf/writer.js';
 import type { Backend } from '../../src/kernels/backend.js';
 import { ReferenceBackend } from '../../src/kernels/reference/backend.js';
-import { WasmBackend } from '../../src/kernels/wasm/backend.js';
+import { ATTN_SPLIT_FROM, WasmBackend } from '../../src/kernels/wasm/backend.js';
 import { WebGPUBackend } from '../../src/kernels/webgpu/backend.js';
 import type { BufferDecl, KvCacheType, Op, Program } from '../../src/model/program.js';
 import { HAVE_WEBGPU, randomTensor, requireAdapterUnderCI, seededRandom, type FakeTensor } from './webgpu-helpers.js';
@@ -425,6 +425,14 @@ const ROWS: Row[] = [
     row('attention', 'F32', [6, 2, 64], { tokens: 7, kv, threads: 2, gpu: false }),
     row('attention', 'F32', [6, 3, 16], { tokens: 5, pos: 9, kv, gpu: kv === 'f16' }),
     row('attention', 'F32', [2, 2, 64], { tokens: 6, pos: 40, kv, gpu: false }),
+    // decode over long contexts: the wasm backend splits attention across threads from ATTN_SPLIT_FROM
+    // positions on (at the threshold, one past a block of positions, many blocks, group sizes 1, 5 and 8)
+    row('attention', 'F32', [6, 2, 64], { pos: ATTN_SPLIT_FROM - 1, kv, threads: 2, gpu: false }),
+    row('attention', 'F32', [6, 2, 64], { pos: ATTN_SPLIT_FROM, kv, threads: 2, gpu: false }),
+    row('attention', 'F32', [9, 3, 64], { pos: 700, kv, threads: 2, gpu: false }),
+    row('attention', 'F32', [8, 1, 32], { pos: 300, kv, threads: 2, gpu: false }),
+    row('attention', 'F32', [10, 2, 16], { pos: 255, kv, threads: 2, gpu: false }),
+    row('attention', 'F32', [2, 2, 8], { pos: 200, kv, gpu: false }),
   ]),
   row('add', 'F32', [576], { tokens: 3, threads: 2 }),
   row('add', 'F32', [40], { gpu: false }),
@@ -443,6 +451,7 @@ const ROWS: Row[] = [
   ...(['f32', 'f16'] as KvCacheType[]).flatMap((kv) => [
     row('attention', 'F32', [4, 2, 32], { variant: 'window', tokens: 3, pos: 11, kv, gpu: kv === 'f16' }),
     row('attention', 'F32', [6, 2, 64], { variant: 'window', tokens: 9, kv, threads: 2, gpu: false }),
+    row('attention', 'F32', [6, 2, 64], { variant: 'window', pos: 300, kv, threads: 2, gpu: false }),
   ]),
   row('gelu_mul', 'F32', [576], { tokens: 3 }),
   row('gelu_mul', 'F32', [1536], { threads: 2, gpu: false }),
@@ -470,7 +479,7 @@ function ggufFile(tensors: FakeTensor[]): GGUFFile {
 
 /** Runs the row's steps (a pos-token step first when pos > 0) and returns each step's logits. */
 async function run(be: Backend, b: Built, row: Row, steps: Int32Array[]): Promise<Float32Array[]> {
-  await be.init({ file: ggufFile(b.tensors), program: b.program, contextLength: 64, maxBatch: Math.max(row.tokens, row.pos, 1) });
+  await be.init({ file: ggufFile(b.tensors), program: b.program, contextLength: Math.max(64, row.pos + row.tokens), maxBatch: Math.max(row.tokens, row.pos, 1) });
   try {
     let pos = 0;
     const out: Float32Array[] = [];
@@ -519,6 +528,11 @@ describe('op test table: every backend against the reference', () => {
         expect(got[s]!.length, `${b.name} step ${s} length`).toBe(w.length);
         expect(worst, `${b.name} step ${s}: element ${at} got ${got[s]![at]}, reference ${w[at]} (error/scale ${worst}, tol ${built.tol})`).toBeLessThanOrEqual(built.tol);
       });
+      // the split decode attention gives the same bits as one task per KV head
+      if (b.name === 'wasm' && row.op === 'attention' && row.tokens === 1 && row.pos + 1 >= ATTN_SPLIT_FROM) {
+        const whole = await run(new WasmBackend({ threads: row.threads, attentionSplit: 0 }), built, row, steps);
+        expect(Buffer.from(got.at(-1)!.buffer).equals(Buffer.from(whole.at(-1)!.buffer)), 'split and one-task-per-head decode attention are bit-identical').toBe(true);
+      }
     }
   });
   it('covers every op of the program contract (a new op must be listed here, or this file does not compile) and every wasm weight type', () => {

@@ -564,6 +564,31 @@ describe('wasm binary16 -> f32 (KV cache, F16 weights)', () => {
   });
 });
 
+describe('wasm f32 -> nearest binary16 value, four at a time (softmax weights and queries with an f16 KV cache)', () => {
+  it("roundHalves gives roundToF16's bits: every sign, exponent and top mantissa bits with the rounding bits' edge cases", () => {
+    resetAlloc();
+    // high 16 bits: every pattern; low 16: below, at and above the tie at bit 12, odd and even kept bit, all ones
+    const lows = [0x0000, 0x0fff, 0x1000, 0x1001, 0x3000, 0x2fff, 0xffff, 0x8000];
+    const n = 65536 * lows.length;
+    const src = alloc(n * 4),
+      dst = alloc(n * 4);
+    const bits = new Uint32Array(memory.buffer, src, n);
+    for (let hi = 0; hi < 65536; hi++) for (let i = 0; i < lows.length; i++) bits[hi * lows.length + i] = ((hi << 16) | lows[i]!) >>> 0;
+    exp.roundHalves(src, dst, n);
+    const x = f32(src, n),
+      got = f32(dst, n);
+    for (let i = 0; i < n; i++) {
+      const want = exp.roundToF16(x[i]!);
+      if (!Object.is(got[i], want) && !(Number.isNaN(want) && Number.isNaN(got[i]))) throw new Error(`0x${bits[i]!.toString(16)}: got ${got[i]}, want ${want}`);
+    }
+    // the overflow edge: 65504 is the largest half, from halfway to 65536 up the result is infinite
+    const edge = new Float32Array(memory.buffer, src, 8);
+    edge.set([65504, 65519.99609375, 65520, -65520, 2 ** -25, 2 ** -24 * 1.5, 2 ** -14 * (1 - 2 ** -12), 1e-45]);
+    exp.roundHalves(src, dst, 8);
+    expect(Array.from(f32(dst, 8))).toEqual([65504, 65504, Infinity, -Infinity, 0, 2 ** -23, 2 ** -14, 0]);
+  });
+});
+
 describe(`wasm argmax (seed ${SEED})`, () => {
   it("equals the generate loop's argmax: random rows of real vocabulary sizes, ties, -Infinity, NaN", async () => {
     const { argmax } = await import('../../src/generate/sampling.js');

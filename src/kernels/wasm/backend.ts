@@ -42,6 +42,12 @@ export interface WasmBackendOptions {
    * with an f16 cache), which the shared llama.cpp reference logits were made with.
    */
   flashAttention?: boolean;
+  /**
+   * Decode attention split across threads from this many positions on (scores, softmax and Σ w·V as
+   * three phases of many tasks each, bit-identical to the one-task-per-KV-head kernel); 0 never.
+   * Default ATTN_SPLIT_FROM (TSINFER_ATTN_SPLIT overrides).
+   */
+  attentionSplit?: number;
 }
 
 const PAGE = 65536;
@@ -60,6 +66,17 @@ const MATMUL_CHUNK_BYTES = 65536;
 
 /** Query rows per attention task in prompt steps (each K/V row converted once for the tile's rows x group heads). */
 const ATTN_ROWS = 4;
+/**
+ * Positions from which a decode step's attention runs split across threads. Below it the three
+ * phases' two extra barriers cost more than the one-task-per-KV-head kernel loses.
+ */
+export const ATTN_SPLIT_FROM = 128;
+function attentionSplitFrom(opt: number | undefined): number {
+  const v = platform.env('TSINFER_ATTN_SPLIT');
+  const n = opt ?? (v === undefined || v === '' ? ATTN_SPLIT_FROM : Number(v));
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`the attention split threshold (attentionSplit, TSINFER_ATTN_SPLIT) must be a non-negative integer, got ${opt ?? v}`);
+  return n;
+}
 /** Largest per-thread attention scratch (the tile's scores over the whole context) before falling back to one row per task. */
 const ATTN_SCRATCH_MAX = 16 << 20;
 
@@ -193,6 +210,7 @@ export class WasmBackend implements Backend {
   readonly maxSequences = 64;
   private readonly threads: number;
   private readonly flash: boolean;
+  private readonly attnSplit: number;
   private build!: WasmBuild;
   private memory!: WasmMemory;
   private exp!: WasmExports;
@@ -237,6 +255,7 @@ export class WasmBackend implements Backend {
     this.threads = t;
     this.profiling = opts.profile ?? false;
     this.flash = opts.flashAttention ?? false;
+    this.attnSplit = attentionSplitFrom(opts.attentionSplit);
   }
 
   async init({ file, program, contextLength, maxBatch, sequences = 1, onProgress }: BackendInit): Promise<void> {
@@ -282,6 +301,8 @@ export class WasmBackend implements Backend {
     this.attnRows = maxBatch > 1 && scratchFor(ATTN_ROWS) <= ATTN_SCRATCH_MAX ? ATTN_ROWS : 1;
     const scratchStride = align(scratchFor(this.attnRows));
     const scratch = plan.take(scratchStride * this.threads, 'scratch');
+    // the split decode attention's scores: one row of contextLength floats per query head, shared by the threads
+    const attnScores = attnOps.length && this.attnSplit > 0 ? plan.take(Math.max(...attnOps.map((o) => o.nHeads)) * contextLength * 4, 'scratch') : 0;
     // rope tables (model/rope.ts), one per distinct table the rope ops use
     const ropeTabs = new Map<string, number>();
     for (const o of program.ops) {
@@ -382,6 +403,9 @@ export class WasmBackend implements Backend {
     // Where this thread may not block (a browser page's main thread), barriers only spin.
     ctl[C.spinUs / 4] = platform.canBlock ? barrierSpinUs() : 0x7fffffff;
     ctl[C.prof / 4] = this.prof;
+    ctl[C.attnSplit / 4] = attnScores ? Math.max(1, this.attnSplit) : 0;
+    ctl[C.attnScores / 4] = attnScores;
+    ctl[C.attnStride / 4] = contextLength;
     if (this.threads > 1) this.pool = await ThreadPool.start(this.build, this.memory, this.ctl, this.threads, this.ctl + CONTROL_POOL, 20000, f16Table);
   }
 
@@ -806,6 +830,7 @@ export class WasmBackend implements Backend {
       barriersPerStep: this.barriers,
       barrierSpinUs: this.threads > 1 ? barrierSpinUs() : 0,
       attention: this.flash ? 'flash (online softmax)' : 'llama.cpp non-flash numerics',
+      attentionSplitFrom: this.flash || !this.attnSplit ? 'off' : this.attnSplit,
       kvCacheType: this.program?.kv.type ?? '',
       sequences: this.sequences,
       weightBytes: this.weightBytes,

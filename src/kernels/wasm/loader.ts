@@ -78,6 +78,26 @@ export interface WasmExports {
     t1: number,
   ): void;
   attentionScratch(rowsPerTask: number, group: number, headDim: number, ctx: number): number;
+  /** The split decode attention's phases (assembly/ops.ts): tasks of each phase, then scores, softmax, Σ w·V. */
+  attnSplitTasks(phase: number, nHeads: number, nKv: number, headDim: number, pLo: number, n: number): number;
+  attnScores(
+    q: number,
+    kc: number,
+    nHeads: number,
+    nKv: number,
+    headDim: number,
+    scale: number,
+    f16: boolean | number,
+    pLo: number,
+    n: number,
+    S: number,
+    sStride: number,
+    scratch: number,
+    t0: number,
+    t1: number,
+  ): void;
+  attnSoftmax(S: number, sStride: number, f16: boolean | number, pLo: number, n: number, t0: number, t1: number): void;
+  attnValues(S: number, sStride: number, vc: number, out: number, nHeads: number, nKv: number, headDim: number, f16: boolean | number, pLo: number, n: number, t0: number, t1: number): void;
   add(a: number, b: number, out: number, i0: number, i1: number): void;
   siluMul(gate: number, up: number, out: number, i0: number, i1: number): void;
   geluMul(gate: number, up: number, out: number, tab: number, i0: number, i1: number): void;
@@ -87,6 +107,10 @@ export interface WasmExports {
   dequantRow(type: number, w: number, y: number, n: number): void;
   halvesToF32(src: number, dst: number, n: number): void;
   f32ToF16(x: number): number;
+  /** x rounded to the nearest binary16 value (scalar). */
+  roundToF16(x: number): number;
+  /** n floats (a multiple of 4) rounded to binary16 values four at a time. */
+  roundHalves(src: number, dst: number, n: number): void;
   f16ToF32(h: number): number;
 }
 

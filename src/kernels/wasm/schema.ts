@@ -167,6 +167,15 @@ export const CONTROL = {
   rows: 'ptr',
   /** Multi-sequence step: the nOut token indices gather_outputs copies, in order. */
   outRows: 'ptr',
+  /**
+   * Decode attention split across threads (assembly/ops.ts attnScores/attnSoftmax/attnValues): a
+   * single-sequence one-token step whose token sees at least this many positions runs attention in
+   * three phases with barriers between them; 0: never.
+   */
+  attnSplit: 'i32',
+  /** The split's shared scores: one row of attnStride floats per query head. */
+  attnScores: 'ptr',
+  attnStride: 'i32',
 } as const satisfies Record<string, FieldType>;
 
 /** Bytes of the control block; the thread pool's words live at CONTROL_POOL within it. */

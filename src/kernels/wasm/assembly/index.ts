@@ -4,17 +4,18 @@
 // module allocates nothing.
 import { activationFormat as fmt, dequantRow, FMT_Q8A, matmul } from './matmul';
 import {
-  Add, AddNorm, Attention, C_ABORT, C_BAD_OP, C_COUNT, C_COUNTERS, C_GEN, C_KV_OFF, C_N_OPS, C_OPS, C_OUT_ROWS, C_OUTPUTS, C_POS, C_ROWS, C_PROF, C_SCRATCH,
+  Add, AddNorm, Attention, C_ABORT, C_ATTN_SCORES, C_ATTN_SPLIT, C_ATTN_STRIDE, C_BAD_OP, C_COUNT, C_COUNTERS, C_GEN, C_KV_OFF, C_N_OPS, C_OPS, C_OUT_ROWS, C_OUTPUTS, C_POS, C_ROWS, C_PROF, C_SCRATCH,
   C_SCRATCH_STRIDE, C_SPIN_US, C_TOKENS, C_WAITERS, Embed, F_NOBARRIER, F_OUTPUTS, F_REPLICATE, GatherOutputs, KvStore, Matmul,
   OP_ADD, OP_ADD_NORM, OP_ATTENTION, OP_BYTES, OP_EMBED, OP_GATHER_OUTPUTS, OP_KV_STORE, OP_MATMUL, OP_QUANT, OP_RMSNORM, OP_ROPE,
   OP_ROPE_STORE, OP_SILU_MUL, opChunk, opCode, opFlags, Quant, Rmsnorm, Rope, RopeStore, SiluMul,
   GeluMul, OP_GELU_MUL, OP_SCALE, OP_SLICE, OP_SOFTCAP, Scale, Slice, Softcap,
 } from './generated/schema';
 import {
-  add, addBias, argmax, attention, attentionScratch, geluMul, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, scaleF32, siluMul, softcap,
+  add, addBias, argmax, attention, attentionScratch, attnScores, attnSoftmax, attnSplitTasks, attnValues, geluMul, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, scaleF32, siluMul, softcap,
 } from './ops';
 import { f16, f16x4hi, f16x4lo, roundF16, setF16Table, toF16, trap } from './util';
 
+export { roundHalves, attnScores, attnSoftmax, attnValues, attnSplitTasks } from './ops';
 export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, attentionScratch, add, siluMul, geluMul, scaleF32, softcap, matmul, argmax, dequantRow };
 
 /** Every instance calls this once: tab is the host's binary16 -> f32 table (65536 floats). */
@@ -186,6 +187,9 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
   const scratch = <usize>atomic.load<u32>(ctl + C_SCRATCH) + <usize>tid * <usize>atomic.load<u32>(ctl + C_SCRATCH_STRIDE);
   const prof = <usize>atomic.load<u32>(ctl + C_PROF);
   const profRow = prof + <usize>tid * <usize>nOps * 16;
+  const attnSplit = atomic.load<i32>(ctl + C_ATTN_SPLIT);
+  const attnS = <usize>atomic.load<u32>(ctl + C_ATTN_SCORES);
+  const attnStride = atomic.load<i32>(ctl + C_ATTN_STRIDE);
   let t0: f64 = prof != 0 ? now() : 0;
   for (let i = 0; i < nOps; i++) {
     const op = ops + <usize>i * OP_BYTES;
@@ -238,12 +242,28 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
       }
       if (chunk < 1) chunk = 1;
     }
+    // decode attention over many positions: three phases (scores, softmax, values) with barriers between
+    // them, each split into tasks across the threads (ops.ts attnScores); the phases count work on
+    // their own word of the op's counter lines
+    let phases = 1;
+    let aLo = 0;
+    if (code == OP_ATTENTION && T == 1 && rowTab == 0 && attnSplit > 0 && pos0 + 1 >= attnSplit && !Attention.flash(op)) {
+      phases = 3;
+      const w = Attention.window(op);
+      aLo = w > 0 ? max(0, pos0 + 1 - w) : 0;
+    }
+    for (let ph = 0; ph < phases; ph++) {
+    if (phases > 1) {
+      if (ph > 0 && !barrier(ctl, nth)) return 1;
+      total = attnSplitTasks(ph, Attention.nHeads(op), Attention.nKvHeads(op), Attention.headDim(op), aLo, pos0 + 1);
+      chunk = ph == 1 ? 2 : 1; // softmax: two heads per chunk, their sums side by side (attnSoftmax)
+    }
     const nChunks = (total + chunk - 1) / chunk;
     for (let k = 0; k < nth; k++) {
     const owner = (tid + k) % nth;
     const c0 = <i32>(<i64>nChunks * owner / nth);
     const c1 = <i32>(<i64>nChunks * (owner + 1) / nth);
-    const ctr = counters + ((<usize>i * <usize>nth + <usize>owner) << COUNTER_SHIFT);
+    const ctr = counters + ((<usize>i * <usize>nth + <usize>owner) << COUNTER_SHIFT) + (<usize>ph << 2);
     for (;;) {
       const c = c0 + atomic.add<i32>(ctr, 1);
       if (c >= c1) break;
@@ -304,7 +324,12 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
           }
           break;
         case OP_ATTENTION:
-          if (rowTab == 0) {
+          if (phases > 1) {
+            const nh = Attention.nHeads(op), nKv = Attention.nKvHeads(op), hd = Attention.headDim(op), f16c = Attention.f16(op);
+            if (ph == 0) attnScores(Attention.q(op), Attention.kCache(op) + kvOff, nh, nKv, hd, Attention.scale(op), f16c, aLo, pos0 + 1, attnS, attnStride, scratch, s, e);
+            else if (ph == 1) attnSoftmax(attnS, attnStride, f16c, aLo, pos0 + 1, s, e);
+            else attnValues(attnS, attnStride, Attention.vCache(op) + kvOff, Attention.out(op), nh, nKv, hd, f16c, aLo, pos0 + 1, s, e);
+          } else if (rowTab == 0) {
             attention(
               Attention.q(op), Attention.out(op), Attention.kCache(op) + kvOff, Attention.vCache(op) + kvOff, Attention.nHeads(op), Attention.nKvHeads(op),
               Attention.headDim(op), Attention.scale(op), Attention.f16(op), Attention.flash(op), Attention.window(op), pos0, T, Attention.rowsPerTask(op), scratch, s, e,
@@ -374,6 +399,7 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
         }
         default: trap('unknown op code in the op list');
       }
+    }
     }
     }
     if (prof != 0) {

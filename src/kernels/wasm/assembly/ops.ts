@@ -256,6 +256,57 @@ function cacheRows4(c: usize, row: usize, stride: usize, hd: usize, f16cache: bo
   }
 }
 
+/**
+ * The scaled scores q·k of one query (qp) with the four converted cache rows at buf (hd floats each)
+ * into sp[0..3]: four independent sums, each over hd in steps of four lanes, then the lane sum.
+ */
+// @ts-ignore: decorator
+@inline function scores4(qp: usize, buf: usize, hd: usize, scale: f32, sp: usize): void {
+  const k0 = buf, k1 = buf + (hd << 2), k2 = buf + (hd << 3), k3 = buf + 3 * (hd << 2);
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  for (let i: usize = 0; i < hd; i += 4) {
+    const qv = v128.load(qp + (i << 2));
+    s0 = f32x4.add(s0, f32x4.mul(v128.load(k0 + (i << 2)), qv));
+    s1 = f32x4.add(s1, f32x4.mul(v128.load(k1 + (i << 2)), qv));
+    s2 = f32x4.add(s2, f32x4.mul(v128.load(k2 + (i << 2)), qv));
+    s3 = f32x4.add(s3, f32x4.mul(v128.load(k3 + (i << 2)), qv));
+  }
+  v128.store(sp, f32x4.mul(hsum4(s0, s1, s2, s3), f32x4.splat(scale)));
+}
+
+/** scores4 for two queries (qp, qp2) into sp and sp2: each converted row loaded once for both. */
+// @ts-ignore: decorator
+@inline function scores4x2(qp: usize, qp2: usize, buf: usize, hd: usize, scale: f32, sp: usize, sp2: usize): void {
+  const k0 = buf, k1 = buf + (hd << 2), k2 = buf + (hd << 3), k3 = buf + 3 * (hd << 2);
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  let u0 = f32x4.splat(0), u1 = f32x4.splat(0), u2 = f32x4.splat(0), u3 = f32x4.splat(0);
+  for (let i: usize = 0; i < hd; i += 4) {
+    const qv = v128.load(qp + (i << 2));
+    const qw = v128.load(qp2 + (i << 2));
+    const a = v128.load(k0 + (i << 2)), b = v128.load(k1 + (i << 2));
+    s0 = f32x4.add(s0, f32x4.mul(a, qv));
+    u0 = f32x4.add(u0, f32x4.mul(a, qw));
+    s1 = f32x4.add(s1, f32x4.mul(b, qv));
+    u1 = f32x4.add(u1, f32x4.mul(b, qw));
+    const c = v128.load(k2 + (i << 2)), d = v128.load(k3 + (i << 2));
+    s2 = f32x4.add(s2, f32x4.mul(c, qv));
+    u2 = f32x4.add(u2, f32x4.mul(c, qw));
+    s3 = f32x4.add(s3, f32x4.mul(d, qv));
+    u3 = f32x4.add(u3, f32x4.mul(d, qw));
+  }
+  const sv = f32x4.splat(scale);
+  v128.store(sp, f32x4.mul(hsum4(s0, s1, s2, s3), sv));
+  v128.store(sp2, f32x4.mul(hsum4(u0, u1, u2, u3), sv));
+}
+
+/** The lane sums of four vectors, hsumF32's (l0 + l1) + (l2 + l3) of each, as one vector. */
+// @ts-ignore: decorator
+@inline function hsum4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+  const a = f32x4.add(v128.shuffle<f32>(s0, s1, 0, 2, 4, 6), v128.shuffle<f32>(s0, s1, 1, 3, 5, 7));
+  const b = f32x4.add(v128.shuffle<f32>(s2, s3, 0, 2, 4, 6), v128.shuffle<f32>(s2, s3, 1, 3, 5, 7));
+  return f32x4.add(v128.shuffle<f32>(a, b, 0, 2, 4, 6), v128.shuffle<f32>(a, b, 1, 3, 5, 7));
+}
+
 /** Bytes of per-thread scratch attention() needs for `rowsPerTask` rows of `group` heads over `ctx` positions. */
 export function attentionScratch(rowsPerTask: i32, group: i32, headDim: i32, ctx: i32): usize {
   const nq = <usize>rowsPerTask * <usize>group;
@@ -329,18 +380,7 @@ export function attention(
           const sp = scores + ((<usize>qi * <usize>n + <usize>p) << 2);
           const nr = pos0 + r0 + qi / group + 1;
           if (nr >= p + 4) {
-            let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
-            for (let i: usize = 0; i < hd; i += 4) {
-              const qv = v128.load(qp + (i << 2));
-              s0 = f32x4.add(s0, f32x4.mul(v128.load(k0 + (i << 2)), qv));
-              s1 = f32x4.add(s1, f32x4.mul(v128.load(k1 + (i << 2)), qv));
-              s2 = f32x4.add(s2, f32x4.mul(v128.load(k2 + (i << 2)), qv));
-              s3 = f32x4.add(s3, f32x4.mul(v128.load(k3 + (i << 2)), qv));
-            }
-            store<f32>(sp, hsumF32(s0) * scale);
-            store<f32>(sp, hsumF32(s1) * scale, 4);
-            store<f32>(sp, hsumF32(s2) * scale, 8);
-            store<f32>(sp, hsumF32(s3) * scale, 12);
+            scores4(qp, buf, hd, scale, sp);
           } else {
             for (let j = 0; j < nr - p; j++) store<f32>(sp + (<usize>j << 2), hsumF32(dot4F32(qp, j == 0 ? k0 : j == 1 ? k1 : k2, hd)) * scale);
           }
@@ -358,32 +398,7 @@ export function attention(
         // sliding window: this row gives weight 0 to the positions in [pLo, p0) (scored for the tile, not for it)
         const p0 = window > 0 ? max(0, nr - window) : 0;
         for (let p = pLo; p < p0; p++) store<f32>(sc + (<usize>p << 2), 0);
-        // max, then e^(s - max) four at a time with the vector e^x (≤ 2 ulp), summed in position order
-        let m4 = f32x4.splat(-Infinity);
-        let p = p0;
-        for (; p + 4 <= nr; p += 4) m4 = f32x4.max(m4, v128.load(sc + (<usize>p << 2)));
-        let mx: f32 = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
-        for (; p < nr; p++) mx = max(mx, load<f32>(sc + (<usize>p << 2)));
-        const mv = f32x4.splat(mx);
-        let sum: f32 = 0;
-        for (p = p0; p + 4 <= nr; p += 4) {
-          const e = expV(f32x4.sub(v128.load(sc + (<usize>p << 2)), mv));
-          v128.store(sc + (<usize>p << 2), e);
-          sum += f32x4.extract_lane(e, 0);
-          sum += f32x4.extract_lane(e, 1);
-          sum += f32x4.extract_lane(e, 2);
-          sum += f32x4.extract_lane(e, 3);
-        }
-        for (; p < nr; p++) {
-          const e = f32x4.extract_lane(expV(f32x4.splat(load<f32>(sc + (<usize>p << 2)) - mx)), 0);
-          store<f32>(sc + (<usize>p << 2), e);
-          sum += e;
-        }
-        const inv: f32 = <f32>1 / sum;
-        for (p = p0; p < nr; p++) {
-          const wv = load<f32>(sc + (<usize>p << 2)) * inv;
-          store<f32>(sc + (<usize>p << 2), f16cache ? roundF16(wv) : wv);
-        }
+        softmaxRow(sc, p0, nr, f16cache);
       }
       // Σ w·V: rows p..p+3 of V converted once; each accumulator vector stays in a register for
       // the four positions (acc + w0·V0 + w1·V1 + ... in position order, as one at a time)
@@ -423,6 +438,275 @@ export function attention(
       const h = g * group + qi % group;
       memory.copy(out + ((<usize>r * qw + <usize>h * hd) << 2), acc + ((<usize>qi * hd) << 2), hd << 2);
     }
+  }
+}
+
+/**
+ * One query's softmax over its scores at sc[p0 .. nr) in place: the max, then e^(s - max) four at a time
+ * with the vector e^x (≤ 2 ulp), summed in position order, then each times 1/sum, rounded to half
+ * precision with an f16 cache (llama.cpp's non-flash numerics). Prompt tiles and the split decode share it.
+ */
+function softmaxRow(sc: usize, p0: i32, nr: i32, f16cache: bool): void {
+  let m4 = f32x4.splat(-Infinity);
+  let p = p0;
+  for (; p + 4 <= nr; p += 4) m4 = f32x4.max(m4, v128.load(sc + (<usize>p << 2)));
+  let mx: f32 = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
+  for (; p < nr; p++) mx = max(mx, load<f32>(sc + (<usize>p << 2)));
+  const mv = f32x4.splat(mx);
+  let sum: f32 = 0;
+  for (p = p0; p + 4 <= nr; p += 4) {
+    const e = expV(f32x4.sub(v128.load(sc + (<usize>p << 2)), mv));
+    v128.store(sc + (<usize>p << 2), e);
+    sum += f32x4.extract_lane(e, 0);
+    sum += f32x4.extract_lane(e, 1);
+    sum += f32x4.extract_lane(e, 2);
+    sum += f32x4.extract_lane(e, 3);
+  }
+  for (; p < nr; p++) {
+    const e = f32x4.extract_lane(expV(f32x4.splat(load<f32>(sc + (<usize>p << 2)) - mx)), 0);
+    store<f32>(sc + (<usize>p << 2), e);
+    sum += e;
+  }
+  normalizeRow(sc, p0, nr, <f32>1 / sum, f16cache);
+}
+
+/**
+ * Four floats rounded to the nearest binary16 value, ties to even: lane for lane the same bits as
+ * roundF16 (checked for every f32 bit pattern), NaN becoming the quiet NaN with its sign.
+ */
+// @ts-ignore: decorator
+@inline export function roundF16x4(x: v128): v128 {
+  const sign = v128.and(x, i32x4.splat(0x80000000));
+  const a = v128.and(x, i32x4.splat(0x7fffffff));
+  // binary16 normals (|x| >= 2^-14): round the f32 mantissa at bit 13, a carry moving into the exponent
+  const nrm = v128.and(i32x4.add(i32x4.add(a, i32x4.splat(0xfff)), v128.and(i32x4.shr_u(a, 13), i32x4.splat(1))), i32x4.splat(0xffffe000));
+  // below 2^-14: to a multiple of 2^-24 (the binary16 subnormal step), adding and removing 0.5 whose f32 ulp it is
+  const sub = f32x4.sub(f32x4.add(a, f32x4.splat(0.5)), f32x4.splat(0.5));
+  let r = v128.bitselect(sub, nrm, i32x4.lt_s(a, i32x4.splat(0x38800000)));
+  // from halfway between 65504 and 65536 up (and infinity): infinity; NaN: the quiet NaN
+  r = v128.bitselect(i32x4.splat(0x7f800000), r, i32x4.ge_s(a, i32x4.splat(0x477ff000)));
+  r = v128.bitselect(i32x4.splat(0x7fc00000), r, i32x4.gt_s(a, i32x4.splat(0x7f800000)));
+  return v128.or(r, sign);
+}
+
+/** n floats at src rounded to binary16 values (roundF16x4) into dst (n a multiple of 4). */
+export function roundHalves(src: usize, dst: usize, n: i32): void {
+  for (let i = 0; i < n; i += 4) v128.store(dst + (<usize>i << 2), roundF16x4(v128.load(src + (<usize>i << 2))));
+}
+
+// Decode attention split across threads. A one-token step has one task per KV head in attention(),
+// too few for the threads (3 on SmolLM2-135M); the split runs it in three phases with a barrier
+// between them, each with enough tasks: scores of every query head over blocks of positions, the
+// softmax of each query head, and Σ w·V over strips of eight columns. Every score, weight and output
+// element is computed with the same operations in the same order as attention() computes it, so the
+// results are bit-identical to it.
+
+/** Positions per task of attnScores. */
+export const ATTN_BLOCK = 128;
+
+/** Tasks of phase `phase` (0 scores, 1 softmax, 2 values) for a token at position n - 1 seeing [pLo, n). */
+export function attnSplitTasks(phase: i32, nHeads: i32, nKv: i32, headDim: i32, pLo: i32, n: i32): i32 {
+  if (phase == 0) return nKv * ((n - pLo + ATTN_BLOCK - 1) / ATTN_BLOCK);
+  if (phase == 1) return nHeads;
+  return nKv * (headDim >> 3) * ((nHeads / nKv + 3) >> 2);
+}
+
+/**
+ * Phase 0: tasks [t0, t1) of (KV head, block of ATTN_BLOCK positions): the scaled scores q·K of the
+ * KV head's query heads at the block's positions into S (query head h's row at S + h * sStride floats).
+ * scratch: the group's queries (rounded to half precision with an f16 cache) and four converted rows.
+ */
+export function attnScores(
+  q: usize, kc: usize, nHeads: i32, nKv: i32, headDim: i32, scale: f32, f16cache: bool, pLo: i32, n: i32, S: usize, sStride: i32, scratch: usize, t0: i32, t1: i32,
+): void {
+  const group = nHeads / nKv;
+  const hd = <usize>headDim;
+  const kvw = <usize>nKv * hd;
+  const nb = (n - pLo + ATTN_BLOCK - 1) / ATTN_BLOCK;
+  const qs = scratch;
+  const buf = qs + ((<usize>group * hd) << 2);
+  for (let t = t0; t < t1; t++) {
+    const g = t / nb;
+    const pa = pLo + (t - g * nb) * ATTN_BLOCK;
+    const pb = min(n, pa + ATTN_BLOCK);
+    const ko = <usize>g * hd;
+    const qg = q + ((<usize>g * <usize>group * hd) << 2);
+    if (f16cache) roundHalves(qg, qs, group * headDim);
+    else memory.copy(qs, qg, (<usize>group * hd) << 2);
+    const sg = S + ((<usize>g * <usize>group * <usize>sStride) << 2);
+    let p = pa;
+    for (; p + 4 <= pb; p += 4) {
+      cacheRows4(kc, <usize>p * kvw + ko, kvw, hd, f16cache, buf);
+      let qi = 0;
+      for (; qi + 2 <= group; qi += 2) {
+        const sp = sg + ((<usize>qi * <usize>sStride + <usize>p) << 2);
+        scores4x2(qs + ((<usize>qi * hd) << 2), qs + ((<usize>(qi + 1) * hd) << 2), buf, hd, scale, sp, sp + (<usize>sStride << 2));
+      }
+      if (qi < group) scores4(qs + ((<usize>qi * hd) << 2), buf, hd, scale, sg + ((<usize>qi * <usize>sStride + <usize>p) << 2));
+    }
+    for (; p < pb; p++) {
+      const kr = cacheRow(kc, <usize>p * kvw + ko, hd, f16cache, buf);
+      for (let qi = 0; qi < group; qi++) {
+        store<f32>(sg + ((<usize>qi * <usize>sStride + <usize>p) << 2), hsumF32(dot4F32(qs + ((<usize>qi * hd) << 2), kr, hd)) * scale);
+      }
+    }
+  }
+}
+
+/** Phase 1: the softmax of query heads [t0, t1) over their scores at [pLo, n) (softmaxRow). */
+export function attnSoftmax(S: usize, sStride: i32, f16cache: bool, pLo: i32, n: i32, t0: i32, t1: i32): void {
+  let h = t0;
+  for (; h + 2 <= t1; h += 2) softmaxRows2(S + ((<usize>h * <usize>sStride) << 2), S + ((<usize>(h + 1) * <usize>sStride) << 2), pLo, n, f16cache);
+  if (h < t1) softmaxRow(S + ((<usize>h * <usize>sStride) << 2), pLo, n, f16cache);
+}
+
+/**
+ * softmaxRow of two rows in one pass: each row's operations are softmaxRow's, in its order; the two
+ * position-ordered sums are independent chains the core runs side by side.
+ */
+function softmaxRows2(sa: usize, sb: usize, p0: i32, nr: i32, f16cache: bool): void {
+  let ma = f32x4.splat(-Infinity), mb = f32x4.splat(-Infinity);
+  let p = p0;
+  for (; p + 4 <= nr; p += 4) {
+    ma = f32x4.max(ma, v128.load(sa + (<usize>p << 2)));
+    mb = f32x4.max(mb, v128.load(sb + (<usize>p << 2)));
+  }
+  let mxa: f32 = max(max(f32x4.extract_lane(ma, 0), f32x4.extract_lane(ma, 1)), max(f32x4.extract_lane(ma, 2), f32x4.extract_lane(ma, 3)));
+  let mxb: f32 = max(max(f32x4.extract_lane(mb, 0), f32x4.extract_lane(mb, 1)), max(f32x4.extract_lane(mb, 2), f32x4.extract_lane(mb, 3)));
+  for (; p < nr; p++) {
+    mxa = max(mxa, load<f32>(sa + (<usize>p << 2)));
+    mxb = max(mxb, load<f32>(sb + (<usize>p << 2)));
+  }
+  const mva = f32x4.splat(mxa), mvb = f32x4.splat(mxb);
+  let suma: f32 = 0, sumb: f32 = 0;
+  for (p = p0; p + 4 <= nr; p += 4) {
+    const ea = expV(f32x4.sub(v128.load(sa + (<usize>p << 2)), mva));
+    const eb = expV(f32x4.sub(v128.load(sb + (<usize>p << 2)), mvb));
+    v128.store(sa + (<usize>p << 2), ea);
+    v128.store(sb + (<usize>p << 2), eb);
+    suma += f32x4.extract_lane(ea, 0);
+    sumb += f32x4.extract_lane(eb, 0);
+    suma += f32x4.extract_lane(ea, 1);
+    sumb += f32x4.extract_lane(eb, 1);
+    suma += f32x4.extract_lane(ea, 2);
+    sumb += f32x4.extract_lane(eb, 2);
+    suma += f32x4.extract_lane(ea, 3);
+    sumb += f32x4.extract_lane(eb, 3);
+  }
+  for (; p < nr; p++) {
+    const ea = f32x4.extract_lane(expV(f32x4.splat(load<f32>(sa + (<usize>p << 2)) - mxa)), 0);
+    const eb = f32x4.extract_lane(expV(f32x4.splat(load<f32>(sb + (<usize>p << 2)) - mxb)), 0);
+    store<f32>(sa + (<usize>p << 2), ea);
+    store<f32>(sb + (<usize>p << 2), eb);
+    suma += ea;
+    sumb += eb;
+  }
+  normalizeRow(sa, p0, nr, <f32>1 / suma, f16cache);
+  normalizeRow(sb, p0, nr, <f32>1 / sumb, f16cache);
+}
+
+/** sc[p] *= inv over [p0, nr), rounded to half precision with an f16 cache. */
+// @ts-ignore: decorator
+@inline function normalizeRow(sc: usize, p0: i32, nr: i32, inv: f32, f16cache: bool): void {
+  const iv = f32x4.splat(inv);
+  let p = p0;
+  for (; p + 4 <= nr; p += 4) {
+    const wv = f32x4.mul(v128.load(sc + (<usize>p << 2)), iv);
+    v128.store(sc + (<usize>p << 2), f16cache ? roundF16x4(wv) : wv);
+  }
+  for (; p < nr; p++) {
+    const wv = load<f32>(sc + (<usize>p << 2)) * inv;
+    store<f32>(sc + (<usize>p << 2), f16cache ? roundF16(wv) : wv);
+  }
+}
+
+/**
+ * Phase 2: tasks [t0, t1) of (KV head, strip of eight columns, up to four of its query heads): out = Σ w·V
+ * over positions [pLo, n) in position order, the accumulators in registers.
+ */
+export function attnValues(
+  S: usize, sStride: i32, vc: usize, out: usize, nHeads: i32, nKv: i32, headDim: i32, f16cache: bool, pLo: i32, n: i32, t0: i32, t1: i32,
+): void {
+  const group = nHeads / nKv;
+  const hd = <usize>headDim;
+  const kvw = <usize>nKv * hd;
+  const strips = headDim >> 3;
+  const subs = (group + 3) >> 2;
+  for (let t = t0; t < t1; t++) {
+    const g = t / (strips * subs);
+    const r = t - g * strips * subs;
+    const st = r / subs;
+    const u = r - st * subs;
+    const h0 = g * group + u * 4;
+    const col = <usize>g * hd + (<usize>st << 3);
+    const w0 = S + ((<usize>h0 * <usize>sStride + <usize>pLo) << 2);
+    const v0 = vc + ((<usize>pLo * kvw + col) << (f16cache ? 1 : 2));
+    const o = out + ((<usize>h0 * hd + (<usize>st << 3)) << 2);
+    // the query count as a constant in each copy, so the loop has no branches on it
+    switch (min(4, group - u * 4)) {
+      case 1: valuesStrip(1, w0, sStride, v0, kvw, f16cache, n - pLo, o, hd); break;
+      case 2: valuesStrip(2, w0, sStride, v0, kvw, f16cache, n - pLo, o, hd); break;
+      case 3: valuesStrip(3, w0, sStride, v0, kvw, f16cache, n - pLo, o, hd); break;
+      default: valuesStrip(4, w0, sStride, v0, kvw, f16cache, n - pLo, o, hd);
+    }
+  }
+}
+
+/**
+ * Σ w·V of nq query heads (weights at w, rows sStride floats apart) over count positions of one strip of
+ * eight V columns (at v, rows kvw values apart) into o (rows hd floats apart).
+ */
+// @ts-ignore: decorator
+@inline function valuesStrip(nq: i32, w: usize, sStride: i32, v: usize, kvw: usize, f16cache: bool, count: i32, o: usize, hd: usize): void {
+  const rowStep = <usize>sStride << 2;
+  const vStep = kvw << (f16cache ? 1 : 2);
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+  const wEnd = w + (<usize>count << 2);
+  for (; w < wEnd; w += 4) {
+    let lo: v128, hi: v128;
+    if (f16cache) {
+      const hv = v128.load(v);
+      lo = f16x4lo(hv);
+      hi = f16x4hi(hv);
+    } else {
+      lo = v128.load(v);
+      hi = v128.load(v, 16);
+    }
+    v += vStep;
+    const x0 = v128.load32_splat(w);
+    a0 = f32x4.add(a0, f32x4.mul(lo, x0));
+    a1 = f32x4.add(a1, f32x4.mul(hi, x0));
+    if (nq > 1) {
+      const x1 = v128.load32_splat(w + rowStep);
+      a2 = f32x4.add(a2, f32x4.mul(lo, x1));
+      a3 = f32x4.add(a3, f32x4.mul(hi, x1));
+    }
+    if (nq > 2) {
+      const x2 = v128.load32_splat(w + 2 * rowStep);
+      a4 = f32x4.add(a4, f32x4.mul(lo, x2));
+      a5 = f32x4.add(a5, f32x4.mul(hi, x2));
+    }
+    if (nq > 3) {
+      const x3 = v128.load32_splat(w + 3 * rowStep);
+      a6 = f32x4.add(a6, f32x4.mul(lo, x3));
+      a7 = f32x4.add(a7, f32x4.mul(hi, x3));
+    }
+  }
+  const ostep = hd << 2;
+  v128.store(o, a0);
+  v128.store(o, a1, 16);
+  if (nq > 1) {
+    v128.store(o + ostep, a2);
+    v128.store(o + ostep, a3, 16);
+  }
+  if (nq > 2) {
+    v128.store(o + 2 * ostep, a4);
+    v128.store(o + 2 * ostep, a5, 16);
+  }
+  if (nq > 3) {
+    v128.store(o + 3 * ostep, a6);
+    v128.store(o + 3 * ostep, a7, 16);
   }
 }
 
