@@ -4,8 +4,8 @@
  *
  * Two builds come from the same AssemblyScript sources (scripts/build-wasm.mjs):
  * `simd` (baseline SIMD128 + threads) and `relaxed-simd` (compiled with the
- * relaxed-simd feature, whose `ASC_FEATURE_RELAXED_SIMD` branches give the
- * int8 dot products relaxed SIMD). The relaxed build is used only when WebAssembly.validate
+ * relaxed-simd feature: it holds every kernel in a relaxed and a baseline variant, and
+ * variants.ts picks one per weight type). The relaxed build is used only when WebAssembly.validate
  * accepts it and its known-answer self-test (selftest.ts) passes on this
  * engine; otherwise the baseline build is used and `note` says why. On Node
  * whose V8 has relaxed SIMD behind --experimental-wasm-relaxed-simd (Node 20,
