@@ -85,7 +85,7 @@ import {
   const m = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
   return i8x16.eq(v128.and(v, m), m);
 }
-/** hmaskLo / hmaskHi in lanePerm order (the relaxed build's weights). */
+/** hmaskLo / hmaskHi in lanePerm order (the relaxed variant's weights). */
 // @ts-ignore: decorator
 @inline function hmaskLoP(hv: v128): v128 {
   const v = i8x16.swizzle(hv, i8x16(0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1));
@@ -288,7 +288,7 @@ import {
 
 // One token's operands of one activation block, loaded once and used by every weight row of a tile
 // (legacyX0..legacyX3): the baseline's i16 copies of the 32 activations at xh (four vectors), the
-// relaxed build's (types with u-forms) two int8 halves at xb in lanePerm order and, for types with an
+// relaxed variant's (types with u-forms) two int8 halves at xb in lanePerm order and, for types with an
 // offset, the pair sums off·Σqx the weights' offset takes off.
 
 // @ts-ignore: decorator
@@ -320,7 +320,7 @@ import {
 /**
  * One row's update for one token and block: acc + (Σ q·qx as i32x4 lanes) * (d * dx), from the token's
  * operands x0..x3 (legacyX0..3). The baseline multiplies w0/w1 (a, b) by the activations' i16 copies; the
- * relaxed build (types with u-forms) u0/u1 by the int8 activations, both in lanePerm order, minus off·Σqx:
+ * relaxed variant (types with u-forms) u0/u1 by the int8 activations, both in lanePerm order, minus off·Σqx:
  * lane k holds elements 2k, 2k+1, 2k+8, 2k+9 in both, so the float accumulation is bit-identical.
  */
 // @ts-ignore: decorator
@@ -578,7 +578,7 @@ function dotK45<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o
   if (j == 2) return v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(hh, 4), m2), 4));
   return v128.or(i8x16.shr_u(bq, 4), i8x16.shl(i8x16.shr_u(hh, 6), 4));
 }
-/** Q6_K quant j as the dot product takes it: signed (q - 32) in the baseline build, 0..63 in the relaxed one. */
+/** Q6_K quant j as the dot product takes it: signed (q - 32) in the baseline variant, 0..63 in the relaxed one. */
 // @ts-ignore: decorator
 @inline function q6DotQuant<V>(a: v128, bq: v128, hh: v128, j: i32): v128 {
   const q = q6Quant(a, bq, hh, j);
@@ -608,7 +608,7 @@ function dotK45<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o
   isum = i32x4.add(isum, kdot16s<V>(q2, x2, v2));
   return i32x4.add(isum, kdot16s<V>(q3, x3, v3));
 }
-/** Q6_K unit (h, c), relaxed build: scale times the activations' sums (32 of them come off at the end). */
+/** Q6_K unit (h, c), relaxed variant: scale times the activations' sums (32 of them come off at the end). */
 // @ts-ignore: decorator
 @inline function q6Min(s0: i32, s1: i32, s2: i32, s3: i32, xb: usize, h: i32, c: i32): i32 {
   return s0 * bsum(xb, q6Group(h, c, 0)) + s1 * bsum(xb, q6Group(h, c, 1)) + s2 * bsum(xb, q6Group(h, c, 2)) + s3 * bsum(xb, q6Group(h, c, 3));
@@ -959,7 +959,7 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotLegacy<W, u32, u8, V>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
-  /** Whether the driver runs two rows at a time (measured with bench/gemm.mjs at 4-64 tokens: 1.05-1.3x, both builds). */
+  /** Whether the driver runs two rows at a time (measured with bench/gemm.mjs at 4-64 tokens: 1.05-1.3x, both variants). */
   // @ts-ignore: decorator
   @inline hasRows2(): bool { return true; }
   // @ts-ignore: decorator
