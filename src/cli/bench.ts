@@ -413,6 +413,7 @@ export async function cmdBench(argv: string[]): Promise<number> {
     }
   }
   const report = reports[0]!;
+  const kernelVariants = backend === 'wasm' ? (loadWasmBuild().variants ?? 'baseline for every type') : undefined;
   if (values.profile && !report.profile && !report.profilePrompt) process.stderr.write(`--profile: the ${backend} backend does not time its ops\n`);
   if (values.json) {
     const threadsOut = reports.length === 1 ? report.threads : reports.map((r) => r.threads);
@@ -423,6 +424,7 @@ export async function cmdBench(argv: string[]): Promise<number> {
         backend: report.backend,
         threads: threadsOut,
         build: report.build,
+        ...(kernelVariants ? { kernelVariants } : {}),
         results: reports.flatMap((r) => r.results.map(({ samples: _samples, ...x }) => x)),
         ...(last.profilePrompt ? { profilePrompt: last.profilePrompt } : {}),
         ...(last.profile ? { profile: last.profile } : {}),
@@ -433,6 +435,7 @@ export async function cmdBench(argv: string[]): Promise<number> {
     );
   } else {
     process.stdout.write(formatBenchTable(reports, basename(values.model)) + '\n');
+    if (kernelVariants) process.stdout.write(`wasm kernels per type: ${kernelVariants}\n`);
     process.stdout.write(
       `weights read per decode token: ${formatBytes(report.bytesPerToken)}; matmul MACs per token: ${formatCount(report.macsPerToken)}; load average ${report.loadAverage.map((x) => x.toFixed(2)).join(' ')}\n`,
     );
@@ -507,7 +510,7 @@ export interface RuntimeInfo {
   cpu: string;
   cores: number;
   defaultBackend: BackendName;
-  wasm: { available: boolean; build: string; threads: number; sharedArrayBuffer: boolean; relaxedSimd: string };
+  wasm: { available: boolean; build: string; threads: number; sharedArrayBuffer: boolean; relaxedSimd: string; kernelVariants: string };
 }
 
 /** One line naming a WASM build and what it uses. */
@@ -536,6 +539,7 @@ export async function runtimeInfo(): Promise<RuntimeInfo> {
       threads: availableParallelism(),
       sharedArrayBuffer: typeof SharedArrayBuffer !== 'undefined',
       relaxedSimd: relaxedNote,
+      kernelVariants: !build ? 'unknown' : (build.variants ?? 'baseline for every type (this build has no relaxed kernels)'),
     },
   };
 }
@@ -568,6 +572,7 @@ export async function cmdInfo(argv: string[]): Promise<number> {
     ['wasm', info.wasm.available ? 'available' : 'not available (needs SIMD128, threads, SharedArrayBuffer)'],
     ['wasm build', info.wasm.build],
     ['wasm relaxed SIMD', info.wasm.relaxedSimd],
+    ['wasm kernels per type', info.wasm.kernelVariants],
     ['wasm threads', `${info.wasm.threads} (main thread + ${info.wasm.threads - 1} worker${info.wasm.threads === 2 ? '' : 's'}; -t to change)`],
     [
       'webgpu',

@@ -71,4 +71,7 @@ export const platform: Platform = {
   env: () => undefined,
   enableRelaxedSimd: () => 'not needed or not possible in a browser (no engine flags)',
   yieldToEventLoop,
+  machineId: () => (web.navigator as { userAgent?: string } | undefined)?.userAgent ?? 'unknown browser',
+  readCache: () => undefined,
+  writeCache: () => undefined,
 };

@@ -1,6 +1,7 @@
 /** The Node implementation of the platform seam (./types.ts). */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, homedir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ByteSource } from '../gguf/source.js';
@@ -66,6 +67,11 @@ function startWorker(body: string, data: unknown): PlatformWorker {
   };
 }
 
+/** ~/.cache/tsinfer/NAME (or under $XDG_CACHE_HOME), the directory src/cli/ceilings.ts keeps its cache in. */
+function cachePath(name: string): string {
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tsinfer', name);
+}
+
 export const platform: Platform = {
   name: 'node',
   openFile: (path) => new FileSource(path),
@@ -75,4 +81,20 @@ export const platform: Platform = {
   env: (name) => process.env[name],
   enableRelaxedSimd,
   yieldToEventLoop: () => new Promise<void>((r) => setImmediate(r)),
+  machineId: () => `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, V8 ${process.versions.v8}`,
+  readCache(name) {
+    try {
+      return readFileSync(cachePath(name), 'utf8');
+    } catch {
+      return undefined;
+    }
+  },
+  writeCache(name, text) {
+    try {
+      mkdirSync(dirname(cachePath(name)), { recursive: true });
+      writeFileSync(cachePath(name), text);
+    } catch {
+      // only a speed-up
+    }
+  },
 };

@@ -41,6 +41,12 @@ export interface Platform {
   enableRelaxedSimd(): true | string;
   /** Resolves after pending I/O and timers have had a turn (Node: setImmediate; browsers: a MessageChannel task). */
   yieldToEventLoop(): Promise<void>;
+  /** Names this CPU and engine, for caches of measurements (Node: CPU model, cores, V8 version). */
+  machineId(): string;
+  /** A small cached text by name (Node: $XDG_CACHE_HOME or ~/.cache/tsinfer/NAME; browsers: none). */
+  readCache(name: string): string | undefined;
+  /** Stores a small cached text by name; failures are ignored (the cache is only a speed-up). */
+  writeCache(name: string, text: string): void;
 }
 
 /** Bytes of a base64 string (atob exists in browsers and in Node ≥ 16). */

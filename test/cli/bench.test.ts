@@ -52,7 +52,8 @@ describe('tsinfer bench', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
     const o = JSON.parse(lines[0]!);
-    expect(Object.keys(o)).toEqual(['model', 'backend', 'threads', 'build', 'results', 'ceilings']);
+    expect(Object.keys(o)).toEqual(['model', 'backend', 'threads', 'build', 'kernelVariants', 'results', 'ceilings']);
+    expect(o.kernelVariants).toMatch(/^relaxed: .*; baseline: .* \(/);
     expect(o).toMatchObject({ backend: 'wasm', threads: 2 });
     expect(o.build).toMatch(/simd/);
     expect(o.results.map((x: { test: string }) => x.test)).toEqual(['pp16', 'tg8']);
@@ -167,6 +168,8 @@ describe('tsinfer info', () => {
     // Node 20 (V8 11.3) runs the relaxed-SIMD build once the loader sets its flag and the self-test passes
     expect(o.wasm.build).toMatch(/^relaxed-simd: SIMD128 \+ threads, int8 dot products in relaxed SIMD/);
     expect(o.wasm.relaxedSimd).toMatch(/^in use: self-test passed/);
+    // which kernel variant each weight type runs (variants.ts)
+    expect(o.wasm.kernelVariants).toMatch(/^relaxed: .*; baseline: .* \((measured|forced)/);
     expect(o.wasm.threads).toBeGreaterThanOrEqual(1);
     const t = run('info');
     expect(t.stdout).toMatch(/wasm build/);

@@ -113,7 +113,7 @@ const F16_FIELDS: Record<string, number[]> = {
   Q6_K: [208],
 };
 
-describe(`relaxed-SIMD and baseline matmuls are bit-identical (seed ${SEED})`, () => {
+describe(`relaxed-SIMD and baseline matmuls are bit-identical, both variants of the relaxed module (seed ${SEED})`, () => {
   const memory = new WA.Memory({ initial: 800, maximum: 800, shared: true });
   const simd = instantiate(loadWasmBuild('simd'), memory);
   const relaxed = instantiate(loadWasmBuild('relaxed-simd'), memory);
@@ -172,15 +172,22 @@ describe(`relaxed-SIMD and baseline matmuls are bit-identical (seed ${SEED})`, (
           if (fmt === 1) simd.quantizeQ8A(xf + t * cols * 4, xq + t * xrb, cols);
           else simd.quantizeQ8K(xf + t * cols * 4, xq + t * xrb, cols);
         }
-        for (const T of [1, 4, tokens]) {
-          new Uint32Array(memory.buffer, o1, tokens * rows * 2).fill(0);
-          simd.matmul(typeId, wp, rb, xq, xrb, o1, rows, cols, T, 0, rows);
-          relaxed.matmul(typeId, wp, rb, xq, xrb, o2, rows, cols, T, 0, rows);
-          const a = new Uint32Array(memory.buffer, o1, T * rows);
-          const b = new Uint32Array(memory.buffer, o2, T * rows);
-          const firstDiff = a.findIndex((v, i) => v !== b[i]);
-          expect(firstDiff, `${name} ${rows}x${cols} T=${T}: first difference at token ${Math.floor(firstDiff / rows)} row ${firstDiff % rows}; seed ${SEED}`).toBe(-1);
-          expect(new Float32Array(memory.buffer, o1, T * rows).every(Number.isFinite)).toBe(true);
+        // the relaxed module's two kernel variants for this type (variants.ts): relaxed, and its own baseline copy
+        for (const [variant, mask] of [
+          ['relaxed', 1 << typeId],
+          ['baseline', ~(1 << typeId) >>> 0],
+        ] as const) {
+          expect(relaxed.setRelaxedTypes(mask) >>> 0).toBe(mask);
+          for (const T of [1, 4, tokens]) {
+            new Uint32Array(memory.buffer, o1, tokens * rows * 2).fill(0);
+            simd.matmul(typeId, wp, rb, xq, xrb, o1, rows, cols, T, 0, rows);
+            relaxed.matmul(typeId, wp, rb, xq, xrb, o2, rows, cols, T, 0, rows);
+            const a = new Uint32Array(memory.buffer, o1, T * rows);
+            const b = new Uint32Array(memory.buffer, o2, T * rows);
+            const firstDiff = a.findIndex((v, i) => v !== b[i]);
+            expect(firstDiff, `${name} ${variant} variant ${rows}x${cols} T=${T}: first difference at token ${Math.floor(firstDiff / rows)} row ${firstDiff % rows}; seed ${SEED}`).toBe(-1);
+            expect(new Float32Array(memory.buffer, o1, T * rows).every(Number.isFinite)).toBe(true);
+          }
         }
       }
     });

@@ -4,8 +4,8 @@
  *
  * Two builds come from the same AssemblyScript sources (scripts/build-wasm.mjs):
  * `simd` (baseline SIMD128 + threads) and `relaxed-simd` (compiled with the
- * relaxed-simd feature, whose `ASC_FEATURE_RELAXED_SIMD` branches give the
- * int8 dot products relaxed SIMD). The relaxed build is used only when WebAssembly.validate
+ * relaxed-simd feature: it holds every kernel in a relaxed and a baseline variant, and
+ * variants.ts picks one per weight type). The relaxed build is used only when WebAssembly.validate
  * accepts it and its known-answer self-test (selftest.ts) passes on this
  * engine; otherwise the baseline build is used and `note` says why. On Node
  * whose V8 has relaxed SIMD behind --experimental-wasm-relaxed-simd (Node 20,
@@ -17,6 +17,7 @@
 import { WASM_BUILDS } from './generated/binaries.js';
 import { f16ToF32 } from '../../quant/index.js';
 import { knownAnswerTest, SELF_TEST_BYTES } from './selftest.js';
+import { chooseVariants } from './variants.js';
 import { base64Bytes, platform } from '../../platform/index.js';
 
 /** The parts of the WebAssembly JS API this backend uses (the project's lib has no DOM types). */
@@ -44,6 +45,10 @@ export interface WasmBuild {
   readonly note: string;
   /** How this build was chosen (self-test result, engine flag set, forced by TSINFER_WASM_BUILD). */
   readonly detail: string;
+  /** Relaxed-SIMD build: the weight types whose matmuls run the relaxed kernels (bit = type id; variants.ts). */
+  readonly relaxedTypes?: number;
+  /** Which kernel variant each weight type runs, and why. */
+  readonly variants?: string;
 }
 
 export interface WasmExports {
@@ -105,6 +110,8 @@ export interface WasmExports {
   softcap(x: number, cap: number, i0: number, i1: number): void;
   argmax(x: number, n: number): number;
   dequantRow(type: number, w: number, y: number, n: number): void;
+  setRelaxedTypes(mask: number): number;
+  getRelaxedTypes(): number;
   halvesToF32(src: number, dst: number, n: number): void;
   f32ToF16(x: number): number;
   /** x rounded to the nearest binary16 value (scalar). */
@@ -182,7 +189,8 @@ export function selectWasmBuild(opts: SelectOptions = {}): WasmBuild {
   const failed = selfTest(module, opts.selfTestScale ?? 1);
   if (failed) return reject(`its self-test failed on this engine: ${failed}`);
   const how = `self-test passed${flag ? '; V8 flag --experimental-wasm-relaxed-simd set at start-up' : ''}`;
-  return { name: 'relaxed-simd', module, bytes: bytes.length, note: '', detail: force === 'relaxed-simd' ? `forced by TSINFER_WASM_BUILD; ${how}` : how };
+  const v = chooseVariants(module, bytes);
+  return { name: 'relaxed-simd', module, bytes: bytes.length, note: '', detail: force === 'relaxed-simd' ? `forced by TSINFER_WASM_BUILD; ${how}` : how, relaxedTypes: v.mask, variants: v.summary };
 }
 
 const cache = new Map<string, WasmBuild>();
@@ -227,6 +235,7 @@ export function instantiate(build: WasmBuild, memory: WasmMemory, f16Table?: num
     },
   });
   const exp = instance.exports as unknown as WasmExports;
+  if (build.relaxedTypes !== undefined) exp.setRelaxedTypes(build.relaxedTypes);
   if (f16Table !== undefined) exp.init(f16Table);
   return exp;
 }

@@ -12,12 +12,13 @@ import { platform, type PlatformWorker } from '../../platform/index.js';
 
 /** The worker's whole program (a script with workerData and parentPort in scope: platform.startWorker). */
 const WORKER_SOURCE = `
-const { module, memory, ctl, tid, nth, startIdx, quitIdx, spin, f16Table } = workerData;
+const { module, memory, ctl, tid, nth, startIdx, quitIdx, spin, f16Table, relaxedTypes } = workerData;
 (function main() {
 let exp;
 try {
   exp = new WebAssembly.Instance(module, { env: { memory, now: () => performance.now(), abort() { throw new Error('wasm abort'); } } }).exports;
   exp.init(f16Table);
+  if (relaxedTypes !== undefined) exp.setRelaxedTypes(relaxedTypes);
 } catch (e) {
   parentPort.postMessage({ error: String(e && e.stack || e) });
   return;
@@ -60,7 +61,7 @@ export class ThreadPool {
     const pool = new ThreadPool(memory, startIdx, quitIdx);
     const ready: Promise<void>[] = [];
     for (let tid = 1; tid < nth; tid++) {
-      const worker = platform.startWorker(WORKER_SOURCE, { module: build.module, memory, ctl, tid, nth, startIdx, quitIdx, spin, f16Table });
+      const worker = platform.startWorker(WORKER_SOURCE, { module: build.module, memory, ctl, tid, nth, startIdx, quitIdx, spin, f16Table, relaxedTypes: build.relaxedTypes });
       pool.workers.push(worker);
       ready.push(
         new Promise<void>((resolve, reject) => {

@@ -24,7 +24,7 @@ const Q8A = blockOffsets('Q8A');
 const Q8K = blockOffsets('Q8_K');
 
 /** Types checked, with the column count of their rows (legacy: three 32-blocks, one pair and the odd one; K: two super-blocks). */
-const CASES: [number, number][] = [
+export const SELF_TEST_CASES: [number, number][] = [
   [GGMLType.Q8_0, 96],
   [GGMLType.Q4_0, 96],
   [GGMLType.Q4_1, 96],
@@ -49,13 +49,13 @@ function lcg(seed: number): () => number {
 }
 
 /** n activations in (-1, 1) with some large entries. */
-function signal(n: number, seed: number): Float32Array {
+export function signal(n: number, seed: number): Float32Array {
   const r = lcg(seed);
   return Float32Array.from({ length: n }, (_, i) => (r() - 0.5) * (i % 37 === 5 ? 16 : 2));
 }
 
 /** Weight rows of random bytes whose f16 scales are small normal numbers of either sign. */
-function weightBytes(typeId: number, bytes: number, seed: number): Uint8Array {
+export function weightBytes(typeId: number, bytes: number, seed: number): Uint8Array {
   const info = ggmlType(typeId)!;
   const r = lcg(seed);
   const w = Uint8Array.from({ length: bytes }, () => Math.floor(r() * 256));
@@ -76,7 +76,7 @@ function weightBytes(typeId: number, bytes: number, seed: number): Uint8Array {
  * (1 for the real test; anything else makes it fail, which tests the fallback).
  */
 export function knownAnswerTest(exp: WasmExports, memory: WasmMemory, base: number, expectScale = 1): string | undefined {
-  for (const [typeId, cols] of CASES) {
+  for (const [typeId, cols] of SELF_TEST_CASES) {
     const info = ggmlType(typeId)!;
     const fmt = exp.activationFormat(typeId);
     if (fmt < 1) return `${info.name}: no quantized kernel`;

@@ -3,6 +3,7 @@
 // plans all memory, encodes the op list and writes the step parameters; this
 // module allocates nothing.
 import { activationFormat as fmt, dequantRow, FMT_Q8A, matmul } from './matmul';
+export { getRelaxedTypes, setRelaxedTypes } from './matmul';
 import {
   Add, AddNorm, Attention, C_ABORT, C_ATTN_SCORES, C_ATTN_SPLIT, C_ATTN_STRIDE, C_BAD_OP, C_COUNT, C_COUNTERS, C_GEN, C_KV_OFF, C_N_OPS, C_OPS, C_OUT_ROWS, C_OUTPUTS, C_POS, C_ROWS, C_PROF, C_SCRATCH,
   C_SCRATCH_STRIDE, C_SPIN_US, C_TOKENS, C_WAITERS, Embed, F_NOBARRIER, F_OUTPUTS, F_REPLICATE, GatherOutputs, KvStore, Matmul,

@@ -1,7 +1,7 @@
 // The matmul drivers and the per-type dispatch: one generic driver over a
 // kernel class (./quants.ts), instantiated for every weight type with a kernel.
 import { dotF16, dotF32 } from './ops';
-import { f16 } from './util';
+import { Baseline, f16, Relaxed } from './util';
 import {
   dequantK23, dequantK45, dequantLegacy, dequantQ6K, K23, K45, K6, Legacy,
   Q2_K, Q3_K, Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q5_K, Q8_0,
@@ -94,21 +94,44 @@ export function activationFormat(type: i32): i32 {
   }
 }
 
+/**
+ * Weight types (bit = ggml type id) whose matmuls run the Relaxed kernel variant; the others run
+ * Baseline. The host sets it from a start-up measurement (setRelaxedTypes); in the baseline build
+ * only Baseline exists and the mask is ignored. Both variants give bit-identical results.
+ */
+let relaxedTypes: u32 = ASC_FEATURE_RELAXED_SIMD ? 0xffffffff : 0;
+/** Sets the per-type variant mask; returns the mask in effect (0 in the baseline build). */
+export function setRelaxedTypes(mask: u32): u32 {
+  relaxedTypes = ASC_FEATURE_RELAXED_SIMD ? mask : 0;
+  return relaxedTypes;
+}
+/** The per-type variant mask in effect. */
+export function getRelaxedTypes(): u32 {
+  return relaxedTypes;
+}
+
+/** drive with kernel class KR (Relaxed variant) where the mask says so for `type`, else KB. */
+// @ts-ignore: decorator
+@inline function driveV<KB, KR>(type: i32, elems: i32, w: usize, rowBytes: usize, x: usize, xRowBytes: usize, out: usize, n: i32, k: i32, tokens: i32, j0: i32, j1: i32): void {
+  if (ASC_FEATURE_RELAXED_SIMD && ((relaxedTypes >>> <u32>type) & 1)) drive<KR>(elems, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1);
+  else drive<KB>(elems, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1);
+}
+
 /** out[t][j] = W[j] · x[t] for rows j in [j0, j1) and every token t; x in activationFormat(type). */
 export function matmul(type: i32, w: usize, rowBytes: usize, x: usize, xRowBytes: usize, out: usize, n: i32, k: i32, tokens: i32, j0: i32, j1: i32): void {
   switch (type) {
     case TYPE_F32: drive<F32K>(1, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
     case TYPE_F16: drive<F16K>(1, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
-    case TYPE_Q4_0: drive<Legacy<Q4_0>>(Q4_0_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
-    case TYPE_Q4_1: drive<Legacy<Q4_1>>(Q4_1_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
-    case TYPE_Q5_0: drive<Legacy<Q5_0>>(Q5_0_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
-    case TYPE_Q5_1: drive<Legacy<Q5_1>>(Q5_1_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
-    case TYPE_Q8_0: drive<Legacy<Q8_0>>(Q8_0_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
-    case TYPE_Q2_K: drive<K23<Q2_K>>(Q2_K_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
-    case TYPE_Q3_K: drive<K23<Q3_K>>(Q3_K_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
-    case TYPE_Q4_K: drive<K45<Q4_K>>(Q4_K_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
-    case TYPE_Q5_K: drive<K45<Q5_K>>(Q5_K_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
-    case TYPE_Q6_K: drive<K6>(Q6_K_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q4_0: driveV<Legacy<Q4_0, Baseline>, Legacy<Q4_0, Relaxed>>(type, Q4_0_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q4_1: driveV<Legacy<Q4_1, Baseline>, Legacy<Q4_1, Relaxed>>(type, Q4_1_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q5_0: driveV<Legacy<Q5_0, Baseline>, Legacy<Q5_0, Relaxed>>(type, Q5_0_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q5_1: driveV<Legacy<Q5_1, Baseline>, Legacy<Q5_1, Relaxed>>(type, Q5_1_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q8_0: driveV<Legacy<Q8_0, Baseline>, Legacy<Q8_0, Relaxed>>(type, Q8_0_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q2_K: driveV<K23<Q2_K, Baseline>, K23<Q2_K, Relaxed>>(type, Q2_K_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q3_K: driveV<K23<Q3_K, Baseline>, K23<Q3_K, Relaxed>>(type, Q3_K_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q4_K: driveV<K45<Q4_K, Baseline>, K45<Q4_K, Relaxed>>(type, Q4_K_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q5_K: driveV<K45<Q5_K, Baseline>, K45<Q5_K, Relaxed>>(type, Q5_K_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q6_K: driveV<K6<Baseline>, K6<Relaxed>>(type, Q6_K_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
     default: abort('matmul: no kernel for this weight type');
   }
 }

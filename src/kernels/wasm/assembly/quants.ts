@@ -16,13 +16,13 @@
 // same unit helpers with constant arguments, so decode runs straight-line code with constant
 // offsets and shifts; their four-token kernels loop over the units instead.
 //
-// Both builds compile these sources; `ASC_FEATURE_RELAXED_SIMD` (set by asc in
-// the relaxed-simd build) selects the relaxed int8 dot products, which take
+// Every kernel is generic over a variant V (util.ts: Baseline or Relaxed); relaxed<V>() (true only
+// in the relaxed-simd build, where both variants exist) selects the relaxed int8 dot products, which take
 // the weights before their offset is subtracted (4-bit 0..15, 5-bit 0..31,
 // Q6_K 0..63, Q3_K 0..7) and give the offset back through the activation sums,
-// so every integer sum, and so every result, is the same in both builds.
+// so every integer sum, and so every result, is the same in both variants.
 import {
-  dot16xv, f16t, hsumF32, hsumI32, kdot16s, kdot32s, kscale, lanePerm, rdot,
+  dot16xv, f16t, hsumF32, hsumI32, kdot16s, kdot32s, kscale, lanePerm, rdot, relaxed,
 } from './util';
 import {
   Q2_K_BYTES, Q2_K_D, Q2_K_DMIN, Q2_K_QS, Q2_K_SCALES,
@@ -85,7 +85,7 @@ import {
   const m = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
   return i8x16.eq(v128.and(v, m), m);
 }
-/** hmaskLo / hmaskHi in lanePerm order (the relaxed build's weights). */
+/** hmaskLo / hmaskHi in lanePerm order (the relaxed variant's weights). */
 // @ts-ignore: decorator
 @inline function hmaskLoP(hv: v128): v128 {
   const v = i8x16.swizzle(hv, i8x16(0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1));
@@ -288,23 +288,23 @@ import {
 
 // One token's operands of one activation block, loaded once and used by every weight row of a tile
 // (legacyX0..legacyX3): the baseline's i16 copies of the 32 activations at xh (four vectors), the
-// relaxed build's (types with u-forms) two int8 halves at xb in lanePerm order and, for types with an
+// relaxed variant's (types with u-forms) two int8 halves at xb in lanePerm order and, for types with an
 // offset, the pair sums off·Σqx the weights' offset takes off.
 
 // @ts-ignore: decorator
-@inline function legacyX0<W>(xb: usize, xh: usize): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD && changetype<W>(0).hasU()) return lanePerm(v128.load(xb + Q8A_QS));
+@inline function legacyX0<W, V>(xb: usize, xh: usize): v128 {
+  if (relaxed<V>() && changetype<W>(0).hasU()) return lanePerm(v128.load(xb + Q8A_QS));
   return v128.load(xh);
 }
 // @ts-ignore: decorator
-@inline function legacyX1<W>(xb: usize, xh: usize): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD && changetype<W>(0).hasU()) return lanePerm(v128.load(xb + Q8A_QS + 16));
+@inline function legacyX1<W, V>(xb: usize, xh: usize): v128 {
+  if (relaxed<V>() && changetype<W>(0).hasU()) return lanePerm(v128.load(xb + Q8A_QS + 16));
   return v128.load(xh, 16);
 }
 // @ts-ignore: decorator
-@inline function legacyX2<W>(xh: usize, x0: v128, x1: v128): v128 {
+@inline function legacyX2<W, V>(xh: usize, x0: v128, x1: v128): v128 {
   const k = changetype<W>(0);
-  if (ASC_FEATURE_RELAXED_SIMD && k.hasU()) {
+  if (relaxed<V>() && k.hasU()) {
     if (k.off() == 0) return x0; // unused
     const o = i8x16.splat(<i8>k.off());
     return i16x8.add(rdot(x0, o), rdot(x1, o));
@@ -312,22 +312,22 @@ import {
   return v128.load(xh, 32);
 }
 // @ts-ignore: decorator
-@inline function legacyX3<W>(xh: usize, x0: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD && changetype<W>(0).hasU()) return x0; // unused
+@inline function legacyX3<W, V>(xh: usize, x0: v128): v128 {
+  if (relaxed<V>() && changetype<W>(0).hasU()) return x0; // unused
   return v128.load(xh, 48);
 }
 
 /**
  * One row's update for one token and block: acc + (Σ q·qx as i32x4 lanes) * (d * dx), from the token's
  * operands x0..x3 (legacyX0..3). The baseline multiplies w0/w1 (a, b) by the activations' i16 copies; the
- * relaxed build (types with u-forms) u0/u1 by the int8 activations, both in lanePerm order, minus off·Σqx:
+ * relaxed variant (types with u-forms) u0/u1 by the int8 activations, both in lanePerm order, minus off·Σqx:
  * lane k holds elements 2k, 2k+1, 2k+8, 2k+9 in both, so the float accumulation is bit-identical.
  */
 // @ts-ignore: decorator
-@inline function legacyStep<W>(acc: v128, a: v128, b: v128, d: f32, x0: v128, x1: v128, x2: v128, x3: v128, dx: f32): v128 {
+@inline function legacyStep<W, V>(acc: v128, a: v128, b: v128, d: f32, x0: v128, x1: v128, x2: v128, x3: v128, dx: f32): v128 {
   const k = changetype<W>(0);
   let isum: v128;
-  if (ASC_FEATURE_RELAXED_SIMD && k.hasU()) {
+  if (relaxed<V>() && k.hasU()) {
     const s = i16x8.add(rdot(x0, a), rdot(x1, b));
     isum = i32x4.extadd_pairwise_i16x8_s(k.off() != 0 ? i16x8.sub(s, x2) : s);
   } else {
@@ -343,11 +343,11 @@ import {
  * q as i16 (Q8A_X16_BYTES per block). One row and token: returns the result; else row r, token t's goes
  * to o + r*ob + t*os.
  */
-function dotLegacy<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
+function dotLegacy<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
   const k = changetype<W>(0);
   const n = tokens<N>();
   const r = rows<R>();
-  const rx = ASC_FEATURE_RELAXED_SIMD && k.hasU();
+  const rx = relaxed<V>() && k.hasU();
   // accumulators: row 0 (a*), row 1 (b*); tokens 0..3
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
@@ -372,32 +372,32 @@ function dotLegacy<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o
     // token 0, then (N = 4) tokens 1..3: each token's operands loaded once for both rows
     {
       const xt = xb + <usize>0 * xs; const ht = xh + <usize>0 * xs;
-      const x0 = legacyX0<W>(xt, ht); const x1 = legacyX1<W>(xt, ht); const x2 = legacyX2<W>(ht, x0, x1); const x3 = legacyX3<W>(ht, x0);
+      const x0 = legacyX0<W, V>(xt, ht); const x1 = legacyX1<W, V>(xt, ht); const x2 = legacyX2<W, V>(ht, x0, x1); const x3 = legacyX3<W, V>(ht, x0);
       const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
-      a0 = legacyStep<W>(a0, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am0 += ma * sx;
-      if (r > 1) { b0 = legacyStep<W>(b0, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm0 += mb * sx; }
+      a0 = legacyStep<W, V>(a0, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am0 += ma * sx;
+      if (r > 1) { b0 = legacyStep<W, V>(b0, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm0 += mb * sx; }
     }
     if (n > 1) {
       {
         const xt = xb + <usize>1 * xs; const ht = xh + <usize>1 * xs;
-        const x0 = legacyX0<W>(xt, ht); const x1 = legacyX1<W>(xt, ht); const x2 = legacyX2<W>(ht, x0, x1); const x3 = legacyX3<W>(ht, x0);
+        const x0 = legacyX0<W, V>(xt, ht); const x1 = legacyX1<W, V>(xt, ht); const x2 = legacyX2<W, V>(ht, x0, x1); const x3 = legacyX3<W, V>(ht, x0);
         const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
-        a1 = legacyStep<W>(a1, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am1 += ma * sx;
-        if (r > 1) { b1 = legacyStep<W>(b1, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm1 += mb * sx; }
+        a1 = legacyStep<W, V>(a1, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am1 += ma * sx;
+        if (r > 1) { b1 = legacyStep<W, V>(b1, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm1 += mb * sx; }
       }
       {
         const xt = xb + <usize>2 * xs; const ht = xh + <usize>2 * xs;
-        const x0 = legacyX0<W>(xt, ht); const x1 = legacyX1<W>(xt, ht); const x2 = legacyX2<W>(ht, x0, x1); const x3 = legacyX3<W>(ht, x0);
+        const x0 = legacyX0<W, V>(xt, ht); const x1 = legacyX1<W, V>(xt, ht); const x2 = legacyX2<W, V>(ht, x0, x1); const x3 = legacyX3<W, V>(ht, x0);
         const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
-        a2 = legacyStep<W>(a2, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am2 += ma * sx;
-        if (r > 1) { b2 = legacyStep<W>(b2, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm2 += mb * sx; }
+        a2 = legacyStep<W, V>(a2, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am2 += ma * sx;
+        if (r > 1) { b2 = legacyStep<W, V>(b2, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm2 += mb * sx; }
       }
       {
         const xt = xb + <usize>3 * xs; const ht = xh + <usize>3 * xs;
-        const x0 = legacyX0<W>(xt, ht); const x1 = legacyX1<W>(xt, ht); const x2 = legacyX2<W>(ht, x0, x1); const x3 = legacyX3<W>(ht, x0);
+        const x0 = legacyX0<W, V>(xt, ht); const x1 = legacyX1<W, V>(xt, ht); const x2 = legacyX2<W, V>(ht, x0, x1); const x3 = legacyX3<W, V>(ht, x0);
         const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
-        a3 = legacyStep<W>(a3, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am3 += ma * sx;
-        if (r > 1) { b3 = legacyStep<W>(b3, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm3 += mb * sx; }
+        a3 = legacyStep<W, V>(a3, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am3 += ma * sx;
+        if (r > 1) { b3 = legacyStep<W, V>(b3, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm3 += mb * sx; }
       }
     }
     wb += k.bytes(); xb += Q8A_BYTES; xh += Q8A_X16_BYTES;
@@ -485,8 +485,8 @@ function dequantLegacy<W>(w: usize, y: usize, nb: i32): void {
 
 /** Q4_K / Q5_K unit p (sub-blocks 2p, 2p+1) for one token: the scaled integer sums of its 64 activations x0..x3. */
 // @ts-ignore: decorator
-@inline function k45TokenV(isum: v128, a0: v128, a1: v128, b0: v128, b1: v128, sa: v128, sb: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-  return i32x4.add(isum, i32x4.add(kdot32s(a0, x0, a1, x1, sa), kdot32s(b0, x2, b1, x3, sb)));
+@inline function k45TokenV<V>(isum: v128, a0: v128, a1: v128, b0: v128, b1: v128, sa: v128, sb: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  return i32x4.add(isum, i32x4.add(kdot32s<V>(a0, x0, a1, x1, sa), kdot32s<V>(b0, x2, b1, x3, sb)));
 }
 /** Q4_K / Q5_K super-block end for one token: y = d*sc*q - dmin*m. */
 // @ts-ignore: decorator
@@ -501,7 +501,7 @@ function dequantLegacy<W>(w: usize, y: usize, nb: i32): void {
  * tokens, each token's activations and sums loaded once for the R rows. One row and token: returns the
  * result; else row r, token t's goes to o + r*ob + t*os.
  */
-function dotK45<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
+function dotK45<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
   const k = changetype<W>(0);
   const n = tokens<N>();
   const r = rows<R>();
@@ -524,41 +524,41 @@ function dotK45<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
       const u0 = v128.load(wa + k.qs() + <usize>(32 * p)); const u1 = v128.load(wa + k.qs() + <usize>(32 * p + 16));
       const pa0 = k45Quants<W>(u0, ha0, 2 * p, false); const pa1 = k45Quants<W>(u1, ha1, 2 * p, false);
       const pb0 = k45Quants<W>(u0, ha0, 2 * p + 1, true); const pb1 = k45Quants<W>(u1, ha1, 2 * p + 1, true);
-      const psa = kscale(scK4(sA, 2 * p)); const psb = kscale(scK4(sA, 2 * p + 1));
+      const psa = kscale<V>(scK4(sA, 2 * p)); const psb = kscale<V>(scK4(sA, 2 * p + 1));
       const pma = minK4(sA, 2 * p); const pmb = minK4(sA, 2 * p + 1);
       const v0 = r > 1 ? v128.load(wb + k.qs() + <usize>(32 * p)) : u0; const v1 = r > 1 ? v128.load(wb + k.qs() + <usize>(32 * p + 16)) : u1;
       const qa0 = k45Quants<W>(v0, hb0, 2 * p, false); const qa1 = k45Quants<W>(v1, hb1, 2 * p, false);
       const qb0 = k45Quants<W>(v0, hb0, 2 * p + 1, true); const qb1 = k45Quants<W>(v1, hb1, 2 * p + 1, true);
-      const qsa = r > 1 ? kscale(scK4(sB, 2 * p)) : psa; const qsb = r > 1 ? kscale(scK4(sB, 2 * p + 1)) : psb;
+      const qsa = r > 1 ? kscale<V>(scK4(sB, 2 * p)) : psa; const qsb = r > 1 ? kscale<V>(scK4(sB, 2 * p + 1)) : psb;
       const qma = r > 1 ? minK4(sB, 2 * p) : 0; const qmb = r > 1 ? minK4(sB, 2 * p + 1) : 0;
       {
         const xq = xb0 + Q8_K_QS + <usize>(64 * p);
         const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
         const s01 = bsum(xb0, 4 * p) + bsum(xb0, 4 * p + 1), s23 = bsum(xb0, 4 * p + 2) + bsum(xb0, 4 * p + 3);
-        ia0 = k45TokenV(ia0, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3); ma0 += pma * s01 + pmb * s23;
-        if (r > 1) { ib0 = k45TokenV(ib0, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); mb0 += qma * s01 + qmb * s23; }
+        ia0 = k45TokenV<V>(ia0, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3); ma0 += pma * s01 + pmb * s23;
+        if (r > 1) { ib0 = k45TokenV<V>(ib0, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); mb0 += qma * s01 + qmb * s23; }
       }
       if (n > 1) {
         {
           const xq = xb1 + Q8_K_QS + <usize>(64 * p);
           const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
           const s01 = bsum(xb1, 4 * p) + bsum(xb1, 4 * p + 1), s23 = bsum(xb1, 4 * p + 2) + bsum(xb1, 4 * p + 3);
-          ia1 = k45TokenV(ia1, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3); ma1 += pma * s01 + pmb * s23;
-          if (r > 1) { ib1 = k45TokenV(ib1, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); mb1 += qma * s01 + qmb * s23; }
+          ia1 = k45TokenV<V>(ia1, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3); ma1 += pma * s01 + pmb * s23;
+          if (r > 1) { ib1 = k45TokenV<V>(ib1, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); mb1 += qma * s01 + qmb * s23; }
         }
         {
           const xq = xb2 + Q8_K_QS + <usize>(64 * p);
           const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
           const s01 = bsum(xb2, 4 * p) + bsum(xb2, 4 * p + 1), s23 = bsum(xb2, 4 * p + 2) + bsum(xb2, 4 * p + 3);
-          ia2 = k45TokenV(ia2, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3); ma2 += pma * s01 + pmb * s23;
-          if (r > 1) { ib2 = k45TokenV(ib2, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); mb2 += qma * s01 + qmb * s23; }
+          ia2 = k45TokenV<V>(ia2, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3); ma2 += pma * s01 + pmb * s23;
+          if (r > 1) { ib2 = k45TokenV<V>(ib2, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); mb2 += qma * s01 + qmb * s23; }
         }
         {
           const xq = xb3 + Q8_K_QS + <usize>(64 * p);
           const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
           const s01 = bsum(xb3, 4 * p) + bsum(xb3, 4 * p + 1), s23 = bsum(xb3, 4 * p + 2) + bsum(xb3, 4 * p + 3);
-          ia3 = k45TokenV(ia3, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3); ma3 += pma * s01 + pmb * s23;
-          if (r > 1) { ib3 = k45TokenV(ib3, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); mb3 += qma * s01 + qmb * s23; }
+          ia3 = k45TokenV<V>(ia3, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3); ma3 += pma * s01 + pmb * s23;
+          if (r > 1) { ib3 = k45TokenV<V>(ib3, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); mb3 += qma * s01 + qmb * s23; }
         }
       }
     }
@@ -578,11 +578,11 @@ function dotK45<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
   if (j == 2) return v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(hh, 4), m2), 4));
   return v128.or(i8x16.shr_u(bq, 4), i8x16.shl(i8x16.shr_u(hh, 6), 4));
 }
-/** Q6_K quant j as the dot product takes it: signed (q - 32) in the baseline build, 0..63 in the relaxed one. */
+/** Q6_K quant j as the dot product takes it: signed (q - 32) in the baseline variant, 0..63 in the relaxed one. */
 // @ts-ignore: decorator
-@inline function q6DotQuant(a: v128, bq: v128, hh: v128, j: i32): v128 {
+@inline function q6DotQuant<V>(a: v128, bq: v128, hh: v128, j: i32): v128 {
   const q = q6Quant(a, bq, hh, j);
-  if (ASC_FEATURE_RELAXED_SIMD) return q;
+  if (relaxed<V>()) return q;
   return i8x16.sub(q, i8x16.splat(32));
 }
 /** Q6_K scale group of quant j in unit (h, c): 16 elements each. */
@@ -592,8 +592,8 @@ function dotK45<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
 }
 /** Q6_K unit (h, c), one token: the four quants' scaled sums. */
 // @ts-ignore: decorator
-@inline function q6Token(isum: v128, q0: v128, q1: v128, q2: v128, q3: v128, v0: v128, v1: v128, v2: v128, v3: v128, xb: usize, h: i32, c: i32): v128 {
-  return q6TokenV(isum, q0, q1, q2, q3, v0, v1, v2, v3, q6X(xb, h, c, 0), q6X(xb, h, c, 1), q6X(xb, h, c, 2), q6X(xb, h, c, 3));
+@inline function q6Token<V>(isum: v128, q0: v128, q1: v128, q2: v128, q3: v128, v0: v128, v1: v128, v2: v128, v3: v128, xb: usize, h: i32, c: i32): v128 {
+  return q6TokenV<V>(isum, q0, q1, q2, q3, v0, v1, v2, v3, q6X(xb, h, c, 0), q6X(xb, h, c, 1), q6X(xb, h, c, 2), q6X(xb, h, c, 3));
 }
 /** Q6_K unit (h, c): the 16 activations of its quant j. */
 // @ts-ignore: decorator
@@ -602,20 +602,20 @@ function dotK45<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
 }
 /** q6Token with the unit's four 16-activation groups already loaded (x0..x3), for the rows of a tile. */
 // @ts-ignore: decorator
-@inline function q6TokenV(isum: v128, q0: v128, q1: v128, q2: v128, q3: v128, v0: v128, v1: v128, v2: v128, v3: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-  isum = i32x4.add(isum, kdot16s(q0, x0, v0));
-  isum = i32x4.add(isum, kdot16s(q1, x1, v1));
-  isum = i32x4.add(isum, kdot16s(q2, x2, v2));
-  return i32x4.add(isum, kdot16s(q3, x3, v3));
+@inline function q6TokenV<V>(isum: v128, q0: v128, q1: v128, q2: v128, q3: v128, v0: v128, v1: v128, v2: v128, v3: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  isum = i32x4.add(isum, kdot16s<V>(q0, x0, v0));
+  isum = i32x4.add(isum, kdot16s<V>(q1, x1, v1));
+  isum = i32x4.add(isum, kdot16s<V>(q2, x2, v2));
+  return i32x4.add(isum, kdot16s<V>(q3, x3, v3));
 }
-/** Q6_K unit (h, c), relaxed build: scale times the activations' sums (32 of them come off at the end). */
+/** Q6_K unit (h, c), relaxed variant: scale times the activations' sums (32 of them come off at the end). */
 // @ts-ignore: decorator
 @inline function q6Min(s0: i32, s1: i32, s2: i32, s3: i32, xb: usize, h: i32, c: i32): i32 {
   return s0 * bsum(xb, q6Group(h, c, 0)) + s1 * bsum(xb, q6Group(h, c, 1)) + s2 * bsum(xb, q6Group(h, c, 2)) + s3 * bsum(xb, q6Group(h, c, 3));
 }
 // @ts-ignore: decorator
-@inline function q6Tail(sumf: f32, wb: usize, xb: usize, isum: v128, msum: i32): f32 {
-  const i = ASC_FEATURE_RELAXED_SIMD ? hsumI32(isum) - 32 * msum : hsumI32(isum);
+@inline function q6Tail<V>(sumf: f32, wb: usize, xb: usize, isum: v128, msum: i32): f32 {
+  const i = relaxed<V>() ? hsumI32(isum) - 32 * msum : hsumI32(isum);
   return sumf + f16t(load<u16>(wb + Q6_K_D)) * load<f32>(xb + Q8_K_D) * <f32>i;
 }
 
@@ -624,19 +624,19 @@ function dotK45<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
  * constant (h, c), so every offset and shift is a constant in straight-line code (decode's hot path).
  */
 // @ts-ignore: decorator
-@inline function q6UnitToken(isum: v128, wb: usize, xb: usize, h: i32, c: i32): v128 {
+@inline function q6UnitToken<V>(isum: v128, wb: usize, xb: usize, h: i32, c: i32): v128 {
   const a = v128.load(wb + Q6_K_QL + <usize>(64 * h + 16 * c));
   const bq = v128.load(wb + Q6_K_QL + <usize>(64 * h + 32 + 16 * c));
   const hh = v128.load(wb + Q6_K_QH + <usize>(32 * h + 16 * c));
   const sc = wb + Q6_K_SCALES;
   const s0 = <i32>load<i8>(sc + q6Group(h, c, 0)), s1 = <i32>load<i8>(sc + q6Group(h, c, 1));
   const s2 = <i32>load<i8>(sc + q6Group(h, c, 2)), s3 = <i32>load<i8>(sc + q6Group(h, c, 3));
-  const sum = q6Token(
-    isum, q6DotQuant(a, bq, hh, 0), q6DotQuant(a, bq, hh, 1), q6DotQuant(a, bq, hh, 2), q6DotQuant(a, bq, hh, 3),
-    kscale(s0), kscale(s1), kscale(s2), kscale(s3), xb, h, c,
+  const sum = q6Token<V>(
+    isum, q6DotQuant<V>(a, bq, hh, 0), q6DotQuant<V>(a, bq, hh, 1), q6DotQuant<V>(a, bq, hh, 2), q6DotQuant<V>(a, bq, hh, 3),
+    kscale<V>(s0), kscale<V>(s1), kscale<V>(s2), kscale<V>(s3), xb, h, c,
   );
   // relaxed: the quants' offset 32 comes off through the activation sums, here in lane 0 (the lanes are summed at the end)
-  if (ASC_FEATURE_RELAXED_SIMD) return offsetLane0(sum, 32 * q6Min(s0, s1, s2, s3, xb, h, c));
+  if (relaxed<V>()) return offsetLane0(sum, 32 * q6Min(s0, s1, s2, s3, xb, h, c));
   return sum;
 }
 /** v with m taken off lane 0: hsumI32 of it is hsumI32(v) - m, in the same wrapping integer arithmetic. */
@@ -646,15 +646,15 @@ function dotK45<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
 }
 
 /** Q6_K, one token: the four units in straight-line code. */
-function dotQ6KOne(w: usize, x: usize, nb: i32): f32 {
+function dotQ6KOne<V>(w: usize, x: usize, nb: i32): f32 {
   let sumf: f32 = 0;
   for (let b = 0; b < nb; b++) {
     const wb = w + <usize>b * Q6_K_BYTES;
     const xb = x + <usize>b * Q8_K_BYTES;
     let isum = i32x4.splat(0);
-    isum = q6UnitToken(isum, wb, xb, 0, 0); isum = q6UnitToken(isum, wb, xb, 0, 1);
-    isum = q6UnitToken(isum, wb, xb, 1, 0); isum = q6UnitToken(isum, wb, xb, 1, 1);
-    sumf = q6Tail(sumf, wb, xb, isum, 0);
+    isum = q6UnitToken<V>(isum, wb, xb, 0, 0); isum = q6UnitToken<V>(isum, wb, xb, 0, 1);
+    isum = q6UnitToken<V>(isum, wb, xb, 1, 0); isum = q6UnitToken<V>(isum, wb, xb, 1, 1);
+    sumf = q6Tail<V>(sumf, wb, xb, isum, 0);
   }
   return sumf;
 }
@@ -665,7 +665,7 @@ function dotQ6KOne(w: usize, x: usize, nb: i32): f32 {
  * loaded once for the rows (the same integer sums as dotQ6KOne, in another order). One row and token:
  * returns the result; else row r, token t's goes to o + r*ob + t*os.
  */
-function dotQ6K<N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
+function dotQ6K<N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
   const n = tokens<N>();
   const r = rows<R>();
   let fa0: f32 = 0, fa1: f32 = 0, fa2: f32 = 0, fa3: f32 = 0;
@@ -683,45 +683,45 @@ function dotQ6K<N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usiz
       const ql0 = v128.load(wa + Q6_K_QL + <usize>(64 * h + 16 * c));
       const ql1 = v128.load(wa + Q6_K_QL + <usize>(64 * h + 32 + 16 * c));
       const qh = v128.load(wa + Q6_K_QH + <usize>(32 * h + 16 * c));
-      const pq0 = q6DotQuant(ql0, ql1, qh, 0), pq1 = q6DotQuant(ql0, ql1, qh, 1), pq2 = q6DotQuant(ql0, ql1, qh, 2), pq3 = q6DotQuant(ql0, ql1, qh, 3);
+      const pq0 = q6DotQuant<V>(ql0, ql1, qh, 0), pq1 = q6DotQuant<V>(ql0, ql1, qh, 1), pq2 = q6DotQuant<V>(ql0, ql1, qh, 2), pq3 = q6DotQuant<V>(ql0, ql1, qh, 3);
       const sa = wa + Q6_K_SCALES;
       const ps0 = <i32>load<i8>(sa + q6Group(h, c, 0)), ps1 = <i32>load<i8>(sa + q6Group(h, c, 1));
       const ps2 = <i32>load<i8>(sa + q6Group(h, c, 2)), ps3 = <i32>load<i8>(sa + q6Group(h, c, 3));
-      const pv0 = kscale(ps0), pv1 = kscale(ps1), pv2 = kscale(ps2), pv3 = kscale(ps3);
+      const pv0 = kscale<V>(ps0), pv1 = kscale<V>(ps1), pv2 = kscale<V>(ps2), pv3 = kscale<V>(ps3);
       const rl0 = r > 1 ? v128.load(wb + Q6_K_QL + <usize>(64 * h + 16 * c)) : ql0;
       const rl1 = r > 1 ? v128.load(wb + Q6_K_QL + <usize>(64 * h + 32 + 16 * c)) : ql1;
       const rh = r > 1 ? v128.load(wb + Q6_K_QH + <usize>(32 * h + 16 * c)) : qh;
-      const qq0 = q6DotQuant(rl0, rl1, rh, 0), qq1 = q6DotQuant(rl0, rl1, rh, 1), qq2 = q6DotQuant(rl0, rl1, rh, 2), qq3 = q6DotQuant(rl0, rl1, rh, 3);
+      const qq0 = q6DotQuant<V>(rl0, rl1, rh, 0), qq1 = q6DotQuant<V>(rl0, rl1, rh, 1), qq2 = q6DotQuant<V>(rl0, rl1, rh, 2), qq3 = q6DotQuant<V>(rl0, rl1, rh, 3);
       const sb = wb + Q6_K_SCALES;
       const qs0 = r > 1 ? <i32>load<i8>(sb + q6Group(h, c, 0)) : 0, qs1 = r > 1 ? <i32>load<i8>(sb + q6Group(h, c, 1)) : 0;
       const qs2 = r > 1 ? <i32>load<i8>(sb + q6Group(h, c, 2)) : 0, qs3 = r > 1 ? <i32>load<i8>(sb + q6Group(h, c, 3)) : 0;
-      const qv0 = kscale(qs0), qv1 = kscale(qs1), qv2 = kscale(qs2), qv3 = kscale(qs3);
+      const qv0 = kscale<V>(qs0), qv1 = kscale<V>(qs1), qv2 = kscale<V>(qs2), qv3 = kscale<V>(qs3);
       {
         const x0 = q6X(xb0, h, c, 0), x1 = q6X(xb0, h, c, 1), x2 = q6X(xb0, h, c, 2), x3 = q6X(xb0, h, c, 3);
-        ia0 = q6TokenV(ia0, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3); if (ASC_FEATURE_RELAXED_SIMD) ma0 += q6Min(ps0, ps1, ps2, ps3, xb0, h, c);
-        if (r > 1) { ib0 = q6TokenV(ib0, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); if (ASC_FEATURE_RELAXED_SIMD) mb0 += q6Min(qs0, qs1, qs2, qs3, xb0, h, c); }
+        ia0 = q6TokenV<V>(ia0, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3); if (relaxed<V>()) ma0 += q6Min(ps0, ps1, ps2, ps3, xb0, h, c);
+        if (r > 1) { ib0 = q6TokenV<V>(ib0, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); if (relaxed<V>()) mb0 += q6Min(qs0, qs1, qs2, qs3, xb0, h, c); }
       }
       if (n > 1) {
         {
           const x0 = q6X(xb1, h, c, 0), x1 = q6X(xb1, h, c, 1), x2 = q6X(xb1, h, c, 2), x3 = q6X(xb1, h, c, 3);
-          ia1 = q6TokenV(ia1, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3); if (ASC_FEATURE_RELAXED_SIMD) ma1 += q6Min(ps0, ps1, ps2, ps3, xb1, h, c);
-          if (r > 1) { ib1 = q6TokenV(ib1, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); if (ASC_FEATURE_RELAXED_SIMD) mb1 += q6Min(qs0, qs1, qs2, qs3, xb1, h, c); }
+          ia1 = q6TokenV<V>(ia1, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3); if (relaxed<V>()) ma1 += q6Min(ps0, ps1, ps2, ps3, xb1, h, c);
+          if (r > 1) { ib1 = q6TokenV<V>(ib1, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); if (relaxed<V>()) mb1 += q6Min(qs0, qs1, qs2, qs3, xb1, h, c); }
         }
         {
           const x0 = q6X(xb2, h, c, 0), x1 = q6X(xb2, h, c, 1), x2 = q6X(xb2, h, c, 2), x3 = q6X(xb2, h, c, 3);
-          ia2 = q6TokenV(ia2, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3); if (ASC_FEATURE_RELAXED_SIMD) ma2 += q6Min(ps0, ps1, ps2, ps3, xb2, h, c);
-          if (r > 1) { ib2 = q6TokenV(ib2, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); if (ASC_FEATURE_RELAXED_SIMD) mb2 += q6Min(qs0, qs1, qs2, qs3, xb2, h, c); }
+          ia2 = q6TokenV<V>(ia2, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3); if (relaxed<V>()) ma2 += q6Min(ps0, ps1, ps2, ps3, xb2, h, c);
+          if (r > 1) { ib2 = q6TokenV<V>(ib2, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); if (relaxed<V>()) mb2 += q6Min(qs0, qs1, qs2, qs3, xb2, h, c); }
         }
         {
           const x0 = q6X(xb3, h, c, 0), x1 = q6X(xb3, h, c, 1), x2 = q6X(xb3, h, c, 2), x3 = q6X(xb3, h, c, 3);
-          ia3 = q6TokenV(ia3, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3); if (ASC_FEATURE_RELAXED_SIMD) ma3 += q6Min(ps0, ps1, ps2, ps3, xb3, h, c);
-          if (r > 1) { ib3 = q6TokenV(ib3, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); if (ASC_FEATURE_RELAXED_SIMD) mb3 += q6Min(qs0, qs1, qs2, qs3, xb3, h, c); }
+          ia3 = q6TokenV<V>(ia3, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3); if (relaxed<V>()) ma3 += q6Min(ps0, ps1, ps2, ps3, xb3, h, c);
+          if (r > 1) { ib3 = q6TokenV<V>(ib3, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); if (relaxed<V>()) mb3 += q6Min(qs0, qs1, qs2, qs3, xb3, h, c); }
         }
       }
     }
     // the super-block's float updates, row 0 then row 1
-    fa0 = q6Tail(fa0, wa, xb0, ia0, ma0); if (n > 1) { fa1 = q6Tail(fa1, wa, xb1, ia1, ma1); fa2 = q6Tail(fa2, wa, xb2, ia2, ma2); fa3 = q6Tail(fa3, wa, xb3, ia3, ma3); }
-    if (r > 1) { fb0 = q6Tail(fb0, wb, xb0, ib0, mb0); if (n > 1) { fb1 = q6Tail(fb1, wb, xb1, ib1, mb1); fb2 = q6Tail(fb2, wb, xb2, ib2, mb2); fb3 = q6Tail(fb3, wb, xb3, ib3, mb3); } }
+    fa0 = q6Tail<V>(fa0, wa, xb0, ia0, ma0); if (n > 1) { fa1 = q6Tail<V>(fa1, wa, xb1, ia1, ma1); fa2 = q6Tail<V>(fa2, wa, xb2, ia2, ma2); fa3 = q6Tail<V>(fa3, wa, xb3, ia3, ma3); }
+    if (r > 1) { fb0 = q6Tail<V>(fb0, wb, xb0, ib0, mb0); if (n > 1) { fb1 = q6Tail<V>(fb1, wb, xb1, ib1, mb1); fb2 = q6Tail<V>(fb2, wb, xb2, ib2, mb2); fb3 = q6Tail<V>(fb3, wb, xb3, ib3, mb3); } }
   }
   return tileOut(n, r, fa0, fa1, fa2, fa3, fb0, fb1, fb2, fb3, o, ob, os);
 }
@@ -766,9 +766,9 @@ function dotQ6K<N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usiz
 }
 /** Unit u's quants as the dot product takes them (Q3_K relaxed: q + 4*hbit, 0..7, the 4 comes off through the sums). */
 // @ts-ignore: decorator
-@inline function k23DotQuant<W>(wb: usize, u: i32): v128 {
+@inline function k23DotQuant<W, V>(wb: usize, u: i32): v128 {
   if (!changetype<W>(0).q3()) return k23Field<W>(wb, u);
-  if (ASC_FEATURE_RELAXED_SIMD) return v128.or(k23Field<W>(wb, u), i8x16.shl(q3High(wb, u), 2));
+  if (relaxed<V>()) return v128.or(k23Field<W>(wb, u), i8x16.shl(q3High(wb, u), 2));
   return q3Signed(wb, u);
 }
 /** Activation bytes of unit u. */
@@ -777,9 +777,9 @@ function dotQ6K<N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usiz
   return xb + Q8_K_QS + <usize>(128 * (u >> 3) + 32 * ((u >> 1) & 3) + 16 * (u & 1));
 }
 // @ts-ignore: decorator
-@inline function k23Tail<W>(sumf: f32, wb: usize, xb: usize, isum: v128, msum: i32): f32 {
+@inline function k23Tail<W, V>(sumf: f32, wb: usize, xb: usize, isum: v128, msum: i32): f32 {
   if (changetype<W>(0).q3()) {
-    const i = ASC_FEATURE_RELAXED_SIMD ? hsumI32(isum) - 4 * msum : hsumI32(isum);
+    const i = relaxed<V>() ? hsumI32(isum) - 4 * msum : hsumI32(isum);
     return sumf + f16t(load<u16>(wb + Q3_K_D)) * load<f32>(xb + Q8_K_D) * <f32>i;
   }
   return sumf + (f16t(load<u16>(wb + Q2_K_D)) * load<f32>(xb + Q8_K_D) * <f32>hsumI32(isum) - f16t(load<u16>(wb + Q2_K_DMIN)) * load<f32>(xb + Q8_K_D) * <f32>msum);
@@ -796,21 +796,21 @@ function dotQ6K<N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usiz
 }
 /** Unit u for one token, unpacked here (constant u: constant shifts and offsets). */
 // @ts-ignore: decorator
-@inline function k23UnitToken<W>(isum: v128, wb: usize, xb: usize, u: i32): v128 {
+@inline function k23UnitToken<W, V>(isum: v128, wb: usize, xb: usize, u: i32): v128 {
   const sc = k23Scale<W>(wb, u);
-  const sum = i32x4.add(isum, kdot16s(k23DotQuant<W>(wb, u), v128.load(k23X(xb, u)), kscale(sc)));
+  const sum = i32x4.add(isum, kdot16s<V>(k23DotQuant<W, V>(wb, u), v128.load(k23X(xb, u)), kscale<V>(sc)));
   // Q3_K relaxed: the quants' offset 4 comes off through the activation sums, here in lane 0
-  if (ASC_FEATURE_RELAXED_SIMD && changetype<W>(0).q3()) return offsetLane0(sum, 4 * sc * bsum(xb, u));
+  if (relaxed<V>() && changetype<W>(0).q3()) return offsetLane0(sum, 4 * sc * bsum(xb, u));
   return sum;
 }
 /** All sixteen units of a super-block for one token, in straight-line code. */
 // @ts-ignore: decorator
-@inline function k23Units<W>(wb: usize, xb: usize): v128 {
+@inline function k23Units<W, V>(wb: usize, xb: usize): v128 {
   let s = i32x4.splat(0);
-  s = k23UnitToken<W>(s, wb, xb, 0); s = k23UnitToken<W>(s, wb, xb, 1); s = k23UnitToken<W>(s, wb, xb, 2); s = k23UnitToken<W>(s, wb, xb, 3);
-  s = k23UnitToken<W>(s, wb, xb, 4); s = k23UnitToken<W>(s, wb, xb, 5); s = k23UnitToken<W>(s, wb, xb, 6); s = k23UnitToken<W>(s, wb, xb, 7);
-  s = k23UnitToken<W>(s, wb, xb, 8); s = k23UnitToken<W>(s, wb, xb, 9); s = k23UnitToken<W>(s, wb, xb, 10); s = k23UnitToken<W>(s, wb, xb, 11);
-  s = k23UnitToken<W>(s, wb, xb, 12); s = k23UnitToken<W>(s, wb, xb, 13); s = k23UnitToken<W>(s, wb, xb, 14); s = k23UnitToken<W>(s, wb, xb, 15);
+  s = k23UnitToken<W, V>(s, wb, xb, 0); s = k23UnitToken<W, V>(s, wb, xb, 1); s = k23UnitToken<W, V>(s, wb, xb, 2); s = k23UnitToken<W, V>(s, wb, xb, 3);
+  s = k23UnitToken<W, V>(s, wb, xb, 4); s = k23UnitToken<W, V>(s, wb, xb, 5); s = k23UnitToken<W, V>(s, wb, xb, 6); s = k23UnitToken<W, V>(s, wb, xb, 7);
+  s = k23UnitToken<W, V>(s, wb, xb, 8); s = k23UnitToken<W, V>(s, wb, xb, 9); s = k23UnitToken<W, V>(s, wb, xb, 10); s = k23UnitToken<W, V>(s, wb, xb, 11);
+  s = k23UnitToken<W, V>(s, wb, xb, 12); s = k23UnitToken<W, V>(s, wb, xb, 13); s = k23UnitToken<W, V>(s, wb, xb, 14); s = k23UnitToken<W, V>(s, wb, xb, 15);
   return s;
 }
 /** The sixteen units' msum terms for one token. */
@@ -824,14 +824,14 @@ function dotQ6K<N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usiz
 }
 
 /** Q2_K / Q3_K, one token: the sixteen units in straight-line code (decode's hot path). */
-function dotK23One<W>(w: usize, x: usize, nb: i32): f32 {
+function dotK23One<W, V>(w: usize, x: usize, nb: i32): f32 {
   const k = changetype<W>(0);
   let sumf: f32 = 0;
   for (let b = 0; b < nb; b++) {
     const wb = w + <usize>b * k.bytes();
     const xb = x + <usize>b * Q8_K_BYTES;
     const msum = k.q3() ? 0 : k23Mins<W>(wb, xb); // (Q3_K relaxed: folded into the units' sums)
-    sumf = k23Tail<W>(sumf, wb, xb, k23Units<W>(wb, xb), msum);
+    sumf = k23Tail<W, V>(sumf, wb, xb, k23Units<W, V>(wb, xb), msum);
   }
   return sumf;
 }
@@ -841,12 +841,12 @@ function dotK23One<W>(w: usize, x: usize, nb: i32): f32 {
  * each token's activations and sums loaded once for the rows. One row and token: returns the result; else
  * row r, token t's goes to o + r*ob + t*os.
  */
-function dotK23<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
+function dotK23<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
   const k = changetype<W>(0);
   const n = tokens<N>();
   const r = rows<R>();
   // Q2_K: msum carries the mins (sc >> 4); Q3_K relaxed: the scale times the sums (4 * it comes off)
-  const useMsum = !k.q3() || ASC_FEATURE_RELAXED_SIMD;
+  const useMsum = !k.q3() || relaxed<V>();
   let fa0: f32 = 0, fa1: f32 = 0, fa2: f32 = 0, fa3: f32 = 0;
   let fb0: f32 = 0, fb1: f32 = 0, fb2: f32 = 0, fb3: f32 = 0;
   for (let b = 0; b < nb; b++) {
@@ -858,34 +858,34 @@ function dotK23<W, N, R>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
     let mb0: i32 = 0, mb1: i32 = 0, mb2: i32 = 0, mb3: i32 = 0;
     for (let u = 0; u < 16; u++) {
       // row 0's unit (p*) and row 1's (q*)
-      const pq = k23DotQuant<W>(wa, u); const pv = kscale(k23Scale<W>(wa, u)); const pm = k23Min<W>(wa, u);
-      const qq = r > 1 ? k23DotQuant<W>(wb, u) : pq; const qv = r > 1 ? kscale(k23Scale<W>(wb, u)) : pv; const qm = r > 1 ? k23Min<W>(wb, u) : 0;
+      const pq = k23DotQuant<W, V>(wa, u); const pv = kscale<V>(k23Scale<W>(wa, u)); const pm = k23Min<W>(wa, u);
+      const qq = r > 1 ? k23DotQuant<W, V>(wb, u) : pq; const qv = r > 1 ? kscale<V>(k23Scale<W>(wb, u)) : pv; const qm = r > 1 ? k23Min<W>(wb, u) : 0;
       {
         const xv = v128.load(k23X(xb0, u)); const e = bsum(xb0, u);
-        ia0 = i32x4.add(ia0, kdot16s(pq, xv, pv)); if (useMsum) ma0 += pm * e;
-        if (r > 1) { ib0 = i32x4.add(ib0, kdot16s(qq, xv, qv)); if (useMsum) mb0 += qm * e; }
+        ia0 = i32x4.add(ia0, kdot16s<V>(pq, xv, pv)); if (useMsum) ma0 += pm * e;
+        if (r > 1) { ib0 = i32x4.add(ib0, kdot16s<V>(qq, xv, qv)); if (useMsum) mb0 += qm * e; }
       }
       if (n > 1) {
         {
           const xv = v128.load(k23X(xb1, u)); const e = bsum(xb1, u);
-          ia1 = i32x4.add(ia1, kdot16s(pq, xv, pv)); if (useMsum) ma1 += pm * e;
-          if (r > 1) { ib1 = i32x4.add(ib1, kdot16s(qq, xv, qv)); if (useMsum) mb1 += qm * e; }
+          ia1 = i32x4.add(ia1, kdot16s<V>(pq, xv, pv)); if (useMsum) ma1 += pm * e;
+          if (r > 1) { ib1 = i32x4.add(ib1, kdot16s<V>(qq, xv, qv)); if (useMsum) mb1 += qm * e; }
         }
         {
           const xv = v128.load(k23X(xb2, u)); const e = bsum(xb2, u);
-          ia2 = i32x4.add(ia2, kdot16s(pq, xv, pv)); if (useMsum) ma2 += pm * e;
-          if (r > 1) { ib2 = i32x4.add(ib2, kdot16s(qq, xv, qv)); if (useMsum) mb2 += qm * e; }
+          ia2 = i32x4.add(ia2, kdot16s<V>(pq, xv, pv)); if (useMsum) ma2 += pm * e;
+          if (r > 1) { ib2 = i32x4.add(ib2, kdot16s<V>(qq, xv, qv)); if (useMsum) mb2 += qm * e; }
         }
         {
           const xv = v128.load(k23X(xb3, u)); const e = bsum(xb3, u);
-          ia3 = i32x4.add(ia3, kdot16s(pq, xv, pv)); if (useMsum) ma3 += pm * e;
-          if (r > 1) { ib3 = i32x4.add(ib3, kdot16s(qq, xv, qv)); if (useMsum) mb3 += qm * e; }
+          ia3 = i32x4.add(ia3, kdot16s<V>(pq, xv, pv)); if (useMsum) ma3 += pm * e;
+          if (r > 1) { ib3 = i32x4.add(ib3, kdot16s<V>(qq, xv, qv)); if (useMsum) mb3 += qm * e; }
         }
       }
     }
     // the super-block's float updates, row 0 then row 1
-    fa0 = k23Tail<W>(fa0, wa, xb0, ia0, ma0); if (n > 1) { fa1 = k23Tail<W>(fa1, wa, xb1, ia1, ma1); fa2 = k23Tail<W>(fa2, wa, xb2, ia2, ma2); fa3 = k23Tail<W>(fa3, wa, xb3, ia3, ma3); }
-    if (r > 1) { fb0 = k23Tail<W>(fb0, wb, xb0, ib0, mb0); if (n > 1) { fb1 = k23Tail<W>(fb1, wb, xb1, ib1, mb1); fb2 = k23Tail<W>(fb2, wb, xb2, ib2, mb2); fb3 = k23Tail<W>(fb3, wb, xb3, ib3, mb3); } }
+    fa0 = k23Tail<W, V>(fa0, wa, xb0, ia0, ma0); if (n > 1) { fa1 = k23Tail<W, V>(fa1, wa, xb1, ia1, ma1); fa2 = k23Tail<W, V>(fa2, wa, xb2, ia2, ma2); fa3 = k23Tail<W, V>(fa3, wa, xb3, ia3, ma3); }
+    if (r > 1) { fb0 = k23Tail<W, V>(fb0, wb, xb0, ib0, mb0); if (n > 1) { fb1 = k23Tail<W, V>(fb1, wb, xb1, ib1, mb1); fb2 = k23Tail<W, V>(fb2, wb, xb2, ib2, mb2); fb3 = k23Tail<W, V>(fb3, wb, xb3, ib3, mb3); } }
   }
   return tileOut(n, r, fa0, fa1, fa2, fa3, fb0, fb1, fb2, fb3, o, ob, os);
 }
@@ -952,57 +952,57 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
 // dot for one row and token, dot4 for one row and four tokens, and where hasRows2 dot4x2: two rows ws
 // bytes apart (outputs ob bytes apart) by four tokens.
 
-@unmanaged export class Legacy<W> {
+@unmanaged export class Legacy<W, V> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotLegacy<W, u8, u8>(w, 0, x, 0, nb, 0, 0, 0); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotLegacy<W, u8, u8, V>(w, 0, x, 0, nb, 0, 0, 0); }
   // @ts-ignore: decorator
-  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotLegacy<W, u32, u8>(w, 0, x, xs, nb, o, 0, os); }
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotLegacy<W, u32, u8, V>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
-  /** Whether the driver runs two rows at a time (measured with bench/gemm.mjs at 4-64 tokens: 1.05-1.3x, both builds). */
+  /** Whether the driver runs two rows at a time (measured with bench/gemm.mjs at 4-64 tokens: 1.05-1.3x, both variants). */
   // @ts-ignore: decorator
   @inline hasRows2(): bool { return true; }
   // @ts-ignore: decorator
-  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotLegacy<W, u32, u16>(w, ws, x, xs, nb, o, ob, os); }
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotLegacy<W, u32, u16, V>(w, ws, x, xs, nb, o, ob, os); }
 }
-@unmanaged export class K45<W> {
+@unmanaged export class K45<W, V> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK45<W, u8, u8>(w, 0, x, 0, nb, 0, 0, 0); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK45<W, u8, u8, V>(w, 0, x, 0, nb, 0, 0, 0); }
   // @ts-ignore: decorator
-  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK45<W, u32, u8>(w, 0, x, xs, nb, o, 0, os); }
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK45<W, u32, u8, V>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
   /** Whether the driver runs two rows at a time (measured with bench/gemm.mjs at 4-64 tokens: relaxed 1.07-1.13x, baseline 1.0-1.05x). */
   // @ts-ignore: decorator
   @inline hasRows2(): bool { return true; }
   // @ts-ignore: decorator
-  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotK45<W, u32, u16>(w, ws, x, xs, nb, o, ob, os); }
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotK45<W, u32, u16, V>(w, ws, x, xs, nb, o, ob, os); }
 }
-@unmanaged export class K6 {
+@unmanaged export class K6<V> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotQ6KOne(w, x, nb); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotQ6KOne<V>(w, x, nb); }
   // @ts-ignore: decorator
-  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotQ6K<u32, u8>(w, 0, x, xs, nb, o, 0, os); }
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotQ6K<u32, u8, V>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
   /** Whether the driver runs two rows at a time (measured with bench/gemm.mjs: relaxed 1.0-1.1x, baseline 0.95x). */
   // @ts-ignore: decorator
-  @inline hasRows2(): bool { return ASC_FEATURE_RELAXED_SIMD; }
+  @inline hasRows2(): bool { return relaxed<V>(); }
   // @ts-ignore: decorator
-  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotQ6K<u32, u16>(w, ws, x, xs, nb, o, ob, os); }
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotQ6K<u32, u16, V>(w, ws, x, xs, nb, o, ob, os); }
 }
-@unmanaged export class K23<W> {
+@unmanaged export class K23<W, V> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK23One<W>(w, x, nb); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK23One<W, V>(w, x, nb); }
   // @ts-ignore: decorator
-  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK23<W, u32, u8>(w, 0, x, xs, nb, o, 0, os); }
+  @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK23<W, u32, u8, V>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
   @inline hasDot4(): bool { return true; }
   /** Whether the driver runs two rows at a time (measured with bench/gemm.mjs: Q2_K relaxed 1.2-1.35x; Q2_K baseline 0.85-0.9x, Q3_K 0.7-0.95x). */
   // @ts-ignore: decorator
-  @inline hasRows2(): bool { return ASC_FEATURE_RELAXED_SIMD && !changetype<W>(0).q3(); }
+  @inline hasRows2(): bool { return relaxed<V>() && !changetype<W>(0).q3(); }
   // @ts-ignore: decorator
-  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotK23<W, u32, u16>(w, ws, x, xs, nb, o, ob, os); }
+  @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotK23<W, u32, u16, V>(w, ws, x, xs, nb, o, ob, os); }
 }
 
 export { Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q2_K, Q3_K };

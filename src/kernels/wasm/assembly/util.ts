@@ -45,8 +45,25 @@
   return i32x4.mul(dot32(a0, b0, a1, b1), sv);
 }
 
-// Relaxed-SIMD build only: the kernels reach these through `ASC_FEATURE_RELAXED_SIMD` branches
-// (set by asc when the relaxed-simd feature is enabled), so the baseline build never contains them.
+// The kernels are generic over a variant V, Baseline or Relaxed, and branch on relaxed<V>() (a constant
+// after inlining): the relaxed-simd build instantiates both (matmul.ts picks one per weight type at run
+// time), the baseline build only Baseline; Relaxed is the baseline there too, so it never emits a relaxed op.
+@unmanaged export class Baseline {
+  // @ts-ignore: decorator
+  @inline relaxed(): bool { return false; }
+}
+@unmanaged export class Relaxed {
+  // @ts-ignore: decorator
+  @inline relaxed(): bool { return ASC_FEATURE_RELAXED_SIMD; }
+}
+/** Whether variant V uses the relaxed dot products. */
+// @ts-ignore: decorator
+@inline export function relaxed<V>(): bool {
+  return changetype<V>(0).relaxed();
+}
+
+// Relaxed variant only: the kernels reach these through `relaxed<V>()` branches, true only in the
+// build with the relaxed-simd feature (`ASC_FEATURE_RELAXED_SIMD`), so the baseline build never contains them.
 // Only the i16 form of the relaxed dot is used: V8 11.3's first tier (Liftoff) gets the i32 accumulating form
 // (i32x4.relaxed_dot_i8x16_i7x16_add_s) wrong, while this one is right in both tiers, and without AVX-VNNI the
 // i32 form is the same pmaddubsw + pmaddwd pair anyway. Every product is exact: |a| <= 128, 0 <= u <= 127.
@@ -94,20 +111,20 @@
 
 /** A K-quant sub-block scale as kdot16s / kdot32s take it. */
 // @ts-ignore: decorator
-@inline export function kscale(sc: i32): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return rscaleV(sc);
+@inline export function kscale<V>(sc: i32): v128 {
+  if (relaxed<V>()) return rscaleV(sc);
   return scaleV(sc);
 }
 /** 16 weights · 16 int8 activations times a kscale. */
 // @ts-ignore: decorator
-@inline export function kdot16s(q: v128, x: v128, sv: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return rdot16s(q, x, sv);
+@inline export function kdot16s<V>(q: v128, x: v128, sv: v128): v128 {
+  if (relaxed<V>()) return rdot16s(q, x, sv);
   return dot16s(q, x, sv);
 }
 /** 32 weights (two halves, 0..31) · 32 int8 activations times a kscale. */
 // @ts-ignore: decorator
-@inline export function kdot32s(q0: v128, x0: v128, q1: v128, x1: v128, sv: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return rdot32s(q0, x0, q1, x1, sv);
+@inline export function kdot32s<V>(q0: v128, x0: v128, q1: v128, x1: v128, sv: v128): v128 {
+  if (relaxed<V>()) return rdot32s(q0, x0, q1, x1, sv);
   return dot32s(q0, x0, q1, x1, sv);
 }
 /**
