@@ -173,8 +173,14 @@ function cutBpeVocab(meta: [string, GGUFWriteValue][], nMerges: number, keepMerg
   const ids = [...keep].sort((a, b) => a - b);
   if (ids.slice(0, 5).join() !== '0,1,2,3,4') throw new Error('the special tokens 0..4 must stay');
   const cut: Record<string, GGUFWriteValue> = {
-    'tokenizer.ggml.tokens': gv.array(GGUFValueType.STRING, ids.map((i) => tokens[i]!)),
-    'tokenizer.ggml.token_type': gv.array(GGUFValueType.INT32, Int32Array.from(ids, (i) => types[i]!)),
+    'tokenizer.ggml.tokens': gv.array(
+      GGUFValueType.STRING,
+      ids.map((i) => tokens[i]!),
+    ),
+    'tokenizer.ggml.token_type': gv.array(
+      GGUFValueType.INT32,
+      Int32Array.from(ids, (i) => types[i]!),
+    ),
     'tokenizer.ggml.merges': gv.array(GGUFValueType.STRING, merges),
   };
   return meta.filter(([k]) => k !== 'tokenizer.ggml.scores' && k !== 'tokenizer.chat_template').map(([k, v]) => [k, cut[k] ?? v]);
