@@ -69,6 +69,39 @@ export type Op =
   /** Copies the output rows of a `tokens` buffer into an `outputs` buffer. */
   | { readonly op: 'gather_outputs'; readonly x: string; readonly out: string };
 
+/**
+ * The activation buffers an op reads and writes, for backends that order, fuse or plan the op list
+ * (weights are not buffers; the KV cache of layer l is the buffer `kv<l>`).
+ */
+export function opBuffers(o: Op): { readonly reads: readonly string[]; readonly writes: readonly string[] } {
+  switch (o.op) {
+    case 'embed':
+      return { reads: [], writes: [o.out] };
+    case 'rmsnorm':
+    case 'matmul':
+    case 'scale':
+    case 'slice':
+    case 'gather_outputs':
+      return { reads: [o.x], writes: [o.out] };
+    case 'rope':
+    case 'softcap':
+      return { reads: [o.x], writes: [o.x] };
+    case 'kv_store':
+      return { reads: [o.k, o.v], writes: [`kv${o.layer}`] };
+    case 'attention':
+      return { reads: [o.q, `kv${o.layer}`], writes: [o.out] };
+    case 'add':
+      return { reads: [o.a, o.b], writes: [o.out] };
+    case 'silu_mul':
+    case 'gelu_mul':
+      return { reads: [o.gate, o.up], writes: [o.out] };
+    default: {
+      const never: never = o;
+      throw new Error(`unknown op ${(never as { op: string }).op}`);
+    }
+  }
+}
+
 export type RopeMode = 'normal' | 'neox';
 
 /**

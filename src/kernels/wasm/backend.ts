@@ -21,7 +21,7 @@ import { GGMLType, ggmlType, ggmlTypeName, rowBytes } from '../../gguf/types.js'
 import type { GGUFTensorInfo } from '../../gguf/reader.js';
 import { dequantize, dequantizeRow } from '../../quant/index.js';
 import { ModelError } from '../../model/errors.js';
-import type { Op, Program, Step } from '../../model/program.js';
+import { opBuffers, type Op, type Program, type Step } from '../../model/program.js';
 import { ropeKey, ropeTable } from '../../model/rope.js';
 import { geluTableF16 } from '../reference/ops.js';
 import { checkStep, type Backend, type BackendInit, type OpProfile } from '../backend.js';
@@ -441,52 +441,10 @@ export class WasmBackend implements Backend {
           write(o.out);
           return;
         }
-        case 'rmsnorm':
-          out.push({ op: o, reads: [o.x], writes: [o.out] });
-          write(o.out);
-          return;
-        case 'gelu_mul':
-          out.push({ op: o, reads: [o.gate, o.up], writes: [o.out] });
-          write(o.out);
-          return;
-        case 'scale':
-          out.push({ op: o, reads: [o.x], writes: [o.out] });
-          write(o.out);
-          return;
-        case 'softcap':
-          out.push({ op: o, reads: [o.x], writes: [o.x] });
-          write(o.x);
-          return;
-        case 'slice':
-          out.push({ op: o, reads: [o.x], writes: [o.out] });
-          write(o.out);
-          return;
-        case 'rope':
-          out.push({ op: o, reads: [o.x], writes: [o.x] });
-          write(o.x);
-          return;
-        case 'kv_store':
-          out.push({ op: o, reads: [o.k, o.v], writes: [`kv${o.layer}`] });
-          return;
-        case 'attention':
-          out.push({ op: o, reads: [o.q, `kv${o.layer}`], writes: [o.out] });
-          write(o.out);
-          return;
-        case 'add':
-          out.push({ op: o, reads: [o.a, o.b], writes: [o.out] });
-          write(o.out);
-          return;
-        case 'silu_mul':
-          out.push({ op: o, reads: [o.gate, o.up], writes: [o.out] });
-          write(o.out);
-          return;
-        case 'gather_outputs':
-          out.push({ op: o, reads: [o.x], writes: [o.out] });
-          write(o.out);
-          return;
         default: {
-          const never: never = o;
-          throw new ModelError(`the wasm backend has no kernel for op ${(never as { op: string }).op}`);
+          const { reads, writes } = opBuffers(o);
+          out.push({ op: o, reads: [...reads], writes: [...writes] });
+          for (const b of writes) write(b);
         }
       }
     });
@@ -673,14 +631,16 @@ export class WasmBackend implements Backend {
         case 'add':
           return rec('add', { flags: outFlag(o.a), chunk: 0, a: ptr(o.a), b: ptr(o.b), out: ptr(o.out), width: width(o.a) });
         case 'silu_mul':
+        case 'gelu_mul':
           // with its quantization fused, the work is split by rows, one row per chunk
-          return rec('silu_mul', {
+          return rec(o.op, {
             flags: outFlag(o.gate),
             chunk: quantAfter ? 1 : 0,
             gate: ptr(o.gate),
             up: ptr(o.up),
             out: ptr(o.out),
             width: width(o.gate),
+            ...(o.op === 'gelu_mul' ? { tab: this.geluTab } : {}),
             ...quantOut(quantAfter),
           });
         case 'embed': {
@@ -689,18 +649,6 @@ export class WasmBackend implements Backend {
         }
         case 'gather_outputs':
           return rec('gather_outputs', { flags: 0, chunk: 1, x: ptr(o.x), out: ptr(o.out), width: width(o.x) });
-        case 'gelu_mul':
-          // with its quantization fused, the work is split by rows, one row per chunk
-          return rec('gelu_mul', {
-            flags: outFlag(o.gate),
-            chunk: quantAfter ? 1 : 0,
-            gate: ptr(o.gate),
-            up: ptr(o.up),
-            out: ptr(o.out),
-            width: width(o.gate),
-            tab: this.geluTab,
-            ...quantOut(quantAfter),
-          });
         case 'scale':
           return rec('scale', { flags: outFlag(o.x), chunk: 0, x: ptr(o.x), out: ptr(o.out), width: width(o.x), scale: o.scale });
         case 'softcap':
