@@ -115,7 +115,10 @@ for (const tokens of values.tokens.split(',').map(Number)) {
         const c1 = process.cpuUsage(c0);
         return (c1.user + c1.system) / 1000 / calls;
       };
-      variants.forEach((v, i) => time(v, i)); // warm-up, first touch of every copy (and the outputs compared below)
+      // warm-up, first touch of every copy (and the outputs compared below)
+      variants.forEach((v, i) => {
+        time(v, i);
+      });
       for (let i = 0; i + 1 < variants.length; i += 2) {
         if (!values.base) break;
         const a = new Uint32Array(memory.buffer, outs[i], rows * tokens);

@@ -13,8 +13,9 @@ export async function openLlamaGrammar(modelPath) {
   const koffi = (await import(pathToFileURL(path.join(ROOT, 'conformance', 'node_modules', 'koffi', 'index.js')).href)).default;
   const ggml = koffi.load(path.join(BIN_DIR, 'libggml.v0.5.0.so'));
   const lib = koffi.load(path.join(BIN_DIR, 'libllama.v0.5.0.so'));
-  // llama_model_params is passed through untouched (the defaults): an opaque block at least as large as the struct.
-  const Params = koffi.struct('grammar_bench_model_params', { raw: koffi.array('uint8', 256) });
+  // llama_model_params is passed through untouched (the defaults): an opaque block at least as large as the struct,
+  // registered under its name for the signatures below.
+  koffi.struct('grammar_bench_model_params', { raw: koffi.array('uint8', 256) });
   const LogCallback = koffi.proto('void grammar_bench_log(int level, const char *text, void *user_data)');
   const f = {
     loadAll: ggml.func('void ggml_backend_load_all_from_path(const char *)'),

@@ -133,7 +133,11 @@ for (const tokens of values.tokens.split(',').map(Number)) {
       };
       for (const b of builds) time(b.exp); // warm-up
       const ms = builds.map(() => []);
-      for (let r = 0; r < ROUNDS; r++) builds.forEach((b, i) => ms[i].push(time(b.exp)));
+      for (let r = 0; r < ROUNDS; r++) {
+        builds.forEach((b, i) => {
+          ms[i].push(time(b.exp));
+        });
+      }
       const gb = (t) => (rows * rb) / t / 1e6;
       const [s, x2] = ms.map((m) => ({ best: gb(Math.min(...m)), med: gb(median(m)) }));
       (ratios[`${name} T=${tokens}`] ??= []).push(x2.best / s.best);

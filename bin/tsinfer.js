@@ -14,7 +14,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err) => {
-    process.stderr.write(`tsinfer: internal error: ${err && err.stack ? err.stack : err}\n`);
+    process.stderr.write(`tsinfer: internal error: ${err?.stack ? err.stack : err}\n`);
     process.exitCode = 1;
   },
 );

@@ -86,7 +86,11 @@ async function main(argv) {
         continue;
       }
       const cmp = [];
-      prompts.forEach((p, i) => p.forEach((_, k) => cmp.push(compareLogits(ref.runs[i].logits[k], got.runs[i].logits[k]))));
+      prompts.forEach((p, i) => {
+        p.forEach((_, k) => {
+          cmp.push(compareLogits(ref.runs[i].logits[k], got.runs[i].logits[k]));
+        });
+      });
       const greedy = prompts.map((_, i) => {
         const a = ref.runs[i].greedy;
         const b = got.runs[i].greedy;

@@ -368,7 +368,7 @@ export class Sampler {
     for (let i = 0; i < count; i++) {
       const id = list[i]!;
       let b = Math.floor((src[id]! - lo) * scale);
-      b = b < 0 ? 0 : b > top ? top : b;
+      b = b < 0 ? 0 : Math.min(b, top);
       mass[b] += ex[id]!;
     }
     // Boundary bucket: the one where the running mass reaches the target.
@@ -388,7 +388,7 @@ export class Sampler {
     for (let i = 0; i < count; i++) {
       const id = list[i]!;
       let b = Math.floor((src[id]! - lo) * scale);
-      b = b < 0 ? 0 : b > top ? top : b;
+      b = b < 0 ? 0 : Math.min(b, top);
       if (b === boundary) tmp[inBoundary++] = id;
       else if (b > boundary) tmp[--back] = id;
     }

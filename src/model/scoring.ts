@@ -100,7 +100,7 @@ export class ScoringError extends Error {
 }
 
 /** n_ctx / n_batch / chunk count checks shared by perplexity and KL divergence. */
-function plan(engine: ScoringEngine, nTokens: number, opts: { contextLength?: number; chunks?: number; batchSize?: number }) {
+function plan(engine: ScoringEngine, opts: { contextLength?: number; chunks?: number; batchSize?: number }) {
   const nCtx = opts.contextLength ?? 512;
   if (!Number.isInteger(nCtx) || nCtx < 4) throw new RangeError(`contextLength must be an integer >= 4, got ${opts.contextLength}`);
   if (nCtx > engine.contextLength) {
@@ -198,7 +198,7 @@ function evalChunk(engine: ScoringEngine, tokens: ArrayLike<number>, c: number, 
 
 /** Perplexity of a tokenized text, computed as llama.cpp's perplexity tool does (see the top of this file). */
 export async function perplexityOfTokens(engine: ScoringEngine, tokens: readonly number[], opts: PerplexityOptions = {}): Promise<PerplexityResult> {
-  const { nCtx, batch, first } = plan(engine, tokens.length, opts);
+  const { nCtx, batch, first } = plan(engine, opts);
   checkTokens(engine, tokens);
   if (tokens.length < 2 * nCtx) {
     throw new ScoringError(`the text tokenizes to ${tokens.length} tokens; perplexity with a context of ${nCtx} needs at least ${2 * nCtx} (as llama.cpp)`);
@@ -436,7 +436,7 @@ function median(sorted: Float32Array): number {
  */
 export async function klDivergence(engine: ScoringEngine, base: LogProbsFile, opts: KlDivergenceOptions = {}): Promise<KlDivergenceResult> {
   if (base.nVocab !== engine.vocabSize) throw new ScoringError(`the base log-probabilities have a vocabulary of ${base.nVocab}; the model's is ${engine.vocabSize}`);
-  const { nCtx, batch, first } = plan(engine, base.tokens.length, { contextLength: base.nCtx, batchSize: opts.batchSize, chunks: opts.chunks });
+  const { nCtx, batch, first } = plan(engine, { contextLength: base.nCtx, batchSize: opts.batchSize, chunks: opts.chunks });
   checkTokens(engine, base.tokens);
   const nChunk = Math.min(base.nChunk, opts.chunks ?? Infinity);
   const nVocab = engine.vocabSize;
@@ -461,7 +461,12 @@ export async function klDivergence(engine: ScoringEngine, base: LogProbsFile, op
       const minLogProb = head[1]!;
       let max = row[0]!;
       let imax = 0;
-      for (let i = 1; i < nVocab; i++) if (row[i]! > max) (max = row[i]!), (imax = i);
+      for (let i = 1; i < nVocab; i++) {
+        if (row[i]! > max) {
+          max = row[i]!;
+          imax = i;
+        }
+      }
       let sum = 0;
       for (let i = 0; i < nVocab; i++) sum += Math.exp(row[i]! - max);
       const logZ = max + Math.log(sum);

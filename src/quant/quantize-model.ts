@@ -16,7 +16,7 @@ import path from 'node:path';
 import { GGUFError } from '../gguf/errors.js';
 import { openGGUF, type GGUFFile, type GGUFTensorInfo } from '../gguf/reader.js';
 import { ggmlType, ggmlTypeName, rowBytes } from '../gguf/types.js';
-import { gv, metadataOf, tensorChunks, writeGGUF, type GGUFWriteValue } from '../gguf/writer.js';
+import { gv, metadataOf, tensorChunks, writeGGUF, type GGUFLayout, type GGUFWriteValue } from '../gguf/writer.js';
 import { dequantizeRow, isDequantizable } from './dequant.js';
 import { FILE_TYPES, fileTypeByName, isQuantizedType, llamaTensorOrder, planTensorTypes, type FileType, type TensorPlan } from './filetype.js';
 import { Worker } from 'node:worker_threads';
@@ -172,7 +172,7 @@ class QuantizePool {
   }
 
   /** Quantizes `rows` rows of src into dst, split evenly over the workers. */
-  run(typeId: number, src: SharedArrayBuffer, dst: SharedArrayBuffer, rows: number, nPerRow: number, rowBytesOut: number): Promise<void[]> {
+  async run(typeId: number, src: SharedArrayBuffer, dst: SharedArrayBuffer, rows: number, nPerRow: number, rowBytesOut: number): Promise<void> {
     const per = Math.ceil(rows / this.size);
     const jobs: Promise<void>[] = [];
     for (let i = 0, row = 0; row < rows; i++, row += per) {
@@ -180,7 +180,7 @@ class QuantizePool {
       jobs.push(new Promise<void>((resolve, reject) => this.pending.set(job.id, { resolve, reject })));
       this.workers[i]!.postMessage(job);
     }
-    return Promise.all(jobs);
+    await Promise.all(jobs);
   }
 
   async close(): Promise<void> {
@@ -269,7 +269,7 @@ export async function quantizeModel(input: string, output: string, typeName: str
         bytesIn: t.nBytes,
       };
     });
-    let layout;
+    let layout: GGUFLayout;
     try {
       layout = await writeGGUF(tmp, outputMetadata(file, fileType), tensors, {
         signal: opts.signal,

@@ -230,6 +230,7 @@ export function quantizeRowQ8_0(src: Float32Array, dst: Uint8Array, n: number): 
     let amax = 0;
     for (let j = 0; j < qk; j++) {
       const a = abs(src[x + j]!);
+      // biome-ignore lint/complexity/useMathMinMax: ggml's MAX() ternary, whose NaN handling Math.max() does not share
       amax = amax > a ? amax : a; // MAX(amax, fabsf(v))
     }
     const d = fround(amax / 127);

@@ -368,14 +368,14 @@ export class TsinferServer {
           if (chat.jsonSchema !== undefined) params.options.jsonSchema = chat.jsonSchema;
           if (chat.reasoningBudget !== undefined) params.options.reasoningBudget = chat.reasoningBudget;
           const writer = responses && new ResponsesWriter(responses, loaded.alias, chat.plan);
-          return await this.complete(req, res, loaded, chat.prompt, params, 'chat', chat.output(), writer);
+          return await this.complete(res, loaded, chat.prompt, params, 'chat', chat.output(), writer);
         }
         case '/v1/completions':
         case '/completions':
         case '/completion': {
           const body = parseBody(await this.readBody(req));
           const prompt = this.completionPrompt(loaded, body);
-          return await this.complete(req, res, loaded, prompt, generationParams(body), url.pathname === '/completion' ? 'native' : 'text');
+          return await this.complete(res, loaded, prompt, generationParams(body), url.pathname === '/completion' ? 'native' : 'text');
         }
         case '/infill': {
           const body = parseBody(await this.readBody(req));
@@ -385,7 +385,7 @@ export class TsinferServer {
             batchSize: Math.min(this.opts.batchSize ?? 512, loaded.model.info.contextLength),
             maxTokens: params.maxTokens,
           });
-          return await this.complete(req, res, loaded, prompt, params, 'native');
+          return await this.complete(res, loaded, prompt, params, 'native');
         }
       }
       throw new ApiError('not_found_error', `no route for ${req.method} ${url.pathname}`);
@@ -413,16 +413,7 @@ export class TsinferServer {
   }
 
   /** Runs one completion through the scheduler and answers in the endpoint's format, streamed or not. */
-  private async complete(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    loaded: Loaded,
-    prompt: number[],
-    params: GenerationParams,
-    format: Format,
-    output?: ChatOutput,
-    responses?: ResponsesWriter,
-  ): Promise<void> {
+  private async complete(res: http.ServerResponse, loaded: Loaded, prompt: number[], params: GenerationParams, format: Format, output?: ChatOutput, responses?: ResponsesWriter): Promise<void> {
     const ctx = loaded.model.info.contextLength;
     if (prompt.length >= ctx) {
       throw badRequest(`the prompt has ${prompt.length} tokens and the context holds ${ctx}: it must be shorter than the context to leave room for an answer`);

@@ -137,7 +137,7 @@ export abstract class VocabTokenizer implements Tokenizer {
     return [...this.eog].sort((a, b) => a - b);
   }
   isControl(id: number): boolean {
-    return this.tokenAttr(id) & TokenAttr.CONTROL ? true : false;
+    return (this.tokenAttr(id) & TokenAttr.CONTROL) !== 0;
   }
 
   controlTokenTexts(): string[] {

@@ -74,7 +74,7 @@ const DEFAULT: SpecInit = {
 const GPT2: SpecInit = { regexes: [GPT2_REGEX] };
 const LLAMA3: SpecInit = { regexes: [LLAMA3_REGEX], ignoreMerges: true, addBos: true };
 const STARCODER: SpecInit = { regexes: [DIGIT_REGEX, GPT2_REGEX] };
-const CONTRACTIONS = String.raw`(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])`;
+const CONTRACTIONS = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])";
 const GPT4O: SpecInit = {
   regexes: [
     String.raw`[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+` +
@@ -282,7 +282,7 @@ export const PRE_TOKENIZER_NAMES: readonly string[] = Object.keys(SPECS).sort();
 export function preTokenizerSpec(pre: string | undefined, warn: (message: string) => void = () => {}): PreTokenizerSpec {
   if (pre === undefined || pre === '') warn('the vocabulary names no pre-tokenizer (tokenizer.ggml.pre); using "default"');
   const name = pre === undefined || pre === '' ? 'default' : pre;
-  const init = Object.prototype.hasOwnProperty.call(SPECS, name) ? SPECS[name] : undefined;
+  const init = Object.hasOwn(SPECS, name) ? SPECS[name] : undefined;
   if (init === undefined) {
     throw new TokenizerError('UNSUPPORTED_PRE_TOKENIZER', `unknown pre-tokenizer "${name}" (tokenizer.ggml.pre)`, 'tokenizer.ggml.pre');
   }

@@ -14,7 +14,6 @@ import { TokenizerError } from './errors.js';
 import { BigramQueue, runMerges, SymbolList } from './heap.js';
 import { PairTable } from './pairs.js';
 import { tokenPiece, unescapeSpaces, VocabTokenizer } from './base.js';
-import { TokenAttr } from './special.js';
 import { segmentFragments, type DecodeOptions, type EncodeOptions, type EncodeSegment, type PieceOptions } from './tokenizer.js';
 import { utf8Encode } from './utf8.js';
 import { byteTokenText, ESCAPED_SPACE, NO_TOKEN, vocabFromMetadata, type SpmVocab } from './vocab.js';

@@ -43,8 +43,14 @@ async function runInProcess(argv: string[]): Promise<{ code: number | null; stdo
   let stderr = '';
   const { write: outWrite } = process.stdout;
   const { write: errWrite } = process.stderr;
-  process.stdout.write = ((c: string | Uint8Array) => ((stdout += text(c)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => ((stderr += text(c)), true)) as typeof process.stderr.write;
+  process.stdout.write = ((c: string | Uint8Array) => {
+    stdout += text(c);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((c: string | Uint8Array) => {
+    stderr += text(c);
+    return true;
+  }) as typeof process.stderr.write;
   try {
     return { code: await main(argv), stdout, stderr };
   } catch (e) {

@@ -59,7 +59,9 @@ describe('tsinfer perplexity equals llama.cpp on stories260K (-c 256)', () => {
     expect(j.scoredTokens).toBe(LLAMA.chunks * 127);
     expect(relDiff(j.ppl, llama('F32').ppl)).toBeLessThan(1e-3);
     expect(relDiff(j.pplError, llama('F32').pplError)).toBeLessThan(1e-2);
-    j.chunkPpl.forEach((p, i) => expect(relDiff(p, llama('F32').chunkPpl[i]!)).toBeLessThan(1e-3));
+    j.chunkPpl.forEach((p, i) => {
+      expect(relDiff(p, llama('F32').chunkPpl[i]!)).toBeLessThan(1e-3);
+    });
   });
 
   // One chunk: SwiftShader (no GPU) evaluates ~20 tokens/s here.
@@ -68,7 +70,9 @@ describe('tsinfer perplexity equals llama.cpp on stories260K (-c 256)', () => {
     try {
       const r = await m.perplexity(readFileSync(TEXT, 'utf8').replace(/\n$/, ''), { contextLength: 256, chunks: 1 });
       expect(r.chunkPpl).toHaveLength(1);
-      r.chunkPpl.forEach((p, i) => expect(relDiff(p, llama('F32').chunkPpl[i]!)).toBeLessThan(1e-3));
+      r.chunkPpl.forEach((p, i) => {
+        expect(relDiff(p, llama('F32').chunkPpl[i]!)).toBeLessThan(1e-3);
+      });
     } finally {
       await m.dispose();
     }
@@ -84,7 +88,9 @@ describe('tsinfer perplexity equals llama.cpp on stories260K (-c 256)', () => {
     // running figures equal llama.cpp's to the 4 printed decimals (or the last one off by rounding)
     const got = r.stdout.split('\n')[0]!;
     expect(got).toMatch(/^(\[\d\]\d\.\d{4},){3}$/);
-    got.match(/\](\d\.\d{4})/g)!.forEach((s, i) => expect(Math.abs(Number(s.slice(1)) - Number(want.match(/\](\d\.\d{4})/g)![i]!.slice(1)))).toBeLessThanOrEqual(1.5e-4));
+    got.match(/\](\d\.\d{4})/g)!.forEach((s, i) => {
+      expect(Math.abs(Number(s.slice(1)) - Number(want.match(/\](\d\.\d{4})/g)![i]!.slice(1)))).toBeLessThanOrEqual(1.5e-4);
+    });
     expect(r.stdout).toMatch(/^Final estimate: PPL = \d\.\d{4} \+\/- 0\.\d{5}$/m);
     expect(r.stderr).toMatch(/perplexity: 3 chunks, n_ctx=256, batch_size=256, 393018 tokens in the text/);
   });
@@ -94,7 +100,9 @@ describe('tsinfer perplexity equals llama.cpp on stories260K (-c 256)', () => {
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout) as { chunkPpl: number[]; batchSize: number };
     expect(j.batchSize).toBe(100);
-    j.chunkPpl.forEach((p, i) => expect(relDiff(p, llama('F32').chunkPpl[i]!)).toBeLessThan(1e-3));
+    j.chunkPpl.forEach((p, i) => {
+      expect(relDiff(p, llama('F32').chunkPpl[i]!)).toBeLessThan(1e-3);
+    });
   });
 });
 

@@ -58,7 +58,9 @@ describe.each(['reference', 'wasm'] as const)('logprobs on stories260K (%s backe
         diffs.push(Math.abs(lp.logprob - want.logprob));
         // the top 5 by rank (near-equal alternatives may swap places), and every id both list by its value
         expect(lp.top[0]!.tokenId).toBe(want.top[0]!.tokenId);
-        lp.top.forEach((t, i) => expect(Math.abs(t.logprob - want.top[i]!.logprob)).toBeLessThan(5e-3));
+        lp.top.forEach((t, i) => {
+          expect(Math.abs(t.logprob - want.top[i]!.logprob)).toBeLessThan(5e-3);
+        });
         for (const t of lp.top) {
           const w = want.top.find((x) => x.tokenId === t.tokenId);
           if (w) expect(Math.abs(t.logprob - w.logprob)).toBeLessThan(5e-3);

@@ -216,7 +216,9 @@ describe('Sampler: distribution', () => {
     // token ids shuffled so sorting matters
     const ids = [5, 2, 7, 0, 3, 1, 6, 4];
     const shuffled = new Float32Array(8);
-    ids.forEach((id, rank) => (shuffled[id] = logits[rank]!));
+    ids.forEach((id, rank) => {
+      shuffled[id] = logits[rank]!;
+    });
     const s = new Sampler({ topK: 3, topP: 1, minP: 0, temperature: 1.5, seed: 99 }, 8);
     const h = histogram(draws(s, shuffled, N), 8);
     const top3 = softmax([logits[0]!, logits[1]!, logits[2]!], 1.5);
@@ -233,7 +235,9 @@ describe('Sampler: top-p and min-p', () => {
   // probabilities 0.5, 0.3, 0.15, 0.05, scattered over ids
   const order = [3, 0, 2, 1]; // order[rank] = id
   const logits = new Float32Array(4);
-  [0.5, 0.3, 0.15, 0.05].forEach((p, rank) => (logits[order[rank]!] = Math.log(p)));
+  [0.5, 0.3, 0.15, 0.05].forEach((p, rank) => {
+    logits[order[rank]!] = Math.log(p);
+  });
 
   it('top-p keeps the smallest prefix reaching p', () => {
     const cases: [number, number[]][] = [
@@ -292,7 +296,9 @@ describe('Sampler: top-p and min-p', () => {
     const c = s.candidates(logits, []);
     expect(c.ids).toEqual([3, 0, 2]);
     const expected = softmax([Math.log(0.5), Math.log(0.3), Math.log(0.15)], 0.7);
-    c.probs.forEach((p, i) => expect(p).toBeCloseTo(expected[i]!, 6));
+    c.probs.forEach((p, i) => {
+      expect(p).toBeCloseTo(expected[i]!, 6);
+    });
   });
 });
 
@@ -357,7 +363,9 @@ describe('Sampler: penalties', () => {
           const ref = referenceChain(logits, history, opts);
           const got = s.candidates(logits, history);
           expect(new Set(got.ids)).toEqual(new Set(ref.keys()));
-          got.ids.forEach((id, i) => expect(got.probs[i]).toBeCloseTo(ref.get(id)!, 6));
+          got.ids.forEach((id, i) => {
+            expect(got.probs[i]).toBeCloseTo(ref.get(id)!, 6);
+          });
         }
       }
     }
@@ -414,7 +422,9 @@ describe('Sampler: large vocabularies', () => {
       const got = new Sampler({ ...o, seed: 1 }, n).candidates(logits, []);
       expect(got.ids.length).toBe(ref.size);
       expect(new Set(got.ids)).toEqual(new Set(ref.keys()));
-      got.ids.forEach((id, i) => expect(got.probs[i]).toBeCloseTo(ref.get(id)!, 9));
+      got.ids.forEach((id, i) => {
+        expect(got.probs[i]).toBeCloseTo(ref.get(id)!, 9);
+      });
     }
   });
 

@@ -139,7 +139,7 @@ const BUILD = {
     return {
       program: program(cols, [{ name: 'y', width: rows, rows: 'tokens' }], [{ op: 'matmul', weight: 'w', x: 'x', out: 'y', ...(bias ? { bias: 'b' } : {}) }], 'y', rows, bias ? ['w', 'b'] : ['w']),
       tensors: [table(cols, r), { name: 'w', typeId, shape: [cols, rows], bytes }, ...(bias ? [{ name: 'b', typeId: GGMLType.F32, shape: [rows], bytes: f32Bytes(bias) }] : [])],
-      scale: (want, x, T) => {
+      scale: (_want, x, T) => {
         const s = new Float64Array(T * rows);
         for (let t = 0; t < T; t++) {
           const amax = new Float64Array(cols / block);
@@ -473,7 +473,9 @@ function ggufFile(tensors: FakeTensor[]): GGUFFile {
   const layout = layoutGGUF([], tensors);
   const bytes = new Uint8Array(layout.fileSize);
   bytes.set(layout.header);
-  tensors.forEach((t, i) => bytes.set(t.bytes, layout.dataOffset + layout.tensors[i]!.relativeOffset));
+  tensors.forEach((t, i) => {
+    bytes.set(t.bytes, layout.dataOffset + layout.tensors[i]!.relativeOffset);
+  });
   return parseGGUFBytes(bytes);
 }
 
@@ -512,7 +514,9 @@ describe('op test table: every backend against the reference', () => {
       steps.forEach((tokens, s) => {
         const T = tokens.length;
         const x = new Float32Array(T * built.width);
-        tokens.forEach((id, t) => x.set(tableF32.subarray(id * built.width, (id + 1) * built.width), t * built.width));
+        tokens.forEach((id, t) => {
+          x.set(tableF32.subarray(id * built.width, (id + 1) * built.width), t * built.width);
+        });
         const w = Float64Array.from(want[s]!);
         const scale = built.scale(w, x, T);
         let worst = 0,

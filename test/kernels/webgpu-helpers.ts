@@ -148,7 +148,9 @@ export function fakeFile(tensors: FakeTensor[]): GGUFFile {
     off += t.bytes.length;
   }
   const data = new Uint8Array(off + 8);
-  tensors.forEach((t, i) => data.set(t.bytes, infos[i]!.fileOffset));
+  tensors.forEach((t, i) => {
+    data.set(t.bytes, infos[i]!.fileOffset);
+  });
   const source = new MemorySource(data);
   const byName = new Map(infos.map((i) => [i.name, i]));
   return {

@@ -68,7 +68,9 @@ describe('architectures against stored llama.cpp outputs (1-layer fixtures)', ()
               if (k < prompt.length) {
                 const t = top[k]!;
                 if (argmax(row) === t.ids[0]) top1++;
-                t.ids.forEach((id, i) => (maxAbs = Math.max(maxAbs, Math.abs(row[id]! - t.logits[i]!))));
+                t.ids.forEach((id, i) => {
+                  maxAbs = Math.max(maxAbs, Math.abs(row[id]! - t.logits[i]!));
+                });
               }
               if (k >= prompt.length - 1 && same === k - prompt.length + 1 && argmax(row) === greedy[same]) same++;
             }

@@ -112,8 +112,12 @@ describe.each(backends)('embeddings of stories260K (%s backend)', (backend) => {
       const [raw] = await emb.embed(TEXTS[1]!, { pooling, normalize: false });
       const [normed] = await emb.embed(TEXTS[1]!, { pooling });
       expect(raw!.length).toBe(dim);
-      raw!.forEach((x, d) => expect(x).toBeCloseTo(want[pooling][d]!, 5));
-      unit(want[pooling]).forEach((x, d) => expect(normed![d]).toBeCloseTo(x, 5));
+      raw!.forEach((x, d) => {
+        expect(x).toBeCloseTo(want[pooling][d]!, 5);
+      });
+      unit(want[pooling]).forEach((x, d) => {
+        expect(normed![d]).toBeCloseTo(x, 5);
+      });
     }
     // batch of texts = texts one at a time; repeat = identical
     const both = await emb.embed(TEXTS, { pooling: 'mean' });

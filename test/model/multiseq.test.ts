@@ -27,7 +27,14 @@ async function backendFor(name: BackendName, sequences: number): Promise<{ b: Ba
   const hp = llamaHyperparameters(file);
   const b = await createBackend(name, { threads: 2 });
   await b.init({ file, program: buildLlamaProgram(hp, 'f16'), contextLength: CTX, maxBatch: 16, sequences });
-  return { b, vocab: hp.vocabSize, close: () => (b.dispose(), file.close()) };
+  return {
+    b,
+    vocab: hp.vocabSize,
+    close: () => {
+      b.dispose();
+      file.close();
+    },
+  };
 }
 
 // Three sequences: A and B have their prompts in the cache, C starts in the batched step.

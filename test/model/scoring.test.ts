@@ -94,7 +94,9 @@ describe('perplexity (llama-perplexity chunking)', () => {
     expect(r.scoredTokens).toBe(r.chunks * (nCtx - 1 - (nCtx >> 1)));
     expect(r.ppl).toBeCloseTo(want.ppl, 10);
     expect(r.pplError).toBeCloseTo(want.err, 10);
-    r.chunkPpl.forEach((p, i) => expect(p).toBeCloseTo(want.running[i]!, 10));
+    r.chunkPpl.forEach((p, i) => {
+      expect(p).toBeCloseTo(want.running[i]!, 10);
+    });
     // each chunk starts from BOS (when the vocabulary adds it), steps of min(batch, n_ctx), logits from n_ctx/2
     expect(calls).toHaveLength(r.chunks);
     calls.forEach((c, i) => {

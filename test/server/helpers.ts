@@ -16,6 +16,7 @@ export async function start(model: ServedModel | Promise<ServedModel>, opts: Ser
   return { server, url };
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the tests read each endpoint's JSON answer by its fields
 export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string }> {
   const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
   const text = await r.text();

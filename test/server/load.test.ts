@@ -62,7 +62,7 @@ async function readSse(r: Response, stopAfter = Infinity): Promise<{ text: strin
     const { value, done } = await reader.read();
     if (done) return { text, done: false, chunks };
     buf += dec.decode(value, { stream: true });
-    let i;
+    let i: number;
     while ((i = buf.indexOf('\n\n')) >= 0) {
       const ev = buf.slice(0, i);
       buf = buf.slice(i + 2);

@@ -271,7 +271,7 @@ describe('other endpoints', () => {
     expect(d.json.content.trim()).toBe('Once upon a time');
     const pieces = await post(`${url}/tokenize`, { content: 'Once', with_pieces: true, add_special: true });
     expect(pieces.json.tokens[0]).toEqual({ id: 1, piece: '<s>' });
-    const props = (await (await fetch(`${url}/props`)).json()) as Record<string, any>;
+    const props = (await (await fetch(`${url}/props`)).json()) as { total_slots: number; default_generation_settings: { n_ctx: number }; chat_template: string };
     expect(props.total_slots).toBe(2);
     expect(props.default_generation_settings.n_ctx).toBe(CTX);
     expect(props.chat_template).toBe(TEMPLATE);

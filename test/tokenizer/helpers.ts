@@ -2,7 +2,7 @@
 
 /** A seed from TOKENIZER_SEED (to repeat a run) or the clock; tests print it. */
 export function seedFor(salt: number): number {
-  const env = process.env['TOKENIZER_SEED'];
+  const env = process.env.TOKENIZER_SEED;
   return env !== undefined ? Number(env) >>> 0 : (Date.now() ^ salt) >>> 0;
 }
 

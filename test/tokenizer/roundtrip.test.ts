@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../../src/model/model.js';
-import { BpeTokenizer, type Tokenizer } from '../../src/tokenizer/index.js';
+import type { BpeTokenizer, Tokenizer } from '../../src/tokenizer/index.js';
 import { BYTE_TO_CHAR } from '../../src/tokenizer/unicode.js';
 import { toWellFormed } from '../../src/tokenizer/utf8.js';
 import { sharedPath } from '../helpers/shared.js';

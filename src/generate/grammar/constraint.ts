@@ -52,10 +52,16 @@ function utf8Step(g: Grammar, state: number, value: number, remaining: number, b
       stepRemaining = 0;
       return stepState !== DEAD;
     }
-    if (b >= 0xc2 && b <= 0xdf) (value = (b & 0x1f) | 0x20), (remaining = 1);
-    else if (b >= 0xe0 && b <= 0xef) (value = (b & 0x0f) | 0x10), (remaining = 2);
-    else if (b >= 0xf0 && b <= 0xf4) (value = (b & 0x07) | 0x08), (remaining = 3);
-    else return false;
+    if (b >= 0xc2 && b <= 0xdf) {
+      value = (b & 0x1f) | 0x20;
+      remaining = 1;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      value = (b & 0x0f) | 0x10;
+      remaining = 2;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      value = (b & 0x07) | 0x08;
+      remaining = 3;
+    } else return false;
   } else {
     if ((b & 0xc0) !== 0x80) return false;
     value = (value << 6) | (b & 0x3f);

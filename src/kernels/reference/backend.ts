@@ -165,8 +165,11 @@ export class ReferenceBackend implements Backend {
           const w = this.widths.get(op.x)!;
           const x = this.buf(op.x);
           const out = this.buf(op.out);
-          if (rows) rows.outputs.forEach((t, i) => out.set(x.subarray(t * w, (t + 1) * w), i * w));
-          else out.set(x.subarray((T - nOut) * w, T * w));
+          if (rows) {
+            rows.outputs.forEach((t, i) => {
+              out.set(x.subarray(t * w, (t + 1) * w), i * w);
+            });
+          } else out.set(x.subarray((T - nOut) * w, T * w));
           break;
         }
         default: {

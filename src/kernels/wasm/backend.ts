@@ -391,7 +391,9 @@ export class WasmBackend implements Backend {
     const records = this.compile(program, file, quantBufs, ropeTabs, kv);
     if (records.length !== compiled) throw new Error(`op list compiled to ${records.length} records, planned ${compiled}`);
     const view = new DataView(buf);
-    records.forEach((r, i) => encodeOp(view, opsPtr + i * OP_WORDS * 4, r.op, r.f as never));
+    records.forEach((r, i) => {
+      encodeOp(view, opsPtr + i * OP_WORDS * 4, r.op, r.f as never);
+    });
     this.nOps = compiled;
     this.barriers = records.filter((r) => (r.f.flags & F_NOBARRIER) === 0).length;
     const ctl = new Int32Array(buf, this.ctl, CONTROL_BYTES / 4);
@@ -666,8 +668,8 @@ export class WasmBackend implements Backend {
     let groupW = new Set<string>();
     let groupR = new Set<string>();
     list.forEach((e, i) => {
-      e.writes.forEach((b) => groupW.add(b));
-      e.reads.forEach((b) => groupR.add(b));
+      for (const b of e.writes) groupW.add(b);
+      for (const b of e.reads) groupR.add(b);
       const next = list[i + 1];
       const independent = next !== undefined && !next.reads.some((b) => groupW.has(b)) && !next.writes.some((b) => groupW.has(b) || groupR.has(b));
       if (independent) recs[i]!.f.flags |= F_NOBARRIER;

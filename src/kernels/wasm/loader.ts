@@ -24,8 +24,8 @@ import { base64Bytes, platform } from '../../platform/index.js';
 export interface WasmMemory {
   readonly buffer: SharedArrayBuffer;
 }
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
-export interface WasmModule {}
+/** A compiled WebAssembly.Module, opaque here. */
+export type WasmModule = object;
 interface WasmApi {
   Memory: new (d: { initial: number; maximum: number; shared: true }) => WasmMemory;
   Module: new (bytes: Uint8Array) => WasmModule;

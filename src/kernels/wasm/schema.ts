@@ -211,7 +211,9 @@ export function opLayout(name: OpName): FieldSlot[] {
 /** Byte offset of each control-block word. */
 export function controlLayout(): Record<keyof typeof CONTROL, number> {
   const out = {} as Record<keyof typeof CONTROL, number>;
-  Object.keys(CONTROL).forEach((k, i) => (out[k as keyof typeof CONTROL] = i * 4));
+  Object.keys(CONTROL).forEach((k, i) => {
+    out[k as keyof typeof CONTROL] = i * 4;
+  });
   if (Object.keys(CONTROL).length * 4 > CONTROL_POOL) throw new Error('the control block overlaps the pool words');
   return out;
 }

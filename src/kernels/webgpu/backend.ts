@@ -15,7 +15,7 @@
  * Kernels: ./kernels/*.ts (one WGSL kernel per file, layout documented there).
  */
 /// <reference types="@webgpu/types" />
-import { GGMLType, ggmlType, rowBytes as rowBytesOf } from '../../gguf/types.js';
+import { GGMLType, rowBytes as rowBytesOf } from '../../gguf/types.js';
 import type { GGUFTensorInfo } from '../../gguf/reader.js';
 import { dequantize } from '../../quant/index.js';
 import type { Op, Program, Step } from '../../model/program.js';
@@ -741,7 +741,9 @@ export class WebGPUBackend implements Backend {
     // First output row of the chunk: a token row (single-sequence steps) or an index into the rows' outputs.
     const first0 = multi ? 0 : T - nOut;
     const stepRecords = new Uint32Array(chunks.length * 4);
-    chunks.forEach(([r, n], i) => stepRecords.set([T, step.pos, n, first0 + r], i * 4));
+    chunks.forEach(([r, n], i) => {
+      stepRecords.set([T, step.pos, n, first0 + r], i * 4);
+    });
     q.writeBuffer(this.stepBuf, 0, stepRecords.buffer, 0, 16);
     if (chunks.length > 1) q.writeBuffer(this.stepsStaging, 0, stepRecords.buffer, 0, stepRecords.byteLength);
     this.counters.bytesWritten += T * 4 + 16 + (chunks.length > 1 ? stepRecords.byteLength : 0);
