@@ -59,8 +59,13 @@ describe('quantizer entry points', () => {
     const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
     const n = 512;
     const x = new Float32Array(n).map(rnd);
-    const tol: Record<string, number> = { Q8_0: 0.01, Q6_K: 0.04, Q5_K: 0.05, Q5_0: 0.07, Q4_K: 0.1, Q4_0: 0.14, Q3_K: 0.25, Q2_K: 0.5 };
-    for (const [name, t] of Object.entries(tol)) {
+    // The grid step of each type for values in [-1, 1]: symmetric types put amax on their largest level,
+    // the K types with a min spread the range over 2^bits - 1 steps. ggml's quantizers minimise the
+    // squared error, not the largest one, so one element may land a little past one step (Q5_K reached
+    // 1.11 steps over 3000 seeds); the bound is 1.25 steps.
+    const step: Record<string, number> = { Q8_0: 1 / 127, Q6_K: 1 / 32, Q5_K: 2 / 31, Q5_0: 1 / 16, Q4_K: 2 / 15, Q4_0: 1 / 8, Q3_K: 1 / 4, Q2_K: 2 / 3 };
+    for (const [name, st] of Object.entries(step)) {
+      const t = 1.25 * st;
       const id = (GGMLType as Record<string, number>)[name]!;
       const q = quantize(id, x, 1, n);
       expect(q.length).toBe((n / ggmlType(id)!.blockSize) * ggmlType(id)!.typeSize);
