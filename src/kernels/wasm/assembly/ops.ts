@@ -2,8 +2,35 @@
 // types, Q8_K for the K-quants), RMSNorm, RoPE, KV store, flash attention,
 // residual add, SiLU·mul and the float dot products. Every function works on
 // a range of rows (or tasks) so the interpreter can split it across threads.
-import { f16, f16x4hi, f16x4lo, hsumF32, roundF16, toF16 } from './util';
+import { f16, f16x4hi, f16x4lo, hsumF32, kv, roundF16, toF16 } from './util';
 import { Q8A_BYTES, Q8A_D, Q8A_QS, Q8A_S, Q8A_X16_BYTES, Q8_K_BSUMS, Q8_K_BYTES, Q8_K_D, Q8_K_QS } from './generated/layout';
+
+// expV's coefficients and other float constants (util.ts kv: read from memory, not rebuilt in every loop)
+const KE_HI = memory.data<f32>([88.72283, 88.72283, 88.72283, 88.72283], 16);
+const KE_LO = memory.data<f32>([-87.33654, -87.33654, -87.33654, -87.33654], 16);
+const KE_MAGIC = memory.data<f32>([12582912, 12582912, 12582912, 12582912], 16);
+const KE_LOG2E = memory.data<f32>([1.442695041, 1.442695041, 1.442695041, 1.442695041], 16);
+const KE_LN2_HI = memory.data<f32>([0.693359375, 0.693359375, 0.693359375, 0.693359375], 16);
+const KE_LN2_LO = memory.data<f32>([-2.12194440e-4, -2.12194440e-4, -2.12194440e-4, -2.12194440e-4], 16);
+const KE_P0 = memory.data<f32>([1.9875691500e-4, 1.9875691500e-4, 1.9875691500e-4, 1.9875691500e-4], 16);
+const KE_P1 = memory.data<f32>([1.3981999507e-3, 1.3981999507e-3, 1.3981999507e-3, 1.3981999507e-3], 16);
+const KE_P2 = memory.data<f32>([8.3334519073e-3, 8.3334519073e-3, 8.3334519073e-3, 8.3334519073e-3], 16);
+const KE_P3 = memory.data<f32>([4.1665795894e-2, 4.1665795894e-2, 4.1665795894e-2, 4.1665795894e-2], 16);
+const KE_P4 = memory.data<f32>([1.6666665459e-1, 1.6666665459e-1, 1.6666665459e-1, 1.6666665459e-1], 16);
+const KE_P5 = memory.data<f32>([5.0000001201e-1, 5.0000001201e-1, 5.0000001201e-1, 5.0000001201e-1], 16);
+const KF_ONE = memory.data<f32>([1, 1, 1, 1], 16);
+const KF_INF = memory.data<f32>([Infinity, Infinity, Infinity, Infinity], 16);
+const KF_HALF = memory.data<f32>([0.5, 0.5, 0.5, 0.5], 16);
+const KI_127 = memory.data<u32>([127, 127, 127, 127], 16);
+const KI_SIGN = memory.data<u32>([0x80000000, 0x80000000, 0x80000000, 0x80000000], 16);
+const KI_ABS = memory.data<u32>([0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff], 16);
+const KI_FFF = memory.data<u32>([0xfff, 0xfff, 0xfff, 0xfff], 16);
+const KI_ONE = memory.data<u32>([1, 1, 1, 1], 16);
+const KI_MANT13 = memory.data<u32>([0xffffe000, 0xffffe000, 0xffffe000, 0xffffe000], 16);
+const KI_F16_MIN = memory.data<u32>([0x38800000, 0x38800000, 0x38800000, 0x38800000], 16);
+const KI_F16_OVER = memory.data<u32>([0x477ff000, 0x477ff000, 0x477ff000, 0x477ff000], 16);
+const KI_INF = memory.data<u32>([0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000], 16);
+const KI_QNAN = memory.data<u32>([0x7fc00000, 0x7fc00000, 0x7fc00000, 0x7fc00000], 16);
 
 /**
  * Q8A, this backend's activation block for the legacy types (layout in ../layout.ts):
@@ -476,16 +503,18 @@ function softmaxRow(sc: usize, p0: i32, nr: i32, f16cache: bool): void {
  */
 // @ts-ignore: decorator
 @inline export function roundF16x4(x: v128): v128 {
-  const sign = v128.and(x, i32x4.splat(0x80000000));
-  const a = v128.and(x, i32x4.splat(0x7fffffff));
+  const sign = v128.and(x, kv(KI_SIGN));
+  const a = v128.and(x, kv(KI_ABS));
   // binary16 normals (|x| >= 2^-14): round the f32 mantissa at bit 13, a carry moving into the exponent
-  const nrm = v128.and(i32x4.add(i32x4.add(a, i32x4.splat(0xfff)), v128.and(i32x4.shr_u(a, 13), i32x4.splat(1))), i32x4.splat(0xffffe000));
+  const nrm = v128.and(i32x4.add(i32x4.add(a, kv(KI_FFF)), v128.and(i32x4.shr_u(a, 13), kv(KI_ONE))), kv(KI_MANT13));
   // below 2^-14: to a multiple of 2^-24 (the binary16 subnormal step), adding and removing 0.5 whose f32 ulp it is
-  const sub = f32x4.sub(f32x4.add(a, f32x4.splat(0.5)), f32x4.splat(0.5));
-  let r = v128.bitselect(sub, nrm, i32x4.lt_s(a, i32x4.splat(0x38800000)));
+  const half = kv(KF_HALF);
+  const sub = f32x4.sub(f32x4.add(a, half), half);
+  let r = v128.bitselect(sub, nrm, i32x4.lt_s(a, kv(KI_F16_MIN)));
   // from halfway between 65504 and 65536 up (and infinity): infinity; NaN: the quiet NaN
-  r = v128.bitselect(i32x4.splat(0x7f800000), r, i32x4.ge_s(a, i32x4.splat(0x477ff000)));
-  r = v128.bitselect(i32x4.splat(0x7fc00000), r, i32x4.gt_s(a, i32x4.splat(0x7f800000)));
+  const inf = kv(KI_INF);
+  r = v128.bitselect(inf, r, i32x4.ge_s(a, kv(KI_F16_OVER)));
+  r = v128.bitselect(kv(KI_QNAN), r, i32x4.gt_s(a, inf));
   return v128.or(r, sign);
 }
 
@@ -759,30 +788,37 @@ export function add(a: usize, b: usize, out: usize, i0: i32, i1: i32): void {
  */
 // @ts-ignore: decorator
 @inline export function expV(x: v128): v128 {
-  const hi = f32x4.splat(88.72283), lo = f32x4.splat(-87.33654);
-  const xc = f32x4.max(f32x4.min(x, hi), lo);
-  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.442695041)));
-  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
-  let p = f32x4.splat(1.9875691500e-4);
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
-  const y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1));
+  const hi = kv(KE_HI);
+  // pmin/pmax (one instruction each; min/max order NaN and -0 at a cost): a NaN x stays NaN either way
+  const xc = f32x4.pmax(f32x4.pmin(x, hi), kv(KE_LO));
+  // round x·log2(e) to the nearest integer (ties to even) by adding 1.5 · 2^23: the sum's low mantissa
+  // bits then hold that integer, so n comes out both as a float and, from the bits, as an i32
+  const magic = kv(KE_MAGIC);
+  const t = f32x4.add(f32x4.mul(xc, kv(KE_LOG2E)), magic);
+  const n = f32x4.sub(t, magic);
+  let r = f32x4.sub(xc, f32x4.mul(n, kv(KE_LN2_HI)));
+  r = f32x4.sub(r, f32x4.mul(n, kv(KE_LN2_LO)));
+  let p = kv(KE_P0);
+  p = f32x4.add(f32x4.mul(p, r), kv(KE_P1));
+  p = f32x4.add(f32x4.mul(p, r), kv(KE_P2));
+  p = f32x4.add(f32x4.mul(p, r), kv(KE_P3));
+  p = f32x4.add(f32x4.mul(p, r), kv(KE_P4));
+  p = f32x4.add(f32x4.mul(p, r), kv(KE_P5));
+  const y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), kv(KF_ONE));
   // 2^n in two factors so n = 128 (x near the top) stays finite until the final product
-  const n1 = i32x4.shr_s(i32x4.trunc_sat_f32x4_s(n), 1);
-  const n2 = i32x4.sub(i32x4.trunc_sat_f32x4_s(n), n1);
-  const s1 = i32x4.shl(i32x4.add(n1, i32x4.splat(127)), 23), s2 = i32x4.shl(i32x4.add(n2, i32x4.splat(127)), 23);
+  const ni = i32x4.sub(t, magic);
+  const n1 = i32x4.shr_s(ni, 1);
+  const n2 = i32x4.sub(ni, n1);
+  const bias = kv(KI_127);
+  const s1 = i32x4.shl(i32x4.add(n1, bias), 23), s2 = i32x4.shl(i32x4.add(n2, bias), 23);
   const e = f32x4.mul(f32x4.mul(y, s1), s2);
-  return v128.bitselect(f32x4.splat(Infinity), e, f32x4.gt(x, hi));
+  return v128.bitselect(kv(KF_INF), e, f32x4.gt(x, hi));
 }
 
 /** silu(g)·u for four floats: g / (1 + e^-g) · u. */
 // @ts-ignore: decorator
 @inline function siluMulV(g: v128, u: v128): v128 {
-  return f32x4.mul(f32x4.div(g, f32x4.add(f32x4.splat(1), expV(f32x4.neg(g)))), u);
+  return f32x4.mul(f32x4.div(g, f32x4.add(kv(KF_ONE), expV(f32x4.neg(g)))), u);
 }
 
 /**

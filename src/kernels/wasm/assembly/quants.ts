@@ -22,7 +22,8 @@
 // Q6_K 0..63, Q3_K 0..7) and give the offset back through the activation sums,
 // so every integer sum, and so every result, is the same in both variants.
 import {
-  dot16xv, f16t, hsumF32, hsumI32, kdot16s, kdot32s, kscale, lanePerm, rdot, relaxed,
+  dot16xv, f16t, hsumF32, hsumI32, K8_01, K8_03, K8_08, K8_10, K8_20, K8_F0, kdot16s, kdot32s, kscale, kv, lanePerm, swizzleK, nibHi, nibLo, rdot, relaxed,
+  shlSmall, shrMask,
 } from './util';
 import {
   Q2_K_BYTES, Q2_K_D, Q2_K_DMIN, Q2_K_QS, Q2_K_SCALES,
@@ -69,33 +70,41 @@ import {
 
 // ---- shared unpacking helpers ----------------------------------------------------
 
+// the lane orders and bit masks of the fifth bits (util.ts kv and swizzleK: constants are read from memory)
+const K_HM_LO = memory.data<i8>([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1], 16);
+const K_HM_HI = memory.data<i8>([2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3], 16);
+const K_HM_LO_P = memory.data<i8>([0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1], 16);
+const K_HM_HI_P = memory.data<i8>([2, 2, 3, 3, 2, 2, 3, 3, 2, 2, 3, 3, 2, 2, 3, 3], 16);
+const K_HM_BITS = memory.data<i8>([1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128], 16);
+const K_HM_BITS_P = memory.data<i8>([1, 2, 1, 2, 4, 8, 4, 8, 16, 32, 16, 32, 64, -128, 64, -128], 16);
+
 /**
  * The fifth bits of a Q5 block: hv is the 32-bit qh splatted; hmaskLo gives byte j = 0xff when
  * bit j is set (j < 16), hmaskHi the same for bits 16..31. (Q5_0: q - 16 = nibble - (bit ? 0 : 16).)
  */
 // @ts-ignore: decorator
 @inline function hmaskLo(hv: v128): v128 {
-  const v = i8x16.swizzle(hv, i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
-  const m = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  const v = swizzleK(hv, K_HM_LO, i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+  const m = kv(K_HM_BITS);
   return i8x16.eq(v128.and(v, m), m);
 }
 // @ts-ignore: decorator
 @inline function hmaskHi(hv: v128): v128 {
-  const v = i8x16.swizzle(hv, i8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
-  const m = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  const v = swizzleK(hv, K_HM_HI, i8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const m = kv(K_HM_BITS);
   return i8x16.eq(v128.and(v, m), m);
 }
 /** hmaskLo / hmaskHi in lanePerm order (the relaxed variant's weights). */
 // @ts-ignore: decorator
 @inline function hmaskLoP(hv: v128): v128 {
-  const v = i8x16.swizzle(hv, i8x16(0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1));
-  const m = i8x16(1, 2, 1, 2, 4, 8, 4, 8, 16, 32, 16, 32, 64, -128, 64, -128);
+  const v = swizzleK(hv, K_HM_LO_P, i8x16(0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1));
+  const m = kv(K_HM_BITS_P);
   return i8x16.eq(v128.and(v, m), m);
 }
 // @ts-ignore: decorator
 @inline function hmaskHiP(hv: v128): v128 {
-  const v = i8x16.swizzle(hv, i8x16(2, 2, 3, 3, 2, 2, 3, 3, 2, 2, 3, 3, 2, 2, 3, 3));
-  const m = i8x16(1, 2, 1, 2, 4, 8, 4, 8, 16, 32, 16, 32, 64, -128, 64, -128);
+  const v = swizzleK(hv, K_HM_HI_P, i8x16(2, 2, 3, 3, 2, 2, 3, 3, 2, 2, 3, 3, 2, 2, 3, 3));
+  const m = kv(K_HM_BITS_P);
   return i8x16.eq(v128.and(v, m), m);
 }
 /** get_scale_min_k4: 6-bit scale and min of sub-block j of a Q4_K/Q5_K block (scales at s). */
@@ -196,13 +205,13 @@ import {
   // @ts-ignore: decorator
   @inline hv(wb: usize): v128 { return i32x4.splat(0); }
   // @ts-ignore: decorator
-  @inline w0(wb: usize, qs: v128, hv: v128): v128 { return i8x16.sub(v128.and(qs, i8x16.splat(0x0f)), i8x16.splat(8)); }
+  @inline w0(wb: usize, qs: v128, hv: v128): v128 { return i8x16.sub(nibLo(qs), kv(K8_08)); }
   // @ts-ignore: decorator
-  @inline w1(wb: usize, qs: v128, hv: v128): v128 { return i8x16.sub(i8x16.shr_u(qs, 4), i8x16.splat(8)); }
+  @inline w1(wb: usize, qs: v128, hv: v128): v128 { return i8x16.sub(nibHi(qs), kv(K8_08)); }
   // @ts-ignore: decorator
-  @inline u0(qs: v128, hv: v128): v128 { return v128.and(qs, i8x16.splat(0x0f)); }
+  @inline u0(qs: v128, hv: v128): v128 { return nibLo(qs); }
   // @ts-ignore: decorator
-  @inline u1(qs: v128, hv: v128): v128 { return i8x16.shr_u(qs, 4); }
+  @inline u1(qs: v128, hv: v128): v128 { return nibHi(qs); }
 }
 
 @unmanaged class Q4_1 {
@@ -223,13 +232,13 @@ import {
   // @ts-ignore: decorator
   @inline hv(wb: usize): v128 { return i32x4.splat(0); }
   // @ts-ignore: decorator
-  @inline w0(wb: usize, qs: v128, hv: v128): v128 { return v128.and(qs, i8x16.splat(0x0f)); }
+  @inline w0(wb: usize, qs: v128, hv: v128): v128 { return nibLo(qs); }
   // @ts-ignore: decorator
-  @inline w1(wb: usize, qs: v128, hv: v128): v128 { return i8x16.shr_u(qs, 4); }
+  @inline w1(wb: usize, qs: v128, hv: v128): v128 { return nibHi(qs); }
   // @ts-ignore: decorator
-  @inline u0(qs: v128, hv: v128): v128 { return v128.and(qs, i8x16.splat(0x0f)); }
+  @inline u0(qs: v128, hv: v128): v128 { return nibLo(qs); }
   // @ts-ignore: decorator
-  @inline u1(qs: v128, hv: v128): v128 { return i8x16.shr_u(qs, 4); }
+  @inline u1(qs: v128, hv: v128): v128 { return nibHi(qs); }
 }
 
 @unmanaged class Q5_0 {
@@ -250,13 +259,13 @@ import {
   // @ts-ignore: decorator
   @inline hv(wb: usize): v128 { return i32x4.splat(load<u32>(wb + Q5_0_QH)); }
   // @ts-ignore: decorator
-  @inline w0(wb: usize, qs: v128, hv: v128): v128 { return i8x16.add(v128.and(qs, i8x16.splat(0x0f)), v128.andnot(i8x16.splat(-16), hmaskLo(hv))); }
+  @inline w0(wb: usize, qs: v128, hv: v128): v128 { return i8x16.add(nibLo(qs), v128.andnot(kv(K8_F0), hmaskLo(hv))); }
   // @ts-ignore: decorator
-  @inline w1(wb: usize, qs: v128, hv: v128): v128 { return i8x16.add(i8x16.shr_u(qs, 4), v128.andnot(i8x16.splat(-16), hmaskHi(hv))); }
+  @inline w1(wb: usize, qs: v128, hv: v128): v128 { return i8x16.add(nibHi(qs), v128.andnot(kv(K8_F0), hmaskHi(hv))); }
   // @ts-ignore: decorator
-  @inline u0(qs: v128, hv: v128): v128 { return v128.or(v128.and(qs, i8x16.splat(0x0f)), v128.and(hmaskLoP(hv), i8x16.splat(0x10))); }
+  @inline u0(qs: v128, hv: v128): v128 { return v128.or(nibLo(qs), v128.and(hmaskLoP(hv), kv(K8_10))); }
   // @ts-ignore: decorator
-  @inline u1(qs: v128, hv: v128): v128 { return v128.or(i8x16.shr_u(qs, 4), v128.and(hmaskHiP(hv), i8x16.splat(0x10))); }
+  @inline u1(qs: v128, hv: v128): v128 { return v128.or(nibHi(qs), v128.and(hmaskHiP(hv), kv(K8_10))); }
 }
 
 @unmanaged class Q5_1 {
@@ -277,13 +286,13 @@ import {
   // @ts-ignore: decorator
   @inline hv(wb: usize): v128 { return i32x4.splat(load<u32>(wb + Q5_1_QH)); }
   // @ts-ignore: decorator
-  @inline w0(wb: usize, qs: v128, hv: v128): v128 { return v128.or(v128.and(qs, i8x16.splat(0x0f)), v128.and(hmaskLo(hv), i8x16.splat(0x10))); }
+  @inline w0(wb: usize, qs: v128, hv: v128): v128 { return v128.or(nibLo(qs), v128.and(hmaskLo(hv), kv(K8_10))); }
   // @ts-ignore: decorator
-  @inline w1(wb: usize, qs: v128, hv: v128): v128 { return v128.or(i8x16.shr_u(qs, 4), v128.and(hmaskHi(hv), i8x16.splat(0x10))); }
+  @inline w1(wb: usize, qs: v128, hv: v128): v128 { return v128.or(nibHi(qs), v128.and(hmaskHi(hv), kv(K8_10))); }
   // @ts-ignore: decorator
-  @inline u0(qs: v128, hv: v128): v128 { return v128.or(v128.and(qs, i8x16.splat(0x0f)), v128.and(hmaskLoP(hv), i8x16.splat(0x10))); }
+  @inline u0(qs: v128, hv: v128): v128 { return v128.or(nibLo(qs), v128.and(hmaskLoP(hv), kv(K8_10))); }
   // @ts-ignore: decorator
-  @inline u1(qs: v128, hv: v128): v128 { return v128.or(i8x16.shr_u(qs, 4), v128.and(hmaskHiP(hv), i8x16.splat(0x10))); }
+  @inline u1(qs: v128, hv: v128): v128 { return v128.or(nibHi(qs), v128.and(hmaskHiP(hv), kv(K8_10))); }
 }
 
 // One token's operands of one activation block, loaded once and used by every weight row of a tile
@@ -306,7 +315,7 @@ import {
   const k = changetype<W>(0);
   if (relaxed<V>() && k.hasU()) {
     if (k.off() == 0) return x0; // unused
-    const o = i8x16.splat(<i8>k.off());
+    const o = kv(k.off() == 8 ? K8_08 : K8_10); // the offsets there are: Q4_0's 8, Q5_0's 16
     return i16x8.add(rdot(x0, o), rdot(x1, o));
   }
   return v128.load(xh, 32);
@@ -478,9 +487,9 @@ function dequantLegacy<W>(w: usize, y: usize, nb: i32): void {
 /** Q4_K / Q5_K: sub-block `sub`'s quants from qs vector v (low nibble, or high with `high`), plus Q5_K's fifth bit (bit sub of hv) as 16. */
 // @ts-ignore: decorator
 @inline function k45Quants<W>(v: v128, hv: v128, sub: i32, high: bool): v128 {
-  const q = high ? i8x16.shr_u(v, 4) : v128.and(v, i8x16.splat(0x0f));
+  const q = high ? nibHi(v) : nibLo(v);
   if (!changetype<W>(0).fifth()) return q;
-  return v128.or(q, i8x16.shl(v128.and(i8x16.shr_u(hv, sub), i8x16.splat(1)), 4));
+  return v128.or(q, shlSmall(shrMask(hv, sub, K8_01), 4));
 }
 
 /** Q4_K / Q5_K unit p (sub-blocks 2p, 2p+1) for one token: the scaled integer sums of its 64 activations x0..x3. */
@@ -572,18 +581,17 @@ function dotK45<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o
 /** Q6_K quant j (0..63) of the ql vectors a, bq and the qh vector hh of one 16-element column group. */
 // @ts-ignore: decorator
 @inline function q6Quant(a: v128, bq: v128, hh: v128, j: i32): v128 {
-  const m4 = i8x16.splat(0x0f); const m2 = i8x16.splat(3);
-  if (j == 0) return v128.or(v128.and(a, m4), i8x16.shl(v128.and(hh, m2), 4));
-  if (j == 1) return v128.or(v128.and(bq, m4), i8x16.shl(v128.and(i8x16.shr_u(hh, 2), m2), 4));
-  if (j == 2) return v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(hh, 4), m2), 4));
-  return v128.or(i8x16.shr_u(bq, 4), i8x16.shl(i8x16.shr_u(hh, 6), 4));
+  if (j == 0) return v128.or(nibLo(a), shlSmall(v128.and(hh, kv(K8_03)), 4));
+  if (j == 1) return v128.or(nibLo(bq), shlSmall(shrMask(hh, 2, K8_03), 4));
+  if (j == 2) return v128.or(nibHi(a), shlSmall(shrMask(hh, 4, K8_03), 4));
+  return v128.or(nibHi(bq), shlSmall(shrMask(hh, 6, K8_03), 4));
 }
 /** Q6_K quant j as the dot product takes it: signed (q - 32) in the baseline variant, 0..63 in the relaxed one. */
 // @ts-ignore: decorator
 @inline function q6DotQuant<V>(a: v128, bq: v128, hh: v128, j: i32): v128 {
   const q = q6Quant(a, bq, hh, j);
   if (relaxed<V>()) return q;
-  return i8x16.sub(q, i8x16.splat(32));
+  return i8x16.sub(q, kv(K8_20));
 }
 /** Q6_K scale group of quant j in unit (h, c): 16 elements each. */
 // @ts-ignore: decorator
@@ -751,24 +759,24 @@ function dotQ6K<N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
 // @ts-ignore: decorator
 @inline function k23Field<W>(wb: usize, u: i32): v128 {
   const h = u >> 3, sh = (u >> 1) & 3, c = u & 1;
-  return v128.and(i8x16.shr_u(v128.load(wb + changetype<W>(0).qs() + <usize>(32 * h + 16 * c)), 2 * sh), i8x16.splat(3));
+  return shrMask(v128.load(wb + changetype<W>(0).qs() + <usize>(32 * h + 16 * c)), 2 * sh, K8_03);
 }
 /** Q3_K's high bit of unit u (1 = set). */
 // @ts-ignore: decorator
 @inline function q3High(wb: usize, u: i32): v128 {
   const h = u >> 3, sh = (u >> 1) & 3, c = u & 1;
-  return v128.and(i8x16.shr_u(v128.load(wb + Q3_K_HMASK + <usize>(16 * c)), 4 * h + sh), i8x16.splat(1));
+  return shrMask(v128.load(wb + Q3_K_HMASK + <usize>(16 * c)), 4 * h + sh, K8_01);
 }
 /** Q3_K's signed value of unit u: q - 4 where the high bit is clear. */
 // @ts-ignore: decorator
 @inline function q3Signed(wb: usize, u: i32): v128 {
-  return i8x16.sub(k23Field<Q3_K>(wb, u), i8x16.shl(v128.xor(q3High(wb, u), i8x16.splat(1)), 2));
+  return i8x16.sub(k23Field<Q3_K>(wb, u), shlSmall(v128.xor(q3High(wb, u), kv(K8_01)), 2));
 }
 /** Unit u's quants as the dot product takes them (Q3_K relaxed: q + 4*hbit, 0..7, the 4 comes off through the sums). */
 // @ts-ignore: decorator
 @inline function k23DotQuant<W, V>(wb: usize, u: i32): v128 {
   if (!changetype<W>(0).q3()) return k23Field<W>(wb, u);
-  if (relaxed<V>()) return v128.or(k23Field<W>(wb, u), i8x16.shl(q3High(wb, u), 2));
+  if (relaxed<V>()) return v128.or(k23Field<W>(wb, u), shlSmall(q3High(wb, u), 2));
   return q3Signed(wb, u);
 }
 /** Activation bytes of unit u. */
@@ -924,7 +932,7 @@ function dequantQ6K(w: usize, y: usize, nb: i32): void {
       const bq = v128.load(wb + Q6_K_QL + <usize>(64 * h + 32 + 16 * c));
       const hh = v128.load(wb + Q6_K_QH + <usize>(32 * h + 16 * c));
       for (let j = 0; j < 4; j++) {
-        const q = i8x16.sub(q6Quant(a, bq, hh, j), i8x16.splat(32));
+        const q = i8x16.sub(q6Quant(a, bq, hh, j), kv(K8_20));
         put16(q, f32x4.splat(d * <f32>load<i8>(wb + Q6_K_SCALES + <usize>q6Group(h, c, j))), yb + <usize>(4 * (128 * h + 32 * j + 16 * c)));
       }
     }

@@ -134,7 +134,19 @@
  */
 // @ts-ignore: decorator
 @inline export function lanePerm(v: v128): v128 {
-  return i8x16.swizzle(v, i8x16(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15));
+  return swizzleK(v, K_LANE_PERM, i8x16(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15));
+}
+
+/**
+ * i8x16.swizzle by constant indices, all in 0..15, at p in memory and as the literal `lit` (the same
+ * bytes). The relaxed build's relaxed swizzle of the loaded indices is one pshufb (indices in range give
+ * the same result in every implementation); the baseline build keeps the literal, which V8 knows to be in
+ * range, where a loaded index vector would cost it a saturating add to clamp them first.
+ */
+// @ts-ignore: decorator
+@inline export function swizzleK(v: v128, p: usize, lit: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(v, kv(p));
+  return i8x16.swizzle(v, lit);
 }
 
 // @ts-ignore: decorator
@@ -183,8 +195,8 @@ export function setF16Table(tab: usize): void {
  */
 // @ts-ignore: decorator
 @inline function f16bits(w: v128): v128 {
-  const o = v128.and(i32x4.shl(w, 13), i32x4.splat(0x8fffffff));
-  return f32x4.mul(o, f32x4.splat(reinterpret<f32>(0x77800000)));
+  const o = v128.and(i32x4.shl(w, 13), kv(K32_HALF_MASK));
+  return f32x4.mul(o, kv(K32_HALF_SCALE));
 }
 
 /** float -> binary16 bits, round to nearest even (as ggml_fp32_to_fp16). */
@@ -221,4 +233,48 @@ export function toF16(x: f32): u32 {
 /** Stops the calling thread with a message (the host's env.abort throws it as an Error). */
 export function trap(message: string): void {
   abort(message);
+}
+
+// 16-byte constants read from memory. V8 (Node 20) builds every v128.const other than zero inside a loop
+// anew from a 64-bit immediate each time round (three instructions, one a move from a general-purpose
+// register; seen with node --print-wasm-code), and i8x16 shifts by a constant add a mask built the same way.
+// A load from memory is one instruction, often folded into its user, so masks, lane orders and
+// polynomial coefficients that kernels use inside loops are read with kv(K_...).
+// @ts-ignore: decorator
+@inline export function kv(p: usize): v128 {
+  return v128.load(p);
+}
+export const K8_0F = memory.data<u8>([0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f], 16);
+export const K8_F0 = memory.data<u8>([0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0], 16);
+export const K8_10 = memory.data<u8>([0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10], 16);
+export const K8_01 = memory.data<u8>([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], 16);
+export const K8_03 = memory.data<u8>([3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3], 16);
+export const K8_08 = memory.data<u8>([8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8], 16);
+export const K8_20 = memory.data<u8>([32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32], 16);
+export const K_LANE_PERM = memory.data<u8>([0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15], 16);
+export const K32_HALF_MASK = memory.data<u32>([0x8fffffff, 0x8fffffff, 0x8fffffff, 0x8fffffff], 16);
+export const K32_HALF_SCALE = memory.data<u32>([0x77800000, 0x77800000, 0x77800000, 0x77800000], 16);
+
+/** The low nibble of every byte (i8x16 & 0x0f). */
+// @ts-ignore: decorator
+@inline export function nibLo(v: v128): v128 {
+  return v128.and(v, kv(K8_0F));
+}
+/** The high nibble of every byte, i8x16.shr_u(v, 4): a 16-bit shift, the bits from the neighbouring byte masked off. */
+// @ts-ignore: decorator
+@inline export function nibHi(v: v128): v128 {
+  return v128.and(i16x8.shr_u(v, 4), kv(K8_0F));
+}
+/**
+ * i8x16.shl(v, s) for bytes below 2^(8 - s), which no bit leaves: a 16-bit shift is the same then and is one
+ * instruction, where V8's i8x16 shift adds a mask.
+ */
+// @ts-ignore: decorator
+@inline export function shlSmall(v: v128, s: i32): v128 {
+  return i16x8.shl(v, s);
+}
+/** (v >> s) & m per byte for a mask m below 2^(8 - s): a 16-bit shift; the neighbouring bits land above the mask. */
+// @ts-ignore: decorator
+@inline export function shrMask(v: v128, s: i32, m: usize): v128 {
+  return v128.and(i16x8.shr_u(v, s), kv(m));
 }
