@@ -12,7 +12,7 @@
 // dot product; a tile stores row r, token t's result at o + r*ob + t*os. Every
 // output gets the same integer sums and float operations as with one row and
 // one token, so prompt batches and tiles give the bits of token-by-token steps.
-// Q6_K, Q2_K and Q3_K also have a one-token kernel (dotQ6KOne, dotK23One) that calls the
+// Q6_K, Q2_K, Q3_K, Q4_K and Q5_K also have a one-token kernel (dotQ6KOne, dotK23One, dotK45One) that calls the
 // same unit helpers with constant arguments, so decode runs straight-line code with constant
 // offsets and shifts; their four-token kernels loop over the units instead.
 //
@@ -77,6 +77,8 @@ const K_HM_LO_P = memory.data<i8>([0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 
 const K_HM_HI_P = memory.data<i8>([2, 2, 3, 3, 2, 2, 3, 3, 2, 2, 3, 3, 2, 2, 3, 3], 16);
 const K_HM_BITS = memory.data<i8>([1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128], 16);
 const K_HM_BITS_P = memory.data<i8>([1, 2, 1, 2, 4, 8, 4, 8, 16, 32, 16, 32, 64, -128, 64, -128], 16);
+// bytes 0..7 each twice (dotK45One's mins)
+const K_DUP8 = memory.data<i8>([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7], 16);
 
 /**
  * The fifth bits of a Q5 block: hv is the 32-bit qh splatted; hmaskLo gives byte j = 0xff when
@@ -502,6 +504,51 @@ function dequantLegacy<W>(w: usize, y: usize, nb: i32): void {
 @inline function k45Tail<W>(sumf: f32, wb: usize, xb: usize, isum: v128, msum: i32): f32 {
   const k = changetype<W>(0);
   return sumf + (f16t(load<u16>(wb + k.d())) * load<f32>(xb + Q8_K_D) * <f32>hsumI32(isum) - f16t(load<u16>(wb + k.dmin())) * load<f32>(xb + Q8_K_D) * <f32>msum);
+}
+
+/** Q4_K / Q5_K unit p (sub-blocks 2p, 2p+1) of one row for one token, with constant p in the one-token kernel. */
+// @ts-ignore: decorator
+@inline function k45UnitToken<W, V>(isum: v128, wb: usize, xb: usize, p: i32, h0: v128, h1: v128, sa: i32, sb: i32): v128 {
+  const k = changetype<W>(0);
+  const u0 = v128.load(wb + k.qs() + <usize>(32 * p)); const u1 = v128.load(wb + k.qs() + <usize>(32 * p + 16));
+  const xq = xb + Q8_K_QS + <usize>(64 * p);
+  return k45TokenV<V>(
+    isum, k45Quants<W>(u0, h0, 2 * p, false), k45Quants<W>(u1, h1, 2 * p, false), k45Quants<W>(u0, h0, 2 * p + 1, true), k45Quants<W>(u1, h1, 2 * p + 1, true),
+    kscale<V>(sa), kscale<V>(sb), v128.load(xq), v128.load(xq, 16), v128.load(xq, 32), v128.load(xq, 48),
+  );
+}
+
+/**
+ * Q4_K / Q5_K for one row and one token (decode) in straight-line code: the four units with constant
+ * offsets, the 6-bit scales and mins of get_scale_min_k4 unpacked from three 32-bit words at once (four
+ * per word), and Σ min·(bsum[2j] + bsum[2j+1]) as two i16 dot products against the mins, each twice.
+ * The same integer sums and float operations as dotK45, so the same bits.
+ */
+function dotK45One<W, V>(w: usize, x: usize, nb: i32): f32 {
+  const k = changetype<W>(0);
+  let sumf: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const wb = w + <usize>b * k.bytes();
+    const xb = x + <usize>b * Q8_K_BYTES;
+    const s = wb + k.scales();
+    const s0 = load<u32>(s), s1 = load<u32>(s, 4), s2 = load<u32>(s, 8);
+    // bytes j of scLo/scHi: scale j / j + 4 (scK4); of mnLo/mnHi: min j / j + 4 (minK4)
+    const scLo = s0 & 0x3f3f3f3f, scHi = (s2 & 0x0f0f0f0f) | (((s0 >> 6) & 0x03030303) << 4);
+    const mnLo = s1 & 0x3f3f3f3f, mnHi = ((s2 >> 4) & 0x0f0f0f0f) | (((s1 >> 6) & 0x03030303) << 4);
+    const h0 = k.fifth() ? v128.load(wb + k.qh()) : i32x4.splat(0);
+    const h1 = k.fifth() ? v128.load(wb + k.qh() + 16) : i32x4.splat(0);
+    let isum = k45UnitToken<W, V>(i32x4.splat(0), wb, xb, 0, h0, h1, scLo & 0xff, (scLo >> 8) & 0xff);
+    isum = k45UnitToken<W, V>(isum, wb, xb, 1, h0, h1, (scLo >> 16) & 0xff, scLo >> 24);
+    isum = k45UnitToken<W, V>(isum, wb, xb, 2, h0, h1, scHi & 0xff, (scHi >> 8) & 0xff);
+    isum = k45UnitToken<W, V>(isum, wb, xb, 3, h0, h1, (scHi >> 16) & 0xff, scHi >> 24);
+    const md = swizzleK(i32x4.replace_lane(i32x4.splat(mnLo), 1, mnHi), K_DUP8, i8x16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
+    const mv = i32x4.add(
+      i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS), i16x8.extend_low_i8x16_u(md)),
+      i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS + 16), i16x8.extend_high_i8x16_u(md)),
+    );
+    sumf = k45Tail<W>(sumf, wb, xb, isum, hsumI32(mv));
+  }
+  return sumf;
 }
 
 /**
@@ -975,7 +1022,7 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
 }
 @unmanaged export class K45<W, V> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK45<W, u8, u8, V>(w, 0, x, 0, nb, 0, 0, 0); }
+  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK45One<W, V>(w, x, nb); }
   // @ts-ignore: decorator
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK45<W, u32, u8, V>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
