@@ -61,6 +61,8 @@ export interface BenchReport {
   backend: BackendName;
   threads: number;
   build: string;
+  /** The KV cache's type and, where the backend says, how it is stored (wasm: binary16 or f32 slots). */
+  kvCache?: string;
   /** Bytes of weights a decode step reads (every matrix a matmul touches, once). */
   bytesPerToken: number;
   fileBytes: number;
@@ -298,6 +300,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       backend: o.backend,
       threads,
       build: String(d.build ?? o.backend),
+      ...(d.kvStorage ? { kvCache: `${String(d.kvCacheType)}, stored as ${String(d.kvStorage)}` } : {}),
       bytesPerToken: session.bytesPerToken,
       fileBytes,
       parameters,
@@ -425,6 +428,7 @@ export async function cmdBench(argv: string[]): Promise<number> {
         threads: threadsOut,
         build: report.build,
         ...(kernelVariants ? { kernelVariants } : {}),
+        ...(report.kvCache ? { kvCache: report.kvCache } : {}),
         results: reports.flatMap((r) => r.results.map(({ samples: _samples, ...x }) => x)),
         ...(last.profilePrompt ? { profilePrompt: last.profilePrompt } : {}),
         ...(last.profile ? { profile: last.profile } : {}),
@@ -436,6 +440,7 @@ export async function cmdBench(argv: string[]): Promise<number> {
   } else {
     process.stdout.write(formatBenchTable(reports, basename(values.model)) + '\n');
     if (kernelVariants) process.stdout.write(`wasm kernels per type: ${kernelVariants}\n`);
+    if (report.kvCache) process.stdout.write(`KV cache: ${report.kvCache}\n`);
     process.stdout.write(
       `weights read per decode token: ${formatBytes(report.bytesPerToken)}; matmul MACs per token: ${formatCount(report.macsPerToken)}; load average ${report.loadAverage.map((x) => x.toFixed(2)).join(' ')}\n`,
     );

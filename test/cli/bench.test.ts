@@ -52,7 +52,8 @@ describe('tsinfer bench', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
     const o = JSON.parse(lines[0]!);
-    expect(Object.keys(o)).toEqual(['model', 'backend', 'threads', 'build', 'kernelVariants', 'results', 'ceilings']);
+    expect(Object.keys(o)).toEqual(['model', 'backend', 'threads', 'build', 'kernelVariants', 'kvCache', 'results', 'ceilings']);
+    expect(o.kvCache).toMatch(/^f16, stored as (binary16|f32 slots)/);
     expect(o.kernelVariants).toMatch(/^relaxed: .*; baseline: .* \(/);
     expect(o).toMatchObject({ backend: 'wasm', threads: 2 });
     expect(o.build).toMatch(/simd/);

@@ -537,6 +537,13 @@ describe('op test table: every backend against the reference', () => {
         const whole = await run(new WasmBackend({ threads: row.threads, attentionSplit: 0 }), built, row, steps);
         expect(Buffer.from(got.at(-1)!.buffer).equals(Buffer.from(whole.at(-1)!.buffer)), 'split and one-task-per-head decode attention are bit-identical').toBe(true);
       }
+      // an f16 cache stored as binary16 or as f32 slots holding the same values gives the same bits
+      if (b.name === 'wasm' && row.op === 'attention' && row.kv === 'f16') {
+        const [narrow, wide] = await Promise.all((['f16', 'f32'] as const).map((kvStorage) => run(new WasmBackend({ threads: row.threads, kvStorage }), built, row, steps)));
+        steps.forEach((_, s) => {
+          expect(Buffer.from(narrow[s]!.buffer).equals(Buffer.from(wide[s]!.buffer)), `step ${s}: binary16 and f32-slot storage of the f16 cache are bit-identical`).toBe(true);
+        });
+      }
     }
   });
   it('covers every op of the program contract (a new op must be listed here, or this file does not compile) and every wasm weight type', () => {

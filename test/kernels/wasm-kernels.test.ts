@@ -479,7 +479,7 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
         f32(kp, k.length).set(k);
         f32(vp, v.length).set(v);
         f32(qp, q.length).set(q);
-        exp.kvStore(kp, vp, kc, vc, kvw, f16 ? 1 : 0, pos0, 0, rows);
+        exp.kvStore(kp, vp, kc, vc, kvw, f16 ? 1 : 0, f16 ? 1 : 0, pos0, 0, rows);
         ref.kvStore(kRef, vRef, k, v, rows, pos0, kvw, f16);
         if (f16) {
           const h = new Uint16Array(memory.buffer, kc, ctx * kvw);
@@ -487,8 +487,8 @@ describe(`wasm element-wise and attention kernels (seed ${SEED})`, () => {
         }
         // tasks = row tiles x KV heads, run in two calls as two threads would split them
         const tasks = Math.ceil(rows / tile) * nKv;
-        exp.attention(qp, op, kc, vc, nHeads, nKv, headDim, 1 / 8, f16 ? 1 : 0, flash ? 1 : 0, window, pos0, rows, tile, scratch, 0, tasks >> 1);
-        exp.attention(qp, op, kc, vc, nHeads, nKv, headDim, 1 / 8, f16 ? 1 : 0, flash ? 1 : 0, window, pos0, rows, tile, scratch, tasks >> 1, tasks);
+        exp.attention(qp, op, kc, vc, nHeads, nKv, headDim, 1 / 8, f16 ? 1 : 0, f16 ? 1 : 0, flash ? 1 : 0, window, pos0, rows, tile, scratch, 0, tasks >> 1);
+        exp.attention(qp, op, kc, vc, nHeads, nKv, headDim, 1 / 8, f16 ? 1 : 0, f16 ? 1 : 0, flash ? 1 : 0, window, pos0, rows, tile, scratch, tasks >> 1, tasks);
         const want = new Float32Array(q.length);
         ref.attention(want, q, kRef, vRef, rows, pos0, nHeads, nKv, headDim, 1 / 8, f16, window);
         let vmax = 0;

@@ -46,6 +46,7 @@ describe('wasm op schema', () => {
       headDim: 64,
       scale: 0.125,
       f16: true,
+      wide: true,
       flash: false,
       rowsPerTask: 4,
       window: 32,
@@ -55,6 +56,7 @@ describe('wasm op schema', () => {
     expect(readOpField(view, 64, 'attention', 'nKvHeads')).toBe(3);
     expect(readOpField(view, 64, 'attention', 'scale')).toBe(0.125);
     expect(readOpField(view, 64, 'attention', 'f16')).toBe(1);
+    expect(readOpField(view, 64, 'attention', 'wide')).toBe(1);
     expect(readOpField(view, 64, 'attention', 'rowsPerTask')).toBe(4);
     encodeOp(view, 0, 'rmsnorm', { flags: 0, chunk: 0, x: 1, weight: 2, out: 3, width: 576, eps: 1e-5, qOut: 0, qFmt: 0, qRowBytes: 0, groups: 1 });
     expect(readOpField(view, 0, 'rmsnorm', 'eps')).toBe(1e-5);

@@ -48,6 +48,13 @@ export interface WasmBackendOptions {
    * Default ATTN_SPLIT_FROM (TSINFER_ATTN_SPLIT overrides).
    */
   attentionSplit?: number;
+  /**
+   * Storage of an f16 KV cache: 'f16' as binary16 (llama.cpp's layout), 'f32' as f32 slots holding the
+   * same binary16 values (twice the memory; attention reads them without converting, same results),
+   * 'auto' (default) f32 while the whole cache stored so stays within KV_WIDE_MAX_BYTES.
+   * TSINFER_KV_STORAGE overrides the default.
+   */
+  kvStorage?: 'f16' | 'f32' | 'auto';
 }
 
 const PAGE = 65536;
@@ -76,6 +83,18 @@ function attentionSplitFrom(opt: number | undefined): number {
   const n = opt ?? (v === undefined || v === '' ? ATTN_SPLIT_FROM : Number(v));
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`the attention split threshold (attentionSplit, TSINFER_ATTN_SPLIT) must be a non-negative integer, got ${opt ?? v}`);
   return n;
+}
+/**
+ * Largest KV cache (all layers, sequences and positions) stored with f32 slots for an f16 cache under
+ * kvStorage 'auto'. On SmolLM2-135M Q8_0 at 1500 positions (AMD EPYC) decode ran 1.09x faster at 2
+ * threads and 1.02-1.10x at 1 (the scores no longer convert binary16; BENCHMARKS.md); the cost is twice
+ * the cache's memory, so only small caches (135M at 4096 positions: 189 MiB) take it.
+ */
+export const KV_WIDE_MAX_BYTES = 256 * 2 ** 20;
+function kvStorageOption(opt: 'f16' | 'f32' | 'auto' | undefined): 'f16' | 'f32' | 'auto' {
+  const v = opt ?? (platform.env('TSINFER_KV_STORAGE') || 'auto');
+  if (v !== 'f16' && v !== 'f32' && v !== 'auto') throw new RangeError(`the KV cache storage (kvStorage, TSINFER_KV_STORAGE) must be f16, f32 or auto, got ${v}`);
+  return v;
 }
 /** Largest per-thread attention scratch (the tile's scores over the whole context) before falling back to one row per task. */
 const ATTN_SCRATCH_MAX = 16 << 20;
@@ -211,6 +230,9 @@ export class WasmBackend implements Backend {
   private readonly threads: number;
   private readonly flash: boolean;
   private readonly attnSplit: number;
+  private readonly kvStorage: 'f16' | 'f32' | 'auto';
+  /** An f16 cache stored as f32 slots (kvStorage). */
+  private kvWide = false;
   private build!: WasmBuild;
   private memory!: WasmMemory;
   private exp!: WasmExports;
@@ -256,6 +278,7 @@ export class WasmBackend implements Backend {
     this.profiling = opts.profile ?? false;
     this.flash = opts.flashAttention ?? false;
     this.attnSplit = attentionSplitFrom(opts.attentionSplit);
+    this.kvStorage = kvStorageOption(opts.kvStorage);
   }
 
   async init({ file, program, contextLength, maxBatch, sequences = 1, onProgress }: BackendInit): Promise<void> {
@@ -318,7 +341,9 @@ export class WasmBackend implements Backend {
       this.bufWidth.set(b.name, b.width);
       if (b.rows === 'tokens') this.perToken.add(b.name);
     }
-    const kvElem = program.kv.type === 'f16' ? 2 : 4;
+    const f16Bytes = program.kv.layers * 2 * sequences * contextLength * program.kv.width * 2;
+    this.kvWide = program.kv.type === 'f16' && (this.kvStorage === 'f32' || (this.kvStorage === 'auto' && 2 * f16Bytes <= KV_WIDE_MAX_BYTES));
+    const kvElem = program.kv.type === 'f16' && !this.kvWide ? 2 : 4;
     // each layer's K and V: one region of contextLength positions per sequence
     this.seqBytes = contextLength * program.kv.width * kvElem;
     const kv: { k: number; v: number }[] = [];
@@ -518,6 +543,7 @@ export class WasmBackend implements Backend {
     };
     const outFlag = (b: string) => (this.perToken.has(b) ? 0 : F_OUTPUTS);
     const f16 = program.kv.type === 'f16';
+    const wide = this.kvWide;
     const width = (b: string) => this.bufWidth.get(b)!;
     const ropeTab = (r: OpOf<'rope'>) => ropeTabs.get(ropeKey(r.freqs))!;
     /** The quantize-after fields of a row-wise op (qFmt 0: none). */
@@ -548,6 +574,7 @@ export class WasmBackend implements Backend {
             vCache: c.v,
             width: program.kv.width,
             f16,
+            wide,
             nHeads: r.nHeads,
             headDim: r.headDim,
             ropeDim: r.ropeDim,
@@ -611,7 +638,7 @@ export class WasmBackend implements Backend {
             neox: o.mode === 'neox',
           });
         case 'kv_store':
-          return rec('kv_store', { flags: 0, chunk: 0, k: ptr(o.k), v: ptr(o.v), kCache: kv[o.layer]!.k, vCache: kv[o.layer]!.v, width: program.kv.width, f16 });
+          return rec('kv_store', { flags: 0, chunk: 0, k: ptr(o.k), v: ptr(o.v), kCache: kv[o.layer]!.k, vCache: kv[o.layer]!.v, width: program.kv.width, f16, wide });
         case 'attention':
           if (o.headDim % 8 !== 0) throw new ModelError(`the wasm backend needs a head size that is a multiple of 8, got ${o.headDim}`);
           return rec('attention', {
@@ -626,6 +653,7 @@ export class WasmBackend implements Backend {
             headDim: o.headDim,
             scale: o.scale,
             f16,
+            wide,
             flash: this.flash,
             rowsPerTask: this.attnRows,
             window: o.window ?? 0,
@@ -782,6 +810,7 @@ export class WasmBackend implements Backend {
       attention: this.flash ? 'flash (online softmax)' : 'llama.cpp non-flash numerics',
       attentionSplitFrom: this.flash || !this.attnSplit ? 'off' : this.attnSplit,
       kvCacheType: this.program?.kv.type ?? '',
+      kvStorage: this.program?.kv.type === 'f16' ? (this.kvWide ? 'f32 slots (binary16 values)' : 'binary16') : (this.program?.kv.type ?? ''),
       sequences: this.sequences,
       weightBytes: this.weightBytes,
       memoryMiB: mib(this.totalBytes),

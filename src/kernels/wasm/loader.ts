@@ -62,7 +62,8 @@ export interface WasmExports {
   matmul(type: number, w: number, rowBytes: number, x: number, xRowBytes: number, out: number, n: number, k: number, tokens: number, j0: number, j1: number): void;
   rmsnorm(x: number, w: number, out: number, width: number, eps: number, r0: number, r1: number): void;
   rope(x: number, nHeads: number, headDim: number, ropeDim: number, tab: number, neox: boolean | number, pos0: number, t0: number, t1: number): void;
-  kvStore(k: number, v: number, kc: number, vc: number, width: number, f16: boolean | number, pos0: number, r0: number, r1: number): void;
+  /** f16: binary16 storage; half: binary16 values (with f16 false: stored as f32). */
+  kvStore(k: number, v: number, kc: number, vc: number, width: number, f16: boolean | number, half: boolean | number, pos0: number, r0: number, r1: number): void;
   attention(
     q: number,
     out: number,
@@ -73,6 +74,7 @@ export interface WasmExports {
     headDim: number,
     scale: number,
     f16: boolean | number,
+    half: boolean | number,
     flash: boolean | number,
     window: number,
     pos0: number,
@@ -93,6 +95,7 @@ export interface WasmExports {
     headDim: number,
     scale: number,
     f16: boolean | number,
+    half: boolean | number,
     pLo: number,
     n: number,
     S: number,
@@ -101,7 +104,7 @@ export interface WasmExports {
     t0: number,
     t1: number,
   ): void;
-  attnSoftmax(S: number, sStride: number, f16: boolean | number, pLo: number, n: number, t0: number, t1: number): void;
+  attnSoftmax(S: number, sStride: number, half: boolean | number, pLo: number, n: number, t0: number, t1: number): void;
   attnValues(S: number, sStride: number, vc: number, out: number, nHeads: number, nKv: number, headDim: number, f16: boolean | number, pLo: number, n: number, t0: number, t1: number): void;
   add(a: number, b: number, out: number, i0: number, i1: number): void;
   siluMul(gate: number, up: number, out: number, i0: number, i1: number): void;

@@ -77,8 +77,11 @@ export const OPS = {
    * neox: pairs (x[i], x[i + ropeDim/2]) instead of (x[2i], x[2i+1]).
    */
   rope: { id: 4, fields: { x: 'ptr', nHeads: 'i32', headDim: 'i32', ropeDim: 'i32', tab: 'ptr', neox: 'bool' } },
-  /** Rows of k and v into the KV cache at their positions (binary16 when f16). */
-  kv_store: { id: 5, fields: { k: 'ptr', v: 'ptr', kCache: 'ptr', vCache: 'ptr', width: 'i32', f16: 'bool' } },
+  /**
+   * Rows of k and v into the KV cache at their positions. f16: binary16 values (llama.cpp's f16 cache),
+   * stored as binary16, or with wide as f32 holding the same values (no conversion when attention reads them).
+   */
+  kv_store: { id: 5, fields: { k: 'ptr', v: 'ptr', kCache: 'ptr', vCache: 'ptr', width: 'i32', f16: 'bool', wide: 'bool' } },
   /**
    * Causal attention of q's rows over the cache; tasks are tiles of rowsPerTask rows x one KV head.
    * window > 0 (sliding-window layers): the row at position p sees positions p - window + 1 .. p only.
@@ -94,7 +97,10 @@ export const OPS = {
       nKvHeads: 'i32',
       headDim: 'i32',
       scale: 'f32',
+      /** binary16 numerics (queries and softmax weights rounded as llama.cpp's f16 cache) */
       f16: 'bool',
+      /** with f16: the cache holds its binary16 values as f32 (kv_store's wide) */
+      wide: 'bool',
       flash: 'bool',
       rowsPerTask: 'i32',
       window: 'i32',
@@ -111,7 +117,7 @@ export const OPS = {
   /** RoPE of k's rows (nHeads heads: the KV heads), then k and v into the cache. */
   rope_store: {
     id: 11,
-    fields: { k: 'ptr', v: 'ptr', kCache: 'ptr', vCache: 'ptr', width: 'i32', f16: 'bool', nHeads: 'i32', headDim: 'i32', ropeDim: 'i32', tab: 'ptr', neox: 'bool' },
+    fields: { k: 'ptr', v: 'ptr', kCache: 'ptr', vCache: 'ptr', width: 'i32', f16: 'bool', wide: 'bool', nHeads: 'i32', headDim: 'i32', ropeDim: 'i32', tab: 'ptr', neox: 'bool' },
   },
   /** Embedding lookup: row ids[t] of the table (weight type `type`), dequantized, for every token t. */
   embed: { id: 12, fields: { table: 'ptr', rowBytes: 'ptr', type: 'i32', ids: 'ptr', out: 'ptr', width: 'i32' } },

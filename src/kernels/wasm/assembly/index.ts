@@ -288,13 +288,13 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
           const nKv = RopeStore.nHeads(op);
           if (rowTab == 0) {
             rope(RopeStore.k(op), nKv, RopeStore.headDim(op), RopeStore.ropeDim(op), RopeStore.tab(op), RopeStore.neox(op), pos0, s * nKv, e * nKv);
-            kvStore(RopeStore.k(op), RopeStore.v(op), RopeStore.kCache(op) + kvOff, RopeStore.vCache(op) + kvOff, RopeStore.width(op), RopeStore.f16(op), pos0, s, e);
+            kvStore(RopeStore.k(op), RopeStore.v(op), RopeStore.kCache(op) + kvOff, RopeStore.vCache(op) + kvOff, RopeStore.width(op), RopeStore.f16(op) && !RopeStore.wide(op), RopeStore.f16(op), pos0, s, e);
           } else {
             for (let t = s; t < e; t++) {
               const p = rowPos(rowTab, t) - t; // the kernels add the row index
               const off = rowOff(rowTab, t);
               rope(RopeStore.k(op), nKv, RopeStore.headDim(op), RopeStore.ropeDim(op), RopeStore.tab(op), RopeStore.neox(op), p, t * nKv, (t + 1) * nKv);
-              kvStore(RopeStore.k(op), RopeStore.v(op), RopeStore.kCache(op) + off, RopeStore.vCache(op) + off, RopeStore.width(op), RopeStore.f16(op), p, t, t + 1);
+              kvStore(RopeStore.k(op), RopeStore.v(op), RopeStore.kCache(op) + off, RopeStore.vCache(op) + off, RopeStore.width(op), RopeStore.f16(op) && !RopeStore.wide(op), RopeStore.f16(op), p, t, t + 1);
             }
           }
           break;
@@ -316,24 +316,24 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
           }
           break;
         case OP_KV_STORE:
-          if (rowTab == 0) kvStore(KvStore.k(op), KvStore.v(op), KvStore.kCache(op) + kvOff, KvStore.vCache(op) + kvOff, KvStore.width(op), KvStore.f16(op), pos0, s, e);
+          if (rowTab == 0) kvStore(KvStore.k(op), KvStore.v(op), KvStore.kCache(op) + kvOff, KvStore.vCache(op) + kvOff, KvStore.width(op), KvStore.f16(op) && !KvStore.wide(op), KvStore.f16(op), pos0, s, e);
           else {
             for (let t = s; t < e; t++) {
               const off = rowOff(rowTab, t);
-              kvStore(KvStore.k(op), KvStore.v(op), KvStore.kCache(op) + off, KvStore.vCache(op) + off, KvStore.width(op), KvStore.f16(op), rowPos(rowTab, t) - t, t, t + 1);
+              kvStore(KvStore.k(op), KvStore.v(op), KvStore.kCache(op) + off, KvStore.vCache(op) + off, KvStore.width(op), KvStore.f16(op) && !KvStore.wide(op), KvStore.f16(op), rowPos(rowTab, t) - t, t, t + 1);
             }
           }
           break;
         case OP_ATTENTION:
           if (phases > 1) {
-            const nh = Attention.nHeads(op), nKv = Attention.nKvHeads(op), hd = Attention.headDim(op), f16c = Attention.f16(op);
-            if (ph == 0) attnScores(Attention.q(op), Attention.kCache(op) + kvOff, nh, nKv, hd, Attention.scale(op), f16c, aLo, pos0 + 1, attnS, attnStride, scratch, s, e);
-            else if (ph == 1) attnSoftmax(attnS, attnStride, f16c, aLo, pos0 + 1, s, e);
+            const nh = Attention.nHeads(op), nKv = Attention.nKvHeads(op), hd = Attention.headDim(op), half = Attention.f16(op), f16c = half && !Attention.wide(op);
+            if (ph == 0) attnScores(Attention.q(op), Attention.kCache(op) + kvOff, nh, nKv, hd, Attention.scale(op), f16c, half, aLo, pos0 + 1, attnS, attnStride, scratch, s, e);
+            else if (ph == 1) attnSoftmax(attnS, attnStride, half, aLo, pos0 + 1, s, e);
             else attnValues(attnS, attnStride, Attention.vCache(op) + kvOff, Attention.out(op), nh, nKv, hd, f16c, aLo, pos0 + 1, s, e);
           } else if (rowTab == 0) {
             attention(
               Attention.q(op), Attention.out(op), Attention.kCache(op) + kvOff, Attention.vCache(op) + kvOff, Attention.nHeads(op), Attention.nKvHeads(op),
-              Attention.headDim(op), Attention.scale(op), Attention.f16(op), Attention.flash(op), Attention.window(op), pos0, T, Attention.rowsPerTask(op), scratch, s, e,
+              Attention.headDim(op), Attention.scale(op), Attention.f16(op) && !Attention.wide(op), Attention.f16(op), Attention.flash(op), Attention.window(op), pos0, T, Attention.rowsPerTask(op), scratch, s, e,
             );
           } else {
             // task = row x KV head: one query row at its own position over its own sequence's cache
@@ -345,7 +345,7 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
               const off = rowOff(rowTab, r);
               attention(
                 Attention.q(op) + <usize>r * rowBytes, Attention.out(op) + <usize>r * rowBytes, Attention.kCache(op) + off, Attention.vCache(op) + off,
-                Attention.nHeads(op), nKv, Attention.headDim(op), Attention.scale(op), Attention.f16(op), Attention.flash(op), Attention.window(op), rowPos(rowTab, r), 1, 1, scratch, g, g + 1,
+                Attention.nHeads(op), nKv, Attention.headDim(op), Attention.scale(op), Attention.f16(op) && !Attention.wide(op), Attention.f16(op), Attention.flash(op), Attention.window(op), rowPos(rowTab, r), 1, 1, scratch, g, g + 1,
               );
             }
           }

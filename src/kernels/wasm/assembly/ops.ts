@@ -202,8 +202,11 @@ export function addBias(out: usize, bias: usize, rows: i32, T: i32, j0: i32, j1:
   }
 }
 
-/** Copies rows [r0, r1) of k and v into the cache at pos0 + r (binary16 when f16). */
-export function kvStore(k: usize, v: usize, kc: usize, vc: usize, width: i32, f16cache: bool, pos0: i32, r0: i32, r1: i32): void {
+/**
+ * Copies rows [r0, r1) of k and v into the cache at pos0 + r: as binary16 (f16cache), as f32 holding the
+ * binary16 values (half without f16cache: the same values, read without conversion), or as they are.
+ */
+export function kvStore(k: usize, v: usize, kc: usize, vc: usize, width: i32, f16cache: bool, half: bool, pos0: i32, r0: i32, r1: i32): void {
   for (let r = r0; r < r1; r++) {
     const src = <usize>r * <usize>width;
     const dst = <usize>(pos0 + r) * <usize>width;
@@ -213,6 +216,20 @@ export function kvStore(k: usize, v: usize, kc: usize, vc: usize, width: i32, f1
         const di = (dst + i) << 1;
         store<u16>(kc + di, <u16>toF16(load<f32>(k + si)));
         store<u16>(vc + di, <u16>toF16(load<f32>(v + si)));
+      }
+    } else if (half) {
+      let i = 0;
+      for (; i + 4 <= width; i += 4) {
+        const si = (src + <usize>i) << 2;
+        const di = (dst + <usize>i) << 2;
+        v128.store(kc + di, roundF16x4(v128.load(k + si)));
+        v128.store(vc + di, roundF16x4(v128.load(v + si)));
+      }
+      for (; i < width; i++) {
+        const si = (src + <usize>i) << 2;
+        const di = (dst + <usize>i) << 2;
+        store<f32>(kc + di, roundF16(load<f32>(k + si)));
+        store<f32>(vc + di, roundF16(load<f32>(v + si)));
       }
     } else {
       memory.copy(kc + (dst << 2), k + (src << 2), <usize>width << 2);
@@ -367,7 +384,7 @@ export function attentionScratch(rowsPerTask: i32, group: i32, headDim: i32, ctx
  * headDim must be a multiple of 8; scratch holds attentionScratch() bytes.
  */
 export function attention(
-  q: usize, out: usize, kc: usize, vc: usize, nHeads: i32, nKv: i32, headDim: i32, scale: f32, f16cache: bool, flash: bool, window: i32,
+  q: usize, out: usize, kc: usize, vc: usize, nHeads: i32, nKv: i32, headDim: i32, scale: f32, f16cache: bool, half: bool, flash: bool, window: i32,
   pos0: i32, T: i32, rowsPerTask: i32, scratch: usize, t0: i32, t1: i32,
 ): void {
   const group = nHeads / nKv;
@@ -396,7 +413,7 @@ export function attention(
       const dst = qs + ((<usize>qi * hd) << 2);
       for (let i: usize = 0; i < hd; i++) {
         const v = load<f32>(src + (i << 2));
-        store<f32>(dst + (i << 2), f16cache ? roundF16(v) : v);
+        store<f32>(dst + (i << 2), half ? roundF16(v) : v);
         store<f32>(acc + ((<usize>qi * hd + i) << 2), 0);
       }
     }
@@ -442,7 +459,7 @@ export function attention(
         // sliding window: this row gives weight 0 to the positions in [pLo, p0) (scored for the tile, not for it)
         const p0 = window > 0 ? max(0, nr - window) : 0;
         for (let p = pLo; p < p0; p++) store<f32>(sc + (<usize>p << 2), 0);
-        softmaxRow(sc, p0, nr, f16cache);
+        softmaxRow(sc, p0, nr, half);
       }
       // Σ w·V: rows p..p+3 of V converted once; each accumulator vector stays in a register for
       // the four positions (acc + w0·V0 + w1·V1 + ... in position order, as one at a time)
@@ -512,7 +529,7 @@ export function attention(
  * with the vector e^x (≤ 2 ulp), summed in position order, then each times 1/sum, rounded to half
  * precision with an f16 cache (llama.cpp's non-flash numerics). Prompt tiles and the split decode share it.
  */
-function softmaxRow(sc: usize, p0: i32, nr: i32, f16cache: bool): void {
+function softmaxRow(sc: usize, p0: i32, nr: i32, half: bool): void {
   let m4 = f32x4.splat(-Infinity);
   let p = p0;
   for (; p + 4 <= nr; p += 4) m4 = f32x4.max(m4, v128.load(sc + (<usize>p << 2)));
@@ -533,7 +550,7 @@ function softmaxRow(sc: usize, p0: i32, nr: i32, f16cache: bool): void {
     store<f32>(sc + (<usize>p << 2), e);
     sum += e;
   }
-  normalizeRow(sc, p0, nr, <f32>1 / sum, f16cache);
+  normalizeRow(sc, p0, nr, <f32>1 / sum, half);
 }
 
 /**
@@ -585,7 +602,7 @@ export function attnSplitTasks(phase: i32, nHeads: i32, nKv: i32, headDim: i32, 
  * scratch: the group's queries (rounded to half precision with an f16 cache) and four converted rows.
  */
 export function attnScores(
-  q: usize, kc: usize, nHeads: i32, nKv: i32, headDim: i32, scale: f32, f16cache: bool, pLo: i32, n: i32, S: usize, sStride: i32, scratch: usize, t0: i32, t1: i32,
+  q: usize, kc: usize, nHeads: i32, nKv: i32, headDim: i32, scale: f32, f16cache: bool, half: bool, pLo: i32, n: i32, S: usize, sStride: i32, scratch: usize, t0: i32, t1: i32,
 ): void {
   const group = nHeads / nKv;
   const hd = <usize>headDim;
@@ -599,7 +616,7 @@ export function attnScores(
     const pb = min(n, pa + ATTN_BLOCK);
     const ko = <usize>g * hd;
     const qg = q + ((<usize>g * <usize>group * hd) << 2);
-    if (f16cache) roundHalves(qg, qs, group * headDim);
+    if (half) roundHalves(qg, qs, group * headDim);
     else memory.copy(qs, qg, (<usize>group * hd) << 2);
     const sg = S + ((<usize>g * <usize>group * <usize>sStride) << 2);
     let p = pa;
@@ -622,17 +639,17 @@ export function attnScores(
 }
 
 /** Phase 1: the softmax of query heads [t0, t1) over their scores at [pLo, n) (softmaxRow). */
-export function attnSoftmax(S: usize, sStride: i32, f16cache: bool, pLo: i32, n: i32, t0: i32, t1: i32): void {
+export function attnSoftmax(S: usize, sStride: i32, half: bool, pLo: i32, n: i32, t0: i32, t1: i32): void {
   let h = t0;
-  for (; h + 2 <= t1; h += 2) softmaxRows2(S + ((<usize>h * <usize>sStride) << 2), S + ((<usize>(h + 1) * <usize>sStride) << 2), pLo, n, f16cache);
-  if (h < t1) softmaxRow(S + ((<usize>h * <usize>sStride) << 2), pLo, n, f16cache);
+  for (; h + 2 <= t1; h += 2) softmaxRows2(S + ((<usize>h * <usize>sStride) << 2), S + ((<usize>(h + 1) * <usize>sStride) << 2), pLo, n, half);
+  if (h < t1) softmaxRow(S + ((<usize>h * <usize>sStride) << 2), pLo, n, half);
 }
 
 /**
  * softmaxRow of two rows in one pass: each row's operations are softmaxRow's, in its order; the two
  * position-ordered sums are independent chains the core runs side by side.
  */
-function softmaxRows2(sa: usize, sb: usize, p0: i32, nr: i32, f16cache: bool): void {
+function softmaxRows2(sa: usize, sb: usize, p0: i32, nr: i32, half: bool): void {
   let ma = f32x4.splat(-Infinity), mb = f32x4.splat(-Infinity);
   let p = p0;
   for (; p + 4 <= nr; p += 4) {
@@ -669,22 +686,22 @@ function softmaxRows2(sa: usize, sb: usize, p0: i32, nr: i32, f16cache: bool): v
     suma += ea;
     sumb += eb;
   }
-  normalizeRow(sa, p0, nr, <f32>1 / suma, f16cache);
-  normalizeRow(sb, p0, nr, <f32>1 / sumb, f16cache);
+  normalizeRow(sa, p0, nr, <f32>1 / suma, half);
+  normalizeRow(sb, p0, nr, <f32>1 / sumb, half);
 }
 
 /** sc[p] *= inv over [p0, nr), rounded to half precision with an f16 cache. */
 // @ts-ignore: decorator
-@inline function normalizeRow(sc: usize, p0: i32, nr: i32, inv: f32, f16cache: bool): void {
+@inline function normalizeRow(sc: usize, p0: i32, nr: i32, inv: f32, half: bool): void {
   const iv = f32x4.splat(inv);
   let p = p0;
   for (; p + 4 <= nr; p += 4) {
     const wv = f32x4.mul(v128.load(sc + (<usize>p << 2)), iv);
-    v128.store(sc + (<usize>p << 2), f16cache ? roundF16x4(wv) : wv);
+    v128.store(sc + (<usize>p << 2), half ? roundF16x4(wv) : wv);
   }
   for (; p < nr; p++) {
     const wv = load<f32>(sc + (<usize>p << 2)) * inv;
-    store<f32>(sc + (<usize>p << 2), f16cache ? roundF16(wv) : wv);
+    store<f32>(sc + (<usize>p << 2), half ? roundF16(wv) : wv);
   }
 }
 
