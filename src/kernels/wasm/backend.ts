@@ -88,7 +88,7 @@ function attentionSplitFrom(opt: number | undefined): number {
  * Largest KV cache (all layers, sequences and positions) stored with f32 slots for an f16 cache under
  * kvStorage 'auto'. On SmolLM2-135M Q8_0 at 1500 positions (AMD EPYC) decode ran 1.09x faster at 2
  * threads and 1.02-1.10x at 1 (the scores no longer convert binary16; BENCHMARKS.md); the cost is twice
- * the cache's memory, so only small caches (135M at 4096 positions: 189 MiB) take it.
+ * the cache's memory, so only small caches (135M at 4096 positions: 180 MiB) take it.
  */
 export const KV_WIDE_MAX_BYTES = 256 * 2 ** 20;
 function kvStorageOption(opt: 'f16' | 'f32' | 'auto' | undefined): 'f16' | 'f32' | 'auto' {
