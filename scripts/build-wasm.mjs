@@ -75,7 +75,7 @@ function layoutSource(types, layout) {
     lines.push(`export const ${name}_ELEMS: i32 = ${elements};`);
     for (const [f, o] of Object.entries(offsets)) lines.push(`export const ${name}_${f.toUpperCase()}: usize = ${o};`);
   }
-  lines.push(`\n/** After a Q8A row's blocks: each block's q again as i16. */\nexport const Q8A_X16_BYTES: usize = ${layout.Q8A_X16_BYTES};`);
+  lines.push(`\n/** After a Q8A row's blocks: each block's extras (layout.ts). */\nexport const Q8A_EXTRA_BYTES: usize = ${layout.Q8A_EXTRA_BYTES};`);
   return lines.join('\n') + '\n';
 }
 

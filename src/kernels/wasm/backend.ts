@@ -27,7 +27,7 @@ import { geluTableF16 } from '../reference/ops.js';
 import { checkStep, type Backend, type BackendInit, type OpProfile } from '../backend.js';
 import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmBuild, type WasmExports, type WasmMemory } from './loader.js';
 import { ThreadPool } from './pool.js';
-import { BLOCK_LAYOUTS, blockOffsets, Q8A_X16_BYTES } from './layout.js';
+import { BLOCK_LAYOUTS, blockOffsets, Q8A_EXTRA_BYTES } from './layout.js';
 import { CONTROL_BYTES, CONTROL_POOL, controlLayout, encodeOp, OP_FLAGS, OP_WORDS, type OpName, type OpRecord } from './schema.js';
 import { platform } from '../../platform/index.js';
 
@@ -196,7 +196,7 @@ export function defaultThreads(): number {
 
 /** Bytes of one row of `width` activations in format fmt. */
 export function activationRowBytes(fmt: number, width: number): number {
-  if (fmt === FMT_Q8A) return (width / BLOCK_LAYOUTS.Q8A.elements) * (Q8A_BYTES + Q8A_X16_BYTES);
+  if (fmt === FMT_Q8A) return (width / BLOCK_LAYOUTS.Q8A.elements) * (Q8A_BYTES + Q8A_EXTRA_BYTES);
   if (fmt === FMT_Q8K) return rowBytes(ggmlType(GGMLType.Q8_K)!, width);
   return width * 4;
 }

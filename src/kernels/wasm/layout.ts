@@ -122,7 +122,7 @@ export const BLOCK_LAYOUTS = {
   /**
    * This backend's activation block for the 32-element types: d = amax/127 and
    * s = d·Σq, both rounded to half precision as in ggml's block_q8_0 / q8_1.
-   * A row's blocks are followed by every block's q again as i16 (Q8A_X16_BYTES each).
+   * A row's blocks are followed by every block's extras (Q8A_EXTRA_BYTES each).
    */
   Q8A: {
     elements: 32,
@@ -136,8 +136,13 @@ export const BLOCK_LAYOUTS = {
 
 export type BlockName = keyof typeof BLOCK_LAYOUTS;
 
-/** Bytes per block after a Q8A row's blocks: the block's 32 quants as i16. */
-export const Q8A_X16_BYTES = 64;
+/**
+ * Bytes per block after a Q8A row's blocks, computed once per token for the kernels of every weight row:
+ * the block's 32 quants as i16 (64 bytes, the baseline kernels), then for the relaxed kernels the 32 quants
+ * in lanePerm order (32 bytes) and their pair sums as eight i16 (16 bytes: lane j sums the lanePerm-ordered
+ * quants 2j, 2j+1, 16+2j, 17+2j; times the weights' offset they are what the offset takes off).
+ */
+export const Q8A_EXTRA_BYTES = 112;
 
 /** Byte offset of each field of a block, and the block's size. */
 export function blockOffsets(name: BlockName): { bytes: number; offsets: Record<string, number>; kinds: Record<string, FieldKind> } {

@@ -18,7 +18,7 @@
 import { GGMLType, ggmlType, rowBytes } from '../../gguf/types.js';
 import { dequantize, f32ToF16 } from '../../quant/index.js';
 import type { WasmExports, WasmMemory } from './loader.js';
-import { BLOCK_LAYOUTS, blockOffsets, f16Fields, Q8A_X16_BYTES, type BlockName } from './layout.js';
+import { BLOCK_LAYOUTS, blockOffsets, f16Fields, Q8A_EXTRA_BYTES, type BlockName } from './layout.js';
 
 const Q8A = blockOffsets('Q8A');
 const Q8K = blockOffsets('Q8_K');
@@ -83,7 +83,7 @@ export function knownAnswerTest(exp: WasmExports, memory: WasmMemory, base: numb
     const rb = rowBytes(info, cols);
     const wq = weightBytes(typeId, ROWS * rb, 7 + typeId);
     const w = dequantize(typeId, wq, ROWS * cols);
-    const xRowBytes = fmt === 1 ? (cols / BLOCK_LAYOUTS.Q8A.elements) * (Q8A.bytes + Q8A_X16_BYTES) : rowBytes(ggmlType(GGMLType.Q8_K)!, cols);
+    const xRowBytes = fmt === 1 ? (cols / BLOCK_LAYOUTS.Q8A.elements) * (Q8A.bytes + Q8A_EXTRA_BYTES) : rowBytes(ggmlType(GGMLType.Q8_K)!, cols);
     const wp = base;
     const xf = wp + ROWS * rb;
     const xq = xf + TOKENS * cols * 4;

@@ -15,7 +15,7 @@
  */
 import { GGMLType, ggmlType, ggmlTypeName, rowBytes } from '../../gguf/types.js';
 import { platform } from '../../platform/index.js';
-import { BLOCK_LAYOUTS, blockOffsets, Q8A_X16_BYTES } from './layout.js';
+import { BLOCK_LAYOUTS, blockOffsets, Q8A_EXTRA_BYTES } from './layout.js';
 import { knownAnswerTest, SELF_TEST_BYTES, SELF_TEST_CASES, signal, weightBytes } from './selftest.js';
 import { F16_TABLE_BYTES, instantiate, WA, writeF16Table, type WasmExports, type WasmMemory, type WasmModule } from './loader.js';
 
@@ -92,7 +92,7 @@ export function measureVariants(exp: WasmExports, memory: WasmMemory, base: numb
     const info = ggmlType(typeId)!;
     const fmt = exp.activationFormat(typeId);
     const rb = rowBytes(info, COLS);
-    const xRowBytes = fmt === 1 ? (COLS / BLOCK_LAYOUTS.Q8A.elements) * (blockOffsets('Q8A').bytes + Q8A_X16_BYTES) : rowBytes(ggmlType(GGMLType.Q8_K)!, COLS);
+    const xRowBytes = fmt === 1 ? (COLS / BLOCK_LAYOUTS.Q8A.elements) * (blockOffsets('Q8A').bytes + Q8A_EXTRA_BYTES) : rowBytes(ggmlType(GGMLType.Q8_K)!, COLS);
     const wp = base;
     const xf = wp + ROWS * rb;
     const xq = xf + TILE_TOKENS * COLS * 4;

@@ -2,8 +2,8 @@
 // types, Q8_K for the K-quants), RMSNorm, RoPE, KV store, flash attention,
 // residual add, SiLU·mul and the float dot products. Every function works on
 // a range of rows (or tasks) so the interpreter can split it across threads.
-import { f16, f16x4hi, f16x4lo, hsumF32, kv, roundF16, toF16 } from './util';
-import { Q8A_BYTES, Q8A_D, Q8A_QS, Q8A_S, Q8A_X16_BYTES, Q8_K_BSUMS, Q8_K_BYTES, Q8_K_D, Q8_K_QS } from './generated/layout';
+import { f16, f16x4hi, f16x4lo, hsumF32, kv, lanePerm, roundF16, toF16 } from './util';
+import { Q8A_BYTES, Q8A_D, Q8A_QS, Q8A_S, Q8A_EXTRA_BYTES, Q8_K_BSUMS, Q8_K_BYTES, Q8_K_D, Q8_K_QS } from './generated/layout';
 
 // expV's coefficients and other float constants (util.ts kv: read from memory, not rebuilt in every loop)
 const KE_HI = memory.data<f32>([88.72283, 88.72283, 88.72283, 88.72283], 16);
@@ -49,20 +49,22 @@ const KI_QNAN = memory.data<u32>([0x7fc00000, 0x7fc00000, 0x7fc00000, 0x7fc00000
  * d = amax / 127 rounded to half precision and s = d * sum(q) rounded to half
  * precision, as in ggml's block_q8_0 / block_q8_1 (whose d and s are fp16);
  * q = round-to-nearest-even(x / d) as ggml's AVX quantize_row_q8_0/q8_1.
- * A row of nb blocks is followed by the q of every block again as i16 (Q8A_X16_BYTES each).
+ * A row of nb blocks is followed by every block's extras (Q8A_EXTRA_BYTES each, layout.ts): its q as
+ * i16, its q in lanePerm order and their pair sums (the relaxed kernels').
  */
 export function quantizeQ8A(x: usize, dst: usize, n: i32): void {
   const nb = n >> 5;
   for (let b = 0; b < nb; b++) {
     const xb = x + (<usize>b << 7);
     const db = dst + <usize>b * Q8A_BYTES;
-    const wb = dst + <usize>nb * Q8A_BYTES + <usize>b * Q8A_X16_BYTES;
+    const wb = dst + <usize>nb * Q8A_BYTES + <usize>b * Q8A_EXTRA_BYTES;
     let m = f32x4.abs(v128.load(xb));
     for (let i: usize = 16; i < 128; i += 16) m = f32x4.max(m, f32x4.abs(v128.load(xb + i)));
     const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
     const d: f32 = amax / 127;
     const id = f32x4.splat(d != 0 ? <f32>1 / d : 0);
     let sum = i32x4.splat(0);
+    let pairs = i32x4.splat(0);
     for (let i: usize = 0; i < 2; i++) {
       const p = xb + (i << 6);
       const a = nearestI32(f32x4.mul(v128.load(p), id));
@@ -70,10 +72,17 @@ export function quantizeQ8A(x: usize, dst: usize, n: i32): void {
       const c = nearestI32(f32x4.mul(v128.load(p, 32), id));
       const e = nearestI32(f32x4.mul(v128.load(p, 48), id));
       sum = i32x4.add(sum, i32x4.add(i32x4.add(a, b2), i32x4.add(c, e)));
-      const lo = i16x8.narrow_i32x4_s(a, b2); const hi = i16x8.narrow_i32x4_s(c, e);
-      v128.store(db + Q8A_QS + (i << 4), i8x16.narrow_i16x8_s(lo, hi));
+      const lo = i16x8.narrow_i32x4_s(a, b2);
+      const hi = i16x8.narrow_i32x4_s(c, e);
+      const q = i8x16.narrow_i16x8_s(lo, hi);
+      v128.store(db + Q8A_QS + (i << 4), q);
       v128.store(wb + (i << 5), lo); v128.store(wb + (i << 5), hi, 16);
+      // the relaxed kernels' operands, written by both builds so the layout does not depend on the build
+      const qp = lanePerm(q);
+      v128.store(wb + 64 + (i << 4), qp);
+      pairs = i16x8.add(pairs, i16x8.extadd_pairwise_i8x16_s(qp));
     }
+    v128.store(wb + 96, pairs);
     const s = i32x4.extract_lane(sum, 0) + i32x4.extract_lane(sum, 1) + i32x4.extract_lane(sum, 2) + i32x4.extract_lane(sum, 3);
     store<f32>(db + Q8A_D, roundF16(d));
     store<f32>(db + Q8A_S, roundF16(d * <f32>s));

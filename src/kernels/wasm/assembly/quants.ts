@@ -34,7 +34,7 @@ import {
   Q5_K_BYTES, Q5_K_D, Q5_K_DMIN, Q5_K_QH, Q5_K_QS, Q5_K_SCALES,
   Q6_K_BYTES, Q6_K_D, Q6_K_QH, Q6_K_QL, Q6_K_SCALES,
   Q8_0_BYTES, Q8_0_D, Q8_0_QS,
-  Q8A_BYTES, Q8A_D, Q8A_QS, Q8A_S, Q8A_X16_BYTES, Q8_K_BSUMS, Q8_K_BYTES, Q8_K_D, Q8_K_QS,
+  Q8A_BYTES, Q8A_D, Q8A_QS, Q8A_S, Q8A_EXTRA_BYTES, Q8_K_BSUMS, Q8_K_BYTES, Q8_K_D, Q8_K_QS,
 } from './generated/layout';
 
 /** Tokens of a dot kernel instance: N = u8 (one) or u32 (four). */
@@ -298,18 +298,19 @@ const K_DUP8 = memory.data<i8>([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7],
 }
 
 // One token's operands of one activation block, loaded once and used by every weight row of a tile
-// (legacyX0..legacyX3): the baseline's i16 copies of the 32 activations at xh (four vectors), the
-// relaxed variant's (types with u-forms) two int8 halves at xb in lanePerm order and, for types with an
-// offset, the pair sums off·Σqx the weights' offset takes off.
+// (legacyX0..legacyX3), all from the block's extras at xh that the quantizer wrote once per token
+// (layout.ts Q8A_EXTRA_BYTES): the baseline's i16 copies of the 32 activations (four vectors), the
+// relaxed variant's (types with u-forms) two int8 halves in lanePerm order and, for types with an
+// offset, off times the pair sums: what the weights' offset takes off.
 
 // @ts-ignore: decorator
-@inline function legacyX0<W, V>(xb: usize, xh: usize): v128 {
-  if (relaxed<V>() && changetype<W>(0).hasU()) return lanePerm(v128.load(xb + Q8A_QS));
+@inline function legacyX0<W, V>(xh: usize): v128 {
+  if (relaxed<V>() && changetype<W>(0).hasU()) return v128.load(xh, 64);
   return v128.load(xh);
 }
 // @ts-ignore: decorator
-@inline function legacyX1<W, V>(xb: usize, xh: usize): v128 {
-  if (relaxed<V>() && changetype<W>(0).hasU()) return lanePerm(v128.load(xb + Q8A_QS + 16));
+@inline function legacyX1<W, V>(xh: usize): v128 {
+  if (relaxed<V>() && changetype<W>(0).hasU()) return v128.load(xh, 80);
   return v128.load(xh, 16);
 }
 // @ts-ignore: decorator
@@ -317,8 +318,8 @@ const K_DUP8 = memory.data<i8>([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7],
   const k = changetype<W>(0);
   if (relaxed<V>() && k.hasU()) {
     if (k.off() == 0) return x0; // unused
-    const o = kv(k.off() == 8 ? K8_08 : K8_10); // the offsets there are: Q4_0's 8, Q5_0's 16
-    return i16x8.add(rdot(x0, o), rdot(x1, o));
+    // off · the pair sums the quantizer stored (off: Q4_0's 8, Q5_0's 16; |pairs| <= 4 * 127, exact in i16)
+    return i16x8.shl(v128.load(xh, 96), k.off() == 8 ? 3 : 4);
   }
   return v128.load(xh, 32);
 }
@@ -351,7 +352,7 @@ const K_DUP8 = memory.data<i8>([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7],
  * W's blocks · Q8A activations for R rows (ws bytes apart) and N tokens (xs bytes apart): sum over blocks
  * of d*dx*Σ q·qx (+ m*s for the types with an offset). Each weight block is unpacked once for the N
  * tokens, each token's activations loaded once for the R rows. A Q8A row of nb blocks is followed by its
- * q as i16 (Q8A_X16_BYTES per block). One row and token: returns the result; else row r, token t's goes
+ * q as i16 (Q8A_EXTRA_BYTES per block). One row and token: returns the result; else row r, token t's goes
  * to o + r*ob + t*os.
  */
 function dotLegacy<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): f32 {
@@ -383,7 +384,7 @@ function dotLegacy<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32
     // token 0, then (N = 4) tokens 1..3: each token's operands loaded once for both rows
     {
       const xt = xb + <usize>0 * xs; const ht = xh + <usize>0 * xs;
-      const x0 = legacyX0<W, V>(xt, ht); const x1 = legacyX1<W, V>(xt, ht); const x2 = legacyX2<W, V>(ht, x0, x1); const x3 = legacyX3<W, V>(ht, x0);
+      const x0 = legacyX0<W, V>(ht); const x1 = legacyX1<W, V>(ht); const x2 = legacyX2<W, V>(ht, x0, x1); const x3 = legacyX3<W, V>(ht, x0);
       const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
       a0 = legacyStep<W, V>(a0, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am0 += ma * sx;
       if (r > 1) { b0 = legacyStep<W, V>(b0, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm0 += mb * sx; }
@@ -391,27 +392,27 @@ function dotLegacy<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32
     if (n > 1) {
       {
         const xt = xb + <usize>1 * xs; const ht = xh + <usize>1 * xs;
-        const x0 = legacyX0<W, V>(xt, ht); const x1 = legacyX1<W, V>(xt, ht); const x2 = legacyX2<W, V>(ht, x0, x1); const x3 = legacyX3<W, V>(ht, x0);
+        const x0 = legacyX0<W, V>(ht); const x1 = legacyX1<W, V>(ht); const x2 = legacyX2<W, V>(ht, x0, x1); const x3 = legacyX3<W, V>(ht, x0);
         const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
         a1 = legacyStep<W, V>(a1, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am1 += ma * sx;
         if (r > 1) { b1 = legacyStep<W, V>(b1, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm1 += mb * sx; }
       }
       {
         const xt = xb + <usize>2 * xs; const ht = xh + <usize>2 * xs;
-        const x0 = legacyX0<W, V>(xt, ht); const x1 = legacyX1<W, V>(xt, ht); const x2 = legacyX2<W, V>(ht, x0, x1); const x3 = legacyX3<W, V>(ht, x0);
+        const x0 = legacyX0<W, V>(ht); const x1 = legacyX1<W, V>(ht); const x2 = legacyX2<W, V>(ht, x0, x1); const x3 = legacyX3<W, V>(ht, x0);
         const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
         a2 = legacyStep<W, V>(a2, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am2 += ma * sx;
         if (r > 1) { b2 = legacyStep<W, V>(b2, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm2 += mb * sx; }
       }
       {
         const xt = xb + <usize>3 * xs; const ht = xh + <usize>3 * xs;
-        const x0 = legacyX0<W, V>(xt, ht); const x1 = legacyX1<W, V>(xt, ht); const x2 = legacyX2<W, V>(ht, x0, x1); const x3 = legacyX3<W, V>(ht, x0);
+        const x0 = legacyX0<W, V>(ht); const x1 = legacyX1<W, V>(ht); const x2 = legacyX2<W, V>(ht, x0, x1); const x3 = legacyX3<W, V>(ht, x0);
         const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
         a3 = legacyStep<W, V>(a3, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am3 += ma * sx;
         if (r > 1) { b3 = legacyStep<W, V>(b3, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm3 += mb * sx; }
       }
     }
-    wb += k.bytes(); xb += Q8A_BYTES; xh += Q8A_X16_BYTES;
+    wb += k.bytes(); xb += Q8A_BYTES; xh += Q8A_EXTRA_BYTES;
   }
   return tileOut(
     n, r, legacyOut<W>(a0, am0), legacyOut<W>(a1, am1), legacyOut<W>(a2, am2), legacyOut<W>(a3, am3),
