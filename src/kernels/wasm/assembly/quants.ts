@@ -314,7 +314,7 @@ const K_DUP8 = memory.data<i8>([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7],
   return v128.load(xh, 16);
 }
 // @ts-ignore: decorator
-@inline function legacyX2<W, V>(xh: usize, x0: v128, x1: v128): v128 {
+@inline function legacyX2<W, V>(xh: usize, x0: v128): v128 {
   const k = changetype<W>(0);
   if (relaxed<V>() && k.hasU()) {
     if (k.off() == 0) return x0; // unused
@@ -384,7 +384,7 @@ function dotLegacy<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32
     // token 0, then (N = 4) tokens 1..3: each token's operands loaded once for both rows
     {
       const xt = xb + <usize>0 * xs; const ht = xh + <usize>0 * xs;
-      const x0 = legacyX0<W, V>(ht); const x1 = legacyX1<W, V>(ht); const x2 = legacyX2<W, V>(ht, x0, x1); const x3 = legacyX3<W, V>(ht, x0);
+      const x0 = legacyX0<W, V>(ht); const x1 = legacyX1<W, V>(ht); const x2 = legacyX2<W, V>(ht, x0); const x3 = legacyX3<W, V>(ht, x0);
       const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
       a0 = legacyStep<W, V>(a0, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am0 += ma * sx;
       if (r > 1) { b0 = legacyStep<W, V>(b0, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm0 += mb * sx; }
@@ -392,21 +392,21 @@ function dotLegacy<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32
     if (n > 1) {
       {
         const xt = xb + <usize>1 * xs; const ht = xh + <usize>1 * xs;
-        const x0 = legacyX0<W, V>(ht); const x1 = legacyX1<W, V>(ht); const x2 = legacyX2<W, V>(ht, x0, x1); const x3 = legacyX3<W, V>(ht, x0);
+        const x0 = legacyX0<W, V>(ht); const x1 = legacyX1<W, V>(ht); const x2 = legacyX2<W, V>(ht, x0); const x3 = legacyX3<W, V>(ht, x0);
         const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
         a1 = legacyStep<W, V>(a1, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am1 += ma * sx;
         if (r > 1) { b1 = legacyStep<W, V>(b1, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm1 += mb * sx; }
       }
       {
         const xt = xb + <usize>2 * xs; const ht = xh + <usize>2 * xs;
-        const x0 = legacyX0<W, V>(ht); const x1 = legacyX1<W, V>(ht); const x2 = legacyX2<W, V>(ht, x0, x1); const x3 = legacyX3<W, V>(ht, x0);
+        const x0 = legacyX0<W, V>(ht); const x1 = legacyX1<W, V>(ht); const x2 = legacyX2<W, V>(ht, x0); const x3 = legacyX3<W, V>(ht, x0);
         const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
         a2 = legacyStep<W, V>(a2, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am2 += ma * sx;
         if (r > 1) { b2 = legacyStep<W, V>(b2, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm2 += mb * sx; }
       }
       {
         const xt = xb + <usize>3 * xs; const ht = xh + <usize>3 * xs;
-        const x0 = legacyX0<W, V>(ht); const x1 = legacyX1<W, V>(ht); const x2 = legacyX2<W, V>(ht, x0, x1); const x3 = legacyX3<W, V>(ht, x0);
+        const x0 = legacyX0<W, V>(ht); const x1 = legacyX1<W, V>(ht); const x2 = legacyX2<W, V>(ht, x0); const x3 = legacyX3<W, V>(ht, x0);
         const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
         a3 = legacyStep<W, V>(a3, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am3 += ma * sx;
         if (r > 1) { b3 = legacyStep<W, V>(b3, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm3 += mb * sx; }
