@@ -63,6 +63,8 @@ export interface BenchReport {
   build: string;
   /** The KV cache's type and, where the backend says, how it is stored (wasm: binary16 or f32 slots). */
   kvCache?: string;
+  /** Matrices the backend stores in another block type than the file's (wasm: Q5_0 as Q8_0). */
+  expandedWeights?: string;
   /** Bytes of weights a decode step reads (every matrix a matmul touches, once). */
   bytesPerToken: number;
   fileBytes: number;
@@ -301,6 +303,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       threads,
       build: String(d.build ?? o.backend),
       ...(d.kvStorage ? { kvCache: `${String(d.kvCacheType)}, stored as ${String(d.kvStorage)}` } : {}),
+      ...(d.expandedQ5_0 && d.expandedQ5_0 !== 'none' ? { expandedWeights: String(d.expandedQ5_0) } : {}),
       bytesPerToken: session.bytesPerToken,
       fileBytes,
       parameters,
@@ -441,6 +444,7 @@ export async function cmdBench(argv: string[]): Promise<number> {
     process.stdout.write(formatBenchTable(reports, basename(values.model)) + '\n');
     if (kernelVariants) process.stdout.write(`wasm kernels per type: ${kernelVariants}\n`);
     if (report.kvCache) process.stdout.write(`KV cache: ${report.kvCache}\n`);
+    if (report.expandedWeights) process.stdout.write(`weights: ${report.expandedWeights} (same results; the GB/s above count the file's bytes)\n`);
     process.stdout.write(
       `weights read per decode token: ${formatBytes(report.bytesPerToken)}; matmul MACs per token: ${formatCount(report.macsPerToken)}; load average ${report.loadAverage.map((x) => x.toFixed(2)).join(' ')}\n`,
     );

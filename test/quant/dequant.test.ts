@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GGML_TYPES, GGMLType, ggmlType } from '../../src/gguf/types.js';
-import { bf16ToF32, dequantizableTypes, dequantize, dequantizeRow, f16ToF32, isDequantizable } from '../../src/quant/index.js';
+import { bf16ToF32, dequantizableTypes, dequantize, dequantizeRow, expandQ5_0ToQ8_0, f16ToF32, isDequantizable } from '../../src/quant/index.js';
 import { decodeBytes, decodeF32Bits, firstBitMismatch, hex32, loadQuantVectors, type QuantCase, type QuantVectorFile } from './quant-vectors.js';
 
 const files = loadQuantVectors();
@@ -219,5 +219,40 @@ describe('f32ToF16 (rounding used by the F16 KV cache)', async () => {
       }
     }
     expect(checked).toBeGreaterThan(500);
+  });
+});
+
+describe('Q5_0 blocks expanded to Q8_0 (the wasm backend stores Q5_0 matrices so)', () => {
+  it.each(vectorFile('Q5_0').cases.map((c) => [c.name, c] as [string, QuantCase]))("case %s: the Q8_0 blocks dequantize to ggml's Q5_0 values, bit for bit", (_name, c) => {
+    const q = decodeBytes(c.quantizedBase64);
+    const expected = decodeF32Bits(c.dequantizedF32Base64);
+    const n = c.nRows * c.nPerRow;
+    const nb = n / 32;
+    // the Q5_0 blocks at the end of a buffer the size of the Q8_0 blocks, as the backend reads them
+    const buf = new Uint8Array(nb * 34);
+    buf.set(q, buf.length - q.length);
+    expandQ5_0ToQ8_0(buf, nb);
+    const msg = mismatchMessage('Q5_0 as Q8_0', c, expected, dequantize(GGMLType.Q8_0, buf, n));
+    if (msg) expect.fail(msg);
+  });
+  it('every fifth-bit pattern and nibble gives q - 16', () => {
+    const nb = 64;
+    const src = new Uint8Array(nb * 22);
+    for (let i = 0; i < nb; i++) {
+      const p = i * 22;
+      src[p + 1] = 0x3c; // d = 1.0
+      new DataView(src.buffer).setUint32(p + 2, (Math.imul(i + 1, 0x9e3779b1) ^ (i << 7)) >>> 0, true);
+      for (let j = 0; j < 16; j++) src[p + 6 + j] = (i * 16 + j * 37) & 0xff;
+    }
+    const buf = new Uint8Array(nb * 34);
+    buf.set(src, buf.length - src.length);
+    expandQ5_0ToQ8_0(buf, nb);
+    expect(Array.from(dequantize(GGMLType.Q8_0, buf, nb * 32))).toEqual(Array.from(dequantize(GGMLType.Q5_0, src, nb * 32)));
+    const values = new Set(Array.from(new Int8Array(buf.buffer)).filter((_, k) => k % 34 >= 2));
+    expect(Math.min(...values)).toBe(-16);
+    expect(Math.max(...values)).toBe(15);
+  });
+  it('refuses a buffer that cannot hold the Q8_0 blocks', () => {
+    expect(() => expandQ5_0ToQ8_0(new Uint8Array(33), 1)).toThrow(RangeError);
   });
 });

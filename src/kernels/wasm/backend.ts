@@ -19,7 +19,7 @@
  */
 import { GGMLType, ggmlType, ggmlTypeName, rowBytes } from '../../gguf/types.js';
 import type { GGUFTensorInfo } from '../../gguf/reader.js';
-import { dequantize, dequantizeRow } from '../../quant/index.js';
+import { dequantize, dequantizeRow, expandQ5_0ToQ8_0 } from '../../quant/index.js';
 import { ModelError } from '../../model/errors.js';
 import { opBuffers, type Op, type Program, type Step } from '../../model/program.js';
 import { ropeKey, ropeTable } from '../../model/rope.js';
@@ -55,6 +55,14 @@ export interface WasmBackendOptions {
    * TSINFER_KV_STORAGE overrides the default.
    */
   kvStorage?: 'f16' | 'f32' | 'auto';
+  /**
+   * Store Q5_0 matrices as Q8_0 blocks (default true; TSINFER_EXPAND_Q5_0=0 turns it off): the same d and
+   * q - 16 as int8, so every result is bit for bit the same, at 34 instead of 22 bytes per 32 weights.
+   * Q5_0 is what llama.cpp's K-quant files hold for matrices whose width is not a multiple of 256
+   * (SmolLM2's 576 and 960, Qwen2.5-0.5B's 896, Gemma-3-270M's 640), and its decode kernel unpacks the
+   * fifth bits at about 1.5x Q8_0's cost per weight (BENCHMARKS.md).
+   */
+  expandQ5_0?: boolean;
 }
 
 const PAGE = 65536;
@@ -95,6 +103,13 @@ function kvStorageOption(opt: 'f16' | 'f32' | 'auto' | undefined): 'f16' | 'f32'
   const v = opt ?? (platform.env('TSINFER_KV_STORAGE') || 'auto');
   if (v !== 'f16' && v !== 'f32' && v !== 'auto') throw new RangeError(`the KV cache storage (kvStorage, TSINFER_KV_STORAGE) must be f16, f32 or auto, got ${v}`);
   return v;
+}
+function expandQ5_0Option(opt: boolean | undefined): boolean {
+  if (opt !== undefined) return opt;
+  const v = platform.env('TSINFER_EXPAND_Q5_0');
+  if (v === undefined || v === '' || v === '1') return true;
+  if (v === '0') return false;
+  throw new RangeError(`TSINFER_EXPAND_Q5_0 must be 0 or 1, got "${v}"`);
 }
 /** Largest per-thread attention scratch (the tile's scores over the whole context) before falling back to one row per task. */
 const ATTN_SCRATCH_MAX = 16 << 20;
@@ -203,6 +218,8 @@ export function activationRowBytes(fmt: number, width: number): number {
 
 interface Matrix {
   info: GGUFTensorInfo;
+  /** The type its blocks are stored as in the memory (the file's, or Q8_0 for an expanded Q5_0 matrix): a ggml type id. */
+  type: number;
   ptr: number;
   cols: number;
   rows: number;
@@ -231,6 +248,9 @@ export class WasmBackend implements Backend {
   private readonly flash: boolean;
   private readonly attnSplit: number;
   private readonly kvStorage: 'f16' | 'f32' | 'auto';
+  private readonly expandQ5_0: boolean;
+  /** Matrices stored as Q8_0 instead of the file's Q5_0, and the bytes that added. */
+  private expanded = { tensors: 0, extraBytes: 0 };
   /** An f16 cache stored as f32 slots (kvStorage). */
   private kvWide = false;
   private build!: WasmBuild;
@@ -279,6 +299,7 @@ export class WasmBackend implements Backend {
     this.flash = opts.flashAttention ?? false;
     this.attnSplit = attentionSplitFrom(opts.attentionSplit);
     this.kvStorage = kvStorageOption(opts.kvStorage);
+    this.expandQ5_0 = expandQ5_0Option(opts.expandQ5_0);
   }
 
   async init({ file, program, contextLength, maxBatch, sequences = 1, onProgress }: BackendInit): Promise<void> {
@@ -364,7 +385,14 @@ export class WasmBackend implements Backend {
         this.vectors.set(t.name, plan.take(t.nElements * 4, 'norms'));
       } else {
         const cols = t.shape[0]!;
-        this.matrices.set(t.name, { info: t, ptr: plan.take(t.nBytes + 16, 'weights'), cols, rows: t.nElements / cols, rowBytes: rowBytes(t.type, cols) });
+        const type = this.expandQ5_0 && t.typeId === GGMLType.Q5_0 ? ggmlType(GGMLType.Q8_0)! : t.type;
+        const rb = rowBytes(type, cols);
+        const rows = t.nElements / cols;
+        if (type !== t.type) {
+          this.expanded.tensors++;
+          this.expanded.extraBytes += rows * rb - t.nBytes;
+        }
+        this.matrices.set(t.name, { info: t, type: type.id, ptr: plan.take(rows * rb + 16, 'weights'), cols, rows, rowBytes: rb });
       }
     }
     const total = plan.top;
@@ -388,7 +416,12 @@ export class WasmBackend implements Backend {
     let loaded = 0;
     for (const t of tensors) {
       const m = this.matrices.get(t.name);
-      if (m) {
+      if (m && m.type !== t.typeId) {
+        // Q5_0 -> Q8_0: the file's blocks read into the end of the matrix's space, expanded forward in place
+        const all = new Uint8Array(buf, m.ptr, m.rows * m.rowBytes);
+        file.readTensorInto(t, all.subarray(all.length - t.nBytes));
+        expandQ5_0ToQ8_0(all, t.nElements / 32);
+      } else if (m) {
         file.readTensorInto(t, new Uint8Array(buf, m.ptr, t.nBytes));
       } else {
         const f = t.typeId === GGMLType.F32 ? file.readTensor(t) : undefined;
@@ -600,7 +633,7 @@ export class WasmBackend implements Backend {
           return rec('matmul', {
             flags: outFlag(o.x),
             chunk: matmulChunkRows(m.rowBytes),
-            type: m.info.typeId,
+            type: m.type,
             w: m.ptr,
             rowBytes: m.rowBytes,
             x: fmt === FMT_F32 ? ptr(o.x) : quantBufs.get(`${o.x}:${fmt}`)!,
@@ -675,7 +708,7 @@ export class WasmBackend implements Backend {
           });
         case 'embed': {
           const m = matrix(o.table);
-          return rec('embed', { flags: 0, chunk: 0, table: m.ptr, rowBytes: m.rowBytes, type: m.info.typeId, ids: this.ids, out: ptr(o.out), width: m.cols });
+          return rec('embed', { flags: 0, chunk: 0, table: m.ptr, rowBytes: m.rowBytes, type: m.type, ids: this.ids, out: ptr(o.out), width: m.cols });
         }
         case 'gather_outputs':
           return rec('gather_outputs', { flags: 0, chunk: 1, x: ptr(o.x), out: ptr(o.out), width: width(o.x) });
@@ -745,7 +778,7 @@ export class WasmBackend implements Backend {
     if (this.embedOp) {
       const out = this.bufPtr.get(this.embedOp.out)!;
       for (let t = 0; t < T; t++) {
-        dequantizeRow(table.info.typeId, new Uint8Array(buf, table.ptr + ids[t]! * table.rowBytes, table.rowBytes), new Float32Array(buf, out + t * table.cols * 4, table.cols), table.cols);
+        dequantizeRow(table.type, new Uint8Array(buf, table.ptr + ids[t]! * table.rowBytes, table.rowBytes), new Float32Array(buf, out + t * table.cols * 4, table.cols), table.cols);
       }
     }
     const ctl = new Int32Array(buf, this.ctl, CONTROL_BYTES / 4);
@@ -810,6 +843,7 @@ export class WasmBackend implements Backend {
       attention: this.flash ? 'flash (online softmax)' : 'llama.cpp non-flash numerics',
       attentionSplitFrom: this.flash || !this.attnSplit ? 'off' : this.attnSplit,
       kvCacheType: this.program?.kv.type ?? '',
+      expandedQ5_0: this.expanded.tensors ? `${this.expanded.tensors} Q5_0 matrices stored as Q8_0 (+${mib(this.expanded.extraBytes)} MiB)` : 'none',
       kvStorage: this.program?.kv.type === 'f16' ? (this.kvWide ? 'f32 slots (binary16 values)' : 'binary16') : (this.program?.kv.type ?? ''),
       sequences: this.sequences,
       weightBytes: this.weightBytes,
