@@ -311,22 +311,29 @@ export function kvStore(k: usize, v: usize, kc: usize, vc: usize, width: i32, f1
   return buf;
 }
 
-/** Cache rows row, row + stride, ... (four) as f32 into buf, one after another. */
-function cacheRows4(c: usize, row: usize, stride: usize, hd: usize, f16cache: bool, buf: usize): void {
-  for (let j: usize = 0; j < 4; j++) {
-    const dst = buf + ((j * hd) << 2);
-    if (f16cache) cacheRow(c, row + j * stride, hd, true, dst);
-    else memory.copy(dst, c + ((row + j * stride) << 2), hd << 2);
-  }
+/**
+ * Cache rows row, row + stride, ... (four) as f32: f16 rows converted into buf, one after another, f32 rows
+ * read in place. Returns the first row's address; the rows are rows4Step() bytes apart.
+ */
+// @ts-ignore: decorator
+@inline function cacheRows4(c: usize, row: usize, stride: usize, hd: usize, f16cache: bool, buf: usize): usize {
+  if (!f16cache) return c + (row << 2);
+  for (let j: usize = 0; j < 4; j++) cacheRow(c, row + j * stride, hd, true, buf + ((j * hd) << 2));
+  return buf;
+}
+/** Bytes between the rows cacheRows4 gives. */
+// @ts-ignore: decorator
+@inline function rows4Step(stride: usize, hd: usize, f16cache: bool): usize {
+  return f16cache ? hd << 2 : stride << 2;
 }
 
 /**
- * The scaled scores q·k of one query (qp) with the four converted cache rows at buf (hd floats each)
+ * The scaled scores q·k of one query (qp) with the four cache rows as f32 at k0, k0 + ks, ... (cacheRows4)
  * into sp[0..3]: four independent sums, each over hd in steps of four lanes, then the lane sum.
  */
 // @ts-ignore: decorator
-@inline function scores4(qp: usize, buf: usize, hd: usize, scale: f32, sp: usize): void {
-  const k0 = buf, k1 = buf + (hd << 2), k2 = buf + (hd << 3), k3 = buf + 3 * (hd << 2);
+@inline function scores4(qp: usize, k0: usize, ks: usize, hd: usize, scale: f32, sp: usize): void {
+  const k1 = k0 + ks, k2 = k0 + 2 * ks, k3 = k0 + 3 * ks;
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
   for (let i: usize = 0; i < hd; i += 4) {
     const qv = v128.load(qp + (i << 2));
@@ -340,8 +347,8 @@ function cacheRows4(c: usize, row: usize, stride: usize, hd: usize, f16cache: bo
 
 /** scores4 for two queries (qp, qp2) into sp and sp2: each converted row loaded once for both. */
 // @ts-ignore: decorator
-@inline function scores4x2(qp: usize, qp2: usize, buf: usize, hd: usize, scale: f32, sp: usize, sp2: usize): void {
-  const k0 = buf, k1 = buf + (hd << 2), k2 = buf + (hd << 3), k3 = buf + 3 * (hd << 2);
+@inline function scores4x2(qp: usize, qp2: usize, k0: usize, ks: usize, hd: usize, scale: f32, sp: usize, sp2: usize): void {
+  const k1 = k0 + ks, k2 = k0 + 2 * ks, k3 = k0 + 3 * ks;
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
   let u0 = f32x4.splat(0), u1 = f32x4.splat(0), u2 = f32x4.splat(0), u3 = f32x4.splat(0);
   for (let i: usize = 0; i < hd; i += 4) {
@@ -420,10 +427,11 @@ export function attention(
       const h = g * group + qi % group;
       const src = q + ((<usize>r * qw + <usize>h * hd) << 2);
       const dst = qs + ((<usize>qi * hd) << 2);
-      for (let i: usize = 0; i < hd; i++) {
-        const v = load<f32>(src + (i << 2));
-        store<f32>(dst + (i << 2), half ? roundF16(v) : v);
-        store<f32>(acc + ((<usize>qi * hd + i) << 2), 0);
+      const ap = acc + ((<usize>qi * hd) << 2);
+      for (let i: usize = 0; i < hd << 2; i += 16) {
+        const v = v128.load(src + i);
+        v128.store(dst + i, half ? roundF16x4(v) : v);
+        v128.store(ap + i, f32x4.splat(0));
       }
     }
     if (flash) {
@@ -437,8 +445,9 @@ export function attention(
       // four positions per pass over the query (the same sums, in the same order, as one at a time)
       let p = pLo;
       for (; p + 4 <= n; p += 4) {
-        cacheRows4(kc, <usize>p * kvw + ko, kvw, hd, f16cache, buf);
-        const k0 = buf, k1 = buf + (hd << 2), k2 = buf + (hd << 3), k3 = buf + 3 * (hd << 2);
+        const k0 = cacheRows4(kc, <usize>p * kvw + ko, kvw, hd, f16cache, buf);
+        const ks = rows4Step(kvw, hd, f16cache);
+        const k1 = k0 + ks, k2 = k0 + 2 * ks;
         for (let qi = max(0, p - pos0 - r0) * group; qi < nq; qi++) {
           const qp = qs + ((<usize>qi * hd) << 2);
           const sp = scores + ((<usize>qi * <usize>n + <usize>p) << 2);
@@ -446,10 +455,10 @@ export function attention(
           if (nr >= p + 4) {
             // later queries see at least as far: two at a time while both do (each row loaded once for both)
             if (qi + 1 < nq) {
-              scores4x2(qp, qp + (hd << 2), buf, hd, scale, sp, sp + (<usize>n << 2));
+              scores4x2(qp, qp + (hd << 2), k0, ks, hd, scale, sp, sp + (<usize>n << 2));
               qi++;
             } else {
-              scores4(qp, buf, hd, scale, sp);
+              scores4(qp, k0, ks, hd, scale, sp);
             }
           } else {
             for (let j = 0; j < nr - p; j++) store<f32>(sp + (<usize>j << 2), hsumF32(dot4F32(qp, j == 0 ? k0 : j == 1 ? k1 : k2, hd)) * scale);
@@ -473,8 +482,9 @@ export function attention(
       // Σ w·V: rows p..p+3 of V converted once; each accumulator vector stays in a register for
       // the four positions (acc + w0·V0 + w1·V1 + ... in position order, as one at a time)
       for (p = pLo; p + 4 <= n; p += 4) {
-        cacheRows4(vc, <usize>p * kvw + ko, kvw, hd, f16cache, buf);
-        const v0 = buf, v1 = buf + (hd << 2), v2 = buf + (hd << 3), v3 = buf + 3 * (hd << 2);
+        const v0 = cacheRows4(vc, <usize>p * kvw + ko, kvw, hd, f16cache, buf);
+        const vs = rows4Step(kvw, hd, f16cache);
+        const v1 = v0 + vs, v2 = v0 + 2 * vs, v3 = v0 + 3 * vs;
         for (let qi = max(0, p - pos0 - r0) * group; qi < nq; qi++) {
           const ap = acc + ((<usize>qi * hd) << 2);
           const sp = scores + ((<usize>qi * <usize>n + <usize>p) << 2);
@@ -539,27 +549,42 @@ export function attention(
  * precision with an f16 cache (llama.cpp's non-flash numerics). Prompt tiles and the split decode share it.
  */
 function softmaxRow(sc: usize, p0: i32, nr: i32, half: bool): void {
-  let m4 = f32x4.splat(-Infinity);
+  expRow(sc, p0, nr, rowMax(sc, p0, nr));
+  let sum: f32 = 0;
+  for (let p = p0; p < nr; p++) sum += load<f32>(sc + (<usize>p << 2));
+  normalizeRow(sc, p0, nr, <f32>1 / sum, half);
+}
+
+/** The largest score of sc[p0 .. nr). */
+// @ts-ignore: decorator
+@inline function rowMax(sc: usize, p0: i32, nr: i32): f32 {
+  // pmax is one instruction where max orders NaN and -0 with several: the maximum is the same value (a NaN
+  // score makes every weight NaN either way, and e^(s - ±0) is the same for every s); two independent
+  // running maxima halve the loop's dependency chain
+  let m4 = f32x4.splat(-Infinity), n4 = f32x4.splat(-Infinity);
   let p = p0;
-  for (; p + 4 <= nr; p += 4) m4 = f32x4.max(m4, v128.load(sc + (<usize>p << 2)));
+  for (; p + 8 <= nr; p += 8) {
+    m4 = f32x4.pmax(m4, v128.load(sc + (<usize>p << 2)));
+    n4 = f32x4.pmax(n4, v128.load(sc + (<usize>p << 2), 16));
+  }
+  m4 = f32x4.pmax(m4, n4);
+  for (; p + 4 <= nr; p += 4) m4 = f32x4.pmax(m4, v128.load(sc + (<usize>p << 2)));
   let mx: f32 = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
   for (; p < nr; p++) mx = max(mx, load<f32>(sc + (<usize>p << 2)));
+  return mx;
+}
+
+/**
+ * sc[p] = e^(sc[p] - mx) over [p0, nr) in place, four at a time with the vector e^x, the tail one lane at a
+ * time with the same function. No sums here: the loop stays free of the sums' dependency chain (and of
+ * the registers it needed, whose spills made it slow); the callers add the stored values in position order.
+ */
+// @ts-ignore: decorator
+@inline function expRow(sc: usize, p0: i32, nr: i32, mx: f32): void {
   const mv = f32x4.splat(mx);
-  let sum: f32 = 0;
-  for (p = p0; p + 4 <= nr; p += 4) {
-    const e = expV(f32x4.sub(v128.load(sc + (<usize>p << 2)), mv));
-    v128.store(sc + (<usize>p << 2), e);
-    sum += f32x4.extract_lane(e, 0);
-    sum += f32x4.extract_lane(e, 1);
-    sum += f32x4.extract_lane(e, 2);
-    sum += f32x4.extract_lane(e, 3);
-  }
-  for (; p < nr; p++) {
-    const e = f32x4.extract_lane(expV(f32x4.splat(load<f32>(sc + (<usize>p << 2)) - mx)), 0);
-    store<f32>(sc + (<usize>p << 2), e);
-    sum += e;
-  }
-  normalizeRow(sc, p0, nr, <f32>1 / sum, half);
+  let p = p0;
+  for (; p + 4 <= nr; p += 4) v128.store(sc + (<usize>p << 2), expV(f32x4.sub(v128.load(sc + (<usize>p << 2)), mv)));
+  for (; p < nr; p++) store<f32>(sc + (<usize>p << 2), f32x4.extract_lane(expV(f32x4.splat(load<f32>(sc + (<usize>p << 2)) - mx)), 0));
 }
 
 /**
@@ -630,13 +655,14 @@ export function attnScores(
     const sg = S + ((<usize>g * <usize>group * <usize>sStride) << 2);
     let p = pa;
     for (; p + 4 <= pb; p += 4) {
-      cacheRows4(kc, <usize>p * kvw + ko, kvw, hd, f16cache, buf);
+      const k0 = cacheRows4(kc, <usize>p * kvw + ko, kvw, hd, f16cache, buf);
+      const ks = rows4Step(kvw, hd, f16cache);
       let qi = 0;
       for (; qi + 2 <= group; qi += 2) {
         const sp = sg + ((<usize>qi * <usize>sStride + <usize>p) << 2);
-        scores4x2(qs + ((<usize>qi * hd) << 2), qs + ((<usize>(qi + 1) * hd) << 2), buf, hd, scale, sp, sp + (<usize>sStride << 2));
+        scores4x2(qs + ((<usize>qi * hd) << 2), qs + ((<usize>(qi + 1) * hd) << 2), k0, ks, hd, scale, sp, sp + (<usize>sStride << 2));
       }
-      if (qi < group) scores4(qs + ((<usize>qi * hd) << 2), buf, hd, scale, sg + ((<usize>qi * <usize>sStride + <usize>p) << 2));
+      if (qi < group) scores4(qs + ((<usize>qi * hd) << 2), k0, ks, hd, scale, sg + ((<usize>qi * <usize>sStride + <usize>p) << 2));
     }
     for (; p < pb; p++) {
       const kr = cacheRow(kc, <usize>p * kvw + ko, hd, f16cache, buf);
@@ -655,45 +681,16 @@ export function attnSoftmax(S: usize, sStride: i32, half: bool, pLo: i32, n: i32
 }
 
 /**
- * softmaxRow of two rows in one pass: each row's operations are softmaxRow's, in its order; the two
- * position-ordered sums are independent chains the core runs side by side.
+ * softmaxRow of two rows: each row's operations are softmaxRow's, in its order; the two position-ordered
+ * sums are independent chains the core runs side by side.
  */
 function softmaxRows2(sa: usize, sb: usize, p0: i32, nr: i32, half: bool): void {
-  let ma = f32x4.splat(-Infinity), mb = f32x4.splat(-Infinity);
-  let p = p0;
-  for (; p + 4 <= nr; p += 4) {
-    ma = f32x4.max(ma, v128.load(sa + (<usize>p << 2)));
-    mb = f32x4.max(mb, v128.load(sb + (<usize>p << 2)));
-  }
-  let mxa: f32 = max(max(f32x4.extract_lane(ma, 0), f32x4.extract_lane(ma, 1)), max(f32x4.extract_lane(ma, 2), f32x4.extract_lane(ma, 3)));
-  let mxb: f32 = max(max(f32x4.extract_lane(mb, 0), f32x4.extract_lane(mb, 1)), max(f32x4.extract_lane(mb, 2), f32x4.extract_lane(mb, 3)));
-  for (; p < nr; p++) {
-    mxa = max(mxa, load<f32>(sa + (<usize>p << 2)));
-    mxb = max(mxb, load<f32>(sb + (<usize>p << 2)));
-  }
-  const mva = f32x4.splat(mxa), mvb = f32x4.splat(mxb);
+  expRow(sa, p0, nr, rowMax(sa, p0, nr));
+  expRow(sb, p0, nr, rowMax(sb, p0, nr));
   let suma: f32 = 0, sumb: f32 = 0;
-  for (p = p0; p + 4 <= nr; p += 4) {
-    const ea = expV(f32x4.sub(v128.load(sa + (<usize>p << 2)), mva));
-    const eb = expV(f32x4.sub(v128.load(sb + (<usize>p << 2)), mvb));
-    v128.store(sa + (<usize>p << 2), ea);
-    v128.store(sb + (<usize>p << 2), eb);
-    suma += f32x4.extract_lane(ea, 0);
-    sumb += f32x4.extract_lane(eb, 0);
-    suma += f32x4.extract_lane(ea, 1);
-    sumb += f32x4.extract_lane(eb, 1);
-    suma += f32x4.extract_lane(ea, 2);
-    sumb += f32x4.extract_lane(eb, 2);
-    suma += f32x4.extract_lane(ea, 3);
-    sumb += f32x4.extract_lane(eb, 3);
-  }
-  for (; p < nr; p++) {
-    const ea = f32x4.extract_lane(expV(f32x4.splat(load<f32>(sa + (<usize>p << 2)) - mxa)), 0);
-    const eb = f32x4.extract_lane(expV(f32x4.splat(load<f32>(sb + (<usize>p << 2)) - mxb)), 0);
-    store<f32>(sa + (<usize>p << 2), ea);
-    store<f32>(sb + (<usize>p << 2), eb);
-    suma += ea;
-    sumb += eb;
+  for (let p = p0; p < nr; p++) {
+    suma += load<f32>(sa + (<usize>p << 2));
+    sumb += load<f32>(sb + (<usize>p << 2));
   }
   normalizeRow(sa, p0, nr, <f32>1 / suma, half);
   normalizeRow(sb, p0, nr, <f32>1 / sumb, half);
@@ -710,7 +707,7 @@ function softmaxRows2(sa: usize, sb: usize, p0: i32, nr: i32, half: bool): void 
   }
   for (; p < nr; p++) {
     const wv = load<f32>(sc + (<usize>p << 2)) * inv;
-    store<f32>(sc + (<usize>p << 2), half ? roundF16(wv) : wv);
+    store<f32>(sc + (<usize>p << 2), half ? f32x4.extract_lane(roundF16x4(f32x4.splat(wv)), 0) : wv);
   }
 }
 
