@@ -69,7 +69,9 @@ function layoutSource(types, layout) {
     if (t && (t.typeSize !== bytes || t.blockSize !== elements)) {
       throw new Error(`layout.ts: ${name} has ${bytes} bytes per ${elements} elements, the ggml type table ${t.typeSize} per ${t.blockSize}`);
     }
-    if (!t && name !== 'Q8A') throw new Error(`layout.ts: ${name} is not in the ggml type table`);
+    const internal = layout.INTERNAL_TYPE_IDS[name];
+    if (!t && name !== 'Q8A' && internal === undefined) throw new Error(`layout.ts: ${name} is not in the ggml type table nor one of the backend's own types`);
+    if (internal !== undefined) lines.push(`\n/** The backend's own storage type ${name} (layout.ts). */\nexport const TYPE_${name}: i32 = ${internal};`);
     lines.push(`\n// ${name}: ${bytes} bytes per ${elements} elements`);
     lines.push(`export const ${name}_BYTES: usize = ${bytes};`);
     lines.push(`export const ${name}_ELEMS: i32 = ${elements};`);

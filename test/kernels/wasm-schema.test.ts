@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { GGML_TYPES } from '../../src/gguf/types.js';
-import { BLOCK_LAYOUTS, blockOffsets, f16Fields, type BlockName } from '../../src/kernels/wasm/layout.js';
+import { BLOCK_LAYOUTS, blockOffsets, f16Fields, INTERNAL_TYPE_IDS, type BlockName } from '../../src/kernels/wasm/layout.js';
 import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table } from '../../src/kernels/wasm/loader.js';
 import { CONTROL, CONTROL_BYTES, CONTROL_POOL, controlLayout, encodeOp, HEADER, OP_WORDS, OPS, opLayout, readOpField, type OpName } from '../../src/kernels/wasm/schema.js';
 
@@ -70,7 +70,7 @@ describe('wasm op schema', () => {
 
   it("block layouts add up to the ggml type table's bytes and elements per block; scale fields are where ggml has them", () => {
     for (const name of Object.keys(BLOCK_LAYOUTS) as BlockName[]) {
-      if (name === 'Q8A') continue;
+      if (name === 'Q8A' || name in INTERNAL_TYPE_IDS) continue;
       const t = GGML_TYPES.find((x) => x.name === name)!;
       expect(blockOffsets(name).bytes, name).toBe(t.typeSize);
       expect(BLOCK_LAYOUTS[name].elements, name).toBe(t.blockSize);
@@ -79,6 +79,15 @@ describe('wasm op schema', () => {
     expect(f16Fields('Q3_K')).toEqual([108]);
     expect(f16Fields('Q6_K')).toEqual([208]);
     expect(blockOffsets('Q8_K').offsets).toEqual({ d: 0, qs: 4, bsums: 260 });
+    // the backend's own types: ids outside ggml's, as many elements per block as the type they store
+    for (const [name, id] of Object.entries(INTERNAL_TYPE_IDS)) {
+      expect(
+        GGML_TYPES.some((x) => x.id === id),
+        name,
+      ).toBe(false);
+      expect(BLOCK_LAYOUTS[name as BlockName].elements, name).toBe(32);
+    }
+    expect(blockOffsets('Q5_0U').bytes).toBe(34);
   });
 });
 

@@ -27,7 +27,7 @@ import { geluTableF16 } from '../reference/ops.js';
 import { checkStep, type Backend, type BackendInit, type OpProfile } from '../backend.js';
 import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmBuild, type WasmExports, type WasmMemory } from './loader.js';
 import { ThreadPool } from './pool.js';
-import { BLOCK_LAYOUTS, blockOffsets, Q8A_EXTRA_BYTES } from './layout.js';
+import { BLOCK_LAYOUTS, blockOffsets, INTERNAL_TYPE_IDS, LANE_PERM, Q8A_EXTRA_BYTES } from './layout.js';
 import { CONTROL_BYTES, CONTROL_POOL, controlLayout, encodeOp, OP_FLAGS, OP_WORDS, type OpName, type OpRecord } from './schema.js';
 import { platform } from '../../platform/index.js';
 
@@ -56,13 +56,15 @@ export interface WasmBackendOptions {
    */
   kvStorage?: 'f16' | 'f32' | 'auto';
   /**
-   * Store Q5_0 matrices as Q8_0 blocks (default true; TSINFER_EXPAND_Q5_0=0 turns it off): the same d and
-   * q - 16 as int8, so every result is bit for bit the same, at 34 instead of 22 bytes per 32 weights.
-   * Q5_0 is what llama.cpp's K-quant files hold for matrices whose width is not a multiple of 256
-   * (SmolLM2's 576 and 960, Qwen2.5-0.5B's 896, Gemma-3-270M's 640), and its decode kernel unpacks the
-   * fifth bits at about 1.5x Q8_0's cost per weight (BENCHMARKS.md).
+   * Expand Q5_0 matrices at load (default true; TSINFER_EXPAND_Q5_0=0 turns it off): one byte per weight
+   * instead of five bits, the same results bit for bit, at 34 instead of 22 bytes per 32 weights. Q5_0 is
+   * what llama.cpp's K-quant files hold for matrices whose width is not a multiple of 256 (SmolLM2's 576
+   * and 960, Qwen2.5-0.5B's 896, Gemma-3-270M's 640), and its kernels unpack the fifth bits at about 1.5x
+   * Q8_0's cost per weight (BENCHMARKS.md). true picks the form: 'bytes' (the backend's Q5_0U: q as an
+   * unsigned byte, for the relaxed int8 dot) where the relaxed kernels run Q5_0, else 'q8_0' (Q8_0 blocks
+   * holding q - 16); either can be asked for (TSINFER_EXPAND_Q5_0=bytes|q8_0).
    */
-  expandQ5_0?: boolean;
+  expandQ5_0?: boolean | 'bytes' | 'q8_0';
 }
 
 const PAGE = 65536;
@@ -104,12 +106,29 @@ function kvStorageOption(opt: 'f16' | 'f32' | 'auto' | undefined): 'f16' | 'f32'
   if (v !== 'f16' && v !== 'f32' && v !== 'auto') throw new RangeError(`the KV cache storage (kvStorage, TSINFER_KV_STORAGE) must be f16, f32 or auto, got ${v}`);
   return v;
 }
-function expandQ5_0Option(opt: boolean | undefined): boolean {
+function expandQ5_0Option(opt: boolean | 'bytes' | 'q8_0' | undefined): boolean | 'bytes' | 'q8_0' {
   if (opt !== undefined) return opt;
   const v = platform.env('TSINFER_EXPAND_Q5_0');
   if (v === undefined || v === '' || v === '1') return true;
   if (v === '0') return false;
-  throw new RangeError(`TSINFER_EXPAND_Q5_0 must be 0 or 1, got "${v}"`);
+  if (v === 'bytes' || v === 'q8_0') return v;
+  throw new RangeError(`TSINFER_EXPAND_Q5_0 must be 0, 1, bytes or q8_0, got "${v}"`);
+}
+/**
+ * Q8_0 blocks expanded from Q5_0 (q - 16 as int8) rewritten in place as Q5_0U blocks (layout.ts): the same
+ * d, q as an unsigned byte, each 16-byte half in LANE_PERM order.
+ */
+export function q8_0ToQ5_0U(buf: Uint8Array, nb: number): void {
+  const bytes = blockOffsets('Q5_0U').bytes;
+  const qs = blockOffsets('Q5_0U').offsets.qs!;
+  const half = new Uint8Array(16);
+  for (let b = 0; b < nb; b++) {
+    for (let h = 0; h < 2; h++) {
+      const p = b * bytes + qs + 16 * h;
+      for (let k = 0; k < 16; k++) half[k] = (buf[p + LANE_PERM[k]!]! + 16) & 0xff;
+      buf.set(half, p);
+    }
+  }
 }
 /** Largest per-thread attention scratch (the tile's scores over the whole context) before falling back to one row per task. */
 const ATTN_SCRATCH_MAX = 16 << 20;
@@ -248,9 +267,9 @@ export class WasmBackend implements Backend {
   private readonly flash: boolean;
   private readonly attnSplit: number;
   private readonly kvStorage: 'f16' | 'f32' | 'auto';
-  private readonly expandQ5_0: boolean;
-  /** Matrices stored as Q8_0 instead of the file's Q5_0, and the bytes that added. */
-  private expanded = { tensors: 0, extraBytes: 0 };
+  private readonly expandQ5_0: boolean | 'bytes' | 'q8_0';
+  /** Q5_0 matrices stored expanded, in which form, and the bytes that added. */
+  private expanded = { tensors: 0, extraBytes: 0, form: '' };
   /** An f16 cache stored as f32 slots (kvStorage). */
   private kvWide = false;
   private build!: WasmBuild;
@@ -380,19 +399,25 @@ export class WasmBackend implements Backend {
       const key = `${o.x}:${fmt}`;
       if (fmt !== FMT_F32 && !quantBufs.has(key)) quantBufs.set(key, plan.take(activationRowBytes(fmt, this.bufWidth.get(o.x)!) * maxBatch, 'quantized activations'));
     }
+    // the Q5_0 form: one byte per weight for the relaxed kernels where they run Q5_0, else Q8_0 blocks
+    const relaxedQ5 = this.build.relaxedTypes !== undefined && ((this.build.relaxedTypes >>> GGMLType.Q5_0) & 1) === 1;
+    const q5Form = this.expandQ5_0 === true ? (relaxedQ5 ? 'bytes' : 'q8_0') : this.expandQ5_0 || undefined;
     for (const t of tensors) {
       if (isVector(t)) {
         this.vectors.set(t.name, plan.take(t.nElements * 4, 'norms'));
       } else {
         const cols = t.shape[0]!;
-        const type = this.expandQ5_0 && t.typeId === GGMLType.Q5_0 ? ggmlType(GGMLType.Q8_0)! : t.type;
-        const rb = rowBytes(type, cols);
         const rows = t.nElements / cols;
-        if (type !== t.type) {
+        const form = t.typeId === GGMLType.Q5_0 ? q5Form : undefined;
+        const type = form === 'bytes' ? INTERNAL_TYPE_IDS.Q5_0U : form === 'q8_0' ? GGMLType.Q8_0 : t.typeId;
+        // both expanded forms take 34 bytes per 32 weights
+        const rb = form ? (cols / 32) * blockOffsets('Q5_0U').bytes : rowBytes(t.type, cols);
+        if (form) {
           this.expanded.tensors++;
           this.expanded.extraBytes += rows * rb - t.nBytes;
+          this.expanded.form = form === 'bytes' ? 'one unsigned byte per weight (Q5_0U)' : 'Q8_0';
         }
-        this.matrices.set(t.name, { info: t, type: type.id, ptr: plan.take(rows * rb + 16, 'weights'), cols, rows, rowBytes: rb });
+        this.matrices.set(t.name, { info: t, type, ptr: plan.take(rows * rb + 16, 'weights'), cols, rows, rowBytes: rb });
       }
     }
     const total = plan.top;
@@ -421,6 +446,7 @@ export class WasmBackend implements Backend {
         const all = new Uint8Array(buf, m.ptr, m.rows * m.rowBytes);
         file.readTensorInto(t, all.subarray(all.length - t.nBytes));
         expandQ5_0ToQ8_0(all, t.nElements / 32);
+        if (m.type === INTERNAL_TYPE_IDS.Q5_0U) q8_0ToQ5_0U(all, t.nElements / 32);
       } else if (m) {
         file.readTensorInto(t, new Uint8Array(buf, m.ptr, t.nBytes));
       } else {
@@ -843,7 +869,7 @@ export class WasmBackend implements Backend {
       attention: this.flash ? 'flash (online softmax)' : 'llama.cpp non-flash numerics',
       attentionSplitFrom: this.flash || !this.attnSplit ? 'off' : this.attnSplit,
       kvCacheType: this.program?.kv.type ?? '',
-      expandedQ5_0: this.expanded.tensors ? `${this.expanded.tensors} Q5_0 matrices stored as Q8_0 (+${mib(this.expanded.extraBytes)} MiB)` : 'none',
+      expandedQ5_0: this.expanded.tensors ? `${this.expanded.tensors} Q5_0 matrices stored as ${this.expanded.form} (+${mib(this.expanded.extraBytes)} MiB)` : 'none',
       kvStorage: this.program?.kv.type === 'f16' ? (this.kvWide ? 'f32 slots (binary16 values)' : 'binary16') : (this.program?.kv.type ?? ''),
       sequences: this.sequences,
       weightBytes: this.weightBytes,

@@ -110,6 +110,18 @@ export const BLOCK_LAYOUTS = {
       ['d', 'f16', 1],
     ],
   },
+  /**
+   * This backend's storage of a Q5_0 matrix for the relaxed kernels (backend.ts expands Q5_0 at load):
+   * the same d, and each weight's 5-bit q (0..31) as one unsigned byte, each 16-weight half in the
+   * kernels' lanePerm order, so the relaxed int8 dot takes them as they are.
+   */
+  Q5_0U: {
+    elements: 32,
+    fields: [
+      ['d', 'f16', 1],
+      ['qs', 'u8', 32],
+    ],
+  },
   /** ggml's block_q8_K: the K-quants' activations. */
   Q8_K: {
     elements: 256,
@@ -135,6 +147,17 @@ export const BLOCK_LAYOUTS = {
 } as const satisfies Record<string, BlockLayout>;
 
 export type BlockName = keyof typeof BLOCK_LAYOUTS;
+
+/**
+ * Type ids of the storage formats that are this backend's own (not in ggml's table), as the matmul and
+ * dequantization switches take them: above every ggml id, so no file's type is ever taken for one.
+ */
+export const INTERNAL_TYPE_IDS = { Q5_0U: 256 } as const;
+/**
+ * The byte order of a Q5_0U half (and of the relaxed kernels' operands): element perm[k] at byte k.
+ * assembly/util.ts's lanePerm uses the same order (K_LANE_PERM); wasm-relaxed.test.ts fails if they differ.
+ */
+export const LANE_PERM = [0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15] as const;
 
 /**
  * Bytes per block after a Q8A row's blocks, computed once per token for the kernels of every weight row:

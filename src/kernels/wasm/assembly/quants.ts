@@ -22,7 +22,7 @@
 // Q6_K 0..63, Q3_K 0..7) and give the offset back through the activation sums,
 // so every integer sum, and so every result, is the same in both variants.
 import {
-  dot16xv, f16t, hsumF32, hsumI32, K8_01, K8_03, K8_08, K8_10, K8_20, K8_F0, kdot16s, kdot32s, kscale, kv, lanePerm, swizzleK, nibHi, nibLo, rdot, relaxed,
+  dot16xv, f16t, hsumF32, hsumI32, K8_01, K8_03, K8_08, K8_10, K8_20, K8_F0, kdot16s, kdot32s, kscale, kv, lanePerm, laneUnperm, swizzleK, nibHi, nibLo, rdot, relaxed,
   shlSmall, shrMask,
 } from './util';
 import {
@@ -33,7 +33,7 @@ import {
   Q5_0_BYTES, Q5_0_D, Q5_0_QH, Q5_0_QS, Q5_1_BYTES, Q5_1_D, Q5_1_M, Q5_1_QH, Q5_1_QS,
   Q5_K_BYTES, Q5_K_D, Q5_K_DMIN, Q5_K_QH, Q5_K_QS, Q5_K_SCALES,
   Q6_K_BYTES, Q6_K_D, Q6_K_QH, Q6_K_QL, Q6_K_SCALES,
-  Q8_0_BYTES, Q8_0_D, Q8_0_QS,
+  Q8_0_BYTES, Q8_0_D, Q8_0_QS, Q5_0U_BYTES, Q5_0U_D, Q5_0U_QS,
   Q8A_BYTES, Q8A_D, Q8A_QS, Q8A_S, Q8A_EXTRA_BYTES, Q8_K_BSUMS, Q8_K_BYTES, Q8_K_D, Q8_K_QS,
 } from './generated/layout';
 
@@ -170,6 +170,8 @@ const K_DUP8 = memory.data<i8>([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7],
   // @ts-ignore: decorator
   @inline hasU(): bool { return false; }
   // @ts-ignore: decorator
+  @inline permuted(): bool { return false; }
+  // @ts-ignore: decorator
   @inline off(): i32 { return 0; }
   // @ts-ignore: decorator
   @inline d(wb: usize): f32 { return f16t(load<u16>(wb + Q8_0_D)); }
@@ -196,6 +198,8 @@ const K_DUP8 = memory.data<i8>([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7],
   @inline hasMin(): bool { return false; }
   // @ts-ignore: decorator
   @inline hasU(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline permuted(): bool { return false; }
   // @ts-ignore: decorator
   @inline off(): i32 { return 8; }
   // @ts-ignore: decorator
@@ -224,6 +228,8 @@ const K_DUP8 = memory.data<i8>([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7],
   // @ts-ignore: decorator
   @inline hasU(): bool { return true; }
   // @ts-ignore: decorator
+  @inline permuted(): bool { return false; }
+  // @ts-ignore: decorator
   @inline off(): i32 { return 0; }
   // @ts-ignore: decorator
   @inline d(wb: usize): f32 { return f16t(load<u16>(wb + Q4_1_D)); }
@@ -250,6 +256,8 @@ const K_DUP8 = memory.data<i8>([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7],
   @inline hasMin(): bool { return false; }
   // @ts-ignore: decorator
   @inline hasU(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline permuted(): bool { return false; }
   // @ts-ignore: decorator
   @inline off(): i32 { return 16; }
   // @ts-ignore: decorator
@@ -278,6 +286,8 @@ const K_DUP8 = memory.data<i8>([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7],
   // @ts-ignore: decorator
   @inline hasU(): bool { return true; }
   // @ts-ignore: decorator
+  @inline permuted(): bool { return false; }
+  // @ts-ignore: decorator
   @inline off(): i32 { return 0; }
   // @ts-ignore: decorator
   @inline d(wb: usize): f32 { return f16t(load<u16>(wb + Q5_1_D)); }
@@ -295,6 +305,40 @@ const K_DUP8 = memory.data<i8>([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7],
   @inline u0(qs: v128, hv: v128): v128 { return v128.or(nibLo(qs), v128.and(hmaskLoP(hv), kv(K8_10))); }
   // @ts-ignore: decorator
   @inline u1(qs: v128, hv: v128): v128 { return v128.or(nibHi(qs), v128.and(hmaskHiP(hv), kv(K8_10))); }
+}
+
+/**
+ * The backend's own storage of Q5_0 (layout.ts Q5_0U): d and one unsigned byte per 5-bit weight, each half
+ * already in lanePerm order, so the relaxed variant loads its u-forms as they are (qs and hv are the two
+ * halves here); the baseline variant and the dequantizer put them back in element order and subtract 16.
+ */
+@unmanaged class Q5_0U {
+  // @ts-ignore: decorator
+  @inline bytes(): usize { return Q5_0U_BYTES; }
+  // @ts-ignore: decorator
+  @inline hasMin(): bool { return false; }
+  // @ts-ignore: decorator
+  @inline hasU(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline permuted(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline off(): i32 { return 16; }
+  // @ts-ignore: decorator
+  @inline d(wb: usize): f32 { return f16t(load<u16>(wb + Q5_0U_D)); }
+  // @ts-ignore: decorator
+  @inline m(wb: usize): f32 { return 0; }
+  // @ts-ignore: decorator
+  @inline qs(wb: usize): v128 { return v128.load(wb + Q5_0U_QS); }
+  // @ts-ignore: decorator
+  @inline hv(wb: usize): v128 { return v128.load(wb + Q5_0U_QS + 16); }
+  // @ts-ignore: decorator
+  @inline w0(wb: usize, qs: v128, hv: v128): v128 { return i8x16.sub(laneUnperm(qs), kv(K8_10)); }
+  // @ts-ignore: decorator
+  @inline w1(wb: usize, qs: v128, hv: v128): v128 { return i8x16.sub(laneUnperm(hv), kv(K8_10)); }
+  // @ts-ignore: decorator
+  @inline u0(qs: v128, hv: v128): v128 { return qs; }
+  // @ts-ignore: decorator
+  @inline u1(qs: v128, hv: v128): v128 { return hv; }
 }
 
 // One token's operands of one activation block, loaded once and used by every weight row of a tile
@@ -370,14 +414,14 @@ function dotLegacy<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32
   for (let blk = 0; blk < nb; blk++) {
     const da = k.d(wb);
     const ma = k.m(wb);
-    const qa = rx ? lanePerm(k.qs(wb)) : k.qs(wb);
+    const qa = rx && !k.permuted() ? lanePerm(k.qs(wb)) : k.qs(wb);
     const ha = k.hv(wb);
     const wa0 = rx ? k.u0(qa, ha) : k.w0(wb, qa, ha);
     const wa1 = rx ? k.u1(qa, ha) : k.w1(wb, qa, ha);
     const wbb = wb + ws;
     const db = r > 1 ? k.d(wbb) : 0;
     const mb = r > 1 ? k.m(wbb) : 0;
-    const qb = r > 1 ? (rx ? lanePerm(k.qs(wbb)) : k.qs(wbb)) : qa;
+    const qb = r > 1 ? (rx && !k.permuted() ? lanePerm(k.qs(wbb)) : k.qs(wbb)) : qa;
     const hb = r > 1 ? k.hv(wbb) : ha;
     const wb0 = r > 1 ? (rx ? k.u0(qb, hb) : k.w0(wbb, qb, hb)) : wa0;
     const wb1 = r > 1 ? (rx ? k.u1(qb, hb) : k.w1(wbb, qb, hb)) : wa1;
@@ -1061,5 +1105,5 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
   @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotK23<W, u32, u16, V>(w, ws, x, xs, nb, o, ob, os); }
 }
 
-export { Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q2_K, Q3_K };
+export { Q8_0, Q4_0, Q4_1, Q5_0, Q5_0U, Q5_1, Q4_K, Q5_K, Q2_K, Q3_K };
 export { dequantLegacy, dequantK45, dequantQ6K, dequantK23 };

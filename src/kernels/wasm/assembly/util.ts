@@ -137,6 +137,12 @@
   return swizzleK(v, K_LANE_PERM, i8x16(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15));
 }
 
+/** The inverse of lanePerm: bytes in lanePerm order back in element order. */
+// @ts-ignore: decorator
+@inline export function laneUnperm(v: v128): v128 {
+  return swizzleK(v, K_LANE_UNPERM, i8x16(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+}
+
 /**
  * i8x16.swizzle by constant indices, all in 0..15, at p in memory and as the literal `lit` (the same
  * bytes). The relaxed build's relaxed swizzle of the loaded indices is one pshufb (indices in range give
@@ -252,6 +258,7 @@ export const K8_03 = memory.data<u8>([3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 
 export const K8_08 = memory.data<u8>([8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8], 16);
 export const K8_20 = memory.data<u8>([32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32], 16);
 export const K_LANE_PERM = memory.data<u8>([0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15], 16);
+export const K_LANE_UNPERM = memory.data<u8>([0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15], 16);
 export const K32_HALF_MASK = memory.data<u32>([0x8fffffff, 0x8fffffff, 0x8fffffff, 0x8fffffff], 16);
 export const K32_HALF_SCALE = memory.data<u32>([0x77800000, 0x77800000, 0x77800000, 0x77800000], 16);
 
