@@ -237,7 +237,7 @@ export function activationRowBytes(fmt: number, width: number): number {
 
 interface Matrix {
   info: GGUFTensorInfo;
-  /** The type its blocks are stored as in the memory (the file's, or Q8_0 for an expanded Q5_0 matrix): a ggml type id. */
+  /** The type id its blocks are stored as: the file's, or an expanded Q5_0 matrix's form (Q8_0, or layout.ts's Q5_0U). */
   type: number;
   ptr: number;
   cols: number;
@@ -442,7 +442,7 @@ export class WasmBackend implements Backend {
     for (const t of tensors) {
       const m = this.matrices.get(t.name);
       if (m && m.type !== t.typeId) {
-        // Q5_0 -> Q8_0: the file's blocks read into the end of the matrix's space, expanded forward in place
+        // Q5_0 expanded: the file's blocks read into the end of the matrix's space, expanded forward in place
         const all = new Uint8Array(buf, m.ptr, m.rows * m.rowBytes);
         file.readTensorInto(t, all.subarray(all.length - t.nBytes));
         expandQ5_0ToQ8_0(all, t.nElements / 32);

@@ -160,7 +160,8 @@ const K_DUP8 = memory.data<i8>([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7],
 // fifth-bit vector hv it reads, then the two signed i8x16 halves w0 (elements 0-15) and w1 (16-31) the
 // baseline multiplies and dequantizers store. Types whose quants fit in 7 unsigned bits also give u0 / u1:
 // the same halves before the offset off() is subtracted (y = d*(u - off)), from qs and masks in lanePerm
-// order, for the relaxed dot.
+// order, for the relaxed dot; permuted(): its quants are stored in lanePerm order already (Q5_0U), so the
+// relaxed variant does not permute them.
 
 @unmanaged class Q8_0 {
   // @ts-ignore: decorator
