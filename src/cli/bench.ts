@@ -63,7 +63,7 @@ export interface BenchReport {
   build: string;
   /** The KV cache's type and, where the backend says, how it is stored (wasm: binary16 or f32 slots). */
   kvCache?: string;
-  /** Matrices the backend stores in another block type than the file's (wasm: Q5_0 as Q8_0). */
+  /** Matrices the backend stores in another block type than the file's (wasm: Q5_0 and Q5_1 expanded). */
   expandedWeights?: string;
   /** Bytes of weights a decode step reads (every matrix a matmul touches, once). */
   bytesPerToken: number;
@@ -303,7 +303,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       threads,
       build: String(d.build ?? o.backend),
       ...(d.kvStorage ? { kvCache: `${String(d.kvCacheType)}, stored as ${String(d.kvStorage)}` } : {}),
-      ...(d.expandedQ5_0 && d.expandedQ5_0 !== 'none' ? { expandedWeights: String(d.expandedQ5_0) } : {}),
+      ...(d.expandedQ5 && d.expandedQ5 !== 'none' ? { expandedWeights: String(d.expandedQ5) } : {}),
       bytesPerToken: session.bytesPerToken,
       fileBytes,
       parameters,

@@ -537,15 +537,15 @@ describe('op test table: every backend against the reference', () => {
         const whole = await run(new WasmBackend({ threads: row.threads, attentionSplit: 0 }), built, row, steps);
         expect(Buffer.from(got.at(-1)!.buffer).equals(Buffer.from(whole.at(-1)!.buffer)), 'split and one-task-per-head decode attention are bit-identical').toBe(true);
       }
-      // Q5_0 matrices as the file's blocks, expanded to Q8_0 blocks and to one byte per weight give the same bits
-      // (both builds and kernel variants of the expanded form: wasm-relaxed.test.ts)
-      if (b.name === 'wasm' && row.op === 'matmul' && row.type === 'Q5_0') {
+      // Q5_0 / Q5_1 matrices as the file's blocks, expanded to Q8_0 blocks (Q5_0) and to one byte per weight give
+      // the same bits (both builds and kernel variants of the bytes: wasm-relaxed.test.ts)
+      if (b.name === 'wasm' && (row.op === 'matmul' || row.op === 'embed') && (row.type === 'Q5_0' || row.type === 'Q5_1')) {
         const forms = [false, 'q8_0', 'bytes'] as const;
         const outs: Float32Array[][] = [];
-        for (const expandQ5_0 of forms) outs.push(await run(new WasmBackend({ threads: row.threads, expandQ5_0 }), built, row, steps));
+        for (const expandQ5 of forms) outs.push(await run(new WasmBackend({ threads: row.threads, expandQ5 }), built, row, steps));
         steps.forEach((_, s) => {
           for (let f = 1; f < forms.length; f++) {
-            expect(Buffer.from(outs[0]![s]!.buffer).equals(Buffer.from(outs[f]![s]!.buffer)), `step ${s}: Q5_0 packed and expanded (${forms[f]}) are bit-identical`).toBe(true);
+            expect(Buffer.from(outs[0]![s]!.buffer).equals(Buffer.from(outs[f]![s]!.buffer)), `step ${s}: ${row.type} packed and expanded (${forms[f]}) are bit-identical`).toBe(true);
           }
         });
       }

@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { GGMLType, ggmlType, rowBytes } from '../../src/gguf/types.js';
 import { expandQ5_0ToQ8_0, f32ToF16, quantize } from '../../src/quant/index.js';
 import { F16_TABLE_BYTES, instantiate, loadWasmBuild, selectWasmBuild, selfTest, WA, writeF16Table } from '../../src/kernels/wasm/loader.js';
-import { activationRowBytes, q8_0ToQ5_0U } from '../../src/kernels/wasm/backend.js';
+import { activationRowBytes, expandQ5_1ToQ5_1U, q8_0ToQ5_0U } from '../../src/kernels/wasm/backend.js';
 import { INTERNAL_TYPE_IDS } from '../../src/kernels/wasm/layout.js';
 import { loadModel } from '../../src/index.js';
 import { REPO_ROOT, sharedPath } from '../helpers/shared.js';
@@ -173,15 +173,19 @@ describe(`relaxed-SIMD and baseline matmuls are bit-identical, both variants of 
           if (fmt === 1) simd.quantizeQ8A(xf + t * cols * 4, xq + t * xrb, cols);
           else simd.quantizeQ8K(xf + t * cols * 4, xq + t * xrb, cols);
         }
-        // Q5_0: the backend's own storage of the same weights, one byte per weight (backend.ts expandQ5_0)
+        // Q5_0 / Q5_1: the backend's own storage of the same weights, one byte per weight (backend.ts expandQ5)
+        const own = name === 'Q5_0' ? INTERNAL_TYPE_IDS.Q5_0U : name === 'Q5_1' ? INTERNAL_TYPE_IDS.Q5_1U : undefined;
         const wu = Math.ceil((o2 + tokens * rows * 4) / 64) * 64;
-        const rbu = (cols / 32) * 34;
-        if (name === 'Q5_0') {
+        const rbu = (cols / 32) * (name === 'Q5_1' ? 36 : 34);
+        if (own !== undefined) {
           const u = new Uint8Array(memory.buffer, wu, rows * rbu);
           expect(wu + u.length).toBeLessThan(memory.buffer.byteLength);
           u.set(w, u.length - w.length);
-          expandQ5_0ToQ8_0(u, (rows * cols) / 32);
-          q8_0ToQ5_0U(u, (rows * cols) / 32);
+          if (name === 'Q5_1') expandQ5_1ToQ5_1U(u, (rows * cols) / 32);
+          else {
+            expandQ5_0ToQ8_0(u, (rows * cols) / 32);
+            q8_0ToQ5_0U(u, (rows * cols) / 32);
+          }
         }
         // the relaxed module's two kernel variants for this type (variants.ts): relaxed, and its own baseline copy
         for (const [variant, mask] of [
@@ -198,14 +202,14 @@ describe(`relaxed-SIMD and baseline matmuls are bit-identical, both variants of 
             const firstDiff = a.findIndex((v, i) => v !== b[i]);
             expect(firstDiff, `${name} ${variant} variant ${rows}x${cols} T=${T}: first difference at token ${Math.floor(firstDiff / rows)} row ${firstDiff % rows}; seed ${SEED}`).toBe(-1);
             expect(new Float32Array(memory.buffer, o1, T * rows).every(Number.isFinite)).toBe(true);
-            if (name === 'Q5_0') {
+            if (own !== undefined) {
               for (const [mod, build] of [
                 [simd, 'baseline build'],
                 [relaxed, `relaxed build, ${variant} variant`],
               ] as const) {
-                mod.matmul(INTERNAL_TYPE_IDS.Q5_0U, wu, rbu, xq, xrb, o2, rows, cols, T, 0, rows);
+                mod.matmul(own, wu, rbu, xq, xrb, o2, rows, cols, T, 0, rows);
                 const d = a.findIndex((v, i) => v !== b[i]);
-                expect(d, `Q5_0U (${build}) ${rows}x${cols} T=${T}: first difference from Q5_0 at token ${Math.floor(d / rows)} row ${d % rows}; seed ${SEED}`).toBe(-1);
+                expect(d, `${name}U (${build}) ${rows}x${cols} T=${T}: first difference from ${name} at token ${Math.floor(d / rows)} row ${d % rows}; seed ${SEED}`).toBe(-1);
               }
             }
           }

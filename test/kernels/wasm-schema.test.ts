@@ -88,6 +88,7 @@ describe('wasm op schema', () => {
       expect(BLOCK_LAYOUTS[name as BlockName].elements, name).toBe(32);
     }
     expect(blockOffsets('Q5_0U').bytes).toBe(34);
+    expect(blockOffsets('Q5_1U').bytes).toBe(36);
   });
 });
 

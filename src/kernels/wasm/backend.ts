@@ -56,15 +56,16 @@ export interface WasmBackendOptions {
    */
   kvStorage?: 'f16' | 'f32' | 'auto';
   /**
-   * Expand Q5_0 matrices at load (default true; TSINFER_EXPAND_Q5_0=0 turns it off): one byte per weight
-   * instead of five bits, the same results bit for bit, at 34 instead of 22 bytes per 32 weights. Q5_0 is
-   * what llama.cpp's K-quant files hold for matrices whose width is not a multiple of 256 (SmolLM2's 576
-   * and 960, Qwen2.5-0.5B's 896, Gemma-3-270M's 640), and its kernels unpack the fifth bits at about 1.5x
-   * Q8_0's cost per weight (BENCHMARKS.md). true picks the form: 'bytes' (the backend's Q5_0U: q as an
-   * unsigned byte, for the relaxed int8 dot) where the relaxed kernels run Q5_0, else 'q8_0' (Q8_0 blocks
-   * holding q - 16); either can be asked for (TSINFER_EXPAND_Q5_0=bytes|q8_0).
+   * Expand Q5_0 and Q5_1 matrices at load (default true; TSINFER_EXPAND_Q5=0 turns it off): one byte per
+   * weight instead of five bits, the same results bit for bit, at 34 (Q5_1: 36) instead of 22 (24) bytes
+   * per 32 weights. They are what llama.cpp's Q4_K_M (Q5_K_M) files hold for matrices whose width is not a
+   * multiple of 256 (SmolLM2's 576 and 960, Qwen2.5-0.5B's 896, Gemma-3-270M's 640), and their kernels
+   * unpack the fifth bits at about 1.5x Q8_0's cost per weight (BENCHMARKS.md). true picks the form per
+   * type: 'bytes' (the backend's Q5_0U / Q5_1U: q as an unsigned byte, for the relaxed int8 dot) where the
+   * relaxed kernels run the type, else Q8_0 blocks holding q - 16 for Q5_0 and the file's blocks for Q5_1;
+   * 'bytes' or 'q8_0' (Q5_0 only) asks for one (TSINFER_EXPAND_Q5=bytes|q8_0).
    */
-  expandQ5_0?: boolean | 'bytes' | 'q8_0';
+  expandQ5?: boolean | 'bytes' | 'q8_0';
 }
 
 const PAGE = 65536;
@@ -106,18 +107,46 @@ function kvStorageOption(opt: 'f16' | 'f32' | 'auto' | undefined): 'f16' | 'f32'
   if (v !== 'f16' && v !== 'f32' && v !== 'auto') throw new RangeError(`the KV cache storage (kvStorage, TSINFER_KV_STORAGE) must be f16, f32 or auto, got ${v}`);
   return v;
 }
-function expandQ5_0Option(opt: boolean | 'bytes' | 'q8_0' | undefined): boolean | 'bytes' | 'q8_0' {
+function expandQ5Option(opt: boolean | 'bytes' | 'q8_0' | undefined): boolean | 'bytes' | 'q8_0' {
   if (opt !== undefined) return opt;
-  const v = platform.env('TSINFER_EXPAND_Q5_0');
+  const v = platform.env('TSINFER_EXPAND_Q5');
   if (v === undefined || v === '' || v === '1') return true;
   if (v === '0') return false;
   if (v === 'bytes' || v === 'q8_0') return v;
-  throw new RangeError(`TSINFER_EXPAND_Q5_0 must be 0, 1, bytes or q8_0, got "${v}"`);
+  throw new RangeError(`TSINFER_EXPAND_Q5 must be 0, 1, bytes or q8_0, got "${v}"`);
 }
 /**
  * Q8_0 blocks expanded from Q5_0 (q - 16 as int8) rewritten in place as Q5_0U blocks (layout.ts): the same
  * d, q as an unsigned byte, each 16-byte half in LANE_PERM order.
  */
+/**
+ * nb Q5_1 blocks at the end of buf rewritten from byte 0 as Q5_1U blocks (layout.ts): the same d and m, each
+ * 5-bit q as an unsigned byte, halves in LANE_PERM order. Forward in place, as expandQ5_0ToQ8_0.
+ */
+export function expandQ5_1ToQ5_1U(buf: Uint8Array, nb: number): void {
+  const from = blockOffsets('Q5_1').bytes;
+  const { bytes: to, offsets } = blockOffsets('Q5_1U');
+  const src0 = buf.length - nb * from;
+  if (buf.length < nb * to || src0 < nb * (to - from)) throw new RangeError(`expandQ5_1ToQ5_1U: ${buf.length} bytes do not hold ${nb} Q5_1U blocks with the Q5_1 blocks at their end`);
+  const blk = new Uint8Array(from);
+  const q = new Uint8Array(32);
+  const { qh: qhAt, qs: qsAt } = blockOffsets('Q5_1').offsets;
+  for (let i = 0; i < nb; i++) {
+    blk.set(buf.subarray(src0 + i * from, src0 + (i + 1) * from));
+    const qh = (blk[qhAt!]! | (blk[qhAt! + 1]! << 8) | (blk[qhAt! + 2]! << 16) | (blk[qhAt! + 3]! << 24)) >>> 0;
+    for (let j = 0; j < 16; j++) {
+      const b = blk[qsAt! + j]!;
+      q[j] = (b & 0x0f) | (((qh >>> j) & 1) << 4);
+      q[j + 16] = (b >> 4) | (((qh >>> (j + 16)) & 1) << 4);
+    }
+    const p = i * to;
+    buf.set(blk.subarray(0, offsets.qs!), p); // d, m
+    for (let k = 0; k < 16; k++) {
+      buf[p + offsets.qs! + k] = q[LANE_PERM[k]!]!;
+      buf[p + offsets.qs! + 16 + k] = q[16 + LANE_PERM[k]!]!;
+    }
+  }
+}
 export function q8_0ToQ5_0U(buf: Uint8Array, nb: number): void {
   const bytes = blockOffsets('Q5_0U').bytes;
   const qs = blockOffsets('Q5_0U').offsets.qs!;
@@ -237,7 +266,7 @@ export function activationRowBytes(fmt: number, width: number): number {
 
 interface Matrix {
   info: GGUFTensorInfo;
-  /** The type id its blocks are stored as: the file's, or an expanded Q5_0 matrix's form (Q8_0, or layout.ts's Q5_0U). */
+  /** The type id its blocks are stored as: the file's, or an expanded Q5_0 / Q5_1 matrix's form (Q8_0, or layout.ts's Q5_0U / Q5_1U). */
   type: number;
   ptr: number;
   cols: number;
@@ -267,9 +296,9 @@ export class WasmBackend implements Backend {
   private readonly flash: boolean;
   private readonly attnSplit: number;
   private readonly kvStorage: 'f16' | 'f32' | 'auto';
-  private readonly expandQ5_0: boolean | 'bytes' | 'q8_0';
-  /** Q5_0 matrices stored expanded, in which form, and the bytes that added. */
-  private expanded = { tensors: 0, extraBytes: 0, form: '' };
+  private readonly expandQ5: boolean | 'bytes' | 'q8_0';
+  /** Q5_0 / Q5_1 matrices stored expanded, in which forms, and the bytes that added. */
+  private expanded = { tensors: 0, extraBytes: 0, forms: new Set<string>() };
   /** An f16 cache stored as f32 slots (kvStorage). */
   private kvWide = false;
   private build!: WasmBuild;
@@ -318,7 +347,7 @@ export class WasmBackend implements Backend {
     this.flash = opts.flashAttention ?? false;
     this.attnSplit = attentionSplitFrom(opts.attentionSplit);
     this.kvStorage = kvStorageOption(opts.kvStorage);
-    this.expandQ5_0 = expandQ5_0Option(opts.expandQ5_0);
+    this.expandQ5 = expandQ5Option(opts.expandQ5);
   }
 
   async init({ file, program, contextLength, maxBatch, sequences = 1, onProgress }: BackendInit): Promise<void> {
@@ -399,23 +428,27 @@ export class WasmBackend implements Backend {
       const key = `${o.x}:${fmt}`;
       if (fmt !== FMT_F32 && !quantBufs.has(key)) quantBufs.set(key, plan.take(activationRowBytes(fmt, this.bufWidth.get(o.x)!) * maxBatch, 'quantized activations'));
     }
-    // the Q5_0 form: one byte per weight for the relaxed kernels where they run Q5_0, else Q8_0 blocks
-    const relaxedQ5 = this.build.relaxedTypes !== undefined && ((this.build.relaxedTypes >>> GGMLType.Q5_0) & 1) === 1;
-    const q5Form = this.expandQ5_0 === true ? (relaxedQ5 ? 'bytes' : 'q8_0') : this.expandQ5_0 || undefined;
+    // the expanded forms: one byte per weight where the relaxed kernels run the type, else Q8_0 blocks (Q5_0)
+    const relaxedRuns = (type: number) => this.build.relaxedTypes !== undefined && ((this.build.relaxedTypes >>> type) & 1) === 1;
+    const formOf = (type: number): number | undefined => {
+      if (type !== GGMLType.Q5_0 && type !== GGMLType.Q5_1) return undefined;
+      const want = this.expandQ5 === true ? (relaxedRuns(type) ? 'bytes' : 'q8_0') : this.expandQ5;
+      if (want === 'bytes') return type === GGMLType.Q5_0 ? INTERNAL_TYPE_IDS.Q5_0U : INTERNAL_TYPE_IDS.Q5_1U;
+      return want === 'q8_0' && type === GGMLType.Q5_0 ? GGMLType.Q8_0 : undefined;
+    };
     for (const t of tensors) {
       if (isVector(t)) {
         this.vectors.set(t.name, plan.take(t.nElements * 4, 'norms'));
       } else {
         const cols = t.shape[0]!;
         const rows = t.nElements / cols;
-        const form = t.typeId === GGMLType.Q5_0 ? q5Form : undefined;
-        const type = form === 'bytes' ? INTERNAL_TYPE_IDS.Q5_0U : form === 'q8_0' ? GGMLType.Q8_0 : t.typeId;
-        // both expanded forms take 34 bytes per 32 weights
-        const rb = form ? (cols / 32) * blockOffsets('Q5_0U').bytes : rowBytes(t.type, cols);
-        if (form) {
+        const form = formOf(t.typeId);
+        const type = form ?? t.typeId;
+        const rb = form === undefined ? rowBytes(t.type, cols) : (cols / 32) * blockOffsets(form === INTERNAL_TYPE_IDS.Q5_1U ? 'Q5_1U' : 'Q5_0U').bytes;
+        if (form !== undefined) {
           this.expanded.tensors++;
           this.expanded.extraBytes += rows * rb - t.nBytes;
-          this.expanded.form = form === 'bytes' ? 'one unsigned byte per weight (Q5_0U)' : 'Q8_0';
+          this.expanded.forms.add(`${t.type.name} as ${form === GGMLType.Q8_0 ? 'Q8_0' : 'one unsigned byte per weight'}`);
         }
         this.matrices.set(t.name, { info: t, type, ptr: plan.take(rows * rb + 16, 'weights'), cols, rows, rowBytes: rb });
       }
@@ -442,11 +475,15 @@ export class WasmBackend implements Backend {
     for (const t of tensors) {
       const m = this.matrices.get(t.name);
       if (m && m.type !== t.typeId) {
-        // Q5_0 expanded: the file's blocks read into the end of the matrix's space, expanded forward in place
+        // Q5_0 / Q5_1 expanded: the file's blocks read into the end of the matrix's space, expanded forward in place
         const all = new Uint8Array(buf, m.ptr, m.rows * m.rowBytes);
         file.readTensorInto(t, all.subarray(all.length - t.nBytes));
-        expandQ5_0ToQ8_0(all, t.nElements / 32);
-        if (m.type === INTERNAL_TYPE_IDS.Q5_0U) q8_0ToQ5_0U(all, t.nElements / 32);
+        if (m.type === INTERNAL_TYPE_IDS.Q5_1U) {
+          expandQ5_1ToQ5_1U(all, t.nElements / 32);
+        } else {
+          expandQ5_0ToQ8_0(all, t.nElements / 32);
+          if (m.type === INTERNAL_TYPE_IDS.Q5_0U) q8_0ToQ5_0U(all, t.nElements / 32);
+        }
       } else if (m) {
         file.readTensorInto(t, new Uint8Array(buf, m.ptr, t.nBytes));
       } else {
@@ -869,7 +906,7 @@ export class WasmBackend implements Backend {
       attention: this.flash ? 'flash (online softmax)' : 'llama.cpp non-flash numerics',
       attentionSplitFrom: this.flash || !this.attnSplit ? 'off' : this.attnSplit,
       kvCacheType: this.program?.kv.type ?? '',
-      expandedQ5_0: this.expanded.tensors ? `${this.expanded.tensors} Q5_0 matrices stored as ${this.expanded.form} (+${mib(this.expanded.extraBytes)} MiB)` : 'none',
+      expandedQ5: this.expanded.tensors ? `${this.expanded.tensors} matrices expanded at load: ${[...this.expanded.forms].join(', ')} (+${mib(this.expanded.extraBytes)} MiB)` : 'none',
       kvStorage: this.program?.kv.type === 'f16' ? (this.kvWide ? 'f32 slots (binary16 values)' : 'binary16') : (this.program?.kv.type ?? ''),
       sequences: this.sequences,
       weightBytes: this.weightBytes,

@@ -122,6 +122,15 @@ export const BLOCK_LAYOUTS = {
       ['qs', 'u8', 32],
     ],
   },
+  /** The same for Q5_1 (Q5_1U): d, m and each weight's 5-bit q as one unsigned byte, halves in lanePerm order. */
+  Q5_1U: {
+    elements: 32,
+    fields: [
+      ['d', 'f16', 1],
+      ['m', 'f16', 1],
+      ['qs', 'u8', 32],
+    ],
+  },
   /** ggml's block_q8_K: the K-quants' activations. */
   Q8_K: {
     elements: 256,
@@ -152,7 +161,7 @@ export type BlockName = keyof typeof BLOCK_LAYOUTS;
  * Type ids of the storage formats that are this backend's own (not in ggml's table), as the matmul and
  * dequantization switches take them: above every ggml id, so no file's type is ever taken for one.
  */
-export const INTERNAL_TYPE_IDS = { Q5_0U: 256 } as const;
+export const INTERNAL_TYPE_IDS = { Q5_0U: 256, Q5_1U: 257 } as const;
 /**
  * The byte order of a Q5_0U half (and of the relaxed kernels' operands): element perm[k] at byte k.
  * assembly/util.ts's lanePerm uses the same order (K_LANE_PERM); wasm-relaxed.test.ts fails if they differ.

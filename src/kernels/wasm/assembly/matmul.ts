@@ -4,11 +4,11 @@ import { dotF16, dotF32 } from './ops';
 import { Baseline, f16, Relaxed } from './util';
 import {
   dequantK23, dequantK45, dequantLegacy, dequantQ6K, K23, K45, K6, Legacy,
-  Q2_K, Q3_K, Q4_0, Q4_1, Q4_K, Q5_0, Q5_0U, Q5_1, Q5_K, Q8_0,
+  Q2_K, Q3_K, Q4_0, Q4_1, Q4_K, Q5_0, Q5_0U, Q5_1, Q5_1U, Q5_K, Q8_0,
 } from './quants';
 import {
   Q2_K_ELEMS, Q3_K_ELEMS, Q4_0_ELEMS, Q4_1_ELEMS, Q4_K_ELEMS, Q5_0_ELEMS, Q5_1_ELEMS, Q5_K_ELEMS, Q6_K_ELEMS, Q8_0_ELEMS,
-  Q5_0U_ELEMS, TYPE_Q5_0U, TYPE_F16, TYPE_F32, TYPE_Q2_K, TYPE_Q3_K, TYPE_Q4_0, TYPE_Q4_1, TYPE_Q4_K, TYPE_Q5_0, TYPE_Q5_1, TYPE_Q5_K, TYPE_Q6_K, TYPE_Q8_0,
+  Q5_0U_ELEMS, Q5_1U_ELEMS, TYPE_Q5_0U, TYPE_Q5_1U, TYPE_F16, TYPE_F32, TYPE_Q2_K, TYPE_Q3_K, TYPE_Q4_0, TYPE_Q4_1, TYPE_Q4_K, TYPE_Q5_0, TYPE_Q5_1, TYPE_Q5_K, TYPE_Q6_K, TYPE_Q8_0,
 } from './generated/layout';
 
 /** Activation formats a matmul takes: f32 rows, Q8A (the 32-element types), Q8_K (the K-quants). */
@@ -88,7 +88,7 @@ function drive<K>(elems: i32, w: usize, rowBytes: usize, x: usize, xRowBytes: us
 export function activationFormat(type: i32): i32 {
   switch (type) {
     case TYPE_F32: case TYPE_F16: return FMT_F32;
-    case TYPE_Q4_0: case TYPE_Q4_1: case TYPE_Q5_0: case TYPE_Q5_1: case TYPE_Q8_0: case TYPE_Q5_0U: return FMT_Q8A;
+    case TYPE_Q4_0: case TYPE_Q4_1: case TYPE_Q5_0: case TYPE_Q5_1: case TYPE_Q8_0: case TYPE_Q5_0U: case TYPE_Q5_1U: return FMT_Q8A;
     case TYPE_Q2_K: case TYPE_Q3_K: case TYPE_Q4_K: case TYPE_Q5_K: case TYPE_Q6_K: return FMT_Q8K;
     default: return -1;
   }
@@ -125,8 +125,9 @@ export function matmul(type: i32, w: usize, rowBytes: usize, x: usize, xRowBytes
     case TYPE_Q4_0: driveV<Legacy<Q4_0, Baseline>, Legacy<Q4_0, Relaxed>>(type, Q4_0_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
     case TYPE_Q4_1: driveV<Legacy<Q4_1, Baseline>, Legacy<Q4_1, Relaxed>>(type, Q4_1_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
     case TYPE_Q5_0: driveV<Legacy<Q5_0, Baseline>, Legacy<Q5_0, Relaxed>>(type, Q5_0_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
-    // the backend's Q5_0 in bytes: Q5_0's kernel variant (the mask has bits for ggml's ids only)
+    // the backend's Q5_0 and Q5_1 in bytes: their ggml type's kernel variant (the mask has bits for ggml's ids only)
     case TYPE_Q5_0U: driveV<Legacy<Q5_0U, Baseline>, Legacy<Q5_0U, Relaxed>>(TYPE_Q5_0, Q5_0U_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
+    case TYPE_Q5_1U: driveV<Legacy<Q5_1U, Baseline>, Legacy<Q5_1U, Relaxed>>(TYPE_Q5_1, Q5_1U_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
     case TYPE_Q5_1: driveV<Legacy<Q5_1, Baseline>, Legacy<Q5_1, Relaxed>>(type, Q5_1_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
     case TYPE_Q8_0: driveV<Legacy<Q8_0, Baseline>, Legacy<Q8_0, Relaxed>>(type, Q8_0_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
     case TYPE_Q2_K: driveV<K23<Q2_K, Baseline>, K23<Q2_K, Relaxed>>(type, Q2_K_ELEMS, w, rowBytes, x, xRowBytes, out, n, k, tokens, j0, j1); break;
@@ -148,6 +149,7 @@ export function dequantRow(type: i32, w: usize, y: usize, n: i32): void {
     case TYPE_Q5_0: dequantLegacy<Q5_0>(w, y, n / Q5_0_ELEMS); break;
     case TYPE_Q5_1: dequantLegacy<Q5_1>(w, y, n / Q5_1_ELEMS); break;
     case TYPE_Q5_0U: dequantLegacy<Q5_0U>(w, y, n / Q5_0U_ELEMS); break;
+    case TYPE_Q5_1U: dequantLegacy<Q5_1U>(w, y, n / Q5_1U_ELEMS); break;
     case TYPE_Q8_0: dequantLegacy<Q8_0>(w, y, n / Q8_0_ELEMS); break;
     case TYPE_Q2_K: dequantK23<Q2_K>(w, y, n / Q2_K_ELEMS); break;
     case TYPE_Q3_K: dequantK23<Q3_K>(w, y, n / Q3_K_ELEMS); break;

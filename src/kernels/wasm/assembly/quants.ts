@@ -33,7 +33,7 @@ import {
   Q5_0_BYTES, Q5_0_D, Q5_0_QH, Q5_0_QS, Q5_1_BYTES, Q5_1_D, Q5_1_M, Q5_1_QH, Q5_1_QS,
   Q5_K_BYTES, Q5_K_D, Q5_K_DMIN, Q5_K_QH, Q5_K_QS, Q5_K_SCALES,
   Q6_K_BYTES, Q6_K_D, Q6_K_QH, Q6_K_QL, Q6_K_SCALES,
-  Q8_0_BYTES, Q8_0_D, Q8_0_QS, Q5_0U_BYTES, Q5_0U_D, Q5_0U_QS,
+  Q8_0_BYTES, Q8_0_D, Q8_0_QS, Q5_0U_BYTES, Q5_0U_D, Q5_0U_QS, Q5_1U_BYTES, Q5_1U_D, Q5_1U_M, Q5_1U_QS,
   Q8A_BYTES, Q8A_D, Q8A_QS, Q8A_S, Q8A_EXTRA_BYTES, Q8_K_BSUMS, Q8_K_BYTES, Q8_K_D, Q8_K_QS,
 } from './generated/layout';
 
@@ -160,7 +160,7 @@ const K_DUP8 = memory.data<i8>([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7],
 // fifth-bit vector hv it reads, then the two signed i8x16 halves w0 (elements 0-15) and w1 (16-31) the
 // baseline multiplies and dequantizers store. Types whose quants fit in 7 unsigned bits also give u0 / u1:
 // the same halves before the offset off() is subtracted (y = d*(u - off)), from qs and masks in lanePerm
-// order, for the relaxed dot; permuted(): its quants are stored in lanePerm order already (Q5_0U), so the
+// order, for the relaxed dot; permuted(): its quants are stored in lanePerm order already (Q5_0U, Q5_1U), so the
 // relaxed variant does not permute them.
 
 @unmanaged class Q8_0 {
@@ -336,6 +336,36 @@ const K_DUP8 = memory.data<i8>([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7],
   @inline w0(wb: usize, qs: v128, hv: v128): v128 { return i8x16.sub(laneUnperm(qs), kv(K8_10)); }
   // @ts-ignore: decorator
   @inline w1(wb: usize, qs: v128, hv: v128): v128 { return i8x16.sub(laneUnperm(hv), kv(K8_10)); }
+  // @ts-ignore: decorator
+  @inline u0(qs: v128, hv: v128): v128 { return qs; }
+  // @ts-ignore: decorator
+  @inline u1(qs: v128, hv: v128): v128 { return hv; }
+}
+
+/** The backend's own storage of Q5_1 (layout.ts Q5_1U): Q5_0U's bytes (no offset) with Q5_1's d and m. */
+@unmanaged class Q5_1U {
+  // @ts-ignore: decorator
+  @inline bytes(): usize { return Q5_1U_BYTES; }
+  // @ts-ignore: decorator
+  @inline hasMin(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline hasU(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline permuted(): bool { return true; }
+  // @ts-ignore: decorator
+  @inline off(): i32 { return 0; }
+  // @ts-ignore: decorator
+  @inline d(wb: usize): f32 { return f16t(load<u16>(wb + Q5_1U_D)); }
+  // @ts-ignore: decorator
+  @inline m(wb: usize): f32 { return f16t(load<u16>(wb + Q5_1U_M)); }
+  // @ts-ignore: decorator
+  @inline qs(wb: usize): v128 { return v128.load(wb + Q5_1U_QS); }
+  // @ts-ignore: decorator
+  @inline hv(wb: usize): v128 { return v128.load(wb + Q5_1U_QS + 16); }
+  // @ts-ignore: decorator
+  @inline w0(wb: usize, qs: v128, hv: v128): v128 { return laneUnperm(qs); }
+  // @ts-ignore: decorator
+  @inline w1(wb: usize, qs: v128, hv: v128): v128 { return laneUnperm(hv); }
   // @ts-ignore: decorator
   @inline u0(qs: v128, hv: v128): v128 { return qs; }
   // @ts-ignore: decorator
@@ -1106,5 +1136,5 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
   @inline dot4x2(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: usize, ob: usize, os: usize): void { dotK23<W, u32, u16, V>(w, ws, x, xs, nb, o, ob, os); }
 }
 
-export { Q8_0, Q4_0, Q4_1, Q5_0, Q5_0U, Q5_1, Q4_K, Q5_K, Q2_K, Q3_K };
+export { Q8_0, Q4_0, Q4_1, Q5_0, Q5_0U, Q5_1, Q5_1U, Q4_K, Q5_K, Q2_K, Q3_K };
 export { dequantLegacy, dequantK45, dequantQ6K, dequantK23 };
