@@ -100,7 +100,7 @@ export function expandQ5_0ToQ8_0(buf: Uint8Array, nb: number): void {
   if (src0 < nb * (to - from)) throw new RangeError(`expandQ5_0ToQ8_0: the Q5_0 blocks must end the buffer`);
   const blk = new Uint8Array(from);
   for (let i = 0; i < nb; i++) {
-    blk.set(buf.subarray(src0 + i * from, src0 + (i + 1) * from));
+    for (let k = 0; k < from; k++) blk[k] = buf[src0 + i * from + k]!;
     const p = i * to;
     const qh = u32At(blk, 2);
     buf[p] = blk[0];

@@ -14,9 +14,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GGMLType, ggmlType, rowBytes } from '../../src/gguf/types.js';
-import { expandQ5_0ToQ8_0, f32ToF16, quantize } from '../../src/quant/index.js';
+import { f32ToF16, quantize } from '../../src/quant/index.js';
 import { F16_TABLE_BYTES, instantiate, loadWasmBuild, selectWasmBuild, selfTest, WA, writeF16Table } from '../../src/kernels/wasm/loader.js';
-import { activationRowBytes, expandQ5_1ToQ5_1U, q8_0ToQ5_0U } from '../../src/kernels/wasm/backend.js';
+import { activationRowBytes, expandQ5ToBytes } from '../../src/kernels/wasm/backend.js';
 import { INTERNAL_TYPE_IDS } from '../../src/kernels/wasm/layout.js';
 import { loadModel } from '../../src/index.js';
 import { REPO_ROOT, sharedPath } from '../helpers/shared.js';
@@ -181,11 +181,7 @@ describe(`relaxed-SIMD and baseline matmuls are bit-identical, both variants of 
           const u = new Uint8Array(memory.buffer, wu, rows * rbu);
           expect(wu + u.length).toBeLessThan(memory.buffer.byteLength);
           u.set(w, u.length - w.length);
-          if (name === 'Q5_1') expandQ5_1ToQ5_1U(u, (rows * cols) / 32);
-          else {
-            expandQ5_0ToQ8_0(u, (rows * cols) / 32);
-            q8_0ToQ5_0U(u, (rows * cols) / 32);
-          }
+          expandQ5ToBytes(u, (rows * cols) / 32, name as 'Q5_0' | 'Q5_1');
         }
         // the relaxed module's two kernel variants for this type (variants.ts): relaxed, and its own baseline copy
         for (const [variant, mask] of [

@@ -120,42 +120,36 @@ function expandQ5Option(opt: boolean | 'bytes' | 'q8_0' | undefined): boolean | 
  * d, q as an unsigned byte, each 16-byte half in LANE_PERM order.
  */
 /**
- * nb Q5_1 blocks at the end of buf rewritten from byte 0 as Q5_1U blocks (layout.ts): the same d and m, each
- * 5-bit q as an unsigned byte, halves in LANE_PERM order. Forward in place, as expandQ5_0ToQ8_0.
+ * nb Q5_0 (Q5_1) blocks at the end of buf rewritten from byte 0 as Q5_0U (Q5_1U) blocks (layout.ts): the same
+ * d (and m), each weight's 5-bit q as an unsigned byte, halves in LANE_PERM order. Forward in place: block i's
+ * bytes end at or before the start of the file's block i + 1. One pass, no allocation per block (it runs over
+ * every such weight at load).
  */
-export function expandQ5_1ToQ5_1U(buf: Uint8Array, nb: number): void {
-  const from = blockOffsets('Q5_1').bytes;
-  const { bytes: to, offsets } = blockOffsets('Q5_1U');
-  const src0 = buf.length - nb * from;
-  if (buf.length < nb * to || src0 < nb * (to - from)) throw new RangeError(`expandQ5_1ToQ5_1U: ${buf.length} bytes do not hold ${nb} Q5_1U blocks with the Q5_1 blocks at their end`);
-  const blk = new Uint8Array(from);
+export function expandQ5ToBytes(buf: Uint8Array, nb: number, type: 'Q5_0' | 'Q5_1'): void {
+  const from = blockOffsets(type);
+  const to = blockOffsets(type === 'Q5_0' ? 'Q5_0U' : 'Q5_1U');
+  const head = to.offsets.qs!; // d (and m), where the file's block has them
+  const qhAt = from.offsets.qh!,
+    qsAt = from.offsets.qs!;
+  const src0 = buf.length - nb * from.bytes;
+  if (buf.length < nb * to.bytes || src0 < nb * (to.bytes - from.bytes))
+    throw new RangeError(`expandQ5ToBytes: ${buf.length} bytes do not hold ${nb} expanded ${type} blocks with the file's blocks at their end`);
+  const blk = new Uint8Array(from.bytes);
   const q = new Uint8Array(32);
-  const { qh: qhAt, qs: qsAt } = blockOffsets('Q5_1').offsets;
   for (let i = 0; i < nb; i++) {
-    blk.set(buf.subarray(src0 + i * from, src0 + (i + 1) * from));
-    const qh = (blk[qhAt!]! | (blk[qhAt! + 1]! << 8) | (blk[qhAt! + 2]! << 16) | (blk[qhAt! + 3]! << 24)) >>> 0;
+    const s = src0 + i * from.bytes;
+    for (let k = 0; k < from.bytes; k++) blk[k] = buf[s + k]!;
+    const qh = (blk[qhAt]! | (blk[qhAt + 1]! << 8) | (blk[qhAt + 2]! << 16) | (blk[qhAt + 3]! << 24)) >>> 0;
     for (let j = 0; j < 16; j++) {
-      const b = blk[qsAt! + j]!;
+      const b = blk[qsAt + j]!;
       q[j] = (b & 0x0f) | (((qh >>> j) & 1) << 4);
       q[j + 16] = (b >> 4) | (((qh >>> (j + 16)) & 1) << 4);
     }
-    const p = i * to;
-    buf.set(blk.subarray(0, offsets.qs!), p); // d, m
+    const p = i * to.bytes;
+    for (let k = 0; k < head; k++) buf[p + k] = blk[k]!;
     for (let k = 0; k < 16; k++) {
-      buf[p + offsets.qs! + k] = q[LANE_PERM[k]!]!;
-      buf[p + offsets.qs! + 16 + k] = q[16 + LANE_PERM[k]!]!;
-    }
-  }
-}
-export function q8_0ToQ5_0U(buf: Uint8Array, nb: number): void {
-  const bytes = blockOffsets('Q5_0U').bytes;
-  const qs = blockOffsets('Q5_0U').offsets.qs!;
-  const half = new Uint8Array(16);
-  for (let b = 0; b < nb; b++) {
-    for (let h = 0; h < 2; h++) {
-      const p = b * bytes + qs + 16 * h;
-      for (let k = 0; k < 16; k++) half[k] = (buf[p + LANE_PERM[k]!]! + 16) & 0xff;
-      buf.set(half, p);
+      buf[p + head + k] = q[LANE_PERM[k]!]!;
+      buf[p + head + 16 + k] = q[16 + LANE_PERM[k]!]!;
     }
   }
 }
@@ -478,12 +472,8 @@ export class WasmBackend implements Backend {
         // Q5_0 / Q5_1 expanded: the file's blocks read into the end of the matrix's space, expanded forward in place
         const all = new Uint8Array(buf, m.ptr, m.rows * m.rowBytes);
         file.readTensorInto(t, all.subarray(all.length - t.nBytes));
-        if (m.type === INTERNAL_TYPE_IDS.Q5_1U) {
-          expandQ5_1ToQ5_1U(all, t.nElements / 32);
-        } else {
-          expandQ5_0ToQ8_0(all, t.nElements / 32);
-          if (m.type === INTERNAL_TYPE_IDS.Q5_0U) q8_0ToQ5_0U(all, t.nElements / 32);
-        }
+        if (m.type === GGMLType.Q8_0) expandQ5_0ToQ8_0(all, t.nElements / 32);
+        else expandQ5ToBytes(all, t.nElements / 32, t.typeId === GGMLType.Q5_0 ? 'Q5_0' : 'Q5_1');
       } else if (m) {
         file.readTensorInto(t, new Uint8Array(buf, m.ptr, t.nBytes));
       } else {
