@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GGMLType, ggmlType, rowBytes } from '../../src/gguf/types.js';
-import { f32ToF16, quantize } from '../../src/quant/index.js';
+import { expandQ5_0ToQ8_0, f32ToF16, quantize } from '../../src/quant/index.js';
 import { F16_TABLE_BYTES, instantiate, loadWasmBuild, selectWasmBuild, selfTest, WA, writeF16Table } from '../../src/kernels/wasm/loader.js';
 import { activationRowBytes, expandQ5ToBytes } from '../../src/kernels/wasm/backend.js';
 import { INTERNAL_TYPE_IDS } from '../../src/kernels/wasm/layout.js';
@@ -182,6 +182,31 @@ describe(`relaxed-SIMD and baseline matmuls are bit-identical, both variants of 
           expect(wu + u.length).toBeLessThan(memory.buffer.byteLength);
           u.set(w, u.length - w.length);
           expandQ5ToBytes(u, (rows * cols) / 32, name as 'Q5_0' | 'Q5_1');
+          // what the backend runs at load, each module's expandQ5 in place, gives the references' bytes: these
+          // Q5_0U / Q5_1U blocks, and for Q5_0 also expandQ5_0ToQ8_0's Q8_0 blocks
+          const nb = (rows * cols) / 32;
+          const forms: [number, Uint8Array][] = [[own, u.slice()]];
+          if (name === 'Q5_0') {
+            const q8 = new Uint8Array(nb * 34);
+            q8.set(w, q8.length - w.length);
+            expandQ5_0ToQ8_0(q8, nb);
+            forms.push([GGMLType.Q8_0, q8]);
+          }
+          const wv = wu + Math.ceil(u.length / 64) * 64;
+          for (const [mod, build] of [
+            [simd, 'baseline build'],
+            [relaxed, 'relaxed build'],
+          ] as const) {
+            for (const [form, ref] of forms) {
+              expect(wv + ref.length).toBeLessThan(memory.buffer.byteLength);
+              const v = new Uint8Array(memory.buffer, wv, ref.length);
+              v.fill(0xa5);
+              v.set(w, ref.length - w.length);
+              mod.expandQ5(form, wv, wv + ref.length - w.length, nb);
+              const d = v.findIndex((x, i) => x !== ref[i]);
+              expect(d, `${name} expanded to type ${form} by the ${build}: first difference at byte ${d} (block ${Math.floor(d / 34)}); seed ${SEED}`).toBe(-1);
+            }
+          }
         }
         // the relaxed module's two kernel variants for this type (variants.ts): relaxed, and its own baseline copy
         for (const [variant, mask] of [

@@ -19,7 +19,7 @@
  */
 import { GGMLType, ggmlType, ggmlTypeName, rowBytes } from '../../gguf/types.js';
 import type { GGUFTensorInfo } from '../../gguf/reader.js';
-import { dequantize, dequantizeRow, expandQ5_0ToQ8_0 } from '../../quant/index.js';
+import { dequantize, dequantizeRow } from '../../quant/index.js';
 import { ModelError } from '../../model/errors.js';
 import { opBuffers, type Op, type Program, type Step } from '../../model/program.js';
 import { ropeKey, ropeTable } from '../../model/rope.js';
@@ -116,14 +116,10 @@ function expandQ5Option(opt: boolean | 'bytes' | 'q8_0' | undefined): boolean | 
   throw new RangeError(`TSINFER_EXPAND_Q5 must be 0, 1, bytes or q8_0, got "${v}"`);
 }
 /**
- * Q8_0 blocks expanded from Q5_0 (q - 16 as int8) rewritten in place as Q5_0U blocks (layout.ts): the same
- * d, q as an unsigned byte, each 16-byte half in LANE_PERM order.
- */
-/**
  * nb Q5_0 (Q5_1) blocks at the end of buf rewritten from byte 0 as Q5_0U (Q5_1U) blocks (layout.ts): the same
  * d (and m), each weight's 5-bit q as an unsigned byte, halves in LANE_PERM order. Forward in place: block i's
- * bytes end at or before the start of the file's block i + 1. One pass, no allocation per block (it runs over
- * every such weight at load).
+ * bytes end at or before the start of the file's block i + 1. The reference for the module's expandQ5, which
+ * does this at load (wasm-relaxed.test.ts compares them byte for byte).
  */
 export function expandQ5ToBytes(buf: Uint8Array, nb: number, type: 'Q5_0' | 'Q5_1'): void {
   const from = blockOffsets(type);
@@ -153,6 +149,11 @@ export function expandQ5ToBytes(buf: Uint8Array, nb: number, type: 'Q5_0' | 'Q5_
     }
   }
 }
+/**
+ * Blocks per call of the module's expandQ5 at load: a call runs to its end in the code it started with, and
+ * the first calls run in V8's baseline tier (about 18x slower than its optimized code on 1M blocks, Zen 5).
+ */
+const EXPAND_BLOCKS = 4096;
 /** Largest per-thread attention scratch (the tile's scores over the whole context) before falling back to one row per task. */
 const ATTN_SCRATCH_MAX = 16 << 20;
 
@@ -469,11 +470,16 @@ export class WasmBackend implements Backend {
     for (const t of tensors) {
       const m = this.matrices.get(t.name);
       if (m && m.type !== t.typeId) {
-        // Q5_0 / Q5_1 expanded: the file's blocks read into the end of the matrix's space, expanded forward in place
-        const all = new Uint8Array(buf, m.ptr, m.rows * m.rowBytes);
-        file.readTensorInto(t, all.subarray(all.length - t.nBytes));
-        if (m.type === GGMLType.Q8_0) expandQ5_0ToQ8_0(all, t.nElements / 32);
-        else expandQ5ToBytes(all, t.nElements / 32, t.typeId === GGMLType.Q5_0 ? 'Q5_0' : 'Q5_1');
+        // Q5_0 / Q5_1 expanded: the file's blocks read into the end of the matrix's space, expanded forward in
+        // place by the module (expandQ5; expandQ5_0ToQ8_0 and expandQ5ToBytes are its reference, tests compare)
+        // in calls of EXPAND_BLOCKS blocks, in order (so still forward)
+        const size = m.rows * m.rowBytes;
+        const src = m.ptr + size - t.nBytes;
+        file.readTensorInto(t, new Uint8Array(buf, src, t.nBytes));
+        const nb = t.nElements / 32;
+        const from = t.nBytes / nb;
+        const to = size / nb;
+        for (let b = 0; b < nb; b += EXPAND_BLOCKS) this.exp.expandQ5(m.type, m.ptr + b * to, src + b * from, Math.min(EXPAND_BLOCKS, nb - b));
       } else if (m) {
         file.readTensorInto(t, new Uint8Array(buf, m.ptr, t.nBytes));
       } else {

@@ -113,6 +113,8 @@ export interface WasmExports {
   softcap(x: number, cap: number, i0: number, i1: number): void;
   argmax(x: number, n: number): number;
   dequantRow(type: number, w: number, y: number, n: number): void;
+  /** nb Q5_0 / Q5_1 file blocks at src to the load-time form `form` (Q8_0, Q5_0U, Q5_1U) at dst, in place forward (dst <= src). */
+  expandQ5(form: number, dst: number, src: number, nb: number): void;
   setRelaxedTypes(mask: number): number;
   getRelaxedTypes(): number;
   halvesToF32(src: number, dst: number, n: number): void;

@@ -2,7 +2,7 @@
 // thread runs in lockstep over one shared memory. The host (../backend.ts)
 // plans all memory, encodes the op list and writes the step parameters; this
 // module allocates nothing.
-import { activationFormat as fmt, dequantRow, FMT_Q8A, matmul } from './matmul';
+import { activationFormat as fmt, dequantRow, expandQ5, FMT_Q8A, matmul } from './matmul';
 export { getRelaxedTypes, setRelaxedTypes } from './matmul';
 import {
   Add, AddNorm, Attention, C_ABORT, C_ATTN_SCORES, C_ATTN_SPLIT, C_ATTN_STRIDE, C_BAD_OP, C_COUNT, C_COUNTERS, C_GEN, C_KV_OFF, C_N_OPS, C_OPS, C_OUT_ROWS, C_OUTPUTS, C_POS, C_ROWS, C_PROF, C_SCRATCH,
@@ -17,7 +17,7 @@ import {
 import { f16, f16x4hi, f16x4lo, roundF16, setF16Table, toF16, trap } from './util';
 
 export { roundHalves, attnScores, attnSoftmax, attnValues, attnSplitTasks } from './ops';
-export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, attentionScratch, add, siluMul, geluMul, scaleF32, softcap, matmul, argmax, dequantRow };
+export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, attentionScratch, add, siluMul, geluMul, scaleF32, softcap, matmul, argmax, dequantRow, expandQ5 };
 
 /** Every instance calls this once: tab is the host's binary16 -> f32 table (65536 floats). */
 export function init(tab: usize): void {

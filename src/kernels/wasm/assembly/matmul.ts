@@ -3,12 +3,12 @@
 import { dotF16, dotF32 } from './ops';
 import { Baseline, f16, Relaxed } from './util';
 import {
-  dequantK23, dequantK45, dequantLegacy, dequantQ6K, K23, K45, K6, Legacy,
+  dequantK23, dequantK45, dequantLegacy, dequantQ6K, expandLegacy, K23, K45, K6, Legacy,
   Q2_K, Q3_K, Q4_0, Q4_1, Q4_K, Q5_0, Q5_0U, Q5_1, Q5_1U, Q5_K, Q8_0,
 } from './quants';
 import {
   Q2_K_ELEMS, Q3_K_ELEMS, Q4_0_ELEMS, Q4_1_ELEMS, Q4_K_ELEMS, Q5_0_ELEMS, Q5_1_ELEMS, Q5_K_ELEMS, Q6_K_ELEMS, Q8_0_ELEMS,
-  Q5_0U_ELEMS, Q5_1U_ELEMS, TYPE_Q5_0U, TYPE_Q5_1U, TYPE_F16, TYPE_F32, TYPE_Q2_K, TYPE_Q3_K, TYPE_Q4_0, TYPE_Q4_1, TYPE_Q4_K, TYPE_Q5_0, TYPE_Q5_1, TYPE_Q5_K, TYPE_Q6_K, TYPE_Q8_0,
+  Q5_0U_BYTES, Q5_0U_ELEMS, Q5_0U_QS, Q5_1U_BYTES, Q5_1U_ELEMS, Q5_1U_QS, Q8_0_BYTES, Q8_0_QS, TYPE_Q5_0U, TYPE_Q5_1U, TYPE_F16, TYPE_F32, TYPE_Q2_K, TYPE_Q3_K, TYPE_Q4_0, TYPE_Q4_1, TYPE_Q4_K, TYPE_Q5_0, TYPE_Q5_1, TYPE_Q5_K, TYPE_Q6_K, TYPE_Q8_0,
 } from './generated/layout';
 
 /** Activation formats a matmul takes: f32 rows, Q8A (the 32-element types), Q8_K (the K-quants). */
@@ -157,5 +157,18 @@ export function dequantRow(type: i32, w: usize, y: usize, n: i32): void {
     case TYPE_Q5_K: dequantK45<Q5_K>(w, y, n / Q5_K_ELEMS); break;
     case TYPE_Q6_K: dequantQ6K(w, y, n / Q6_K_ELEMS); break;
     default: abort('dequantRow: no dequantizer for this weight type');
+  }
+}
+
+/**
+ * Expands nb blocks of a Q5_0 / Q5_1 file tensor at src into the load-time form `form` at dst (in place
+ * forward, dst <= src; quants.ts expandLegacy): Q8_0 or Q5_0U from Q5_0, Q5_1U from Q5_1.
+ */
+export function expandQ5(form: i32, dst: usize, src: usize, nb: i32): void {
+  switch (form) {
+    case TYPE_Q8_0: expandLegacy<Q5_0>(dst, src, nb, true, Q8_0_QS, Q8_0_BYTES); break;
+    case TYPE_Q5_0U: expandLegacy<Q5_0>(dst, src, nb, false, Q5_0U_QS, Q5_0U_BYTES); break;
+    case TYPE_Q5_1U: expandLegacy<Q5_1>(dst, src, nb, false, Q5_1U_QS, Q5_1U_BYTES); break;
+    default: abort('expandQ5: not a load-time form of Q5_0 / Q5_1');
   }
 }

@@ -518,6 +518,31 @@ function dequantLegacy<W>(w: usize, y: usize, nb: i32): void {
   }
 }
 
+/**
+ * Expands nb file blocks of W (Q5_0 or Q5_1) at src to the backend's load-time forms at dst, block by block
+ * forward: toQ8 (Q5_0 only) as Q8_0 blocks (d, then q - 16 as int8 in element order), else one unsigned byte
+ * per weight (Q5_0U / Q5_1U: d (and m), then q in lanePerm order per half, layout.ts). The host reads the
+ * file's blocks into the end of the matrix's space (dst <= src): every byte of block b is loaded before any
+ * of expanded block b is stored, and expanded block b ends at or before file block b + 1 begins.
+ */
+function expandLegacy<W>(dst: usize, src: usize, nb: i32, toQ8: bool, head: usize, to: usize): void {
+  const k = changetype<W>(0);
+  let wb = src, db = dst;
+  for (let b = 0; b < nb; b++) {
+    const hd = load<u32>(wb); // d, and m (Q5_1) or the first qh bytes (Q5_0): only `head` bytes are stored
+    const qs = k.qs(wb);
+    const hv = k.hv(wb);
+    let v0: v128, v1: v128;
+    if (toQ8) { v0 = k.w0(wb, qs, hv); v1 = k.w1(wb, qs, hv); }
+    else { const qp = lanePerm(qs); v0 = k.u0(qp, hv); v1 = k.u1(qp, hv); }
+    if (head == 4) store<u32>(db, hd);
+    else store<u16>(db, <u16>hd);
+    v128.store(db + head, v0);
+    v128.store(db + head, v1, 16);
+    wb += k.bytes(); db += to;
+  }
+}
+
 // ---- K-quants against Q8_K activations ------------------------------------------
 // Per super-block and token: integer sums isum (i32x4) and msum (the offsets through the activations'
 // 16-element sums), then one float update. Sub-block units are unpacked once per super-block and used by
@@ -1137,4 +1162,4 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
 }
 
 export { Q8_0, Q4_0, Q4_1, Q5_0, Q5_0U, Q5_1, Q5_1U, Q4_K, Q5_K, Q2_K, Q3_K };
-export { dequantLegacy, dequantK45, dequantQ6K, dequantK23 };
+export { dequantLegacy, dequantK45, dequantQ6K, dequantK23, expandLegacy };
