@@ -97,11 +97,12 @@ function attentionSplitFrom(opt: number | undefined): number {
 }
 /**
  * Largest KV cache (all layers, sequences and positions) stored with f32 slots for an f16 cache under
- * kvStorage 'auto'. On SmolLM2-135M Q8_0 at 1500 positions (AMD EPYC) decode ran 1.09x faster at 2
- * threads and 1.02-1.10x at 1 (the scores no longer convert binary16; BENCHMARKS.md); the cost is twice
- * the cache's memory, so only small caches (135M at 4096 positions: 180 MiB) take it.
+ * kvStorage 'auto'. At 1500 positions (AMD EPYC Zen 5) decode ran faster with them: SmolLM2-135M Q8_0 1.09x
+ * at 2 threads and 1.02-1.10x at 1, 360M Q8_0 1.06-1.10x at both (attention no longer converts binary16;
+ * BENCHMARKS.md). The cost is twice the cache's memory, so only caches up to 512 MiB take it (135M up to
+ * 11.6k positions, 360M up to 3.2k; was 256 MiB, which left 360M at 1644 positions, 269 MB, on binary16).
  */
-export const KV_WIDE_MAX_BYTES = 256 * 2 ** 20;
+export const KV_WIDE_MAX_BYTES = 512 * 2 ** 20;
 function kvStorageOption(opt: 'f16' | 'f32' | 'auto' | undefined): 'f16' | 'f32' | 'auto' {
   const v = opt ?? (platform.env('TSINFER_KV_STORAGE') || 'auto');
   if (v !== 'f16' && v !== 'f32' && v !== 'auto') throw new RangeError(`the KV cache storage (kvStorage, TSINFER_KV_STORAGE) must be f16, f32 or auto, got ${v}`);
