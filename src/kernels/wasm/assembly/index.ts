@@ -209,10 +209,6 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
         // prompt steps are compute-bound: rows of the chunk times up to 16 tokens of work, so
         // smaller chunks keep the threads' shares even (one 64 KiB chunk of a pp512 step is ~3 ms)
         if (T > 1) chunk = max(4, chunk / min(T, 16));
-        // one token: each thread walks its own contiguous share chunk by chunk and then takes chunks left in
-        // the others' shares, so the chunk is only how finely a faster thread can help a slower one; at least
-        // eight per thread (small matrices had one or two: attn_v of SmolLM2-135M, 117 KiB)
-        else if (nth > 1) chunk = max(4, min(chunk, total / (nth * 8)));
         break;
       case OP_ROPE: total = rows * Rope.nHeads(op); break;
       case OP_KV_STORE: total = T; break;
