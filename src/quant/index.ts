@@ -3,5 +3,4 @@ export { dequantize, dequantizeRow, dequantizableTypes, isDequantizable } from '
 export { bf16ToF32, f16ToF32, f32ToF16, roundToF16 } from './float.js';
 export type { RowDequantizer } from './block.js';
 export { KVALUES_IQ4NL } from './iquants.js';
-export { expandQ5_0ToQ8_0 } from './legacy.js';
 export { isQuantizable, quantizableTypes, quantize, quantizeChunk, type RowQuantizer } from './quantize.js';

@@ -85,34 +85,6 @@ export function dequantizeRowQ5_0(src: Uint8Array, dst: Float32Array, n: number)
   }
 }
 
-/**
- * Rewrites nb Q5_0 blocks as Q8_0 blocks in place: `buf` holds the Q5_0 blocks at its end (from byte
- * nb * (34 - 22)) and gets the Q8_0 blocks from byte 0. Each Q8_0 block keeps the d bits and takes q - 16
- * (-16..15) as its int8 quant, so it dequantizes to the same floats and gives the same integer dot
- * products. Forward order is safe: Q8_0 block i ends at or before the start of Q5_0 block i + 1.
- */
-export function expandQ5_0ToQ8_0(buf: Uint8Array, nb: number): void {
-  const from = Q5_0.typeSize,
-    to = Q8_0.typeSize,
-    half = Q5_0.blockSize / 2;
-  if (buf.length < nb * to) throw new RangeError(`expandQ5_0ToQ8_0: ${buf.length} bytes hold no ${nb} Q8_0 blocks`);
-  const src0 = buf.length - nb * from;
-  if (src0 < nb * (to - from)) throw new RangeError(`expandQ5_0ToQ8_0: the Q5_0 blocks must end the buffer`);
-  const blk = new Uint8Array(from);
-  for (let i = 0; i < nb; i++) {
-    for (let k = 0; k < from; k++) blk[k] = buf[src0 + i * from + k]!;
-    const p = i * to;
-    const qh = u32At(blk, 2);
-    buf[p] = blk[0];
-    buf[p + 1] = blk[1];
-    for (let j = 0; j < half; j++) {
-      const b = blk[6 + j];
-      buf[p + 2 + j] = (((b & 0x0f) | (((qh >>> j) << 4) & 0x10)) - 16) & 0xff;
-      buf[p + 2 + j + half] = (((b >> 4) | ((qh >>> (j + 12)) & 0x10)) - 16) & 0xff;
-    }
-  }
-}
-
 const Q5_1 = blockInfo(GGMLType.Q5_1);
 /** block_q5_1 { f16 d; f16 m; u8 qh[4]; u8 qs[16] }: y = q * d + m. */
 export function dequantizeRowQ5_1(src: Uint8Array, dst: Float32Array, n: number): void {

@@ -14,10 +14,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GGMLType, ggmlType, rowBytes } from '../../src/gguf/types.js';
-import { expandQ5_0ToQ8_0, f32ToF16, quantize } from '../../src/quant/index.js';
+import { f32ToF16, quantize } from '../../src/quant/index.js';
 import { F16_TABLE_BYTES, instantiate, loadWasmBuild, selectWasmBuild, selfTest, WA, writeF16Table } from '../../src/kernels/wasm/loader.js';
-import { activationRowBytes, expandQ5ToBytes } from '../../src/kernels/wasm/backend.js';
-import { INTERNAL_TYPE_IDS } from '../../src/kernels/wasm/layout.js';
+import { activationRowBytes } from '../../src/kernels/wasm/backend.js';
+import { expandQ5Reference, INTERNAL_TYPE_IDS } from '../../src/kernels/wasm/layout.js';
 import { loadModel } from '../../src/index.js';
 import { REPO_ROOT, sharedPath } from '../helpers/shared.js';
 
@@ -181,15 +181,15 @@ describe(`relaxed-SIMD and baseline matmuls are bit-identical, both variants of 
           const u = new Uint8Array(memory.buffer, wu, rows * rbu);
           expect(wu + u.length).toBeLessThan(memory.buffer.byteLength);
           u.set(w, u.length - w.length);
-          expandQ5ToBytes(u, (rows * cols) / 32, name as 'Q5_0' | 'Q5_1');
+          expandQ5Reference(u, (rows * cols) / 32, name as 'Q5_0' | 'Q5_1', 'bytes');
           // what the backend runs at load, each module's expandQ5 in place, gives the references' bytes: these
-          // Q5_0U / Q5_1U blocks, and for Q5_0 also expandQ5_0ToQ8_0's Q8_0 blocks
+          // Q5_0U / Q5_1U blocks, and for Q5_0 also its Q8_0 form
           const nb = (rows * cols) / 32;
           const forms: [number, Uint8Array][] = [[own, u.slice()]];
           if (name === 'Q5_0') {
             const q8 = new Uint8Array(nb * 34);
             q8.set(w, q8.length - w.length);
-            expandQ5_0ToQ8_0(q8, nb);
+            expandQ5Reference(q8, nb, 'Q5_0', 'q8_0');
             forms.push([GGMLType.Q8_0, q8]);
           }
           const wv = wu + Math.ceil(u.length / 64) * 64;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GGML_TYPES, GGMLType, ggmlType } from '../../src/gguf/types.js';
-import { bf16ToF32, dequantizableTypes, dequantize, dequantizeRow, expandQ5_0ToQ8_0, f16ToF32, isDequantizable } from '../../src/quant/index.js';
+import { bf16ToF32, dequantizableTypes, dequantize, dequantizeRow, f16ToF32, isDequantizable } from '../../src/quant/index.js';
+import { expandQ5Reference } from '../../src/kernels/wasm/layout.js';
 import { decodeBytes, decodeF32Bits, firstBitMismatch, hex32, loadQuantVectors, type QuantCase, type QuantVectorFile } from './quant-vectors.js';
 
 const files = loadQuantVectors();
@@ -231,7 +232,7 @@ describe('Q5_0 blocks expanded to Q8_0 (the wasm backend stores Q5_0 matrices so
     // the Q5_0 blocks at the end of a buffer the size of the Q8_0 blocks, as the backend reads them
     const buf = new Uint8Array(nb * 34);
     buf.set(q, buf.length - q.length);
-    expandQ5_0ToQ8_0(buf, nb);
+    expandQ5Reference(buf, nb, 'Q5_0', 'q8_0');
     const msg = mismatchMessage('Q5_0 as Q8_0', c, expected, dequantize(GGMLType.Q8_0, buf, n));
     if (msg) expect.fail(msg);
   });
@@ -246,13 +247,13 @@ describe('Q5_0 blocks expanded to Q8_0 (the wasm backend stores Q5_0 matrices so
     }
     const buf = new Uint8Array(nb * 34);
     buf.set(src, buf.length - src.length);
-    expandQ5_0ToQ8_0(buf, nb);
+    expandQ5Reference(buf, nb, 'Q5_0', 'q8_0');
     expect(Array.from(dequantize(GGMLType.Q8_0, buf, nb * 32))).toEqual(Array.from(dequantize(GGMLType.Q5_0, src, nb * 32)));
     const values = new Set(Array.from(new Int8Array(buf.buffer)).filter((_, k) => k % 34 >= 2));
     expect(Math.min(...values)).toBe(-16);
     expect(Math.max(...values)).toBe(15);
   });
   it('refuses a buffer that cannot hold the Q8_0 blocks', () => {
-    expect(() => expandQ5_0ToQ8_0(new Uint8Array(33), 1)).toThrow(RangeError);
+    expect(() => expandQ5Reference(new Uint8Array(33), 1, 'Q5_0', 'q8_0')).toThrow(RangeError);
   });
 });

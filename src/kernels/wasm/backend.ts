@@ -27,7 +27,7 @@ import { geluTableF16 } from '../reference/ops.js';
 import { checkStep, type Backend, type BackendInit, type OpProfile } from '../backend.js';
 import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmBuild, type WasmExports, type WasmMemory } from './loader.js';
 import { ThreadPool } from './pool.js';
-import { BLOCK_LAYOUTS, blockOffsets, INTERNAL_TYPE_IDS, LANE_PERM, Q8A_EXTRA_BYTES } from './layout.js';
+import { BLOCK_LAYOUTS, blockOffsets, INTERNAL_TYPE_IDS, Q8A_EXTRA_BYTES } from './layout.js';
 import { CONTROL_BYTES, CONTROL_POOL, controlLayout, encodeOp, OP_FLAGS, OP_WORDS, type OpName, type OpRecord } from './schema.js';
 import { platform } from '../../platform/index.js';
 
@@ -115,40 +115,6 @@ function expandQ5Option(opt: boolean | 'bytes' | 'q8_0' | undefined): boolean | 
   if (v === '0') return false;
   if (v === 'bytes' || v === 'q8_0') return v;
   throw new RangeError(`TSINFER_EXPAND_Q5 must be 0, 1, bytes or q8_0, got "${v}"`);
-}
-/**
- * nb Q5_0 (Q5_1) blocks at the end of buf rewritten from byte 0 as Q5_0U (Q5_1U) blocks (layout.ts): the same
- * d (and m), each weight's 5-bit q as an unsigned byte, halves in LANE_PERM order. Forward in place: block i's
- * bytes end at or before the start of the file's block i + 1. The reference for the module's expandQ5, which
- * does this at load (wasm-relaxed.test.ts compares them byte for byte).
- */
-export function expandQ5ToBytes(buf: Uint8Array, nb: number, type: 'Q5_0' | 'Q5_1'): void {
-  const from = blockOffsets(type);
-  const to = blockOffsets(type === 'Q5_0' ? 'Q5_0U' : 'Q5_1U');
-  const head = to.offsets.qs!; // d (and m), where the file's block has them
-  const qhAt = from.offsets.qh!,
-    qsAt = from.offsets.qs!;
-  const src0 = buf.length - nb * from.bytes;
-  if (buf.length < nb * to.bytes || src0 < nb * (to.bytes - from.bytes))
-    throw new RangeError(`expandQ5ToBytes: ${buf.length} bytes do not hold ${nb} expanded ${type} blocks with the file's blocks at their end`);
-  const blk = new Uint8Array(from.bytes);
-  const q = new Uint8Array(32);
-  for (let i = 0; i < nb; i++) {
-    const s = src0 + i * from.bytes;
-    for (let k = 0; k < from.bytes; k++) blk[k] = buf[s + k]!;
-    const qh = (blk[qhAt]! | (blk[qhAt + 1]! << 8) | (blk[qhAt + 2]! << 16) | (blk[qhAt + 3]! << 24)) >>> 0;
-    for (let j = 0; j < 16; j++) {
-      const b = blk[qsAt + j]!;
-      q[j] = (b & 0x0f) | (((qh >>> j) & 1) << 4);
-      q[j + 16] = (b >> 4) | (((qh >>> (j + 16)) & 1) << 4);
-    }
-    const p = i * to.bytes;
-    for (let k = 0; k < head; k++) buf[p + k] = blk[k]!;
-    for (let k = 0; k < 16; k++) {
-      buf[p + head + k] = q[LANE_PERM[k]!]!;
-      buf[p + head + 16 + k] = q[16 + LANE_PERM[k]!]!;
-    }
-  }
 }
 /**
  * Blocks per call of the module's expandQ5 at load: a call runs to its end in the code it started with, and
@@ -472,7 +438,7 @@ export class WasmBackend implements Backend {
       const m = this.matrices.get(t.name);
       if (m && m.type !== t.typeId) {
         // Q5_0 / Q5_1 expanded: the file's blocks read into the end of the matrix's space, expanded forward in
-        // place by the module (expandQ5; expandQ5_0ToQ8_0 and expandQ5ToBytes are its reference, tests compare)
+        // place by the module (expandQ5; layout.ts expandQ5Reference is its reference, tests compare)
         // in calls of EXPAND_BLOCKS blocks, in order (so still forward)
         const size = m.rows * m.rowBytes;
         const src = m.ptr + size - t.nBytes;

@@ -169,6 +169,42 @@ export const INTERNAL_TYPE_IDS = { Q5_0U: 256, Q5_1U: 257 } as const;
 export const LANE_PERM = [0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15] as const;
 
 /**
+ * The reference for the module's expandQ5 (what the backend runs at load; tests compare their bytes): nb Q5_0
+ * (Q5_1) file blocks at the end of buf rewritten from byte 0 as `form`: 'q8_0' (Q5_0 only: Q8_0 blocks, the
+ * same d and q - 16 as int8 in element order, so they dequantize and multiply to the same values) or 'bytes'
+ * (Q5_0U / Q5_1U: the same d (and m), each 5-bit q as an unsigned byte, halves in LANE_PERM order). Forward in
+ * place: expanded block i ends at or before the start of the file's block i + 1.
+ */
+export function expandQ5Reference(buf: Uint8Array, nb: number, type: 'Q5_0' | 'Q5_1', form: 'bytes' | 'q8_0'): void {
+  if (form === 'q8_0' && type !== 'Q5_0') throw new RangeError('expandQ5Reference: only Q5_0 has a Q8_0 form');
+  const from = blockOffsets(type);
+  const to = blockOffsets(form === 'q8_0' ? 'Q8_0' : type === 'Q5_0' ? 'Q5_0U' : 'Q5_1U');
+  const head = to.offsets.qs!; // d (and m), where the file's block has them
+  const qhAt = from.offsets.qh!,
+    qsAt = from.offsets.qs!;
+  const src0 = buf.length - nb * from.bytes;
+  if (buf.length < nb * to.bytes || src0 < nb * (to.bytes - from.bytes))
+    throw new RangeError(`expandQ5Reference: ${buf.length} bytes do not hold ${nb} expanded ${type} blocks with the file's blocks at their end`);
+  const blk = new Uint8Array(from.bytes);
+  const q = new Uint8Array(32);
+  for (let i = 0; i < nb; i++) {
+    const s = src0 + i * from.bytes;
+    for (let k = 0; k < from.bytes; k++) blk[k] = buf[s + k]!;
+    const qh = (blk[qhAt]! | (blk[qhAt + 1]! << 8) | (blk[qhAt + 2]! << 16) | (blk[qhAt + 3]! << 24)) >>> 0;
+    for (let j = 0; j < 16; j++) {
+      const b = blk[qsAt + j]!;
+      q[j] = (b & 0x0f) | (((qh >>> j) & 1) << 4);
+      q[j + 16] = (b >> 4) | (((qh >>> (j + 16)) & 1) << 4);
+    }
+    const p = i * to.bytes;
+    for (let k = 0; k < head; k++) buf[p + k] = blk[k]!;
+    for (let k = 0; k < 32; k++) {
+      buf[p + head + k] = form === 'q8_0' ? (q[k]! - 16) & 0xff : q[(k & 16) + LANE_PERM[k & 15]!]!;
+    }
+  }
+}
+
+/**
  * Bytes per block after a Q8A row's blocks, computed once per token for the kernels of every weight row:
  * the block's 32 quants as i16 (64 bytes, the baseline kernels), then for the relaxed kernels the 32 quants
  * in lanePerm order (32 bytes) and their pair sums as eight i16 (16 bytes: lane j sums the lanePerm-ordered
