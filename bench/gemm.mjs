@@ -59,9 +59,15 @@ for (const build of values.builds.split(',')) {
     variants.push({ build, tag: d.tag, exp: instantiate(loadWasmBuild(build), memory) });
   }
 }
+// the f16 table: builds with f16Table() read it at one fixed address; older ones (init) where the host puts it
 const table = Math.ceil(Math.max(...variants.map((v) => v.exp.heapBase())) / 64) * 64;
-writeF16Table(memory, table);
-for (const v of variants) v.exp.init(table);
+for (const v of variants) {
+  if (v.exp.f16Table) writeF16Table(memory, v.exp);
+  else {
+    writeF16Table(memory, { f16Table: () => table });
+    v.exp.init(table);
+  }
+}
 const base = table + F16_TABLE_BYTES;
 const u8 = new Uint8Array(memory.buffer);
 

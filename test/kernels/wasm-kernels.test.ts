@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { GGMLType, ggmlType, rowBytes } from '../../src/gguf/types.js';
 import { dequantize, f32ToF16, quantize, roundToF16 } from '../../src/quant/index.js';
 import * as ref from '../../src/kernels/reference/ops.js';
-import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmExports } from '../../src/kernels/wasm/loader.js';
+import { instantiate, loadWasmBuild, WA, writeF16Table, type WasmExports } from '../../src/kernels/wasm/loader.js';
 import { activationRowBytes } from '../../src/kernels/wasm/backend.js';
 
 const SEED = Number(process.env.TSINFER_SEED ?? Date.now() % 1e9);
@@ -38,10 +38,8 @@ function rng(seed: number) {
 
 const memory = new WA.Memory({ initial: 1600, maximum: 65536, shared: true });
 const exp: WasmExports = instantiate(BUILD, memory);
-const F16_TABLE = exp.heapBase();
-writeF16Table(memory, F16_TABLE);
-exp.init(F16_TABLE);
-const BASE = F16_TABLE + F16_TABLE_BYTES;
+writeF16Table(memory, exp);
+const BASE = exp.heapBase();
 let top = BASE;
 function alloc(bytes: number): number {
   const p = top;

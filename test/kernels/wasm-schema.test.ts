@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { GGML_TYPES } from '../../src/gguf/types.js';
 import { BLOCK_LAYOUTS, blockOffsets, f16Fields, INTERNAL_TYPE_IDS, type BlockName } from '../../src/kernels/wasm/layout.js';
-import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table } from '../../src/kernels/wasm/loader.js';
+import { instantiate, loadWasmBuild, WA, writeF16Table } from '../../src/kernels/wasm/loader.js';
 import { CONTROL, CONTROL_BYTES, CONTROL_POOL, controlLayout, encodeOp, HEADER, OP_WORDS, OPS, opLayout, readOpField, type OpName } from '../../src/kernels/wasm/schema.js';
 
 describe('wasm op schema', () => {
@@ -96,10 +96,8 @@ describe('wasm interpreter', () => {
   it('an op code it does not know stops the step with a message (and the code in the control block), never runs on', () => {
     const memory = new WA.Memory({ initial: 16, maximum: 16, shared: true });
     const exp = instantiate(loadWasmBuild('simd'), memory);
-    const tab = Math.ceil(exp.heapBase() / 64) * 64;
-    writeF16Table(memory, tab);
-    exp.init(tab);
-    const ctl = tab + F16_TABLE_BYTES;
+    writeF16Table(memory, exp);
+    const ctl = exp.heapBase();
     const ops = ctl + CONTROL_BYTES;
     const counters = ops + OP_WORDS * 4;
     const c = controlLayout();

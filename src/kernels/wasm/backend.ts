@@ -25,7 +25,7 @@ import { opBuffers, type Op, type Program, type Step } from '../../model/program
 import { ropeKey, ropeTable } from '../../model/rope.js';
 import { geluTableF16 } from '../reference/ops.js';
 import { checkStep, type Backend, type BackendInit, type OpProfile } from '../backend.js';
-import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmBuild, type WasmExports, type WasmMemory } from './loader.js';
+import { instantiate, loadWasmBuild, WA, writeF16Table, type WasmBuild, type WasmExports, type WasmMemory } from './loader.js';
 import { ThreadPool } from './pool.js';
 import { BLOCK_LAYOUTS, blockOffsets, INTERNAL_TYPE_IDS, Q8A_EXTRA_BYTES } from './layout.js';
 import { CONTROL_BYTES, CONTROL_POOL, controlLayout, encodeOp, OP_FLAGS, OP_WORDS, type OpName, type OpRecord } from './schema.js';
@@ -339,7 +339,6 @@ export class WasmBackend implements Backend {
     }
 
     this.ctl = plan.take(CONTROL_BYTES, 'control');
-    const f16Table = plan.take(F16_TABLE_BYTES, 'tables');
     // -- op list (compiled below; its size is known from the program)
     const compiled = this.compileOps(program, (w) => probe.activationFormat(file.tensor(w)!.typeId)).length;
     const opsPtr = plan.take(compiled * OP_WORDS * 4, 'ops');
@@ -427,8 +426,8 @@ export class WasmBackend implements Backend {
       throw new ModelError(`the wasm backend needs ${mib(total)} of WebAssembly memory (${parts}), more than the 4 GiB wasm32 limit; use a smaller contextLength or batchSize, or another backend`);
     }
     this.memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
-    writeF16Table(this.memory, f16Table);
-    this.exp = instantiate(this.build, this.memory, f16Table);
+    this.exp = instantiate(this.build, this.memory);
+    writeF16Table(this.memory, this.exp);
     const buf = this.memory.buffer;
 
     // -- load weights straight into memory
@@ -492,7 +491,7 @@ export class WasmBackend implements Backend {
     ctl[C.attnSplit / 4] = attnScores ? Math.max(1, this.attnSplit) : 0;
     ctl[C.attnScores / 4] = attnScores;
     ctl[C.attnStride / 4] = contextLength;
-    if (this.threads > 1) this.pool = await ThreadPool.start(this.build, this.memory, this.ctl, this.threads, this.ctl + CONTROL_POOL, 20000, f16Table);
+    if (this.threads > 1) this.pool = await ThreadPool.start(this.build, this.memory, this.ctl, this.threads, this.ctl + CONTROL_POOL, 20000);
   }
 
   /** The program's ops in execution order with the quantize steps the matmuls need, as abstract records. */

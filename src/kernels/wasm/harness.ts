@@ -4,7 +4,7 @@
  * a one-op list through the same interpreter, chunking and barrier as the
  * backend.
  */
-import { F16_TABLE_BYTES, instantiate, loadWasmBuild, WA, writeF16Table, type WasmExports, type WasmMemory } from './loader.js';
+import { instantiate, loadWasmBuild, WA, writeF16Table, type WasmExports, type WasmMemory } from './loader.js';
 import { ThreadPool } from './pool.js';
 import { activationRowBytes, barrierSpinUs, COUNTER_BYTES, matmulChunkRows } from './backend.js';
 import { CONTROL_BYTES, CONTROL_POOL, controlLayout, encodeOp, OP_WORDS } from './schema.js';
@@ -22,7 +22,6 @@ export class KernelHarness {
   private ctl: number;
   private ops: number;
   private counters: number;
-  private f16Table: number;
 
   private constructor(
     readonly threads: number,
@@ -30,10 +29,8 @@ export class KernelHarness {
   ) {
     this.memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
     this.exp = instantiate(loadWasmBuild(), this.memory);
+    writeF16Table(this.memory, this.exp);
     this.top = this.exp.heapBase();
-    this.f16Table = this.alloc(F16_TABLE_BYTES);
-    writeF16Table(this.memory, this.f16Table);
-    this.exp.init(this.f16Table);
     this.ctl = this.alloc(CONTROL_BYTES);
     this.ops = this.alloc(OP_WORDS * 4);
     this.counters = this.alloc(COUNTER_BYTES * threads);
@@ -51,7 +48,7 @@ export class KernelHarness {
   /** A harness over `bytes` of memory with `threads` compute threads (main included). */
   static async create(threads: number, bytes: number): Promise<KernelHarness> {
     const h = new KernelHarness(threads, Math.ceil((bytes + (1 << 20)) / 65536));
-    if (threads > 1) h.pool = await ThreadPool.start(loadWasmBuild(), h.memory, h.ctl, threads, h.ctl + CONTROL_POOL, 20000, h.f16Table);
+    if (threads > 1) h.pool = await ThreadPool.start(loadWasmBuild(), h.memory, h.ctl, threads, h.ctl + CONTROL_POOL, 20000);
     return h;
   }
 

@@ -52,7 +52,7 @@ export interface WasmBuild {
 }
 
 export interface WasmExports {
-  init(f16Table: number): void;
+  f16Table(): number;
   heapBase(): number;
   activationFormat(type: number): number;
   run(ctl: number, tid: number, nth: number): number;
@@ -129,9 +129,12 @@ export interface WasmExports {
 /** Bytes of the binary16 -> f32 table every instance reads its weight scales from. */
 export const F16_TABLE_BYTES = 65536 * 4;
 
-/** Writes the binary16 -> f32 table at ptr (exact: every finite half is a float). */
-export function writeF16Table(memory: WasmMemory, ptr: number): void {
-  const tab = new Float32Array(memory.buffer, ptr, 65536);
+/**
+ * Writes the binary16 -> f32 table where the module reads it (exports.f16Table(): one address for
+ * every build, so once per memory serves every instance over it). Exact: every finite half is a float.
+ */
+export function writeF16Table(memory: WasmMemory, exp: Pick<WasmExports, 'f16Table'>): void {
+  const tab = new Float32Array(memory.buffer, exp.f16Table(), 65536);
   for (let h = 0; h < 65536; h++) tab[h] = f16ToF32(h);
 }
 
@@ -147,13 +150,11 @@ export function wasmAvailable(): boolean {
 /** Runs the known-answer self-test on `module` in a small memory of its own; undefined when it passes. */
 export function selfTest(module: WasmModule, expectScale = 1): string | undefined {
   try {
-    const pages = Math.ceil((F16_TABLE_BYTES + SELF_TEST_BYTES + (64 << 10)) / 65536) + 1;
+    const pages = Math.ceil((F16_TABLE_BYTES + SELF_TEST_BYTES + (128 << 10)) / 65536) + 1; // static data, the table above it, the test
     const memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
     const exp = instantiate({ name: 'simd', module, bytes: 0, note: '', detail: '' }, memory);
-    const table = Math.ceil(exp.heapBase() / 64) * 64;
-    writeF16Table(memory, table);
-    exp.init(table);
-    return knownAnswerTest(exp, memory, table + F16_TABLE_BYTES, expectScale);
+    writeF16Table(memory, exp);
+    return knownAnswerTest(exp, memory, exp.heapBase(), expectScale);
   } catch (e) {
     return `self-test threw: ${e instanceof Error ? e.message : String(e)}`;
   }
@@ -228,8 +229,8 @@ function wasmString(memory: WasmMemory, ptr: number): string {
   return String.fromCharCode(...new Uint16Array(memory.buffer.slice(ptr, ptr + bytes)));
 }
 
-/** An instance over `memory`; with f16Table (written by writeF16Table) it is ready for the kernels. */
-export function instantiate(build: WasmBuild, memory: WasmMemory, f16Table?: number): WasmExports {
+/** An instance over `memory`; once writeF16Table has run on the memory it is ready for the kernels. */
+export function instantiate(build: WasmBuild, memory: WasmMemory): WasmExports {
   const instance = new WA.Instance(build.module, {
     env: {
       memory,
@@ -241,6 +242,5 @@ export function instantiate(build: WasmBuild, memory: WasmMemory, f16Table?: num
   });
   const exp = instance.exports as unknown as WasmExports;
   if (build.relaxedTypes !== undefined) exp.setRelaxedTypes(build.relaxedTypes);
-  if (f16Table !== undefined) exp.init(f16Table);
   return exp;
 }

@@ -12,12 +12,11 @@ import { platform, type PlatformWorker } from '../../platform/index.js';
 
 /** The worker's whole program (a script with workerData and parentPort in scope: platform.startWorker). */
 const WORKER_SOURCE = `
-const { module, memory, ctl, tid, nth, startIdx, quitIdx, spin, f16Table, relaxedTypes } = workerData;
+const { module, memory, ctl, tid, nth, startIdx, quitIdx, spin, relaxedTypes } = workerData;
 (function main() {
 let exp;
 try {
   exp = new WebAssembly.Instance(module, { env: { memory, now: () => performance.now(), abort() { throw new Error('wasm abort'); } } }).exports;
-  exp.init(f16Table);
   if (relaxedTypes !== undefined) exp.setRelaxedTypes(relaxedTypes);
 } catch (e) {
   parentPort.postMessage({ error: String(e && e.stack || e) });
@@ -55,13 +54,13 @@ export class ThreadPool {
   }
 
   /** Starts nth - 1 workers and resolves when every one has instantiated the module. */
-  static async start(build: WasmBuild, memory: WasmMemory, ctl: number, nth: number, poolWords: number, spin: number, f16Table: number): Promise<ThreadPool> {
+  static async start(build: WasmBuild, memory: WasmMemory, ctl: number, nth: number, poolWords: number, spin: number): Promise<ThreadPool> {
     const startIdx = poolWords >> 2;
     const quitIdx = startIdx + 1;
     const pool = new ThreadPool(memory, startIdx, quitIdx);
     const ready: Promise<void>[] = [];
     for (let tid = 1; tid < nth; tid++) {
-      const worker = platform.startWorker(WORKER_SOURCE, { module: build.module, memory, ctl, tid, nth, startIdx, quitIdx, spin, f16Table, relaxedTypes: build.relaxedTypes });
+      const worker = platform.startWorker(WORKER_SOURCE, { module: build.module, memory, ctl, tid, nth, startIdx, quitIdx, spin, relaxedTypes: build.relaxedTypes });
       pool.workers.push(worker);
       ready.push(
         new Promise<void>((resolve, reject) => {

@@ -153,14 +153,12 @@ export function measureVariants(exp: WasmExports, memory: WasmMemory, base: numb
  */
 export function chooseVariants(module: WasmModule, bytes: Uint8Array): VariantChoice {
   const forced = forcedVariants();
-  const pages = Math.ceil((F16_TABLE_BYTES + SELF_TEST_BYTES + VARIANT_BENCH_BYTES + (64 << 10)) / 65536) + 1;
+  const pages = Math.ceil((F16_TABLE_BYTES + SELF_TEST_BYTES + VARIANT_BENCH_BYTES + (128 << 10)) / 65536) + 1;
   const memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
   const exp = instantiate({ name: 'relaxed-simd', module, bytes: 0, note: '', detail: '', relaxedTypes: 0 }, memory) as WasmExports;
-  const table = Math.ceil(exp.heapBase() / 64) * 64;
-  writeF16Table(memory, table);
-  exp.init(table);
+  writeF16Table(memory, exp);
   exp.setRelaxedTypes(0);
-  const baselineFailed = knownAnswerTest(exp, memory, table + F16_TABLE_BYTES);
+  const baselineFailed = knownAnswerTest(exp, memory, exp.heapBase());
   if (baselineFailed) {
     if (forced !== 'auto' && forced !== ALL) throw new Error(`TSINFER_WASM_RELAXED_TYPES asks for baseline kernels, which failed their self-test here: ${baselineFailed}`);
     exp.setRelaxedTypes(ALL);
@@ -174,7 +172,7 @@ export function chooseVariants(module: WasmModule, bytes: Uint8Array): VariantCh
     exp.setRelaxedTypes(cached);
     return { mask: cached, summary: describeMask(cached, `measured once on this CPU, cached in ${CACHE_NAME}`), timings: [] };
   }
-  const choice = measureVariants(exp, memory, table + F16_TABLE_BYTES + SELF_TEST_BYTES);
+  const choice = measureVariants(exp, memory, exp.heapBase() + SELF_TEST_BYTES);
   writeCached(key, choice);
   return choice;
 }

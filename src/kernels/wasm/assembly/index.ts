@@ -14,18 +14,19 @@ import {
 import {
   add, addBias, argmax, attention, attentionScratch, attnScores, attnSoftmax, attnSplitTasks, attnValues, geluMul, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, scaleF32, siluMul, softcap,
 } from './ops';
-import { f16, f16x4hi, f16x4lo, roundF16, setF16Table, toF16, trap } from './util';
+import { f16, F16_TABLE_AT, F16_TABLE_BYTES, f16x4hi, f16x4lo, roundF16, toF16, trap } from './util';
 
 export { roundHalves, attnScores, attnSoftmax, attnValues, attnSplitTasks } from './ops';
 export { quantizeQ8A, quantizeQ8K, rmsnorm, rope, kvStore, attention, attentionScratch, add, siluMul, geluMul, scaleF32, softcap, matmul, argmax, dequantRow, expandQ5 };
 
-/** Every instance calls this once: tab is the host's binary16 -> f32 table (65536 floats). */
-export function init(tab: usize): void {
-  setF16Table(tab);
+/** Where the host writes the binary16 -> f32 table (65536 floats, loader.ts writeF16Table) before the kernels run. */
+export function f16Table(): usize {
+  if (__heap_base > F16_TABLE_AT) trap('the static data reaches the f16 table (util.ts F16_TABLE_AT)');
+  return F16_TABLE_AT;
 }
-/** First byte the host may use. */
+/** First byte the host may use: after the static data and the f16 table. */
 export function heapBase(): usize {
-  return (__heap_base + 63) & ~<usize>63;
+  return f16Table() + F16_TABLE_BYTES;
 }
 /** ggml type id -> activation format the matmul wants (0 f32, 1 Q8A, 2 Q8_K), -1 = unsupported. */
 export function activationFormat(type: i32): i32 {

@@ -165,15 +165,19 @@
   return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
 }
 
-/** Address of the host's 65536-entry binary16 -> f32 table (set by init on every instance). */
-let F16TAB: usize = 0;
-export function setF16Table(tab: usize): void {
-  F16TAB = tab;
-}
+/**
+ * Where the 65536-entry binary16 -> f32 table lies, which the host writes once per memory (loader.ts
+ * writeF16Table at f16Table()): a constant, the same in both builds so that builds sharing one memory share
+ * it, and above every build's static data (heapBase() checks). A constant address makes each lookup one
+ * load; read from a global it was three (the Q8_0 one-token kernel streamed 3-4 % slower).
+ */
+export const F16_TABLE_AT: usize = 65536;
+/** Bytes of the table. */
+export const F16_TABLE_BYTES: usize = 65536 * 4;
 /** binary16 bits -> float by table lookup: the weight scales of every quantized block. */
 // @ts-ignore: decorator
 @inline export function f16t(h: u32): f32 {
-  return load<f32>(F16TAB + (<usize>h << 2));
+  return load<f32>(F16_TABLE_AT + (<usize>h << 2));
 }
 
 /** binary16 bits -> float (exact for every finite value; inf/NaN kept). */
