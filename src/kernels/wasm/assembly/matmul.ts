@@ -19,7 +19,7 @@ export const FMT_Q8K = 2;
 /** Float weights: one token at a time over f32 activations. */
 @unmanaged class F32K {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, n: i32): f32 { return dotF32(w, x, n); }
+  @inline dot(w: usize, x: usize, n: i32, o: usize): f32 { return dotF32(w, x, n); }
   // @ts-ignore: decorator
   @inline dot4(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void { unreachable(); }
   // @ts-ignore: decorator
@@ -31,7 +31,7 @@ export const FMT_Q8K = 2;
 }
 @unmanaged class F16K {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, n: i32): f32 { return dotF16(w, x, n); }
+  @inline dot(w: usize, x: usize, n: i32, o: usize): f32 { return dotF16(w, x, n); }
   // @ts-ignore: decorator
   @inline dot4(w: usize, x: usize, xs: usize, n: i32, o: usize, os: usize): void { unreachable(); }
   // @ts-ignore: decorator
@@ -79,7 +79,10 @@ function drive<K>(elems: i32, w: usize, rowBytes: usize, x: usize, xRowBytes: us
       if (kern.hasDot4()) {
         for (; t + 4 <= t1; t += 4) kern.dot4(wr, x + <usize>t * xRowBytes, xRowBytes, nb, out + ((<usize>t * <usize>n + <usize>j) << 2), <usize>n << 2);
       }
-      for (; t < t1; t++) store<f32>(out + ((<usize>t * <usize>n + <usize>j) << 2), kern.dot(wr, x + <usize>t * xRowBytes, nb));
+      for (; t < t1; t++) {
+        const o = out + ((<usize>t * <usize>n + <usize>j) << 2);
+        store<f32>(o, kern.dot(wr, x + <usize>t * xRowBytes, nb, o)); // o: the kernel's settle points (util.ts)
+      }
     }
   }
 }

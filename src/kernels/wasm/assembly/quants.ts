@@ -23,7 +23,7 @@
 // so every integer sum, and so every result, is the same in both variants.
 import {
   dot16xv, f16t, hsumF32, hsumI32, K8_01, K8_03, K8_08, K8_10, K8_20, K8_F0, kdot16s, kdot32s, kscale, kv, lanePerm, laneUnperm, swizzleK, nibHi, nibLo, rdot, relaxed,
-  shlSmall, shrMask,
+  settle, shlSmall, shrMask,
 } from './util';
 import {
   Q2_K_BYTES, Q2_K_D, Q2_K_DMIN, Q2_K_QS, Q2_K_SCALES,
@@ -623,9 +623,11 @@ function expandLegacy<W>(dst: usize, src: usize, nb: i32, toQ8: bool, head: usiz
  * Q4_K / Q5_K for one row and one token (decode) in straight-line code: the four units with constant
  * offsets, the 6-bit scales and mins of get_scale_min_k4 unpacked from three 32-bit words at once (four
  * per word), and Σ min·(bsum[2j] + bsum[2j+1]) as two i16 dot products against the mins, each twice.
- * The same integer sums and float operations as dotK45, so the same bits.
+ * The same integer sums and float operations as dotK45, so the same bits. A settle point (util.ts) after
+ * each of the first three units at o, the row's output slot: without them V8 loads the whole super-block
+ * first and spills (1.14-1.35x; the same points made Q6_K, Q2_K, Q3_K and the tiles slower, so they have none).
  */
-function dotK45One<W, V>(w: usize, x: usize, nb: i32): f32 {
+function dotK45One<W, V>(w: usize, x: usize, nb: i32, o: usize): f32 {
   const k = changetype<W>(0);
   let sumf: f32 = 0;
   for (let b = 0; b < nb; b++) {
@@ -639,8 +641,11 @@ function dotK45One<W, V>(w: usize, x: usize, nb: i32): f32 {
     const h0 = k.fifth() ? v128.load(wb + k.qh()) : i32x4.splat(0);
     const h1 = k.fifth() ? v128.load(wb + k.qh() + 16) : i32x4.splat(0);
     let isum = k45UnitToken<W, V>(i32x4.splat(0), wb, xb, 0, h0, h1, scLo & 0xff, (scLo >> 8) & 0xff);
+    settle(o, isum);
     isum = k45UnitToken<W, V>(isum, wb, xb, 1, h0, h1, (scLo >> 16) & 0xff, scLo >> 24);
+    settle(o, isum);
     isum = k45UnitToken<W, V>(isum, wb, xb, 2, h0, h1, scHi & 0xff, (scHi >> 8) & 0xff);
+    settle(o, isum);
     isum = k45UnitToken<W, V>(isum, wb, xb, 3, h0, h1, (scHi >> 16) & 0xff, scHi >> 24);
     const md = swizzleK(i32x4.replace_lane(i32x4.splat(mnLo), 1, mnHi), K_DUP8, i8x16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
     const mv = i32x4.add(
@@ -1110,7 +1115,7 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
 
 @unmanaged export class Legacy<W, V> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotLegacy<W, u8, u8, V>(w, 0, x, 0, nb, 0, 0, 0); }
+  @inline dot(w: usize, x: usize, nb: i32, o: usize): f32 { return dotLegacy<W, u8, u8, V>(w, 0, x, 0, nb, 0, 0, 0); }
   // @ts-ignore: decorator
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotLegacy<W, u32, u8, V>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
@@ -1123,7 +1128,7 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
 }
 @unmanaged export class K45<W, V> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK45One<W, V>(w, x, nb); }
+  @inline dot(w: usize, x: usize, nb: i32, o: usize): f32 { return dotK45One<W, V>(w, x, nb, o); }
   // @ts-ignore: decorator
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK45<W, u32, u8, V>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
@@ -1136,7 +1141,7 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
 }
 @unmanaged export class K6<V> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotQ6KOne<V>(w, x, nb); }
+  @inline dot(w: usize, x: usize, nb: i32, o: usize): f32 { return dotQ6KOne<V>(w, x, nb); }
   // @ts-ignore: decorator
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotQ6K<u32, u8, V>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator
@@ -1149,7 +1154,7 @@ function dequantK23<W>(w: usize, y: usize, nb: i32): void {
 }
 @unmanaged export class K23<W, V> {
   // @ts-ignore: decorator
-  @inline dot(w: usize, x: usize, nb: i32): f32 { return dotK23One<W, V>(w, x, nb); }
+  @inline dot(w: usize, x: usize, nb: i32, o: usize): f32 { return dotK23One<W, V>(w, x, nb); }
   // @ts-ignore: decorator
   @inline dot4(w: usize, x: usize, xs: usize, nb: i32, o: usize, os: usize): void { dotK23<W, u32, u8, V>(w, 0, x, xs, nb, o, 0, os); }
   // @ts-ignore: decorator

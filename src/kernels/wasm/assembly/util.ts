@@ -180,6 +180,17 @@ export const F16_TABLE_BYTES: usize = 65536 * 4;
   return load<f32>(F16_TABLE_AT + (<usize>h << 2));
 }
 
+/**
+ * Stores lane 0 of v at o, the row's own output slot (the kernel's caller stores the result there after it):
+ * a point in the order of memory operations that v must be computed by. TurboFan keeps loads and stores in
+ * program order but places arithmetic just before its first use, so a long straight-line kernel would load
+ * all of its operands first and spill them (Q4_K one-token: 1.16-1.22x with a settle after each unit).
+ */
+// @ts-ignore: decorator
+@inline export function settle(o: usize, v: v128): void {
+  store<i32>(o, i32x4.extract_lane(v, 0));
+}
+
 /** binary16 bits -> float (exact for every finite value; inf/NaN kept). */
 // @ts-ignore: decorator
 @inline export function f16(h: u32): f32 {
