@@ -456,13 +456,15 @@ function dotLegacy<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32
     const hb = r > 1 ? k.hv(wbb) : ha;
     const wb0 = r > 1 ? (rx ? k.u0(qb, hb) : k.w0(wbb, qb, hb)) : wa0;
     const wb1 = r > 1 ? (rx ? k.u1(qb, hb) : k.w1(wbb, qb, hb)) : wa1;
-    // token 0, then (N = 4) tokens 1..3: each token's operands loaded once for both rows
+    // token 0, then (N = 4) tokens 1..3: each token's operands loaded once for both rows; in a tile each
+    // token's updates are settled (util.ts) before the next token's loads (1.07-1.3x; V8 spilled without)
     {
       const xt = xb + <usize>0 * xs; const ht = xh + <usize>0 * xs;
       const x0 = legacyX0<W, V>(ht); const x1 = legacyX1<W, V>(ht); const x2 = legacyX2<W, V>(ht, x0); const x3 = legacyX3<W, V>(ht, x0);
       const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
       a0 = legacyStep<W, V>(a0, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am0 += ma * sx;
       if (r > 1) { b0 = legacyStep<W, V>(b0, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm0 += mb * sx; }
+      if (n > 1) { settle(o, a0); if (r > 1) settle(o, b0); }
     }
     if (n > 1) {
       {
@@ -471,6 +473,7 @@ function dotLegacy<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32
         const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
         a1 = legacyStep<W, V>(a1, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am1 += ma * sx;
         if (r > 1) { b1 = legacyStep<W, V>(b1, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm1 += mb * sx; }
+        { settle(o, a1); if (r > 1) settle(o, b1); }
       }
       {
         const xt = xb + <usize>2 * xs; const ht = xh + <usize>2 * xs;
@@ -478,6 +481,7 @@ function dotLegacy<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32
         const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
         a2 = legacyStep<W, V>(a2, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am2 += ma * sx;
         if (r > 1) { b2 = legacyStep<W, V>(b2, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm2 += mb * sx; }
+        { settle(o, a2); if (r > 1) settle(o, b2); }
       }
       {
         const xt = xb + <usize>3 * xs; const ht = xh + <usize>3 * xs;
