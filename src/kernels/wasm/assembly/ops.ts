@@ -84,8 +84,10 @@ export function quantizeQ8A(x: usize, dst: usize, n: i32): void {
     }
     v128.store(wb + 96, pairs);
     const s = i32x4.extract_lane(sum, 0) + i32x4.extract_lane(sum, 1) + i32x4.extract_lane(sum, 2) + i32x4.extract_lane(sum, 3);
-    store<f32>(db + Q8A_D, roundF16(d));
-    store<f32>(db + Q8A_S, roundF16(d * <f32>s));
+    // d and d*s to half precision together (roundF16x4: roundF16's bits, without two calls)
+    const ds = roundF16x4(f32x4.replace_lane(f32x4.splat(d), 1, d * <f32>s));
+    store<f32>(db + Q8A_D, f32x4.extract_lane(ds, 0));
+    store<f32>(db + Q8A_S, f32x4.extract_lane(ds, 1));
   }
 }
 
