@@ -159,19 +159,49 @@ export function dotF16(w: usize, x: usize, n: i32): f32 {
 
 /** out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w, sum of squares in f64 as ggml's rms_norm. */
 export function rmsnorm(x: usize, w: usize, out: usize, width: i32, eps: f64, r0: i32, r1: i32): void {
-  for (let r = r0; r < r1; r++) {
+  let r = r0;
+  // two rows at a time: each row's sum of squares is a chain of float64 adds in element order (ggml's),
+  // bound by the add's latency; two rows' chains run side by side
+  for (; r + 2 <= r1; r += 2) {
+    const xa = x + <usize>r * <usize>width * 4, xb = xa + <usize>width * 4;
+    let sa: f64 = 0, sb: f64 = 0;
+    for (let i = 0; i < width; i++) {
+      const va = load<f32>(xa + (<usize>i << 2)), vb = load<f32>(xb + (<usize>i << 2));
+      sa += <f64>(va * va);
+      sb += <f64>(vb * vb);
+    }
+    rmsScale(xa, w, out + <usize>r * <usize>width * 4, width, rmsFactor(sa, width, eps));
+    rmsScale(xb, w, out + <usize>(r + 1) * <usize>width * 4, width, rmsFactor(sb, width, eps));
+  }
+  if (r < r1) {
     const xr = x + <usize>r * <usize>width * 4;
-    const orow = out + <usize>r * <usize>width * 4;
     let ss: f64 = 0;
     for (let i = 0; i < width; i++) {
       const v = load<f32>(xr + (<usize>i << 2));
       ss += <f64>(v * v);
     }
-    const scale = <f32>(1 / <f64>(<f32>Math.sqrt(<f64>(<f32>(<f64>(<f32>(ss / width)) + eps)))));
-    for (let i = 0; i < width; i++) {
-      const o = <usize>i << 2;
-      store<f32>(orow + o, (load<f32>(xr + o) * scale) * load<f32>(w + o));
-    }
+    rmsScale(xr, w, out + <usize>r * <usize>width * 4, width, rmsFactor(ss, width, eps));
+  }
+}
+
+/** 1 / sqrt(mean + eps) from a row's sum of squares, with ggml's roundings. */
+// @ts-ignore: decorator
+@inline function rmsFactor(ss: f64, width: i32, eps: f64): f32 {
+  return <f32>(1 / <f64>(<f32>Math.sqrt(<f64>(<f32>(<f64>(<f32>(ss / width)) + eps)))));
+}
+
+/** out[i] = (x[i] * scale) * w[i], four at a time (the same two roundings per element). */
+// @ts-ignore: decorator
+@inline function rmsScale(xr: usize, w: usize, orow: usize, width: i32, scale: f32): void {
+  const sv = f32x4.splat(scale);
+  let i = 0;
+  for (; i + 4 <= width; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(orow + o, f32x4.mul(f32x4.mul(v128.load(xr + o), sv), v128.load(w + o)));
+  }
+  for (; i < width; i++) {
+    const o = <usize>i << 2;
+    store<f32>(orow + o, (load<f32>(xr + o) * scale) * load<f32>(w + o));
   }
 }
 
