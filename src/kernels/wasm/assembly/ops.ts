@@ -615,6 +615,13 @@ function softmaxRow(sc: usize, p0: i32, nr: i32, half: bool): void {
 @inline function expRow(sc: usize, p0: i32, nr: i32, mx: f32): void {
   const mv = f32x4.splat(mx);
   let p = p0;
+  for (; p + 8 <= nr; p += 8) {
+    // two independent vectors per pass: e^x is a long chain of dependent operations
+    const a = expV(f32x4.sub(v128.load(sc + (<usize>p << 2)), mv));
+    const b = expV(f32x4.sub(v128.load(sc + (<usize>p << 2), 16), mv));
+    v128.store(sc + (<usize>p << 2), a);
+    v128.store(sc + (<usize>p << 2), b, 16);
+  }
   for (; p + 4 <= nr; p += 4) v128.store(sc + (<usize>p << 2), expV(f32x4.sub(v128.load(sc + (<usize>p << 2)), mv)));
   for (; p < nr; p++) store<f32>(sc + (<usize>p << 2), f32x4.extract_lane(expV(f32x4.splat(load<f32>(sc + (<usize>p << 2)) - mx)), 0));
 }
