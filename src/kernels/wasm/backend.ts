@@ -720,10 +720,11 @@ export class WasmBackend implements Backend {
           return rec('add', { flags: outFlag(o.a), chunk: 0, a: ptr(o.a), b: ptr(o.b), out: ptr(o.out), width: width(o.a) });
         case 'silu_mul':
         case 'gelu_mul':
-          // with its quantization fused, the work is split by rows, one row per chunk
+          // with its quantization fused, the work items are the rows' quantization blocks (so one row's
+          // step spreads over the threads too), in the interpreter's chunks of a quarter of a thread's share
           return rec(o.op, {
             flags: outFlag(o.gate),
-            chunk: quantAfter ? 1 : 0,
+            chunk: 0,
             gate: ptr(o.gate),
             up: ptr(o.up),
             out: ptr(o.out),

@@ -12,7 +12,7 @@ import {
   GeluMul, OP_GELU_MUL, OP_SCALE, OP_SLICE, OP_SOFTCAP, Scale, Slice, Softcap,
 } from './generated/schema';
 import {
-  add, addBias, argmax, attention, attentionScratch, attnScores, attnSoftmax, attnSplitTasks, attnValues, geluMul, kvStore, quantizeQ8A, quantizeQ8K, rmsnorm, rope, scaleF32, siluMul, softcap,
+  add, addBias, argmax, attention, attentionScratch, attnScores, attnSoftmax, attnSplitTasks, attnValues, geluMul, kvStore, quantizeQ8A, quantizeQ8ABlocks, quantizeQ8K, quantizeQ8KBlocks, rmsnorm, rope, scaleF32, siluMul, softcap,
 } from './ops';
 import { f16, F16_TABLE_AT, F16_TABLE_BYTES, f16x4hi, f16x4lo, roundF16, toF16, trap } from './util';
 
@@ -64,6 +64,36 @@ function quantRows(x: usize, width: i32, dst: usize, fmt: i32, rb: usize, r0: i3
   for (let r = r0; r < r1; r++) {
     if (fmt == FMT_Q8A) quantizeQ8A(x + <usize>r * <usize>width * 4, dst + <usize>r * rb, width);
     else quantizeQ8K(x + <usize>r * <usize>width * 4, dst + <usize>r * rb, width);
+  }
+}
+
+/** Elements per quantization block of an activation format (Q8A 32, Q8_K 256). */
+// @ts-ignore: decorator
+@inline function quantBlock(fmt: i32): i32 {
+  return fmt == FMT_Q8A ? 32 : 256;
+}
+
+/**
+ * Tasks [t0, t1) of a gated activation (SiLU, or GELU with its table) that quantizes its output: task t is
+ * block t % nbr of row t / nbr (nbr = width / quantBlock(fmt) blocks a row), so a one-row step spreads over
+ * the threads too. For each run of blocks within a row: the activation of the run's elements, then its
+ * blocks quantized.
+ */
+// @ts-ignore: decorator
+@inline function gatedQuantTasks(gelu: bool, gate: usize, up: usize, tab: usize, out: usize, width: i32, qOut: usize, qFmt: i32, qRowBytes: usize, t0: i32, t1: i32): void {
+  const qb = quantBlock(qFmt);
+  const nbr = width / qb;
+  let t = t0;
+  while (t < t1) {
+    const r = t / nbr;
+    const b0 = t - r * nbr;
+    const b1 = min(nbr, b0 + (t1 - t));
+    if (gelu) geluMul(gate, up, out, tab, r * width + b0 * qb, r * width + b1 * qb);
+    else siluMul(gate, up, out, r * width + b0 * qb, r * width + b1 * qb);
+    const x = out + <usize>r * <usize>width * 4, dst = qOut + <usize>r * qRowBytes;
+    if (qFmt == FMT_Q8A) quantizeQ8ABlocks(x, dst, nbr, b0, b1);
+    else quantizeQ8KBlocks(x, dst, b0, b1);
+    t += b1 - b0;
   }
 }
 
@@ -217,8 +247,8 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
         total = rowTab != 0 ? T * Attention.nKvHeads(op) : (T + Attention.rowsPerTask(op) - 1) / Attention.rowsPerTask(op) * Attention.nKvHeads(op);
         break;
       case OP_ADD: total = rows * Add.width(op); break;
-      case OP_SILU_MUL: total = SiluMul.qFmt(op) != 0 ? rows : rows * SiluMul.width(op); break;
-      case OP_GELU_MUL: total = GeluMul.qFmt(op) != 0 ? rows : rows * GeluMul.width(op); break;
+      case OP_SILU_MUL: total = SiluMul.qFmt(op) != 0 ? rows * (SiluMul.width(op) / quantBlock(SiluMul.qFmt(op))) : rows * SiluMul.width(op); break;
+      case OP_GELU_MUL: total = GeluMul.qFmt(op) != 0 ? rows * (GeluMul.width(op) / quantBlock(GeluMul.qFmt(op))) : rows * GeluMul.width(op); break;
       case OP_SCALE: total = rows * Scale.width(op); break;
       case OP_SOFTCAP: total = rows * Softcap.width(op); break;
       case OP_SLICE: total = rows; break;
@@ -354,18 +384,14 @@ export function run(ctl: usize, tid: i32, nth: i32): i32 {
         case OP_ADD: add(Add.a(op), Add.b(op), Add.out(op), s, e); break;
         case OP_SILU_MUL:
           if (SiluMul.qFmt(op) != 0) {
-            const width = SiluMul.width(op);
-            siluMul(SiluMul.gate(op), SiluMul.up(op), SiluMul.out(op), s * width, e * width);
-            quantRows(SiluMul.out(op), width, SiluMul.qOut(op), SiluMul.qFmt(op), SiluMul.qRowBytes(op), s, e);
+            gatedQuantTasks(false, SiluMul.gate(op), SiluMul.up(op), 0, SiluMul.out(op), SiluMul.width(op), SiluMul.qOut(op), SiluMul.qFmt(op), SiluMul.qRowBytes(op), s, e);
           } else {
             siluMul(SiluMul.gate(op), SiluMul.up(op), SiluMul.out(op), s, e);
           }
           break;
         case OP_GELU_MUL:
           if (GeluMul.qFmt(op) != 0) {
-            const width = GeluMul.width(op);
-            geluMul(GeluMul.gate(op), GeluMul.up(op), GeluMul.out(op), GeluMul.tab(op), s * width, e * width);
-            quantRows(GeluMul.out(op), width, GeluMul.qOut(op), GeluMul.qFmt(op), GeluMul.qRowBytes(op), s, e);
+            gatedQuantTasks(true, GeluMul.gate(op), GeluMul.up(op), GeluMul.tab(op), GeluMul.out(op), GeluMul.width(op), GeluMul.qOut(op), GeluMul.qFmt(op), GeluMul.qRowBytes(op), s, e);
           } else {
             geluMul(GeluMul.gate(op), GeluMul.up(op), GeluMul.out(op), GeluMul.tab(op), s, e);
           }

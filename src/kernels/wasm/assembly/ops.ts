@@ -53,8 +53,12 @@ const KI_QNAN = memory.data<u32>([0x7fc00000, 0x7fc00000, 0x7fc00000, 0x7fc00000
  * i16, its q in lanePerm order and their pair sums (the relaxed kernels').
  */
 export function quantizeQ8A(x: usize, dst: usize, n: i32): void {
-  const nb = n >> 5;
-  for (let b = 0; b < nb; b++) {
+  quantizeQ8ABlocks(x, dst, n >> 5, 0, n >> 5);
+}
+
+/** Blocks [b0, b1) of quantizeQ8A's row of nb blocks (x and dst: the row's start). */
+export function quantizeQ8ABlocks(x: usize, dst: usize, nb: i32, b0: i32, b1: i32): void {
+  for (let b = b0; b < b1; b++) {
     const xb = x + (<usize>b << 7);
     const db = dst + <usize>b * Q8A_BYTES;
     const wb = dst + <usize>nb * Q8A_BYTES + <usize>b * Q8A_EXTRA_BYTES;
@@ -93,8 +97,12 @@ export function quantizeQ8A(x: usize, dst: usize, n: i32): void {
 
 /** ggml's quantize_row_q8_K: scale from the element of largest magnitude (its sign kept), q = nearest(-127/max * x). */
 export function quantizeQ8K(x: usize, dst: usize, n: i32): void {
-  const nb = n >> 8;
-  for (let b = 0; b < nb; b++) {
+  quantizeQ8KBlocks(x, dst, 0, n >> 8);
+}
+
+/** Blocks [b0, b1) of quantizeQ8K's row (x and dst: the row's start). */
+export function quantizeQ8KBlocks(x: usize, dst: usize, b0: i32, b1: i32): void {
+  for (let b = b0; b < b1; b++) {
     const xb = x + (<usize>b << 10);
     const db = dst + <usize>b * Q8_K_BYTES;
     let amax: f32 = 0;
