@@ -473,7 +473,8 @@ function dotLegacy<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32
         const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
         a1 = legacyStep<W, V>(a1, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am1 += ma * sx;
         if (r > 1) { b1 = legacyStep<W, V>(b1, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm1 += mb * sx; }
-        { settle(o, a1); if (r > 1) settle(o, b1); }
+        settle(o, a1);
+        if (r > 1) settle(o, b1);
       }
       {
         const xt = xb + <usize>2 * xs; const ht = xh + <usize>2 * xs;
@@ -481,7 +482,8 @@ function dotLegacy<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32
         const dx = load<f32>(xt + Q8A_D); const sx: f32 = k.hasMin() ? load<f32>(xt + Q8A_S) : 0;
         a2 = legacyStep<W, V>(a2, wa0, wa1, da, x0, x1, x2, x3, dx); if (k.hasMin()) am2 += ma * sx;
         if (r > 1) { b2 = legacyStep<W, V>(b2, wb0, wb1, db, x0, x1, x2, x3, dx); if (k.hasMin()) bm2 += mb * sx; }
-        { settle(o, a2); if (r > 1) settle(o, b2); }
+        settle(o, a2);
+        if (r > 1) settle(o, b2);
       }
       {
         const xt = xb + <usize>3 * xs; const ht = xh + <usize>3 * xs;
