@@ -775,15 +775,10 @@ function dotK45<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o
   isum = i32x4.add(isum, kdot16s<V>(q2, x2, v2));
   return i32x4.add(isum, kdot16s<V>(q3, x3, v3));
 }
-/** Q6_K unit (h, c), relaxed variant: scale times the activations' sums (32 of them come off at the end). */
+/** The super-block's float update; relaxed, the integer sums started at q6Offset. */
 // @ts-ignore: decorator
-@inline function q6Min(s0: i32, s1: i32, s2: i32, s3: i32, xb: usize, h: i32, c: i32): i32 {
-  return s0 * bsum(xb, q6Group(h, c, 0)) + s1 * bsum(xb, q6Group(h, c, 1)) + s2 * bsum(xb, q6Group(h, c, 2)) + s3 * bsum(xb, q6Group(h, c, 3));
-}
-// @ts-ignore: decorator
-@inline function q6Tail<V>(sumf: f32, wb: usize, xb: usize, isum: v128, msum: i32): f32 {
-  const i = relaxed<V>() ? hsumI32(isum) - 32 * msum : hsumI32(isum);
-  return sumf + f16t(load<u16>(wb + Q6_K_D)) * load<f32>(xb + Q8_K_D) * <f32>i;
+@inline function q6Tail(sumf: f32, wb: usize, xb: usize, isum: v128): f32 {
+  return sumf + f16t(load<u16>(wb + Q6_K_D)) * load<f32>(xb + Q8_K_D) * <f32>hsumI32(isum);
 }
 
 /**
@@ -798,13 +793,10 @@ function dotK45<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o
   const sc = wb + Q6_K_SCALES;
   const s0 = <i32>load<i8>(sc + q6Group(h, c, 0)), s1 = <i32>load<i8>(sc + q6Group(h, c, 1));
   const s2 = <i32>load<i8>(sc + q6Group(h, c, 2)), s3 = <i32>load<i8>(sc + q6Group(h, c, 3));
-  const sum = q6Token<V>(
+  return q6Token<V>(
     isum, q6DotQuant<V>(a, bq, hh, 0), q6DotQuant<V>(a, bq, hh, 1), q6DotQuant<V>(a, bq, hh, 2), q6DotQuant<V>(a, bq, hh, 3),
     kscale<V>(s0), kscale<V>(s1), kscale<V>(s2), kscale<V>(s3), xb, h, c,
   );
-  // relaxed: the quants' offset 32 comes off through the activation sums, here in lane 0 (the lanes are summed at the end)
-  if (relaxed<V>()) return offsetLane0(sum, 32 * q6Min(s0, s1, s2, s3, xb, h, c));
-  return sum;
 }
 /** v with m taken off lane 0: hsumI32 of it is hsumI32(v) - m, in the same wrapping integer arithmetic. */
 // @ts-ignore: decorator
@@ -850,30 +842,45 @@ const K_SPLAT16 = memory.data<u8>([
   return i32x4.add(isum, rdot16s(v128.or(nibHi(bq), q6High(hh, 3)), q6X(xb, h, c, 3), splat16(sv, 6 + c)));
 }
 /**
- * Q6_K, one token, relaxed variant: the sixteen scales loaded once as i16 vectors, splatted per group by a
- * byte shuffle, and 32·Σ scale·bsum (the quants' offset) as two i16 dot products, taken off the lanes:
- * the same integer sum as dotQ6KOne's, so the same bits. 1.10-1.19x the scalar scales and sums (one token,
- * 1536 columns, in cache and from DRAM); settle points after the units made it slower again (0.93x).
+ * Where a row's integer sums start for one super-block (row block wb, activations xb). Relaxed variant (quants
+ * 0..63): -32·Σ scale·bsum over the sixteen groups, the quants' offset, as two i16 dot products — the lane
+ * sum at the end is the same integer as the baseline's (signed quants, sums from zero). The tiles took it
+ * off per unit and token in scalar code before: 1.43-1.46x for four tokens.
  */
-function dotQ6KOneR(w: usize, x: usize, nb: i32): f32 {
+// @ts-ignore: decorator
+@inline function q6Offset<V>(wb: usize, xb: usize): v128 {
+  if (!relaxed<V>()) return i32x4.splat(0);
+  const sc = v128.load(wb + Q6_K_SCALES);
+  const m = i32x4.add(
+    i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS), i16x8.extend_low_i8x16_s(sc)),
+    i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS + 16), i16x8.extend_high_i8x16_s(sc)),
+  );
+  return i32x4.sub(i32x4.splat(0), i32x4.shl(m, 5));
+}
+/**
+ * Q6_K, one token, relaxed variant: the sixteen scales loaded once as i16 vectors, splatted per group by a
+ * byte shuffle, and the quants' offset taken off up front (q6Offset): the same integer sum as dotQ6KOne's,
+ * so the same bits. 1.07-1.19x scalar scales and offset sums (one token, 1536 columns, in cache and from
+ * DRAM); settle points after the units made it slower again (0.93x).
+ */
+function dotQ6KOneR<V>(w: usize, x: usize, nb: i32): f32 {
   let sumf: f32 = 0;
   for (let b = 0; b < nb; b++) {
     const wb = w + <usize>b * Q6_K_BYTES;
     const xb = x + <usize>b * Q8_K_BYTES;
     const sc = v128.load(wb + Q6_K_SCALES);
     const s0 = i16x8.extend_low_i8x16_s(sc), s1 = i16x8.extend_high_i8x16_s(sc);
-    const m = i32x4.add(i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS), s0), i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS + 16), s1));
-    let isum = i32x4.sub(i32x4.splat(0), i32x4.shl(m, 5));
+    let isum = q6Offset<V>(wb, xb);
     isum = q6UnitTokenR(isum, wb, xb, 0, 0, s0); isum = q6UnitTokenR(isum, wb, xb, 0, 1, s0);
     isum = q6UnitTokenR(isum, wb, xb, 1, 0, s1); isum = q6UnitTokenR(isum, wb, xb, 1, 1, s1);
-    sumf += f16t(load<u16>(wb + Q6_K_D)) * load<f32>(xb + Q8_K_D) * <f32>hsumI32(isum);
+    sumf = q6Tail(sumf, wb, xb, isum);
   }
   return sumf;
 }
 
-/** Q6_K, one token: the four units in straight-line code. */
+/** Q6_K, one token: the four units in straight-line code (the relaxed variant: dotQ6KOneR). */
 function dotQ6KOne<V>(w: usize, x: usize, nb: i32): f32 {
-  if (ASC_FEATURE_RELAXED_SIMD && relaxed<V>()) return dotQ6KOneR(w, x, nb);
+  if (ASC_FEATURE_RELAXED_SIMD && relaxed<V>()) return dotQ6KOneR<V>(w, x, nb);
   let sumf: f32 = 0;
   for (let b = 0; b < nb; b++) {
     const wb = w + <usize>b * Q6_K_BYTES;
@@ -881,7 +888,7 @@ function dotQ6KOne<V>(w: usize, x: usize, nb: i32): f32 {
     let isum = i32x4.splat(0);
     isum = q6UnitToken<V>(isum, wb, xb, 0, 0); isum = q6UnitToken<V>(isum, wb, xb, 0, 1);
     isum = q6UnitToken<V>(isum, wb, xb, 1, 0); isum = q6UnitToken<V>(isum, wb, xb, 1, 1);
-    sumf = q6Tail<V>(sumf, wb, xb, isum, 0);
+    sumf = q6Tail(sumf, wb, xb, isum);
   }
   return sumf;
 }
@@ -900,10 +907,10 @@ function dotQ6K<N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
   for (let b = 0; b < nb; b++) {
     const wa = w + <usize>b * Q6_K_BYTES; const wb = wa + ws;
     const xb0 = q8k(x, xs, b, 0), xb1 = q8k(x, xs, b, 1), xb2 = q8k(x, xs, b, 2), xb3 = q8k(x, xs, b, 3);
-    let ia0 = i32x4.splat(0), ia1 = i32x4.splat(0), ia2 = i32x4.splat(0), ia3 = i32x4.splat(0);
-    let ib0 = i32x4.splat(0), ib1 = i32x4.splat(0), ib2 = i32x4.splat(0), ib3 = i32x4.splat(0);
-    let ma0: i32 = 0, ma1: i32 = 0, ma2: i32 = 0, ma3: i32 = 0;
-    let mb0: i32 = 0, mb1: i32 = 0, mb2: i32 = 0, mb3: i32 = 0;
+    // relaxed: each row and token's sums start at -32·Σ scale·bsum (q6Offset), the quants' offset
+    let ia0 = q6Offset<V>(wa, xb0), ia1 = n > 1 ? q6Offset<V>(wa, xb1) : ia0, ia2 = n > 1 ? q6Offset<V>(wa, xb2) : ia0, ia3 = n > 1 ? q6Offset<V>(wa, xb3) : ia0;
+    let ib0 = r > 1 ? q6Offset<V>(wb, xb0) : ia0, ib1 = r > 1 && n > 1 ? q6Offset<V>(wb, xb1) : ia0;
+    let ib2 = r > 1 && n > 1 ? q6Offset<V>(wb, xb2) : ia0, ib3 = r > 1 && n > 1 ? q6Offset<V>(wb, xb3) : ia0;
     for (let u = 0; u < 4; u++) {
       const h = u >> 1, c = u & 1;
       // row 0's unit (p*) and row 1's (q*): quants, scales
@@ -925,30 +932,30 @@ function dotQ6K<N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
       const qv0 = kscale<V>(qs0), qv1 = kscale<V>(qs1), qv2 = kscale<V>(qs2), qv3 = kscale<V>(qs3);
       {
         const x0 = q6X(xb0, h, c, 0), x1 = q6X(xb0, h, c, 1), x2 = q6X(xb0, h, c, 2), x3 = q6X(xb0, h, c, 3);
-        ia0 = q6TokenV<V>(ia0, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3); if (relaxed<V>()) ma0 += q6Min(ps0, ps1, ps2, ps3, xb0, h, c);
-        if (r > 1) { ib0 = q6TokenV<V>(ib0, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); if (relaxed<V>()) mb0 += q6Min(qs0, qs1, qs2, qs3, xb0, h, c); }
+        ia0 = q6TokenV<V>(ia0, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3);
+        if (r > 1) { ib0 = q6TokenV<V>(ib0, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); }
       }
       if (n > 1) {
         {
           const x0 = q6X(xb1, h, c, 0), x1 = q6X(xb1, h, c, 1), x2 = q6X(xb1, h, c, 2), x3 = q6X(xb1, h, c, 3);
-          ia1 = q6TokenV<V>(ia1, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3); if (relaxed<V>()) ma1 += q6Min(ps0, ps1, ps2, ps3, xb1, h, c);
-          if (r > 1) { ib1 = q6TokenV<V>(ib1, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); if (relaxed<V>()) mb1 += q6Min(qs0, qs1, qs2, qs3, xb1, h, c); }
+          ia1 = q6TokenV<V>(ia1, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3);
+          if (r > 1) { ib1 = q6TokenV<V>(ib1, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); }
         }
         {
           const x0 = q6X(xb2, h, c, 0), x1 = q6X(xb2, h, c, 1), x2 = q6X(xb2, h, c, 2), x3 = q6X(xb2, h, c, 3);
-          ia2 = q6TokenV<V>(ia2, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3); if (relaxed<V>()) ma2 += q6Min(ps0, ps1, ps2, ps3, xb2, h, c);
-          if (r > 1) { ib2 = q6TokenV<V>(ib2, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); if (relaxed<V>()) mb2 += q6Min(qs0, qs1, qs2, qs3, xb2, h, c); }
+          ia2 = q6TokenV<V>(ia2, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3);
+          if (r > 1) { ib2 = q6TokenV<V>(ib2, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); }
         }
         {
           const x0 = q6X(xb3, h, c, 0), x1 = q6X(xb3, h, c, 1), x2 = q6X(xb3, h, c, 2), x3 = q6X(xb3, h, c, 3);
-          ia3 = q6TokenV<V>(ia3, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3); if (relaxed<V>()) ma3 += q6Min(ps0, ps1, ps2, ps3, xb3, h, c);
-          if (r > 1) { ib3 = q6TokenV<V>(ib3, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); if (relaxed<V>()) mb3 += q6Min(qs0, qs1, qs2, qs3, xb3, h, c); }
+          ia3 = q6TokenV<V>(ia3, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3);
+          if (r > 1) { ib3 = q6TokenV<V>(ib3, qq0, qq1, qq2, qq3, qv0, qv1, qv2, qv3, x0, x1, x2, x3); }
         }
       }
     }
     // the super-block's float updates, row 0 then row 1
-    fa0 = q6Tail<V>(fa0, wa, xb0, ia0, ma0); if (n > 1) { fa1 = q6Tail<V>(fa1, wa, xb1, ia1, ma1); fa2 = q6Tail<V>(fa2, wa, xb2, ia2, ma2); fa3 = q6Tail<V>(fa3, wa, xb3, ia3, ma3); }
-    if (r > 1) { fb0 = q6Tail<V>(fb0, wb, xb0, ib0, mb0); if (n > 1) { fb1 = q6Tail<V>(fb1, wb, xb1, ib1, mb1); fb2 = q6Tail<V>(fb2, wb, xb2, ib2, mb2); fb3 = q6Tail<V>(fb3, wb, xb3, ib3, mb3); } }
+    fa0 = q6Tail(fa0, wa, xb0, ia0); if (n > 1) { fa1 = q6Tail(fa1, wa, xb1, ia1); fa2 = q6Tail(fa2, wa, xb2, ia2); fa3 = q6Tail(fa3, wa, xb3, ia3); }
+    if (r > 1) { fb0 = q6Tail(fb0, wb, xb0, ib0); if (n > 1) { fb1 = q6Tail(fb1, wb, xb1, ib1); fb2 = q6Tail(fb2, wb, xb2, ib2); fb3 = q6Tail(fb3, wb, xb3, ib3); } }
   }
   return tileOut(n, r, fa0, fa1, fa2, fa3, fb0, fb1, fb2, fb3, o, ob, os);
 }
