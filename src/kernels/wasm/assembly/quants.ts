@@ -625,6 +625,26 @@ function expandLegacy<W>(dst: usize, src: usize, nb: i32, toQ8: bool, head: usiz
   );
 }
 
+/** The eight 6-bit mins (bytes j of mnLo / mnHi: min j / j + 4) each twice, as bytes: one per 16 activations. */
+// @ts-ignore: decorator
+@inline function k45MinPairs(mnLo: i32, mnHi: i32): v128 {
+  return swizzleK(i32x4.replace_lane(i32x4.splat(mnLo), 1, mnHi), K_DUP8, i8x16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
+}
+/** Σ min·(bsum[2j] + bsum[2j+1]) of a super-block (md: k45MinPairs) as two i16 dot products. */
+// @ts-ignore: decorator
+@inline function k45Mins(md: v128, xb: usize): i32 {
+  return hsumI32(i32x4.add(
+    i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS), i16x8.extend_low_i8x16_u(md)),
+    i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS + 16), i16x8.extend_high_i8x16_u(md)),
+  ));
+}
+/** k45MinPairs of the 12-byte scales at s (get_scale_min_k4's mins). */
+// @ts-ignore: decorator
+@inline function k45MinPairsAt(s: usize): v128 {
+  const s1 = load<u32>(s, 4), s2 = load<u32>(s, 8);
+  return k45MinPairs(s1 & 0x3f3f3f3f, ((s2 >> 4) & 0x0f0f0f0f) | (((s1 >> 6) & 0x03030303) << 4));
+}
+
 /**
  * Q4_K / Q5_K for one row and one token (decode) in straight-line code: the four units with constant
  * offsets, the 6-bit scales and mins of get_scale_min_k4 unpacked from three 32-bit words at once (four
@@ -653,12 +673,7 @@ function dotK45One<W, V>(w: usize, x: usize, nb: i32, o: usize): f32 {
     isum = k45UnitToken<W, V>(isum, wb, xb, 2, h0, h1, scHi & 0xff, (scHi >> 8) & 0xff);
     settle(o, isum);
     isum = k45UnitToken<W, V>(isum, wb, xb, 3, h0, h1, (scHi >> 16) & 0xff, scHi >> 24);
-    const md = swizzleK(i32x4.replace_lane(i32x4.splat(mnLo), 1, mnHi), K_DUP8, i8x16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
-    const mv = i32x4.add(
-      i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS), i16x8.extend_low_i8x16_u(md)),
-      i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS + 16), i16x8.extend_high_i8x16_u(md)),
-    );
-    sumf = k45Tail<W>(sumf, wb, xb, isum, hsumI32(mv));
+    sumf = k45Tail<W>(sumf, wb, xb, isum, k45Mins(k45MinPairs(mnLo, mnHi), xb));
   }
   return sumf;
 }
@@ -680,8 +695,6 @@ function dotK45<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o
     const xb0 = q8k(x, xs, b, 0), xb1 = q8k(x, xs, b, 1), xb2 = q8k(x, xs, b, 2), xb3 = q8k(x, xs, b, 3);
     let ia0 = i32x4.splat(0), ia1 = i32x4.splat(0), ia2 = i32x4.splat(0), ia3 = i32x4.splat(0);
     let ib0 = i32x4.splat(0), ib1 = i32x4.splat(0), ib2 = i32x4.splat(0), ib3 = i32x4.splat(0);
-    let ma0: i32 = 0, ma1: i32 = 0, ma2: i32 = 0, ma3: i32 = 0;
-    let mb0: i32 = 0, mb1: i32 = 0, mb2: i32 = 0, mb3: i32 = 0;
     const sA = wa + k.scales(); const sB = wb + k.scales();
     const ha0 = k.fifth() ? v128.load(wa + k.qh()) : i32x4.splat(0);
     const ha1 = k.fifth() ? v128.load(wa + k.qh() + 16) : i32x4.splat(0);
@@ -693,46 +706,46 @@ function dotK45<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o
       const pa0 = k45Quants<W>(u0, ha0, 2 * p, false); const pa1 = k45Quants<W>(u1, ha1, 2 * p, false);
       const pb0 = k45Quants<W>(u0, ha0, 2 * p + 1, true); const pb1 = k45Quants<W>(u1, ha1, 2 * p + 1, true);
       const psa = kscale<V>(scK4(sA, 2 * p)); const psb = kscale<V>(scK4(sA, 2 * p + 1));
-      const pma = minK4(sA, 2 * p); const pmb = minK4(sA, 2 * p + 1);
       const v0 = r > 1 ? v128.load(wb + k.qs() + <usize>(32 * p)) : u0; const v1 = r > 1 ? v128.load(wb + k.qs() + <usize>(32 * p + 16)) : u1;
       const qa0 = k45Quants<W>(v0, hb0, 2 * p, false); const qa1 = k45Quants<W>(v1, hb1, 2 * p, false);
       const qb0 = k45Quants<W>(v0, hb0, 2 * p + 1, true); const qb1 = k45Quants<W>(v1, hb1, 2 * p + 1, true);
       const qsa = r > 1 ? kscale<V>(scK4(sB, 2 * p)) : psa; const qsb = r > 1 ? kscale<V>(scK4(sB, 2 * p + 1)) : psb;
-      const qma = r > 1 ? minK4(sB, 2 * p) : 0; const qmb = r > 1 ? minK4(sB, 2 * p + 1) : 0;
       {
         const xq = xb0 + Q8_K_QS + <usize>(64 * p);
         const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
-        const s01 = bsum(xb0, 4 * p) + bsum(xb0, 4 * p + 1), s23 = bsum(xb0, 4 * p + 2) + bsum(xb0, 4 * p + 3);
-        ia0 = k45TokenV<V>(ia0, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3); ma0 += pma * s01 + pmb * s23;
-        if (r > 1) { ib0 = k45TokenV<V>(ib0, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); mb0 += qma * s01 + qmb * s23; }
+        ia0 = k45TokenV<V>(ia0, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3);
+        if (r > 1) { ib0 = k45TokenV<V>(ib0, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); }
       }
       if (n > 1) {
         {
           const xq = xb1 + Q8_K_QS + <usize>(64 * p);
           const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
-          const s01 = bsum(xb1, 4 * p) + bsum(xb1, 4 * p + 1), s23 = bsum(xb1, 4 * p + 2) + bsum(xb1, 4 * p + 3);
-          ia1 = k45TokenV<V>(ia1, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3); ma1 += pma * s01 + pmb * s23;
-          if (r > 1) { ib1 = k45TokenV<V>(ib1, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); mb1 += qma * s01 + qmb * s23; }
+          ia1 = k45TokenV<V>(ia1, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3);
+          if (r > 1) { ib1 = k45TokenV<V>(ib1, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); }
         }
         {
           const xq = xb2 + Q8_K_QS + <usize>(64 * p);
           const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
-          const s01 = bsum(xb2, 4 * p) + bsum(xb2, 4 * p + 1), s23 = bsum(xb2, 4 * p + 2) + bsum(xb2, 4 * p + 3);
-          ia2 = k45TokenV<V>(ia2, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3); ma2 += pma * s01 + pmb * s23;
-          if (r > 1) { ib2 = k45TokenV<V>(ib2, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); mb2 += qma * s01 + qmb * s23; }
+          ia2 = k45TokenV<V>(ia2, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3);
+          if (r > 1) { ib2 = k45TokenV<V>(ib2, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); }
         }
         {
           const xq = xb3 + Q8_K_QS + <usize>(64 * p);
           const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
-          const s01 = bsum(xb3, 4 * p) + bsum(xb3, 4 * p + 1), s23 = bsum(xb3, 4 * p + 2) + bsum(xb3, 4 * p + 3);
-          ia3 = k45TokenV<V>(ia3, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3); ma3 += pma * s01 + pmb * s23;
-          if (r > 1) { ib3 = k45TokenV<V>(ib3, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); mb3 += qma * s01 + qmb * s23; }
+          ia3 = k45TokenV<V>(ia3, pa0, pa1, pb0, pb1, psa, psb, x0, x1, x2, x3);
+          if (r > 1) { ib3 = k45TokenV<V>(ib3, qa0, qa1, qb0, qb1, qsa, qsb, x0, x1, x2, x3); }
         }
       }
     }
-    // the super-block's float updates, row 0 then row 1
-    fa0 = k45Tail<W>(fa0, wa, xb0, ia0, ma0); if (n > 1) { fa1 = k45Tail<W>(fa1, wa, xb1, ia1, ma1); fa2 = k45Tail<W>(fa2, wa, xb2, ia2, ma2); fa3 = k45Tail<W>(fa3, wa, xb3, ia3, ma3); }
-    if (r > 1) { fb0 = k45Tail<W>(fb0, wb, xb0, ib0, mb0); if (n > 1) { fb1 = k45Tail<W>(fb1, wb, xb1, ib1, mb1); fb2 = k45Tail<W>(fb2, wb, xb2, ib2, mb2); fb3 = k45Tail<W>(fb3, wb, xb3, ib3, mb3); } }
+    // the super-block's float updates, row 0 then row 1, the mins' sums as in the one-token kernel
+    const mdA = k45MinPairsAt(sA);
+    fa0 = k45Tail<W>(fa0, wa, xb0, ia0, k45Mins(mdA, xb0));
+    if (n > 1) { fa1 = k45Tail<W>(fa1, wa, xb1, ia1, k45Mins(mdA, xb1)); fa2 = k45Tail<W>(fa2, wa, xb2, ia2, k45Mins(mdA, xb2)); fa3 = k45Tail<W>(fa3, wa, xb3, ia3, k45Mins(mdA, xb3)); }
+    if (r > 1) {
+      const mdB = k45MinPairsAt(sB);
+      fb0 = k45Tail<W>(fb0, wb, xb0, ib0, k45Mins(mdB, xb0));
+      if (n > 1) { fb1 = k45Tail<W>(fb1, wb, xb1, ib1, k45Mins(mdB, xb1)); fb2 = k45Tail<W>(fb2, wb, xb2, ib2, k45Mins(mdB, xb2)); fb3 = k45Tail<W>(fb3, wb, xb3, ib3, k45Mins(mdB, xb3)); }
+    }
   }
   return tileOut(n, r, fa0, fa1, fa2, fa3, fb0, fb1, fb2, fb3, o, ob, os);
 }
