@@ -126,11 +126,6 @@ const K_DUP8 = memory.data<i8>([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7],
   const high = (<i32>load<u8>(s + 8 + (j & 3)) >> (2 * (j >> 2))) & 3;
   return (low | (high << 4)) - 32;
 }
-/** Sum of the Q8_K activation block's 16-element sums j (i16 each). */
-// @ts-ignore: decorator
-@inline function bsum(xb: usize, j: i32): i32 {
-  return <i32>load<i16>(xb + Q8_K_BSUMS + (<usize>j << 1));
-}
 
 /** 16 signed 8-bit values times d (f32x4 splat) to f32 at y. */
 // @ts-ignore: decorator
@@ -811,11 +806,6 @@ function dotK45<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o
     kscale<V>(s0), kscale<V>(s1), kscale<V>(s2), kscale<V>(s3), xb, h, c,
   );
 }
-/** v with m taken off lane 0: hsumI32 of it is hsumI32(v) - m, in the same wrapping integer arithmetic. */
-// @ts-ignore: decorator
-@inline function offsetLane0(v: v128, m: i32): v128 {
-  return i32x4.sub(v, i32x4.replace_lane(i32x4.splat(0), 0, m));
-}
 
 // i16 lane k of a vector repeated in all eight lanes (byte indices 2k, 2k + 1), k = 0..7: Q6_K's scales
 const K_SPLAT16 = memory.data<u8>([
@@ -1024,61 +1014,87 @@ function dotQ6K<N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
   return xb + Q8_K_QS + <usize>(128 * (u >> 3) + 32 * ((u >> 1) & 3) + 16 * (u & 1));
 }
 // @ts-ignore: decorator
-@inline function k23Tail<W, V>(sumf: f32, wb: usize, xb: usize, isum: v128, msum: i32): f32 {
-  if (changetype<W>(0).q3()) {
-    const i = relaxed<V>() ? hsumI32(isum) - 4 * msum : hsumI32(isum);
-    return sumf + f16t(load<u16>(wb + Q3_K_D)) * load<f32>(xb + Q8_K_D) * <f32>i;
-  }
+@inline function k23Tail<W>(sumf: f32, wb: usize, xb: usize, isum: v128, msum: i32): f32 {
+  if (changetype<W>(0).q3()) return sumf + f16t(load<u16>(wb + Q3_K_D)) * load<f32>(xb + Q8_K_D) * <f32>hsumI32(isum);
   return sumf + (f16t(load<u16>(wb + Q2_K_D)) * load<f32>(xb + Q8_K_D) * <f32>hsumI32(isum) - f16t(load<u16>(wb + Q2_K_DMIN)) * load<f32>(xb + Q8_K_D) * <f32>msum);
 }
 
-/** Unit u's scale (Q2_K: low nibble; Q3_K: the signed 6-bit scale) and the factor of its activation sum in msum. */
+/** Unit u's scale (Q2_K: low nibble; Q3_K: the signed 6-bit scale). */
 // @ts-ignore: decorator
 @inline function k23Scale<W>(wb: usize, u: i32): i32 {
   return changetype<W>(0).q3() ? sc3(wb, u) : <i32>load<u8>(wb + Q2_K_SCALES + <usize>u) & 15;
 }
+/**
+ * The sixteen scales as signed bytes: Q2_K's low nibbles; Q3_K's 6-bit scales minus 32, unpacked as
+ * ggml's kmask words (sc3 one at a time).
+ */
 // @ts-ignore: decorator
-@inline function k23Min<W>(wb: usize, u: i32): i32 {
-  return changetype<W>(0).q3() ? sc3(wb, u) : <i32>load<u8>(wb + Q2_K_SCALES + <usize>u) >> 4;
+@inline function k23ScaleBytes<W>(wb: usize): v128 {
+  if (!changetype<W>(0).q3()) return nibLo(v128.load(wb + Q2_K_SCALES));
+  const s = wb + Q3_K_SCALES;
+  const a0 = load<u32>(s), a1 = load<u32>(s, 4), t = load<u32>(s, 8);
+  const w0 = (a0 & 0x0f0f0f0f) | ((t & 0x03030303) << 4), w1 = (a1 & 0x0f0f0f0f) | (((t >> 2) & 0x03030303) << 4);
+  const w2 = ((a0 >> 4) & 0x0f0f0f0f) | (((t >> 4) & 0x03030303) << 4), w3 = ((a1 >> 4) & 0x0f0f0f0f) | (((t >> 6) & 0x03030303) << 4);
+  return i8x16.sub(i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(w0), 1, w1), 2, w2), 3, w3), kv(K8_20));
+}
+/** Σ v[u]·bsum[u] over the sixteen groups: v's bytes (signed, or unsigned with `unsigned`) against the i16 sums. */
+// @ts-ignore: decorator
+@inline function k23BsumDot(v: v128, xb: usize, unsigned: bool): v128 {
+  const lo = unsigned ? i16x8.extend_low_i8x16_u(v) : i16x8.extend_low_i8x16_s(v);
+  const hi = unsigned ? i16x8.extend_high_i8x16_u(v) : i16x8.extend_high_i8x16_s(v);
+  return i32x4.add(i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS), lo), i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS + 16), hi));
+}
+/** Q2_K's Σ min·bsum (mins: the high nibbles) for k23Tail; 0 for Q3_K. */
+// @ts-ignore: decorator
+@inline function k23Mins<W>(wb: usize, xb: usize): i32 {
+  if (changetype<W>(0).q3()) return 0;
+  return hsumI32(k23BsumDot(nibHi(v128.load(wb + Q2_K_SCALES)), xb, true));
+}
+/**
+ * Where a row's integer sums start for one super-block: Q3_K relaxed (quants q + 4·hbit, 0..7), -4·Σ scale·bsum,
+ * the quants' offset (sc: k23ScaleBytes), so the lanes' sum is the baseline's integer; else zero.
+ */
+// @ts-ignore: decorator
+@inline function k23Start<W, V>(sc: v128, xb: usize): v128 {
+  if (!(relaxed<V>() && changetype<W>(0).q3())) return i32x4.splat(0);
+  return i32x4.sub(i32x4.splat(0), i32x4.shl(k23BsumDot(sc, xb, false), 2));
+}
+/** Unit u's scale as kdot16s takes it: relaxed, lane u & 7 of s0 (units 0..7) or s1 splatted; baseline, unpacked alone. */
+// @ts-ignore: decorator
+@inline function k23UnitScale<W, V>(wb: usize, u: i32, s0: v128, s1: v128): v128 {
+  if (relaxed<V>()) return splat16(u < 8 ? s0 : s1, u & 7);
+  return kscale<V>(k23Scale<W>(wb, u));
 }
 /** Unit u for one token, unpacked here (constant u: constant shifts and offsets). */
 // @ts-ignore: decorator
-@inline function k23UnitToken<W, V>(isum: v128, wb: usize, xb: usize, u: i32): v128 {
-  const sc = k23Scale<W>(wb, u);
-  const sum = i32x4.add(isum, kdot16s<V>(k23DotQuant<W, V>(wb, u), v128.load(k23X(xb, u)), kscale<V>(sc)));
-  // Q3_K relaxed: the quants' offset 4 comes off through the activation sums, here in lane 0
-  if (relaxed<V>() && changetype<W>(0).q3()) return offsetLane0(sum, 4 * sc * bsum(xb, u));
-  return sum;
+@inline function k23UnitToken<W, V>(isum: v128, wb: usize, xb: usize, u: i32, s0: v128, s1: v128): v128 {
+  return i32x4.add(isum, kdot16s<V>(k23DotQuant<W, V>(wb, u), v128.load(k23X(xb, u)), k23UnitScale<W, V>(wb, u, s0, s1)));
 }
-/** All sixteen units of a super-block for one token, in straight-line code. */
+/** All sixteen units of a super-block for one token, in straight-line code, the sums from k23Start. */
 // @ts-ignore: decorator
 @inline function k23Units<W, V>(wb: usize, xb: usize): v128 {
-  let s = i32x4.splat(0);
-  s = k23UnitToken<W, V>(s, wb, xb, 0); s = k23UnitToken<W, V>(s, wb, xb, 1); s = k23UnitToken<W, V>(s, wb, xb, 2); s = k23UnitToken<W, V>(s, wb, xb, 3);
-  s = k23UnitToken<W, V>(s, wb, xb, 4); s = k23UnitToken<W, V>(s, wb, xb, 5); s = k23UnitToken<W, V>(s, wb, xb, 6); s = k23UnitToken<W, V>(s, wb, xb, 7);
-  s = k23UnitToken<W, V>(s, wb, xb, 8); s = k23UnitToken<W, V>(s, wb, xb, 9); s = k23UnitToken<W, V>(s, wb, xb, 10); s = k23UnitToken<W, V>(s, wb, xb, 11);
-  s = k23UnitToken<W, V>(s, wb, xb, 12); s = k23UnitToken<W, V>(s, wb, xb, 13); s = k23UnitToken<W, V>(s, wb, xb, 14); s = k23UnitToken<W, V>(s, wb, xb, 15);
+  const sc = relaxed<V>() ? k23ScaleBytes<W>(wb) : i32x4.splat(0);
+  const s0 = i16x8.extend_low_i8x16_s(sc), s1 = i16x8.extend_high_i8x16_s(sc);
+  let s = k23Start<W, V>(sc, xb);
+  s = k23UnitToken<W, V>(s, wb, xb, 0, s0, s1); s = k23UnitToken<W, V>(s, wb, xb, 1, s0, s1); s = k23UnitToken<W, V>(s, wb, xb, 2, s0, s1); s = k23UnitToken<W, V>(s, wb, xb, 3, s0, s1);
+  s = k23UnitToken<W, V>(s, wb, xb, 4, s0, s1); s = k23UnitToken<W, V>(s, wb, xb, 5, s0, s1); s = k23UnitToken<W, V>(s, wb, xb, 6, s0, s1); s = k23UnitToken<W, V>(s, wb, xb, 7, s0, s1);
+  s = k23UnitToken<W, V>(s, wb, xb, 8, s0, s1); s = k23UnitToken<W, V>(s, wb, xb, 9, s0, s1); s = k23UnitToken<W, V>(s, wb, xb, 10, s0, s1); s = k23UnitToken<W, V>(s, wb, xb, 11, s0, s1);
+  s = k23UnitToken<W, V>(s, wb, xb, 12, s0, s1); s = k23UnitToken<W, V>(s, wb, xb, 13, s0, s1); s = k23UnitToken<W, V>(s, wb, xb, 14, s0, s1); s = k23UnitToken<W, V>(s, wb, xb, 15, s0, s1);
   return s;
 }
-/** The sixteen units' msum terms for one token. */
-// @ts-ignore: decorator
-@inline function k23Mins<W>(wb: usize, xb: usize): i32 {
-  return k23Mins4<W>(wb, xb, 0) + k23Mins4<W>(wb, xb, 4) + k23Mins4<W>(wb, xb, 8) + k23Mins4<W>(wb, xb, 12);
-}
-// @ts-ignore: decorator
-@inline function k23Mins4<W>(wb: usize, xb: usize, u: i32): i32 {
-  return k23Min<W>(wb, u) * bsum(xb, u) + k23Min<W>(wb, u + 1) * bsum(xb, u + 1) + k23Min<W>(wb, u + 2) * bsum(xb, u + 2) + k23Min<W>(wb, u + 3) * bsum(xb, u + 3);
-}
 
-/** Q2_K / Q3_K, one token: the sixteen units in straight-line code (decode's hot path). */
+/**
+ * Q2_K / Q3_K, one token: the sixteen units in straight-line code (decode's hot path). The relaxed variant
+ * takes the scales from one vector (k23ScaleBytes) and the offsets and mins in i16 dot products; the same
+ * integer sums, so the same bits.
+ */
 function dotK23One<W, V>(w: usize, x: usize, nb: i32): f32 {
   const k = changetype<W>(0);
   let sumf: f32 = 0;
   for (let b = 0; b < nb; b++) {
     const wb = w + <usize>b * k.bytes();
     const xb = x + <usize>b * Q8_K_BYTES;
-    const msum = k.q3() ? 0 : k23Mins<W>(wb, xb); // (Q3_K relaxed: folded into the units' sums)
-    sumf = k23Tail<W, V>(sumf, wb, xb, k23Units<W, V>(wb, xb), msum);
+    sumf = k23Tail<W>(sumf, wb, xb, k23Units<W, V>(wb, xb), k23Mins<W>(wb, xb));
   }
   return sumf;
 }
@@ -1092,47 +1108,52 @@ function dotK23<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o
   const k = changetype<W>(0);
   const n = tokens<N>();
   const r = rows<R>();
-  // Q2_K: msum carries the mins (sc >> 4); Q3_K relaxed: the scale times the sums (4 * it comes off)
-  const useMsum = !k.q3() || relaxed<V>();
   let fa0: f32 = 0, fa1: f32 = 0, fa2: f32 = 0, fa3: f32 = 0;
   let fb0: f32 = 0, fb1: f32 = 0, fb2: f32 = 0, fb3: f32 = 0;
   for (let b = 0; b < nb; b++) {
     const wa = w + <usize>b * k.bytes(); const wb = wa + ws;
     const xb0 = q8k(x, xs, b, 0), xb1 = q8k(x, xs, b, 1), xb2 = q8k(x, xs, b, 2), xb3 = q8k(x, xs, b, 3);
-    let ia0 = i32x4.splat(0), ia1 = i32x4.splat(0), ia2 = i32x4.splat(0), ia3 = i32x4.splat(0);
-    let ib0 = i32x4.splat(0), ib1 = i32x4.splat(0), ib2 = i32x4.splat(0), ib3 = i32x4.splat(0);
-    let ma0: i32 = 0, ma1: i32 = 0, ma2: i32 = 0, ma3: i32 = 0;
-    let mb0: i32 = 0, mb1: i32 = 0, mb2: i32 = 0, mb3: i32 = 0;
+    // relaxed: the scales as vectors (k23ScaleBytes), the sums from k23Start
+    const sa = relaxed<V>() ? k23ScaleBytes<W>(wa) : i32x4.splat(0), sb = relaxed<V>() && r > 1 ? k23ScaleBytes<W>(wb) : sa;
+    const sa0 = i16x8.extend_low_i8x16_s(sa), sa1 = i16x8.extend_high_i8x16_s(sa);
+    const sb0 = i16x8.extend_low_i8x16_s(sb), sb1 = i16x8.extend_high_i8x16_s(sb);
+    let ia0 = k23Start<W, V>(sa, xb0), ia1 = n > 1 ? k23Start<W, V>(sa, xb1) : ia0, ia2 = n > 1 ? k23Start<W, V>(sa, xb2) : ia0, ia3 = n > 1 ? k23Start<W, V>(sa, xb3) : ia0;
+    let ib0 = r > 1 ? k23Start<W, V>(sb, xb0) : ia0, ib1 = r > 1 && n > 1 ? k23Start<W, V>(sb, xb1) : ia0;
+    let ib2 = r > 1 && n > 1 ? k23Start<W, V>(sb, xb2) : ia0, ib3 = r > 1 && n > 1 ? k23Start<W, V>(sb, xb3) : ia0;
     for (let u = 0; u < 16; u++) {
       // row 0's unit (p*) and row 1's (q*)
-      const pq = k23DotQuant<W, V>(wa, u); const pv = kscale<V>(k23Scale<W>(wa, u)); const pm = k23Min<W>(wa, u);
-      const qq = r > 1 ? k23DotQuant<W, V>(wb, u) : pq; const qv = r > 1 ? kscale<V>(k23Scale<W>(wb, u)) : pv; const qm = r > 1 ? k23Min<W>(wb, u) : 0;
+      const pq = k23DotQuant<W, V>(wa, u); const pv = k23UnitScale<W, V>(wa, u, sa0, sa1);
+      const qq = r > 1 ? k23DotQuant<W, V>(wb, u) : pq; const qv = r > 1 ? k23UnitScale<W, V>(wb, u, sb0, sb1) : pv;
       {
-        const xv = v128.load(k23X(xb0, u)); const e = bsum(xb0, u);
-        ia0 = i32x4.add(ia0, kdot16s<V>(pq, xv, pv)); if (useMsum) ma0 += pm * e;
-        if (r > 1) { ib0 = i32x4.add(ib0, kdot16s<V>(qq, xv, qv)); if (useMsum) mb0 += qm * e; }
+        const xv = v128.load(k23X(xb0, u));
+        ia0 = i32x4.add(ia0, kdot16s<V>(pq, xv, pv));
+        if (r > 1) { ib0 = i32x4.add(ib0, kdot16s<V>(qq, xv, qv)); }
       }
       if (n > 1) {
         {
-          const xv = v128.load(k23X(xb1, u)); const e = bsum(xb1, u);
-          ia1 = i32x4.add(ia1, kdot16s<V>(pq, xv, pv)); if (useMsum) ma1 += pm * e;
-          if (r > 1) { ib1 = i32x4.add(ib1, kdot16s<V>(qq, xv, qv)); if (useMsum) mb1 += qm * e; }
+          const xv = v128.load(k23X(xb1, u));
+          ia1 = i32x4.add(ia1, kdot16s<V>(pq, xv, pv));
+          if (r > 1) { ib1 = i32x4.add(ib1, kdot16s<V>(qq, xv, qv)); }
         }
         {
-          const xv = v128.load(k23X(xb2, u)); const e = bsum(xb2, u);
-          ia2 = i32x4.add(ia2, kdot16s<V>(pq, xv, pv)); if (useMsum) ma2 += pm * e;
-          if (r > 1) { ib2 = i32x4.add(ib2, kdot16s<V>(qq, xv, qv)); if (useMsum) mb2 += qm * e; }
+          const xv = v128.load(k23X(xb2, u));
+          ia2 = i32x4.add(ia2, kdot16s<V>(pq, xv, pv));
+          if (r > 1) { ib2 = i32x4.add(ib2, kdot16s<V>(qq, xv, qv)); }
         }
         {
-          const xv = v128.load(k23X(xb3, u)); const e = bsum(xb3, u);
-          ia3 = i32x4.add(ia3, kdot16s<V>(pq, xv, pv)); if (useMsum) ma3 += pm * e;
-          if (r > 1) { ib3 = i32x4.add(ib3, kdot16s<V>(qq, xv, qv)); if (useMsum) mb3 += qm * e; }
+          const xv = v128.load(k23X(xb3, u));
+          ia3 = i32x4.add(ia3, kdot16s<V>(pq, xv, pv));
+          if (r > 1) { ib3 = i32x4.add(ib3, kdot16s<V>(qq, xv, qv)); }
         }
       }
     }
     // the super-block's float updates, row 0 then row 1
-    fa0 = k23Tail<W, V>(fa0, wa, xb0, ia0, ma0); if (n > 1) { fa1 = k23Tail<W, V>(fa1, wa, xb1, ia1, ma1); fa2 = k23Tail<W, V>(fa2, wa, xb2, ia2, ma2); fa3 = k23Tail<W, V>(fa3, wa, xb3, ia3, ma3); }
-    if (r > 1) { fb0 = k23Tail<W, V>(fb0, wb, xb0, ib0, mb0); if (n > 1) { fb1 = k23Tail<W, V>(fb1, wb, xb1, ib1, mb1); fb2 = k23Tail<W, V>(fb2, wb, xb2, ib2, mb2); fb3 = k23Tail<W, V>(fb3, wb, xb3, ib3, mb3); } }
+    fa0 = k23Tail<W>(fa0, wa, xb0, ia0, k23Mins<W>(wa, xb0));
+    if (n > 1) { fa1 = k23Tail<W>(fa1, wa, xb1, ia1, k23Mins<W>(wa, xb1)); fa2 = k23Tail<W>(fa2, wa, xb2, ia2, k23Mins<W>(wa, xb2)); fa3 = k23Tail<W>(fa3, wa, xb3, ia3, k23Mins<W>(wa, xb3)); }
+    if (r > 1) {
+      fb0 = k23Tail<W>(fb0, wb, xb0, ib0, k23Mins<W>(wb, xb0));
+      if (n > 1) { fb1 = k23Tail<W>(fb1, wb, xb1, ib1, k23Mins<W>(wb, xb1)); fb2 = k23Tail<W>(fb2, wb, xb2, ib2, k23Mins<W>(wb, xb2)); fb3 = k23Tail<W>(fb3, wb, xb3, ib3, k23Mins<W>(wb, xb3)); }
+    }
   }
   return tileOut(n, r, fa0, fa1, fa2, fa3, fb0, fb1, fb2, fb3, o, ob, os);
 }
