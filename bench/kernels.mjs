@@ -27,6 +27,10 @@
  *   where wall-clock rates vary several-fold from run to run; compare builds
  *   by it, alternating.
  *
+ * - Q5_0U / Q5_1U rows: the backend's load-time forms of Q5_0 / Q5_1 (one byte per weight), which
+ *   the engine multiplies where the relaxed kernels run those types; the footnote gives their rate as the
+ *   file's bytes per second.
+ *
  *   node bench/kernels.mjs [--types Q8_0,Q4_K] [--threads 1,2] [--reps 7] [--dram-mib 1024] [--ceilings cache|fresh|off]
  *
  * Writes bench/results/kernels-<date>.json and prints a markdown table. Needs `npm run build`.
@@ -42,11 +46,12 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(path.join(ROOT, 'dist', p));
 const { KernelHarness } = await dist('kernels/wasm/harness.js');
 const { GGML_TYPES, rowBytes } = await dist('gguf/types.js');
+const { INTERNAL_TYPE_IDS, blockOffsets } = await dist('kernels/wasm/layout.js');
 const { loadCeilings, ceilingAt, ceilingsTable } = await dist('cli/ceilings.js');
 
 const { values } = parseArgs({
   options: {
-    types: { type: 'string', default: 'Q8_0,Q4_0,Q4_1,Q5_0,Q5_1,Q2_K,Q3_K,Q4_K,Q5_K,Q6_K,F16,F32' },
+    types: { type: 'string', default: 'Q8_0,Q4_0,Q4_1,Q5_0,Q5_1,Q5_0U,Q5_1U,Q2_K,Q3_K,Q4_K,Q5_K,Q6_K,F16,F32' },
     threads: { type: 'string', default: '1,2' },
     reps: { type: 'string', default: '5' },
     'dram-mib': { type: 'string', default: '1024' },
@@ -100,6 +105,10 @@ function fillWeights(h, type, p, bytes) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 const byName = new Map(GGML_TYPES.map((t) => [t.name, t]));
+// the wasm backend's load-time forms of Q5_0 / Q5_1 (one unsigned byte per weight, layout.ts), which the
+// engine multiplies instead of the file's blocks where the relaxed kernels run the type
+for (const name of ['Q5_0U', 'Q5_1U']) byName.set(name, { name, id: INTERNAL_TYPE_IDS[name], blockSize: 32, internal: true });
+const matRowBytes = (type, cols) => (type.internal ? (cols / 32) * blockOffsets(type.name).bytes : rowBytes(type, cols));
 const results = [];
 const overheads = [];
 for (const threads of threadList) {
@@ -117,7 +126,7 @@ for (const threads of threadList) {
     fillWeights(h, type, w, TOTAL);
     for (const [rows, cols] of SHAPES) {
       if (cols % type.blockSize !== 0) continue;
-      const rb = rowBytes(type, cols);
+      const rb = matRowBytes(type, cols);
       const matBytes = rows * rb;
       const copies = Math.max(1, Math.floor(TOTAL / matBytes));
       const fmt = h.exp.activationFormat(type.id);
@@ -157,6 +166,8 @@ for (const threads of threadList) {
         gbPerSecond: gb,
         bestGbPerSecond: gbBest,
         ...(onCpu ? { onCpuGbPerSecond: onCpu } : {}),
+        // a load-time form: the same products per second over the file's (smaller) blocks
+        ...(type.internal ? { fileGbPerSecond: (gb * rowBytes(byName.get(name.slice(0, 4)), cols)) / rb } : {}),
         ...(at ? { dramFraction: gb / at.dramReadGBps, bestDramFraction: gbBest / at.dramReadGBps } : {}),
       });
       process.stderr.write(
@@ -197,6 +208,11 @@ console.log('|---|---|---:|---:|---:|---:|---:|---:|');
 for (const r of results)
   console.log(
     `| ${r.type} | ${r.rows} × ${r.cols} | ${r.threads} | ${(r.bytes / 2 ** 20).toFixed(2)} | ${r.medianMs.toFixed(3)} | ${r.gbPerSecond.toFixed(2)} | ${r.bestGbPerSecond.toFixed(2)} | ${pct(r.dramFraction)} / ${pct(r.bestDramFraction)} |`,
+  );
+const forms = results.filter((r) => r.fileGbPerSecond !== undefined);
+if (forms.length)
+  console.log(
+    `\nQ5_0U / Q5_1U: the engine's load-time forms of Q5_0 / Q5_1 matrices (one byte per weight; the figures above count the bytes read). As the file's bytes per second: ${forms.map((r) => `${r.type.slice(0, 4)} ${r.rows}×${r.cols} t${r.threads} ${r.fileGbPerSecond.toFixed(2)}`).join(', ')}`,
   );
 if (ceilings) console.log(`\nceilings (${ceilings.date}, best of ${ceilings.repetitions}):\n${ceilingsTable(ceilings)}`);
 console.log(`\nharness cost per call: ${overheads.map((o) => `${o.usPerCall.toFixed(1)} µs at ${o.threads} thread${o.threads > 1 ? 's' : ''}`).join(', ')}`);
