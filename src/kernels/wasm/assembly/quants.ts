@@ -127,6 +127,17 @@ const K_DUP8 = memory.data<i8>([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7],
   return (low | (high << 4)) - 32;
 }
 
+/**
+ * Σ v[j]·bsum[j] over a Q8_K block's sixteen 16-element sums (i16 at xb + Q8_K_BSUMS), v's bytes signed or
+ * (`unsigned`) unsigned, as i32x4 lanes: two i16 dot products. The K-quants' mins and offsets.
+ */
+// @ts-ignore: decorator
+@inline function bsumDot(v: v128, xb: usize, unsigned: bool): v128 {
+  const lo = unsigned ? i16x8.extend_low_i8x16_u(v) : i16x8.extend_low_i8x16_s(v);
+  const hi = unsigned ? i16x8.extend_high_i8x16_u(v) : i16x8.extend_high_i8x16_s(v);
+  return i32x4.add(i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS), lo), i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS + 16), hi));
+}
+
 /** 16 signed 8-bit values times d (f32x4 splat) to f32 at y. */
 // @ts-ignore: decorator
 @inline function put16(q: v128, d: v128, y: usize): void {
@@ -625,13 +636,10 @@ function expandLegacy<W>(dst: usize, src: usize, nb: i32, toQ8: bool, head: usiz
 @inline function k45MinPairs(mnLo: i32, mnHi: i32): v128 {
   return swizzleK(i32x4.replace_lane(i32x4.splat(mnLo), 1, mnHi), K_DUP8, i8x16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
 }
-/** Σ min·(bsum[2j] + bsum[2j+1]) of a super-block (md: k45MinPairs) as two i16 dot products. */
+/** Σ min·(bsum[2j] + bsum[2j+1]) of a super-block (md: k45MinPairs). */
 // @ts-ignore: decorator
 @inline function k45Mins(md: v128, xb: usize): i32 {
-  return hsumI32(i32x4.add(
-    i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS), i16x8.extend_low_i8x16_u(md)),
-    i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS + 16), i16x8.extend_high_i8x16_u(md)),
-  ));
+  return hsumI32(bsumDot(md, xb, true));
 }
 /** k45MinPairs of the 12-byte scales at s (get_scale_min_k4's mins). */
 // @ts-ignore: decorator
@@ -853,12 +861,7 @@ const K_SPLAT16 = memory.data<u8>([
 // @ts-ignore: decorator
 @inline function q6Offset<V>(wb: usize, xb: usize): v128 {
   if (!relaxed<V>()) return i32x4.splat(0);
-  const sc = v128.load(wb + Q6_K_SCALES);
-  const m = i32x4.add(
-    i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS), i16x8.extend_low_i8x16_s(sc)),
-    i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS + 16), i16x8.extend_high_i8x16_s(sc)),
-  );
-  return i32x4.sub(i32x4.splat(0), i32x4.shl(m, 5));
+  return i32x4.sub(i32x4.splat(0), i32x4.shl(bsumDot(v128.load(wb + Q6_K_SCALES), xb, false), 5));
 }
 /**
  * Q6_K, one token, relaxed variant: the sixteen scales loaded once as i16 vectors, splatted per group by a
@@ -1037,18 +1040,11 @@ function dotQ6K<N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
   const w2 = ((a0 >> 4) & 0x0f0f0f0f) | (((t >> 4) & 0x03030303) << 4), w3 = ((a1 >> 4) & 0x0f0f0f0f) | (((t >> 6) & 0x03030303) << 4);
   return i8x16.sub(i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(w0), 1, w1), 2, w2), 3, w3), kv(K8_20));
 }
-/** Σ v[u]·bsum[u] over the sixteen groups: v's bytes (signed, or unsigned with `unsigned`) against the i16 sums. */
-// @ts-ignore: decorator
-@inline function k23BsumDot(v: v128, xb: usize, unsigned: bool): v128 {
-  const lo = unsigned ? i16x8.extend_low_i8x16_u(v) : i16x8.extend_low_i8x16_s(v);
-  const hi = unsigned ? i16x8.extend_high_i8x16_u(v) : i16x8.extend_high_i8x16_s(v);
-  return i32x4.add(i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS), lo), i32x4.dot_i16x8_s(v128.load(xb + Q8_K_BSUMS + 16), hi));
-}
 /** Q2_K's Σ min·bsum (mins: the high nibbles) for k23Tail; 0 for Q3_K. */
 // @ts-ignore: decorator
 @inline function k23Mins<W>(wb: usize, xb: usize): i32 {
   if (changetype<W>(0).q3()) return 0;
-  return hsumI32(k23BsumDot(nibHi(v128.load(wb + Q2_K_SCALES)), xb, true));
+  return hsumI32(bsumDot(nibHi(v128.load(wb + Q2_K_SCALES)), xb, true));
 }
 /**
  * Where a row's integer sums start for one super-block: Q3_K relaxed (quants q + 4·hbit, 0..7), -4·Σ scale·bsum,
@@ -1057,7 +1053,7 @@ function dotQ6K<N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
 // @ts-ignore: decorator
 @inline function k23Start<W, V>(sc: v128, xb: usize): v128 {
   if (!(relaxed<V>() && changetype<W>(0).q3())) return i32x4.splat(0);
-  return i32x4.sub(i32x4.splat(0), i32x4.shl(k23BsumDot(sc, xb, false), 2));
+  return i32x4.sub(i32x4.splat(0), i32x4.shl(bsumDot(sc, xb, false), 2));
 }
 /** Unit u's scale as kdot16s takes it: relaxed, lane u & 7 of s0 (units 0..7) or s1 splatted; baseline, unpacked alone. */
 // @ts-ignore: decorator
