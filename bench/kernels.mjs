@@ -107,7 +107,11 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const byName = new Map(GGML_TYPES.map((t) => [t.name, t]));
 // the wasm backend's load-time forms of Q5_0 / Q5_1 (one unsigned byte per weight, layout.ts), which the
 // engine multiplies instead of the file's blocks where the relaxed kernels run the type
-for (const name of ['Q5_0U', 'Q5_1U']) byName.set(name, { name, id: INTERNAL_TYPE_IDS[name], blockSize: 32, internal: true });
+for (const [name, file] of [
+  ['Q5_0U', 'Q5_0'],
+  ['Q5_1U', 'Q5_1'],
+])
+  byName.set(name, { name, id: INTERNAL_TYPE_IDS[name], blockSize: 32, internal: true, file: byName.get(file) });
 const matRowBytes = (type, cols) => (type.internal ? (cols / 32) * blockOffsets(type.name).bytes : rowBytes(type, cols));
 const results = [];
 const overheads = [];
@@ -167,7 +171,7 @@ for (const threads of threadList) {
         bestGbPerSecond: gbBest,
         ...(onCpu ? { onCpuGbPerSecond: onCpu } : {}),
         // a load-time form: the same products per second over the file's (smaller) blocks
-        ...(type.internal ? { fileGbPerSecond: (gb * rowBytes(byName.get(name.slice(0, 4)), cols)) / rb } : {}),
+        ...(type.internal ? { file: type.file.name, fileGbPerSecond: (gb * rowBytes(type.file, cols)) / rb } : {}),
         ...(at ? { dramFraction: gb / at.dramReadGBps, bestDramFraction: gbBest / at.dramReadGBps } : {}),
       });
       process.stderr.write(
@@ -212,7 +216,7 @@ for (const r of results)
 const forms = results.filter((r) => r.fileGbPerSecond !== undefined);
 if (forms.length)
   console.log(
-    `\nQ5_0U / Q5_1U: the engine's load-time forms of Q5_0 / Q5_1 matrices (one byte per weight; the figures above count the bytes read). As the file's bytes per second: ${forms.map((r) => `${r.type.slice(0, 4)} ${r.rows}×${r.cols} t${r.threads} ${r.fileGbPerSecond.toFixed(2)}`).join(', ')}`,
+    `\nQ5_0U / Q5_1U: the engine's load-time forms of Q5_0 / Q5_1 matrices (one byte per weight; the figures above count the bytes read). As the file's bytes per second: ${forms.map((r) => `${r.file} ${r.rows}×${r.cols} t${r.threads} ${r.fileGbPerSecond.toFixed(2)}`).join(', ')}`,
   );
 if (ceilings) console.log(`\nceilings (${ceilings.date}, best of ${ceilings.repetitions}):\n${ceilingsTable(ceilings)}`);
 console.log(`\nharness cost per call: ${overheads.map((o) => `${o.usPerCall.toFixed(1)} µs at ${o.threads} thread${o.threads > 1 ? 's' : ''}`).join(', ')}`);

@@ -128,6 +128,11 @@ export interface WasmExports {
 
 /** Bytes of the binary16 -> f32 table every instance reads its weight scales from. */
 export const F16_TABLE_BYTES = 65536 * 4;
+/**
+ * The first byte the host may use in every build: the module's static data, then the f16 table at the fixed
+ * address util.ts F16_TABLE_AT (64 KiB), so heapBase() = 64 KiB + the table (instantiate checks it).
+ */
+export const MODULE_HEAP_BASE = 65536 + F16_TABLE_BYTES;
 
 /**
  * Writes the binary16 -> f32 table where the module reads it (exports.f16Table(): one address for
@@ -150,7 +155,7 @@ export function wasmAvailable(): boolean {
 /** Runs the known-answer self-test on `module` in a small memory of its own; undefined when it passes. */
 export function selfTest(module: WasmModule, expectScale = 1): string | undefined {
   try {
-    const pages = Math.ceil((F16_TABLE_BYTES + SELF_TEST_BYTES + (128 << 10)) / 65536) + 1; // static data, the table above it, the test
+    const pages = Math.ceil((MODULE_HEAP_BASE + SELF_TEST_BYTES) / 65536) + 1;
     const memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
     const exp = instantiate({ name: 'simd', module, bytes: 0, note: '', detail: '' }, memory);
     writeF16Table(memory, exp);
@@ -241,6 +246,8 @@ export function instantiate(build: WasmBuild, memory: WasmMemory): WasmExports {
     },
   });
   const exp = instance.exports as unknown as WasmExports;
+  if (exp.heapBase() !== MODULE_HEAP_BASE)
+    throw new Error(`the ${build.name} WebAssembly build's heap starts at ${exp.heapBase()}, not at ${MODULE_HEAP_BASE} (loader.ts MODULE_HEAP_BASE, util.ts F16_TABLE_AT)`);
   if (build.relaxedTypes !== undefined) exp.setRelaxedTypes(build.relaxedTypes);
   return exp;
 }

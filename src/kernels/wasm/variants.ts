@@ -17,7 +17,7 @@ import { GGMLType, ggmlType, ggmlTypeName, rowBytes } from '../../gguf/types.js'
 import { platform } from '../../platform/index.js';
 import { BLOCK_LAYOUTS, blockOffsets, Q8A_EXTRA_BYTES } from './layout.js';
 import { knownAnswerTest, SELF_TEST_BYTES, SELF_TEST_CASES, signal, weightBytes } from './selftest.js';
-import { F16_TABLE_BYTES, instantiate, WA, writeF16Table, type WasmExports, type WasmMemory, type WasmModule } from './loader.js';
+import { instantiate, MODULE_HEAP_BASE, WA, writeF16Table, type WasmExports, type WasmMemory, type WasmModule } from './loader.js';
 
 /** The per-type choice. */
 export interface VariantChoice {
@@ -153,7 +153,7 @@ export function measureVariants(exp: WasmExports, memory: WasmMemory, base: numb
  */
 export function chooseVariants(module: WasmModule, bytes: Uint8Array): VariantChoice {
   const forced = forcedVariants();
-  const pages = Math.ceil((F16_TABLE_BYTES + SELF_TEST_BYTES + VARIANT_BENCH_BYTES + (128 << 10)) / 65536) + 1;
+  const pages = Math.ceil((MODULE_HEAP_BASE + SELF_TEST_BYTES + VARIANT_BENCH_BYTES) / 65536) + 1;
   const memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
   const exp = instantiate({ name: 'relaxed-simd', module, bytes: 0, note: '', detail: '', relaxedTypes: 0 }, memory) as WasmExports;
   writeF16Table(memory, exp);

@@ -627,7 +627,7 @@ function expandLegacy<W>(dst: usize, src: usize, nb: i32, toQ8: bool, head: usiz
   const xq = xb + Q8_K_QS + <usize>(64 * p);
   return k45TokenV<V>(
     isum, k45Quants<W>(u0, h0, 2 * p, false), k45Quants<W>(u1, h1, 2 * p, false), k45Quants<W>(u0, h0, 2 * p + 1, true), k45Quants<W>(u1, h1, 2 * p + 1, true),
-    kscale<V>(sa), kscale<V>(sb), v128.load(xq), v128.load(xq, 16), v128.load(xq, 32), v128.load(xq, 48),
+    kscale(sa), kscale(sb), v128.load(xq), v128.load(xq, 16), v128.load(xq, 32), v128.load(xq, 48),
   );
 }
 
@@ -708,11 +708,11 @@ function dotK45<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o
       const u0 = v128.load(wa + k.qs() + <usize>(32 * p)); const u1 = v128.load(wa + k.qs() + <usize>(32 * p + 16));
       const pa0 = k45Quants<W>(u0, ha0, 2 * p, false); const pa1 = k45Quants<W>(u1, ha1, 2 * p, false);
       const pb0 = k45Quants<W>(u0, ha0, 2 * p + 1, true); const pb1 = k45Quants<W>(u1, ha1, 2 * p + 1, true);
-      const psa = kscale<V>(scK4(sA, 2 * p)); const psb = kscale<V>(scK4(sA, 2 * p + 1));
+      const psa = kscale(scK4(sA, 2 * p)); const psb = kscale(scK4(sA, 2 * p + 1));
       const v0 = r > 1 ? v128.load(wb + k.qs() + <usize>(32 * p)) : u0; const v1 = r > 1 ? v128.load(wb + k.qs() + <usize>(32 * p + 16)) : u1;
       const qa0 = k45Quants<W>(v0, hb0, 2 * p, false); const qa1 = k45Quants<W>(v1, hb1, 2 * p, false);
       const qb0 = k45Quants<W>(v0, hb0, 2 * p + 1, true); const qb1 = k45Quants<W>(v1, hb1, 2 * p + 1, true);
-      const qsa = r > 1 ? kscale<V>(scK4(sB, 2 * p)) : psa; const qsb = r > 1 ? kscale<V>(scK4(sB, 2 * p + 1)) : psb;
+      const qsa = r > 1 ? kscale(scK4(sB, 2 * p)) : psa; const qsb = r > 1 ? kscale(scK4(sB, 2 * p + 1)) : psb;
       {
         const xq = xb0 + Q8_K_QS + <usize>(64 * p);
         const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
@@ -811,7 +811,7 @@ function dotK45<W, N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o
   const s2 = <i32>load<i8>(sc + q6Group(h, c, 2)), s3 = <i32>load<i8>(sc + q6Group(h, c, 3));
   return q6Token<V>(
     isum, q6DotQuant<V>(a, bq, hh, 0), q6DotQuant<V>(a, bq, hh, 1), q6DotQuant<V>(a, bq, hh, 2), q6DotQuant<V>(a, bq, hh, 3),
-    kscale<V>(s0), kscale<V>(s1), kscale<V>(s2), kscale<V>(s3), xb, h, c,
+    kscale(s0), kscale(s1), kscale(s2), kscale(s3), xb, h, c,
   );
 }
 
@@ -927,7 +927,7 @@ function dotQ6K<N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
       const sa = wa + Q6_K_SCALES;
       const ps0 = <i32>load<i8>(sa + q6Group(h, c, 0)), ps1 = <i32>load<i8>(sa + q6Group(h, c, 1));
       const ps2 = <i32>load<i8>(sa + q6Group(h, c, 2)), ps3 = <i32>load<i8>(sa + q6Group(h, c, 3));
-      const pv0 = kscale<V>(ps0), pv1 = kscale<V>(ps1), pv2 = kscale<V>(ps2), pv3 = kscale<V>(ps3);
+      const pv0 = kscale(ps0), pv1 = kscale(ps1), pv2 = kscale(ps2), pv3 = kscale(ps3);
       const rl0 = r > 1 ? v128.load(wb + Q6_K_QL + <usize>(64 * h + 16 * c)) : ql0;
       const rl1 = r > 1 ? v128.load(wb + Q6_K_QL + <usize>(64 * h + 32 + 16 * c)) : ql1;
       const rh = r > 1 ? v128.load(wb + Q6_K_QH + <usize>(32 * h + 16 * c)) : qh;
@@ -935,7 +935,7 @@ function dotQ6K<N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
       const sb = wb + Q6_K_SCALES;
       const qs0 = r > 1 ? <i32>load<i8>(sb + q6Group(h, c, 0)) : 0, qs1 = r > 1 ? <i32>load<i8>(sb + q6Group(h, c, 1)) : 0;
       const qs2 = r > 1 ? <i32>load<i8>(sb + q6Group(h, c, 2)) : 0, qs3 = r > 1 ? <i32>load<i8>(sb + q6Group(h, c, 3)) : 0;
-      const qv0 = kscale<V>(qs0), qv1 = kscale<V>(qs1), qv2 = kscale<V>(qs2), qv3 = kscale<V>(qs3);
+      const qv0 = kscale(qs0), qv1 = kscale(qs1), qv2 = kscale(qs2), qv3 = kscale(qs3);
       {
         const x0 = q6X(xb0, h, c, 0), x1 = q6X(xb0, h, c, 1), x2 = q6X(xb0, h, c, 2), x3 = q6X(xb0, h, c, 3);
         ia0 = q6TokenV<V>(ia0, pq0, pq1, pq2, pq3, pv0, pv1, pv2, pv3, x0, x1, x2, x3);
@@ -1059,7 +1059,7 @@ function dotQ6K<N, R, V>(w: usize, ws: usize, x: usize, xs: usize, nb: i32, o: u
 // @ts-ignore: decorator
 @inline function k23UnitScale<W, V>(wb: usize, u: i32, s0: v128, s1: v128): v128 {
   if (relaxed<V>()) return splat16(u < 8 ? s0 : s1, u & 7);
-  return kscale<V>(k23Scale<W>(wb, u));
+  return kscale(k23Scale<W>(wb, u));
 }
 /** Unit u for one token, unpacked here (constant u: constant shifts and offsets). */
 // @ts-ignore: decorator

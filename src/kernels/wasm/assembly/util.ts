@@ -1,50 +1,32 @@
 // Small inline helpers shared by every kernel: SIMD dot products of int8
 // vectors, horizontal sums, and IEEE half <-> single conversions.
 
-/** i8x16 · i8x16 -> i32x4 partial sums. Safe while |a*b| + |a*b| fits in i16 (|a|,|b| <= 127). */
+/** i8x16 · i8x16 -> i16x8 sums of two products (lane j: elements j and j + 8). Safe while |a*b| + |a*b| fits in i16. */
 // @ts-ignore: decorator
-@inline export function dot16(a: v128, b: v128): v128 {
-  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.extmul_low_i8x16_s(a, b), i16x8.extmul_high_i8x16_s(a, b)));
+@inline function pairs16(a: v128, b: v128): v128 {
+  return i16x8.add(i16x8.extmul_low_i8x16_s(a, b), i16x8.extmul_high_i8x16_s(a, b));
 }
 
 /**
- * i8x16 weights · 16 activations stored as sign-extended i16 (x, x + 16) -> i32x4 partial sums:
- * two extends and two i32x4.dot_i16x8_s (8 MACs each), no activation extension. Lane k sums the
- * products of elements 2k, 2k+1, 2k+8, 2k+9, the same partition as dot16, so the sums are identical.
+ * i8x16 weights · 16 activations as sign-extended i16, already loaded: lo (elements 0-7) and hi (8-15) ->
+ * i32x4 partial sums: two extends and two i32x4.dot_i16x8_s (8 MACs each). Lane k sums the products of
+ * elements 2k, 2k+1, 2k+8, 2k+9, the same partition as dot16s and the relaxed lanePerm order.
  */
-// @ts-ignore: decorator
-@inline export function dot16x(a: v128, x: usize): v128 {
-  return dot16xv(a, v128.load(x), v128.load(x, 16));
-}
-
-/** dot16x with the 16 activations' i16 copies already loaded: lo (elements 0-7) and hi (8-15). */
 // @ts-ignore: decorator
 @inline export function dot16xv(a: v128, lo: v128, hi: v128): v128 {
   return i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(a), lo), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(a), hi));
 }
 
-/** i8x16 weights · i8x16 activations (two 16-element halves) -> i32x4: dot16(a0, b0) + dot16(a1, b1). */
-// @ts-ignore: decorator
-@inline export function dot32(a0: v128, b0: v128, a1: v128, b1: v128): v128 {
-  return i32x4.add(dot16(a0, b0), dot16(a1, b1));
-}
-
-/** A K-quant sub-block scale as dot16s / dot32s take it (|sc| <= 128): i16 lanes, as rscaleV. */
-// @ts-ignore: decorator
-@inline export function scaleV(sc: i32): v128 {
-  return i16x8.splat(<i16>sc);
-}
 /**
- * dot16(a, b) times a scale from scaleV (the K-quants' sub-block scales): dot16's i16 sums of two products
- * (the K-quants' weights are at most 32 in magnitude) times the scale in one i32x4.dot_i16x8_s — lane k =
- * s[2k]·sc + s[2k+1]·sc, the same integer as dot16's lane k times sc, without an i32 multiply (pmulld: two
- * µops and ten cycles on some x86 cores).
+ * i8x16 weights · i8x16 activations times a K-quant sub-block scale (kscale): the pair sums (the K-quants'
+ * weights are at most 32 in magnitude) times the scale in one i32x4.dot_i16x8_s, lane k = elements 2k, 2k+1,
+ * 2k+8, 2k+9 — no i32 multiply (pmulld: two µops and ten cycles on some x86 cores).
  */
 // @ts-ignore: decorator
 @inline export function dot16s(a: v128, b: v128, sv: v128): v128 {
-  return i32x4.dot_i16x8_s(i16x8.add(i16x8.extmul_low_i8x16_s(a, b), i16x8.extmul_high_i8x16_s(a, b)), sv);
+  return i32x4.dot_i16x8_s(pairs16(a, b), sv);
 }
-/** dot32(a0, b0, a1, b1) times a scale from scaleV. */
+/** Two 16-element halves: dot16s(a0, b0) + dot16s(a1, b1). */
 // @ts-ignore: decorator
 @inline export function dot32s(a0: v128, b0: v128, a1: v128, b1: v128, sv: v128): v128 {
   return i32x4.add(dot16s(a0, b0, sv), dot16s(a1, b1, sv));
@@ -80,21 +62,6 @@
   unreachable();
   return x;
 }
-/** Relaxed dot16 for weights u in [0, 127]: i32x4 partial sums (lane k: elements 4k..4k+3). */
-// @ts-ignore: decorator
-@inline export function rdot16(u: v128, x: v128): v128 {
-  return i32x4.extadd_pairwise_i16x8_s(rdot(x, u));
-}
-/** Relaxed dot32 for weights u in [0, 31] (the two halves' pair sums add in i16 without overflow). */
-// @ts-ignore: decorator
-@inline export function rdot32(u0: v128, x0: v128, u1: v128, x1: v128): v128 {
-  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(rdot(x0, u0), rdot(x1, u1)));
-}
-/** A scale as rdot16s / rdot32s take it (|sc| <= 128): i16 lanes. */
-// @ts-ignore: decorator
-@inline export function rscaleV(sc: i32): v128 {
-  return i16x8.splat(<i16>sc);
-}
 /**
  * Relaxed dot16s for u in [0, 127]: the i16 pair sums times the scale in one i32x4.dot_i16x8_s
  * instead of widening and an i32 multiply (|pair| <= 2*128*127 and 2*|pair*sc| < 2^31: exact).
@@ -109,16 +76,15 @@
   return i32x4.dot_i16x8_s(i16x8.add(rdot(x0, u0), rdot(x1, u1)), sv);
 }
 
-// The K-quants' sub-block products, one name for both builds: the baseline multiplies signed
-// weights (dot16s / dot32s, i32 scales), the relaxed build the same weights before their offset
-// is subtracted (rdot16s / rdot32s, i16 scales); the kernels subtract the offset through the
+// The K-quants' sub-block products, one name for both variants: the baseline multiplies signed
+// weights (dot16s / dot32s), the relaxed variant the same weights before their offset is subtracted
+// (rdot16s / rdot32s); both take the scale as i16 lanes. The kernels subtract the offset through the
 // activation sums, so every integer sum is the same in both builds.
 
-/** A K-quant sub-block scale as kdot16s / kdot32s take it. */
+/** A K-quant sub-block scale (|sc| <= 128) as kdot16s / kdot32s take it in either variant: i16 lanes. */
 // @ts-ignore: decorator
-@inline export function kscale<V>(sc: i32): v128 {
-  if (relaxed<V>()) return rscaleV(sc);
-  return scaleV(sc);
+@inline export function kscale(sc: i32): v128 {
+  return i16x8.splat(<i16>sc);
 }
 /** 16 weights · 16 int8 activations times a kscale. */
 // @ts-ignore: decorator
