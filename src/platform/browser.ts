@@ -70,6 +70,7 @@ export const platform: Platform = {
   cores: () => Math.max(1, web.navigator?.hardwareConcurrency ?? 1),
   env: () => undefined,
   enableRelaxedSimd: () => 'not needed or not possible in a browser (no engine flags)',
+  compileOptimized: (compile) => compile(),
   yieldToEventLoop,
   machineId: () => (web.navigator as { userAgent?: string } | undefined)?.userAgent ?? 'unknown browser',
   readCache: () => undefined,

@@ -43,16 +43,50 @@ const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
 
 /** Sets V8's relaxed-SIMD flag (process-wide; a no-op where relaxed SIMD is on by default). */
 function enableRelaxedSimd(): true | string {
-  const proc = process as { getBuiltinModule?: (id: string) => unknown };
   // node:v8 is reached synchronously through getBuiltinModule (Node ≥ 20.16), so this module imports no more than it needs.
-  if (typeof proc.getBuiltinModule !== 'function') return `${RELAXED_FLAG}: this Node has no process.getBuiltinModule (before 20.16) to set it`;
+  if (typeof (process as { getBuiltinModule?: unknown }).getBuiltinModule !== 'function') return `${RELAXED_FLAG}: this Node has no process.getBuiltinModule (before 20.16) to set it`;
+  const set = v8Flags();
+  if (!set) return `${RELAXED_FLAG}: node:v8 has no setFlagsFromString`;
   try {
-    const v8 = proc.getBuiltinModule('node:v8') as { setFlagsFromString?: (flags: string) => void } | undefined;
-    if (typeof v8?.setFlagsFromString !== 'function') return `${RELAXED_FLAG}: node:v8 has no setFlagsFromString`;
-    v8.setFlagsFromString(RELAXED_FLAG);
+    set(RELAXED_FLAG);
     return true;
   } catch (e) {
     return `${RELAXED_FLAG}: setting it failed: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
+
+/** V8's flag setter (node:v8 through getBuiltinModule, Node >= 20.16), or undefined. */
+function v8Flags(): ((flags: string) => void) | undefined {
+  const proc = process as { getBuiltinModule?: (id: string) => unknown };
+  try {
+    const v8 = proc.getBuiltinModule?.('node:v8') as { setFlagsFromString?: (flags: string) => void } | undefined;
+    return typeof v8?.setFlagsFromString === 'function' ? v8.setFlagsFromString.bind(v8) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the command line (or NODE_OPTIONS) sets V8's WebAssembly tiering flags itself. */
+function tieringFlagsGiven(): boolean {
+  const args = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  return args.some((a) => /^--(no[-_])?(liftoff|wasm[-_]lazy[-_]compilation)\b/.test(a));
+}
+
+/**
+ * compileOptimized (types.ts): V8 compiles a module's functions lazily, at first call, with its baseline
+ * compiler (Liftoff), and tiers hot ones up to TurboFan in the background. Our kernels then ran at about
+ * 0.7x for their first seconds (decode of SmolLM2-135M: 80-90 tok/s, then 115 once tiered up). Compiling
+ * the whole module with TurboFan up front takes ~80 ms once per process; the flags go back to V8's
+ * defaults right after, so other modules of the process compile as they would have.
+ */
+function compileOptimized<T>(compile: () => T): T {
+  const set = v8Flags();
+  if (!set || tieringFlagsGiven()) return compile();
+  set('--no-wasm-lazy-compilation --no-liftoff');
+  try {
+    return compile();
+  } finally {
+    set('--wasm-lazy-compilation --liftoff');
   }
 }
 
@@ -80,6 +114,7 @@ export const platform: Platform = {
   cores: () => Math.max(1, availableParallelism()),
   env: (name) => process.env[name],
   enableRelaxedSimd,
+  compileOptimized,
   yieldToEventLoop: () => new Promise<void>((r) => setImmediate(r)),
   machineId: () => `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, V8 ${process.versions.v8}`,
   readCache(name) {

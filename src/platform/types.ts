@@ -39,6 +39,13 @@ export interface Platform {
    * Node 20: --experimental-wasm-relaxed-simd). True when set, else why not.
    */
   enableRelaxedSimd(): true | string;
+  /**
+   * Runs `compile` (a WebAssembly.Module constructor call) with the engine told to compile every function
+   * with its optimizing compiler up front, where it can be told (Node: V8's --no-wasm-lazy-compilation and
+   * --no-liftoff for the call, then back, unless the command line sets either); elsewhere plain. Lazily
+   * compiled and tiered up on the fly, the kernels ran their first seconds of work in baseline code.
+   */
+  compileOptimized<T>(compile: () => T): T;
   /** Resolves after pending I/O and timers have had a turn (Node: setImmediate; browsers: a MessageChannel task). */
   yieldToEventLoop(): Promise<void>;
   /** Names this CPU and engine, for caches of measurements (Node: CPU model, cores, V8 version). */

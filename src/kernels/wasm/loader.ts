@@ -178,7 +178,7 @@ export function selectWasmBuild(opts: SelectOptions = {}): WasmBuild {
   const simd = (note: string, detail: string): WasmBuild => {
     const bytes = base64Bytes(WASM_BUILDS.simd!);
     if (!WA.validate(bytes)) throw new Error('this JavaScript engine cannot run the WASM backend (needs SIMD128, threads and shared memory)');
-    return { name: 'simd', module: new WA.Module(bytes), bytes: bytes.length, note, detail };
+    return { name: 'simd', module: platform.compileOptimized(() => new WA.Module(bytes)), bytes: bytes.length, note, detail };
   };
   if (force === 'simd') return simd('', 'forced by TSINFER_WASM_BUILD=simd');
   const reject = (why: string): WasmBuild => {
@@ -196,7 +196,7 @@ export function selectWasmBuild(opts: SelectOptions = {}): WasmBuild {
     if (flag) valid = WA.validate(bytes);
     if (!valid) return reject(`this engine does not validate relaxed SIMD (${flag ? 'even with --experimental-wasm-relaxed-simd' : set})`);
   }
-  const module = new WA.Module(bytes);
+  const module = platform.compileOptimized(() => new WA.Module(bytes));
   const failed = selfTest(module, opts.selfTestScale ?? 1);
   if (failed) return reject(`its self-test failed on this engine: ${failed}`);
   const how = `self-test passed${flag ? '; V8 flag --experimental-wasm-relaxed-simd set at start-up' : ''}`;
