@@ -17,6 +17,7 @@ import { availableParallelism, cpus, homedir, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { platform } from '../platform/index.js';
 
 /** Ceilings at one thread count. Bandwidths in GB/s (1e9 bytes), peaks in GMAC/s (1e9 multiply-adds). */
 export interface ThreadCeilings {
@@ -153,7 +154,8 @@ export async function compileAssemblyScript(file: string, relaxed = false): Prom
     if (relaxed) return undefined;
     throw new Error(`this engine does not validate ${path.basename(file)} (needs SIMD128 and threads)`);
   }
-  return new WA.Module(bytes);
+  // optimized up front, as the engine's own module (loader.ts): lazily compiled, the first runs measured baseline code
+  return platform.compileOptimized(() => new WA.Module(bytes));
 }
 
 // ---- running one function on N threads at once --------------------------------------
