@@ -165,8 +165,9 @@ export function chooseVariants(module: WasmModule, bytes: Uint8Array): VariantCh
     return { mask: ALL, summary: describeMask(ALL, `baseline kernels failed their self-test: ${baselineFailed}`), timings: [] };
   }
   if (forced !== 'auto') return { mask: forced, summary: describeMask(forced, 'forced by TSINFER_WASM_RELAXED_TYPES'), timings: [] };
-  // the measurement takes a few hundred ms cold (every kernel's optimising compile): once per CPU, engine and binary
-  const key = `${platform.machineId()}; module ${fnv1a(bytes)}`;
+  // once per CPU, engine and binary; "optimized": measured since the loader compiles the module optimized up front
+  // (platform.compileOptimized; before, the first timings could run V8's baseline code), so older entries are measured again
+  const key = `${platform.machineId()}; module ${fnv1a(bytes)}; optimized`;
   const cached = readCached(key);
   if (cached !== undefined) {
     exp.setRelaxedTypes(cached);
