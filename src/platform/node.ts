@@ -73,9 +73,14 @@ function enableRelaxedSimd(): true | string {
   }
 }
 
-/** V8's flag setter (node:v8 through getBuiltinModule, Node >= 20.16), or undefined. */
+/**
+ * V8's flag setter (node:v8 through getBuiltinModule, Node >= 20.16), or undefined. Only in Node itself, whose V8
+ * keeps its flags writable for this call: Electron's and NW.js's V8 freeze them and abort on a late write, and
+ * Bun and Deno run the node condition of the package too.
+ */
 function v8Flags(): ((flags: string) => void) | undefined {
-  const proc = process as { getBuiltinModule?: (id: string) => unknown };
+  const proc = process as { getBuiltinModule?: (id: string) => unknown; versions: Record<string, string | undefined> };
+  if (['electron', 'nw', 'node-webkit', 'bun', 'deno'].some((k) => proc.versions[k] !== undefined)) return undefined;
   try {
     const v8 = proc.getBuiltinModule?.('node:v8') as { setFlagsFromString?: (flags: string) => void } | undefined;
     return typeof v8?.setFlagsFromString === 'function' ? v8.setFlagsFromString.bind(v8) : undefined;
