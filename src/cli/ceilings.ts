@@ -97,16 +97,6 @@ interface Asc {
   main(args: string[], opts: { writeFile: (name: string, contents: Uint8Array | string) => void }): Promise<{ error: Error | null; stderr: { toString(): string } }>;
 }
 
-/** Sets V8's relaxed-SIMD flag when Node has it behind a flag (V8 11.3); harmless elsewhere. */
-function enableRelaxedSimd(): void {
-  try {
-    const v8 = (process as unknown as { getBuiltinModule?: (id: string) => { setFlagsFromString?: (f: string) => void } }).getBuiltinModule?.('node:v8');
-    v8?.setFlagsFromString?.('--experimental-wasm-relaxed-simd');
-  } catch {
-    // not under Node, or no flag: the relaxed build then simply does not validate
-  }
-}
-
 /**
  * Compiles an AssemblyScript file to a WASM module with SIMD128 + threads, shared imported memory
  * (env.memory) and the stub runtime; `relaxed` adds relaxed SIMD (ASC_FEATURE_RELAXED_SIMD is then
@@ -149,7 +139,8 @@ export async function compileAssemblyScript(file: string, relaxed = false): Prom
   );
   if (error) throw new Error(`asc ${path.basename(file)}: ${error.message}\n${stderr.toString()}`);
   const bytes = files['out.wasm'] as Uint8Array;
-  if (relaxed) enableRelaxedSimd();
+  // the relaxed build needs V8's flag on Node 20 (platform: the loader's own setter); where it cannot be set it does not validate
+  if (relaxed) platform.enableRelaxedSimd();
   if (!WA.validate(bytes)) {
     if (relaxed) return undefined;
     throw new Error(`this engine does not validate ${path.basename(file)} (needs SIMD128 and threads)`);

@@ -8,12 +8,14 @@ import type { ByteSource } from '../gguf/source.js';
 import type { Platform, PlatformWorker } from './types.js';
 
 /**
- * Reads of more than 64 KiB go through a reused buffer of this size. read() straight into fresh memory left
+ * Reads of more than DIRECT_BYTES go through a reused buffer of this size. read() straight into fresh memory left
  * its pages to be faulted in again at first use (on the Linux VM this project is measured on, ~5 µs a page:
  * the first decode step of SmolLM2-135M Q8_0 took 200 ms instead of 13, 360M 525 instead of 35), while a
  * read into a small reused buffer and a copy loads as fast (136 MiB in ~410 ms) and leaves the pages mapped.
  */
 const BOUNCE_BYTES = 1 << 20;
+/** Reads up to this many bytes go straight into their destination. */
+const DIRECT_BYTES = 1 << 16;
 
 /** Positioned reads over a file: the weights go from here into their final home (through BOUNCE_BYTES). */
 export class FileSource implements ByteSource {
@@ -33,7 +35,7 @@ export class FileSource implements ByteSource {
   }
   readInto(position: number, dst: Uint8Array): number {
     let done = 0;
-    if (dst.length > 1 << 16) {
+    if (dst.length > DIRECT_BYTES) {
       const b = (this.bounce ??= new Uint8Array(BOUNCE_BYTES));
       while (done < dst.length) {
         const n = readSync(this.fd, b, 0, Math.min(BOUNCE_BYTES, dst.length - done), position + done);
@@ -64,7 +66,7 @@ function enableRelaxedSimd(): true | string {
   // node:v8 is reached synchronously through getBuiltinModule (Node ≥ 20.16), so this module imports no more than it needs.
   if (typeof (process as { getBuiltinModule?: unknown }).getBuiltinModule !== 'function') return `${RELAXED_FLAG}: this Node has no process.getBuiltinModule (before 20.16) to set it`;
   const set = v8Flags();
-  if (!set) return `${RELAXED_FLAG}: node:v8 has no setFlagsFromString`;
+  if (!set) return `${RELAXED_FLAG}: V8's flags cannot be set here (no node:v8 setFlagsFromString, or not Node itself)`;
   try {
     set(RELAXED_FLAG);
     return true;
